@@ -1,0 +1,187 @@
+"""The :class:`SearchSpace` contract, with defaults built on a fixed list of categorical decisions.
+
+A space subclass states ``decision_sizes()``, ``decision_names()``, ``decode(decisions)`` and
+``_encode(arch)``; sampling, mutation, neighbours, membership and size follow from those. ``decode`` must
+be injective, so ``size()`` is the product of the decision sizes and is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from torch import nn
+
+from nas.compiler import build_model
+from nas.exceptions import ConfigError, InvalidArchitectureError
+from nas.graph import Architecture
+
+__all__ = ["SearchSpace", "dense_edges", "check_positive", "check_choices"]
+
+
+def dense_edges(nodes: int) -> list[tuple[int, int]]:
+    """Edges of a fully connected DAG over ``nodes`` nodes in NAS-Bench-201 string order:
+    ``(0,1), (0,2), (1,2), (0,3), (1,3), (2,3), ...`` (by destination, then source)."""
+    return [(src, dst) for dst in range(1, nodes) for src in range(dst)]
+
+
+def check_positive(space: str, option: str, value: Any, minimum: int = 1) -> int:
+    """Validate an integer option; raises :class:`ConfigError` naming the space, option, value and fix."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{space} option {option} = {value!r}: must be an integer >= {minimum}")
+    return value
+
+
+def check_choices(space: str, option: str, values: Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
+    """Validate a list-of-names option against the names ``known``."""
+    from nas.exceptions import closest
+
+    values = tuple(values)
+    if not values:
+        raise ConfigError(f"{space} option {option} is empty; choose from {', '.join(known)}")
+    for v in values:
+        if v not in known:
+            hint = closest(str(v), known)
+            raise ConfigError(
+                f"{space} option {option}: {v!r} is not one of {', '.join(known)}"
+                + (f" (did you mean {hint!r}?)" if hint else "")
+            )
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{space} option {option} = {list(values)} repeats a name")
+    return values
+
+
+class SearchSpace(ABC):
+    """A set of architectures addressed by a fixed list of categorical decisions.
+
+    Contract: ``decode`` maps every in-range decision list to a distinct, valid member;
+    ``encode(decode(d)) == d``; ``sample``/``mutate`` draw only from the ``numpy.random.Generator``
+    they are given; ``build_model`` compiles members and rejects anything else with a clear error.
+    """
+
+    name: ClassVar[str]
+    #: ``"image"`` (input ``(C, H, W)``) or ``"sequence"`` (input ``(T, C)``).
+    input_kind: ClassVar[str]
+
+    # -- what a space states -------------------------------------------------------------------
+    @abstractmethod
+    def decision_sizes(self) -> list[int]:
+        """Number of choices of each decision."""
+
+    @abstractmethod
+    def decision_names(self) -> list[str]:
+        """A readable, unique name per decision (used as parameter names by Optuna and reports)."""
+
+    @abstractmethod
+    def _decode(self, decisions: list[int]) -> Architecture:
+        """Decisions (already range-checked) -> architecture."""
+
+    @abstractmethod
+    def _encode(self, arch: Architecture) -> list[int]:
+        """Architecture of this space -> decisions; may raise on a non-member."""
+
+    @abstractmethod
+    def options(self) -> dict[str, Any]:
+        """The constructor options, as JSON data (``get_space(name, **options)`` rebuilds the space)."""
+
+    # -- derived behaviour ---------------------------------------------------------------------
+    def decode(self, decisions: Sequence[int]) -> Architecture:
+        """The member addressed by ``decisions``; out-of-range or mis-sized lists raise with the position."""
+        sizes = self.decision_sizes()
+        values = list(decisions)
+        if len(values) != len(sizes):
+            raise InvalidArchitectureError(
+                f"space {self.name!r} takes {len(sizes)} decisions, got {len(values)}"
+            )
+        names = self.decision_names()
+        for i, (v, n) in enumerate(zip(values, sizes)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or not 0 <= v < n:
+                raise InvalidArchitectureError(
+                    f"space {self.name!r}: decision {i} ({names[i]}) = {v!r} is outside 0..{n - 1}"
+                )
+        return self._decode([int(v) for v in values])
+
+    def encode(self, arch: Architecture) -> list[int]:
+        """The decisions of a member; raises :class:`InvalidArchitectureError` for anything else."""
+        self.check(arch)
+        return self._encode(arch)
+
+    def check(self, arch: Architecture) -> None:
+        """Raise :class:`InvalidArchitectureError` saying why ``arch`` is not a member of this space."""
+        if not isinstance(arch, Architecture):
+            raise InvalidArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
+        if arch.space != self.name:
+            raise InvalidArchitectureError(
+                f"architecture belongs to space {arch.space!r}, not {self.name!r}; "
+                f"use get_space({arch.space!r}) for it"
+            )
+        try:
+            decisions = self._encode(arch)
+        except InvalidArchitectureError:
+            raise
+        except (KeyError, ValueError, IndexError, TypeError, LookupError) as err:
+            raise InvalidArchitectureError(f"architecture is not a member of space {self.name!r}: {err}") from None
+        if self.decode(decisions) != arch:
+            raise InvalidArchitectureError(
+                f"architecture is not a member of space {self.name!r} with options {self.options()}: "
+                "its cells or macro settings differ from the member with the same decisions"
+            )
+
+    def contains(self, arch: Architecture) -> bool:
+        """True when ``arch`` is a member of this space (with these options)."""
+        try:
+            self.check(arch)
+        except InvalidArchitectureError:
+            return False
+        return True
+
+    def size(self) -> int:
+        """Exact number of members (decode is injective)."""
+        return math.prod(self.decision_sizes())
+
+    def sample(self, rng: np.random.Generator) -> Architecture:
+        """A uniformly random member, drawn from ``rng`` only."""
+        return self._decode([int(rng.integers(n)) for n in self.decision_sizes()])
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator, attempts: int = 16) -> Architecture:
+        """A member that differs from ``arch`` in one decision. Prefers one that computes a different
+        function (different ``canonical_hash``); after ``attempts`` tries, returns a merely different one."""
+        decisions = self.encode(arch)
+        sizes = self.decision_sizes()
+        mutable = [i for i, n in enumerate(sizes) if n > 1]
+        if not mutable:
+            raise InvalidArchitectureError(f"space {self.name!r} has a single member; nothing to mutate")
+        original = arch.canonical_hash()
+        candidate = arch
+        for _ in range(attempts):
+            i = mutable[int(rng.integers(len(mutable)))]
+            new = list(decisions)
+            new[i] = (decisions[i] + 1 + int(rng.integers(sizes[i] - 1))) % sizes[i]
+            candidate = self._decode(new)
+            if candidate.canonical_hash() != original:
+                break
+        return candidate
+
+    def neighbours(self, arch: Architecture) -> list[Architecture]:
+        """Every member that differs from ``arch`` in exactly one decision, in decision order."""
+        decisions = self.encode(arch)
+        out = []
+        for i, n in enumerate(self.decision_sizes()):
+            for v in range(n):
+                if v != decisions[i]:
+                    new = list(decisions)
+                    new[i] = v
+                    out.append(self._decode(new))
+        return out
+
+    def build_model(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+        """Compile a member into a fresh ``nn.Module`` for ``input_shape`` (batch excluded)."""
+        self.check(arch)
+        return build_model(arch, input_shape, num_classes)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({opts})"

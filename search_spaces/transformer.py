@@ -1,0 +1,69 @@
+"""Attention space for sequences: a densely connected cell (as in NAS-Bench-201) whose edges choose among
+multi-head self-attention (2 or 4 heads), feed-forward, temporal convolution, LSTM, GRU, identity and
+none, stacked ``num_cells`` times, plus a choice of positional encoding (none, sinusoidal, learned).
+
+A Transformer encoder layer is a member: ``mhsa`` then ``ffn`` with identity (residual) edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nas.exceptions import ConfigError
+from nas.graph import Architecture, Cell
+from nas.ops import SEQUENCE_OPS
+from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
+
+__all__ = ["TransformerSpace", "TRANSFORMER_OPS", "POS_ENCODINGS"]
+
+TRANSFORMER_OPS = ("none", "skip_connect", "mhsa_2", "mhsa_4", "ffn", "conv1d_3", "lstm", "gru")
+POS_ENCODINGS = ("none", "pe_sinusoidal", "pe_learned")
+_CELL_OPS = tuple(n for n in SEQUENCE_OPS.names() if not n.startswith("pe_"))
+
+
+class TransformerSpace(SearchSpace):
+    """Options: ``nodes`` (cell nodes including the input, 4), ``num_cells`` (2), ``d_model`` (64),
+    ``pool`` (``mean`` or ``last``), ``ops`` (edge choices, any sequence op)."""
+
+    name = "transformer"
+    input_kind = "sequence"
+
+    def __init__(self, *, nodes: int = 4, num_cells: int = 2, d_model: int = 64, pool: str = "mean",
+                 ops: Sequence[str] = TRANSFORMER_OPS) -> None:
+        self.nodes = check_positive(self.name, "nodes", nodes, 2)
+        self.num_cells = check_positive(self.name, "num_cells", num_cells)
+        self.d_model = check_positive(self.name, "d_model", d_model, 2)
+        self.ops = check_choices(self.name, "ops", ops, _CELL_OPS)
+        heads = [int(op.split("_")[1]) for op in self.ops if op.startswith("mhsa_")]
+        bad = [h for h in heads if d_model % h]
+        if bad or (d_model % 2 and any(op.startswith("bi") for op in self.ops)):
+            raise ConfigError(
+                f"transformer option d_model = {d_model}: must be divisible by every head count {heads} "
+                "and even for bidirectional ops"
+            )
+        if pool not in ("mean", "last"):
+            raise ConfigError(f"transformer option pool = {pool!r}: expected 'mean' or 'last'")
+        self.pool = pool
+        self._edges = dense_edges(nodes)
+
+    def options(self) -> dict[str, Any]:
+        return {"nodes": self.nodes, "num_cells": self.num_cells, "d_model": self.d_model, "pool": self.pool,
+                "ops": list(self.ops)}
+
+    def decision_sizes(self) -> list[int]:
+        return [len(self.ops)] * len(self._edges) + [len(POS_ENCODINGS)]
+
+    def decision_names(self) -> list[str]:
+        return [f"edge_{s}_{d}" for s, d in self._edges] + ["pos_encoding"]
+
+    def _decode(self, decisions: list[int]) -> Architecture:
+        edges = tuple((s, d, self.ops[v]) for (s, d), v in zip(self._edges, decisions))
+        cell = Cell(family="sequence", inputs=1, nodes=self.nodes, edges=edges, output=(self.nodes - 1,))
+        macro = {"skeleton": "sequence", "d_model": self.d_model, "pos_encoding": POS_ENCODINGS[decisions[-1]],
+                 "stack": ["cell"] * self.num_cells, "pool": self.pool}
+        return Architecture(space=self.name, cells={"cell": cell}, macro=macro)
+
+    def _encode(self, arch: Architecture) -> list[int]:
+        ops = {(s, d): op for s, d, op in arch.cell("cell").edges}
+        return [self.ops.index(ops[e]) for e in self._edges] + [POS_ENCODINGS.index(arch.macro["pos_encoding"])]
