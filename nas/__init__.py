@@ -1,1 +1,38 @@
+"""nasgraph: neural architecture search on graph-encoded cells.
 
+The public API. Heavy pieces (torch, the compiler) are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.exceptions import ConfigError, InvalidArchitectureError, NASError, ShapeError, UnknownNameError
+from nas.graph import Architecture, Cell
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture",
+    "Cell",
+    "build_model",
+    "references",
+    "NASError",
+    "InvalidArchitectureError",
+    "UnknownNameError",
+    "ShapeError",
+    "ConfigError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "build_model":
+        from nas.compiler import build_model
+
+        return build_model
+    if name == "references":
+        from nas import references
+
+        return references
+    raise AttributeError(f"module 'nas' has no attribute {name!r}")

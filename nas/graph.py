@@ -314,7 +314,7 @@ class Architecture:
     ``Architecture.from_json(a.to_json()) == a`` and the JSON text round-trips exactly.
     """
 
-    __slots__ = ("_space", "_cells", "_macro", "_hash")
+    __slots__ = ("_cells", "_hash", "_macro", "_space")
 
     def __init__(self, *, space: str, cells: Mapping[str, Cell], macro: Mapping[str, Any] | None = None) -> None:
         if not isinstance(space, str) or not space:

@@ -190,7 +190,8 @@ CONV_OPS.add("avg_pool_3x3", lambda C_in, C_out, stride, affine: Pooling(C_in, C
 CONV_OPS.add("max_pool_3x3", lambda C_in, C_out, stride, affine: Pooling(C_in, C_out, stride, "max", affine),
              parameter_free=True)
 for _k in (1, 3, 5):
-    CONV_OPS.add(f"conv_{_k}x{_k}", lambda C_in, C_out, stride, affine, k=_k: ConvBNReLU(C_in, C_out, k, stride, affine))
+    CONV_OPS.add(f"conv_{_k}x{_k}",
+                 lambda C_in, C_out, stride, affine, k=_k: ConvBNReLU(C_in, C_out, k, stride, affine))
 for _k in (1, 3, 5, 7):
     CONV_OPS.add(f"nor_conv_{_k}x{_k}",
                  lambda C_in, C_out, stride, affine, k=_k: ReLUConvBN(C_in, C_out, k, stride, k // 2, 1, affine))
