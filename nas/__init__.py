@@ -32,7 +32,8 @@ def __getattr__(name: str) -> Any:
 
         return build_model
     if name == "references":
-        from nas import references
+        # not `from nas import references`: that looks the attribute up on this module first and recurses
+        import importlib
 
-        return references
+        return importlib.import_module("nas.references")
     raise AttributeError(f"module 'nas' has no attribute {name!r}")

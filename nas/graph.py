@@ -334,6 +334,13 @@ class Architecture:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Architecture is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Architecture is immutable")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle and copy would restore the slots one by one through __setattr__; rebuild from JSON instead
+        return (type(self).from_json, (self.to_json(),))
+
     @property
     def space(self) -> str:
         return self._space
