@@ -121,14 +121,19 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
     if not file.is_file():
         raise ConfigError(f"task 'npz': file {str(file)!r} does not exist")
     try:
-        with np.load(file, allow_pickle=False) as data:
+        loaded = np.load(file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array under an .npz name
+            raise ConfigError(f"task 'npz': {file.name} holds a single array, not an .npz archive of 'x' and 'y'")
+        with loaded as data:
             missing = [k for k in ("x", "y") if k not in data.files]
             if missing:
                 raise ConfigError(f"task 'npz': {file.name} lacks array(s) {missing}; it has {data.files}")
             x, y = data["x"], data["y"]
+    except ConfigError:  # a ValueError too: keep the specific message
+        raise
     except (ValueError, OSError) as err:
         raise ConfigError(f"task 'npz': {file.name} is not a readable .npz of plain arrays ({err})") from None
-    if x.ndim not in (3, 4) or len(x) != len(y) or y.ndim != 1:
+    if x.ndim not in (3, 4) or y.ndim != 1 or len(x) != len(y):
         raise ConfigError(
             f"task 'npz': x must be (N, C, H, W) images or (N, T, C) sequences and y (N,) labels; "
             f"got x {x.shape} and y {y.shape}"
@@ -144,7 +149,7 @@ _LOADERS.register("mnist", lambda path: _mnist())
 _LOADERS.register("mnist1d", lambda path: _mnist1d())
 for _name, _ucr in (("italy_power", "ItalyPowerDemand"), ("gunpoint", "GunPoint"), ("arrowhead", "ArrowHead"),
                     ("basic_motions", "BasicMotions")):
-    _LOADERS.register(_name, lambda path, f=_aeon(_ucr): f())
+    _LOADERS.register(_name, lambda path, ucr=_ucr: _aeon(ucr)())
 _LOADERS.register("cifar10", _cifar10)
 _LOADERS.register("npz", _npz)
 
@@ -180,7 +185,14 @@ def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _raw(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    return _LOADERS.get(name)(path)
+    loader = _LOADERS.get(name)
+    try:
+        return loader(path)
+    except ImportError as err:
+        raise ConfigError(
+            f"task {name!r} needs the package {err.name!r}, which is not installed; "
+            "install the data extra: pip install 'nasgraph[data]'"
+        ) from None
 
 
 def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,

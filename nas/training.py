@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.augment import make_augmenter
+from nas.augment import IMAGE_AUGMENTATIONS, SEQUENCE_AUGMENTATIONS, make_augmenter
 from nas.data import Task
 from nas.exceptions import ConfigError, closest
 
@@ -69,7 +69,15 @@ class TrainConfig:
     eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
+        if not isinstance(self.augment, (list, tuple)):  # a bare string would become a tuple of letters
+            raise ConfigError(f"train.augment = {self.augment!r}: give a list of augmentation names")
         object.__setattr__(self, "augment", tuple(self.augment))
+        known = [*IMAGE_AUGMENTATIONS, *SEQUENCE_AUGMENTATIONS]
+        for name in self.augment:
+            if name not in known:
+                hint = closest(str(name), known)
+                raise ConfigError(f"train.augment: {name!r} is not an augmentation; choose from {', '.join(known)}"
+                                  + (f" (did you mean {hint!r}?)" if hint else ""))
         _check_int(self, "epochs", 1)
         _check_int(self, "batch_size", 1)
         _check_int(self, "step_size", 1)
@@ -179,7 +187,7 @@ def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
         yield
 
 
-class Diverged(RuntimeError):
+class Diverged(RuntimeError):  # noqa: N818 (public name)
     """The loss became NaN or infinite."""
 
 

@@ -44,7 +44,8 @@ class HyperparameterSpace(SearchSpace):
         self.input_kind = space.input_kind  # type: ignore[misc]
 
     def options(self) -> dict[str, Any]:
-        return {**self.inner.options(), "searchable": {k: list(v) for k, v in self.searchable.items()}}
+        searchable = {k: [list(v) if isinstance(v, tuple) else v for v in vs] for k, vs in self.searchable.items()}
+        return {**self.inner.options(), "searchable": searchable}  # JSON data: list values back to lists
 
     def decision_sizes(self) -> list[int]:
         return self.inner.decision_sizes() + [len(v) for v in self.searchable.values()]

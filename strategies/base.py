@@ -1,0 +1,155 @@
+"""The :class:`Strategy` contract: a small ask/tell object (the pattern of optuna's samplers).
+
+``ask(n)`` proposes ``n`` trials, ``tell(trial, result)`` reports a result (in any order; failures included),
+``state_dict()`` / ``load_state_dict()`` snapshot and restore everything, RNG included, as JSON data, so a
+restored strategy continues with exactly the proposals the original would have made. A strategy owns its RNG
+(seeded from ``seed``) and never trains or evaluates anything: the loop injects results.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nas.exceptions import ConfigError
+from nas.graph import Architecture
+from nas.objectives import Constraint, Objective, feasible, oriented, parse_constraints, parse_objectives
+from nas.trial import Result, Trial
+
+__all__ = ["Strategy", "trial_seed", "check_int", "check_float"]
+
+
+def trial_seed(seed: int, trial_id: int) -> int:
+    """The evaluation seed of trial ``trial_id`` in an experiment seeded with ``seed`` (independent of the
+    strategy, so every strategy trains the same candidate identically)."""
+    return int(np.random.SeedSequence([seed, trial_id]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def check_int(strategy: str, option: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"strategy {strategy} option {option} = {value!r}: must be an integer >= {minimum}")
+    return value
+
+
+def check_float(strategy: str, option: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError(f"strategy {strategy} option {option} = {value!r}: must be a number in [{low}, {high}]")
+    return float(value)
+
+
+class Strategy(ABC):
+    """Base class. Subclasses implement ``_propose``, ``_observe`` and, if they hold state, ``_state`` /
+    ``_load_state`` (JSON data only)."""
+
+    name: ClassVar[str]
+    #: True when the strategy handles several objectives itself (otherwise it optimises the first one).
+    multi_objective: ClassVar[bool] = False
+
+    def __init__(self, *, space: Any, seed: int = 0, objectives: Any = None, constraints: Any = None) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"strategy {self.name} seed = {seed!r}: must be an integer")
+        self.space = space
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.objectives: tuple[Objective, ...] = parse_objectives(objectives)
+        self.constraints: tuple[Constraint, ...] = parse_constraints(constraints)
+        self._next_id = 0
+        self._pending: dict[int, Trial] = {}
+        self.n_told = 0
+
+    # -- the contract ----------------------------------------------------------------------------
+    def ask(self, n: int = 1) -> list[Trial]:
+        """Propose ``n`` new trials (ids are consecutive; seeds derive from the experiment seed and id)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
+        trials = []
+        for arch in self._propose(n):
+            trial = Trial(self._next_id, arch, trial_seed(self.seed, self._next_id))
+            self._next_id += 1
+            self._pending[trial.id] = trial
+            trials.append(trial)
+        return trials
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        """Report the result of a trial this strategy proposed; each trial is told once."""
+        if trial.id not in self._pending:
+            raise ValueError(f"trial {trial.id} was not asked of this strategy or was already told")
+        del self._pending[trial.id]
+        self.n_told += 1
+        self._observe(trial, result)
+
+    @property
+    def pending(self) -> list[Trial]:
+        """Trials asked but not yet told, by id."""
+        return [self._pending[k] for k in sorted(self._pending)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly, as JSON data."""
+        return {
+            "strategy": self.name,
+            "seed": self.seed,
+            "next_id": self._next_id,
+            "n_told": self.n_told,
+            "rng": _jsonable(self.rng.bit_generator.state),
+            "pending": [{"id": t.id, "seed": t.seed, "arch": t.arch.to_json()} for t in self.pending],
+            "own": self._state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a snapshot of a strategy of the same kind, built with the same options."""
+        if state.get("strategy") != self.name:
+            raise ConfigError(f"state of strategy {state.get('strategy')!r} cannot be loaded into {self.name!r}")
+        self.seed = state["seed"]
+        self._next_id = state["next_id"]
+        self.n_told = state["n_told"]
+        self.rng.bit_generator.state = state["rng"]
+        self._pending = {p["id"]: Trial(p["id"], Architecture.from_json(p["arch"]), p["seed"])
+                         for p in state["pending"]}
+        self._load_state(state["own"])
+
+    # -- what subclasses write -------------------------------------------------------------------
+    @abstractmethod
+    def _propose(self, n: int) -> list[Architecture]:
+        """``n`` architectures to evaluate next."""
+
+    @abstractmethod
+    def _observe(self, trial: Trial, result: Result) -> None:
+        """Learn from a result."""
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        return None
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def fitness(self, result: Result) -> tuple[float, ...] | None:
+        """Objective vector oriented for maximisation; None if the result failed, lacks an objective, or
+        violates a constraint."""
+        values = oriented(result, self.objectives)
+        if values is None or not feasible(result, self.constraints):
+            return None
+        return values if self.multi_objective else values[:1]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed})"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+

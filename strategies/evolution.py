@@ -1,0 +1,84 @@
+"""Regularized (aging) evolution, Real et al., "Regularized Evolution for Image Classifier Architecture
+Search", AAAI 2019.
+
+A population of the ``population`` most recently evaluated architectures; each child comes from the best of
+``sample_size`` members drawn at random (tournament), mutated through ``space.mutate``, or, with
+probability ``crossover``, from a uniform crossover of two tournament winners' decisions. The oldest member
+dies when a child joins. The first ``population`` proposals are random. With several objectives the
+tournament picks by Pareto rank within the population, then by crowding distance (NSGA-II's order).
+Failed or infeasible results never join the population.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.graph import Architecture
+from nas.objectives import crowding_distance, non_dominated_sort
+from nas.trial import Result, Trial
+from strategies.base import Strategy, check_float, check_int
+
+__all__ = ["RegularizedEvolution"]
+
+
+class RegularizedEvolution(Strategy):
+    """Options: ``population`` (20), ``sample_size`` (5), ``crossover`` (probability, 0.0)."""
+
+    name = "evolution"
+    multi_objective = True
+
+    def __init__(self, *, population: int = 20, sample_size: int = 5, crossover: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.population_size = check_int(self.name, "population", population, 2)
+        self.sample_size = check_int(self.name, "sample_size", sample_size, 1)
+        if sample_size > population:
+            raise ValueError(f"evolution: sample_size {sample_size} exceeds population {population}")
+        self.crossover = check_float(self.name, "crossover", crossover, 0.0, 1.0)
+        self.population: list[tuple[Architecture, tuple[float, ...]]] = []
+        self.n_initial = 0
+
+    def _propose(self, n: int) -> list[Architecture]:
+        out = []
+        for _ in range(n):
+            if self.n_initial < self.population_size or len(self.population) < 2:
+                self.n_initial += 1
+                out.append(self.space.sample(self.rng))
+            elif self.crossover and self.rng.random() < self.crossover:
+                out.append(self._cross(self._tournament(), self._tournament()))
+            else:
+                out.append(self.space.mutate(self._tournament(), self.rng))
+        return out
+
+    def _tournament(self) -> Architecture:
+        size = min(self.sample_size, len(self.population))
+        picks = self.rng.choice(len(self.population), size=size, replace=False)
+        fits = [self.population[i][1] for i in picks]
+        if len(self.objectives) == 1 or not self.multi_objective:
+            best = max(range(size), key=lambda k: fits[k])
+        else:
+            ranks = non_dominated_sort([f for _, f in self.population])
+            crowd = crowding_distance([f for _, f in self.population])
+            best = min(range(size), key=lambda k: (ranks[picks[k]], -crowd[picks[k]]))
+        return self.population[int(picks[best])][0]
+
+    def _cross(self, a: Architecture, b: Architecture) -> Architecture:
+        da, db = self.space.encode(a), self.space.encode(b)
+        child = [x if self.rng.random() < 0.5 else y for x, y in zip(da, db)]
+        arch = self.space.decode(child)
+        return self.space.mutate(arch, self.rng) if arch.canonical_hash() in (a.canonical_hash(),
+                                                                               b.canonical_hash()) else arch
+
+    def _observe(self, trial: Trial, result: Result) -> None:
+        fit = self.fitness(result)
+        if fit is None:
+            return
+        self.population.append((trial.arch, fit))
+        if len(self.population) > self.population_size:
+            self.population.pop(0)
+
+    def _state(self) -> dict[str, Any]:
+        return {"n_initial": self.n_initial, "population": [[a.to_json(), list(f)] for a, f in self.population]}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.n_initial = state["n_initial"]
+        self.population = [(Architecture.from_json(a), tuple(f)) for a, f in state["population"]]
