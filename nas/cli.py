@@ -72,6 +72,47 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_options(items: list[str]) -> dict[str, object]:
+    import yaml
+
+    from nas.exceptions import ConfigError
+
+    options: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {item!r}: write key=value, e.g. --option population=50")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from nas.nb201_benchmark import plot_curves, run_benchmark
+
+    torch_threads()
+    report = run_benchmark(args.strategy, queries=args.queries, seeds=args.seeds, dataset=args.dataset,
+                           dedup=not args.no_dedup, options=_parse_options(args.option))
+    plot = args.plot or f"benchmark_nb201_{args.strategy}_{args.dataset}.png"
+    plot_curves([report], plot)
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"NAS-Bench-201 {args.dataset}: {args.strategy}, {args.seeds} seeds, {args.queries} queries "
+          f"({report.seconds:.1f} s, strategy overhead {report.overhead_ms():.2f} ms per query)")
+    for q, stats in summary["queries"].items():
+        print(f"  {q:>4} queries: {stats['mean']:.2f} +- {stats['std']:.2f}")
+    print(f"best-so-far curves: {plot}")
+    return 0
+
+
+def torch_threads() -> None:
+    """One intra-op thread: the benchmark's torch work (RL controller) is tiny and threads only add cost."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search on graph-encoded cells.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("space")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_sample)
+    p = sub.add_parser("benchmark", help="benchmark a strategy on a tabular benchmark")
+    p.add_argument("benchmark", choices=["nb201"])
+    p.add_argument("--strategy", required=True)
+    p.add_argument("--queries", type=int, default=100)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16-120"])
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="strategy option")
+    p.add_argument("--no-dedup", action="store_true", help="query isomorphic cells again")
+    p.add_argument("--plot", help="where to write the best-so-far plot (PNG)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    p.set_defaults(func=_cmd_benchmark)
     p = sub.add_parser("demo", help="the quickstart")
     p.set_defaults(func=_cmd_demo)
     return parser

@@ -198,8 +198,7 @@ class NB201Evaluator(Evaluator):
         score = getattr(record, self._field)
         metrics = {"val_acc": score, "test_acc": getattr(record, _NB201_TEST[self.dataset]),
                    "nb201_index": float(record.index)}
-        if record.params_M is not None:
-            metrics["params"] = record.params_M * 1e6
+        metrics["params"] = float(record.params)
         if record.flops_M is not None:
             metrics["flops"] = record.flops_M * 1e6
         return Result(Status.COMPLETE, score=score, metrics=metrics,

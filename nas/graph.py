@@ -26,7 +26,7 @@ import networkx as nx
 
 from nas.exceptions import InvalidArchitectureError, UnknownNameError, closest
 
-__all__ = ["Cell", "Architecture", "COMBINES", "FORMAT_VERSION"]
+__all__ = ["Cell", "Architecture", "COMBINES", "FORMAT_VERSION", "FrozenMacro", "freeze_macro"]
 
 FORMAT_VERSION = 1
 COMBINES = ("sum", "mean", "concat")
@@ -52,6 +52,16 @@ def _freeze(value: Any, where: str) -> Any:
 
 class _FrozenMap(tuple):
     """A frozen JSON object: sorted ``(key, value)`` pairs that thaw back into a dict."""
+
+
+class FrozenMacro(tuple):
+    """Macro settings already frozen by :func:`freeze_macro`; spaces build one per space and pass it to every
+    architecture they create, which skips re-freezing (decoding is on the hot path of every strategy)."""
+
+
+def freeze_macro(macro: Mapping[str, Any]) -> FrozenMacro:
+    """Freeze macro settings once for reuse in many :class:`Architecture` constructions."""
+    return FrozenMacro(_freeze(dict(macro), "macro"))
 
 
 def _thaw(value: Any) -> Any:
@@ -316,7 +326,8 @@ class Architecture:
 
     __slots__ = ("_cells", "_hash", "_macro", "_space")
 
-    def __init__(self, *, space: str, cells: Mapping[str, Cell], macro: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, *, space: str, cells: Mapping[str, Cell],
+                 macro: Mapping[str, Any] | FrozenMacro | None = None) -> None:
         if not isinstance(space, str) or not space:
             raise InvalidArchitectureError(f"space must be a non-empty string, got {space!r}")
         if not isinstance(cells, Mapping) or not cells:
@@ -328,7 +339,8 @@ class Architecture:
                 raise InvalidArchitectureError(f"cell {name!r} is a {type(cell).__name__}, not a Cell")
         object.__setattr__(self, "_space", space)
         object.__setattr__(self, "_cells", tuple(sorted(cells.items())))
-        object.__setattr__(self, "_macro", tuple(_freeze(dict(macro or {}), "macro")))
+        frozen = macro if isinstance(macro, FrozenMacro) else freeze_macro(macro or {})
+        object.__setattr__(self, "_macro", tuple(frozen))
         object.__setattr__(self, "_hash", None)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nas.exceptions import InvalidArchitectureError, UnknownNameError
-from nas.graph import Architecture, Cell
+from nas.graph import Architecture, Cell, freeze_macro
 from search_spaces.base import SearchSpace, check_choices, check_positive
 
 __all__ = ["DartsSpace", "DARTS_OPS", "GENOTYPES"]
@@ -56,7 +56,7 @@ class DartsSpace(SearchSpace):
         self.ops = check_choices(self.name, "ops", ops, DARTS_OPS)
         # input pairs per node: node i (0-based) chooses 2 of its i + 2 predecessors
         self._pairs = [list(itertools.combinations(range(i + 2), 2)) for i in range(self.steps)]
-        self._macro = {"skeleton": "darts", "C": C, "layers": layers, "stem_multiplier": 3}
+        self._macro = freeze_macro({"skeleton": "darts", "C": C, "layers": layers, "stem_multiplier": 3})
 
     def options(self) -> dict[str, Any]:
         return {"C": self.C, "layers": self.layers, "steps": self.steps, "ops": list(self.ops)}

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from nas.exceptions import InvalidArchitectureError
-from nas.graph import Architecture, Cell
+from nas.graph import Architecture, Cell, freeze_macro
 from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
 
 __all__ = ["NB201Space", "NB201_OPS"]
@@ -37,7 +37,7 @@ class NB201Space(SearchSpace):
             if stage:
                 layers.append(["resblock", C * 2**stage])
             layers += [["cell", C * 2**stage] for _ in range(N)]
-        self._macro = {
+        self._macro = freeze_macro({
             "skeleton": "cells",
             "stem_channels": C,
             "stem_kernel": 3,
@@ -45,7 +45,7 @@ class NB201Space(SearchSpace):
             "head_preact": True,
             "head_pool": "avg",
             "head_hidden": [],
-        }
+        })
 
     def options(self) -> dict[str, Any]:
         return {"C": self.C, "N": self.N, "ops": list(self.ops)}

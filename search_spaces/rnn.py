@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nas.exceptions import ConfigError, UnknownNameError
-from nas.graph import Architecture, Cell
+from nas.graph import Architecture, Cell, freeze_macro
 from search_spaces.base import SearchSpace, check_choices, check_positive
 
 __all__ = ["RNNSpace", "RNN_LAYER_OPS", "RNN_GENOTYPES"]
@@ -49,8 +49,8 @@ class RNNSpace(SearchSpace):
             raise ConfigError(f"rnn option pool = {pool!r}: expected 'mean' or 'last'")
         self.pool = pool
         self.layer_ops = check_choices(self.name, "layer_ops", layer_ops, RNN_LAYER_OPS)
-        self._macro = {"skeleton": "sequence", "d_model": d_model, "pos_encoding": "none", "stack": ["body"],
-                       "pool": pool}
+        self._macro = freeze_macro({"skeleton": "sequence", "d_model": d_model, "pos_encoding": "none",
+                                    "stack": ["body"], "pool": pool})
 
     def options(self) -> dict[str, Any]:
         return {"steps": self.steps, "num_layers": self.num_layers, "d_model": self.d_model, "pool": self.pool,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nas.exceptions import ConfigError
-from nas.graph import Architecture, Cell
+from nas.graph import Architecture, Cell, freeze_macro
 from nas.ops import SEQUENCE_OPS
 from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
 
@@ -46,6 +46,8 @@ class TransformerSpace(SearchSpace):
             raise ConfigError(f"transformer option pool = {pool!r}: expected 'mean' or 'last'")
         self.pool = pool
         self._edges = dense_edges(nodes)
+        self._macros = [freeze_macro({"skeleton": "sequence", "d_model": d_model, "pos_encoding": pe,
+                                      "stack": ["cell"] * num_cells, "pool": pool}) for pe in POS_ENCODINGS]
 
     def options(self) -> dict[str, Any]:
         return {"nodes": self.nodes, "num_cells": self.num_cells, "d_model": self.d_model, "pool": self.pool,
@@ -60,9 +62,7 @@ class TransformerSpace(SearchSpace):
     def _decode(self, decisions: list[int]) -> Architecture:
         edges = tuple((s, d, self.ops[v]) for (s, d), v in zip(self._edges, decisions))
         cell = Cell(family="sequence", inputs=1, nodes=self.nodes, edges=edges, output=(self.nodes - 1,))
-        macro = {"skeleton": "sequence", "d_model": self.d_model, "pos_encoding": POS_ENCODINGS[decisions[-1]],
-                 "stack": ["cell"] * self.num_cells, "pool": self.pool}
-        return Architecture(space=self.name, cells={"cell": cell}, macro=macro)
+        return Architecture(space=self.name, cells={"cell": cell}, macro=self._macros[decisions[-1]])
 
     def _encode(self, arch: Architecture) -> list[int]:
         ops = {(s, d): op for s, d, op in arch.cell("cell").edges}

@@ -1,2 +1,71 @@
-"""Search strategies (ask/tell objects), one module each. The registry and the strategies land with the
-strategies issue; this package exists so that the layout is in place."""
+"""Search strategies: small ask/tell objects, one module each, reached by name through :func:`get_strategy`.
+
+>>> from search_spaces import get_space
+>>> strategy = get_strategy("evolution", space=get_space("nb201"), seed=0)
+>>> trials = strategy.ask(4)
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from nas.exceptions import ConfigError, closest
+from nas.registry import Registry
+from strategies.base import Strategy, trial_seed
+from strategies.dedup import Deduplicate
+from strategies.evolution import RegularizedEvolution
+from strategies.gp_bo import GPBayesOpt
+from strategies.optuna_adapter import OptunaStrategy
+from strategies.random import RandomSearch
+from strategies.rl import ReinforceController
+
+__all__ = ["Strategy", "Deduplicate", "get_strategy", "list_strategies", "register_strategy", "trial_seed",
+           "RandomSearch", "RegularizedEvolution", "ReinforceController", "OptunaStrategy", "GPBayesOpt"]
+
+_STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Register a :class:`Strategy` subclass under its ``name`` (usable as a class decorator)."""
+    _STRATEGIES.register(cls.name, cls)
+    return cls
+
+
+for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt):
+    register_strategy(_cls)
+
+
+def list_strategies() -> list[str]:
+    return _STRATEGIES.names()
+
+
+def _options_of(cls: type) -> list[str]:
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        for p in inspect.signature(klass.__init__).parameters.values():
+            if p.kind is p.KEYWORD_ONLY and p.name not in names:
+                names.append(p.name)
+    return names
+
+
+def get_strategy(name: str, *, space: Any, seed: int = 0, dedup: bool = True, **options: Any) -> Strategy:
+    """Build strategy ``name`` for ``space`` seeded with ``seed``. With ``dedup`` (the default) it is wrapped
+    in :class:`Deduplicate`, so architectures computing the same function are evaluated once. Unknown names
+    and options raise with the known ones and the closest match."""
+    cls = _STRATEGIES.get(name)
+    allowed = [o for o in _options_of(cls) if o not in ("space", "seed")]
+    for key in options:
+        if key not in allowed:
+            hint = closest(key, allowed)
+            raise ConfigError(f"strategy {name!r} has no option {key!r}"
+                              + (f" (did you mean {hint!r}?)" if hint else "") + f"; its options: {', '.join(allowed)}")
+    try:
+        strategy = cls(space=space, seed=seed, **options)
+    except ValueError as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"strategy {name!r}: {err}") from None
+    return Deduplicate(strategy) if dedup else strategy

@@ -22,12 +22,12 @@ __all__ = ["RegularizedEvolution"]
 
 
 class RegularizedEvolution(Strategy):
-    """Options: ``population`` (20), ``sample_size`` (5), ``crossover`` (probability, 0.0)."""
+    """Options: ``population`` (20), ``sample_size`` (10), ``crossover`` (probability, 0.0)."""
 
     name = "evolution"
     multi_objective = True
 
-    def __init__(self, *, population: int = 20, sample_size: int = 5, crossover: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, *, population: int = 20, sample_size: int = 10, crossover: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.population_size = check_int(self.name, "population", population, 2)
         self.sample_size = check_int(self.name, "sample_size", sample_size, 1)

@@ -33,6 +33,7 @@ class NB201Record:
     flops_M: float | None
     params_M: float | None
     unique_str: str
+    params: int
 
 
 def _num(text: str) -> float | None:
@@ -48,5 +49,5 @@ def load_nb201() -> tuple[NB201Record, ...]:
     records = []
     for i, row in enumerate(reader):
         nums = [_num(x) for x in row[1:13]]
-        records.append(NB201Record(i, row[0], *nums[:10], nums[10], nums[11], row[13]))  # type: ignore[arg-type]
+        records.append(NB201Record(i, row[0], *nums[:10], nums[10], nums[11], row[13], int(row[14])))  # type: ignore[arg-type]
     return tuple(records)

@@ -1,0 +1,173 @@
+"""Optuna's samplers over a space's categorical decisions, through Optuna's ask/tell interface.
+
+Each decision becomes a ``CategoricalDistribution`` over ``0 .. n-1`` named by ``space.decision_names()``.
+The default sampler is TPE for one objective and NSGA-II for several; any Optuna sampler can be named
+(``tpe``, ``nsga2``, ``nsga3``, ``random``, ``gp``, ``qmc``, ``bruteforce``, or a class name such as
+``TPESampler``) with ``sampler_options``. With ``storage`` (e.g. ``sqlite:///study.db``) the study lives in
+Optuna's own storage, so Optuna's dashboard and visualisation read it.
+
+``state_dict()`` keeps every Optuna trial (parameters, values, state, system attributes) and the state of
+every random generator inside the sampler; ``load_state_dict()`` rebuilds the study from them, so a restored
+adapter proposes exactly what the original would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from nas.exceptions import ConfigError, closest
+from nas.graph import Architecture
+from nas.trial import Result, Status, Trial
+from strategies.base import Strategy
+
+__all__ = ["OptunaStrategy", "SAMPLERS"]
+
+SAMPLERS = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "nsga3": "NSGAIIISampler", "random": "RandomSampler",
+            "gp": "GPSampler", "qmc": "QMCSampler", "bruteforce": "BruteForceSampler", "cmaes": "CmaEsSampler"}
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def _random_states(obj: Any) -> list[np.random.RandomState]:
+    """Every numpy RandomState reachable from ``obj``'s attributes, in a stable order."""
+    found: list[np.random.RandomState] = []
+    seen: set[int] = set()
+
+    def walk(o: Any, depth: int) -> None:
+        if id(o) in seen or depth > 6:
+            return
+        seen.add(id(o))
+        if isinstance(o, np.random.RandomState):
+            found.append(o)
+            return
+        if type(o).__name__ == "LazyRandomState":
+            walk(o.rng, depth + 1)
+            return
+        attrs = getattr(o, "__dict__", None)
+        if isinstance(attrs, dict) and type(o).__module__.startswith("optuna"):
+            for key in sorted(attrs):
+                walk(attrs[key], depth + 1)
+        elif isinstance(o, (list, tuple)):
+            for item in o:
+                walk(item, depth + 1)
+
+    walk(obj, 0)
+    return found
+
+
+class OptunaStrategy(Strategy):
+    """Options: ``sampler`` (name), ``sampler_options`` (dict), ``storage`` (URL), ``study_name``."""
+
+    name = "optuna"
+    multi_objective = True
+
+    def __init__(self, *, sampler: str | None = None, sampler_options: dict[str, Any] | None = None,
+                 storage: str | None = None, study_name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        import optuna
+
+        self.sampler_name = sampler or ("tpe" if len(self.objectives) == 1 else "nsga2")
+        self.sampler_options = dict(sampler_options or {})
+        self.storage = storage
+        self.study_name = study_name or f"nas-{self.space.name}-{self.seed}"
+        self.distributions = {
+            name: optuna.distributions.CategoricalDistribution(list(range(n)))
+            for name, n in zip(self.space.decision_names(), self.space.decision_sizes())
+        }
+        self._numbers: dict[int, int] = {}  # our trial id -> optuna trial number
+        self.study = self._create_study(load_if_exists=True)
+
+    def _make_sampler(self) -> Any:
+        import optuna
+
+        cls_name = SAMPLERS.get(self.sampler_name, self.sampler_name)
+        cls = getattr(optuna.samplers, cls_name, None)
+        if cls is None or not isinstance(cls, type):
+            known = list(SAMPLERS) + [n for n in dir(optuna.samplers) if n.endswith("Sampler")]
+            hint = closest(self.sampler_name, known)
+            raise ConfigError(f"optuna strategy: unknown sampler {self.sampler_name!r}; known: {', '.join(SAMPLERS)}"
+                              + (f" (did you mean {hint!r}?)" if hint else ""))
+        options = dict(self.sampler_options)
+        if cls_name == "BruteForceSampler" or "seed" in cls.__init__.__code__.co_varnames:
+            options.setdefault("seed", self.seed)
+        try:
+            return cls(**options)
+        except TypeError as err:
+            raise ConfigError(
+                f"optuna strategy: sampler {cls_name} rejected sampler_options {options}: {err}"
+            ) from None
+
+    def _create_study(self, load_if_exists: bool) -> Any:
+        import optuna
+
+        with _quiet():
+            return optuna.create_study(directions=["maximize"] * len(self.objectives), sampler=self._make_sampler(),
+                                       storage=self.storage, study_name=self.study_name,
+                                       load_if_exists=load_if_exists)
+
+    def _propose(self, n: int) -> list[Architecture]:
+        out = []
+        names = list(self.distributions)
+        with _quiet():
+            for k in range(n):
+                trial = self.study.ask(self.distributions)
+                self._numbers[self._next_id + k] = trial.number
+                out.append(self.space.decode([trial.params[name] for name in names]))
+        return out
+
+    def _observe(self, trial: Trial, result: Result) -> None:
+        from optuna.trial import TrialState
+
+        number = self._numbers.pop(trial.id)
+        fit = self.fitness(result)
+        with _quiet():
+            if fit is None:
+                self.study.tell(number, state=TrialState.FAIL)
+            elif result.status is Status.PRUNED:
+                self.study.tell(number, state=TrialState.PRUNED)
+            else:
+                self.study.tell(number, values=list(fit))
+
+    def _state(self) -> dict[str, Any]:
+        trials = []
+        for t in self.study.get_trials(deepcopy=False):
+            trials.append({"number": t.number, "state": t.state.name, "params": dict(t.params),
+                           "values": None if t.values is None else list(t.values),
+                           "system_attrs": dict(t.system_attrs), "user_attrs": dict(t.user_attrs)})
+        rngs = [[s[0], s[1].tolist(), int(s[2]), int(s[3]), float(s[4])]
+                for s in (r.get_state() for r in _random_states(self.study.sampler))]
+        return {"trials": trials, "rng_states": rngs, "numbers": {str(k): v for k, v in self._numbers.items()}}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        if self.storage is None or not self.study.trials:
+            self.study = self._create_study(load_if_exists=False) if self.storage is None else self.study
+            for t in state["trials"]:
+                tstate = TrialState[t["state"]]
+                frozen = optuna.trial.create_trial(
+                    state=tstate, params=t["params"], distributions=self.distributions,
+                    values=t["values"] if tstate is TrialState.COMPLETE else None,
+                    system_attrs=t["system_attrs"], user_attrs=t["user_attrs"])
+                self.study.add_trial(frozen)
+        rngs = _random_states(self.study.sampler)
+        if len(rngs) != len(state["rng_states"]):
+            raise ConfigError("optuna strategy: the saved sampler state does not match this sampler")
+        for rng, s in zip(rngs, state["rng_states"]):
+            rng.set_state((s[0], np.asarray(s[1], dtype=np.uint32), s[2], s[3], s[4]))
+        self._numbers = {int(k): v for k, v in state["numbers"].items()}
