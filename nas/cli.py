@@ -50,26 +50,99 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    import numpy as np
+def _print_ranked(exp: object, top: int = 5) -> None:
+    ranked = exp.ranked()  # type: ignore[attr-defined]
+    if not ranked:
+        print("no completed trial")
+        return
+    print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
+    print(f"  {'rank':>4} {'trial':>5} {'val':>7} {'test':>7} {'params':>9}  cell")
+    for i, t in enumerate(ranked[:top], start=1):
+        cells = "; ".join(f"{name}: " + " ".join(f"{s}>{d}:{op}" for s, d, op in c.edges if op != "none")
+                          for name, c in t.arch.cells.items())
+        params = t.metrics.get("params")
+        print(f"  {i:>4} {t.id:>5} {t.score:>7.2f} {t.metrics.get('test_acc', float('nan')):>7.2f} "
+              f"{(f'{params:,.0f}' if params else '-'):>9}  {cells[:110]}")
 
-    from search_spaces import get_space, list_spaces
 
-    print("nasgraph demo: one sampled architecture per space, compiled and run once on random input.")
-    rng = np.random.default_rng(0)
-    import torch
+def _run(exp: object, quiet: bool) -> int:
+    from nas.exceptions import ConfigError
 
-    for name in list_spaces():
-        space = get_space(name)
-        arch = space.sample(rng)
-        shape = (3, 32, 32) if space.input_kind == "image" else (64, 3)
-        model = space.build_model(arch, shape, 10)
-        out = model(torch.randn(2, *shape))
-        params = sum(p.numel() for p in model.parameters())
-        print(f"  {name:<12} hash {arch.canonical_hash()[:12]}  {params:>9,} params  output {tuple(out.shape)}")
-    print("The search loop, Ray execution and export are not built yet; `make demo` will run the quickstart")
-    print("search (experiments/quickstart.yaml) once they land.")
+    try:
+        exp.run(progress=None if quiet else print)  # type: ignore[attr-defined]
+    except KeyboardInterrupt:
+        print(f"interrupted; continue with: nas resume {exp.directory}")  # type: ignore[attr-defined]
+        return 1
+    except ConfigError:
+        raise
+    _print_ranked(exp)
+    best = exp.directory / exp.BEST  # type: ignore[attr-defined]
+    if best.exists():
+        print(f"best architecture: {best}")
     return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from nas.config import load_config
+    from nas.experiment import Experiment
+
+    overrides = {"seed": args.seed, "execution.workers": args.workers, "budget.max_trials": args.max_trials}
+    cfg = load_config(args.config, **overrides)
+    exp = Experiment.create(cfg, args.out, overwrite=args.overwrite)
+    print(f"experiment directory: {exp.directory}")
+    return _run(exp, args.quiet)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from nas.experiment import Experiment
+
+    exp = Experiment.open(args.directory, max_trials=args.max_trials)
+    return _run(exp, args.quiet)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from nas.experiment import Experiment
+
+    exp = Experiment.open(args.directory)
+    summary = exp.summary(top=args.top)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['name']}: {summary['done']}/{summary['max_trials']} trials, {summary['counts']}, "
+          f"{summary['elapsed_seconds']} s")
+    _print_ranked(exp, args.top)
+    for reason, n in summary["failures"].items():
+        print(f"  failed x{n}: {reason}")
+    return 0
+
+
+def _cmd_list(kind: str) -> int:
+    if kind == "tasks":
+        from nas.data import list_tasks
+
+        names = list_tasks()
+    elif kind == "strategies":
+        from strategies import list_strategies
+
+        names = list_strategies()
+    else:
+        from nas.evaluators import list_evaluators
+
+        names = list_evaluators()
+    print("\n".join(names))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from nas.config import load_config
+    from nas.experiment import Experiment
+
+    cfg = load_config(args.config)
+    exp = Experiment.create(cfg, args.out, overwrite=True)
+    print(f"quickstart: {cfg.strategy.name} on space {cfg.space.name}, task {cfg.evaluator.task}, "
+          f"{cfg.budget.max_trials} trials on {cfg.execution.workers} {cfg.execution.executor} workers "
+          f"-> {exp.directory}")
+    return _run(exp, args.quiet)
 
 
 def _parse_options(items: list[str]) -> dict[str, object]:
@@ -136,7 +209,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="where to write the best-so-far plot (PNG)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.set_defaults(func=_cmd_benchmark)
-    p = sub.add_parser("demo", help="the quickstart")
+    p = sub.add_parser("search", help="run a search from a YAML config")
+    p.add_argument("config")
+    p.add_argument("--out", help="experiment directory (default: the config's output, else runs/<name>)")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-trials", type=int)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing experiment directory")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_search)
+    p = sub.add_parser("resume", help="continue a stopped (or extend a finished) experiment")
+    p.add_argument("directory")
+    p.add_argument("--max-trials", type=int, help="new trial budget")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_resume)
+    p = sub.add_parser("status", help="progress, best trials and failures of an experiment")
+    p.add_argument("directory")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_status)
+    for kind in ("tasks", "strategies", "evaluators"):
+        p = sub.add_parser(kind, help=f"list the {kind}")
+        p.set_defaults(func=lambda args, k=kind: _cmd_list(k))
+    p = sub.add_parser("demo", help="the quickstart search (experiments/quickstart.yaml)")
+    p.add_argument("--config", default="experiments/quickstart.yaml")
+    p.add_argument("--out", default="runs/quickstart")
+    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
     return parser
 

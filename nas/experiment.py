@@ -1,19 +1,28 @@
-"""The search loop, written once for every strategy, evaluator and executor.
+"""The search loop, written once for every strategy, evaluator and executor, and the :class:`Experiment`
+that gives it a directory: config, trial store, checkpoint, resume.
 
 ask for as many trials as the executor has free slots -> submit -> collect a finished result -> tell the
-strategy -> record -> repeat until the budget is spent; then rank by the validation score.
+strategy -> record -> checkpoint -> repeat until the budget is spent; then rank by the validation score.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import yaml
+
+from nas.checkpoint import atomic_write_text, read_checkpoint, write_checkpoint
 from nas.evaluators import Evaluator
+from nas.exceptions import ConfigError
+from nas.store import RUNNING, StoredTrial, TrialStore
 from nas.trial import Result, Trial
 
-__all__ = ["TrialRecord", "run_loop", "rank"]
+__all__ = ["TrialRecord", "run_loop", "rank", "Experiment"]
 
 
 @dataclass
@@ -25,28 +34,38 @@ class TrialRecord:
     finished_at: float
 
 
-def run_loop(strategy: object, evaluator: Evaluator, executor: object, *, max_trials: int,
-             max_seconds: float | None = None,
+def run_loop(strategy: Any, evaluator: Evaluator, executor: Any, *, max_trials: int,
+             max_seconds: float | None = None, done: int = 0, resubmit: Iterable[Trial] = (),
+             on_submit: Callable[[list[Trial]], None] | None = None,
              on_record: Callable[[TrialRecord], None] | None = None) -> list[TrialRecord]:
-    """Run the search until ``max_trials`` results have been told (or ``max_seconds`` elapsed; trials in
-    flight then still finish). Returns the records in completion order."""
+    """Run the search until ``max_trials`` results in all (``done`` of them from earlier sessions) have been
+    told, or ``max_seconds`` have passed (trials in flight then still finish). ``resubmit`` are trials asked
+    earlier whose results never arrived; they run first. Returns this session's records in completion order."""
     start = time.perf_counter()
     records: list[TrialRecord] = []
-    submitted = 0
     in_flight = 0
-    while len(records) < max_trials:
+    resubmit = list(resubmit)
+    submitted = done
+    for trial in resubmit:
+        executor.submit(evaluator, trial)
+    submitted += len(resubmit)
+    in_flight += len(resubmit)
+    while done + len(records) < max_trials:
         out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
-        free = min(executor.capacity - in_flight, max_trials - submitted)  # type: ignore[attr-defined]
+        free = min(executor.capacity - in_flight, max_trials - submitted)
         if free > 0 and not out_of_time:
-            for trial in strategy.ask(free):  # type: ignore[attr-defined]
-                executor.submit(evaluator, trial)  # type: ignore[attr-defined]
-                submitted += 1
-                in_flight += 1
+            trials = strategy.ask(free)
+            if on_submit is not None:
+                on_submit(trials)
+            for trial in trials:
+                executor.submit(evaluator, trial)
+            submitted += len(trials)
+            in_flight += len(trials)
         if in_flight == 0:
             break
-        trial, result = executor.next_done()  # type: ignore[attr-defined]
+        trial, result = executor.next_done()
         in_flight -= 1
-        strategy.tell(trial, result)  # type: ignore[attr-defined]
+        strategy.tell(trial, result)
         record = TrialRecord(trial, result, time.perf_counter() - start)
         records.append(record)
         if on_record is not None:
@@ -58,3 +77,181 @@ def rank(records: list[TrialRecord]) -> list[TrialRecord]:
     """Completed records, best validation score first (ties: earlier trial first). Test accuracy plays no part."""
     done = [r for r in records if r.result.ok and r.result.score is not None]
     return sorted(done, key=lambda r: (-r.result.score, r.trial.id))  # type: ignore[operator]
+
+
+def _version() -> str:
+    from nas import __version__
+
+    return __version__
+
+
+class Experiment:
+    """An experiment directory: ``config.yaml``, ``trials.db`` (the store), ``checkpoint.json``, ``search.log``
+    and, when finished, ``best.json``. Build with :meth:`create` (new) or :meth:`open` (resume)."""
+
+    CONFIG, STORE, CHECKPOINT, LOG, BEST = "config.yaml", "trials.db", "checkpoint.json", "search.log", "best.json"
+
+    def __init__(self, cfg: Any, directory: Path, strategy: Any, elapsed: float = 0.0) -> None:
+        from nas.config import build_evaluator
+
+        self.cfg = cfg
+        self.directory = directory
+        self.strategy = strategy
+        self.evaluator = build_evaluator(cfg, strategy.space)
+        self.store = TrialStore(directory / self.STORE)
+        self.elapsed = elapsed
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, cfg: Any, directory: str | Path | None = None, overwrite: bool = False) -> Experiment:
+        """A new experiment in ``directory`` (default ``cfg.output`` or ``runs/<name>``)."""
+        from nas.config import build_space, build_strategy
+
+        path = Path(directory or cfg.output or Path("runs") / cfg.name)
+        if (path / cls.CHECKPOINT).exists() or (path / cls.STORE).exists():
+            if not overwrite:
+                raise ConfigError(f"{str(path)!r} already holds an experiment; resume it with `nas resume {path}`, "
+                                  "choose another --out, or pass --overwrite")
+            shutil.rmtree(path)
+        elif path.exists() and any(path.iterdir()):
+            raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        exp = cls(cfg, path, build_strategy(cfg, build_space(cfg)))
+        atomic_write_text(path / cls.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        exp.store.set_meta("config", cfg.to_dict())
+        exp.store.set_meta("version", _version())
+        exp.store.set_meta("created", time.time())
+        exp.checkpoint()
+        return exp
+
+    @classmethod
+    def open(cls, directory: str | Path, max_trials: int | None = None) -> Experiment:
+        """Reopen an experiment to resume it; ``max_trials`` extends (or sets) its trial budget."""
+        from nas.config import build_space, build_strategy, load_config
+
+        path = Path(directory)
+        if not (path / cls.CONFIG).is_file():
+            raise ConfigError(f"{str(path)!r} is not an experiment directory (no {cls.CONFIG})")
+        state = read_checkpoint(path / cls.CHECKPOINT)
+        cfg = load_config(path / cls.CONFIG)
+        if max_trials is not None:
+            if max_trials < state["loop"]["done"]:
+                raise ConfigError(f"--max-trials {max_trials} is below the {state['loop']['done']} trials already "
+                                  "done; give a larger budget")
+            cfg = cfg.replace(**{"budget.max_trials": max_trials})
+            atomic_write_text(path / cls.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        strategy = build_strategy(cfg, build_space(cfg))
+        strategy.load_state_dict(state["strategy"])
+        return cls(cfg, path, strategy, elapsed=state["loop"]["elapsed"])
+
+    # -- state -------------------------------------------------------------------------------------
+    def done(self) -> int:
+        return sum(n for status, n in self.store.counts().items() if status != RUNNING)
+
+    def checkpoint(self, session_seconds: float = 0.0) -> None:
+        write_checkpoint(self.directory / self.CHECKPOINT, self.strategy.state_dict(),
+                         {"done": self.done(), "elapsed": self.elapsed + session_seconds,
+                          "max_trials": self.cfg.budget.max_trials})
+
+    def ranked(self) -> list[StoredTrial]:
+        """Completed trials, best validation score first."""
+        done = [t for t in self.store.trials("COMPLETE") if t.score is not None]
+        return sorted(done, key=lambda t: (-t.score, t.id))  # type: ignore[operator]
+
+    # -- running -----------------------------------------------------------------------------------
+    def make_executor(self) -> Any:
+        from nas.execution import LocalExecutor, RayExecutor
+
+        ex = self.cfg.execution
+        if ex.executor == "local":
+            return LocalExecutor()
+        return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
+                           address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial)
+
+    def run(self, executor: Any = None, progress: Callable[[str], None] | None = None) -> list[StoredTrial]:
+        """Run (or continue) the search until the budget is spent; returns the ranked trials."""
+        say = progress or (lambda line: None)
+        log = open(self.directory / self.LOG, "a", buffering=1)
+
+        def emit(line: str) -> None:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+            say(line)
+
+        # Trials asked before a stop: their results may already be in the store (stopped between the store write
+        # and the checkpoint), otherwise they run again.
+        resubmit = []
+        for trial in self.strategy.pending:
+            stored = self.store.get(trial.id)
+            if stored is not None and stored.status != RUNNING:
+                self.strategy.tell(trial, stored.result())
+            else:
+                resubmit.append(trial)
+        done = self.done()
+        budget = self.cfg.budget
+        remaining_time = None if budget.max_seconds is None else max(0.0, budget.max_seconds - self.elapsed)
+        if done >= budget.max_trials or remaining_time == 0.0:
+            emit(f"budget already spent ({done} trials); extend it with `nas resume {self.directory} --max-trials N`")
+            log.close()
+            return self.ranked()
+        own_executor = executor is None
+        executor = executor or self.make_executor()
+        start = time.perf_counter()
+        best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]
+        emit(f"search {self.cfg.name}: {done}/{budget.max_trials} trials done, "
+             f"{len(resubmit)} to run again, executor {self.cfg.execution.executor}")
+
+        def on_submit(trials: list[Trial]) -> None:
+            for t in trials:
+                self.store.submitted(t)
+            self.checkpoint(time.perf_counter() - start)
+
+        def on_record(record: TrialRecord) -> None:
+            worker = getattr(executor, "worker_of", {}).get(record.trial.id)
+            self.store.finished(record.trial, record.result, worker)
+            self.checkpoint(time.perf_counter() - start)
+            r = record.result
+            if r.ok and r.score is not None and (not best or r.score > best[0]):
+                best[:] = [r.score]
+            n = self.done()
+            rate = (time.perf_counter() - start) / max(1, n - done)
+            eta = rate * (budget.max_trials - n)
+            what = f"score {r.score:.2f}" if r.ok and r.score is not None else f"{r.status.value}: {r.error}"
+            emit(f"[{n}/{budget.max_trials}] trial {record.trial.id} {r.status.value} {what} | "
+                 f"best {best[0] if best else float('nan'):.2f} | failed {self.store.counts().get('FAILED', 0)} | "
+                 f"eta {eta:.0f}s")
+
+        try:
+            for t in resubmit:
+                self.store.submitted(t, attempts=(self.store.get(t.id).attempts + 1) if self.store.get(t.id) else 1)
+            run_loop(self.strategy, self.evaluator, executor, max_trials=budget.max_trials,
+                     max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
+                     on_record=on_record)
+        finally:
+            self.elapsed += time.perf_counter() - start
+            self.checkpoint()
+            if own_executor:
+                executor.shutdown()
+            log.close()
+        ranked = self.ranked()
+        if ranked:
+            atomic_write_text(self.directory / self.BEST, ranked[0].arch.to_json(indent=2))
+        return ranked
+
+    def summary(self, top: int = 5) -> dict[str, Any]:
+        """Progress, best trials and failures grouped by reason, as JSON data."""
+        counts = self.store.counts()
+        failures: dict[str, int] = {}
+        for t in self.store.trials("FAILED"):
+            failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
+        return {
+            "name": self.cfg.name, "directory": str(self.directory), "max_trials": self.cfg.budget.max_trials,
+            "done": self.done(), "counts": counts, "elapsed_seconds": round(self.elapsed, 1),
+            "best": [{"id": t.id, "score": t.score, "val_acc": t.metrics.get("val_acc"),
+                      "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
+                      "hash": t.hash[:12]} for t in self.ranked()[:top]],
+            "failures": failures,
+        }
+
+    def close(self) -> None:
+        self.store.close()
+

@@ -1,0 +1,54 @@
+"""Checkpoints: an atomic, versioned JSON snapshot of the strategy and the loop, written after every change.
+
+Written to a temporary file in the same directory, flushed and fsynced, then moved over the old one with
+``os.replace``: a reader (or a resumed run) sees either the previous snapshot or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nas.exceptions import ConfigError
+
+__all__ = ["write_checkpoint", "read_checkpoint", "atomic_write_text", "CHECKPOINT_VERSION"]
+
+CHECKPOINT_VERSION = 1
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_checkpoint(path: str | Path, strategy_state: dict[str, Any], loop_state: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps({"version": CHECKPOINT_VERSION, "strategy": strategy_state,
+                                        "loop": loop_state}))
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no checkpoint at {str(path)!r}: is this an experiment directory?") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"checkpoint {path.name} is corrupt ({err}); it cannot be resumed") from None
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise ConfigError(f"checkpoint {path.name} has version {data.get('version')!r}; "
+                          f"this version reads {CHECKPOINT_VERSION}")
+    return data
