@@ -66,15 +66,11 @@ def _print_ranked(exp: object, top: int = 5) -> None:
 
 
 def _run(exp: object, quiet: bool) -> int:
-    from nas.exceptions import ConfigError
-
     try:
         exp.run(progress=None if quiet else print)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         print(f"interrupted; continue with: nas resume {exp.directory}")  # type: ignore[attr-defined]
         return 1
-    except ConfigError:
-        raise
     _print_ranked(exp)
     best = exp.directory / exp.BEST  # type: ignore[attr-defined]
     if best.exists():
