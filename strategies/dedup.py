@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nas.exceptions import ConfigError
 from nas.trial import Result, Status, Trial
 from strategies.base import Strategy
 
@@ -22,6 +23,7 @@ class Deduplicate(Strategy):
     def __init__(self, inner: Strategy, *, max_retries: int = 200) -> None:
         self.inner = inner
         self.name = inner.name  # type: ignore[misc]
+        self.multi_objective = inner.multi_objective  # type: ignore[misc]
         self.space = inner.space
         self.seed = inner.seed
         self.objectives = inner.objectives
@@ -33,6 +35,8 @@ class Deduplicate(Strategy):
         self.skipped = 0
 
     def ask(self, n: int = 1) -> list[Trial]:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         out = []
         for _ in range(n):
             for attempt in range(self.max_retries):
@@ -80,6 +84,8 @@ class Deduplicate(Strategy):
                 "waiting": {k: list(v) for k, v in self.waiting.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("strategy") != f"dedup:{self.name}":
+            raise ConfigError(f"state of strategy {state.get('strategy')!r} cannot be loaded into 'dedup:{self.name}'")
         self.inner.load_state_dict(state["inner"])
         self.skipped = state["skipped"]
         self.results = {k: Result.from_dict(r) for k, r in state["results"].items()}

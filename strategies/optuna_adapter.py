@@ -14,6 +14,7 @@ adapter proposes exactly what the original would have.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,7 +103,7 @@ class OptunaStrategy(Strategy):
             raise ConfigError(f"optuna strategy: unknown sampler {self.sampler_name!r}; known: {', '.join(SAMPLERS)}"
                               + (f" (did you mean {hint!r}?)" if hint else ""))
         options = dict(self.sampler_options)
-        if cls_name == "BruteForceSampler" or "seed" in cls.__init__.__code__.co_varnames:
+        if "seed" in inspect.signature(cls).parameters:  # (decorated __init__s hide it from __code__)
             options.setdefault("seed", self.seed)
         try:
             return cls(**options)
@@ -135,10 +136,10 @@ class OptunaStrategy(Strategy):
         number = self._numbers.pop(trial.id)
         fit = self.fitness(result)
         with _quiet():
-            if fit is None:
-                self.study.tell(number, state=TrialState.FAIL)
-            elif result.status is Status.PRUNED:
+            if result.status is Status.PRUNED:
                 self.study.tell(number, state=TrialState.PRUNED)
+            elif fit is None:
+                self.study.tell(number, state=TrialState.FAIL)
             else:
                 self.study.tell(number, values=list(fit))
 
