@@ -14,4 +14,6 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def _seed_torch() -> None:
+    """Every test starts from the same torch seed and one thread (a test may change either)."""
+    torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -35,15 +35,6 @@ DATASETS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny models: intra-op threads only add overhead (and spin badly on a busy 2-core box).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def all_archs():
     return [NB201.from_string(r.arch_str) for r in RECORDS]

@@ -34,15 +34,6 @@ SPACE = get_space("nb201", C=4, N=1)
 ARCH = SPACE.from_string(CELL)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The models here are tiny: intra-op threads only add overhead (and spin badly on a busy 2-core box).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_task("digits", seed=0)

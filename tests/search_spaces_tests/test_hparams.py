@@ -19,15 +19,6 @@ SEARCHABLE = {"lr": [0.1, 0.05, 0.01], "optimizer": ["sgd", "adam"], "augment": 
 JOINT = with_hyperparameters(INNER, SEARCHABLE)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny models: intra-op threads only add overhead (and spin badly on a busy 2-core box).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_decisions_extend_the_inner_ones():
     assert isinstance(JOINT, HyperparameterSpace)
     assert JOINT.decision_sizes() == [*INNER.decision_sizes(), 3, 2, 2]
