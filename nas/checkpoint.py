@@ -46,9 +46,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"no checkpoint at {str(path)!r}: is this an experiment directory?") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"checkpoint {path.name} is corrupt ({err}); it cannot be resumed") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"checkpoint {path.name} is corrupt (holds {type(data).__name__}, not an object); "
+                          "it cannot be resumed")
     if data.get("version") != CHECKPOINT_VERSION:
         raise ConfigError(f"checkpoint {path.name} has version {data.get('version')!r}; "
                           f"this version reads {CHECKPOINT_VERSION}")
+    if not {"strategy", "loop"} <= data.keys():
+        raise ConfigError(f"checkpoint {path.name} is corrupt (no 'strategy' or 'loop' entry); it cannot be resumed")
     return data

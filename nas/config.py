@@ -189,6 +189,7 @@ def _positive(value: float | None, path: str, allow_zero: bool = False) -> None:
 def _check(cfg: ExperimentConfig) -> None:
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"name = {cfg.name!r}: give a non-empty name without '/'")
+    _positive(cfg.seed, "seed", allow_zero=True)
     _positive(cfg.budget.max_trials, "budget.max_trials")
     _positive(cfg.budget.max_seconds, "budget.max_seconds")
     ex = cfg.execution
@@ -266,6 +267,9 @@ def build_evaluator(cfg: ExperimentConfig, space: Any) -> Any:
         options.update(space=space, task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.task is not None or ev.train:
         raise ConfigError(f"evaluator: the {ev.name!r} evaluator takes no task or train settings")
+    if ev.name == "nb201" and cfg.space.name != "nb201":
+        raise ConfigError(f"evaluator.name = 'nb201' looks cells up in NAS-Bench-201 and needs space nb201, "
+                          f"not space.name = {cfg.space.name!r}; use the train or proxy evaluator")
     try:
         return get_evaluator(ev.name, **options)
     except NASError as err:
