@@ -232,6 +232,7 @@ class ProxyEvaluator(Evaluator):
         self.batch_size = batch_size
         self.data_seed = data_seed
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._classes = num_classes
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -244,12 +245,13 @@ class ProxyEvaluator(Evaluator):
             return torch.zeros(1, *self.input_shape), torch.zeros(1, dtype=torch.long), self.num_classes
         from nas.data import load_task
 
-        task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
         if self._batch is None:
+            task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
             idx = torch.randperm(len(task.y_train), generator=torch.Generator().manual_seed(self.data_seed))
             idx = idx[: self.batch_size]
             self._batch = torch.as_tensor(task.x_train)[idx], torch.as_tensor(task.y_train)[idx]
-        return self._batch[0], self._batch[1], task.num_classes
+            self._classes = task.num_classes
+        return self._batch[0], self._batch[1], self._classes
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
         from nas.measure import count_params

@@ -220,7 +220,11 @@ def _make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
 def add_dropout(model: nn.Module, p: float) -> None:
     """Insert dropout before the model's ``classifier`` (every compiled network has one)."""
     if p > 0 and hasattr(model, "classifier"):
-        model.classifier = nn.Sequential(nn.Dropout(p), model.classifier)
+        head = model.classifier
+        if isinstance(head, nn.Sequential) and isinstance(head[0], nn.Dropout):
+            head[0].p = p  # trained before: set the rate, do not stack a second dropout
+        else:
+            model.classifier = nn.Sequential(nn.Dropout(p), head)
 
 
 def _set_drop_path(model: nn.Module, prob: float) -> None:
