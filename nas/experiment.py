@@ -222,7 +222,8 @@ class Experiment:
 
         try:
             for t in resubmit:
-                self.store.submitted(t, attempts=(self.store.get(t.id).attempts + 1) if self.store.get(t.id) else 1)
+                earlier = self.store.get(t.id)
+                self.store.submitted(t, attempts=earlier.attempts + 1 if earlier else 1)
             run_loop(self.strategy, self.evaluator, executor, max_trials=budget.max_trials,
                      max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
                      on_record=on_record)

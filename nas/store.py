@@ -101,19 +101,21 @@ class TrialStore:
                            json.loads(row[6] or "{}"), json.loads(row[7] or "{}"), json.loads(row[8] or "[]"),
                            row[9], row[10], row[11], row[12], row[13], row[14])
 
+    _COLUMNS = ("id, arch, hash, seed, status, score, metrics, info, history, error, traceback, worker, "
+                "submitted, finished, attempts")
+
     def trials(self, status: str | None = None) -> list[StoredTrial]:
         """All trials (or those with ``status``), by id."""
-        cols = ("id, arch, hash, seed, status, score, metrics, info, history, error, traceback, worker, "
-                "submitted, finished, attempts")
         if status is None:
-            rows = self._db.execute(f"SELECT {cols} FROM trials ORDER BY id").fetchall()
+            rows = self._db.execute(f"SELECT {self._COLUMNS} FROM trials ORDER BY id").fetchall()
         else:
-            rows = self._db.execute(f"SELECT {cols} FROM trials WHERE status = ? ORDER BY id", (status,)).fetchall()
+            rows = self._db.execute(f"SELECT {self._COLUMNS} FROM trials WHERE status = ? ORDER BY id",
+                                    (status,)).fetchall()
         return [self._row(r) for r in rows]
 
     def get(self, trial_id: int) -> StoredTrial | None:
-        rows = [t for t in self.trials() if t.id == trial_id]
-        return rows[0] if rows else None
+        row = self._db.execute(f"SELECT {self._COLUMNS} FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return None if row is None else self._row(row)
 
     def counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
