@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _code_version import code_version
 from _results import (
     DEFAULT_RESULTS,
     command_line,
@@ -167,7 +168,7 @@ def _ms(values: Sequence[float]) -> str:
 
 
 def render(reports: list[MOReport], seeds: int, queries: int, true: TrueFront, mixed: tuple[int, int, int],
-           date: str, load_at_start: str) -> str:
+           date: str, load_at_start: str, version: str = "") -> str:
     """The Markdown section."""
     marks = sorted(reports[0].ratios)
     pts = true.points
@@ -198,6 +199,8 @@ def render(reports: list[MOReport], seeds: int, queries: int, true: TrueFront, m
         f"**Command.** `{command_line()}` (`--no-write` prints the section instead).",
         "",
         f"**Date.** {date}",
+        "",
+        f"**Code.** {version or code_version()} (when the run started).",
         "",
         "**Machine.**",
         machine_facts_markdown(load_at_start),
@@ -253,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     load_at_start = load_average()
     date = utc_date()
+    version = code_version()
     true = true_front()
     print(f"true front: {len(true.points)} cells, hypervolume {true.hv:.4f} (reference {REFERENCE}); "
           f"tight reference {true.tight_reference}: {true.tight_hv:.4f}", flush=True)
@@ -263,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             reports.append(rep)
             print(f"  {rep.label}: " + "  ".join(f"{q}: {_ms(v)}" for q, v in rep.ratios.items())
                   + f"  tight: {_ms(rep.tight_ratios)}  ({rep.seconds:.1f} s)", flush=True)
-    section = render(reports, args.seeds, args.queries, true, mixed_param_classes(), date, load_at_start)
+    section = render(reports, args.seeds, args.queries, true, mixed_param_classes(), date, load_at_start,
+                     version)
     if args.no_write:
         print(section)
     else:

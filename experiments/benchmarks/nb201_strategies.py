@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import math
 import statistics
@@ -37,6 +38,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from _code_version import code_version
 from _results import (
     DEFAULT_RESULTS,
     command_line,
@@ -55,7 +57,7 @@ from nas.execution import LocalExecutor
 from nas.experiment import run_loop
 from nas.nb201_benchmark import CHECKPOINTS, BenchmarkReport, plot_curves, run_benchmark
 from search_spaces import get_space
-from strategies import get_strategy
+from strategies import Deduplicate, get_strategy
 
 SECTION = "nb201_strategies"
 HERE = Path(__file__).resolve().parent
@@ -174,6 +176,10 @@ def dump(path: Path, reports: dict[str, BenchmarkReport], speed: tuple[float, in
     path.write_text(json.dumps(data))
 
 
+def _max_retries() -> int:
+    return int(inspect.signature(Deduplicate.__init__).parameters["max_retries"].default)
+
+
 def _zoom_path(plot: Path) -> Path:
     return plot.with_name(f"{plot.stem}_zoom{plot.suffix}")
 
@@ -253,7 +259,7 @@ def goals(reports: dict[str, BenchmarkReport]) -> list[Goal]:
 
 
 def render(reports: dict[str, BenchmarkReport], seeds: int, queries: int, speed: tuple[float, int, str] | None,
-           plot: Path | None, date: str, load_at_start: str,
+           plot: Path | None, date: str, load_at_start: str, version: str = "",
            diagnostics: dict[str, tuple[float, float, float]] | None = None, diag_seeds: int = 0) -> str:
     """The Markdown section."""
     top, top_arch = ceiling()
@@ -285,6 +291,8 @@ def render(reports: dict[str, BenchmarkReport], seeds: int, queries: int, speed:
         "(add `--no-dedup` for the *no dedup* rows).",
         "",
         f"**Date.** {date}",
+        "",
+        f"**Code.** {version or code_version()} (when the run started).",
         "",
         "**Machine.**",
         machine_facts_markdown(load_at_start),
@@ -339,7 +347,7 @@ def render(reports: dict[str, BenchmarkReport], seeds: int, queries: int, speed:
                   f"{queries} queries, through `run_loop` as above; *rejected* are proposals of a cell already "
                   "evaluated, which `Deduplicate` answers from its cache and replaces by asking again; *repeats* "
                   "are queries of an already evaluated cell that still happen, when a strategy proposes "
-                  "`max_retries` = 200 duplicates in a row and `Deduplicate` lets one through).", "",
+                  f"`max_retries` = {_max_retries()} duplicates in a row and `Deduplicate` lets one through).", "",
                   "| strategy | rejected proposals per query | repeated queries per search | seconds per search |",
                   "|---|---:|---:|---:|"]
         for name, (rejected, repeats, secs) in diagnostics.items():
@@ -389,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     load_at_start = load_average()
     date = utc_date()
+    version = code_version()
     speed = None
     if not args.no_speed_check:
         print(f"speed check: {SPEED_CHECK} ...", flush=True)
@@ -404,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         diagnostics = dedup_diagnostics(diag_names, args.diagnostic_seeds, args.queries)
     if args.dump:
         dump(args.dump, reports, speed, diagnostics)
-    section = render(reports, args.seeds, args.queries, speed, args.plot.resolve(), date, load_at_start,
+    section = render(reports, args.seeds, args.queries, speed, args.plot.resolve(), date, load_at_start, version,
                      diagnostics, args.diagnostic_seeds)
     if args.no_write:
         print(section)
