@@ -14,6 +14,7 @@ A config file::
     searchable: {lr: [0.1, 0.05]}        # optional: training fields searched with the architecture
     objectives: [max:score]               # optional; e.g. [max:score, min:params]
     constraints: {params: {max: 200000}}  # optional
+    early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation
     budget: {max_trials: 16, max_seconds: 600}
     execution: {executor: ray, workers: 2, cpus_per_trial: 1, gpus_per_trial: 0, address: null}
     output: runs/quickstart
@@ -87,6 +88,7 @@ class ExperimentConfig:
     constraints: dict[str, dict[str, float]] = field(default_factory=dict)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    early_stopping: dict[str, int] | None = None
     output: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,6 +220,16 @@ def _check(cfg: ExperimentConfig) -> None:
     space = build_space(cfg)
     build_evaluator(cfg, space)
     build_strategy(cfg, space)
+    if cfg.early_stopping is not None:
+        if cfg.evaluator.name != "train":
+            raise ConfigError("early_stopping: only the train evaluator trains epoch by epoch, "
+                              f"not {cfg.evaluator.name!r}")
+        from nas.pruning import ASHA
+
+        try:
+            ASHA(**cfg.early_stopping)
+        except TypeError as err:
+            raise ConfigError(f"early_stopping: {err}; options: grace_epochs, reduction_factor") from None
 
 
 def _prefixed(prefix: str, err: NASError) -> ConfigError:

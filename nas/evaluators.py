@@ -82,6 +82,8 @@ class TrainEvaluator(Evaluator):
         self.data_seed = data_seed
         self.latency_runs = latency_runs
         self._task = None
+        #: optional early-stopping pruner with ``report(trial_id, epoch, val_acc) -> bool`` (see nas.pruning)
+        self.pruner: Any = None
 
     def __getstate__(self) -> dict[str, Any]:  # ship to workers without the loaded arrays
         state = dict(self.__dict__)
@@ -106,6 +108,18 @@ class TrainEvaluator(Evaluator):
         hparams = arch.macro.get(HPARAMS_KEY)
         return self.train_config.replace(**hparams) if hparams else self.train_config
 
+    def _callback(self, trial: Trial, on_epoch: EpochCallback | None) -> EpochCallback | None:
+        """``on_epoch`` and the pruner together: training stops when either says so."""
+        if self.pruner is None:
+            return on_epoch
+        pruner = self.pruner
+
+        def callback(epoch: int, metrics: dict[str, float]) -> bool:
+            go_on = on_epoch is None or on_epoch(epoch, metrics) is not False
+            return go_on and pruner.report(trial.id, epoch, metrics["val_acc"])
+
+        return callback
+
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
         from nas.measure import count_flops, count_params, cpu_latency_ms
         from nas.training import Diverged, evaluate_split, resolve_device, seeded, train
@@ -118,7 +132,7 @@ class TrainEvaluator(Evaluator):
             with seeded(trial.seed, device):
                 model = self.space.build_model(trial.arch, task.input_shape, task.num_classes)
                 params, flops = count_params(model), count_flops(model, task.input_shape)
-                report = train(model, task, cfg, seed=trial.seed, on_epoch=on_epoch)
+                report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch))
             x_test = torch.as_tensor(task.x_test, device=device)
             y_test = torch.as_tensor(task.y_test, device=device)
             test_loss, test_acc = evaluate_split(model, x_test, y_test, cfg.eval_batch_size)

@@ -168,6 +168,17 @@ class Experiment:
         return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
                            address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial)
 
+    def _pruner(self) -> Any:
+        """The ASHA pruner (a Ray actor for the Ray executor), fed with the rung values of finished trials."""
+        from nas.pruning import ASHA, RemotePruner
+
+        options = dict(self.cfg.early_stopping)
+        pruner = RemotePruner(**options) if self.cfg.execution.executor == "ray" else ASHA(**options)
+        for t in self.store.trials():
+            for h in t.history:
+                pruner.report(t.id, int(h["epoch"]), h["val_acc"])
+        return pruner
+
     def run(self, executor: Any = None, progress: Callable[[str], None] | None = None) -> list[StoredTrial]:
         """Run (or continue) the search until the budget is spent; returns the ranked trials."""
         say = progress or (lambda line: None)
@@ -195,6 +206,8 @@ class Experiment:
             return self.ranked()
         own_executor = executor is None
         executor = executor or self.make_executor()
+        if self.cfg.early_stopping is not None:
+            self.evaluator.pruner = self._pruner()
         start = time.perf_counter()
         best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]
         emit(f"search {self.cfg.name}: {done}/{budget.max_trials} trials done, "
