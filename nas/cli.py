@@ -65,9 +65,26 @@ def _print_ranked(exp: object, top: int = 5) -> None:
               f"{(f'{params:,.0f}' if params else '-'):>9}  {cells[:110]}")
 
 
+def _progress(quiet: bool) -> object:
+    """Progress lines: rewritten in place on a terminal (the finished line stays on screen every 10 trials
+    and at the end), one line each otherwise (logs, pipes, CI)."""
+    if quiet:
+        return None
+    if not sys.stdout.isatty():
+        return print
+
+    def show(line: str) -> None:
+        done = line.startswith("[") and line.split("]")[0].strip("[").split("/")
+        keep = not done or int(done[0]) % 10 == 0 or done[0] == done[1]
+        sys.stdout.write("\r\x1b[2K" + line + ("\n" if keep else ""))
+        sys.stdout.flush()
+
+    return show
+
+
 def _run(exp: object, quiet: bool) -> int:
     try:
-        exp.run(progress=None if quiet else print)  # type: ignore[attr-defined]
+        exp.run(progress=_progress(quiet))  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         print(f"interrupted; continue with: nas resume {exp.directory}")  # type: ignore[attr-defined]
         return 1

@@ -229,9 +229,10 @@ class Experiment:
             rate = (time.perf_counter() - start) / max(1, n - done)
             eta = rate * (budget.max_trials - n)
             what = f"score {r.score:.2f}" if r.ok and r.score is not None else f"{r.status.value}: {r.error}"
+            counts = self.store.counts()
             emit(f"[{n}/{budget.max_trials}] trial {record.trial.id} {r.status.value} {what} | "
-                 f"best {best[0] if best else float('nan'):.2f} | failed {self.store.counts().get('FAILED', 0)} | "
-                 f"eta {eta:.0f}s")
+                 f"best {best[0] if best else float('nan'):.2f} | running {counts.get(RUNNING, 0)} | "
+                 f"failed {counts.get('FAILED', 0)} | eta {eta:.0f}s")
 
         try:
             for t in resubmit:
