@@ -118,9 +118,12 @@ class RayExecutor:
                     self._launch(self._last_evaluator, trial, attempt + 1)
                     continue
                 return trial, Result.failed(f"{reason} (after {attempt} attempts)")
-            except Exception as err:  # the evaluator itself never raises; this is Ray failing
+            except Exception as err:  # the evaluator raised (ours never do), or Ray failed
                 self._idle.append(actor)
-                return trial, Result.failed(f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
+                cause = getattr(err, "cause", None) or err  # RayTaskError wraps the worker's exception
+                first = str(cause).splitlines()[0][:200] if str(cause) else ""
+                return trial, Result.failed(f"{type(cause).__name__}: {first}" if first else type(cause).__name__,
+                                            traceback=str(err))
             self._idle.append(actor)
             self.worker_of[trial.id] = worker
             return trial, result

@@ -187,3 +187,33 @@ def test_dead_worker_is_retried_then_recorded_failed(tmp_path: Path) -> None:
     assert all(trials[i].status == "COMPLETE" for i in trials if i != 2)
     deaths = log.read_text().split()
     assert len(deaths) == 1 + cfg.execution.max_retries and len(set(deaths)) == len(deaths)  # fresh workers
+
+
+class RaisingEvaluator(NB201Evaluator):
+    """NAS-Bench-201 lookups, except that evaluating trial ``raise_on`` raises (as a buggy evaluator would)."""
+
+    def __init__(self, raise_on: int) -> None:
+        super().__init__()
+        self.raise_on = raise_on
+
+    def evaluate(self, trial: Trial, on_epoch: Any = None) -> Result:
+        if trial.id == self.raise_on:
+            raise RuntimeError(f"boom in trial {trial.id}")
+        return super().evaluate(trial, on_epoch)
+
+
+def test_a_trial_that_raises_is_recorded_failed_and_the_search_completes(tmp_path: Path) -> None:
+    cfg = parse_config({"name": "ray-raises", "seed": 0, "space": {"name": "nb201"},
+                        "strategy": {"name": "random", "dedup": False}, "evaluator": {"name": "nb201"},
+                        "budget": {"max_trials": 5},
+                        "execution": {"executor": "ray", "workers": 2, "cpus_per_trial": 1}})
+    exp = Experiment.create(cfg, tmp_path / "exp")
+    exp.evaluator = RaisingEvaluator(raise_on=1)
+    try:
+        exp.run()
+        trials = {t.id: t for t in exp.store.trials()}
+    finally:
+        exp.close()
+    assert sorted(trials) == list(range(5))
+    assert trials[1].status == "FAILED" and "boom in trial 1" in trials[1].error
+    assert all(trials[i].status == "COMPLETE" for i in trials if i != 1)
