@@ -116,6 +116,17 @@ def _type_name(tp: Any) -> str:
     return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
 
 
+# (type, accepts(value), convert(value), what the message says is expected); bool is not a number here
+_SCALARS: tuple[tuple[type, Any, Any, str], ...] = (
+    (dict, lambda v: isinstance(v, dict), dict, "a mapping"),
+    (list, lambda v: isinstance(v, list), list, "a list"),
+    (bool, lambda v: isinstance(v, bool), bool, "true or false"),
+    (int, lambda v: isinstance(v, int) and not isinstance(v, bool), int, "an integer"),
+    (float, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), float, "a number"),
+    (str, lambda v: isinstance(v, str), str, "a string"),
+)
+
+
 def _coerce(value: Any, tp: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -132,30 +143,11 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         raise ConfigError(f"{path} = {value!r}: expected {_type_name(tp)}")
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, path)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path} = {value!r}: expected a mapping")
-        return dict(value)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{path} = {value!r}: expected a list")
-        return list(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path} = {value!r}: expected true or false")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path} = {value!r}: expected an integer")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path} = {value!r}: expected a number")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path} = {value!r}: expected a string")
-        return value
+    for kind, accepts, convert, expected in _SCALARS:
+        if origin is kind or tp is kind:
+            if not accepts(value):
+                raise ConfigError(f"{path} = {value!r}: expected {expected}")
+            return convert(value)
     return value
 
 
