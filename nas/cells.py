@@ -11,6 +11,7 @@ nothing else (then it is the zero tensor of the right shape).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import networkx as nx
 import torch
@@ -19,7 +20,25 @@ from torch import nn
 from nas.graph import Cell
 from nas.ops import CONV_OPS, RNN_ACTIVATIONS, SEQUENCE_OPS, OpTable
 
-__all__ = ["ConvCell", "SequenceCell", "DartsRNNLayer", "drop_path"]
+__all__ = ["ConvCell", "SequenceCell", "DartsRNNLayer", "EdgeSite", "EdgeOpFactory", "drop_path"]
+
+
+@dataclass(frozen=True)
+class EdgeSite:
+    """Where an edge op goes: cell ``cell`` (its name in the architecture), edge ``src -> dst`` carrying
+    ``op``, of op family ``family``, with the family's factory arguments ``dims`` (conv: ``C_in``, ``C_out``,
+    ``stride``, ``affine``; sequence: ``d_model``, ``seq_len``)."""
+
+    cell: str
+    src: int
+    dst: int
+    op: str
+    family: str
+    dims: dict[str, int | bool]
+
+
+#: Builds the module of an edge in place of the op table (supernets put mixed ops there).
+EdgeOpFactory = Callable[[EdgeSite], nn.Module]
 
 
 def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
@@ -30,9 +49,11 @@ def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
 
 
 class _GraphCell(nn.Module):
-    """Shared evaluation of a cell DAG: a plan of (node, [(edge index, src)]) in topological order."""
+    """Shared evaluation of a cell DAG: a plan of (node, [(edge index, src)]) in topological order.
+    With ``custom`` edge modules (not from ``table``), every edge counts as live and droppable."""
 
-    def __init__(self, cell: Cell, table: OpTable, make_op: Callable[[int, str], nn.Module]) -> None:
+    def __init__(self, cell: Cell, table: OpTable, make_op: Callable[[int, int, str], nn.Module],
+                 custom: bool = False) -> None:
         super().__init__()
         self.n_inputs = cell.inputs
         self.combine = cell.combine
@@ -47,10 +68,10 @@ class _GraphCell(nn.Module):
             live: list[tuple[int, int]] = []
             zeros: list[tuple[int, int]] = []
             for src, op in cell.in_edges(node):
-                spec = table.get(op) if op in table else None
+                spec = table.get(op) if op in table and not custom else None
                 (zeros if spec is not None and spec.zero else live).append((len(ops), src))
                 droppable.append(not (spec is not None and (spec.identity or spec.zero)))
-                ops.append(make_op(src, op))
+                ops.append(make_op(src, node, op))
             plan.append((node, live, zeros))
         self.ops = nn.ModuleList(ops)
         self.plan = plan
@@ -77,19 +98,23 @@ class _GraphCell(nn.Module):
 class ConvCell(_GraphCell):
     """A conv-family cell. Edges leaving input ``i`` map ``C_ins[i] -> C`` channels (stride 2 when the
     cell is a reduction cell); inner edges map ``C -> C``. Output channels: ``C`` for sum/mean,
-    ``len(output) * C`` for concat."""
+    ``len(output) * C`` for concat. ``edge_op`` (with the cell's ``name``) replaces the op table."""
 
-    def __init__(self, cell: Cell, C_ins: list[int], C: int, affine: bool = True) -> None:
+    def __init__(self, cell: Cell, C_ins: list[int], C: int, affine: bool = True, *,
+                 name: str = "cell", edge_op: EdgeOpFactory | None = None) -> None:
         if len(C_ins) != cell.inputs:
             raise ValueError(f"cell has {cell.inputs} inputs, got {len(C_ins)} input widths")
         stride = 2 if cell.reduction else 1
 
-        def make(src: int, op: str) -> nn.Module:
-            if src < cell.inputs:
-                return CONV_OPS.create(op, C_ins[src], C, stride, affine)
-            return CONV_OPS.create(op, C, C, 1, affine)
+        def make(src: int, dst: int, op: str) -> nn.Module:
+            dims: dict[str, int | bool] = (
+                {"C_in": C_ins[src], "C_out": C, "stride": stride, "affine": affine} if src < cell.inputs
+                else {"C_in": C, "C_out": C, "stride": 1, "affine": affine})
+            if edge_op is not None:
+                return edge_op(EdgeSite(name, src, dst, op, "conv", dims))
+            return CONV_OPS.create(op, *dims.values())
 
-        super().__init__(cell, CONV_OPS, make)
+        super().__init__(cell, CONV_OPS, make, custom=edge_op is not None)
         self.out_channels = C * len(cell.output) if cell.combine == "concat" else C
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -105,18 +130,22 @@ class ConvCell(_GraphCell):
 
 class SequenceCell(_GraphCell):
     """A sequence-family cell on ``(N, T, d)``; ``concat`` outputs are projected back to ``d``.
-    ``cell_layers`` resolves ``cell:NAME`` ops to modules (e.g. a :class:`DartsRNNLayer`)."""
+    ``cell_layers`` resolves ``cell:NAME`` ops to modules (e.g. a :class:`DartsRNNLayer`); ``edge_op``
+    (with the cell's ``name``) replaces the op table."""
 
     def __init__(self, cell: Cell, d_model: int, seq_len: int,
-                 cell_layers: Callable[[str], nn.Module] | None = None) -> None:
-        def make(src: int, op: str) -> nn.Module:
+                 cell_layers: Callable[[str], nn.Module] | None = None, *, name: str = "cell",
+                 edge_op: EdgeOpFactory | None = None) -> None:
+        def make(src: int, dst: int, op: str) -> nn.Module:
+            if edge_op is not None:
+                return edge_op(EdgeSite(name, src, dst, op, "sequence", {"d_model": d_model, "seq_len": seq_len}))
             if op.startswith("cell:"):
                 if cell_layers is None:
                     raise ValueError(f"op {op!r} refers to a cell but no resolver was given")
                 return cell_layers(op[5:])
             return SEQUENCE_OPS.create(op, d_model, seq_len)
 
-        super().__init__(cell, SEQUENCE_OPS, make)
+        super().__init__(cell, SEQUENCE_OPS, make, custom=edge_op is not None)
         self.project = nn.Linear(len(cell.output) * d_model, d_model) if cell.combine == "concat" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

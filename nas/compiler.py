@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.cells import ConvCell, DartsRNNLayer, SequenceCell
+from nas.cells import ConvCell, DartsRNNLayer, EdgeOpFactory, SequenceCell
 from nas.exceptions import InvalidArchitectureError, ShapeError, UnknownNameError
 from nas.graph import CELL_REF_PREFIX, Architecture, Cell
 from nas.ops import SEQUENCE_OPS
@@ -104,7 +104,8 @@ class _Head(nn.Module):
 class CellsNetwork(nn.Module):
     """The ``cells`` image skeleton (see the module docstring)."""
 
-    def __init__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> None:
+    def __init__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int, *,
+                 edge_op: EdgeOpFactory | None = None) -> None:
         super().__init__()
         macro = arch.macro
         c_in, height, width = input_shape
@@ -132,7 +133,7 @@ class CellsNetwork(nn.Module):
                 body.append(ResNetBasicBlock(c_prev, channels, 2))
                 c_prev = channels
             else:
-                cell = ConvCell(_family_cell(arch, name, "conv", 1), [c_prev], channels)
+                cell = ConvCell(_family_cell(arch, name, "conv", 1), [c_prev], channels, name=name, edge_op=edge_op)
                 body.append(cell)
                 c_prev = cell.out_channels
         self.body = nn.Sequential(*body)
@@ -165,13 +166,14 @@ class CellsNetwork(nn.Module):
 class _DartsCell(nn.Module):
     """A DARTS cell with its two preprocessing ops (quark0/darts ``model.Cell``)."""
 
-    def __init__(self, cell: Cell, C_pp: int, C_p: int, C: int, reduction_prev: bool) -> None:
+    def __init__(self, cell: Cell, C_pp: int, C_p: int, C: int, reduction_prev: bool, *, name: str = "normal",
+                 edge_op: EdgeOpFactory | None = None) -> None:
         super().__init__()
         from nas.ops.conv import FactorizedReduce, ReLUConvBN
 
         self.preprocess0 = FactorizedReduce(C_pp, C) if reduction_prev else ReLUConvBN(C_pp, C, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(C_p, C, 1, 1, 0)
-        self.cell = ConvCell(cell, [C, C], C)
+        self.cell = ConvCell(cell, [C, C], C, name=name, edge_op=edge_op)
         self.out_channels = self.cell.out_channels
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
@@ -181,7 +183,8 @@ class _DartsCell(nn.Module):
 class DartsNetwork(nn.Module):
     """The ``darts`` image skeleton: quark0/darts ``NetworkCIFAR`` without the auxiliary head."""
 
-    def __init__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> None:
+    def __init__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int, *,
+                 edge_op: EdgeOpFactory | None = None) -> None:
         super().__init__()
         macro = arch.macro
         c_in = input_shape[0]
@@ -202,7 +205,8 @@ class DartsNetwork(nn.Module):
             reduction = i in (n_layers // 3, 2 * n_layers // 3)
             if reduction:
                 c_curr *= 2
-            cell = _DartsCell(reduce if reduction else normal, c_pp, c_p, c_curr, reduction_prev)
+            cell = _DartsCell(reduce if reduction else normal, c_pp, c_p, c_curr, reduction_prev,
+                              name="reduce" if reduction else "normal", edge_op=edge_op)
             cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.out_channels
@@ -225,7 +229,8 @@ class DartsNetwork(nn.Module):
 class SequenceNetwork(nn.Module):
     """The ``sequence`` skeleton (see the module docstring)."""
 
-    def __init__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> None:
+    def __init__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int, *,
+                 edge_op: EdgeOpFactory | None = None) -> None:
         super().__init__()
         macro = arch.macro
         seq_len, features = input_shape
@@ -252,7 +257,9 @@ class SequenceNetwork(nn.Module):
             return DartsRNNLayer(cell, d_model, d_model)
 
         self.cells = nn.ModuleList(
-            SequenceCell(_family_cell(arch, str(name), "sequence", 1), d_model, seq_len, rnn_layer) for name in stack
+            SequenceCell(_family_cell(arch, str(name), "sequence", 1), d_model, seq_len, rnn_layer, name=str(name),
+                         edge_op=edge_op)
+            for name in stack
         )
         self.norm = nn.LayerNorm(d_model)
         pool = _setting(macro, "pool", str, "mean")
@@ -269,18 +276,20 @@ class SequenceNetwork(nn.Module):
         return self.classifier(x[:, -1] if self.last else x.mean(dim=1))
 
 
-Builder = Callable[[Architecture, Sequence[int], int], nn.Module]
+Builder = Callable[..., nn.Module]  # (arch, input_shape, num_classes, *, edge_op) -> module
 SKELETONS: Registry[tuple[Builder, int, str]] = Registry("skeleton")
 SKELETONS.register("cells", (CellsNetwork, 3, "(channels, height, width)"))
 SKELETONS.register("darts", (DartsNetwork, 3, "(channels, height, width)"))
 SKELETONS.register("sequence", (SequenceNetwork, 2, "(time steps, features)"))
 
 
-def build_model(arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+def build_model(arch: Architecture, input_shape: Sequence[int], num_classes: int, *,
+                edge_op: EdgeOpFactory | None = None) -> nn.Module:
     """Compile ``arch`` into a fresh, randomly initialised ``nn.Module``.
 
     ``input_shape`` excludes the batch dimension: ``(C, H, W)`` for image skeletons, ``(T, C)`` for
-    sequences. The architecture is validated first.
+    sequences. The architecture is validated first. ``edge_op`` builds every cell edge's module in place of
+    the op table (see :class:`~nas.cells.EdgeSite`); supernets use it to put mixed ops on the edges.
     """
     arch.validate()
     skeleton = arch.macro.get("skeleton")
@@ -300,4 +309,4 @@ def build_model(arch: Architecture, input_shape: Sequence[int], num_classes: int
             for _, _, op in cell.edges:
                 if op.startswith(CELL_REF_PREFIX) and skeleton != "sequence":
                     raise InvalidArchitectureError(f"cell {name!r}: {op!r} works only in the sequence skeleton")
-    return builder(arch, shape, num_classes)
+    return builder(arch, shape, num_classes, edge_op=edge_op)
