@@ -119,13 +119,47 @@ def _cmd_status(args: argparse.Namespace) -> int:
     exp = Experiment.open(args.directory)
     summary = exp.summary(top=args.top)
     if args.json:
+        from nas.report_text import cell_summary
+
+        for entry, trial in zip(summary["best"], exp.ranked()):
+            entry["cell"] = cell_summary(trial.arch)
         print(json.dumps(summary, indent=2))
         return 0
     print(f"{summary['name']}: {summary['done']}/{summary['max_trials']} trials, {summary['counts']}, "
           f"{summary['elapsed_seconds']} s")
-    _print_ranked(exp, args.top)
+    _print_top(exp, args.top)
     for reason, n in summary["failures"].items():
         print(f"  failed x{n}: {reason}")
+    return 0
+
+
+def _print_top(exp: object, top: int) -> None:
+    """The top-K table of ``nas status``: metrics and a one-line cell summary per trial (cut to the terminal's
+    width on a terminal, whole elsewhere)."""
+    import shutil
+
+    from nas.report_text import format_top_table
+
+    ranked = exp.ranked()  # type: ignore[attr-defined]
+    if not ranked:
+        print("no completed trial")
+        return
+    header = "val" if exp.cfg.evaluator.name == "train" else "score"  # type: ignore[attr-defined]
+    width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None
+    print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
+    for line in format_top_table(ranked, top, width, header).splitlines():
+        print("  " + line)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from nas.report import ReportOptions, build_report
+
+    options = ReportOptions(top=args.top, draw=args.draw, gradcam=not args.no_gradcam, images=args.images,
+                            retrain_epochs=args.retrain_epochs)
+    result = build_report(args.directory, args.out, options)
+    print(f"report: {result.path} ({result.seconds:.1f} s)")
+    for section, reason in result.skipped.items():
+        print(f"  {section}: {reason}")
     return 0
 
 
@@ -241,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_status)
+    p = sub.add_parser("report", help="write a self-contained HTML report of an experiment")
+    p.add_argument("directory")
+    p.add_argument("--out", help="where to write it (default DIRECTORY/report.html)")
+    p.add_argument("--top", type=int, default=5, help="rows of the top-trials table")
+    p.add_argument("--draw", type=int, default=3, help="best architectures to draw")
+    p.add_argument("--images", type=int, default=6, help="validation images for Grad-CAM")
+    p.add_argument("--retrain-epochs", type=int, help="cap the epochs when the best model must be trained again")
+    p.add_argument("--no-gradcam", action="store_true", help="leave out Grad-CAM (no model is loaded or trained)")
+    p.set_defaults(func=_cmd_report)
     for kind in ("tasks", "strategies", "evaluators"):
         p = sub.add_parser(kind, help=f"list the {kind}")
         p.set_defaults(func=lambda args, k=kind: _cmd_list(k))
