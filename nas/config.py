@@ -209,9 +209,21 @@ def _check(cfg: ExperimentConfig) -> None:
         parse_constraints(cfg.constraints)
     except ConfigError as err:
         raise ConfigError(f"objectives/constraints: {err}") from None
+    from strategies import strategy_class
+
+    try:
+        one_shot = getattr(strategy_class(cfg.strategy.name), "one_shot", False)
+    except NASError as err:
+        raise _prefixed("strategy", err) from None
+    if one_shot and cfg.searchable:
+        raise ConfigError(f"searchable: the one-shot strategy {cfg.strategy.name!r} searches the architecture only; "
+                          "remove `searchable` or choose another strategy")
     space = build_space(cfg)
     build_evaluator(cfg, space)
-    build_strategy(cfg, space)
+    strategy = build_strategy(cfg, space)
+    if one_shot and cfg.evaluator.task is None and getattr(strategy, "inner", strategy).task is None:
+        raise ConfigError(f"strategy.options.task: the {cfg.strategy.name} strategy trains a supernet on a task; "
+                          "set evaluator.task or strategy.options.task")
     if cfg.early_stopping is not None:
         if cfg.evaluator.name != "train":
             raise ConfigError("early_stopping: only the train evaluator trains epoch by epoch, "

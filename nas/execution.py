@@ -2,15 +2,19 @@
 
 Interface: ``capacity`` (how many trials may run at once), ``submit(evaluator, trial)``,
 ``next_done() -> (trial, result)`` (blocks until one finishes; results arrive in any order),
-``in_flight`` and ``shutdown()``.
+``in_flight``, ``shutdown()``, and ``run_job(job, on_progress)`` for one long job with a ``run(on_epoch)``
+method (a one-shot supernet search), which blocks until the job ends and returns its result.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from nas.evaluators import Evaluator
+from nas.exceptions import NASError
 from nas.trial import Result, Trial
 
 __all__ = ["LocalExecutor", "RayExecutor"]
@@ -35,6 +39,10 @@ class LocalExecutor:
         if not self._done:
             raise RuntimeError("next_done() with nothing submitted")
         return self._done.popleft()
+
+    def run_job(self, job: Any, on_progress: Callable[[dict[str, Any]], None] | None = None) -> Any:
+        """Run ``job`` here; ``on_progress`` receives each epoch record as it is made."""
+        return job.run(on_epoch=on_progress)
 
     def shutdown(self) -> None:
         self._done.clear()
@@ -128,6 +136,36 @@ class RayExecutor:
             self.worker_of[trial.id] = worker
             return trial, result
 
+    def run_job(self, job: Any, on_progress: Callable[[dict[str, Any]], None] | None = None,
+                poll_seconds: float = 2.0) -> Any:
+        """Run ``job`` as one Ray task with this executor's CPUs per trial and a GPU when the cluster has one
+        (or ``gpus_per_trial`` if set). Progress is read from the job's history file every ``poll_seconds``
+        (the experiment directory must be shared storage on a multi-node cluster). A dead worker is replaced
+        up to ``max_retries`` times; the job resumes from its last checkpoint."""
+        import ray
+
+        gpus = self.gpus or (1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1.0 else 0.0)
+        task = ray.remote(_run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries)
+        ref = task.remote(job, self.threads)
+        seen = 0
+        while True:
+            ready, _ = ray.wait([ref], timeout=poll_seconds)
+            history = job.read_history()
+            for record in history[seen:]:
+                if on_progress is not None:
+                    on_progress(record)
+            seen = max(seen, len(history))
+            if ready:
+                break
+        try:
+            return ray.get(ref)
+        except Exception as err:
+            cause = getattr(err, "cause", None) or err
+            if isinstance(cause, NASError):
+                raise cause from None
+            raise NASError(f"the supernet job failed: {type(cause).__name__}: {str(cause).splitlines()[0][:300]}"
+                           ) from None
+
     def shutdown(self) -> None:
         import ray
 
@@ -136,6 +174,14 @@ class RayExecutor:
         self._idle, self._running = [], {}
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
+
+
+def _run_job(job: Any, threads: int) -> Any:
+    """A Ray task body: run a job with ``threads`` torch threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return job.run()
 
 
 @functools.lru_cache(maxsize=1)

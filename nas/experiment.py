@@ -235,6 +235,7 @@ class Experiment:
                  f"failed {counts.get('FAILED', 0)} | eta {eta:.0f}s")
 
         try:
+            self._search_phase(executor, emit)
             for t in resubmit:
                 earlier = self.store.get(t.id)
                 self.store.submitted(t, attempts=earlier.attempts + 1 if earlier else 1)
@@ -251,6 +252,53 @@ class Experiment:
         if ranked:
             atomic_write_text(self.directory / self.BEST, ranked[0].arch.to_json(indent=2))
         return ranked
+
+    # -- one-shot strategies ---------------------------------------------------------------------------
+    SUPERNET = "supernet"
+
+    def supernet_job(self) -> Any:
+        """The search job of a one-shot strategy (None for other strategies or once the search is done)."""
+        from nas.oneshot import SupernetJob
+
+        oneshot = getattr(self.strategy, "inner", self.strategy)
+        if not getattr(oneshot, "one_shot", False) or oneshot.outcome is not None:
+            return None
+        task = oneshot.task or self.cfg.evaluator.task
+        if task is None:
+            raise ConfigError(f"strategy.options.task: the {oneshot.name} strategy trains a supernet on a task; "
+                              "set evaluator.task or strategy.options.task")
+        options = oneshot.task_options if oneshot.task else dict(self.cfg.evaluator.task_options)
+        return SupernetJob(space=oneshot.space, task=task, task_options=options, seed=self.cfg.seed,
+                           config=oneshot.config, directory=str(self.directory / self.SUPERNET),
+                           threads=self.cfg.execution.threads_per_trial)
+
+    def _search_phase(self, executor: Any, emit: Callable[[str], None]) -> None:
+        """Run (or continue from its last epoch) the supernet search of a one-shot strategy, then hand the
+        outcome to the strategy and record it in the store (meta ``supernet``)."""
+        job = self.supernet_job()
+        if job is None:
+            return
+        oneshot = getattr(self.strategy, "inner", self.strategy)
+        epochs = job.config.epochs
+        done = len(job.read_history())
+        emit(f"supernet search ({oneshot.name}, {epochs} epochs): "
+             + (f"resuming after epoch {done}" if done else "starting"))
+
+        def on_epoch(r: dict[str, Any]) -> None:
+            emit(f"supernet epoch {r['epoch'] + 1}/{epochs}: train acc {r['train_acc']:.1f} | search-val acc "
+                 f"{r['search_val_acc']:.1f} | parameter-free {r['param_free_share']:.0%} | entropy "
+                 f"{r['entropy']:.3f}" + (f" | WARNING {r['warning']}" if "warning" in r else ""))
+
+        outcome = executor.run_job(job, on_epoch)
+        oneshot.tell_search(outcome)
+        self.store.set_meta(self.SUPERNET, outcome)
+        self.checkpoint()
+        from nas.graph import Architecture
+
+        emit(f"supernet search done: {outcome['epochs_run']} epochs, {outcome['wall_seconds']:.0f}s "
+             f"({outcome['cpu_seconds'] / 60:.1f} CPU-min); derived "
+             f"{Architecture.from_json(outcome['arch']).canonical_hash()[:12]}"
+             + (f"; stopped: {outcome['stopped']}" if outcome["stopped"] else ""))
 
     def summary(self, top: int = 5) -> dict[str, Any]:
         """Progress, best trials and failures grouped by reason, as JSON data."""

@@ -177,6 +177,32 @@ class SearchSpace(ABC):
                     out.append(self._decode(new))
         return out
 
+    # -- one-shot search (spaces that support it override these) ---------------------------------
+    #: the cells whose edges a supernet searches (the collapse guard measures their parameter-free share)
+    searched_cells: ClassVar[tuple[str, ...]] = ()
+
+    def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
+                 partial_channels: int = 1) -> Any:
+        """The continuous relaxation of this space (:class:`nas.supernet.Supernet`), compiled by the same
+        skeleton as the members; ``partial_channels`` > 1 is PC-DARTS's channel sampling (conv spaces)."""
+        raise ConfigError(f"space {self.name!r} has no supernet; one-shot strategies search nb201, darts and "
+                          "transformer")
+
+    def derive(self, alphas: Any) -> Architecture:
+        """The member that the architecture parameters ``alphas`` (``{slot: (rows, ops) array}``, as from
+        ``Supernet.alpha_arrays()``) choose: the strongest op of every choice."""
+        raise ConfigError(f"space {self.name!r} has no supernet to derive from")
+
+    def _alpha_rows(self, alphas: Any, slot: str, shape: tuple[int, int]) -> np.ndarray:
+        """``alphas[slot]`` as a float array of ``shape``, or a clear error."""
+        if slot not in alphas:
+            raise InvalidArchitectureError(f"space {self.name!r}: alphas lack slot {slot!r}; got {sorted(alphas)}")
+        a = np.asarray(alphas[slot], dtype=np.float64)
+        if a.shape != shape or not np.all(np.isfinite(a)):
+            raise InvalidArchitectureError(f"space {self.name!r}: alphas[{slot!r}] must be a finite {shape} array, "
+                                           f"got shape {a.shape}")
+        return a
+
     def build_model(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module:
         """Compile a member into a fresh ``nn.Module`` for ``input_shape`` (batch excluded)."""
         self.check(arch)

@@ -13,6 +13,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from nas.exceptions import InvalidArchitectureError, UnknownNameError
 from nas.graph import Architecture, Cell, freeze_macro
 from search_spaces.base import SearchSpace, check_choices, check_positive
@@ -102,6 +104,44 @@ class DartsSpace(SearchSpace):
                 (a, op_a), (b, op_b) = ins
                 decisions += [self._pairs[i].index((a, b)), self.ops.index(op_a), self.ops.index(op_b)]
         return decisions
+
+    # -- one-shot: every edge to every node, ops + none (DARTS' continuous relaxation) ---------------
+    searched_cells = _CELLS
+
+    def _supernet_edges(self) -> tuple[tuple[int, int], ...]:
+        return tuple((src, dst) for dst in range(2, self.steps + 2) for src in range(dst))
+
+    def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
+                 partial_channels: int = 1) -> Any:
+        from nas.supernet import Slot, build_supernet
+
+        edges = self._supernet_edges()
+        dense = {name: Cell(family="conv", inputs=2, nodes=self.steps + 2,
+                            edges=tuple((s, d, self.ops[0]) for s, d in edges),
+                            output=tuple(range(2, self.steps + 2)), combine="concat", reduction=name == "reduce")
+                 for name in _CELLS}
+        template = Architecture(space=self.name, cells=dense, macro=self._macro)
+        ops = ("none", *(op for op in self.ops if op != "none"))
+        slots = {name: Slot(ops, edges) for name in _CELLS}
+        return build_supernet(template, input_shape, num_classes, slots, seed=seed, partial_channels=partial_channels)
+
+    def derive(self, alphas: Any) -> Architecture:
+        """DARTS' derivation: per node, the two incoming edges whose strongest non-``none`` op weighs most,
+        each with that op."""
+        edges = self._supernet_edges()
+        ops = tuple(op for op in self.ops if op != "none")
+        genotype = {}
+        for name in _CELLS:
+            a = self._alpha_rows(alphas, name, (len(edges), len(ops) + 1))
+            w = np.exp(a - a.max(axis=1, keepdims=True))
+            w = (w / w.sum(axis=1, keepdims=True))[:, 1:]
+            pairs: list[tuple[str, int]] = []
+            for dst in range(2, self.steps + 2):
+                rows = [i for i, (_, d) in enumerate(edges) if d == dst]
+                best = sorted(rows, key=lambda i: (-w[i].max(), edges[i][0]))[:2]
+                pairs += [(ops[int(w[i].argmax())], edges[i][0]) for i in sorted(best, key=lambda i: edges[i][0])]
+            genotype[name] = pairs
+        return self.from_genotype(genotype)
 
     # -- genotypes -----------------------------------------------------------------------------
     def from_genotype(self, genotype: Mapping[str, Sequence[tuple[str, int]]]) -> Architecture:

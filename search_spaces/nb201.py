@@ -9,7 +9,7 @@ the parameter counts the benchmark reports.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from nas.exceptions import InvalidArchitectureError
@@ -65,6 +65,20 @@ class NB201Space(SearchSpace):
         cell = arch.cell("cell")
         ops = {(s, d): op for s, d, op in cell.edges}
         return [self.ops.index(ops[e]) for e in _EDGES]
+
+    # -- one-shot ------------------------------------------------------------------------------------
+    searched_cells = ("cell",)
+
+    def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
+                 partial_channels: int = 1) -> Any:
+        from nas.supernet import Slot, build_supernet
+
+        return build_supernet(self._decode([0] * len(_EDGES)), input_shape, num_classes,
+                              {"cell": Slot(self.ops, tuple(_EDGES))}, seed=seed, partial_channels=partial_channels)
+
+    def derive(self, alphas: Any) -> Architecture:
+        a = self._alpha_rows(alphas, "cell", (len(_EDGES), len(self.ops)))
+        return self._decode([int(i) for i in a.argmax(axis=1)])
 
     def enumerate(self) -> Iterator[Architecture]:
         """Every member, in decision order (the last edge varies fastest)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from torch import nn
+
 from nas.exceptions import ConfigError
 from nas.graph import Architecture, Cell, freeze_macro
 from nas.ops import SEQUENCE_OPS
@@ -63,6 +65,29 @@ class TransformerSpace(SearchSpace):
         edges = tuple((s, d, self.ops[v]) for (s, d), v in zip(self._edges, decisions))
         cell = Cell(family="sequence", inputs=1, nodes=self.nodes, edges=edges, output=(self.nodes - 1,))
         return Architecture(space=self.name, cells={"cell": cell}, macro=self._macros[decisions[-1]])
+
+    # -- one-shot: a mixed op on every edge, and a mixed positional encoding --------------------------
+    searched_cells = ("cell",)
+
+    def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
+                 partial_channels: int = 1) -> Any:
+        from nas.supernet import MixedOp, Slot, build_supernet
+
+        seq_len = int(input_shape[0])
+
+        def mixed_positions(network: Any, holder: Any) -> None:
+            encodings = [SEQUENCE_OPS.create(pe, self.d_model, seq_len) if pe != "none" else nn.Identity()
+                         for pe in POS_ENCODINGS]
+            network.pos = MixedOp(encodings, [False] * len(encodings), holder, "pos_encoding", 0)
+
+        slots = {"cell": Slot(self.ops, tuple(self._edges)), "pos_encoding": Slot(POS_ENCODINGS)}
+        return build_supernet(self._decode([0] * len(self.decision_sizes())), input_shape, num_classes, slots,
+                              seed=seed, partial_channels=partial_channels, extra=mixed_positions)
+
+    def derive(self, alphas: Any) -> Architecture:
+        cell = self._alpha_rows(alphas, "cell", (len(self._edges), len(self.ops)))
+        pos = self._alpha_rows(alphas, "pos_encoding", (1, len(POS_ENCODINGS)))
+        return self._decode([int(i) for i in cell.argmax(axis=1)] + [int(pos.argmax())])
 
     def _encode(self, arch: Architecture) -> list[int]:
         ops = {(s, d): op for s, d, op in arch.cell("cell").edges}

@@ -16,12 +16,15 @@ from strategies.base import Strategy, trial_seed
 from strategies.dedup import Deduplicate
 from strategies.evolution import RegularizedEvolution
 from strategies.gp_bo import GPBayesOpt
+from strategies.oneshot import BetaDartsStrategy, DartsStrategy, GDASStrategy, OneShotStrategy
 from strategies.optuna_adapter import OptunaStrategy
 from strategies.random import RandomSearch
 from strategies.rl import ReinforceController
 
-__all__ = ["Strategy", "Deduplicate", "get_strategy", "list_strategies", "register_strategy", "trial_seed",
-           "RandomSearch", "RegularizedEvolution", "ReinforceController", "OptunaStrategy", "GPBayesOpt"]
+__all__ = ["Strategy", "Deduplicate", "get_strategy", "list_strategies", "strategy_class", "register_strategy",
+           "trial_seed",
+           "RandomSearch", "RegularizedEvolution", "ReinforceController", "OptunaStrategy", "GPBayesOpt",
+           "OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy"]
 
 _STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 
@@ -32,8 +35,14 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     return cls
 
 
-for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt):
+for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt, DartsStrategy,
+             GDASStrategy, BetaDartsStrategy):
     register_strategy(_cls)
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as ``name`` (unknown names raise :class:`UnknownNameError` with the closest)."""
+    return _STRATEGIES.get(name)
 
 
 def list_strategies() -> list[str]:
@@ -41,6 +50,8 @@ def list_strategies() -> list[str]:
 
 
 def _options_of(cls: type) -> list[str]:
+    if hasattr(cls, "option_names"):  # strategies taking a settings object's fields as **options
+        return list(cls.option_names())
     names: list[str] = []
     for klass in cls.__mro__:
         if klass is object or "__init__" not in vars(klass):

@@ -1,0 +1,109 @@
+"""One-shot strategies: ``darts``, ``gdas`` and ``beta_darts``.
+
+A one-shot strategy is still a small ask/tell object. Before its first ``ask`` the experiment runs its
+*search job* (:meth:`search_settings` -> :class:`nas.oneshot.SupernetJob`, run by the executor and
+checkpointed every epoch) and hands the outcome to :meth:`tell_search`. From then on ``ask`` proposes the
+derived architecture first, then further candidates drawn from the learned op distribution (Gumbel-max
+perturbations of the architecture parameters, from the strategy's own RNG); they are trained from scratch,
+stored and ranked like any other trial.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nas.exceptions import ConfigError
+from nas.graph import Architecture
+from nas.trial import Result, Trial
+from strategies.base import Strategy
+
+__all__ = ["OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy"]
+
+
+class OneShotStrategy(Strategy):
+    """Base of the one-shot strategies. Options: every :class:`nas.oneshot.OneShotConfig` field, plus
+    ``task`` / ``task_options`` to search on another task than the evaluator's."""
+
+    algorithm: ClassVar[str]
+    one_shot: ClassVar[bool] = True
+
+    def __init__(self, *, space: Any, seed: int = 0, objectives: Any = None, constraints: Any = None,
+                 task: str | None = None, task_options: dict[str, Any] | None = None, **options: Any) -> None:
+        from nas.oneshot import OneShotConfig
+
+        super().__init__(space=space, seed=seed, objectives=objectives, constraints=constraints)
+        self.config = OneShotConfig.from_options(self.algorithm, options)
+        probe = type(space)(**{**space.options(), **self.config.space_options}) if self.config.space_options else space
+        if not probe.searched_cells:
+            raise ConfigError(f"strategy {self.name}: space {space.name!r} has no supernet; one-shot strategies "
+                              "search nb201, darts and transformer")
+        self.task = task
+        self.task_options = dict(task_options or {})
+        self.outcome: dict[str, Any] | None = None
+        self._proposed = 0
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        from nas.oneshot import OneShotConfig
+
+        return ["objectives", "constraints", "task", "task_options", *OneShotConfig.option_names()]
+
+    # -- the search job ------------------------------------------------------------------------
+    def tell_search(self, outcome: dict[str, Any]) -> None:
+        """Receive the outcome of the search job (see :class:`nas.oneshot.SupernetJob`)."""
+        Architecture.from_json(outcome["arch"]).validate()
+        self.outcome = outcome
+
+    def _propose(self, n: int) -> list[Architecture]:
+        if self.outcome is None:
+            raise RuntimeError(f"{self.name}: the supernet search has not run yet; the experiment runs it first")
+        out = []
+        for _ in range(n):
+            if self._proposed == 0:
+                out.append(Architecture.from_json(self.outcome["arch"]))
+            else:
+                alphas = {k: np.asarray(v, dtype=np.float64) for k, v in self.outcome["alphas"].items()}
+                noisy = {k: a - np.log(-np.log(self.rng.uniform(1e-12, 1.0, size=a.shape))) for k, a in alphas.items()}
+                out.append(self._place(self._proxy().derive(noisy)))
+            self._proposed += 1
+        return out
+
+    def _proxy(self) -> Any:
+        opts = self.config.space_options
+        return type(self.space)(**{**self.space.options(), **opts}) if opts else self.space
+
+    def _place(self, arch: Architecture) -> Architecture:
+        return self.space.decode(self._proxy().encode(arch)) if self.config.space_options else arch
+
+    def _observe(self, trial: Trial, result: Result) -> None:
+        return None
+
+    def _state(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "proposed": self._proposed}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.outcome = state["outcome"]
+        self._proposed = state["proposed"]
+
+
+class DartsStrategy(OneShotStrategy):
+    """DARTS (Liu et al., ICLR 2019): softmax relaxation, first (``order: 1``) or second order."""
+
+    name = "darts"
+    algorithm = "darts"
+
+
+class GDASStrategy(OneShotStrategy):
+    """GDAS (Dong & Yang, CVPR 2019): one Gumbel-sampled op per edge and step; low memory."""
+
+    name = "gdas"
+    algorithm = "gdas"
+
+
+class BetaDartsStrategy(OneShotStrategy):
+    """beta-DARTS (Ye et al., CVPR 2022): DARTS with the beta-decay regulariser against collapse."""
+
+    name = "beta_darts"
+    algorithm = "beta_darts"
