@@ -22,6 +22,8 @@ __all__ = [
     "UnknownNameError",
     "ShapeError",
     "ConfigError",
+    "load_model",
+    "load_experiment",
     "__version__",
 ]
 
@@ -31,6 +33,10 @@ def __getattr__(name: str) -> Any:
         from nas.compiler import build_model
 
         return build_model
+    if name in ("load_model", "load_experiment"):
+        import importlib
+
+        return getattr(importlib.import_module("nas.loading"), name)
     if name == "references":
         # not `from nas import references`: that looks the attribute up on this module first and recurses
         import importlib

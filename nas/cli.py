@@ -192,6 +192,38 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _run(exp, args.quiet)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    """``nas export DIR``: export (or with --check, re-check) the best models; exit 1 if verification fails."""
+    from pathlib import Path
+
+    from nas.export import check_export, export_experiment
+
+    torch_threads()
+    if args.check:
+        report = check_export(args.out or Path(args.directory) / "export")
+        for m in report["models"]:
+            diffs = ", ".join(f"{k} {v:.1e}" for k, v in m["max_abs_diff"].items())
+            print(f"rank {m['rank']} trial {m['trial_id']}: {m['files_checked']} checksums ok; max abs diff {diffs}")
+        print("export ok" if report["ok"] else "export outputs differ")
+        return 0 if report["ok"] else 1
+    result = export_experiment(args.directory, top=args.top, formats=args.format, retrain_epochs=args.retrain_epochs,
+                               out=args.out, progress=None if args.quiet else print)
+    print("exported (val: the search's validation score; test: the exported model's test accuracy):")
+    print(f"  {'rank':>4} {'trial':>5} {'val':>7} {'test':>7}  {'max abs diff':>12}  verified formats")
+    for m in result.manifest["models"]:
+        v = m["verification"]
+        diff = "-" if v.get("max_abs_diff") is None else f"{v['max_abs_diff']:.1e}"
+        formats = " ".join(f"{k}{'' if e['ok'] else '(FAILED)'}" for k, e in v.get("formats", {}).items())
+        metrics = m["metrics"]
+        print(f"  {m['rank']:>4} {m['trial_id']:>5} {metrics['search_val_acc']:>7.2f} {metrics['test_acc']:>7.2f}"
+              f"  {diff:>12}  {formats}")
+    print(f"manifest: {result.out / 'manifest.json'} ({result.seconds:.1f} s)")
+    if not result.ok:
+        print("verification failed: see 'verification' in the manifest", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _parse_options(items: list[str]) -> dict[str, object]:
     import yaml
 
@@ -292,6 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/quickstart")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("export", help="export the best models (JSON, weights, TorchScript, ONNX, plain PyTorch), "
+                                      "each verified by reloading it in a fresh process")
+    p.add_argument("directory", help="experiment directory")
+    p.add_argument("--top", type=int, default=1, help="how many of the best trials to export (default 1)")
+    p.add_argument("--format", default=None, metavar="LIST",
+                   help="comma-separated subset of json,weights,torchscript,onnx,python (default: all)")
+    p.add_argument("--retrain-epochs", type=int, help="train E epochs on train+validation instead of repeating "
+                                                      "the search's training")
+    p.add_argument("--out", help="output folder (default DIR/export)")
+    p.add_argument("--check", action="store_true", help="check an existing export (checksums, reloading) instead")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
