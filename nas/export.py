@@ -379,7 +379,8 @@ def verify_in_fresh_processes(pending: list[_Pending], x: np.ndarray, y: np.ndar
                     entry["error"] = f"outputs differ from the PyTorch model by {diff:.3g} > {tolerance}"
             formats["json+weights" if fmt == "json" else fmt] = entry
         p.verification = {
-            "ok": all(e["ok"] for e in formats.values()), "tolerance": tolerance, "samples": len(y),
+            "ok": all(e["ok"] for e in formats.values()) and free.get("framework_importable") is not True,
+            "tolerance": tolerance, "samples": len(y),
             "batch_size": batch_size, "split": "test", "fresh_process": True,
             "framework_importable_in_framework_free_process": free.get("framework_importable"),
             "framework_modules_loaded_in_framework_free_process": free.get("framework_modules_loaded"),

@@ -271,11 +271,25 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
+def _best_folder(out: Path) -> Path:
+    """The rank-1 model folder of the export at ``out``, from its manifest."""
+    manifest = out / MANIFEST
+    data = read_json(manifest)
+    models = data.get("models") if isinstance(data, dict) else None
+    try:
+        best = min(models, key=lambda m: m["rank"])  # type: ignore[arg-type]
+        return out / Path(best["files"]["json"]["path"]).parent
+    except (TypeError, ValueError, KeyError):
+        raise CorruptExportError(f"{manifest}: lists no model with a rank and an architecture.json; "
+                                 f"{_REEXPORT}") from None
+
+
 def load_model(path: str | Path) -> Any:
     """Load an exported model from any of its formats.
 
     * a model folder (``OUT/rank1_trial17``), its ``architecture.json`` or ``weights.pt``: the torch module
-      compiled from the architecture with the weights loaded strictly (needs this framework);
+      compiled from the architecture with the weights loaded strictly (needs this framework); the export
+      folder ``OUT`` itself: its rank-1 model;
     * ``model.torchscript.pt``: the TorchScript module; ``model.py``: the standalone module (torch only);
     * ``model.onnx``: an :class:`OnnxModel` wrapping an onnxruntime session.
 
@@ -284,6 +298,8 @@ def load_model(path: str | Path) -> Any:
     naming it and the fix. Raises :class:`ExportError` for a path that is none of the above.
     """
     p = Path(path)
+    if p.is_dir() and not (p / FILE_NAMES["json"]).exists() and (p / MANIFEST).is_file():
+        p = _best_folder(p)
     if p.is_dir():
         return _load_folder(p)
     if not p.is_file():

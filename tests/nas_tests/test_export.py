@@ -173,6 +173,8 @@ def test_load_model_round_trips_every_format(exported: tuple[Path, ExportReport]
         for target in ("weights.pt", "architecture.json", "model.torchscript.pt", "model.onnx", "model.py"):
             loaded = nas.load_model(folder / target)
             assert float((loaded(x) - reference).abs().max()) <= 1e-4, target
+    with torch.no_grad():  # the export folder itself: its rank-1 model
+        assert torch.equal(nas.load_model(out)(x), reference)
     assert isinstance(nas.load_model(folder / "model.onnx"), OnnxModel)
     assert nas.load_model(folder / "model.onnx")(x[:3].numpy()).shape == (3, 10)
 
