@@ -313,7 +313,25 @@ class Experiment:
                       "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
                       "hash": t.hash[:12]} for t in self.ranked()[:top]],
             "failures": failures,
+            "supernet": self._supernet_summary(),
         }
+
+    def _supernet_summary(self) -> dict[str, Any] | None:
+        """The one-shot search in brief (None for other strategies): epochs, cost, collapse warnings, outcome."""
+        outcome = self.store.meta(self.SUPERNET)
+        if outcome is None:
+            job = self.supernet_job() if getattr(getattr(self.strategy, "inner", self.strategy), "one_shot",
+                                                 False) else None
+            done = len(job.read_history()) if job is not None else 0
+            return None if job is None else {"state": "searching", "epochs_run": done, "epochs": job.config.epochs}
+        last = outcome["history"][-1] if outcome["history"] else {}
+        from nas.graph import Architecture
+
+        return {"state": "done", "algorithm": outcome["algorithm"], "epochs_run": outcome["epochs_run"],
+                "cpu_minutes": round(outcome["cpu_seconds"] / 60.0, 2), "stopped": outcome["stopped"],
+                "warnings": len(outcome["warnings"]), "param_free_share": last.get("param_free_share"),
+                "entropy": last.get("entropy"),
+                "derived": Architecture.from_json(outcome["arch"]).canonical_hash()[:12]}
 
     def close(self) -> None:
         self.store.close()

@@ -47,8 +47,8 @@ NB201_RUNS = [
 
 
 def search(space: Any, algorithm: str, options: dict[str, Any], task: str, task_options: dict[str, Any],
-           epochs: int, seed: int) -> dict[str, Any]:
-    config = OneShotConfig.from_options(algorithm, {"epochs": epochs, "arch_lr": 3e-3, **options})
+           epochs: int, seed: int, arch_lr: float) -> dict[str, Any]:
+    config = OneShotConfig.from_options(algorithm, {"epochs": epochs, "arch_lr": arch_lr, **options})
     with tempfile.TemporaryDirectory() as tmp:
         job = SupernetJob(space=space, task=task, task_options=task_options, seed=seed, config=config, directory=tmp)
         return job.run()
@@ -86,7 +86,8 @@ def skip_none_share(arch: Architecture, cells: tuple[str, ...]) -> float:
 
 
 def compare(space: Any, runs: list[tuple[str, str, dict[str, Any]]], *, task: str, task_options: dict[str, Any],
-            train: dict[str, Any], epochs: int, n_random: int, seeds: int, lookup: Any = None) -> dict[str, Any]:
+            train: dict[str, Any], epochs: int, n_random: int, seeds: int, arch_lr: float,
+            lookup: Any = None) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     random_archs = [space.sample(rng) for _ in range(n_random)]
     t = time.perf_counter()
@@ -96,7 +97,7 @@ def compare(space: Any, runs: list[tuple[str, str, dict[str, Any]]], *, task: st
     rows = []
     for label, algorithm, options in runs:
         print(f"searching: {label}", flush=True)
-        outcome = search(space, algorithm, options, task, task_options, epochs, seed=0)
+        outcome = search(space, algorithm, options, task, task_options, epochs, seed=0, arch_lr=arch_lr)
         arch = Architecture.from_json(outcome["arch"])
         (score,) = retrain(space, [arch], task, task_options, train, seeds)
         history = outcome["history"]
@@ -121,13 +122,14 @@ HEADER = ("| strategy | derived cell | val % | test % | percentile vs random | s
 def nb201_part(args: argparse.Namespace) -> str:
     space = get_space("nb201", C=8, N=1)
     table = NB201Evaluator()
+    task_options = {"val_fraction": 0.3, "test_fraction": 0.2}
 
     def lookup(arch: Architecture) -> float:
         return float(table.lookup(arch).cifar10_test200)
 
     train = {"epochs": args.train_epochs, "batch_size": 64, "lr": 0.05, "optimizer": "sgd", "schedule": "cosine"}
-    res = compare(space, NB201_RUNS, task="digits", task_options={}, train=train, epochs=args.epochs,
-                  n_random=args.random, seeds=args.seeds, lookup=lookup)
+    res = compare(space, NB201_RUNS, task="digits", task_options=task_options, train=train, epochs=args.epochs,
+                  n_random=args.random, seeds=args.seeds, arch_lr=args.arch_lr, lookup=lookup)
     rand_val = [r["val"] for r in res["random"]]
     from nas.benchmarks import load_nb201
 
@@ -144,17 +146,18 @@ def nb201_part(args: argparse.Namespace) -> str:
     return f"""## One-shot search on NAS-Bench-201 cells, CPU (`darts_nb201.py`)
 
 **What was measured.** Each gradient strategy searched the `nb201` space (C=8, N=1 supernet and network) on
-`digits` for {args.epochs} epochs (half of the training split for the weights, half for the architecture
-parameters; batch 64; weights SGD lr 0.025 cosine, momentum 0.9, wd 3e-4; alphas Adam lr 3e-3, betas
-(0.5, 0.999), wd 1e-3 -- 10x DARTS' arch lr, because an epoch here has 9 steps instead of 390; GDAS tau 10 -> 0.1;
-beta-DARTS weight 0 -> 5 linearly). Each derived cell and {args.random} uniformly drawn random cells were then
-trained from scratch with the same budget ({args.train_epochs} epochs, SGD lr 0.05 cosine, batch 64) with
-{args.seeds} seeds each; the **percentile** is the share of random cells whose mean validation accuracy the
-derived cell beats (ties half). Random cells: mean val {np.mean(rand_val):.2f}, median {np.median(rand_val):.2f},
-80th percentile {np.percentile(rand_val, 80):.2f}, best {max(rand_val):.2f}. The NB201 column is the derived
-cell's CIFAR-10 test accuracy (200 epochs) from the NAS-Bench-201 table and its percentile among all 15,625
-cells: an outside reference only (our task is 8x8 digits). Search cost is the process CPU time of the search
-job (1 torch thread). Max param-free is the largest parameter-free share of the derived cell over the epochs.
+`digits` (splits train/val/test 50/30/20%) for {args.epochs} epochs (half of the training split for the weights,
+half for the architecture parameters; batch 64; weights SGD lr 0.025 cosine, momentum 0.9, wd 3e-4; alphas Adam
+lr {args.arch_lr:g}, betas (0.5, 0.999), wd 1e-3 -- above DARTS' 3e-4 because an epoch here has 7 steps instead
+of 390; GDAS tau 10 -> 0.1; beta-DARTS weight 0 -> 5 linearly). Each derived cell and {args.random} uniformly
+drawn random cells were then trained from scratch with the same budget ({args.train_epochs} epochs, SGD lr 0.05
+cosine, batch 64) with {args.seeds} seeds each; the **percentile** is the share of random cells whose mean
+validation accuracy the derived cell beats (ties half). Random cells: mean val {np.mean(rand_val):.2f},
+median {np.median(rand_val):.2f}, 80th percentile {np.percentile(rand_val, 80):.2f}, best {max(rand_val):.2f}.
+The NB201 column is the derived cell's CIFAR-10 test accuracy
+(200 epochs) from the NAS-Bench-201 table and its percentile among all 15,625 cells: an outside reference only
+(our task is 8x8 digits). Search cost is the process CPU time of the search job (1 torch thread). Max
+param-free is the largest parameter-free share of the derived cell over the epochs.
 
 **Command.** `{command_line()}`
 
@@ -180,7 +183,7 @@ def sequence_part(args: argparse.Namespace) -> str:
              "schedule": "cosine"}
     runs = [("DARTS 1st order", "darts", {}), ("GDAS", "gdas", {}), ("beta-DARTS", "beta_darts", {})]
     res = compare(space, runs, task="italy_power", task_options={}, train=train, epochs=args.epochs,
-                  n_random=args.random, seeds=args.seeds)
+                  n_random=args.random, seeds=args.seeds, arch_lr=args.arch_lr)
     rand_val = [r["val"] for r in res["random"]]
     lines = []
     for r in res["rows"]:
@@ -278,10 +281,11 @@ GPU this is what bounds the batch size), and the growth of the process's peak re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["nb201", "memory", "sequence", "all"], default="all")
-    parser.add_argument("--epochs", type=int, default=30, help="supernet search epochs")
+    parser.add_argument("--epochs", type=int, default=50, help="supernet search epochs")
+    parser.add_argument("--arch-lr", type=float, default=1e-2, help="Adam learning rate of the architecture")
     parser.add_argument("--random", type=int, default=30, help="random cells to compare with")
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds per cell")
-    parser.add_argument("--train-epochs", type=int, default=6)
+    parser.add_argument("--seeds", type=int, default=5, help="training seeds per cell")
+    parser.add_argument("--train-epochs", type=int, default=3)
     parser.add_argument("--seq-train-epochs", type=int, default=15)
     parser.add_argument("--memory-batch", type=int, default=64)
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)

@@ -36,7 +36,7 @@ def config(**changes) -> dict:
     return cfg
 
 
-def test_supernet_then_derived_candidates_are_trained_stored_and_ranked(tmp_path):
+def test_supernet_then_derived_candidates_are_trained_stored_and_ranked(tmp_path, capsys):
     exp = Experiment.create(parse_config(config()), tmp_path / "exp")
     lines: list[str] = []
     ranked = exp.run(progress=lines.append)
@@ -50,6 +50,9 @@ def test_supernet_then_derived_candidates_are_trained_stored_and_ranked(tmp_path
     assert first.arch == Architecture.from_json(outcome["arch"])  # the derived cell is trial 0
     assert len(ranked) == 3 and ranked[0].score >= ranked[-1].score
     assert (tmp_path / "exp" / "supernet" / "checkpoint.pt").is_file()
+    assert exp.summary()["supernet"]["epochs_run"] == 3
+    assert main(["status", str(tmp_path / "exp")]) == 0
+    assert "supernet search (darts): 3 epochs" in capsys.readouterr().out
     # extending the budget does not search again
     exp.close()
     more = Experiment.open(tmp_path / "exp", max_trials=4)
