@@ -127,6 +127,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"{summary['name']}: {summary['done']}/{summary['max_trials']} trials, {summary['counts']}, "
           f"{summary['elapsed_seconds']} s")
+    sn = summary["supernet"]
+    if sn is not None and sn["state"] == "searching":
+        print(f"supernet search: {sn['epochs_run']}/{sn['epochs']} epochs done (`nas resume` continues it)")
+    elif sn is not None:
+        print(f"supernet search ({sn['algorithm']}): {sn['epochs_run']} epochs, {sn['cpu_minutes']} CPU-min, "
+              f"derived {sn['derived']}, parameter-free share {sn['param_free_share']:.0%}, "
+              f"{sn['warnings']} collapse warnings" + (f"; stopped: {sn['stopped']}" if sn["stopped"] else ""))
     _print_top(exp, args.top)
     for reason, n in summary["failures"].items():
         print(f"  failed x{n}: {reason}")
