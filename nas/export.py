@@ -455,7 +455,8 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
                           f"(`nas resume {results.directory}`)")
     evaluator = build_evaluator(cfg, build_space(cfg))
     task = evaluator.task
-    out_dir = Path(out) if out is not None else results.directory / "export"
+    # absolute: the verifying processes run in other working directories
+    out_dir = (Path(out) if out is not None else results.directory / "export").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous(out_dir)
     x_test = torch.as_tensor(task.x_test)

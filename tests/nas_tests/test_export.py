@@ -250,11 +250,13 @@ def test_a_corrupt_manifest_is_named(exported: tuple[Path, ExportReport], tmp_pa
 
 
 def test_cli_retrains_on_train_and_validation_and_exports_the_chosen_format(
-        exported: tuple[Path, ExportReport], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        exported: tuple[Path, ExportReport], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     directory, _ = exported
     out = tmp_path / "onnx_only"
-    assert main(["export", str(directory), "--top", "1", "--format", "onnx", "--retrain-epochs", "1",
-                 "--out", str(out), "--quiet"]) == 0
+    monkeypatch.chdir(tmp_path)  # relative paths, as typed in a shell (the verifying processes run elsewhere)
+    assert main(["export", os.path.relpath(directory, tmp_path), "--top", "1", "--format", "onnx",
+                 "--retrain-epochs", "1", "--out", "onnx_only", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "manifest:" in printed and "onnx" in printed
     manifest = json.loads((out / "manifest.json").read_text())
