@@ -6,6 +6,11 @@ The models under test are tiny; on small CI machines torch's thread pool costs f
 
 from __future__ import annotations
 
+import functools
+import json
+import tempfile
+from typing import Any
+
 import pytest
 import torch
 
@@ -17,3 +22,29 @@ def _seed_torch() -> None:
     """Every test starts from the same torch seed and one thread (a test may change either)."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
+
+
+@functools.cache
+def search_outcome(algorithm: str, space_name: str, space_options: str = "{}") -> dict:
+    """A real, short supernet search (one epoch of the proxy nb201 C=2 N=1 or the given space, on 200
+    digits), run once per algorithm and space: the outcome a one-shot strategy needs before its first ask,
+    for tests that drive strategies without an Experiment (which would run the search itself)."""
+    from nas.oneshot import OneShotConfig, SupernetJob
+    from search_spaces import get_space
+
+    space = get_space(space_name, **json.loads(space_options))
+    small = {"C": 2, "N": 1} if space_name == "nb201" else {}
+    config = OneShotConfig.from_options(algorithm, {"epochs": 1, "batch_size": 32, "space_options": small})
+    with tempfile.TemporaryDirectory() as tmp:
+        job = SupernetJob(space=space, task="digits", task_options={"limit": 200}, seed=0, config=config,
+                          directory=tmp)
+        return job.run()
+
+
+def ready(strategy: Any) -> Any:
+    """``strategy``, with its supernet search done first when it is a one-shot strategy."""
+    inner = getattr(strategy, "inner", strategy)
+    if getattr(inner, "one_shot", False) and inner.outcome is None:
+        space = inner.space
+        inner.tell_search(search_outcome(inner.algorithm, space.name, json.dumps(space.options(), sort_keys=True)))
+    return strategy

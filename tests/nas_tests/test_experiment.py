@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import ready  # one-shot strategies get a real search outcome first
 
 from nas.cli import main
 from nas.evaluators import Evaluator, NB201Evaluator
@@ -95,7 +96,7 @@ def test_run_loop_with_no_time_asks_nothing():
 @pytest.mark.parametrize("name", list_strategies())
 def test_failed_proposals_still_spend_the_whole_budget(name):
     evaluator = FailingEvaluator()
-    strategy = get_strategy(name, space=NB201, seed=0)
+    strategy = ready(get_strategy(name, space=NB201, seed=0))
     records = run_loop(strategy, evaluator, LocalExecutor(), max_trials=24)
     assert len(records) == evaluator.calls == 24
     failed = [r for r in records if r.result.status is Status.FAILED]

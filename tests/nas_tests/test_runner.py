@@ -30,14 +30,21 @@ from nas.execution import LocalExecutor
 from nas.experiment import Experiment, TrialRecord, rank
 from nas.store import RUNNING
 from nas.trial import Result, Status, Trial
-from strategies import list_strategies
+from strategies import list_strategies, strategy_class
 
 N = 30
 
 
+#: one-shot strategies first search a small proxy supernet on a digits subset (then the table scores the cells)
+ONE_SHOT = {"task": "digits", "task_options": {"limit": 200}, "epochs": 1, "batch_size": 32,
+            "space_options": {"C": 2, "N": 1}}
+
+
 def nb201_config(strategy: str, max_trials: int = N, dedup: bool = True) -> Any:
+    options = ONE_SHOT if getattr(strategy_class(strategy), "one_shot", False) else {}
     return parse_config({"name": f"run-{strategy}", "seed": 1, "space": {"name": "nb201"},
-                         "strategy": {"name": strategy, "dedup": dedup}, "evaluator": {"name": "nb201"},
+                         "strategy": {"name": strategy, "dedup": dedup, "options": options},
+                         "evaluator": {"name": "nb201"},
                          "budget": {"max_trials": max_trials},
                          "execution": {"executor": "local", "workers": 1}})
 

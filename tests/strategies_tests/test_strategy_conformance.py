@@ -16,6 +16,7 @@ import statistics
 from collections.abc import Callable
 
 import pytest
+from conftest import ready  # one-shot strategies get a real search outcome first
 
 from nas.evaluators import NB201Evaluator
 from nas.exceptions import ConfigError, UnknownNameError
@@ -45,29 +46,8 @@ def dedup(request: pytest.FixtureRequest) -> bool:
     return request.param
 
 
-@functools.cache
-def search_outcome(algorithm: str, space_name: str) -> dict:
-    """A real (one short epoch on a small digits subset) supernet search, once per algorithm and space: the
-    outcome one-shot strategies receive before their first ask."""
-    import tempfile
-
-    from nas.oneshot import OneShotConfig, SupernetJob
-
-    space = {"nb201": NB201, "darts": BIG}[space_name]
-    small = {"C": 2, "N": 1} if space_name == "nb201" else {}
-    config = OneShotConfig.from_options(algorithm, {"epochs": 1, "batch_size": 32, "space_options": small})
-    with tempfile.TemporaryDirectory() as tmp:
-        job = SupernetJob(space=space, task="digits", task_options={"limit": 200}, seed=0, config=config,
-                          directory=tmp)
-        return job.run()
-
-
 def make(name: str, *, seed: int = 0, dedup: bool = True, space=NB201, **options) -> Strategy:
-    strategy = get_strategy(name, space=space, seed=seed, dedup=dedup, **options)
-    inner = unwrap(strategy)
-    if getattr(inner, "one_shot", False):
-        inner.tell_search(search_outcome(inner.algorithm, space.name))
-    return strategy
+    return ready(get_strategy(name, space=space, seed=seed, dedup=dedup, **options))
 
 
 def unwrap(strategy: Strategy) -> Strategy:
