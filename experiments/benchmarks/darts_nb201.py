@@ -1,7 +1,7 @@
 """One-shot search on CPU: derived cells vs random cells at the same training budget, search cost, collapse
 signals, supernet memory with and without partial channels, and the same comparison on a sequence space.
 
-For each gradient strategy the supernet searches the ``nb201`` space on a real task (``digits``); each
+For each gradient strategy the supernet searches the ``nb201`` space on a real task (``mnist``); each
 derived cell and ``--random`` uniformly drawn cells are then trained from scratch with one training budget
 (``--seeds`` seeds each) and ranked by mean validation accuracy; a derived cell's percentile is the share of
 random cells it beats (ties count half). The derived cells' CIFAR-10 test accuracy from the NAS-Bench-201
@@ -122,13 +122,13 @@ HEADER = ("| strategy | derived cell | val % | test % | percentile vs random | s
 def nb201_part(args: argparse.Namespace) -> str:
     space = get_space("nb201", C=8, N=1)
     table = NB201Evaluator()
-    task_options = {"val_fraction": 0.3, "test_fraction": 0.2}
+    task_options = {"val_fraction": 0.3, "test_fraction": 0.2, "limit": args.limit}
 
     def lookup(arch: Architecture) -> float:
         return float(table.lookup(arch).cifar10_test200)
 
     train = {"epochs": args.train_epochs, "batch_size": 64, "lr": 0.05, "optimizer": "sgd", "schedule": "cosine"}
-    res = compare(space, NB201_RUNS, task="digits", task_options=task_options, train=train, epochs=args.epochs,
+    res = compare(space, NB201_RUNS, task=args.task, task_options=task_options, train=train, epochs=args.epochs,
                   n_random=args.random, seeds=args.seeds, arch_lr=args.arch_lr, lookup=lookup)
     rand_val = [r["val"] for r in res["random"]]
     from nas.benchmarks import load_nb201
@@ -146,18 +146,19 @@ def nb201_part(args: argparse.Namespace) -> str:
     return f"""## One-shot search on NAS-Bench-201 cells, CPU (`darts_nb201.py`)
 
 **What was measured.** Each gradient strategy searched the `nb201` space (C=8, N=1 supernet and network) on
-`digits` (splits train/val/test 50/30/20%) for {args.epochs} epochs (half of the training split for the weights,
-half for the architecture parameters; batch 64; weights SGD lr 0.025 cosine, momentum 0.9, wd 3e-4; alphas Adam
-lr {args.arch_lr:g}, betas (0.5, 0.999), wd 1e-3 -- above DARTS' 3e-4 because an epoch here has 7 steps instead
-of 390; GDAS tau 10 -> 0.1; beta-DARTS weight 0 -> 5 linearly). Each derived cell and {args.random} uniformly
-drawn random cells were then trained from scratch with the same budget ({args.train_epochs} epochs, SGD lr 0.05
-cosine, batch 64) with {args.seeds} seeds each; the **percentile** is the share of random cells whose mean
-validation accuracy the derived cell beats (ties half). Random cells: mean val {np.mean(rand_val):.2f},
-median {np.median(rand_val):.2f}, 80th percentile {np.percentile(rand_val, 80):.2f}, best {max(rand_val):.2f}.
-The NB201 column is the derived cell's CIFAR-10 test accuracy
-(200 epochs) from the NAS-Bench-201 table and its percentile among all 15,625 cells: an outside reference only
-(our task is 8x8 digits). Search cost is the process CPU time of the search job (1 torch thread). Max
-param-free is the largest parameter-free share of the derived cell over the epochs.
+`{args.task}` ({args.limit} samples, split train/val/test 50/30/20%) for {args.epochs} epochs: half of the
+training split for the weights, half for the architecture parameters; batch 64; weights SGD lr 0.025 cosine,
+momentum 0.9, wd 3e-4; alphas Adam lr {args.arch_lr:g}, betas (0.5, 0.999), wd 1e-3 (above DARTS' 3e-4
+because an epoch here has about {args.limit // 256} steps instead of 390); GDAS tau 10 -> 0.1; beta-DARTS
+weight 0 -> 5 linearly. Each derived cell and {args.random} uniformly drawn random cells were then trained
+from scratch with the same budget ({args.train_epochs} epochs, SGD lr 0.05 cosine, batch 64) with {args.seeds}
+seeds each; the **percentile** is the share of random cells whose mean validation accuracy the derived cell
+beats (ties half). Random cells: mean val {np.mean(rand_val):.2f}, median {np.median(rand_val):.2f}, 80th
+percentile {np.percentile(rand_val, 80):.2f}, best {max(rand_val):.2f}. The NB201 column is the derived
+cell's CIFAR-10 test accuracy (200 epochs) from the NAS-Bench-201 table and its percentile among all 15,625
+cells: an outside reference only (our task is far smaller than CIFAR-10). Search cost is the process CPU
+time of the search job (1 torch thread). Max param-free is the largest parameter-free share of the derived
+cell over the epochs.
 
 **Command.** `{command_line()}`
 
@@ -281,11 +282,13 @@ GPU this is what bounds the batch size), and the growth of the process's peak re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["nb201", "memory", "sequence", "all"], default="all")
-    parser.add_argument("--epochs", type=int, default=50, help="supernet search epochs")
+    parser.add_argument("--task", default="mnist", help="task of the nb201 part (an image task)")
+    parser.add_argument("--limit", type=int, default=3000, help="samples of the nb201 part's task")
+    parser.add_argument("--epochs", type=int, default=20, help="supernet search epochs")
     parser.add_argument("--arch-lr", type=float, default=1e-2, help="Adam learning rate of the architecture")
     parser.add_argument("--random", type=int, default=30, help="random cells to compare with")
-    parser.add_argument("--seeds", type=int, default=5, help="training seeds per cell")
-    parser.add_argument("--train-epochs", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="training seeds per cell")
+    parser.add_argument("--train-epochs", type=int, default=5)
     parser.add_argument("--seq-train-epochs", type=int, default=15)
     parser.add_argument("--memory-batch", type=int, default=64)
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
