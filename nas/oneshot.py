@@ -134,7 +134,8 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 class SupernetJob:
     """One supernet search: ``space`` (the configured space), the task to search on, the experiment seed,
     the settings and the checkpoint ``directory``. ``run()`` returns the outcome as JSON data:
-    ``arch`` (derived member of ``space``, JSON), ``alphas``, ``history`` (one dict per epoch),
+    ``arch`` (derived member of ``space``, JSON), ``alphas`` (and ``slots``, the op names of their columns),
+    ``history`` (one dict per epoch),
     ``stopped`` (None or why the search ended early), ``warnings``, ``cpu_seconds``, ``wall_seconds``."""
 
     space: Any
@@ -309,6 +310,8 @@ class SupernetJob:
         if proxy is not self.space:  # place the derived cells back into the configured space
             derived = self.space.decode(proxy.encode(derived))
         outcome = {"algorithm": self.config.algorithm, "arch": derived.to_json(), "alphas": chosen,
+                   "slots": {name: list(slot.ops) for name, slot in net.slots.items()},
+                   "collapse_threshold": self.config.collapse_threshold,
                    "final_alphas": current, "history": state["history"], "epochs_run": state["epoch"],
                    "stopped": state["stopped"], "warnings": state["warnings"],
                    "cpu_seconds": round(state["cpu"], 2), "wall_seconds": round(state["wall"], 2)}

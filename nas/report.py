@@ -3,8 +3,9 @@
 Sections (ids in :data:`SECTIONS`): a summary; the best-so-far score over finished trials and over wall time;
 every completed trial as score against parameters, FLOPs and latency with the Pareto fronts; a table of the top
 K; drawings of the best architectures' cells; op frequencies among the best trials and decision importances
-(fANOVA); failures grouped by reason; Grad-CAM heat maps of the best conv model on validation images. A section
-that has nothing to show says why instead, so every section is always there.
+(fANOVA); failures grouped by reason; the supernet search of one-shot strategies; Grad-CAM heat maps of the best
+conv model on validation images. A section that has nothing to show says why instead, so every section is
+always there.
 
 Plots are PNG ``data:`` URIs, style and script are inline: the file loads nothing else and can be mailed or
 archived on its own. It is written atomically (a reader sees the previous report or the new one).
@@ -45,6 +46,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("cells", "Best architectures"),
     ("ops", "Ops and decisions"),
     ("failures", "Failures"),
+    ("supernet", "One-shot search"),
     ("gradcam", "Grad-CAM"),
 )
 
@@ -306,9 +308,43 @@ def _gradcam(d: _Data) -> str:
               "regions that raise the class score most.</p>")
 
 
+def _supernet(d: _Data) -> str:
+    from nas.report_plots import supernet_figure
+
+    outcome = d.exp.store.meta("supernet")
+    if outcome is None:
+        raise SkipSection(f"strategy {d.exp.cfg.strategy.name!r} trains no supernet (one-shot strategies: darts, "
+                          "gdas, beta_darts)")
+    history = outcome["history"]
+    if not history:
+        raise SkipSection("the supernet search stopped before its first epoch ended")
+    fig = supernet_figure(history, outcome["alphas"], outcome.get("slots", {}),
+                          float(outcome.get("collapse_threshold", 0.7)))
+    from nas.graph import Architecture
+
+    derived = Architecture.from_json(outcome["arch"])
+    warnings = outcome["warnings"]
+    notes = (f"<p>{_e(outcome['algorithm'])}: {outcome['epochs_run']} epochs, {outcome['cpu_seconds'] / 60:.2f} "
+             f"CPU-minutes ({outcome['wall_seconds']:.0f} s). Derived cell: <code>{_e(cell_summary(derived))}</code>"
+             f" (trial 0 trains it from scratch).</p>")
+    if outcome["stopped"]:
+        notes += f'<p class="skip">Stopped early: {_e(outcome["stopped"])}.</p>'
+    if warnings:
+        items = "".join(f"<li>{_e(w)}</li>" for w in warnings[:8])
+        more = f"<li>... {len(warnings) - 8} more</li>" if len(warnings) > 8 else ""
+        notes += f"<p>Collapse guard warnings ({len(warnings)}):</p><ul>{items}{more}</ul>"
+    else:
+        notes += '<p class="ok">The collapse guard raised no warning.</p>'
+    return (_figure(fig, "supernet accuracy, collapse signals and final op weights per epoch")
+            + "<p>Left: the supernet's accuracy on the two halves of the training split. Middle: the share of "
+              "parameter-free ops (none, skip, pooling) in the cell derived after each epoch and the normalised "
+              "entropy of the op weights (1 = uniform), against the collapse guard's threshold. Right: the op "
+              "weights the derived cell was read from.</p>" + notes)
+
+
 _BUILDERS: dict[str, Callable[[_Data], str]] = {
     "summary": _summary, "progress": _progress, "tradeoffs": _tradeoffs, "top": _top, "cells": _cells,
-    "ops": _ops, "failures": _failures, "gradcam": _gradcam,
+    "ops": _ops, "failures": _failures, "supernet": _supernet, "gradcam": _gradcam,
 }
 
 

@@ -14,7 +14,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
-__all__ = ["png_data_uri", "pareto_front", "best_so_far", "best_so_far_figure", "tradeoff_figure", "bar_figure"]
+__all__ = ["png_data_uri", "pareto_front", "best_so_far", "best_so_far_figure", "tradeoff_figure", "bar_figure",
+           "supernet_figure"]
 
 BEST = "#d62728"
 POINT = "#1f77b4"
@@ -148,5 +149,50 @@ def bar_figure(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
     ax.grid(axis="x", alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def supernet_figure(history: Sequence[dict[str, float]], alphas: dict[str, Sequence[Sequence[float]]],
+                    slots: dict[str, Sequence[str]], threshold: float) -> Figure:
+    """A one-shot search: accuracies per epoch, the collapse signals (parameter-free share of the derived cell,
+    normalised entropy of the op weights) per epoch against the guard's threshold, and the final op weights
+    ``softmax(alpha)`` of every slot (rows: edges, columns: ops)."""
+    epochs = [h["epoch"] + 1 for h in history]
+    fig = Figure(figsize=(12, 3.4 + 0.25 * sum(len(a) for a in alphas.values()) / max(len(alphas), 1)), dpi=100)
+    grid = fig.add_gridspec(1, 2 + len(alphas), width_ratios=[1.2, 1.2] + [1.0] * len(alphas))
+    ax = fig.add_subplot(grid[0, 0])
+    ax.plot(epochs, [h["train_acc"] for h in history], color=POINT, label="weights half (train)")
+    ax.plot(epochs, [h["search_val_acc"] for h in history], color=BEST, label="architecture half")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("supernet accuracy (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax = fig.add_subplot(grid[0, 1])
+    ax.plot(epochs, [h["param_free_share"] for h in history], color=BEST, label="parameter-free share")
+    ax.plot(epochs, [h["entropy"] for h in history], color=POINT, label="op-weight entropy")
+    ax.axhline(threshold, color="grey", linestyle="--", linewidth=1, label="guard threshold")
+    warned = [h["epoch"] + 1 for h in history if "warning" in h]
+    if warned:
+        ax.scatter(warned, [1.02] * len(warned), marker="v", color=FRONT, s=18, label="collapse warning")
+    ax.set_ylim(-0.02, 1.06)
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    for k, (name, values) in enumerate(alphas.items()):
+        a = np.asarray(values, dtype=np.float64)
+        p = np.exp(a - a.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        ax = fig.add_subplot(grid[0, 2 + k])
+        ax.imshow(p, aspect="auto", cmap="Reds", vmin=float(p.min()), vmax=max(float(p.max()), float(p.min()) + 1e-9))
+        if p.size <= 64:  # small enough to print the weights
+            for (r, c), v in np.ndenumerate(p):
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if v > (p.min() + p.max()) / 2 else "black")
+        ops = list(slots.get(name, [str(i) for i in range(a.shape[1])]))
+        ax.set_xticks(range(len(ops)), ops, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(a.shape[0]), [str(i) for i in range(a.shape[0])], fontsize=7)
+        ax.set_ylabel("edge (row)", fontsize=8)
+        ax.set_title(f"{name}: softmax(alpha), colour from min to max", fontsize=9)
     fig.tight_layout()
     return fig

@@ -22,6 +22,7 @@ from nas.cli import main
 from nas.config import parse_config
 from nas.exceptions import ConfigError
 from nas.experiment import Experiment
+from nas.graph import Architecture
 from nas.report import SECTIONS, ReportOptions, build_report
 from nas.report_analysis import best_fraction_count, decision_importance, op_frequency
 from nas.report_plots import best_so_far, pareto_front
@@ -116,6 +117,9 @@ def test_every_section_is_there_in_order(trained: tuple[Path, _Page]) -> None:
     assert list(page.sections) == [sid for sid, _ in SECTIONS]
     for sid, title in SECTIONS:
         assert page.sections[sid].startswith(title)
+        if sid == "supernet":  # a random search trains no supernet: the section says so
+            assert "Nothing to show: strategy 'random' trains no supernet" in page.sections[sid]
+            continue
         assert "Nothing to show" not in page.sections[sid], (sid, page.sections[sid][:200])
 
 
@@ -131,7 +135,7 @@ def test_the_page_is_self_contained(trained: tuple[Path, _Page]) -> None:
     per_section = {sid: sum(s == sid for s, _ in page.images) for sid, _ in SECTIONS}
     # 3 trade-off panels in one image; 3 architectures drawn; op frequency + importance; one Grad-CAM figure
     assert per_section == {"summary": 0, "progress": 1, "tradeoffs": 1, "top": 0, "cells": 3, "ops": 2,
-                           "failures": 0, "gradcam": 1}
+                           "failures": 0, "supernet": 0, "gradcam": 1}
 
 
 def test_the_report_states_what_the_store_holds(trained: tuple[Path, _Page]) -> None:
@@ -160,7 +164,8 @@ def test_the_file_is_replaced_atomically_and_readable(trained: tuple[Path, _Page
     out = tmp_path / "again.html"
     out.write_text("old")
     result = build_report(directory, out, ReportOptions(gradcam=False, top=2))
-    assert result.path == out and result.skipped == {"gradcam": "turned off (--no-gradcam)"}
+    assert result.path == out and result.skipped["gradcam"] == "turned off (--no-gradcam)"
+    assert set(result.skipped) == {"gradcam", "supernet"}
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["again.html"]  # no temporary file left behind
     assert os.stat(out).st_mode & 0o044 == 0o044 & ~_umask()
@@ -203,6 +208,25 @@ def test_an_exported_model_is_preferred_to_retraining(trained: tuple[Path, _Page
     build_report(directory, options=ReportOptions(images=2))
     gradcam = _Page((directory / "report.html").read_text()).sections["gradcam"]
     assert "retrained for this report" in gradcam and "the export was not used" in gradcam
+
+
+def test_a_one_shot_search_gets_its_supernet_section(tmp_path: Path) -> None:
+    cfg = {"name": "report-darts", "seed": 0, "space": {"name": "nb201", "options": {"C": 2, "N": 1}},
+           "strategy": {"name": "darts", "options": {"epochs": 3, "batch_size": 32, "collapse_threshold": 0.0,
+                                                     "collapse_warmup": 2}},
+           "evaluator": {"name": "train", "task": "digits", "task_options": {"limit": 240}, "train": {"epochs": 1}},
+           "budget": {"max_trials": 2}, "execution": {"executor": "local", "workers": 1}}
+    exp = Experiment.create(parse_config(cfg), tmp_path / "exp")
+    exp.run()
+    derived = exp.store.meta("supernet")["arch"]
+    exp.close()
+    result = build_report(tmp_path / "exp", options=ReportOptions(gradcam=False))
+    page = _Page(result.path.read_text())
+    section = page.sections["supernet"]
+    assert "supernet" not in result.skipped and "Nothing to show" not in section
+    assert sum(s == "supernet" for s, _ in page.images) == 1
+    assert "darts: 3 epochs" in section and cell_summary(Architecture.from_json(derived)) in section
+    assert "Collapse guard warnings (1)" in section and "epoch 2: " in section
 
 
 # -- every space --------------------------------------------------------------------------------------------------
