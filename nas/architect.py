@@ -1,18 +1,20 @@
 """The architecture step of bilevel one-shot search (quark0/darts ``architect.py``).
 
 First order: ``grad_alpha L_val(w, alpha)``. Second order (DARTS' unrolled step): the gradient of
-``L_val(w', alpha)`` with ``w' = w - xi * (grad_w L_train(w, alpha) + wd * w)``, i.e.
+``L_val(w', alpha)`` with ``w' = w - xi * (m + grad_w L_train(w, alpha) + wd * w)``, where ``m`` is the weight
+optimiser's momentum buffer times its momentum (zero before the first weight step), i.e.
 
     grad_alpha L_val(w', alpha) - xi * grad2_{alpha,w} L_train(w, alpha) . grad_w' L_val(w', alpha)
 
 where the Hessian-vector product is the central finite difference
 ``(grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alpha)) / (2 eps)``, ``w+- = w +- eps * v``,
-``eps = 0.01 / ||v||``. The unrolled step is plain SGD (DARTS also folds the momentum buffer in; we do not).
+``eps = 0.01 / ||v||``, as in quark0/darts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,15 +38,18 @@ def _loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def unrolled_alpha_grad(model: nn.Module, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter],
-                        train: Batch, val: Batch, *, xi: float, weight_decay: float, r: float = 0.01
+                        train: Batch, val: Batch, *, xi: float, weight_decay: float, r: float = 0.01,
+                        momentum: Sequence[torch.Tensor | None] | None = None
                         ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """DARTS' second-order architecture gradient (see the module docstring). The weights are restored
-    exactly afterwards. Returns (gradient per alpha, validation loss at ``w'``, its logits)."""
+    """DARTS' second-order architecture gradient (see the module docstring); ``momentum`` is ``m`` per weight
+    (None: zero). The weights are restored exactly afterwards. Returns (gradient per alpha, validation loss at
+    ``w'``, its logits)."""
     backup = [w.detach().clone() for w in weights]
     g_train = _grads(_loss(model, train)[0], weights)
+    moments = list(momentum) if momentum is not None else [None] * len(weights)
     with torch.no_grad():
-        for w, g in zip(weights, g_train):
-            w.sub_(xi * (g + weight_decay * w))
+        for w, g, m in zip(weights, g_train, moments):
+            w.sub_(xi * ((m if m is not None else 0.0) + g + weight_decay * w))
     val_loss, logits = _loss(model, val)
     grads = _grads(val_loss, list(alphas) + list(weights))
     d_alpha, v = grads[: len(alphas)], grads[len(alphas):]
@@ -67,12 +72,14 @@ class Architect:
     """Updates the architecture parameters ``alphas`` with Adam on validation batches.
 
     ``order`` 1 or 2 (see the module docstring); ``regulariser()`` (e.g. beta-decay) is added to the
-    validation loss with weight ``reg_weight`` given per step."""
+    validation loss with weight ``reg_weight`` given per step; ``weight_optimizer`` (SGD) lends the unrolled
+    step its momentum buffers."""
 
     def __init__(self, model: nn.Module, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter], *,
                  lr: float, weight_decay: float, order: int = 1, betas: tuple[float, float] = (0.5, 0.999),
-                 regulariser: Regulariser | None = None) -> None:
+                 regulariser: Regulariser | None = None, weight_optimizer: Any = None) -> None:
         self.model = model
+        self.weight_optimizer = weight_optimizer
         self.weights = list(weights)
         self.alphas = list(alphas)
         self.order = order
@@ -84,7 +91,7 @@ class Architect:
         """One update; returns (validation loss, validation logits)."""
         if self.order == 2:
             grads, loss, logits = unrolled_alpha_grad(self.model, self.weights, self.alphas, train, val, xi=xi,
-                                                      weight_decay=weight_decay)
+                                                      weight_decay=weight_decay, momentum=self._moments())
         else:
             loss, logits = _loss(self.model, val)
             grads = _grads(loss, self.alphas)
@@ -96,3 +103,14 @@ class Architect:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(loss), logits
+
+    def _moments(self) -> list[torch.Tensor | None] | None:
+        opt = self.weight_optimizer
+        if opt is None:
+            return None
+        factor = opt.param_groups[0].get("momentum", 0.0)
+        out: list[torch.Tensor | None] = []
+        for w in self.weights:
+            buf = opt.state.get(w, {}).get("momentum_buffer")
+            out.append(None if buf is None or not factor else buf * factor)
+        return out

@@ -194,7 +194,7 @@ class SupernetJob:
             return torch.stack([torch.logsumexp(a, dim=-1).mean() for a in alphas]).mean()
 
         architect = Architect(net, weights, alphas, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
-                              order=cfg.order, regulariser=beta_decay)
+                              order=cfg.order, regulariser=beta_decay, weight_optimizer=w_opt)
         state: dict[str, Any] = {"epoch": 0, "history": [], "warnings": [], "healthy": None, "boost": 0.0,
                                  "cpu": 0.0, "wall": 0.0, "stopped": None}
         ckpt = directory / self.CHECKPOINT

@@ -44,16 +44,17 @@ def make_case(smoothed: bool):
     return net, train, val
 
 
-def unrolled_val_loss(net, train, val, alpha: torch.Tensor, create_graph: bool) -> torch.Tensor:
-    """L_val(w - xi * (grad_w L_train(w, alpha) + wd * w), alpha), differentiable in alpha."""
+def unrolled_val_loss(net, train, val, alpha: torch.Tensor, create_graph: bool, moments=None) -> torch.Tensor:
+    """L_val(w - xi * (m + grad_w L_train(w, alpha) + wd * w), alpha), differentiable in alpha."""
     names = [n for n, _ in net.named_parameters() if not n.startswith("alphas.")]
     params = dict(net.named_parameters())
     weights = {n: params[n] for n in names}
     state = {**weights, "alphas.cell": alpha}
     loss_t = F.cross_entropy(functional_call(net, state, (train[0],)), train[1])
     grads = torch.autograd.grad(loss_t, list(weights.values()), create_graph=create_graph, allow_unused=True)
-    unrolled = {n: w - XI * ((g if g is not None else torch.zeros_like(w)) + WD * w)
-                for (n, w), g in zip(weights.items(), grads)}
+    moments = moments or [torch.zeros_like(w) for w in weights.values()]
+    unrolled = {n: w - XI * (m + (g if g is not None else torch.zeros_like(w)) + WD * w)
+                for (n, w), g, m in zip(weights.items(), grads, moments)}
     return F.cross_entropy(functional_call(net, {**unrolled, "alphas.cell": alpha}, (val[0],)), val[1])
 
 
@@ -100,6 +101,26 @@ def test_finite_difference_hvp_converges_quadratically_on_a_smooth_network():
     scale = float(exact.abs().max())
     assert errors[0] < 0.01 * scale  # DARTS' default step: within 1% of the largest component
     assert 50 < errors[0] / errors[1] < 200  # a tenth of the step, a hundredth of the error
+
+
+def test_the_unrolled_step_carries_the_weight_optimisers_momentum(case):
+    net, train, val = case
+    opt = torch.optim.SGD(net.weight_parameters(), lr=XI, momentum=0.9)
+    torch.nn.functional.cross_entropy(net(train[0]), train[1]).backward()
+    opt.step()  # fills the momentum buffers
+    opt.zero_grad(set_to_none=True)
+    arch = Architect(net, net.weight_parameters(), net.arch_parameters(), lr=0.01, weight_decay=0.0, order=2,
+                     weight_optimizer=opt)
+    moments = arch._moments()
+    assert all(m is not None for m in moments)
+    (approx,), _, _ = unrolled_alpha_grad(net, net.weight_parameters(), net.arch_parameters(), train, val,
+                                          xi=XI, weight_decay=WD, r=1e-6, momentum=moments)
+    alpha = net.alphas["cell"].detach().clone().requires_grad_(True)
+    (exact,) = torch.autograd.grad(unrolled_val_loss(net, train, val, alpha, True, moments), [alpha])
+    (without,) = torch.autograd.grad(unrolled_val_loss(net, train, val, alpha, True), [alpha])
+    scale = exact.abs().max().item()
+    assert torch.allclose(approx, exact, atol=1e-6 * scale, rtol=1e-5)
+    assert (exact - without).abs().max() > 1e-3 * scale  # the momentum term matters
 
 
 def test_first_order_step_is_adam_on_the_validation_gradient(case):
