@@ -48,6 +48,10 @@ class Task:
     y_test: np.ndarray
     num_classes: int
     classes: tuple[str, ...]
+    #: the standardisation applied to every split: ``x = (raw - mean) / std`` per channel (images) or per
+    #: feature (sequences), with the train split's statistics
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -223,4 +227,5 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
     x = (x - mean) / std
     y = y.astype(np.int64)
     return Task(name, kind, x[train], y[train], x[val], y[val], x[test], y[test], len(classes),
-                tuple(str(c) for c in classes))
+                tuple(str(c) for c in classes), tuple(float(v) for v in mean.ravel()),
+                tuple(float(v) for v in std.ravel()))

@@ -476,8 +476,12 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         info = {"input_shape": list(task.input_shape), "num_classes": task.num_classes, "task": task.name,
                 "task_kind": task.kind, "classes": list(task.classes), "space": trial.arch.space,
                 "task_options": dict(cfg.evaluator.task_options), "data_seed": cfg.seed,
-                "preprocessing": f"inputs standardised per channel with the train-split statistics of task "
-                                 f"{task.name!r} (nas.data.load_task(..., seed={cfg.seed}) gives such inputs)",
+                "preprocessing": f"inputs standardised per {'channel' if task.kind == 'image' else 'feature'} "
+                                 f"with the train-split statistics of task {task.name!r}: x = (raw - mean) / std, "
+                                 f"raw being the samples as the task's loader in nas.data yields them "
+                                 f"(nas.data.load_task(..., seed={cfg.seed}) gives such inputs)",
+                "standardise": {"mean": list(task.mean), "std": list(task.std),
+                                "axis": 1 if task.kind == "image" else -1},
                 "output": "logits, one per class, in the order of 'classes'"}
         say(f"rank {rank}: writing {', '.join(chosen)} to {folder}")
         files = export_model(model, trial.arch, folder, info=info, formats=chosen, example=x_test[:2],

@@ -306,3 +306,13 @@ def test_npz_with_a_single_class_is_refused(tmp_path):
     np.savez(path, x=np.zeros((30, 4, 2)), y=np.zeros(30))
     with pytest.raises(ConfigError, match="at least 2"):
         load_task("npz", path=str(path))
+
+
+def test_tasks_state_their_standardisation():
+    task = load_task("digits", seed=0)
+    assert len(task.mean) == len(task.std) == 1
+    raw = task.x_train * np.asarray(task.std).reshape(1, -1, 1, 1) + np.asarray(task.mean).reshape(1, -1, 1, 1)
+    sixteenths = raw * 16.0  # the digits loader yields pixel / 16
+    assert np.allclose(sixteenths, np.round(sixteenths), atol=1e-3) and sixteenths.min() > -1e-3
+    seq = load_task("basic_motions", seed=0)
+    assert len(seq.mean) == seq.input_shape[1]  # per feature

@@ -101,6 +101,8 @@ def test_manifest_lists_every_file_with_its_checksum_metrics_and_provenance(expo
             assert entry["sha256"] == sha256_file(folder / name)
         info = json.loads((folder / "model.json").read_text())
         assert info["input_shape"] == [1, 8, 8] and info["num_classes"] == 10 and info["task"] == "digits"
+        digits = load_task("digits", seed=0)  # the numbers to standardise raw inputs with
+        assert info["standardise"] == {"mean": list(digits.mean), "std": list(digits.std), "axis": 1}
         # retrained with the trial's own config and seed: the search's validation score is reproduced
         assert model["training"]["mode"] == "reproduce" and model["training"]["reproduced"] is True
         assert model["metrics"]["val_acc"] == pytest.approx(trial.score)
