@@ -18,7 +18,7 @@ import yaml
 
 from nas.checkpoint import atomic_write_text, read_checkpoint, write_checkpoint
 from nas.evaluators import Evaluator
-from nas.exceptions import ConfigError
+from nas.exceptions import ConfigError, NASError
 from nas.store import RUNNING, StoredTrial, TrialStore
 from nas.trial import Result, Trial
 
@@ -289,7 +289,18 @@ class Experiment:
                  f"{r['search_val_acc']:.1f} | parameter-free {r['param_free_share']:.0%} | entropy "
                  f"{r['entropy']:.3f}" + (f" | WARNING {r['warning']}" if "warning" in r else ""))
 
-        outcome = executor.run_job(job, on_epoch)
+        try:
+            outcome = executor.run_job(job, on_epoch)
+        except NASError:
+            raise
+        except Exception as err:  # out of memory, a bug in a custom op, ...: say what and how to go on
+            done = len(job.read_history())
+            first = str(err).splitlines()[0][:300] if str(err) else ""
+            hint = (" (out of memory: lower strategy.options.batch_size or set partial_channels: 2 or 4)"
+                    if "out of memory" in first.lower() else "")
+            raise NASError(f"the supernet search failed after {done} of {epochs} epochs: {type(err).__name__}: "
+                           f"{first}{hint}; fix it, then `nas resume {self.directory}` continues from the last "
+                           "saved epoch") from err
         oneshot.tell_search(outcome)
         self.store.set_meta(self.SUPERNET, outcome)
         self.checkpoint()

@@ -16,7 +16,7 @@ import yaml
 
 from nas.cli import main
 from nas.config import parse_config
-from nas.exceptions import ConfigError
+from nas.exceptions import ConfigError, NASError
 from nas.experiment import Experiment
 from nas.graph import Architecture
 
@@ -70,6 +70,28 @@ def test_derived_cells_can_be_scored_by_the_nb201_table(tmp_path):
     ranked = exp.run()
     assert len(ranked) == 3 and all(60 < t.score < 95 for t in ranked)  # NB201 CIFAR-10 validation accuracies
     exp.close()
+
+
+def test_a_failing_supernet_job_says_what_failed_and_how_to_go_on(tmp_path, capsys):
+    from nas.execution import LocalExecutor
+
+    class OutOfMemory(LocalExecutor):
+        """Runs the job until its second epoch ends, then fails as a GPU out of memory would."""
+
+        def run_job(self, job, on_progress=None):
+            def epoch(record):
+                if record["epoch"] == 1:
+                    raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+            return job.run(on_epoch=epoch)
+
+    exp = Experiment.create(parse_config(config()), tmp_path / "exp")
+    with pytest.raises(NASError, match=r"failed after 2 of 3 epochs: RuntimeError: CUDA out of memory.*"
+                                       r"lower strategy.options.batch_size.*nas resume .* continues"):
+        exp.run(executor=OutOfMemory())
+    exp.close()
+    assert main(["resume", str(tmp_path / "exp"), "--quiet"]) == 0  # continues from epoch 2 and finishes
+    assert "resuming after epoch 2" in (tmp_path / "exp" / "search.log").read_text()
 
 
 @pytest.mark.parametrize(("changes", "message"), [
