@@ -199,16 +199,7 @@ class SupernetJob:
                                  "cpu": 0.0, "wall": 0.0, "stopped": None}
         ckpt = directory / self.CHECKPOINT
         if ckpt.is_file():
-            saved = torch.load(ckpt, weights_only=True, map_location="cpu")
-            if saved["config"] != cfg.to_dict() or saved["seed"] != self.seed:
-                raise ConfigError(f"{ckpt} was written by a search with other settings; delete {directory} to "
-                                  "start the supernet search afresh")
-            net.load_state_dict(saved["supernet"])
-            w_opt.load_state_dict(saved["w_opt"])
-            architect.optimizer.load_state_dict(saved["a_opt"])
-            sched.load_state_dict(saved["sched"])
-            net.generator.set_state(saved["generator"])
-            state = saved["state"]
+            state = self._load(ckpt, net, w_opt, architect, sched)
         cells = proxy.searched_cells
         while state["epoch"] < cfg.epochs and state["stopped"] is None:
             epoch = state["epoch"]
@@ -293,6 +284,24 @@ class SupernetJob:
         with torch.no_grad():
             for k, v in alphas.items():
                 net.alphas[k].copy_(torch.as_tensor(v, dtype=net.alphas[k].dtype))
+
+    def _load(self, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any) -> dict[str, Any]:
+        """Restore every state saved by :meth:`_save`; returns the loop state. Refuses a checkpoint of other
+        settings or one that cannot be read, saying how to start afresh."""
+        try:
+            saved = torch.load(ckpt, weights_only=True, map_location="cpu")
+        except Exception as err:
+            raise ConfigError(f"{ckpt} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                              f"delete {ckpt.parent} to start the supernet search afresh") from None
+        if saved["config"] != self.config.to_dict() or saved["seed"] != self.seed:
+            raise ConfigError(f"{ckpt} was written by a search with other settings; delete {ckpt.parent} to "
+                              "start the supernet search afresh")
+        net.load_state_dict(saved["supernet"])
+        w_opt.load_state_dict(saved["w_opt"])
+        architect.optimizer.load_state_dict(saved["a_opt"])
+        sched.load_state_dict(saved["sched"])
+        net.generator.set_state(saved["generator"])
+        return saved["state"]
 
     def _save(self, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any, state: dict[str, Any]) -> None:
         tmp = ckpt.with_name(ckpt.name + ".tmp")

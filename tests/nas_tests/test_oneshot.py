@@ -104,6 +104,13 @@ def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
         job(tmp_path, epochs=1, lr=0.1).run()
 
 
+def test_an_unreadable_checkpoint_is_named_with_the_fix(tmp_path):
+    job(tmp_path, epochs=1).run()
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match=r"checkpoint.pt cannot be read .*delete .* to start the supernet search"):
+        job(tmp_path, epochs=1).run()
+
+
 def test_collapse_guard_warns_every_collapsed_epoch(tmp_path):
     out = job(tmp_path, collapse_threshold=0.0, collapse_warmup=1).run()
     assert len(out["warnings"]) == 2 and "parameter-free" in out["warnings"][0]
