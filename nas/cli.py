@@ -9,8 +9,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from nas.exceptions import NASError
+
+if TYPE_CHECKING:  # imported lazily at run time (torch)
+    from nas.export import ExportReport
 
 __all__ = ["main"]
 
@@ -196,7 +200,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"quickstart: {cfg.strategy.name} on space {cfg.space.name}, task {cfg.evaluator.task}, "
           f"{cfg.budget.max_trials} trials on {cfg.execution.workers} {cfg.execution.executor} workers "
           f"-> {exp.directory}")
-    return _run(exp, args.quiet)
+    code = _run(exp, args.quiet)
+    if code or args.no_export:
+        return code
+    from nas.export import export_experiment
+    from nas.report import build_report
+
+    torch_threads()
+    print("exporting the best model (JSON, weights, TorchScript, ONNX, model.py), each verified in a fresh process")
+    result = export_experiment(exp.directory, top=1)
+    _print_export(result)
+    report = build_report(exp.directory)
+    print(f"report: {report.path} ({report.seconds:.1f} s)")
+    return 0 if result.ok else 1
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -215,6 +231,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return 0 if report["ok"] else 1
     result = export_experiment(args.directory, top=args.top, formats=args.format, retrain_epochs=args.retrain_epochs,
                                out=args.out, progress=None if args.quiet else print)
+    return _print_export(result)
+
+
+def _print_export(result: ExportReport) -> int:
+    """The export table; 1 when a file failed its verification, else 0."""
     print("exported (val: the search's validation score; test: the exported model's test accuracy):")
     print(f"  {'rank':>4} {'trial':>5} {'val':>7} {'test':>7}  {'max abs diff':>12}  verified formats")
     for m in result.manifest["models"]:
@@ -224,7 +245,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         metrics = m["metrics"]
         print(f"  {m['rank']:>4} {m['trial_id']:>5} {metrics['search_val_acc']:>7.2f} {metrics['test_acc']:>7.2f}"
               f"  {diff:>12}  {formats}")
-    print(f"manifest: {result.out / 'manifest.json'} ({result.seconds:.1f} s)")
+    from pathlib import Path
+
+    manifest = result.out / "manifest.json"
+    shown = manifest.relative_to(Path.cwd()) if manifest.is_relative_to(Path.cwd()) else manifest
+    print(f"manifest: {shown} ({result.seconds:.1f} s)")
     if not result.ok:
         print("verification failed: see 'verification' in the manifest", file=sys.stderr)
         return 1
@@ -330,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="experiments/quickstart.yaml")
     p.add_argument("--out", default="runs/quickstart")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-export", action="store_true", help="skip exporting the best model and the report")
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("export", help="export the best models (JSON, weights, TorchScript, ONNX, plain PyTorch), "
                                       "each verified by reloading it in a fresh process")

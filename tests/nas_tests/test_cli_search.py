@@ -151,3 +151,19 @@ def test_listing_commands_print_names(capsys: pytest.CaptureFixture[str], comman
     printed = capsys.readouterr().out.split()
     assert printed == names and names
     assert {"tasks": "digits", "strategies": "evolution", "evaluators": "nb201"}[command] in printed
+
+
+def test_demo_searches_then_exports_the_best_model_and_writes_the_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "demo.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "demo", "seed": 0, "space": {"name": "nb201", "options": {"C": 4, "N": 1}}, "strategy": "random",
+        "evaluator": {"name": "train", "task": "digits", "task_options": {"limit": 300}, "train": {"epochs": 1}},
+        "budget": {"max_trials": 2}, "execution": {"executor": "local", "workers": 1}}))
+    out = tmp_path / "demo"
+    assert main(["demo", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "torchscript onnx python json+weights" in text and f"report: {out / 'report.html'}" in text
+    manifest = json.loads((out / "export" / "manifest.json").read_text())
+    assert len(manifest["models"]) == 1 and manifest["models"][0]["verification"]["ok"]
+    assert (out / "report.html").stat().st_size > 10_000
