@@ -70,6 +70,7 @@ class OneShotConfig:
     tau_min: float = 0.1
     beta_weight: float = 5.0
     partial_channels: int = 1
+    edge_normalization: bool = False
     space_options: dict[str, Any] = field(default_factory=dict)
     collapse_threshold: float = 0.7
     collapse_warmup: int | None = None
@@ -114,6 +115,8 @@ class OneShotConfig:
                 raise ConfigError(f"{where}.{name} = {v!r}: must be a number in [{lo}, {hi}]")
         if self.order == 2 and self.algorithm == "gdas":
             raise ConfigError(f"{where}.order = 2: gdas samples one path per step and is first order; use order: 1")
+        if not isinstance(self.edge_normalization, bool):
+            raise ConfigError(f"{where}.edge_normalization = {self.edge_normalization!r}: must be true or false")
         if self.collapse_action not in COLLAPSE_ACTIONS:
             raise ConfigError(f"{where}.collapse_action = {self.collapse_action!r}: expected one of "
                               f"{', '.join(COLLAPSE_ACTIONS)}")
@@ -185,7 +188,8 @@ class SupernetJob:
                  torch.as_tensor(task.y_train[idx], dtype=torch.long, device=device))
                 for idx in (order[:cut], order[cut:])]
         net = proxy.supernet(task.input_shape, task.num_classes, seed=self.seed,
-                             partial_channels=cfg.partial_channels).to(device)
+                             partial_channels=cfg.partial_channels,
+                             edge_normalization=cfg.edge_normalization).to(device)
         weights, alphas = net.weight_parameters(), net.arch_parameters()
         w_opt = torch.optim.SGD(weights, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.lr_min)
@@ -214,7 +218,7 @@ class SupernetJob:
             sched.step()
             if not math.isfinite(stats["train_loss"]) or not math.isfinite(stats["search_val_loss"]):
                 state["stopped"] = f"diverged in epoch {epoch} (loss {stats['train_loss']})"
-                self._restore_alphas(net, before)
+                net.load_arrays(before)
                 break
             current = net.alpha_arrays()
             derived = proxy.derive(current)
@@ -278,12 +282,6 @@ class SupernetJob:
         return {"train_loss": sums["train_loss"] / seen_w, "train_acc": 100.0 * sums["train_acc"] / seen_w,
                 "search_val_loss": sums["search_val_loss"] / seen_a,
                 "search_val_acc": 100.0 * sums["search_val_acc"] / seen_a}
-
-    @staticmethod
-    def _restore_alphas(net: Any, alphas: dict[str, np.ndarray]) -> None:
-        with torch.no_grad():
-            for k, v in alphas.items():
-                net.alphas[k].copy_(torch.as_tensor(v, dtype=net.alphas[k].dtype))
 
     def _load(self, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any) -> dict[str, Any]:
         """Restore every state saved by :meth:`_save`; returns the loop state. Refuses a checkpoint of other

@@ -318,7 +318,8 @@ def _supernet(d: _Data) -> str:
     history = outcome["history"]
     if not history:
         raise SkipSection("the supernet search stopped before its first epoch ended")
-    fig = supernet_figure(history, outcome["alphas"], outcome.get("slots", {}),
+    op_weights = {k: v for k, v in outcome["alphas"].items() if not k.endswith(".edges")}  # not edge weights
+    fig = supernet_figure(history, op_weights, outcome.get("slots", {}),
                           float(outcome.get("collapse_threshold", 0.7)))
     from nas.graph import Architecture
 

@@ -12,6 +12,9 @@ of each forward pass according to the supernet's ``mode``:
 
 ``partial_channels = K > 1`` (PC-DARTS) sends ``1/K`` of the channels of a conv edge through the ops and the
 rest around them, then shuffles channels; memory and compute of the mixed ops fall about ``K``-fold.
+``edge_normalization`` (PC-DARTS' other half) gives every edge a weight ``beta``, softmax-normalised over the
+edges entering the same node, that scales the edge's mixed output; spaces whose derivation picks inputs (darts)
+rank edges by op weight times edge weight. The betas appear in ``alpha_arrays()`` as ``"<slot>.edges"``.
 Spaces build their supernets (``space.supernet(...)``) and turn alphas back into members
 (``space.derive(alphas)``); this module knows no space.
 """
@@ -33,19 +36,22 @@ from nas.graph import Architecture
 from nas.ops import CONV_OPS, SEQUENCE_OPS
 
 __all__ = ["EdgeWeights", "MixedOp", "Slot", "Supernet", "build_supernet", "parameter_free_share",
-           "alpha_entropy", "channel_shuffle", "MODES"]
+           "alpha_entropy", "channel_shuffle", "edge_weights", "MODES", "EDGES"]
 
 MODES = ("softmax", "gumbel")
+#: suffix of the edge-normalisation parameters in ``alpha_arrays()``
+EDGES = ".edges"
 
 
 class EdgeWeights:
     """The op weights of the current forward pass, shared by all mixed ops of one supernet (plain data, not
     a module). ``weights[slot]`` is ``(rows, ops)``; ``index[slot]`` is the sampled op per row (gumbel mode)
-    or absent."""
+    or absent; ``edges[slot]`` is the normalised weight of every row's edge (edge normalisation) or absent."""
 
     def __init__(self) -> None:
         self.weights: dict[str, torch.Tensor] = {}
         self.index: dict[str, list[int]] = {}
+        self.edges: dict[str, torch.Tensor] = {}
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -88,12 +94,15 @@ class MixedOp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.partial == 1:
-            return self._mix(x)
-        width = x.shape[1] // self.partial
-        head, rest = x[:, :width], x[:, width:]
-        if self.bypass is not None:
-            rest = self.bypass(rest)
-        return channel_shuffle(torch.cat([self._mix(head), rest], dim=1), self.partial)
+            out = self._mix(x)
+        else:
+            width = x.shape[1] // self.partial
+            head, rest = x[:, :width], x[:, width:]
+            if self.bypass is not None:
+                rest = self.bypass(rest)
+            out = channel_shuffle(torch.cat([self._mix(head), rest], dim=1), self.partial)
+        scale = self.holder.edges.get(self.slot)
+        return out if scale is None else out * scale[self.row]
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,7 @@ class Supernet(nn.Module):
     drawn; ``generator`` (owned, seeded) drives the Gumbel samples, so a saved generator state replays them."""
 
     def __init__(self, network: nn.Module, slots: Mapping[str, Slot], holder: EdgeWeights, *, seed: int = 0,
-                 partial_channels: int = 1) -> None:
+                 partial_channels: int = 1, edge_groups: Mapping[str, list[list[int]]] | None = None) -> None:
         super().__init__()
         self.network = network
         self.slots = dict(slots)
@@ -125,24 +134,40 @@ class Supernet(nn.Module):
             name: nn.Parameter(1e-3 * torch.randn(slot.rows, len(slot.ops), generator=init))
             for name, slot in self.slots.items()
         })
+        self.edge_groups = {k: [list(g) for g in v] for k, v in (edge_groups or {}).items()}
+        self.betas = nn.ParameterDict({
+            name: nn.Parameter(1e-3 * torch.randn(self.slots[name].rows, generator=init))
+            for name in self.edge_groups
+        })
         self.mode = "softmax"
         self.tau = 1.0
         self.generator = torch.Generator().manual_seed(seed + 1)
 
     # -- parameters ----------------------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
-        return list(self.alphas.values())
+        return list(self.alphas.values()) + list(self.betas.values())
 
     def weight_parameters(self) -> list[nn.Parameter]:
         return list(self.network.parameters())
 
     def alpha_arrays(self) -> dict[str, np.ndarray]:
-        """The architecture parameters as float64 arrays (what ``space.derive`` takes)."""
-        return {k: v.detach().cpu().double().numpy().copy() for k, v in self.alphas.items()}
+        """The architecture parameters as float64 arrays (what ``space.derive`` takes): ``alphas[slot]`` and,
+        with edge normalisation, ``"<slot>.edges"`` (one beta per row)."""
+        out = {k: v.detach().cpu().double().numpy().copy() for k, v in self.alphas.items()}
+        out.update({k + EDGES: v.detach().cpu().double().numpy().copy() for k, v in self.betas.items()})
+        return out
+
+    def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Set the architecture parameters from :meth:`alpha_arrays` output."""
+        with torch.no_grad():
+            for k, v in arrays.items():
+                target = self.betas[k[: -len(EDGES)]] if k.endswith(EDGES) else self.alphas[k]
+                target.copy_(torch.as_tensor(np.asarray(v), dtype=target.dtype))
 
     # -- forward -------------------------------------------------------------------------------
     def _draw(self) -> None:
         self.holder.weights, self.holder.index = {}, {}
+        self.holder.edges = {name: _group_softmax(beta, self.edge_groups[name]) for name, beta in self.betas.items()}
         for name, alpha in self.alphas.items():
             if self.mode == "softmax":
                 self.holder.weights[name] = F.softmax(alpha, dim=-1)
@@ -160,6 +185,27 @@ class Supernet(nn.Module):
             raise ConfigError(f"supernet mode = {self.mode!r}; expected one of {', '.join(MODES)}")
         self._draw()
         return self.network(x)
+
+
+def _group_softmax(beta: torch.Tensor, groups: list[list[int]]) -> torch.Tensor:
+    """``beta`` softmax-normalised within each group of rows (differentiable)."""
+    out = torch.zeros_like(beta)
+    for group in groups:
+        idx = torch.tensor(group, device=beta.device)
+        out = out.index_copy(0, idx, beta.index_select(0, idx).softmax(dim=0))
+    return out
+
+
+def edge_weights(betas: np.ndarray, edges: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Numpy twin of the edge normalisation: ``betas`` softmax-normalised over the edges with the same
+    destination node."""
+    b = np.asarray(betas, dtype=np.float64).reshape(-1)
+    out = np.zeros_like(b)
+    for dst in sorted({d for _, d in edges}):
+        rows = [i for i, (_, d) in enumerate(edges) if d == dst]
+        e = np.exp(b[rows] - b[rows].max())
+        out[rows] = e / e.sum()
+    return out
 
 
 def _edge_factory(slots: Mapping[str, Slot], holder: EdgeWeights, partial: int) -> Callable[[EdgeSite], nn.Module]:
@@ -190,10 +236,12 @@ def _edge_factory(slots: Mapping[str, Slot], holder: EdgeWeights, partial: int) 
 
 def build_supernet(template: Architecture, input_shape: Sequence[int], num_classes: int,
                    slots: Mapping[str, Slot], *, seed: int = 0, partial_channels: int = 1,
+                   edge_normalization: bool = False,
                    extra: Callable[[nn.Module, EdgeWeights], None] | None = None) -> Supernet:
     """Compile ``template`` (an architecture whose searched cells hold every edge of their slot) with a
     :class:`MixedOp` on each edge of the cells named in ``slots``. ``extra(network, holder)`` may install
-    further mixed modules (macro slots). Weights are initialised from ``seed``."""
+    further mixed modules (macro slots). ``edge_normalization`` weights the edges of every cell slot, normalised
+    over the edges entering the same node. Weights are initialised from ``seed``."""
     if isinstance(partial_channels, bool) or not isinstance(partial_channels, int) or partial_channels < 1:
         raise ConfigError(f"partial_channels = {partial_channels!r}: must be an integer >= 1 (1 = off)")
     holder = EdgeWeights()
@@ -204,7 +252,13 @@ def build_supernet(template: Architecture, input_shape: Sequence[int], num_class
                               edge_op=_edge_factory(slots, holder, partial_channels))
         if extra is not None:
             extra(network, holder)
-    return Supernet(network, slots, holder, seed=seed, partial_channels=partial_channels)
+    groups = {}
+    if edge_normalization:
+        for name, slot in slots.items():
+            if name in template.cells:
+                groups[name] = [[i for i, (_, d) in enumerate(slot.edges) if d == dst]
+                                for dst in sorted({d for _, d in slot.edges})]
+    return Supernet(network, slots, holder, seed=seed, partial_channels=partial_channels, edge_groups=groups)
 
 
 def parameter_free_share(arch: Architecture, cells: Sequence[str]) -> float:
@@ -220,9 +274,12 @@ def parameter_free_share(arch: Architecture, cells: Sequence[str]) -> float:
 
 
 def alpha_entropy(alphas: Mapping[str, np.ndarray]) -> float:
-    """Mean entropy of ``softmax(alpha)`` over all rows, divided by ``log(ops)``: 1 = uniform, 0 = one-hot."""
+    """Mean entropy of ``softmax(alpha)`` over all rows (edge weights left out), divided by ``log(ops)``:
+    1 = uniform, 0 = one-hot."""
     values = []
-    for a in alphas.values():
+    for name, a in alphas.items():
+        if name.endswith(EDGES):
+            continue
         a = np.asarray(a, dtype=np.float64)
         if a.shape[-1] < 2:
             continue

@@ -182,9 +182,10 @@ class SearchSpace(ABC):
     searched_cells: ClassVar[tuple[str, ...]] = ()
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
-                 partial_channels: int = 1) -> Any:
+                 partial_channels: int = 1, edge_normalization: bool = False) -> Any:
         """The continuous relaxation of this space (:class:`nas.supernet.Supernet`), compiled by the same
-        skeleton as the members; ``partial_channels`` > 1 is PC-DARTS's channel sampling (conv spaces)."""
+        skeleton as the members; ``partial_channels`` > 1 is PC-DARTS's channel sampling (conv spaces) and
+        ``edge_normalization`` its edge weights."""
         raise ConfigError(f"space {self.name!r} has no supernet; one-shot strategies search nb201, darts and "
                           "transformer")
 

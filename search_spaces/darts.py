@@ -112,7 +112,7 @@ class DartsSpace(SearchSpace):
         return tuple((src, dst) for dst in range(2, self.steps + 2) for src in range(dst))
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
-                 partial_channels: int = 1) -> Any:
+                 partial_channels: int = 1, edge_normalization: bool = False) -> Any:
         from nas.supernet import Slot, build_supernet
 
         edges = self._supernet_edges()
@@ -123,11 +123,14 @@ class DartsSpace(SearchSpace):
         template = Architecture(space=self.name, cells=dense, macro=self._macro)
         ops = ("none", *(op for op in self.ops if op != "none"))
         slots = {name: Slot(ops, edges) for name in _CELLS}
-        return build_supernet(template, input_shape, num_classes, slots, seed=seed, partial_channels=partial_channels)
+        return build_supernet(template, input_shape, num_classes, slots, seed=seed, partial_channels=partial_channels,
+                              edge_normalization=edge_normalization)
 
     def derive(self, alphas: Any) -> Architecture:
-        """DARTS' derivation: per node, the two incoming edges whose strongest non-``none`` op weighs most,
-        each with that op."""
+        """DARTS' derivation: per node, the two incoming edges whose strongest non-``none`` op weighs most
+        (times the edge's weight with edge normalisation), each with that op."""
+        from nas.supernet import EDGES, edge_weights
+
         edges = self._supernet_edges()
         ops = tuple(op for op in self.ops if op != "none")
         genotype = {}
@@ -135,6 +138,10 @@ class DartsSpace(SearchSpace):
             a = self._alpha_rows(alphas, name, (len(edges), len(ops) + 1))
             w = np.exp(a - a.max(axis=1, keepdims=True))
             w = (w / w.sum(axis=1, keepdims=True))[:, 1:]
+            if name + EDGES in alphas:  # edge normalisation: rank edges by op weight times edge weight
+                betas = self._alpha_rows({name: np.asarray(alphas[name + EDGES]).reshape(-1, 1)}, name,
+                                         (len(edges), 1))
+                w = w * edge_weights(betas, edges)[:, None]
             pairs: list[tuple[str, int]] = []
             for dst in range(2, self.steps + 2):
                 rows = [i for i, (_, d) in enumerate(edges) if d == dst]

@@ -70,11 +70,12 @@ class NB201Space(SearchSpace):
     searched_cells = ("cell",)
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
-                 partial_channels: int = 1) -> Any:
+                 partial_channels: int = 1, edge_normalization: bool = False) -> Any:
         from nas.supernet import Slot, build_supernet
 
         return build_supernet(self._decode([0] * len(_EDGES)), input_shape, num_classes,
-                              {"cell": Slot(self.ops, tuple(_EDGES))}, seed=seed, partial_channels=partial_channels)
+                              {"cell": Slot(self.ops, tuple(_EDGES))}, seed=seed, partial_channels=partial_channels,
+                              edge_normalization=edge_normalization)
 
     def derive(self, alphas: Any) -> Architecture:
         a = self._alpha_rows(alphas, "cell", (len(_EDGES), len(self.ops)))

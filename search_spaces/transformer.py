@@ -70,7 +70,7 @@ class TransformerSpace(SearchSpace):
     searched_cells = ("cell",)
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
-                 partial_channels: int = 1) -> Any:
+                 partial_channels: int = 1, edge_normalization: bool = False) -> Any:
         from nas.supernet import MixedOp, Slot, build_supernet
 
         seq_len = int(input_shape[0])
@@ -82,7 +82,8 @@ class TransformerSpace(SearchSpace):
 
         slots = {"cell": Slot(self.ops, tuple(self._edges)), "pos_encoding": Slot(POS_ENCODINGS)}
         return build_supernet(self._decode([0] * len(self.decision_sizes())), input_shape, num_classes, slots,
-                              seed=seed, partial_channels=partial_channels, extra=mixed_positions)
+                              seed=seed, partial_channels=partial_channels, edge_normalization=edge_normalization,
+                              extra=mixed_positions)
 
     def derive(self, alphas: Any) -> Architecture:
         cell = self._alpha_rows(alphas, "cell", (len(self._edges), len(self.ops)))

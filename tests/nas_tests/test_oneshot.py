@@ -38,6 +38,7 @@ class KillError(Exception):
     ("train_portion", 1.5, r"strategy.options.train_portion = 1.5: must be a number in \[0.05, 0.95\]"),
     ("collapse_action", "panic", "strategy.options.collapse_action = 'panic': expected one of warn, stop"),
     ("device", "tpu", "strategy.options.device = 'tpu'"),
+    ("edge_normalization", "yes", "strategy.options.edge_normalization = 'yes': must be true or false"),
     ("space_options", [1], "strategy.options.space_options = \\[1\\]: must be a mapping"),
     ("epoch", 3, "strategy.options.epoch is not an option of darts \\(did you mean 'epochs'\\?\\)"),
 ])
@@ -148,3 +149,13 @@ def test_a_diverging_search_is_stopped_and_said_so(tmp_path):
     out = job(tmp_path, lr=1e12, grad_clip=1e30, momentum=0.0).run()
     assert out["stopped"] is not None and out["stopped"].startswith("diverged in epoch")
     assert SPACE.contains(Architecture.from_json(out["arch"]))
+
+
+def test_pc_darts_with_edge_normalization_searches_the_darts_space(tmp_path):
+    space = get_space("darts", C=4, layers=3, steps=2)
+    config = OneShotConfig.from_options("darts", {"epochs": 1, "batch_size": 32, "partial_channels": 2,
+                                                  "edge_normalization": True})
+    out = SupernetJob(space=space, task="digits", task_options={"limit": 200}, seed=0, config=config,
+                      directory=str(tmp_path)).run()
+    assert set(out["alphas"]) == {"normal", "reduce", "normal.edges", "reduce.edges"}
+    assert space.contains(Architecture.from_json(out["arch"]))

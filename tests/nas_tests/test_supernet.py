@@ -179,3 +179,38 @@ def test_parameter_free_share_and_entropy():
     peaked = np.zeros((6, 5))
     peaked[:, 0] = 100.0
     assert alpha_entropy({"cell": peaked}) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_edge_normalization_weights_edges_per_destination_and_learns():
+    space = get_space("darts", C=4, layers=3, steps=2)
+    net = space.supernet((1, 8, 8), 3, seed=0, edge_normalization=True)
+    assert {k: tuple(v.shape) for k, v in net.betas.items()} == {"normal": (5,), "reduce": (5,)}
+    out = net(torch.randn(4, 1, 8, 8))
+    scale = net.holder.edges["normal"].detach()
+    # edges (0,2) (1,2) into node 2, (0,3) (1,3) (2,3) into node 3: each group sums to one
+    assert torch.allclose(scale[:2].sum(), torch.tensor(1.0)) and torch.allclose(scale[2:].sum(), torch.tensor(1.0))
+    torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 0])).backward()
+    assert all(b.grad is not None and b.grad.abs().sum() > 0 for b in net.betas.values())
+    arrays = net.alpha_arrays()
+    assert set(arrays) == {"normal", "reduce", "normal.edges", "reduce.edges"}
+    assert space.contains(space.derive(arrays))
+    arrays["normal.edges"][:] = 0.5
+    net.load_arrays(arrays)
+    assert torch.allclose(net.betas["normal"].detach(), torch.full((5,), 0.5))
+
+
+def test_darts_derive_ranks_edges_by_op_weight_times_edge_weight():
+    space = get_space("darts", C=4, layers=3, steps=2)
+    edges = [(s, d) for d in range(2, 4) for s in range(d)]
+    ops = ["none", *space.ops]
+    a = np.zeros((5, 8))
+    for row in range(5):
+        a[row, ops.index("sep_conv_3x3")] = 2.0  # every edge equally strong by its ops
+    betas = np.zeros(5)
+    betas[edges.index((1, 3))] = -3.0  # ... but edge 1->3 weighs little
+    alphas = {"normal": a, "reduce": a, "normal.edges": betas, "reduce.edges": np.zeros(5)}
+    node3 = [src for op, src in space.to_genotype(space.derive(alphas))["normal"][2:]]
+    assert node3 == [0, 2]
+    alphas["normal.edges"] = np.zeros(5)
+    alphas["normal.edges"][edges.index((2, 3))] = -3.0
+    assert [src for op, src in space.to_genotype(space.derive(alphas))["normal"][2:]] == [0, 1]
