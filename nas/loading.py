@@ -338,6 +338,8 @@ class ExperimentResults:
     trials: tuple[Any, ...]
     version: str | None
     created: float | None
+    #: a one-shot strategy's supernet search (derived ``arch``, ``alphas``, per-epoch ``history``, ...), or None
+    supernet: dict[str, Any] | None = None
 
     def ranked(self) -> list[Any]:
         """Completed trials with a score, best validation score first."""
@@ -392,6 +394,7 @@ def load_experiment(directory: str | Path) -> ExperimentResults:
     try:
         trials = tuple(store.trials())
         version, created = store.meta("version"), store.meta("created")
+        supernet = store.meta("supernet")
     finally:
         store.close()
-    return ExperimentResults(path, config, trials, version, created)
+    return ExperimentResults(path, config, trials, version, created, supernet)

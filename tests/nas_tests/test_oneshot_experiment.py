@@ -51,6 +51,9 @@ def test_supernet_then_derived_candidates_are_trained_stored_and_ranked(tmp_path
     assert len(ranked) == 3 and ranked[0].score >= ranked[-1].score
     assert (tmp_path / "exp" / "supernet" / "checkpoint.pt").is_file()
     assert exp.summary()["supernet"]["epochs_run"] == 3
+    from nas import load_experiment
+
+    assert load_experiment(tmp_path / "exp").supernet == outcome  # for notebooks
     assert main(["status", str(tmp_path / "exp")]) == 0
     assert "supernet search (darts): 3 epochs" in capsys.readouterr().out
     # extending the budget does not search again
