@@ -118,6 +118,12 @@ def machine_facts_markdown(load_at_start: str | None = None) -> str:
     return "\n".join(f"- {key}: {value}" for key, value in machine_facts(load_at_start).items())
 
 
+def provenance(load_at_start: str | None = None) -> str:
+    """The **Command.** / **Date.** / **Machine.** paragraphs every section carries (markdown)."""
+    return (f"**Command.** `{command_line()}`\n\n**Date.** {utc_date()}\n\n**Machine.**\n"
+            f"{machine_facts_markdown(load_at_start)}")
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     lock = path.with_name(f".{path.name}.lock")

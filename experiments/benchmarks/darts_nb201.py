@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import command_line, load_average, machine_facts_markdown, update_section, utc_date
+from _results import load_average, provenance, update_section
 
 from nas.evaluators import NB201Evaluator, get_evaluator
 from nas.graph import Architecture
@@ -160,12 +160,7 @@ cells: an outside reference only (our task is far smaller than CIFAR-10). Search
 time of the search job (1 torch thread). Max param-free is the largest parameter-free share of the derived
 cell over the epochs.
 
-**Command.** `{command_line()}`
-
-**Date.** {utc_date()}
-
-**Machine.**
-{machine_facts_markdown(args.load)}
+{provenance(args.load)}
 
 **Figures.**
 
@@ -201,12 +196,7 @@ optimiser settings as above); each derived cell and {args.random} random cells w
 {np.mean(rand_val):.2f}, median {np.median(rand_val):.2f}, 80th percentile {np.percentile(rand_val, 80):.2f},
 best {max(rand_val):.2f}.
 
-**Command.** `{command_line()}`
-
-**Date.** {utc_date()}
-
-**Machine.**
-{machine_facts_markdown(args.load)}
+{provenance(args.load)}
 
 **Figures.**
 
@@ -264,12 +254,7 @@ for backward (activation memory, counted per storage through `torch.autograd.gra
 GPU this is what bounds the batch size), and the growth of the process's peak resident memory over the step
 (`ru_maxrss`, CPU). Time is the step's wall time on 1 thread.
 
-**Command.** `{command_line()}`
-
-**Date.** {utc_date()}
-
-**Machine.**
-{machine_facts_markdown(args.load)}
+{provenance(args.load)}
 
 **Figures.**
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import command_line, load_average, machine_facts_markdown, update_section, utc_date
+from _results import load_average, provenance, update_section
 
 from nas.config import parse_config
 from nas.experiment import Experiment
@@ -96,12 +96,7 @@ the largest absolute logit difference from the PyTorch model over the {args.top}
 (TorchScript / ONNX / model.py / JSON+weights; the limit is 1e-4), the rank-1 model's test accuracy in every
 format (one value means all formats agree), and mean file sizes (weights / ONNX / model.py).
 
-**Command.** `{command_line()}`
-
-**Date.** {utc_date()}
-
-**Machine.**
-{machine_facts_markdown(load)}
+{provenance(load)}
 
 **Figures.**
 
