@@ -23,6 +23,7 @@ A config file::
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -237,7 +238,15 @@ def _check(cfg: ExperimentConfig) -> None:
 
 
 def _prefixed(prefix: str, err: NASError) -> ConfigError:
-    return ConfigError(f"{prefix}: {err}")
+    """The error of a component built from config section ``prefix``, naming the dotted field where it can:
+    ``<space> option C = 0: ...`` becomes ``space.options.C = 0 (space nb201): ...``."""
+    text = str(err)
+    if text.startswith(f"{prefix}."):  # already names the field
+        return ConfigError(text)
+    m = re.match(r"^(?:strategy )?'?([\w-]+)'? option (\w+) = (.*?): (.*)$", text, re.S)
+    if m and prefix in ("space", "strategy"):
+        return ConfigError(f"{prefix}.options.{m.group(2)} = {m.group(3)} ({prefix} {m.group(1)}): {m.group(4)}")
+    return ConfigError(f"{prefix}: {text}")
 
 
 def build_space(cfg: ExperimentConfig) -> Any:

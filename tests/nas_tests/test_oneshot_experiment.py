@@ -102,6 +102,7 @@ def test_a_failing_supernet_job_says_what_failed_and_how_to_go_on(tmp_path, caps
     ({"space": {"name": "nb201"}, "evaluator": {"name": "nb201"}}, "strategy.options.task: the darts strategy"),
     ({"space": {"name": "rnn"}, "evaluator": {"name": "train", "task": "italy_power"}}, "has no supernet"),
     ({"strategy": {"name": "darts", "options": {"epoch": 2}}}, "did you mean 'epochs'"),
+    ({"strategy": {"name": "darts", "options": {"epochs": 0}}}, r"^strategy.options.epochs = 0: must be an integer"),
 ])
 def test_config_errors(changes, message):
     with pytest.raises(ConfigError, match=message):
