@@ -102,6 +102,10 @@ class RayExecutor:
         self._last_evaluator = evaluator
 
     def submit(self, evaluator: Evaluator, trial: Trial) -> None:
+        """Start ``trial`` on a free worker; at most ``capacity`` trials run at once."""
+        if len(self._running) >= self.capacity:
+            raise RuntimeError(f"submit(): all {self.capacity} workers are busy; collect a result with next_done() "
+                               "first")
         self._launch(evaluator, trial, 1)
 
     @property

@@ -136,6 +136,8 @@ def test_trainer_falls_back_to_cpu_without_cuda() -> None:
     executor = RayExecutor(workers=1, cpus_per_trial=1, gpus_per_trial=0.5, threads_per_trial=1)
     try:
         executor.submit(evaluator, trial)
+        with pytest.raises(RuntimeError, match="all 1 workers are busy"):  # capacity is enforced
+            executor.submit(evaluator, Trial(1, trial.arch, seed=6))
         done, result = executor.next_done()
     finally:
         executor.shutdown()
