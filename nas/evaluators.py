@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from nas.benchmarks.nb201 import nb201_string
 from nas.exceptions import ConfigError, InvalidArchitectureError, closest
 from nas.graph import Architecture
 from nas.registry import Registry
@@ -200,9 +201,7 @@ class NB201Evaluator(Evaluator):
             self._index = {r.arch_str: r for r in load_nb201()}
         if arch.space != "nb201":
             raise InvalidArchitectureError(f"the nb201 evaluator needs an 'nb201' architecture, got {arch.space!r}")
-        ops = {(s, d): op for s, d, op in arch.cell("cell").edges}
-        text = "+".join("|" + "|".join(f"{ops[(s, d)]}~{s}" for s in range(d)) + "|" for d in range(1, 4))
-        return self._index[text]
+        return self._index[nb201_string({(s, d): op for s, d, op in arch.cell("cell").edges})]
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
         try:

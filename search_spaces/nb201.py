@@ -120,6 +120,7 @@ class NB201Space(SearchSpace):
 
     def to_string(self, arch: Architecture) -> str:
         """The NAS-Bench-201 string of a member."""
+        from nas.benchmarks import nb201_string
+
         decisions = self.encode(arch)
-        ops = {e: self.ops[v] for e, v in zip(_EDGES, decisions)}
-        return "+".join("|" + "|".join(f"{ops[(s, d)]}~{s}" for s in range(d)) + "|" for d in range(1, 4))
+        return nb201_string({e: self.ops[v] for e, v in zip(_EDGES, decisions)})
