@@ -220,8 +220,10 @@ def _check(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"searchable: the one-shot strategy {cfg.strategy.name!r} searches the architecture only; "
                           "remove `searchable` or choose another strategy")
     space = build_space(cfg)
+    _check_task_kind(space, cfg.evaluator.task, "evaluator.task")
     build_evaluator(cfg, space)
     strategy = build_strategy(cfg, space)
+    _check_task_kind(space, getattr(getattr(strategy, "inner", strategy), "task", None), "strategy.options.task")
     if one_shot and cfg.evaluator.task is None and getattr(strategy, "inner", strategy).task is None:
         raise ConfigError(f"strategy.options.task: the {cfg.strategy.name} strategy trains a supernet on a task; "
                           "set evaluator.task or strategy.options.task")
@@ -235,6 +237,16 @@ def _check(cfg: ExperimentConfig) -> None:
             ASHA(**cfg.early_stopping)
         except TypeError as err:
             raise ConfigError(f"early_stopping: {err}; options: grace_epochs, reduction_factor") from None
+
+
+def _check_task_kind(space: Any, task: str | None, field: str) -> None:
+    """A space of image models with a sequence task (or the reverse) fails at config time, not per trial."""
+    from nas.data import task_kind
+
+    kind = task_kind(task) if task else None
+    if kind is not None and kind != space.input_kind:
+        raise ConfigError(f"{field} = {task!r} holds {kind} data but space {space.name!r} builds "
+                          f"{space.input_kind} models; pick a matching space or task (`nas tasks`, `nas spaces`)")
 
 
 def _prefixed(prefix: str, err: NASError) -> ConfigError:

@@ -31,7 +31,7 @@ import numpy as np
 from nas.exceptions import ConfigError
 from nas.registry import Registry
 
-__all__ = ["Task", "load_task", "list_tasks", "split_stratified"]
+__all__ = ["task_kind", "Task", "load_task", "list_tasks", "split_stratified"]
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,18 @@ _LOADERS.register("cifar10", _cifar10)
 _LOADERS.register("npz", _npz)
 
 
+#: the kind of data of each named task, known without loading it (``npz`` files can hold either)
+_KINDS = {"digits": "image", "mnist": "image", "cifar10": "image", "mnist1d": "sequence", "italy_power": "sequence",
+          "gunpoint": "sequence", "arrowhead": "sequence", "basic_motions": "sequence"}
+
+
 def list_tasks() -> list[str]:
     return _LOADERS.names()
+
+
+def task_kind(name: str) -> str | None:
+    """``"image"`` or ``"sequence"`` for a named task, without loading it; None when only the data can tell."""
+    return _KINDS.get(name)
 
 
 def split_stratified(y: np.ndarray, fractions: tuple[float, float, float], seed: int

@@ -8,6 +8,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -227,15 +228,27 @@ def test_threads_per_trial_reaches_the_trainer() -> None:
     assert build_evaluator(cfg, build_space(cfg)).train_config.threads == 1
 
 
-def test_space_task_kind_mismatch_is_caught_at_the_first_evaluation() -> None:
-    """Not detectable from the config alone (a task's kind is known once its data is loaded, e.g. for `npz`):
-    the config is accepted and every trial fails with a reason naming the space and the task."""
+def test_space_task_kind_mismatch_of_a_named_task_is_refused_at_config_time() -> None:
     data = _with("space", {"name": "rnn"})
     del data["searchable"]
+    with pytest.raises(ConfigError, match=r"evaluator\.task = 'digits' holds image data but space 'rnn' builds "
+                                          r"sequence models; pick a matching space or task"):
+        parse_config(data)
+
+
+def test_space_task_kind_mismatch_of_an_npz_task_is_caught_at_the_first_evaluation(tmp_path: Path) -> None:
+    """An `npz` task's kind is known once its data is loaded: the config is accepted and every trial fails with
+    a reason naming the space and the task."""
+    path = tmp_path / "images.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.normal(size=(60, 1, 8, 8)), y=np.arange(60) % 3)
+    data = _with("space", {"name": "rnn"})
+    del data["searchable"]
+    data["evaluator"] = {"name": "train", "task": "npz", "task_options": {"path": str(path)}, "train": {"epochs": 1}}
     cfg = parse_config(data)
     space = build_space(cfg)
     strategy = build_strategy(cfg, space)
     (trial,) = strategy.ask(1)
     result = build_evaluator(cfg, space).evaluate(Trial(trial.id, trial.arch, trial.seed))
     assert result.status is Status.FAILED
-    assert "space 'rnn'" in result.error and "task 'digits'" in result.error
+    assert "space 'rnn'" in result.error and "task 'npz'" in result.error
