@@ -14,13 +14,21 @@ from typing import Any
 
 from nas.exceptions import ConfigError
 
-__all__ = ["write_checkpoint", "read_checkpoint", "atomic_write_text", "CHECKPOINT_VERSION"]
+__all__ = ["write_checkpoint", "read_checkpoint", "atomic_write_text", "ordinary_mode", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_VERSION = 1
 
 
+def ordinary_mode() -> int:
+    """The permissions of an ordinary new file under the current umask (``mkstemp`` makes owner-only ones)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    """Write ``text`` to ``path`` atomically (temp file + fsync + ``os.replace``), with the permissions of an
+    ordinary new file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -28,6 +36,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), ordinary_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas.checkpoint import ordinary_mode
 from nas.exceptions import ConfigError, closest
 from nas.loading import (
     FILE_NAMES,
@@ -175,9 +176,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # mkstemp makes private files; exports are meant to be shared
+        tmp.chmod(ordinary_mode())  # mkstemp makes private files; exports are meant to be shared
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -460,12 +459,4 @@ def build_report(directory: str | Path, out: str | Path | None = None,
         exp.close()
     path = Path(out) if out is not None else Path(directory) / REPORT_FILE
     atomic_write_text(path, page)
-    _make_readable(path)
     return ReportResult(path, time.perf_counter() - start, skipped)
-
-
-def _make_readable(path: Path) -> None:
-    """Give the report the permissions of an ordinary new file (the atomic write creates it owner-only)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)

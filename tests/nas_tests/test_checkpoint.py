@@ -106,3 +106,16 @@ def test_resuming_from_a_corrupt_checkpoint_fails_clearly(tmp_path: Path, capsys
 def test_checkpoint_is_plain_json(tmp_path: Path) -> None:
     directory = _experiment(tmp_path)
     assert json.loads((directory / "checkpoint.json").read_text())["version"] == CHECKPOINT_VERSION
+
+
+def test_atomic_writes_give_ordinary_file_permissions(tmp_path):
+    import os
+
+    from nas.checkpoint import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "config.yaml", "a: 1\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "config.yaml").stat().st_mode & 0o777 == 0o644  # readable by others, like any new file
