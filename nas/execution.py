@@ -85,6 +85,8 @@ class RayExecutor:
         self._running: dict[object, tuple[Trial, object, int]] = {}
         self._evaluator_ref: tuple[int, object] | None = None
         self.worker_of: dict[int, str] = {}
+        #: extra attempts a trial needed because its worker died (read by the experiment for the store)
+        self.retries_of: dict[int, int] = {}
 
     def _actor(self) -> object:
         if self._idle:
@@ -121,6 +123,7 @@ class RayExecutor:
                 raise RuntimeError("next_done() with nothing submitted")
             (ref,), _ = ray.wait(list(self._running), num_returns=1)
             trial, actor, attempt = self._running.pop(ref)
+            self.retries_of[trial.id] = attempt - 1
             try:
                 result, worker = ray.get(ref)
             except (RayActorError, WorkerCrashedError) as err:

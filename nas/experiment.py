@@ -220,7 +220,8 @@ class Experiment:
 
         def on_record(record: TrialRecord) -> None:
             worker = getattr(executor, "worker_of", {}).get(record.trial.id)
-            self.store.finished(record.trial, record.result, worker)
+            retries = getattr(executor, "retries_of", {}).get(record.trial.id, 0)
+            self.store.finished(record.trial, record.result, worker, retries)
             self.checkpoint(time.perf_counter() - start)
             r = record.result
             if r.ok and r.score is not None and (not best or r.score > best[0]):

@@ -88,13 +88,15 @@ class TrialStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(), attempts))
 
-    def finished(self, trial: Trial, result: Result, worker: str | None = None) -> None:
+    def finished(self, trial: Trial, result: Result, worker: str | None = None, retries: int = 0) -> None:
+        """Record the result of a trial; ``retries`` are extra attempts the executor made within this
+        submission (a worker died), added to ``attempts``."""
         d = result.to_dict()
         self._db.execute(
             "UPDATE trials SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
-            "finished=? WHERE id=?",
+            "finished=?, attempts=attempts+? WHERE id=?",
             (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
-             d["error"], d["traceback"], worker, time.time(), trial.id))
+             d["error"], d["traceback"], worker, time.time(), retries, trial.id))
 
     def _row(self, row: tuple[Any, ...]) -> StoredTrial:
         return StoredTrial(row[0], Architecture.from_json(row[1]), row[2], row[3], row[4], row[5],

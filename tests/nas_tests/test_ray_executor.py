@@ -186,6 +186,7 @@ def test_dead_worker_is_retried_then_recorded_failed(tmp_path: Path) -> None:
     assert sorted(trials) == list(range(6))
     dead = trials[2]
     assert dead.status == "FAILED" and dead.error.startswith("worker died") and "after 2 attempts" in dead.error
+    assert dead.attempts == 2 and all(trials[i].attempts == 1 for i in trials if i != 2)  # retries are counted
     assert all(trials[i].status == "COMPLETE" for i in trials if i != 2)
     deaths = log.read_text().split()
     assert len(deaths) == 1 + cfg.execution.max_retries and len(set(deaths)) == len(deaths)  # fresh workers
