@@ -276,8 +276,11 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     torch_threads()
     report = run_benchmark(args.strategy, queries=args.queries, seeds=args.seeds, dataset=args.dataset,
                            dedup=not args.no_dedup, options=_parse_options(args.option))
-    plot = args.plot or f"benchmark_nb201_{args.strategy}_{args.dataset}.png"
-    plot_curves([report], plot)
+    from pathlib import Path
+
+    plot = Path(args.plot or Path("runs") / "benchmarks" / f"nb201_{args.strategy}_{args.dataset}.png")
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot_curves([report], str(plot))
     summary = report.summary()
     if args.json:
         print(json.dumps(summary))
@@ -317,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16-120"])
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="strategy option")
     p.add_argument("--no-dedup", action="store_true", help="query isomorphic cells again")
-    p.add_argument("--plot", help="where to write the best-so-far plot (PNG)")
+    p.add_argument("--plot", help="where to write the best-so-far plot (PNG; default "
+                                  "runs/benchmarks/nb201_<strategy>_<dataset>.png)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.set_defaults(func=_cmd_benchmark)
     p = sub.add_parser("search", help="run a search from a YAML config")

@@ -167,6 +167,14 @@ def test_run_benchmark_best_so_far_follows_validation_not_test():
     assert report.curves[0][-1] == rank(records)[0].result.metrics["test_acc"]
 
 
+def test_cli_benchmark_writes_its_plot_under_runs_by_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["benchmark", "nb201", "--strategy", "random", "--queries", "5", "--seeds", "1"]) == 0
+    assert "best-so-far curves: runs/benchmarks/nb201_random_cifar10.png" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "benchmarks" / "nb201_random_cifar10.png").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]  # nothing dropped in the working directory
+
+
 def test_cli_benchmark_prints_the_summary_json_and_writes_the_plot(tmp_path, capsys):
     plot = tmp_path / "p.png"
     argv = ["benchmark", "nb201", "--strategy", "random", "--queries", "25", "--seeds", "2", "--json",
