@@ -339,7 +339,8 @@ def _supernet(d: _Data) -> str:
             + "<p>Left: the supernet's accuracy on the two halves of the training split. Middle: the share of "
               "parameter-free ops (none, skip, pooling) in the cell derived after each epoch and the normalised "
               "entropy of the op weights (1 = uniform), against the collapse guard's threshold. Right: the op "
-              "weights the derived cell was read from.</p>" + notes)
+              "weights the derived cell was read from (colour from each panel's smallest to its largest weight)."
+              "</p>" + notes)
 
 
 _BUILDERS: dict[str, Callable[[_Data], str]] = {

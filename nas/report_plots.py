@@ -193,6 +193,6 @@ def supernet_figure(history: Sequence[dict[str, float]], alphas: dict[str, Seque
         ax.set_xticks(range(len(ops)), ops, rotation=60, ha="right", fontsize=7)
         ax.set_yticks(range(a.shape[0]), [str(i) for i in range(a.shape[0])], fontsize=7)
         ax.set_ylabel("edge (row)", fontsize=8)
-        ax.set_title(f"{name}: softmax(alpha), colour from min to max", fontsize=9)
+        ax.set_title(f"{name}: softmax(alpha)", fontsize=9)
     fig.tight_layout()
     return fig
