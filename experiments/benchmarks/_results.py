@@ -118,10 +118,29 @@ def machine_facts_markdown(load_at_start: str | None = None) -> str:
     return "\n".join(f"- {key}: {value}" for key, value in machine_facts(load_at_start).items())
 
 
-def provenance(load_at_start: str | None = None) -> str:
-    """The **Command.** / **Date.** / **Machine.** paragraphs every section carries (markdown)."""
-    return (f"**Command.** `{command_line()}`\n\n**Date.** {utc_date()}\n\n**Machine.**\n"
-            f"{machine_facts_markdown(load_at_start)}")
+def provenance(load_at_start: str | None = None, *, threads: int | None = None, command_note: str = "",
+               date: str | None = None, version: str | None = None) -> str:
+    """The **Command.** / **Date.** / **Code.** / **Machine.** paragraphs every section carries (markdown).
+
+    ``command_note`` follows the command; ``date`` and ``version`` default to now (pass the values taken when
+    the run started); with ``threads`` a contention note is added when other processes loaded the CPUs."""
+    from _code_version import code_version
+
+    lines = [f"**Command.** `{command_line()}`{command_note}", "", f"**Date.** {date or utc_date()}", "",
+             f"**Code.** {version or code_version()}" + (" (when the run started)." if version else "."), "",
+             "**Machine.**", machine_facts_markdown(load_at_start)]
+    note = contention_note(load_at_start, threads) if threads is not None and load_at_start else ""
+    if note:
+        lines.append(f"- {note}")
+    return "\n".join(lines)
+
+
+def publish(section: str, body: str, *, write: bool = True, results: Path = DEFAULT_RESULTS) -> None:
+    """Print a section and, unless ``write`` is false (``--no-write``), replace it in ``results``."""
+    print(body, flush=True)
+    if write:
+        update_section(section, body, results)
+        print(f"\nupdated section <!-- {section} --> of {results}", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import load_average, provenance, update_section
+from _results import load_average, provenance, publish
 
 from nas.config import parse_config
 from nas.experiment import Experiment
@@ -86,9 +86,7 @@ ASHA took **{asha['seconds'] / full['seconds']:.2f}x** the time and {asha['epoch
 epochs. The no-early-stopping winner (trial {winner.id}) {'was trained to the end under ASHA too' if survived
 else 'was pruned by ASHA'}; {kept3} of its top 3 were.
 """
-    print(body)
-    if not args.no_write:
-        update_section("asha", body)
+    publish("asha", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

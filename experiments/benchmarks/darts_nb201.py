@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import load_average, provenance, update_section
+from _results import load_average, provenance, publish
 
 from nas.evaluators import NB201Evaluator, get_evaluator
 from nas.graph import Architecture
@@ -288,10 +288,7 @@ def main() -> None:
              ("darts-sequence", sequence_part, "sequence")]
     for section, fn, key in parts:
         if args.part in (key, "all"):
-            body = fn(args)
-            print(body, flush=True)
-            if not args.no_write:
-                update_section(section, body)
+            publish(section, fn(args), write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import load_average, provenance, update_section
+from _results import load_average, provenance, publish
 
 from nas.config import parse_config
 from nas.experiment import Experiment
@@ -105,9 +105,7 @@ format (one value means all formats agree), and mean file sizes (weights / ONNX 
 
 {report_line}
 """
-    print(body)
-    if not args.no_write:
-        update_section("export-report", body)
+    publish("export-report", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -34,11 +34,9 @@ import torch
 from _code_version import code_version
 from _results import (
     DEFAULT_RESULTS,
-    command_line,
-    contention_note,
     load_average,
-    machine_facts_markdown,
-    update_section,
+    provenance,
+    publish,
     utc_date,
 )
 
@@ -196,18 +194,9 @@ def render(reports: list[MOReport], seeds: int, queries: int, true: TrueFront, m
         f"of the front's range on each axis, {true.tight_reference} (true hypervolume there "
         f"{true.tight_hv:.4f}), which separates the strategies better.",
         "",
-        f"**Command.** `{command_line()}` (`--no-write` prints the section instead).",
-        "",
-        f"**Date.** {date}",
-        "",
-        f"**Code.** {version or code_version()} (when the run started).",
-        "",
-        "**Machine.**",
-        machine_facts_markdown(load_at_start),
+        provenance(load_at_start, threads=torch.get_num_threads(),
+                   command_note=" (`--no-write` prints the section instead).", date=date, version=version),
     ]
-    note = contention_note(load_at_start, torch.get_num_threads())
-    if note:
-        lines += ["", note]
     lines += ["", f"**Hypervolume found / true, mean ± s.d. over {seeds} seeds** (population s.d.) after 50, 100 "
               f"and {queries} queries (reference {REFERENCE}), after {queries} with the tight reference; size "
               "of the found front and how many of its points are points of the true front, after "
@@ -269,11 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + f"  tight: {_ms(rep.tight_ratios)}  ({rep.seconds:.1f} s)", flush=True)
     section = render(reports, args.seeds, args.queries, true, mixed_param_classes(), date, load_at_start,
                      version)
-    if args.no_write:
-        print(section)
-    else:
-        update_section(SECTION, section, args.results)
-        print(f"wrote section {SECTION!r} of {args.results}")
+    publish(SECTION, section, write=not args.no_write, results=args.results)
     return 0
 
 

@@ -41,11 +41,9 @@ import torch
 from _code_version import code_version
 from _results import (
     DEFAULT_RESULTS,
-    command_line,
-    contention_note,
     load_average,
-    machine_facts_markdown,
-    update_section,
+    provenance,
+    publish,
     utc_date,
 )
 from optuna_direct_nb201 import LABEL as DIRECT
@@ -283,23 +281,14 @@ def render(reports: dict[str, BenchmarkReport], seeds: int, queries: int, speed:
         f"whole table (`{top_arch}`, validation {max(r.cifar10_val200 for r in load_nb201()):.2f}), computed "
         "from the shipped table.",
         "",
-        f"**Command.** `{command_line()}` ({_duration(sum(r.seconds for r in reports.values()))} here for "
-        "the searches, most of it `gp_bo` and `rl`; `--no-write` prints the section instead; "
-        "`optuna_direct_nb201.py` alone: `.venv/bin/python experiments/benchmarks/optuna_direct_nb201.py`). "
-        "One strategy from the command "
-        f"line: `.venv/bin/nas benchmark nb201 --strategy NAME --queries {queries} --seeds {seeds}` "
-        "(add `--no-dedup` for the *no dedup* rows).",
-        "",
-        f"**Date.** {date}",
-        "",
-        f"**Code.** {version or code_version()} (when the run started).",
-        "",
-        "**Machine.**",
-        machine_facts_markdown(load_at_start),
+        provenance(load_at_start, threads=torch.get_num_threads(), date=date, version=version, command_note=(
+            f" ({_duration(sum(r.seconds for r in reports.values()))} here for "
+            "the searches, most of it `gp_bo` and `rl`; `--no-write` prints the section instead; "
+            "`optuna_direct_nb201.py` alone: `.venv/bin/python experiments/benchmarks/optuna_direct_nb201.py`). "
+            "One strategy from the command "
+            f"line: `.venv/bin/nas benchmark nb201 --strategy NAME --queries {queries} --seeds {seeds}` "
+            "(add `--no-dedup` for the *no dedup* rows).")),
     ]
-    note = contention_note(load_at_start, torch.get_num_threads())
-    if note:
-        lines += ["", note]
     lines += ["", "**Test accuracy (%) of the best-by-validation cell after q queries, mean ± s.d. over "
               f"{seeds} seeds.**", ""]
     header = "| strategy | " + " | ".join(f"{q}" for q in marks) + f" | seeds at the ceiling after {queries} |"
@@ -415,11 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         dump(args.dump, reports, speed, diagnostics)
     section = render(reports, args.seeds, args.queries, speed, args.plot.resolve(), date, load_at_start, version,
                      diagnostics, args.diagnostic_seeds)
-    if args.no_write:
-        print(section)
-    else:
-        update_section(SECTION, section, args.results)
-        print(f"wrote section {SECTION!r} of {args.results} and {args.plot}")
+    publish(SECTION, section, write=not args.no_write, results=args.results)
+    if not args.no_write:
+        print(f"curves: {args.plot}")
         for goal, measured, met, z in goals(reports):
             print(f"  {'OK ' if met else 'NO '} {goal}: {measured}, margin {z:+.1f} s.e.")
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import command_line, load_average, machine_facts_markdown, update_section, utc_date
+from _results import load_average, provenance, publish
 
 from nas.config import parse_config
 from nas.experiment import Experiment
@@ -96,12 +96,7 @@ run. (3) {args.train_trials} real training trials (nb201 C=8 N=1 on `mnist` limi
 seed 0 proposes the same architectures in both runs ({'checked: identical' if same else 'NOT identical'}).
 Ray start-up is excluded (the executor is created before the clock starts); actor start-up is included.
 
-**Command.** `{command_line()}`
-
-**Date.** {utc_date()}
-
-**Machine.**
-{machine_facts_markdown(load)}
+{provenance(load)}
 
 **Figures.**
 
@@ -117,9 +112,7 @@ Ray start-up is excluded (the executor is created before the clock starts); acto
 | mean training time per trial (s) | {sp['train_s_1']:.1f} | {sp['train_s_2']:.1f} |
 | **speed-up of 2 workers over 1** | | **{sp['speedup']:.2f}x** (goal >= 1.7x) |
 """
-    print(body)
-    if not args.no_write:
-        update_section("runner", body)
+    publish("runner", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -30,12 +30,9 @@ import numpy as np
 import torch
 from _results import (
     DEFAULT_RESULTS,
-    command_line,
-    contention_note,
     load_average,
-    machine_facts_markdown,
-    update_section,
-    utc_date,
+    provenance,
+    publish,
 )
 from scipy import stats
 
@@ -209,15 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"percentile bootstraps over cells ({args.bootstrap} resamples)."
     )
     lines.append("")
-    lines.append(f"**Command.** `{command_line()}`")
-    lines.append("")
-    lines.append(f"**Date.** {utc_date()}")
-    lines.append("")
-    lines.append("**Machine.**")
-    lines.append(machine_facts_markdown(load_start))
-    note = contention_note(load_start, args.threads)
-    if note:
-        lines.append(f"- {note}")
+    lines.append(provenance(load_start, threads=args.threads))
     lines.append("")
     lines.append("**Figures.**")
     lines.append("")
@@ -269,11 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({cpu / wall:.2f} CPU-seconds per second with {torch.get_num_threads()} torch thread(s)). These are "
         "wall-clock figures on a shared machine: compare the load averages above with the CPU count."
     )
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        update_section(SECTION, body, args.results)
-        print(f"\nupdated section <!-- {SECTION} --> of {args.results}", file=sys.stderr)
+    publish(SECTION, "\n".join(lines), write=not args.no_write, results=args.results)
     return 0
 
 

@@ -37,12 +37,9 @@ from pathlib import Path
 import torch
 from _results import (
     DEFAULT_RESULTS,
-    command_line,
-    contention_note,
     load_average,
-    machine_facts_markdown,
-    update_section,
-    utc_date,
+    provenance,
+    publish,
 )
 from torch import nn
 
@@ -306,11 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"1-epoch warm-up per side, then {args.repeats} timed runs per side alternating which side goes first; "
         "medians compared."
     )
-    lines += ["", f"**Command.** `{command_line()}`", "", f"**Date.** {utc_date()}", "", "**Machine.**",
-              machine_facts_markdown(load_start)]
-    note = contention_note(load_start, args.threads)
-    if note:
-        lines.append(f"- {note}")
+    lines += ["", provenance(load_start, threads=args.threads)]
     lines += ["", "**Figures.**", ""]
     lines.append("| side | wall-clock runs (s) | median (s) | median CPU time (s) | final val acc (%) |")
     lines.append("|---|---|---:|---:|---:|")
@@ -346,11 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines.append(f"- Whole script, including the profile: {wall:.1f} s.")
     if profile_lines:
         lines += ["", "**Where the trainer's extra time goes.**", "", *profile_lines]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        update_section(SECTION, body, args.results)
-        print(f"\nupdated section <!-- {SECTION} --> of {args.results}", file=sys.stderr)
+    publish(SECTION, "\n".join(lines), write=not args.no_write, results=args.results)
     return 0
 
 
