@@ -257,12 +257,18 @@ class Experiment:
     # -- one-shot strategies ---------------------------------------------------------------------------
     SUPERNET = "supernet"
 
+    @property
+    def oneshot(self) -> Any:
+        """The strategy (unwrapped from de-duplication) when it is a one-shot strategy, else None."""
+        inner = getattr(self.strategy, "inner", self.strategy)
+        return inner if getattr(inner, "one_shot", False) else None
+
     def supernet_job(self) -> Any:
         """The search job of a one-shot strategy (None for other strategies or once the search is done)."""
         from nas.oneshot import SupernetJob
 
-        oneshot = getattr(self.strategy, "inner", self.strategy)
-        if not getattr(oneshot, "one_shot", False) or oneshot.outcome is not None:
+        oneshot = self.oneshot
+        if oneshot is None or oneshot.outcome is not None:
             return None
         task = oneshot.task or self.cfg.evaluator.task
         if task is None:
@@ -279,7 +285,7 @@ class Experiment:
         job = self.supernet_job()
         if job is None:
             return
-        oneshot = getattr(self.strategy, "inner", self.strategy)
+        oneshot = self.oneshot
         epochs = job.config.epochs
         done = len(job.read_history())
         emit(f"supernet search ({oneshot.name}, {epochs} epochs): "
@@ -332,10 +338,10 @@ class Experiment:
         """The one-shot search in brief (None for other strategies): epochs, cost, collapse warnings, outcome."""
         outcome = self.store.meta(self.SUPERNET)
         if outcome is None:
-            job = self.supernet_job() if getattr(getattr(self.strategy, "inner", self.strategy), "one_shot",
-                                                 False) else None
-            done = len(job.read_history()) if job is not None else 0
-            return None if job is None else {"state": "searching", "epochs_run": done, "epochs": job.config.epochs}
+            job = self.supernet_job()
+            if job is None:
+                return None
+            return {"state": "searching", "epochs_run": len(job.read_history()), "epochs": job.config.epochs}
         last = outcome["history"][-1] if outcome["history"] else {}
         from nas.graph import Architecture
 

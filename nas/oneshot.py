@@ -1,6 +1,7 @@
 """One-shot (gradient) search: train a space's supernet, checkpointed every epoch, and derive a member.
 
-:class:`OneShotConfig` holds the algorithm and its settings; :class:`SupernetJob` is what an executor runs
+:class:`OneShotConfig` (:mod:`nas.oneshot_config`, no torch) holds the algorithm and its settings;
+:class:`SupernetJob` is what an executor runs
 (one job, in-process or on a Ray worker). The job splits the task's *training* split in two halves, one for
 the weights and one for the architecture parameters (the validation split stays untouched for ranking the
 derived candidates after they are retrained), and alternates an architecture step (:mod:`nas.architect`) with
@@ -24,13 +25,12 @@ epoch, and optimiser, scheduler and generator states are saved.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,95 +39,10 @@ import torch
 import torch.nn.functional as F
 
 from nas.checkpoint import atomic_write_text
-from nas.exceptions import ConfigError, closest
+from nas.exceptions import ConfigError
+from nas.oneshot_config import ALGORITHMS, COLLAPSE_ACTIONS, OneShotConfig, place, proxy_space
 
-__all__ = ["OneShotConfig", "SupernetJob", "ALGORITHMS", "COLLAPSE_ACTIONS"]
-
-ALGORITHMS = ("darts", "gdas", "beta_darts")
-COLLAPSE_ACTIONS = ("warn", "stop", "regularize")
-
-
-@dataclass(frozen=True)
-class OneShotConfig:
-    """Settings of a one-shot search (defaults: DARTS' CIFAR-10 settings, fewer epochs).
-
-    ``space_options`` override the space's options for the supernet only (a smaller proxy network, as DARTS
-    searches with 8 cells and evaluates 20); the derived cell is placed back into the configured space."""
-
-    algorithm: str = "darts"
-    order: int = 1
-    epochs: int = 20
-    batch_size: int = 64
-    train_portion: float = 0.5
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    arch_lr: float = 3e-4
-    arch_weight_decay: float = 1e-3
-    tau_max: float = 10.0
-    tau_min: float = 0.1
-    beta_weight: float = 5.0
-    partial_channels: int = 1
-    edge_normalization: bool = False
-    space_options: dict[str, Any] = field(default_factory=dict)
-    collapse_threshold: float = 0.7
-    collapse_warmup: int | None = None
-    collapse_action: str = "warn"
-    device: str = "auto"
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name != "algorithm"]
-
-    @classmethod
-    def from_options(cls, algorithm: str, options: dict[str, Any], where: str = "strategy.options") -> OneShotConfig:
-        """Validated settings; every error names ``where.<option>``, the value and the fix."""
-        known = cls.option_names()
-        for key in options:
-            if key not in known:
-                hint = closest(key, known)
-                raise ConfigError(f"{where}.{key} is not an option of {algorithm}"
-                                  + (f" (did you mean {hint!r}?)" if hint else "") + f"; options: {', '.join(known)}")
-        cfg = cls(algorithm=algorithm, **options)
-        cfg.check(where)
-        return cfg
-
-    def check(self, where: str = "strategy.options") -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigError(f"one-shot algorithm {self.algorithm!r} is unknown; known: {', '.join(ALGORITHMS)}")
-        ints = {"order": (1, 2), "epochs": (1, None), "batch_size": (1, None), "partial_channels": (1, None)}
-        if self.collapse_warmup is not None:
-            ints["collapse_warmup"] = (0, None)
-        for name, (low, high) in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
-                span = f"in {low}..{high}" if high is not None else f">= {low}"
-                raise ConfigError(f"{where}.{name} = {v!r}: must be an integer {span}")
-        floats = {"train_portion": (0.05, 0.95), "lr": (0.0, math.inf), "lr_min": (0.0, math.inf),
-                  "momentum": (0.0, 1.0), "weight_decay": (0.0, math.inf), "grad_clip": (0.0, math.inf),
-                  "arch_lr": (0.0, math.inf), "arch_weight_decay": (0.0, math.inf), "tau_max": (1e-3, math.inf),
-                  "tau_min": (1e-3, math.inf), "beta_weight": (0.0, math.inf), "collapse_threshold": (0.0, 1.0)}
-        for name, (lo, hi) in floats.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-                raise ConfigError(f"{where}.{name} = {v!r}: must be a number in [{lo}, {hi}]")
-        if self.order == 2 and self.algorithm == "gdas":
-            raise ConfigError(f"{where}.order = 2: gdas samples one path per step and is first order; use order: 1")
-        if not isinstance(self.edge_normalization, bool):
-            raise ConfigError(f"{where}.edge_normalization = {self.edge_normalization!r}: must be true or false")
-        if self.collapse_action not in COLLAPSE_ACTIONS:
-            raise ConfigError(f"{where}.collapse_action = {self.collapse_action!r}: expected one of "
-                              f"{', '.join(COLLAPSE_ACTIONS)}")
-        if not isinstance(self.space_options, dict):
-            raise ConfigError(f"{where}.space_options = {self.space_options!r}: must be a mapping of space options")
-        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise ConfigError(f"{where}.device = {self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
+__all__ = ["OneShotConfig", "SupernetJob", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, 7, epoch]).generate_state(1)[0])
@@ -153,12 +68,6 @@ class SupernetJob:
     HISTORY = "history.json"
     RESULT = "result.json"
 
-    def proxy_space(self) -> Any:
-        """The space the supernet is built from: the configured space with ``space_options`` applied."""
-        if not self.config.space_options:
-            return self.space
-        return type(self.space)(**{**self.space.options(), **self.config.space_options})
-
     def read_history(self) -> list[dict[str, Any]]:
         """The per-epoch records written so far (empty before the first epoch ends)."""
         path = Path(self.directory) / self.HISTORY
@@ -177,7 +86,7 @@ class SupernetJob:
         device = resolve_device(cfg.device)
         directory = Path(self.directory)
         directory.mkdir(parents=True, exist_ok=True)
-        proxy = self.proxy_space()
+        proxy = proxy_space(self.space, self.config.space_options)
         task = load_task(self.task, seed=self.seed, **self.task_options)
         if proxy.input_kind != task.kind:
             raise ConfigError(f"space {proxy.name!r} builds {proxy.input_kind} models but task {self.task!r} holds "
@@ -313,9 +222,7 @@ class SupernetJob:
         current = {k: v.tolist() for k, v in net.alpha_arrays().items()}
         collapsed = state["stopped"] is not None and state["stopped"].startswith("collapse")
         chosen = state["healthy"] if collapsed and state["healthy"] is not None else current
-        derived = proxy.derive({k: np.asarray(v) for k, v in chosen.items()})
-        if proxy is not self.space:  # place the derived cells back into the configured space
-            derived = self.space.decode(proxy.encode(derived))
+        derived = place(self.space, proxy, proxy.derive({k: np.asarray(v) for k, v in chosen.items()}))
         outcome = {"algorithm": self.config.algorithm, "arch": derived.to_json(), "alphas": chosen,
                    "slots": {name: list(slot.ops) for name, slot in net.slots.items()},
                    "collapse_threshold": self.config.collapse_threshold,

@@ -16,6 +16,7 @@ import numpy as np
 
 from nas.exceptions import ConfigError
 from nas.graph import Architecture
+from nas.oneshot_config import OneShotConfig, place, proxy_space
 from nas.trial import Result, Trial
 from strategies.base import Strategy
 
@@ -31,12 +32,10 @@ class OneShotStrategy(Strategy):
 
     def __init__(self, *, space: Any, seed: int = 0, objectives: Any = None, constraints: Any = None,
                  task: str | None = None, task_options: dict[str, Any] | None = None, **options: Any) -> None:
-        from nas.oneshot import OneShotConfig
-
         super().__init__(space=space, seed=seed, objectives=objectives, constraints=constraints)
         self.config = OneShotConfig.from_options(self.algorithm, options)
-        probe = type(space)(**{**space.options(), **self.config.space_options}) if self.config.space_options else space
-        if not probe.searched_cells:
+        self.proxy = proxy_space(space, self.config.space_options)  # the space the supernet searches
+        if not self.proxy.searched_cells:
             raise ConfigError(f"strategy {self.name}: space {space.name!r} has no supernet; one-shot strategies "
                               "search nb201, darts and transformer")
         self.task = task
@@ -46,8 +45,6 @@ class OneShotStrategy(Strategy):
 
     @classmethod
     def option_names(cls) -> list[str]:
-        from nas.oneshot import OneShotConfig
-
         return ["objectives", "constraints", "task", "task_options", *OneShotConfig.option_names()]
 
     # -- the search job ------------------------------------------------------------------------
@@ -66,16 +63,9 @@ class OneShotStrategy(Strategy):
             else:
                 alphas = {k: np.asarray(v, dtype=np.float64) for k, v in self.outcome["alphas"].items()}
                 noisy = {k: a - np.log(-np.log(self.rng.uniform(1e-12, 1.0, size=a.shape))) for k, a in alphas.items()}
-                out.append(self._place(self._proxy().derive(noisy)))
+                out.append(place(self.space, self.proxy, self.proxy.derive(noisy)))
             self._proposed += 1
         return out
-
-    def _proxy(self) -> Any:
-        opts = self.config.space_options
-        return type(self.space)(**{**self.space.options(), **opts}) if opts else self.space
-
-    def _place(self, arch: Architecture) -> Architecture:
-        return self.space.decode(self._proxy().encode(arch)) if self.config.space_options else arch
 
     def _observe(self, trial: Trial, result: Result) -> None:
         return None
