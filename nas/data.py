@@ -147,20 +147,16 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
     return x.astype(np.float64), y, "image" if x.ndim == 4 else "sequence"
 
 
-_LOADERS: Registry[Callable[..., tuple[np.ndarray, np.ndarray, str]]] = Registry("task")
-_LOADERS.register("digits", lambda path: _digits())
-_LOADERS.register("mnist", lambda path: _mnist())
-_LOADERS.register("mnist1d", lambda path: _mnist1d())
+#: task name -> (loader(path) -> (x, y, kind), the kind when known without loading: ``npz`` files hold either)
+_LOADERS: Registry[tuple[Callable[..., tuple[np.ndarray, np.ndarray, str]], str | None]] = Registry("task")
+_LOADERS.register("digits", (lambda path: _digits(), "image"))
+_LOADERS.register("mnist", (lambda path: _mnist(), "image"))
+_LOADERS.register("mnist1d", (lambda path: _mnist1d(), "sequence"))
 for _name, _ucr in (("italy_power", "ItalyPowerDemand"), ("gunpoint", "GunPoint"), ("arrowhead", "ArrowHead"),
                     ("basic_motions", "BasicMotions")):
-    _LOADERS.register(_name, lambda path, ucr=_ucr: _aeon(ucr)())
-_LOADERS.register("cifar10", _cifar10)
-_LOADERS.register("npz", _npz)
-
-
-#: the kind of data of each named task, known without loading it (``npz`` files can hold either)
-_KINDS = {"digits": "image", "mnist": "image", "cifar10": "image", "mnist1d": "sequence", "italy_power": "sequence",
-          "gunpoint": "sequence", "arrowhead": "sequence", "basic_motions": "sequence"}
+    _LOADERS.register(_name, (lambda path, ucr=_ucr: _aeon(ucr)(), "sequence"))
+_LOADERS.register("cifar10", (_cifar10, "image"))
+_LOADERS.register("npz", (_npz, None))
 
 
 def list_tasks() -> list[str]:
@@ -168,8 +164,9 @@ def list_tasks() -> list[str]:
 
 
 def task_kind(name: str) -> str | None:
-    """``"image"`` or ``"sequence"`` for a named task, without loading it; None when only the data can tell."""
-    return _KINDS.get(name)
+    """``"image"`` or ``"sequence"`` for a named task, without loading it; None when only the data can tell
+    (``npz``) or the name is unknown."""
+    return _LOADERS.get(name)[1] if name in _LOADERS else None
 
 
 def split_stratified(y: np.ndarray, fractions: tuple[float, float, float], seed: int
@@ -199,7 +196,7 @@ def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _raw(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    loader = _LOADERS.get(name)
+    loader, _ = _LOADERS.get(name)
     try:
         return loader(path)
     except ImportError as err:
