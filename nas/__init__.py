@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.exceptions import ConfigError, InvalidArchitectureError, NASError, ShapeError, UnknownNameError
-from nas.graph import Architecture, Cell
+from nas.core.errors import ConfigError, InvalidArchitectureError, NASError, ShapeError, UnknownNameError
+from nas.graph.architecture import Architecture, Cell
 
 __version__ = "0.1.0"
 
@@ -30,16 +30,16 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "build_model":
-        from nas.compiler import build_model
+        from nas.graph.compiler import build_model
 
         return build_model
     if name in ("load_model", "load_experiment"):
         import importlib
 
-        return getattr(importlib.import_module("nas.loading"), name)
+        return getattr(importlib.import_module("nas.outputs.loading"), name)
     if name == "references":
         # not `from nas import references`: that looks the attribute up on this module first and recurses
         import importlib
 
-        return importlib.import_module("nas.references")
+        return importlib.import_module("nas.graph.references")
     raise AttributeError(f"module 'nas' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The ``nas`` command line: parses arguments, calls the library, prints. No logic of its own.
 
-Exit codes: 0 success, 2 bad input (any :class:`~nas.exceptions.NASError`), 1 other failure.
+Exit codes: 0 success, 2 bad input (any :class:`~nas.core.errors.NASError`), 1 other failure.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from nas.exceptions import NASError
+from nas.core.errors import NASError
 
 if TYPE_CHECKING:  # imported lazily at run time (torch)
-    from nas.export import ExportReport
+    from nas.outputs.export import ExportReport
 
 __all__ = ["main"]
 
@@ -100,8 +100,8 @@ def _run(exp: object, quiet: bool) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from nas.config import load_config
-    from nas.experiment import Experiment
+    from nas.runtime.config import load_config
+    from nas.runtime.experiment import Experiment
 
     overrides = {"seed": args.seed, "execution.workers": args.workers, "budget.max_trials": args.max_trials}
     cfg = load_config(args.config, **overrides)
@@ -111,19 +111,19 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from nas.experiment import Experiment
+    from nas.runtime.experiment import Experiment
 
     exp = Experiment.open(args.directory, max_trials=args.max_trials)
     return _run(exp, args.quiet)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from nas.experiment import Experiment
+    from nas.runtime.experiment import Experiment
 
     exp = Experiment.open(args.directory)
     summary = exp.summary(top=args.top)
     if args.json:
-        from nas.report_text import cell_summary
+        from nas.outputs.report.text import cell_summary
 
         for entry, trial in zip(summary["best"], exp.ranked()):
             entry["cell"] = cell_summary(trial.arch)
@@ -149,7 +149,7 @@ def _print_top(exp: object, top: int) -> None:
     width on a terminal, whole elsewhere)."""
     import shutil
 
-    from nas.report_text import format_top_table
+    from nas.outputs.report.text import format_top_table
 
     ranked = exp.ranked()  # type: ignore[attr-defined]
     if not ranked:
@@ -163,7 +163,7 @@ def _print_top(exp: object, top: int) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from nas.report import ReportOptions, build_report
+    from nas.outputs.report.build import ReportOptions, build_report
 
     options = ReportOptions(top=args.top, draw=args.draw, gradcam=not args.no_gradcam, images=args.images,
                             retrain_epochs=args.retrain_epochs)
@@ -176,7 +176,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_list(kind: str) -> int:
     if kind == "tasks":
-        from nas.data import list_tasks
+        from nas.evaluation.tasks import list_tasks
 
         names = list_tasks()
     elif kind == "strategies":
@@ -184,7 +184,7 @@ def _cmd_list(kind: str) -> int:
 
         names = list_strategies()
     else:
-        from nas.evaluators import list_evaluators
+        from nas.evaluation.evaluators import list_evaluators
 
         names = list_evaluators()
     print("\n".join(names))
@@ -192,8 +192,8 @@ def _cmd_list(kind: str) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from nas.config import load_config
-    from nas.experiment import Experiment
+    from nas.runtime.config import load_config
+    from nas.runtime.experiment import Experiment
 
     cfg = load_config(args.config)
     exp = Experiment.create(cfg, args.out, overwrite=True)
@@ -203,8 +203,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     code = _run(exp, args.quiet)
     if code or args.no_export:
         return code
-    from nas.export import export_experiment
-    from nas.report import build_report
+    from nas.outputs.export import export_experiment
+    from nas.outputs.report.build import build_report
 
     torch_threads()
     print("exporting the best model (JSON, weights, TorchScript, ONNX, model.py), each verified in a fresh process")
@@ -219,7 +219,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     """``nas export DIR``: export (or with --check, re-check) the best models; exit 1 if verification fails."""
     from pathlib import Path
 
-    from nas.export import check_export, export_experiment
+    from nas.outputs.export import check_export, export_experiment
 
     torch_threads()
     if args.check:
@@ -259,7 +259,7 @@ def _print_export(result: ExportReport) -> int:
 def _parse_options(items: list[str]) -> dict[str, object]:
     import yaml
 
-    from nas.exceptions import ConfigError
+    from nas.core.errors import ConfigError
 
     options: dict[str, object] = {}
     for item in items:
@@ -271,7 +271,7 @@ def _parse_options(items: list[str]) -> dict[str, object]:
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
-    from nas.nb201_benchmark import plot_curves, run_benchmark
+    from nas.runtime.benchmark import plot_curves, run_benchmark
 
     torch_threads()
     report = run_benchmark(args.strategy, queries=args.queries, seeds=args.seeds, dataset=args.dataset,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from nas.exceptions import ConfigError, closest
-from nas.registry import Registry
+from nas.core.errors import ConfigError, closest
+from nas.core.registry import Registry
 from search_spaces.base import SearchSpace
 from search_spaces.darts import DartsSpace
 from search_spaces.nb201 import NB201Space

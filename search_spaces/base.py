@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 from torch import nn
 
-from nas.compiler import build_model
-from nas.exceptions import ConfigError, InvalidArchitectureError
-from nas.graph import Architecture
+from nas.core.errors import ConfigError, InvalidArchitectureError
+from nas.graph.architecture import Architecture
+from nas.graph.compiler import build_model
 
 __all__ = ["SearchSpace", "dense_edges", "check_positive", "check_choices"]
 
@@ -37,7 +37,7 @@ def check_positive(space: str, option: str, value: Any, minimum: int = 1) -> int
 
 def check_choices(space: str, option: str, values: Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
     """Validate a list-of-names option against the names ``known``."""
-    from nas.exceptions import closest
+    from nas.core.errors import closest
 
     values = tuple(values)
     if not values:
@@ -183,7 +183,7 @@ class SearchSpace(ABC):
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
                  partial_channels: int = 1, edge_normalization: bool = False) -> Any:
-        """The continuous relaxation of this space (:class:`nas.supernet.Supernet`), compiled by the same
+        """The continuous relaxation of this space (:class:`nas.oneshot.supernet.Supernet`), compiled by the same
         skeleton as the members; ``partial_channels`` > 1 is PC-DARTS's channel sampling (conv spaces) and
         ``edge_normalization`` its edge weights."""
         raise ConfigError(f"space {self.name!r} has no supernet; one-shot strategies search nb201, darts and "

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.exceptions import InvalidArchitectureError, UnknownNameError
-from nas.graph import Architecture, Cell, freeze_macro
+from nas.core.errors import InvalidArchitectureError, UnknownNameError
+from nas.graph.architecture import Architecture, Cell, freeze_macro
 from search_spaces.base import SearchSpace, check_choices, check_positive
 
 __all__ = ["DartsSpace", "DARTS_OPS", "GENOTYPES"]
@@ -113,7 +113,7 @@ class DartsSpace(SearchSpace):
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
                  partial_channels: int = 1, edge_normalization: bool = False) -> Any:
-        from nas.supernet import Slot, build_supernet
+        from nas.oneshot.supernet import Slot, build_supernet
 
         edges = self._supernet_edges()
         dense = {name: Cell(family="conv", inputs=2, nodes=self.steps + 2,
@@ -129,7 +129,7 @@ class DartsSpace(SearchSpace):
     def derive(self, alphas: Any) -> Architecture:
         """DARTS' derivation: per node, the two incoming edges whose strongest non-``none`` op weighs most
         (times the edge's weight with edge normalisation), each with that op."""
-        from nas.supernet import EDGES, edge_weights
+        from nas.oneshot.supernet import EDGES, edge_weights
 
         edges = self._supernet_edges()
         ops = tuple(op for op in self.ops if op != "none")

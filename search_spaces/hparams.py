@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nas.exceptions import ConfigError, InvalidArchitectureError
-from nas.graph import Architecture
+from nas.core.errors import ConfigError, InvalidArchitectureError
+from nas.graph.architecture import Architecture
 from search_spaces.base import SearchSpace
 
 __all__ = ["HyperparameterSpace", "with_hyperparameters"]
@@ -24,7 +24,7 @@ class HyperparameterSpace(SearchSpace):
     """``space`` plus searchable training fields (see the module docstring)."""
 
     def __init__(self, space: SearchSpace, searchable: Mapping[str, Sequence[Any]]) -> None:
-        from nas.training import TrainConfig
+        from nas.evaluation.training import TrainConfig
 
         if not searchable:
             raise ConfigError("searchable hyperparameters: give at least one field with a list of values")

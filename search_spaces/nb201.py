@@ -12,8 +12,8 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from nas.exceptions import InvalidArchitectureError
-from nas.graph import Architecture, Cell, freeze_macro
+from nas.core.errors import InvalidArchitectureError
+from nas.graph.architecture import Architecture, Cell, freeze_macro
 from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
 
 __all__ = ["NB201Space", "NB201_OPS"]
@@ -71,7 +71,7 @@ class NB201Space(SearchSpace):
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
                  partial_channels: int = 1, edge_normalization: bool = False) -> Any:
-        from nas.supernet import Slot, build_supernet
+        from nas.oneshot.supernet import Slot, build_supernet
 
         return build_supernet(self._decode([0] * len(_EDGES)), input_shape, num_classes,
                               {"cell": Slot(self.ops, tuple(_EDGES))}, seed=seed, partial_channels=partial_channels,
@@ -120,7 +120,7 @@ class NB201Space(SearchSpace):
 
     def to_string(self, arch: Architecture) -> str:
         """The NAS-Bench-201 string of a member."""
-        from nas.benchmarks import nb201_string
+        from nas.evaluation.benchmarks import nb201_string
 
         decisions = self.encode(arch)
         return nb201_string({e: self.ops[v] for e, v in zip(_EDGES, decisions)})

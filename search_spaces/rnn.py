@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nas.exceptions import ConfigError, UnknownNameError
-from nas.graph import Architecture, Cell, freeze_macro
+from nas.core.errors import ConfigError, UnknownNameError
+from nas.graph.architecture import Architecture, Cell, freeze_macro
 from search_spaces.base import SearchSpace, check_choices, check_positive
 
 __all__ = ["RNNSpace", "RNN_LAYER_OPS", "RNN_GENOTYPES"]

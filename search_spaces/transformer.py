@@ -12,9 +12,9 @@ from typing import Any
 
 from torch import nn
 
-from nas.exceptions import ConfigError
-from nas.graph import Architecture, Cell, freeze_macro
-from nas.ops import SEQUENCE_OPS
+from nas.core.errors import ConfigError
+from nas.graph.architecture import Architecture, Cell, freeze_macro
+from nas.graph.ops import SEQUENCE_OPS
 from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
 
 __all__ = ["TransformerSpace", "TRANSFORMER_OPS", "POS_ENCODINGS"]
@@ -71,7 +71,7 @@ class TransformerSpace(SearchSpace):
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
                  partial_channels: int = 1, edge_normalization: bool = False) -> Any:
-        from nas.supernet import MixedOp, Slot, build_supernet
+        from nas.oneshot.supernet import MixedOp, Slot, build_supernet
 
         seq_len = int(input_shape[0])
 

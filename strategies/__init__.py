@@ -10,8 +10,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from nas.exceptions import ConfigError, closest
-from nas.registry import Registry
+from nas.core.errors import ConfigError, closest
+from nas.core.registry import Registry
 from strategies.base import Strategy, trial_seed
 from strategies.dedup import Deduplicate
 from strategies.evolution import RegularizedEvolution

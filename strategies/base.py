@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nas.exceptions import ConfigError
-from nas.graph import Architecture
-from nas.objectives import Constraint, Objective, feasible, oriented, parse_constraints, parse_objectives
-from nas.trial import Result, Trial
+from nas.core.errors import ConfigError
+from nas.graph.architecture import Architecture
+from nas.trials.objectives import Constraint, Objective, feasible, oriented, parse_constraints, parse_objectives
+from nas.trials.trial import Result, Trial
 
 __all__ = ["Strategy", "trial_seed", "check_int", "check_float"]
 

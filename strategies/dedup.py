@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.exceptions import ConfigError
-from nas.trial import Result, Status, Trial
+from nas.core.errors import ConfigError
+from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
 
 __all__ = ["Deduplicate"]

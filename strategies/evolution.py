@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.graph import Architecture
-from nas.objectives import crowding_distance, non_dominated_sort
-from nas.trial import Result, Trial
+from nas.graph.architecture import Architecture
+from nas.trials.objectives import crowding_distance, non_dominated_sort
+from nas.trials.trial import Result, Trial
 from strategies.base import Strategy, check_float, check_int
 
 __all__ = ["RegularizedEvolution"]

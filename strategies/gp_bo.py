@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.graph import Architecture
-from nas.trial import Result, Trial
+from nas.graph.architecture import Architecture
+from nas.trials.trial import Result, Trial
 from strategies.base import Strategy, check_int
 
 __all__ = ["GPBayesOpt"]

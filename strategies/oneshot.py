@@ -1,7 +1,7 @@
 """One-shot strategies: ``darts``, ``gdas`` and ``beta_darts``.
 
 A one-shot strategy is still a small ask/tell object. Before its first ``ask`` the experiment runs its
-*search job* (:meth:`search_settings` -> :class:`nas.oneshot.SupernetJob`, run by the executor and
+*search job* (:meth:`search_settings` -> :class:`nas.oneshot.job.SupernetJob`, run by the executor and
 checkpointed every epoch) and hands the outcome to :meth:`tell_search`. From then on ``ask`` proposes the
 derived architecture first, then further candidates drawn from the learned op distribution (Gumbel-max
 perturbations of the architecture parameters, from the strategy's own RNG); they are trained from scratch,
@@ -14,17 +14,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nas.exceptions import ConfigError
-from nas.graph import Architecture
-from nas.oneshot_config import OneShotConfig, place, proxy_space
-from nas.trial import Result, Trial
+from nas.core.errors import ConfigError
+from nas.graph.architecture import Architecture
+from nas.oneshot.config import OneShotConfig, place, proxy_space
+from nas.trials.trial import Result, Trial
 from strategies.base import Strategy
 
 __all__ = ["OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy"]
 
 
 class OneShotStrategy(Strategy):
-    """Base of the one-shot strategies. Options: every :class:`nas.oneshot.OneShotConfig` field, plus
+    """Base of the one-shot strategies. Options: every :class:`nas.oneshot.job.OneShotConfig` field, plus
     ``task`` / ``task_options`` to search on another task than the evaluator's."""
 
     algorithm: ClassVar[str]
@@ -49,7 +49,7 @@ class OneShotStrategy(Strategy):
 
     # -- the search job ------------------------------------------------------------------------
     def tell_search(self, outcome: dict[str, Any]) -> None:
-        """Receive the outcome of the search job (see :class:`nas.oneshot.SupernetJob`)."""
+        """Receive the outcome of the search job (see :class:`nas.oneshot.job.SupernetJob`)."""
         Architecture.from_json(outcome["arch"]).validate()
         self.outcome = outcome
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from nas.exceptions import ConfigError, closest
-from nas.graph import Architecture
-from nas.trial import Result, Status, Trial
+from nas.core.errors import ConfigError, closest
+from nas.graph.architecture import Architecture
+from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
 
 __all__ = ["OptunaStrategy", "SAMPLERS"]

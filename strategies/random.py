@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nas.graph import Architecture
-from nas.trial import Result, Trial
+from nas.graph.architecture import Architecture
+from nas.trials.trial import Result, Trial
 from strategies.base import Strategy
 
 __all__ = ["RandomSearch"]

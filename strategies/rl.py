@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.graph import Architecture
-from nas.trial import Result, Trial
+from nas.graph.architecture import Architecture
+from nas.trials.trial import Result, Trial
 from strategies.base import Strategy, check_float, check_int
 
 __all__ = ["ReinforceController", "Controller"]

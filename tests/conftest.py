@@ -29,7 +29,7 @@ def search_outcome(algorithm: str, space_name: str, space_options: str = "{}") -
     """A real, short supernet search (one epoch of the proxy nb201 C=2 N=1 or the given space, on 200
     digits), run once per algorithm and space: the outcome a one-shot strategy needs before its first ask,
     for tests that drive strategies without an Experiment (which would run the search itself)."""
-    from nas.oneshot import OneShotConfig, SupernetJob
+    from nas.oneshot.job import OneShotConfig, SupernetJob
     from search_spaces import get_space
 
     space = get_space(space_name, **json.loads(space_options))

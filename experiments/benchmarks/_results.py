@@ -33,7 +33,7 @@ section, between its `<!-- name -->` / `<!-- /name -->` markers) every time the 
 the command, the date and the machine facts always belong together. Reproduce them from the repository root
 with `.venv/bin/python experiments/benchmarks/synflow_nb201.py` (synflow versus NAS-Bench-201 CIFAR-10
 accuracy, about a minute) and `.venv/bin/python experiments/benchmarks/train_overhead.py` (wall-clock overhead
-of `nas.training.train` over a hand-written PyTorch loop, a few minutes); `--help` lists the options and
+of `nas.evaluation.training.train` over a hand-written PyTorch loop, a few minutes); `--help` lists the options and
 `--no-write` prints without touching this file. Both default to 2 torch threads; on a machine shared with other
 CPU-bound work pass `--threads 1` (as the commands recorded below do), because two OpenMP threads competing
 with other processes for 2 cores slow these small workloads down by 10-30x.

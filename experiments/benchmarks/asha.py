@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import load_average, provenance, publish
 
-from nas.config import parse_config
-from nas.experiment import Experiment
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
 
 
 def run(directory: Path, trials: int, epochs: int, asha: dict[str, int] | None) -> dict[str, Any]:

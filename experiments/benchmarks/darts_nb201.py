@@ -29,11 +29,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import load_average, provenance, publish
 
-from nas.evaluators import NB201Evaluator, get_evaluator
-from nas.graph import Architecture
-from nas.oneshot import OneShotConfig, SupernetJob
-from nas.supernet import parameter_free_share
-from nas.trial import Trial
+from nas.evaluation.evaluators import NB201Evaluator, get_evaluator
+from nas.graph.architecture import Architecture
+from nas.oneshot.job import OneShotConfig, SupernetJob
+from nas.oneshot.supernet import parameter_free_share
+from nas.trials.trial import Trial
 from search_spaces import get_space
 
 #: (label, strategy, options) of the searches compared on nb201
@@ -131,7 +131,7 @@ def nb201_part(args: argparse.Namespace) -> str:
     res = compare(space, NB201_RUNS, task=args.task, task_options=task_options, train=train, epochs=args.epochs,
                   n_random=args.random, seeds=args.seeds, arch_lr=args.arch_lr, lookup=lookup)
     rand_val = [r["val"] for r in res["random"]]
-    from nas.benchmarks import load_nb201
+    from nas.evaluation.benchmarks import load_nb201
 
     all_test = sorted(r.cifar10_test200 for r in load_nb201())
     lines = []

@@ -19,10 +19,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import load_average, provenance, publish
 
-from nas.config import parse_config
-from nas.experiment import Experiment
-from nas.export import export_experiment
-from nas.report import ReportOptions, build_report
+from nas.outputs.export import export_experiment
+from nas.outputs.report.build import ReportOptions, build_report
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
 
 #: (label, space, task, trials) -- one experiment per op family
 EXPERIMENTS = [

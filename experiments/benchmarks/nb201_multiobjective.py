@@ -3,12 +3,13 @@
 Each strategy (``optuna``, whose default sampler for two objectives is NSGA-II; ``evolution``, with its
 multi-objective tournament by Pareto rank and crowding distance; ``random`` as the baseline) is built with
 ``get_strategy(name, space=get_space("nb201"), seed=s, objectives=["max:score", "min:params"])`` (default
-options, de-duplication on) and run for ``--queries`` evaluations through :func:`nas.experiment.run_loop`
-with :class:`~nas.execution.LocalExecutor` and :class:`~nas.evaluators.NB201Evaluator` (score = the table's
+options, de-duplication on) and run for ``--queries`` evaluations through :func:`nas.runtime.experiment.run_loop`
+with :class:`~nas.runtime.executors.LocalExecutor` and
+:class:`~nas.evaluation.evaluators.NB201Evaluator` (score = the table's
 200-epoch validation accuracy ``cifar10_val200``; ``params`` = the exact parameter count), seeds ``0 ..
 --seeds - 1``.
 
-Quality measure: the hypervolume (:func:`nas.objectives.hypervolume_2d`) of the points a search evaluated,
+Quality measure: the hypervolume (:func:`nas.trials.objectives.hypervolume_2d`) of the points a search evaluated,
 both objectives oriented for maximisation as ``(val_acc in %, -params in millions)``, with the fixed reference
 point ``(10.0, -2.0)`` (10 % is chance on CIFAR-10; the largest cell has 1.53 M parameters), divided by the
 hypervolume of the true Pareto front of the whole table (15,625 cells, ``cifar10_val200`` and ``params``).
@@ -40,11 +41,11 @@ from _results import (
     utc_date,
 )
 
-from nas.benchmarks import load_nb201
-from nas.evaluators import NB201Evaluator
-from nas.execution import LocalExecutor
-from nas.experiment import run_loop
-from nas.objectives import hypervolume_2d
+from nas.evaluation.benchmarks import load_nb201
+from nas.evaluation.evaluators import NB201Evaluator
+from nas.runtime.executors import LocalExecutor
+from nas.runtime.experiment import run_loop
+from nas.trials.objectives import hypervolume_2d
 from search_spaces import get_space
 from strategies import get_strategy
 
@@ -177,12 +178,12 @@ def render(reports: list[MOReport], seeds: int, queries: int, true: TrueFront, m
         f"**What was measured.** {seeds} searches (seeds 0 .. {seeds - 1}) of {queries} queries per strategy, "
         "each built as `get_strategy(name, space=get_space(\"nb201\"), seed=s, objectives=[\"max:score\", "
         "\"min:params\"])` (default options, so with de-duplication by canonical hash, unless labelled *no "
-        "dedup*: `dedup=False`) and run through `nas.experiment.run_loop` with `LocalExecutor` and "
+        "dedup*: `dedup=False`) and run through `nas.runtime.experiment.run_loop` with `LocalExecutor` and "
         "`NB201Evaluator()` (score = 200-epoch validation accuracy `cifar10_val200`; `params` = exact "
         "parameter count). `optuna` uses its default sampler for two objectives, NSGA-II (`NSGAIISampler`, "
         "population 50); `evolution` uses its multi-objective tournament (Pareto rank, then crowding distance; "
         "population 20, sample size 10); `random` ignores the objectives (baseline). Quality: hypervolume "
-        "(`nas.objectives.hypervolume_2d`) of the evaluated points as (validation accuracy in %, -parameters "
+        "(`nas.trials.objectives.hypervolume_2d`) of the evaluated points as (validation accuracy in %, -parameters "
         f"in millions), reference point {REFERENCE} (10 % validation accuracy, 2.0 M parameters), divided by "
         "the hypervolume of the true Pareto front of the whole table (15,625 cells, `cifar10_val200` and "
         f"`params`): true hypervolume {true.hv:.4f}, from a front of {len(pts)} cells (from "

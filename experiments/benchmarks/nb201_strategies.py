@@ -1,6 +1,6 @@
 """Every search strategy on NAS-Bench-201 CIFAR-10, against Optuna used directly and the published numbers.
 
-Runs :func:`nas.nb201_benchmark.run_benchmark` (what ``nas benchmark nb201`` runs) for ``random``,
+Runs :func:`nas.runtime.benchmark.run_benchmark` (what ``nas benchmark nb201`` runs) for ``random``,
 ``evolution``, ``rl``, ``optuna`` (TPE through our adapter) and ``gp_bo`` with ``--seeds`` seeds (0 ..
 K-1) of ``--queries`` queries each, with de-duplication of isomorphic cells (the default), plus ``random``
 and ``evolution`` without it (``dedup=False``, as ``--no-dedup``), plus Optuna's ``TPESampler`` used
@@ -12,7 +12,7 @@ It also times the speed-check command ``nas benchmark nb201 --strategy evolution
 in a subprocess (run in a scratch directory, because the command writes its plot into the working
 directory), measures on ``--diagnostic-seeds`` extra searches how many proposals de-duplication rejects,
 writes the best-so-far curves of all runs to ``nb201_strategies.png`` beside this script
-(:func:`nas.nb201_benchmark.plot_curves`) and a zoomed version to ``nb201_strategies_zoom.png``, and replaces
+(:func:`nas.runtime.benchmark.plot_curves`) and a zoomed version to ``nb201_strategies_zoom.png``, and replaces
 the ``nb201_strategies`` section of ``RESULTS.md`` (other sections are left alone). With the default 50 seeds
 x 300 queries it takes about 20 minutes on a busy 2-CPU machine, mostly ``rl`` and ``gp_bo``.
 
@@ -49,11 +49,11 @@ from _results import (
 from optuna_direct_nb201 import LABEL as DIRECT
 from optuna_direct_nb201 import run_optuna_direct
 
-from nas.benchmarks import load_nb201
-from nas.evaluators import NB201Evaluator
-from nas.execution import LocalExecutor
-from nas.experiment import run_loop
-from nas.nb201_benchmark import CHECKPOINTS, BenchmarkReport, plot_curves, run_benchmark
+from nas.evaluation.benchmarks import load_nb201
+from nas.evaluation.evaluators import NB201Evaluator
+from nas.runtime.benchmark import CHECKPOINTS, BenchmarkReport, plot_curves, run_benchmark
+from nas.runtime.executors import LocalExecutor
+from nas.runtime.experiment import run_loop
 from search_spaces import get_space
 from strategies import Deduplicate, get_strategy
 
@@ -266,7 +266,7 @@ def render(reports: dict[str, BenchmarkReport], seeds: int, queries: int, speed:
         "## Search strategies on NAS-Bench-201 CIFAR-10 (`nb201_strategies.py`)",
         "",
         f"**What was measured.** {seeds} independent searches (seeds 0 .. {seeds - 1}) of {queries} queries per "
-        "strategy through `nas.nb201_benchmark.run_benchmark` (the code behind `nas benchmark nb201`: the "
+        "strategy through `nas.runtime.benchmark.run_benchmark` (the code behind `nas benchmark nb201`: the "
         "real search loop `run_loop` with `LocalExecutor` and the `nb201` table evaluator). A query is one "
         "evaluation; the search sees the table's 200-epoch validation accuracy (`cifar10_val200`), and what is "
         "reported after q queries is the 200-epoch test accuracy (`cifar10_test200`) of the search's best cell "
@@ -317,7 +317,7 @@ def render(reports: dict[str, BenchmarkReport], seeds: int, queries: int, speed:
         rel = plot.relative_to(HERE) if plot.is_relative_to(HERE) else plot
         zoom = _zoom_path(plot)
         zrel = zoom.relative_to(HERE) if zoom.is_relative_to(HERE) else zoom
-        lines += ["", f"Best-so-far curves of every run from `nas.nb201_benchmark.plot_curves` (mean, shaded ± 1 "
+        lines += ["", f"Best-so-far curves of every run from `nas.runtime.benchmark.plot_curves` (mean, shaded ± 1 "
                   f"s.d., from the first query; log scale): [`{rel}`]({rel}). The same means from 10 queries on, "
                   f"zoomed to where the strategies differ, with the ceiling: [`{zrel}`]({zrel}).",
                   "", f"![best-so-far curves, zoomed]({zrel})"]

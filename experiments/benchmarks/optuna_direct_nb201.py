@@ -1,16 +1,16 @@
 """The peer a user would otherwise pick: Optuna's own ``TPESampler`` run directly on NAS-Bench-201 CIFAR-10.
 
-No part of ``nas`` is used except the shipped table (:func:`nas.benchmarks.load_nb201`): a plain
+No part of ``nas`` is used except the shipped table (:func:`nas.evaluation.benchmarks.load_nb201`): a plain
 ``optuna.create_study(direction="maximize", sampler=TPESampler(seed=s))`` and ``study.optimize`` over six
 categorical parameters, one per NAS-Bench-201 edge (``edge_<src>_<dst>``), each choosing among the five op
 names. The objective is the table's ``cifar10_val200`` (200-epoch validation accuracy) of the resulting
 NAS-Bench-201 string. Every trial is a query: Optuna does not skip repeated or isomorphic cells.
 
 Per seed, the reported number after ``q`` trials is the ``cifar10_test200`` of the best-by-validation trial
-among the first ``q`` (ties: the earlier trial, as in :func:`nas.nb201_benchmark.run_benchmark`); the script
+among the first ``q`` (ties: the earlier trial, as in :func:`nas.runtime.benchmark.run_benchmark`); the script
 prints its mean and (population) standard deviation over seeds at 10, 25, 50, 100, 200 and 300 trials.
 
-The result is a :class:`nas.nb201_benchmark.BenchmarkReport` so that ``nb201_strategies.py`` tables and
+The result is a :class:`nas.runtime.benchmark.BenchmarkReport` so that ``nb201_strategies.py`` tables and
 plots it next to our strategies; ``strategy_seconds`` is the time spent outside the table look-up (TPE
 samples inside ``suggest_categorical``; plus study bookkeeping), so ``overhead_ms()`` is comparable with our
 strategies' ask + tell overhead.
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 import optuna
 
-from nas.benchmarks import load_nb201
-from nas.nb201_benchmark import CHECKPOINTS, BenchmarkReport
+from nas.evaluation.benchmarks import load_nb201
+from nas.runtime.benchmark import CHECKPOINTS, BenchmarkReport
 
 __all__ = ["EDGES", "OPS", "LABEL", "arch_string", "run_optuna_direct"]
 

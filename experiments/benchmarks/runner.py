@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import load_average, provenance, publish
 
-from nas.config import parse_config
-from nas.experiment import Experiment
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
 
 
 def _config(name: str, executor: str, workers: int, trials: int, evaluator: dict, space: dict) -> dict:

@@ -3,7 +3,7 @@
 Samples ``--n`` cells (default 1000) without replacement from the 15,625 records of the shipped
 NAS-Bench-201 table with ``numpy.random.default_rng(--seed)``, compiles each one with
 ``get_space("nb201").build_model(arch, (3, 32, 32), 10)`` under ``seeded(--seed)`` (the same init seed for
-every cell), scores it with :func:`nas.proxies.synflow` (data-free: only the input shape is used) and reports
+every cell), scores it with :func:`nas.evaluation.proxies.synflow` (data-free: only the input shape is used) and reports
 the Spearman and Kendall rank correlations of the score with the benchmark's 200-epoch CIFAR-10 test and
 validation accuracies, a bootstrap 95% interval, the literature figures, and the seconds per cell.
 
@@ -36,10 +36,10 @@ from _results import (
 )
 from scipy import stats
 
-from nas.benchmarks import NB201Record, load_nb201
-from nas.measure import count_params
-from nas.proxies import synflow
-from nas.training import seeded
+from nas.evaluation.benchmarks import NB201Record, load_nb201
+from nas.evaluation.measure import count_params
+from nas.evaluation.proxies import synflow
+from nas.evaluation.training import seeded
 from search_spaces import get_space
 
 SECTION = "synflow_nb201"
@@ -200,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"**What was measured.** {args.n} NAS-Bench-201 cells drawn without replacement from the 15,625 records "
         f"of the shipped table (`numpy.random.default_rng({args.seed}).choice`), each compiled with "
         f"`get_space(\"nb201\").build_model(arch, (3, 32, 32), 10)` (C=16, N=5) under `seeded({args.seed})` and "
-        "scored with `nas.proxies.synflow` (data-free: |weights|, batch norm removed, all-ones input in float64, "
+        "scored with `nas.evaluation.proxies.synflow` (data-free: |weights|, batch norm removed, all-ones input in "
+        "float64, "
         "log of sum |theta * dR/dtheta|). Rank correlations of the score with the benchmark's 200-epoch "
         "CIFAR-10 accuracies (`scipy.stats.spearmanr`, `scipy.stats.kendalltau` tau-b); 95% intervals are "
         f"percentile bootstraps over cells ({args.bootstrap} resamples)."

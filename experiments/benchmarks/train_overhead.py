@@ -1,12 +1,12 @@
 """What does our trainer cost over a minimal hand-written PyTorch loop doing the same work?
 
 The same model (built under ``seeded(--seed)`` for each run) on the same task is trained for ``--epochs``
-epochs by :func:`nas.training.train` and by the loop in :func:`hand_loop` below, with the same settings on
+epochs by :func:`nas.evaluation.training.train` and by the loop in :func:`hand_loop` below, with the same settings on
 both sides: SGD (momentum 0.9, ``nesterov=False``), constant learning rate, the same weight decay and batch
 size, no augmentation, no gradient clipping, no dropout, batches drawn by indexing tensors with a
 ``torch.randperm`` per epoch (from a ``torch.Generator`` seeded with ``--seed``, as the trainer does), and a
 validation pass after every epoch on both sides (the trainer always validates every epoch). Everything else
-in :class:`~nas.training.TrainConfig` keeps its default (``restore_best=True``, ``eval_batch_size=512``), so
+in :class:`~nas.evaluation.training.TrainConfig` keeps its default (``restore_best=True``, ``eval_batch_size=512``), so
 the trainer's own bookkeeping (per-step LR scheduler, running loss/accuracy sums, best-weights copies,
 divergence checks) is part of what is measured.
 
@@ -44,10 +44,10 @@ from _results import (
 from torch import nn
 
 from nas import references
-from nas.compiler import build_model
-from nas.data import Task, load_task
-from nas.measure import count_params
-from nas.training import TrainConfig, seeded, train
+from nas.evaluation.measure import count_params
+from nas.evaluation.tasks import Task, load_task
+from nas.evaluation.training import TrainConfig, seeded, train
+from nas.graph.compiler import build_model
 from search_spaces import get_space
 
 SECTION = "train_overhead"
@@ -238,7 +238,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--arch", default=DEFAULT_NB201, help="NB201 string of the cell (with --model nb201)")
     parser.add_argument("--C", type=int, default=8, help="NB201 stem channels")
     parser.add_argument("--N", type=int, default=2, help="NB201 cells per stage")
-    parser.add_argument("--task", default="digits", help="task name (nas.data.list_tasks())")
+    parser.add_argument("--task", default="digits", help="task name (nas.evaluation.tasks.list_tasks())")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
@@ -294,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines.append(
         f"**What was measured.** Wall-clock time of training the same model, {description} "
         f"({n_params:,} parameters), on task `{args.task}` ({task.describe()}) for {args.epochs} epochs "
-        f"({steps} SGD steps of batch {args.batch_size}) with `nas.training.train` (`TrainConfig(optimizer='sgd', "
+        f"({steps} SGD steps of batch {args.batch_size}) with `nas.evaluation.training.train` "
+        "(`TrainConfig(optimizer='sgd', "
         f"lr={args.lr}, momentum=0.9, nesterov=False, weight_decay={args.weight_decay}, schedule='constant', "
         "grad_clip=None, dropout=0, augment=(), device='cpu')`, other fields default, so `restore_best=True`) and "
         "with a minimal hand-written loop (same SGD, `torch.randperm` per epoch from a generator with the same "
@@ -307,7 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += ["", "**Figures.**", ""]
     lines.append("| side | wall-clock runs (s) | median (s) | median CPU time (s) | final val acc (%) |")
     lines.append("|---|---|---:|---:|---:|")
-    lines.append(f"| `nas.training.train` | {', '.join(f'{r.seconds:.2f}' for r in ours)} | {med_ours:.3f} | "
+    lines.append(f"| `nas.evaluation.training.train` | {', '.join(f'{r.seconds:.2f}' for r in ours)} | "
+                 f"{med_ours:.3f} | "
                  f"{cpu_ours:.3f} | {ours[0].val_accs[-1]:.2f} |")
     lines.append(f"| hand-written loop | {', '.join(f'{r.seconds:.2f}' for r in hand)} | {med_hand:.3f} | "
                  f"{cpu_hand:.3f} | {hand[0].val_accs[-1]:.2f} |")

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from nas.cli import main
-from nas.config import load_config
-from nas.data import list_tasks
-from nas.evaluators import list_evaluators
-from nas.execution import LocalExecutor
-from nas.graph import Architecture
+from nas.evaluation.evaluators import list_evaluators
+from nas.evaluation.tasks import list_tasks
+from nas.graph.architecture import Architecture
+from nas.runtime.config import load_config
+from nas.runtime.executors import LocalExecutor
 from strategies import list_strategies
 
 CONFIG = {"name": "cli", "seed": 2, "space": {"name": "nb201"},

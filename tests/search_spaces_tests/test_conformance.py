@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from nas.exceptions import ConfigError, InvalidArchitectureError, UnknownNameError
-from nas.graph import Architecture
+from nas.core.errors import ConfigError, InvalidArchitectureError, UnknownNameError
+from nas.graph.architecture import Architecture
 from search_spaces import SearchSpace, get_space, list_spaces
 
 #: Options that make each space's models tiny. Add an entry for a new space to keep the suite fast.

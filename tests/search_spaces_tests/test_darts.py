@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.exceptions import InvalidArchitectureError, UnknownNameError
+from nas.core.errors import InvalidArchitectureError, UnknownNameError
 from search_spaces import get_space
 from search_spaces.darts import DARTS_OPS, GENOTYPES
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from nas.evaluators import HPARAMS_KEY, get_evaluator
-from nas.exceptions import ConfigError, InvalidArchitectureError
-from nas.trial import Status, Trial
+from nas.core.errors import ConfigError, InvalidArchitectureError
+from nas.evaluation.evaluators import HPARAMS_KEY, get_evaluator
+from nas.trials.trial import Status, Trial
 from search_spaces import get_space
 from search_spaces.hparams import HyperparameterSpace, with_hyperparameters
 
@@ -52,7 +52,7 @@ def test_encode_decode_round_trip():
 
 
 def test_round_trip_through_json():
-    from nas.graph import Architecture
+    from nas.graph.architecture import Architecture
 
     arch = JOINT.decode([1] * 6 + [0, 1, 1])
     again = Architecture.from_json(arch.to_json())

@@ -7,8 +7,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from nas.benchmarks import load_nb201
-from nas.exceptions import InvalidArchitectureError
+from nas.core.errors import InvalidArchitectureError
+from nas.evaluation.benchmarks import load_nb201
 from search_spaces import get_space
 
 SPACE = get_space("nb201")

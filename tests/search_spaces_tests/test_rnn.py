@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from nas.cells import DartsRNNLayer
-from nas.exceptions import ConfigError, UnknownNameError
+from nas.core.errors import ConfigError, UnknownNameError
+from nas.graph.cells import DartsRNNLayer
 from search_spaces import get_space
 from search_spaces.rnn import ACTIVATIONS, RNN_GENOTYPES, RNN_LAYER_OPS
 

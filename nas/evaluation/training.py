@@ -1,0 +1,337 @@
+"""The trainer: trains one model on a :class:`~nas.evaluation.tasks.Task` under a typed :class:`TrainConfig`.
+
+Batches are drawn by index from tensors already on the device (no DataLoader workers), so the loop costs
+about what a hand-written PyTorch loop costs. Every random draw (shuffling, augmentation) comes from a
+``torch.Generator`` seeded by the caller; model initialisation and dropout use torch's RNG, which
+:func:`seeded` forks so that nothing global is disturbed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.core.errors import ConfigError, closest
+from nas.evaluation.augment import IMAGE_AUGMENTATIONS, SEQUENCE_AUGMENTATIONS, make_augmenter
+from nas.evaluation.tasks import Task
+
+__all__ = ["TrainConfig", "TrainReport", "Diverged", "train", "evaluate_split", "resolve_device", "seeded",
+           "OPTIMIZERS", "SCHEDULES"]
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
+SCHEDULES = ("constant", "step", "exponential", "polynomial", "cosine", "cyclic")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train a candidate. Every field is validated on construction (:class:`ConfigError` names the
+    field, the bad value and what is allowed).
+
+    Schedules (per step, as a function of the epoch fraction ``e``): ``constant``; ``step`` (lr times
+    ``gamma`` every ``step_size`` epochs); ``exponential`` (``gamma ** e``); ``polynomial`` (from lr to
+    ``min_lr`` with exponent ``power``); ``cosine`` (to ``min_lr``); ``cyclic`` (triangular between
+    ``min_lr`` and lr, period ``cycle_epochs``). ``warmup_epochs`` ramps linearly up first.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    l1: float = 0.0
+    schedule: str = "cosine"
+    step_size: int = 10
+    gamma: float = 0.1
+    power: float = 1.0
+    min_lr: float = 0.0
+    cycle_epochs: int = 4
+    warmup_epochs: int = 0
+    dropout: float = 0.0
+    drop_path: float = 0.0
+    grad_clip: float | None = 5.0
+    label_smoothing: float = 0.0
+    augment: tuple[str, ...] = ()
+    patience: int | None = None
+    restore_best: bool = True
+    device: str = "auto"
+    threads: int | None = None
+    eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.augment, (list, tuple)):  # a bare string would become a tuple of letters
+            raise ConfigError(f"train.augment = {self.augment!r}: give a list of augmentation names")
+        object.__setattr__(self, "augment", tuple(self.augment))
+        known = [*IMAGE_AUGMENTATIONS, *SEQUENCE_AUGMENTATIONS]
+        for name in self.augment:
+            if name not in known:
+                hint = closest(str(name), known)
+                raise ConfigError(f"train.augment: {name!r} is not an augmentation; choose from {', '.join(known)}"
+                                  + (f" (did you mean {hint!r}?)" if hint else ""))
+        _check_int(self, "epochs", 1)
+        _check_int(self, "batch_size", 1)
+        _check_int(self, "step_size", 1)
+        _check_int(self, "cycle_epochs", 1)
+        _check_int(self, "warmup_epochs", 0)
+        _check_int(self, "eval_batch_size", 1)
+        _check_choice(self, "optimizer", OPTIMIZERS)
+        _check_choice(self, "schedule", SCHEDULES)
+        for name in ("lr", "momentum", "weight_decay", "l1", "gamma", "power", "min_lr", "label_smoothing",
+                     "dropout", "drop_path"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"train.{name} = {value!r}: must be a finite number >= 0")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr = {self.lr!r}: must be > 0")
+        for name in ("dropout", "drop_path", "label_smoothing"):
+            if getattr(self, name) >= 1:
+                raise ConfigError(f"train.{name} = {getattr(self, name)!r}: must be below 1")
+        if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or self.grad_clip <= 0):
+            raise ConfigError(f"train.grad_clip = {self.grad_clip!r}: must be > 0, or null to disable clipping")
+        if self.patience is not None:
+            _check_int(self, "patience", 1)
+        if self.threads is not None:
+            _check_int(self, "threads", 1)
+        for name in ("nesterov", "restore_best"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"train.{name} = {getattr(self, name)!r}: must be true or false")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ConfigError("train.nesterov = true needs optimizer 'sgd' with momentum > 0")
+        resolve_device(self.device, check_only=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from plain data; unknown keys raise with the closest field name."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in names:
+                hint = closest(str(key), names)
+                raise ConfigError(f"train: unknown field {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                                  + f"; fields: {', '.join(names)}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["augment"] = list(self.augment)
+        return out
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def lr_factor(self, epoch: float) -> float:
+        """Multiplier of ``lr`` at (fractional) ``epoch``."""
+        if self.warmup_epochs and epoch < self.warmup_epochs:
+            return (epoch + 1e-3) / self.warmup_epochs
+        e = epoch - self.warmup_epochs
+        span = max(self.epochs - self.warmup_epochs, 1e-9)
+        floor = self.min_lr / self.lr
+        if self.schedule == "constant":
+            return 1.0
+        if self.schedule == "step":
+            return self.gamma ** math.floor(e / self.step_size)
+        if self.schedule == "exponential":
+            return self.gamma ** e
+        if self.schedule == "polynomial":
+            return floor + (1 - floor) * max(0.0, 1 - e / span) ** self.power
+        if self.schedule == "cosine":
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(e / span, 1.0)))
+        phase = (e / self.cycle_epochs) % 1.0  # cyclic, triangular
+        return floor + (1 - floor) * (1 - abs(2 * phase - 1))
+
+
+def _check_int(cfg: TrainConfig, name: str, minimum: int) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"train.{name} = {value!r}: must be an integer >= {minimum}")
+
+
+def _check_choice(cfg: TrainConfig, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(cfg, name)
+    if value not in choices:
+        hint = closest(str(value), choices)
+        raise ConfigError(f"train.{name} = {value!r}: choose from {', '.join(choices)}"
+                          + (f" (did you mean {hint!r}?)" if hint else ""))
+
+
+def resolve_device(spec: str, check_only: bool = False) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cpu``, ``cuda`` and ``cuda:N`` as given."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"train.device = {spec!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device = {spec!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if device.type == "cuda" and not check_only and not torch.cuda.is_available():
+        raise ConfigError(f"train.device = {spec!r} but no CUDA device is visible; use 'auto' or 'cpu'")
+    return device
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Run a block with torch's RNG seeded to ``seed``, restoring the outer RNG state afterwards."""
+    devices = [device.index or 0] if device is not None and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class Diverged(RuntimeError):  # noqa: N818 (public name)
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainReport:
+    """What a training run produced. ``stopped`` is ``None``, ``"early_stopping"`` or ``"pruned"``."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    val_acc: float = float("nan")
+    val_loss: float = float("nan")
+    epochs_run: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None
+
+
+def _make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    wd = cfg.weight_decay
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=wd)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=wd)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=wd)
+    if cfg.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=wd)
+    return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
+
+
+def add_dropout(model: nn.Module, p: float) -> None:
+    """Insert dropout before the model's ``classifier`` (every compiled network has one)."""
+    if p > 0 and hasattr(model, "classifier"):
+        head = model.classifier
+        if isinstance(head, nn.Sequential) and isinstance(head[0], nn.Dropout):
+            head[0].p = p  # trained before: set the rate, do not stack a second dropout
+        else:
+            model.classifier = nn.Sequential(nn.Dropout(p), head)
+
+
+def _set_drop_path(model: nn.Module, prob: float) -> None:
+    for module in model.modules():
+        if hasattr(module, "drop_prob"):
+            module.drop_prob = prob
+
+
+@torch.no_grad()
+def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
+                   ) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)``, in eval mode."""
+    was = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device)
+    for i in range(0, len(y), batch_size):
+        out = model(x[i:i + batch_size])
+        yb = y[i:i + batch_size]
+        loss_sum += nn.functional.cross_entropy(out, yb, reduction="sum")
+        correct += (out.argmax(1) == yb).sum()
+    model.train(was)
+    return loss_sum.item() / len(y), 100.0 * correct.item() / len(y)
+
+
+def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
+          on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None) -> TrainReport:
+    """Train ``model`` on ``task``'s train split, validating after every epoch.
+
+    ``on_epoch(epoch, metrics)`` sees ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``lr``; when
+    it returns ``False`` training stops and the report says ``pruned``. With ``patience`` set, training stops
+    after that many epochs without a better validation accuracy. With ``restore_best`` the weights of the
+    best validation epoch are restored at the end. Raises :class:`Diverged` on a NaN or infinite loss.
+    The test split is not touched.
+    """
+    start = time.perf_counter()
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    gen = torch.Generator().manual_seed(seed)
+    x_tr = torch.as_tensor(task.x_train, device=device)
+    y_tr = torch.as_tensor(task.y_train, device=device)
+    x_val = torch.as_tensor(task.x_val, device=device)
+    y_val = torch.as_tensor(task.y_val, device=device)
+    add_dropout(model, cfg.dropout)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = _make_optimizer(params, cfg)
+    steps_per_epoch = max(1, math.ceil(len(y_tr) / cfg.batch_size))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cfg.lr_factor(step / steps_per_epoch))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    augment = make_augmenter(cfg.augment, task.kind) if cfg.augment else None
+    report = TrainReport()
+    best_state: dict[str, torch.Tensor] | None = None
+    best_key = (-math.inf, -math.inf)
+    for epoch in range(cfg.epochs):
+        model.train()
+        _set_drop_path(model, cfg.drop_path * epoch / cfg.epochs)
+        lr = optimizer.param_groups[0]["lr"]
+        perm = torch.randperm(len(y_tr), generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        for i in range(0, len(y_tr), cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            xb, yb = x_tr[idx], y_tr[idx]
+            if augment is not None:
+                xb = augment(xb, gen)
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            if cfg.l1:
+                loss = loss + cfg.l1 * sum(p.abs().sum() for p in params)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(yb)
+            correct += (out.detach().argmax(1) == yb).sum()
+        train_loss = loss_sum.item() / len(y_tr)
+        if not math.isfinite(train_loss):
+            raise Diverged(f"diverged at epoch {epoch + 1}: training loss is {train_loss}")
+        val_loss, val_acc = evaluate_split(model, x_val, y_val, cfg.eval_batch_size)
+        if not math.isfinite(val_loss):
+            raise Diverged(f"diverged at epoch {epoch + 1}: validation loss is {val_loss}")
+        metrics = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / len(y_tr),
+                   "val_loss": val_loss, "val_acc": val_acc, "lr": lr}
+        report.history.append(metrics)
+        report.epochs_run = epoch + 1
+        key = (val_acc, -val_loss)
+        if key > best_key:
+            best_key = key
+            report.best_epoch, report.val_acc, report.val_loss = epoch + 1, val_acc, val_loss
+            if cfg.restore_best and epoch + 1 < cfg.epochs:
+                best_state = copy.deepcopy(model.state_dict())
+            elif cfg.restore_best:
+                best_state = None  # the final weights are the best ones
+        if on_epoch is not None and on_epoch(epoch + 1, metrics) is False:
+            report.stopped = "pruned"
+            break
+        if cfg.patience is not None and epoch + 1 - report.best_epoch >= cfg.patience:
+            report.stopped = "early_stopping"
+            break
+    if cfg.restore_best and best_state is not None and report.best_epoch != report.epochs_run:
+        model.load_state_dict(best_state)
+    elif not cfg.restore_best:
+        last = report.history[-1]
+        report.val_acc, report.val_loss, report.best_epoch = last["val_acc"], last["val_loss"], report.epochs_run
+    report.seconds = time.perf_counter() - start
+    return report

@@ -1,0 +1,1 @@
+"""One-shot (gradient) search: its settings, the supernet, the bilevel step and the supernet job."""

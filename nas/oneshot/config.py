@@ -1,0 +1,110 @@
+"""Settings of a one-shot (gradient) search, validated; plain data with no torch, so strategies can hold them.
+
+The search itself (the supernet job) is :mod:`nas.oneshot.job`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from nas.core.errors import ConfigError, closest
+
+__all__ = ["OneShotConfig", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
+
+ALGORITHMS = ("darts", "gdas", "beta_darts")
+COLLAPSE_ACTIONS = ("warn", "stop", "regularize")
+
+
+@dataclass(frozen=True)
+class OneShotConfig:
+    """Settings of a one-shot search (defaults: DARTS' CIFAR-10 settings, fewer epochs).
+
+    ``space_options`` override the space's options for the supernet only (a smaller proxy network, as DARTS
+    searches with 8 cells and evaluates 20); the derived cell is placed back into the configured space."""
+
+    algorithm: str = "darts"
+    order: int = 1
+    epochs: int = 20
+    batch_size: int = 64
+    train_portion: float = 0.5
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_weight_decay: float = 1e-3
+    tau_max: float = 10.0
+    tau_min: float = 0.1
+    beta_weight: float = 5.0
+    partial_channels: int = 1
+    edge_normalization: bool = False
+    space_options: dict[str, Any] = field(default_factory=dict)
+    collapse_threshold: float = 0.7
+    collapse_warmup: int | None = None
+    collapse_action: str = "warn"
+    device: str = "auto"
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "algorithm"]
+
+    @classmethod
+    def from_options(cls, algorithm: str, options: dict[str, Any], where: str = "strategy.options") -> OneShotConfig:
+        """Validated settings; every error names ``where.<option>``, the value and the fix."""
+        known = cls.option_names()
+        for key in options:
+            if key not in known:
+                hint = closest(key, known)
+                raise ConfigError(f"{where}.{key} is not an option of {algorithm}"
+                                  + (f" (did you mean {hint!r}?)" if hint else "") + f"; options: {', '.join(known)}")
+        cfg = cls(algorithm=algorithm, **options)
+        cfg.check(where)
+        return cfg
+
+    def check(self, where: str = "strategy.options") -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"one-shot algorithm {self.algorithm!r} is unknown; known: {', '.join(ALGORITHMS)}")
+        ints = {"order": (1, 2), "epochs": (1, None), "batch_size": (1, None), "partial_channels": (1, None)}
+        if self.collapse_warmup is not None:
+            ints["collapse_warmup"] = (0, None)
+        for name, (low, high) in ints.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+                span = f"in {low}..{high}" if high is not None else f">= {low}"
+                raise ConfigError(f"{where}.{name} = {v!r}: must be an integer {span}")
+        floats = {"train_portion": (0.05, 0.95), "lr": (0.0, math.inf), "lr_min": (0.0, math.inf),
+                  "momentum": (0.0, 1.0), "weight_decay": (0.0, math.inf), "grad_clip": (0.0, math.inf),
+                  "arch_lr": (0.0, math.inf), "arch_weight_decay": (0.0, math.inf), "tau_max": (1e-3, math.inf),
+                  "tau_min": (1e-3, math.inf), "beta_weight": (0.0, math.inf), "collapse_threshold": (0.0, 1.0)}
+        for name, (lo, hi) in floats.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                raise ConfigError(f"{where}.{name} = {v!r}: must be a number in [{lo}, {hi}]")
+        if self.order == 2 and self.algorithm == "gdas":
+            raise ConfigError(f"{where}.order = 2: gdas samples one path per step and is first order; use order: 1")
+        if not isinstance(self.edge_normalization, bool):
+            raise ConfigError(f"{where}.edge_normalization = {self.edge_normalization!r}: must be true or false")
+        if self.collapse_action not in COLLAPSE_ACTIONS:
+            raise ConfigError(f"{where}.collapse_action = {self.collapse_action!r}: expected one of "
+                              f"{', '.join(COLLAPSE_ACTIONS)}")
+        if not isinstance(self.space_options, dict):
+            raise ConfigError(f"{where}.space_options = {self.space_options!r}: must be a mapping of space options")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"{where}.device = {self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def proxy_space(space: Any, space_options: dict[str, Any]) -> Any:
+    """The space a supernet is built from: ``space`` with ``space_options`` applied (``space`` itself if none)."""
+    return type(space)(**{**space.options(), **space_options}) if space_options else space
+
+
+def place(space: Any, proxy: Any, arch: Any) -> Any:
+    """A member of the ``proxy`` space placed back into ``space`` (same cells, ``space``'s macro settings)."""
+    return arch if proxy is space else space.decode(proxy.encode(arch))

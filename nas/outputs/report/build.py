@@ -1,0 +1,463 @@
+"""``nas report DIR``: one self-contained HTML file describing an experiment.
+
+Sections (ids in :data:`SECTIONS`): a summary; the best-so-far score over finished trials and over wall time;
+every completed trial as score against parameters, FLOPs and latency with the Pareto fronts; a table of the top
+K; drawings of the best architectures' cells; op frequencies among the best trials and decision importances
+(fANOVA); failures grouped by reason; the supernet search of one-shot strategies; Grad-CAM heat maps of the best
+conv model on validation images. A section that has nothing to show says why instead, so every section is
+always there.
+
+Plots are PNG ``data:`` URIs, style and script are inline: the file loads nothing else and can be mailed or
+archived on its own. It is written atomically (a reader sees the previous report or the new one).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas.core.errors import ConfigError
+from nas.core.io import atomic_write_text
+from nas.outputs.report.gradcam import SkipSection
+from nas.outputs.report.text import cell_summary, format_metric, top_columns
+from nas.runtime.store import RUNNING, StoredTrial
+
+__all__ = ["build_report", "ReportResult", "ReportOptions", "SECTIONS", "REPORT_FILE", "GRADCAM_MIN_SIZE"]
+
+REPORT_FILE = "report.html"
+#: Grad-CAM uses the last feature map at least this high and wide (see :func:`nas.outputs.report.cam.last_feature_map`).
+GRADCAM_MIN_SIZE = 4
+
+#: (id, title) of every section, in page order.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("summary", "Summary"),
+    ("progress", "Best-so-far score"),
+    ("tradeoffs", "Score against cost"),
+    ("top", "Top trials"),
+    ("cells", "Best architectures"),
+    ("ops", "Ops and decisions"),
+    ("failures", "Failures"),
+    ("supernet", "One-shot search"),
+    ("gradcam", "Grad-CAM"),
+)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What to put in the report: ``top`` rows in the table, ``draw`` architectures drawn, ``gradcam`` on or
+    off with ``images`` validation images, ``retrain_epochs`` capping a retraining for Grad-CAM (``None``:
+    as the search trained)."""
+
+    top: int = 5
+    draw: int = 3
+    gradcam: bool = True
+    images: int = 6
+    retrain_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("top", 1), ("draw", 0), ("images", 1), ("retrain_epochs", 1)):
+            value = getattr(self, name)
+            if value is None and name == "retrain_epochs":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"report option {name} = {value!r}: must be an integer >= {minimum}")
+
+
+@dataclass
+class ReportResult:
+    """Where the report went, how long it took, and why sections were left empty (section id -> reason)."""
+
+    path: Path
+    seconds: float
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+# -- data ---------------------------------------------------------------------------------------------------
+@dataclass
+class _Data:
+    """Everything the sections read, loaded once."""
+
+    exp: Any
+    trials: list[StoredTrial]
+    ranked: list[StoredTrial]
+    created: float
+    options: ReportOptions
+
+    @property
+    def score_header(self) -> str:
+        """Short name of the score: ``val`` for the train evaluator (validation accuracy), else ``score``."""
+        return "val" if self.exp.cfg.evaluator.name == "train" else "score"
+
+    @property
+    def score_label(self) -> str:
+        """Axis label of the score: validation accuracy for the train evaluator, else the evaluator's signal."""
+        if self.exp.cfg.evaluator.name == "train":
+            return "validation accuracy (%)"
+        signal = self.ranked[0].info.get("signal") if self.ranked else None
+        return f"score ({signal})" if signal else "score"
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _img(uri: str, alt: str) -> str:
+    return f'<img src="{uri}" alt="{_e(alt)}">'
+
+
+def _figure(fig: Any, alt: str) -> str:
+    from nas.outputs.report.plots import png_data_uri
+
+    return _img(png_data_uri(fig), alt)
+
+
+# -- sections ---------------------------------------------------------------------------------------------
+def _summary(d: _Data) -> str:
+    cfg = d.exp.cfg
+    counts = d.exp.store.counts()
+    best = d.ranked[0] if d.ranked else None
+    ev = cfg.evaluator
+    evaluator = ev.name + (f" on task {ev.task}" if ev.task else "")
+    if ev.name == "train" and ev.train:
+        evaluator += " (" + ", ".join(f"{k} {v}" for k, v in ev.train.items()) + ")"
+    rows = [
+        ("space", f"{cfg.space.name} {json.dumps(cfg.space.options)}" if cfg.space.options else cfg.space.name),
+        ("strategy", f"{cfg.strategy.name} {json.dumps(cfg.strategy.options)}" if cfg.strategy.options
+         else cfg.strategy.name),
+        ("evaluator", evaluator),
+        ("objectives", ", ".join(cfg.objectives)),
+        *([("searched hyperparameters", json.dumps(cfg.searchable))] if cfg.searchable else []),
+        ("trials", f"{d.exp.done()} of {cfg.budget.max_trials} done: "
+                   + ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))),
+        ("search time", f"{d.exp.elapsed:.1f} s"),
+        ("best", f"trial {best.id}, {d.score_label} {format_metric(best.score, 'score')}" if best else "-"),
+        ("score", (best.info.get("signal", "-") if best else "-") + "; test accuracy is reported, never used to rank"),
+    ]
+    table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    config = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    return (f'<table class="facts">{table}</table>'
+            f"<details><summary>config.yaml</summary><pre>{_e(config)}</pre></details>")
+
+
+def _progress(d: _Data) -> str:
+    from nas.outputs.report.plots import best_so_far_figure
+
+    finished = sorted((t for t in d.trials if t.status != RUNNING and t.finished is not None),
+                      key=lambda t: (t.finished, t.id))
+    scores = [t.score if t.status == "COMPLETE" and _finite(t.score) else None for t in finished]
+    if not any(s is not None for s in scores):
+        raise SkipSection("no completed trial yet")
+    seconds = [max(0.0, t.finished - d.created) for t in finished]  # type: ignore[operator]
+    fig = best_so_far_figure(scores, seconds, d.score_label)
+    return (_figure(fig, "best-so-far score over trials and over time")
+            + f"<p>{len(finished)} finished trials in completion order (failed and pruned ones count as trials "
+              "without a score); wall time is measured from the experiment's creation, pauses included.</p>")
+
+
+_COSTS = (("params", "parameters"), ("flops", "FLOPs (batch 1)"), ("latency_ms", "CPU latency (ms, batch 1)"))
+
+
+def _tradeoffs(d: _Data) -> str:
+    from nas.outputs.report.plots import pareto_front, tradeoff_figure
+
+    panels = []
+    fronts = []
+    for key, name in _COSTS:
+        rows = [(i, t) for i, t in enumerate(d.ranked) if _finite(t.metrics.get(key)) and _finite(t.score)]
+        if len(rows) < 2:
+            continue
+        costs = [float(t.metrics[key]) for _, t in rows]
+        scores = [float(t.score) for _, t in rows]  # type: ignore[arg-type]
+        labels = [f"#{i + 1}" if i < d.options.top else "" for i, _ in rows]
+        panels.append((name, costs, scores, labels))
+        front = pareto_front(costs, scores)
+        fronts.append(f"<li>{_e(name)}: trials {', '.join(str(rows[i][1].id) for i in front)}</li>")
+    if not panels:
+        raise SkipSection("fewer than 2 completed trials report parameters, FLOPs or latency")
+    fig = tradeoff_figure(panels, d.score_label)
+    return (_figure(fig, "score against cost with the Pareto front")
+            + f"<p>Every completed trial; circled: the Pareto front (no other trial has a higher score at a lower "
+              f"or equal cost); stars and <code>#k</code>: the top {d.options.top}. Pareto-optimal trials, "
+              "cheapest first:</p>"
+            + f"<ul>{''.join(fronts)}</ul>")
+
+
+def _top(d: _Data) -> str:
+    rows = d.ranked[: d.options.top]
+    if not rows:
+        raise SkipSection("no completed trial")
+    columns = top_columns(rows, d.score_header)
+    head = "".join(f"<th>{_e(h)}</th>" for h in ("rank", "trial", *(c[0] for c in columns), "hash", "cell"))
+    body = []
+    for rank, t in enumerate(rows, start=1):
+        cells = [f'<td data-value="{rank}">{rank}</td>', f'<td data-value="{t.id}">{t.id}</td>']
+        for _, key, kind in columns:
+            value = t.score if key == "score" else t.metrics.get(key)
+            raw = value if _finite(value) else ""
+            cells.append(f'<td class="num" data-value="{raw}">{_e(format_metric(value, kind))}</td>')
+        cells.append(f"<td><code>{_e(t.hash[:10])}</code></td><td><code>{_e(cell_summary(t.arch))}</code></td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="sortable data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            "<p>Ranked by validation score (click a column to sort). Cell: <code>n=op(s)</code> means node "
+            "<code>n</code> receives <code>op</code> applied to node <code>s</code>; <code>+</code> sums inputs; "
+            "<code>none</code> edges are left out.</p>")
+
+
+def _cells(d: _Data) -> str:
+    from nas.outputs.report.cells import draw_architecture
+
+    if not d.ranked:
+        raise SkipSection("no completed trial")
+    parts = []
+    for rank, t in enumerate(d.ranked[: d.options.draw], start=1):
+        fig = draw_architecture(t.arch)
+        score = format_metric(t.score, "score")
+        parts.append(f'<div class="arch"><h3>#{rank}: trial {t.id}, {d.score_header} {_e(score)}</h3>'
+                     f"{_figure(fig, f'cells of trial {t.id}')}<p><code>{_e(cell_summary(t.arch))}</code></p></div>")
+    return ("<p>Nodes in topological order; each edge applies the op written on it; orange nodes form the cell's "
+            "output; dashed grey edges are <code>none</code> (zero).</p>" + "".join(parts))
+
+
+def _ops(d: _Data) -> str:
+    from nas.outputs.report.analysis import best_fraction_count, decision_importance, op_frequency
+    from nas.outputs.report.plots import bar_figure
+    from nas.runtime.config import build_space
+
+    if not d.ranked:
+        raise SkipSection("no completed trial")
+    archs = [t.arch for t in d.ranked]
+    n_best = best_fraction_count(len(archs))
+    freq = op_frequency(archs, n_best)
+    fig = bar_figure(freq.labels, [(f"best {freq.n_best} trials", freq.best), (f"all {freq.n_all}", freq.overall)],
+                     "share of the cell's edges", "op frequency")
+    out = [f'<div class="pair"><div>{_figure(fig, "op frequency")}<p>Share of edges using each op among the best '
+           f"quarter of the completed trials ({freq.n_best}) and among all {freq.n_all}.</p></div>"]
+    imp = decision_importance(build_space(d.exp.cfg), archs, [t.score for t in d.ranked], seed=d.exp.cfg.seed)
+    if imp.names:
+        shown = min(len(imp.names), 15)
+        fig = bar_figure(imp.names[:shown], [("importance", imp.values[:shown])], "importance (sums to 1)",
+                         "decision importance")
+        out.append(f"<div>{_figure(fig, 'decision importance')}<p>{_e(imp.method)}, {imp.n_trials} completed "
+                   f"trials; the {shown} most important of {len(imp.names)} varying decisions.</p></div>")
+    else:
+        out.append(f'<div><p class="skip">Decision importance: not computed: {_e(imp.reason)}.</p></div>')
+    return "".join(out) + "</div>"
+
+
+def _failures(d: _Data) -> str:
+    failed = [t for t in d.trials if t.status == "FAILED"]
+    pruned = sum(t.status == "PRUNED" for t in d.trials)
+    running = sum(t.status == RUNNING for t in d.trials)
+    notes = []
+    if pruned:
+        notes.append(f"{pruned} trial(s) were pruned by early stopping (not failures).")
+    if running:
+        notes.append(f"{running} trial(s) are running or were interrupted; `nas resume` runs them again.")
+    note = "".join(f"<p>{_e(n)}</p>" for n in notes)
+    if not failed:
+        return f'<p class="ok">No trial failed.</p>{note}'
+    groups: dict[str, list[StoredTrial]] = {}
+    for t in failed:
+        groups.setdefault(t.error or "(no reason recorded)", []).append(t)
+    rows = []
+    for reason, ts in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        ids = ", ".join(str(t.id) for t in ts[:20]) + (" ..." if len(ts) > 20 else "")
+        tb = next((t.traceback for t in ts if t.traceback), None)
+        detail = f"<details><summary>traceback of trial {ts[0].id}</summary><pre>{_e(tb)}</pre></details>" if tb else ""
+        rows.append(f'<tr><td class="num">{len(ts)}</td><td><code>{_e(reason)}</code>{detail}</td><td>{ids}</td></tr>')
+    return (f"<p>{len(failed)} of {len(d.trials)} trials failed, in {len(groups)} group(s) by reason.</p>"
+            f'<table class="data"><thead><tr><th>count</th><th>reason</th><th>trials</th></tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>{note}")
+
+
+def _gradcam(d: _Data) -> str:
+    import numpy as np
+    import torch
+
+    from nas.outputs.report.cam import grad_cam
+    from nas.outputs.report.gradcam import best_trained_model, gradcam_figure, pick_images
+
+    if not d.options.gradcam:
+        raise SkipSection("turned off (--no-gradcam)")
+    trained = best_trained_model(d.exp, d.ranked, d.options.retrain_epochs)
+    task = d.exp.evaluator.task
+    idx = pick_images(task, d.options.images)
+    x = torch.as_tensor(np.asarray(task.x_val[idx]))
+    cam = grad_cam(trained.model, x, min_size=GRADCAM_MIN_SIZE)
+    labels = [task.classes[int(task.y_val[i])] for i in idx]
+    fig = gradcam_figure(np.asarray(task.x_val[idx]), labels, cam, task.classes)
+    channels, height, width = cam.feature_shape
+    return (_figure(fig, "Grad-CAM heat maps on validation images")
+            + f"<p>Model: trial {trained.trial_id}, {_e(trained.source)}.</p>"
+              f"<p>Heat maps of the predicted class at the output of <code>{_e(cam.layer)}</code> ({channels} "
+              f"channels, {height}x{width}: the last feature map at least {GRADCAM_MIN_SIZE}x{GRADCAM_MIN_SIZE} "
+              f"before the classifier, or the last one when none is), upsampled to the input size; red marks the "
+              "regions that raise the class score most.</p>")
+
+
+def _supernet(d: _Data) -> str:
+    from nas.outputs.report.plots import supernet_figure
+
+    outcome = d.exp.store.meta("supernet")
+    if outcome is None:
+        raise SkipSection(f"strategy {d.exp.cfg.strategy.name!r} trains no supernet (one-shot strategies: darts, "
+                          "gdas, beta_darts)")
+    history = outcome["history"]
+    if not history:
+        raise SkipSection("the supernet search stopped before its first epoch ended")
+    op_weights = {k: v for k, v in outcome["alphas"].items() if not k.endswith(".edges")}  # not edge weights
+    fig = supernet_figure(history, op_weights, outcome.get("slots", {}),
+                          float(outcome.get("collapse_threshold", 0.7)))
+    from nas.graph.architecture import Architecture
+
+    derived = Architecture.from_json(outcome["arch"])
+    warnings = outcome["warnings"]
+    notes = (f"<p>{_e(outcome['algorithm'])}: {outcome['epochs_run']} epochs, {outcome['cpu_seconds'] / 60:.2f} "
+             f"CPU-minutes ({outcome['wall_seconds']:.0f} s). Derived cell: <code>{_e(cell_summary(derived))}</code>"
+             f" (trial 0 trains it from scratch).</p>")
+    if outcome["stopped"]:
+        notes += f'<p class="skip">Stopped early: {_e(outcome["stopped"])}.</p>'
+    if warnings:
+        items = "".join(f"<li>{_e(w)}</li>" for w in warnings[:8])
+        more = f"<li>... {len(warnings) - 8} more</li>" if len(warnings) > 8 else ""
+        notes += f"<p>Collapse guard warnings ({len(warnings)}):</p><ul>{items}{more}</ul>"
+    else:
+        notes += '<p class="ok">The collapse guard raised no warning.</p>'
+    return (_figure(fig, "supernet accuracy, collapse signals and final op weights per epoch")
+            + "<p>Left: the supernet's accuracy on the two halves of the training split. Middle: the share of "
+              "parameter-free ops (none, skip, pooling) in the cell derived after each epoch and the normalised "
+              "entropy of the op weights (1 = uniform), against the collapse guard's threshold. Right: the op "
+              "weights the derived cell was read from (colour from each panel's smallest to its largest weight)."
+              "</p>" + notes)
+
+
+_BUILDERS: dict[str, Callable[[_Data], str]] = {
+    "summary": _summary, "progress": _progress, "tradeoffs": _tradeoffs, "top": _top, "cells": _cells,
+    "ops": _ops, "failures": _failures, "supernet": _supernet, "gradcam": _gradcam,
+}
+
+
+# -- page -------------------------------------------------------------------------------------------------
+_STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 0;
+       background: #f6f7f9; }
+header { background: #20344f; color: #fff; padding: 18px 32px 12px; }
+header h1 { margin: 0 0 4px; font-size: 22px; }
+header p { margin: 0 0 8px; color: #c9d6e8; }
+nav a { color: #fff; margin-right: 14px; text-decoration: none; border-bottom: 1px dotted #9fb4d0; }
+main { max-width: 1200px; margin: 0 auto; padding: 8px 24px 40px; }
+section { background: #fff; border: 1px solid #dde2ea; border-radius: 6px; padding: 10px 20px 16px;
+          margin: 18px 0; }
+h2 { font-size: 18px; margin: 6px 0 10px; color: #20344f; }
+h3 { font-size: 15px; margin: 14px 0 4px; }
+img { max-width: 100%; height: auto; display: block; }
+table { border-collapse: collapse; margin: 6px 0; }
+table.data th, table.data td { border-bottom: 1px solid #e3e7ee; padding: 4px 10px; text-align: left;
+                               vertical-align: top; }
+table.data th { background: #eef2f7; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[data-order="asc"]::after { content: " \\25B2"; }
+table.sortable th[data-order="desc"]::after { content: " \\25BC"; }
+table.facts th { text-align: left; padding: 2px 16px 2px 0; color: #555; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code, pre { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", Menlo, monospace; }
+pre { background: #f3f5f8; padding: 8px; overflow-x: auto; max-height: 320px; }
+.skip { color: #7a5b00; background: #fff8e1; padding: 6px 10px; border-radius: 4px; }
+.ok { color: #1b6e2a; }
+.pair { display: flex; flex-wrap: wrap; gap: 24px; }
+.pair > div { flex: 1 1 420px; }
+footer { color: #777; font-size: 12px; text-align: center; margin: 12px; }
+"""
+
+_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      var asc = th.getAttribute("data-order") !== "asc";
+      function key(row) {
+        var cell = row.cells[col];
+        var raw = cell.getAttribute("data-value");
+        return raw === null ? cell.textContent : raw;
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
+        var c = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
+        return asc ? c : -c;
+      });
+      table.querySelectorAll("th").forEach(function (other) { other.removeAttribute("data-order"); });
+      th.setAttribute("data-order", asc ? "asc" : "desc");
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _render(d: _Data) -> tuple[str, dict[str, str]]:
+    """The HTML page and the reasons of the sections left empty."""
+    from nas import __version__
+
+    skipped: dict[str, str] = {}
+    sections = []
+    for sid, title in SECTIONS:
+        try:
+            body = _BUILDERS[sid](d)
+        except SkipSection as err:
+            skipped[sid] = str(err)
+            body = f'<p class="skip">Nothing to show: {_e(err)}.</p>'
+        sections.append(f'<section id="{sid}" data-section="{sid}"><h2>{_e(title)}</h2>{body}</section>')
+    cfg = d.exp.cfg
+    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>nasgraph report: {_e(cfg.name)}</title><style>{_STYLE}</style></head><body>"
+        f"<header><h1>Experiment {_e(cfg.name)}</h1><p>{_e(cfg.strategy.name)} on space {_e(cfg.space.name)}, "
+        f"evaluator {_e(cfg.evaluator.name)}{' on ' + _e(cfg.evaluator.task) if cfg.evaluator.task else ''}; "
+        f"{d.exp.done()} trials</p><nav>{nav}</nav></header>"
+        f"<main>{''.join(sections)}</main>"
+        f"<footer>nasgraph {_e(__version__)}, report generated {when}</footer>"
+        f"<script>{_SCRIPT}</script></body></html>\n"
+    )
+    return page, skipped
+
+
+def build_report(directory: str | Path, out: str | Path | None = None,
+                 options: ReportOptions | None = None) -> ReportResult:
+    """Write the report of the experiment in ``directory`` to ``out`` (default ``DIR/report.html``) atomically.
+
+    Reads the experiment (store, config, checkpoint) without changing it; may train the best architecture
+    again for the Grad-CAM section (see :mod:`nas.outputs.report.gradcam`). Raises
+    :class:`~nas.core.errors.ConfigError` when ``directory`` is not an experiment."""
+    from nas.runtime.experiment import Experiment
+
+    start = time.perf_counter()
+    options = options or ReportOptions()
+    exp = Experiment.open(directory)
+    try:
+        created = exp.store.meta("created")
+        trials = exp.store.trials()
+        if not isinstance(created, (int, float)):
+            created = min((t.submitted for t in trials), default=time.time())
+        data = _Data(exp, trials, exp.ranked(), float(created), options)
+        page, skipped = _render(data)
+    finally:
+        exp.close()
+    path = Path(out) if out is not None else Path(directory) / REPORT_FILE
+    atomic_write_text(path, page)
+    return ReportResult(path, time.perf_counter() - start, skipped)

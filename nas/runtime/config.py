@@ -1,0 +1,336 @@
+"""Experiment configuration: YAML validated into typed, frozen objects before anything starts.
+
+Every problem raises :class:`~nas.core.errors.ConfigError` naming the field path (``strategy.options.population``),
+the bad value and the fix (a close match for misspelt names). The config is turned into keyword arguments for
+the space, strategy and evaluator here, in one place; nothing downstream sees the config tree.
+
+A config file::
+
+    name: quickstart
+    seed: 0
+    space: {name: nb201, options: {C: 8, N: 1}}
+    strategy: {name: evolution, options: {population: 8, sample_size: 3}}
+    evaluator: {name: train, task: digits, train: {epochs: 4}}
+    searchable: {lr: [0.1, 0.05]}        # optional: training fields searched with the architecture
+    objectives: [max:score]               # optional; e.g. [max:score, min:params]
+    constraints: {params: {max: 200000}}  # optional
+    early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation
+    budget: {max_trials: 16, max_seconds: 600}
+    execution: {executor: ray, workers: 2, cpus_per_trial: 1, gpus_per_trial: 0, address: null}
+    output: runs/quickstart
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas.core.errors import ConfigError, NASError, closest
+
+__all__ = ["ExperimentConfig", "SpaceConfig", "StrategyConfig", "EvaluatorConfig", "BudgetConfig",
+           "ExecutionConfig", "load_config", "parse_config"]
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    dedup: bool = True
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    name: str = "train"
+    task: str | None = None
+    task_options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    max_trials: int = 20
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    executor: str = "ray"
+    workers: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    address: str | None = None
+    max_retries: int = 1
+    threads_per_trial: int | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    space: SpaceConfig
+    strategy: StrategyConfig
+    evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+    seed: int = 0
+    searchable: dict[str, list[Any]] = field(default_factory=dict)
+    objectives: list[str] = field(default_factory=lambda: ["max:score"])
+    constraints: dict[str, dict[str, float]] = field(default_factory=dict)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    early_stopping: dict[str, int] | None = None
+    output: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> ExperimentConfig:
+        """A copy with top-level or dotted (``budget.max_trials``) fields changed, validated again."""
+        data = self.to_dict()
+        for key, value in changes.items():
+            node = data
+            *parents, last = key.split(".")
+            for p in parents:
+                node = node[p]
+            node[last] = value
+        return parse_config(data)
+
+
+# -- generic typed parsing ------------------------------------------------------------------------------
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        return getattr(origin, "__name__", str(origin))
+    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+# (type, accepts(value), convert(value), what the message says is expected); bool is not a number here
+_SCALARS: tuple[tuple[type, Any, Any, str], ...] = (
+    (dict, lambda v: isinstance(v, dict), dict, "a mapping"),
+    (list, lambda v: isinstance(v, list), list, "a list"),
+    (bool, lambda v: isinstance(v, bool), bool, "true or false"),
+    (int, lambda v: isinstance(v, int) and not isinstance(v, bool), int, "an integer"),
+    (float, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), float, "a number"),
+    (str, lambda v: isinstance(v, str), str, "a string"),
+)
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, path)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{path} = {value!r}: expected {_type_name(tp)}")
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    for kind, accepts, convert, expected in _SCALARS:
+        if origin is kind or tp is kind:
+            if not accepts(value):
+                raise ConfigError(f"{path} = {value!r}: expected {expected}")
+            return convert(value)
+    return value
+
+
+def _build(cls: Any, data: Any, path: str) -> Any:
+    if isinstance(data, str) and cls in (SpaceConfig, StrategyConfig):
+        data = {"name": data}  # shorthand: `strategy: evolution`
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            hint = closest(str(key), fields)
+            where = f"{path}.{key}" if path else str(key)
+            raise ConfigError(f"{where}: unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
+                              + f"; allowed: {', '.join(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        where = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], where)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: missing (required)")
+    return cls(**kwargs)
+
+
+# -- semantic checks --------------------------------------------------------------------------------------
+def _positive(value: float | None, path: str, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise ConfigError(f"{path} = {value!r}: must be {'>= 0' if allow_zero else '> 0'}")
+
+
+def _check(cfg: ExperimentConfig) -> None:
+    if not cfg.name or "/" in cfg.name:
+        raise ConfigError(f"name = {cfg.name!r}: give a non-empty name without '/'")
+    _positive(cfg.seed, "seed", allow_zero=True)
+    _positive(cfg.budget.max_trials, "budget.max_trials")
+    _positive(cfg.budget.max_seconds, "budget.max_seconds")
+    ex = cfg.execution
+    if ex.executor not in ("ray", "local"):
+        hint = closest(ex.executor, ["ray", "local"])
+        raise ConfigError(f"execution.executor = {ex.executor!r}: use 'ray' or 'local'"
+                          + (f" (did you mean {hint!r}?)" if hint else ""))
+    _positive(ex.workers, "execution.workers")
+    _positive(ex.cpus_per_trial, "execution.cpus_per_trial")
+    _positive(ex.gpus_per_trial, "execution.gpus_per_trial", allow_zero=True)
+    _positive(ex.max_retries, "execution.max_retries", allow_zero=True)
+    _positive(ex.threads_per_trial, "execution.threads_per_trial")
+    if ex.executor == "local" and ex.workers != 1:
+        raise ConfigError(f"execution.workers = {ex.workers}: the local executor runs one trial at a time; "
+                          "set workers: 1 or use executor: ray")
+    if ex.gpus_per_trial > 1 and ex.gpus_per_trial != int(ex.gpus_per_trial):
+        raise ConfigError(f"execution.gpus_per_trial = {ex.gpus_per_trial}: fractions must be below 1")
+    # Build the pieces once, so that every option is checked by the code that uses it.
+    try:
+        from nas.trials.objectives import parse_constraints, parse_objectives
+
+        parse_objectives(cfg.objectives)
+        parse_constraints(cfg.constraints)
+    except ConfigError as err:
+        raise ConfigError(f"objectives/constraints: {err}") from None
+    from strategies import strategy_class
+
+    try:
+        one_shot = getattr(strategy_class(cfg.strategy.name), "one_shot", False)
+    except NASError as err:
+        raise _prefixed("strategy", err) from None
+    if one_shot and cfg.searchable:
+        raise ConfigError(f"searchable: the one-shot strategy {cfg.strategy.name!r} searches the architecture only; "
+                          "remove `searchable` or choose another strategy")
+    space = build_space(cfg)
+    _check_task_kind(space, cfg.evaluator.task, "evaluator.task")
+    build_evaluator(cfg, space)
+    strategy = build_strategy(cfg, space)
+    _check_task_kind(space, getattr(getattr(strategy, "inner", strategy), "task", None), "strategy.options.task")
+    if one_shot and cfg.evaluator.task is None and getattr(strategy, "inner", strategy).task is None:
+        raise ConfigError(f"strategy.options.task: the {cfg.strategy.name} strategy trains a supernet on a task; "
+                          "set evaluator.task or strategy.options.task")
+    if cfg.early_stopping is not None:
+        if cfg.evaluator.name != "train":
+            raise ConfigError("early_stopping: only the train evaluator trains epoch by epoch, "
+                              f"not {cfg.evaluator.name!r}")
+        from nas.evaluation.pruning import ASHA
+
+        try:
+            ASHA(**cfg.early_stopping)
+        except TypeError as err:
+            raise ConfigError(f"early_stopping: {err}; options: grace_epochs, reduction_factor") from None
+
+
+def _check_task_kind(space: Any, task: str | None, field: str) -> None:
+    """A space of image models with a sequence task (or the reverse) fails at config time, not per trial."""
+    from nas.evaluation.tasks import task_kind
+
+    kind = task_kind(task) if task else None
+    if kind is not None and kind != space.input_kind:
+        raise ConfigError(f"{field} = {task!r} holds {kind} data but space {space.name!r} builds "
+                          f"{space.input_kind} models; pick a matching space or task (`nas tasks`, `nas spaces`)")
+
+
+def _prefixed(prefix: str, err: NASError) -> ConfigError:
+    """The error of a component built from config section ``prefix``, naming the dotted field where it can:
+    ``<space> option C = 0: ...`` becomes ``space.options.C = 0 (space nb201): ...``."""
+    text = str(err)
+    if text.startswith(f"{prefix}."):  # already names the field
+        return ConfigError(text)
+    m = re.match(r"^(?:strategy )?'?([\w-]+)'? option (\w+) = (.*?): (.*)$", text, re.S)
+    if m and prefix in ("space", "strategy"):
+        return ConfigError(f"{prefix}.options.{m.group(2)} = {m.group(3)} ({prefix} {m.group(1)}): {m.group(4)}")
+    return ConfigError(f"{prefix}: {text}")
+
+
+def build_space(cfg: ExperimentConfig) -> Any:
+    """The search space (joint with the searchable training fields, if any)."""
+    from search_spaces import get_space
+    from search_spaces.hparams import with_hyperparameters
+
+    try:
+        space = get_space(cfg.space.name, **cfg.space.options)
+    except NASError as err:
+        raise _prefixed("space", err) from None
+    if cfg.searchable:
+        try:
+            space = with_hyperparameters(space, cfg.searchable)
+        except NASError as err:
+            raise _prefixed("searchable", err) from None
+    return space
+
+
+def build_strategy(cfg: ExperimentConfig, space: Any) -> Any:
+    from strategies import get_strategy
+
+    try:
+        return get_strategy(cfg.strategy.name, space=space, seed=cfg.seed, dedup=cfg.strategy.dedup,
+                            objectives=cfg.objectives, constraints=cfg.constraints, **cfg.strategy.options)
+    except NASError as err:
+        raise _prefixed("strategy", err) from None
+
+
+def build_evaluator(cfg: ExperimentConfig, space: Any) -> Any:
+    from nas.evaluation.evaluators import get_evaluator
+
+    ev = cfg.evaluator
+    options: dict[str, Any] = dict(ev.options)
+    if ev.name == "train":
+        if ev.task is None:
+            raise ConfigError("evaluator.task: missing; the train evaluator needs a task (see `nas tasks`)")
+        train = dict(ev.train)
+        if cfg.execution.threads_per_trial and "threads" not in train:
+            train["threads"] = cfg.execution.threads_per_trial
+        options.update(space=space, task=ev.task, task_options=ev.task_options, train=train, data_seed=cfg.seed)
+    elif ev.name == "proxy":
+        options.update(space=space, task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
+    elif ev.task is not None or ev.train:
+        raise ConfigError(f"evaluator: the {ev.name!r} evaluator takes no task or train settings")
+    if ev.name == "nb201" and cfg.space.name != "nb201":
+        raise ConfigError(f"evaluator.name = 'nb201' looks cells up in NAS-Bench-201 and needs space nb201, "
+                          f"not space.name = {cfg.space.name!r}; use the train or proxy evaluator")
+    try:
+        return get_evaluator(ev.name, **options)
+    except NASError as err:
+        raise _prefixed("evaluator", err) from None
+
+
+def parse_config(data: Any) -> ExperimentConfig:
+    """Validate plain data (as loaded from YAML) into an :class:`ExperimentConfig`."""
+    cfg = _build(ExperimentConfig, data, "")
+    _check(cfg)
+    return cfg
+
+
+def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {str(file)!r} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {file.name} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {file.name} must hold a mapping of settings, got {type(data).__name__}")
+    cfg = parse_config(data)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return cfg.replace(**overrides) if overrides else cfg

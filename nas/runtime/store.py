@@ -1,0 +1,123 @@
+"""The trial store: SQLite (WAL) in the experiment directory.
+
+Every trial's architecture JSON, canonical hash, seed, status, score, metrics, per-epoch history, error and
+traceback, worker, timings; and the experiment's config and package version. Each write is one transaction,
+so a killed driver leaves a consistent file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.graph.architecture import Architecture
+from nas.trials.trial import Result, Trial
+
+__all__ = ["TrialStore", "StoredTrial", "RUNNING"]
+
+RUNNING = "RUNNING"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY, arch TEXT NOT NULL, hash TEXT NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL, score REAL, metrics TEXT, info TEXT, history TEXT, error TEXT, traceback TEXT,
+    worker TEXT, submitted REAL NOT NULL, finished REAL, attempts INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
+"""
+
+
+@dataclass(frozen=True)
+class StoredTrial:
+    """One row of the store."""
+
+    id: int
+    arch: Architecture
+    hash: str
+    seed: int
+    status: str
+    score: float | None
+    metrics: dict[str, float]
+    info: dict[str, str]
+    history: list[dict[str, float]]
+    error: str | None
+    traceback: str | None
+    worker: str | None
+    submitted: float
+    finished: float | None
+    attempts: int
+
+    @property
+    def trial(self) -> Trial:
+        return Trial(self.id, self.arch, self.seed)
+
+    def result(self) -> Result:
+        return Result.from_dict({"status": self.status, "score": self.score, "metrics": self.metrics,
+                                 "info": self.info, "history": self.history, "error": self.error,
+                                 "traceback": self.traceback})
+
+
+class TrialStore:
+    """SQLite store at ``path`` (created if missing)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def submitted(self, trial: Trial, attempts: int = 1) -> None:
+        """Record a trial as RUNNING (replacing an earlier attempt of the same id)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO trials (id, arch, hash, seed, status, submitted, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(), attempts))
+
+    def finished(self, trial: Trial, result: Result, worker: str | None = None, retries: int = 0) -> None:
+        """Record the result of a trial; ``retries`` are extra attempts the executor made within this
+        submission (a worker died), added to ``attempts``."""
+        d = result.to_dict()
+        self._db.execute(
+            "UPDATE trials SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
+            "finished=?, attempts=attempts+? WHERE id=?",
+            (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
+             d["error"], d["traceback"], worker, time.time(), retries, trial.id))
+
+    def _row(self, row: tuple[Any, ...]) -> StoredTrial:
+        return StoredTrial(row[0], Architecture.from_json(row[1]), row[2], row[3], row[4], row[5],
+                           json.loads(row[6] or "{}"), json.loads(row[7] or "{}"), json.loads(row[8] or "[]"),
+                           row[9], row[10], row[11], row[12], row[13], row[14])
+
+    _COLUMNS = ("id, arch, hash, seed, status, score, metrics, info, history, error, traceback, worker, "
+                "submitted, finished, attempts")
+
+    def trials(self, status: str | None = None) -> list[StoredTrial]:
+        """All trials (or those with ``status``), by id."""
+        if status is None:
+            rows = self._db.execute(f"SELECT {self._COLUMNS} FROM trials ORDER BY id").fetchall()
+        else:
+            rows = self._db.execute(f"SELECT {self._COLUMNS} FROM trials WHERE status = ? ORDER BY id",
+                                    (status,)).fetchall()
+        return [self._row(r) for r in rows]
+
+    def get(self, trial_id: int) -> StoredTrial | None:
+        row = self._db.execute(f"SELECT {self._COLUMNS} FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return None if row is None else self._row(row)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())

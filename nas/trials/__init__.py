@@ -1,0 +1,1 @@
+"""Trials: :class:`Trial`, :class:`Result`, :class:`Status`, objectives and constraints."""

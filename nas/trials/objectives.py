@@ -1,0 +1,172 @@
+"""Objectives and constraints over results, and Pareto tools (non-dominated sorting, crowding, hypervolume).
+
+An :class:`Objective` names a result quantity (``score`` or a metric such as ``params``) and a direction.
+Internally every objective is turned into a value to *maximise* (minimised metrics are negated), so that
+strategies compare tuples without caring about directions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nas.core.errors import ConfigError
+from nas.trials.trial import Result
+
+__all__ = ["Objective", "Constraint", "parse_objectives", "parse_constraints", "oriented", "feasible",
+           "non_dominated_sort", "crowding_distance", "pareto_front", "hypervolume_2d"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``metric`` is ``score`` (the evaluator's ranking score) or the name of a result metric."""
+
+    metric: str = "score"
+    direction: str = "max"
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("max", "min"):
+            raise ConfigError(f"objective {self.metric!r}: direction {self.direction!r} must be 'max' or 'min'")
+
+    def raw(self, result: Result) -> float | None:
+        value = result.score if self.metric == "score" else result.metrics.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return None
+        return float(value)
+
+    def value(self, result: Result) -> float | None:
+        """The objective oriented for maximisation, or None when the result lacks it."""
+        raw = self.raw(result)
+        return None if raw is None else (raw if self.direction == "max" else -raw)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A bound on a metric: ``metric <= max`` and/or ``metric >= min``."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    def satisfied(self, result: Result) -> bool:
+        value = result.score if self.metric == "score" else result.metrics.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return False
+        return (self.max is None or value <= self.max) and (self.min is None or value >= self.min)
+
+
+def parse_objectives(spec: Any) -> tuple[Objective, ...]:
+    """``None`` -> maximise the score; otherwise a list of ``Objective``, ``"metric"``, ``"max:metric"``,
+    ``"min:metric"`` or ``{"metric": ..., "direction": ...}``."""
+    if spec is None:
+        return (Objective(),)
+    out = []
+    for item in spec if isinstance(spec, (list, tuple)) else [spec]:
+        if isinstance(item, Objective):
+            out.append(item)
+        elif isinstance(item, str):
+            direction, _, metric = item.rpartition(":")
+            out.append(Objective(metric or "score", direction or "max"))
+        elif isinstance(item, Mapping):
+            out.append(Objective(str(item.get("metric", "score")), str(item.get("direction", "max"))))
+        else:
+            raise ConfigError(f"objective {item!r}: use 'max:score', 'min:params' or {{metric, direction}}")
+    if not out:
+        raise ConfigError("objectives: give at least one objective")
+    return tuple(out)
+
+
+def parse_constraints(spec: Any) -> tuple[Constraint, ...]:
+    """``{"params": {"max": 1e6}}`` or a list of ``Constraint`` -> constraints."""
+    if not spec:
+        return ()
+    if isinstance(spec, (list, tuple)):
+        return tuple(spec)
+    out = []
+    for metric, bounds in spec.items():
+        if not isinstance(bounds, Mapping) or not set(bounds) <= {"max", "min"} or not bounds:
+            raise ConfigError(f"constraint {metric!r}: {bounds!r} must be {{max: number}} and/or {{min: number}}")
+        out.append(Constraint(str(metric), bounds.get("max"), bounds.get("min")))
+    return tuple(out)
+
+
+def oriented(result: Result, objectives: Sequence[Objective]) -> tuple[float, ...] | None:
+    """The maximisation vector of ``result``, or None when it failed or lacks an objective."""
+    if not result.ok:
+        return None
+    values = [o.value(result) for o in objectives]
+    if any(v is None for v in values):
+        return None
+    return tuple(values)  # type: ignore[arg-type]
+
+
+def feasible(result: Result, constraints: Sequence[Constraint]) -> bool:
+    return all(c.satisfied(result) for c in constraints)
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+def non_dominated_sort(points: Sequence[Sequence[float]]) -> list[int]:
+    """Pareto rank of each point (0 = non-dominated), all objectives maximised."""
+    n = len(points)
+    dominated_by = [0] * n
+    dominates: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if _dominates(points[i], points[j]):
+                dominates[i].append(j)
+                dominated_by[j] += 1
+            elif _dominates(points[j], points[i]):
+                dominates[j].append(i)
+                dominated_by[i] += 1
+    ranks = [0] * n
+    front = [i for i in range(n) if dominated_by[i] == 0]
+    rank = 0
+    while front:
+        nxt = []
+        for i in front:
+            ranks[i] = rank
+            for j in dominates[i]:
+                dominated_by[j] -= 1
+                if dominated_by[j] == 0:
+                    nxt.append(j)
+        front, rank = nxt, rank + 1
+    return ranks
+
+
+def crowding_distance(points: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II crowding distance of each point within its set (boundary points are infinite)."""
+    n = len(points)
+    if n == 0:
+        return []
+    dist = [0.0] * n
+    for k in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: points[i][k])
+        lo, hi = points[order[0]][k], points[order[-1]][k]
+        dist[order[0]] = dist[order[-1]] = math.inf
+        if hi == lo:
+            continue
+        for a, b, c in zip(order, order[1:], order[2:]):
+            dist[b] += (points[c][k] - points[a][k]) / (hi - lo)
+    return dist
+
+
+def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the non-dominated points (all objectives maximised)."""
+    ranks = non_dominated_sort(points)
+    return [i for i, r in enumerate(ranks) if r == 0]
+
+
+def hypervolume_2d(points: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
+    """Area dominated by ``points`` (both objectives maximised) and bounded below by ``reference``."""
+    pts = sorted({(float(a), float(b)) for a, b in points if a > reference[0] and b > reference[1]}, reverse=True)
+    area, best_b = 0.0, reference[1]
+    for a, b in pts:  # descending first objective
+        if b > best_b:
+            area += (a - reference[0]) * (b - best_b)
+            best_b = b
+    return area
