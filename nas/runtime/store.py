@@ -8,7 +8,10 @@ so a killed driver leaves a consistent file.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +64,74 @@ class StoredTrial:
                                  "traceback": self.traceback})
 
 
-class TrialStore:
-    """SQLite store at ``path`` (created if missing)."""
+def _file_state(*paths: Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """(inode, size, mtime) of each path, None for a missing one: equal before and after a copy means no
+    write happened in between."""
+    out: list[tuple[int, int, int] | None] = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            out.append(None)
+        else:
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
-    def __init__(self, path: str | Path) -> None:
+
+def _connect_readonly(path: Path, attempts: int = 3) -> sqlite3.Connection:
+    """A connection reading the database at ``path`` that creates and modifies no file beside it.
+
+    SQLite's ``mode=ro`` alone still creates the ``-wal``/``-shm`` side files of a WAL database (and rebuilds
+    ``-shm`` after a writer died), so: without a ``-wal`` file every page is in the main file, which is opened
+    ``immutable=1``; with one (a writer is connected, or died), the database and its WAL are copied to a
+    temporary directory and read from there into memory, again if a write happened during the copy. Only if the
+    files keep changing (a busy writer, whose ``-shm`` is in use anyway) is the live file opened ``mode=ro``,
+    and ``immutable=1`` if that fails (a read-only directory).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no trial store at {str(path)!r}")
+    uri = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    for _ in range(attempts):
+        before = _file_state(path, wal)
+        if before[1] is None:
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        with tempfile.TemporaryDirectory(prefix="nas-store-") as tmp:
+            copy = Path(tmp) / path.name
+            try:
+                shutil.copyfile(path, copy)
+                shutil.copyfile(wal, copy.with_name(wal.name))
+            except FileNotFoundError:  # the writer closed meanwhile: look again
+                continue
+            if _file_state(path, wal) != before:
+                continue
+            source = sqlite3.connect(copy)
+            try:
+                memory = sqlite3.connect(":memory:")
+                source.backup(memory)
+            finally:
+                source.close()
+            return memory
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+
+
+class TrialStore:
+    """SQLite store at ``path`` (created if missing). With ``readonly=True`` the store must exist; it is only
+    read, and no file is created or modified (see :func:`_connect_readonly`); writing raises
+    ``sqlite3.OperationalError``."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            self._db = _connect_readonly(self.path)
+            self._db.execute("PRAGMA query_only=ON")
+            return
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
