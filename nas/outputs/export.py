@@ -51,13 +51,13 @@ from nas.outputs.loading import (
     MANIFEST,
     CorruptExportError,
     ExportError,
-    load_experiment,
     load_model,
     model_info,
     read_json,
     sha256_file,
     verify_files,
 )
+from nas.outputs.view import ExperimentView
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportError", "CorruptExportError", "ExportReport", "parse_formats",
            "export_experiment", "export_model", "retrain_trial", "verify_in_fresh_processes", "check_export"]
@@ -443,19 +443,19 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"--top {top!r}: must be a positive integer")
     chosen = parse_formats(formats)
-    results = load_experiment(directory)
-    cfg = results.config
+    view = ExperimentView.open(directory)
+    cfg = view.config
     if cfg.evaluator.name != "train":
-        raise ExportError(f"{results.directory}: evaluator {cfg.evaluator.name!r} trains no model, so there are "
+        raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} trains no model, so there are "
                           "no weights to export; export from an experiment that uses the train evaluator")
-    ranked = results.best(top)
+    ranked = view.ranked()[:top]
     if not ranked:
-        raise ExportError(f"{results.directory}: no completed trial to export; run or resume the search first "
-                          f"(`nas resume {results.directory}`)")
+        raise ExportError(f"{view.directory}: no completed trial to export; run or resume the search first "
+                          f"(`nas resume {view.directory}`)")
     evaluator = build_evaluator(cfg, build_space(cfg))
     task = evaluator.task
     # absolute: the verifying processes run in other working directories
-    out_dir = (Path(out) if out is not None else results.directory / "export").resolve()
+    out_dir = (Path(out) if out is not None else view.directory / "export").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous(out_dir)
     x_test = torch.as_tensor(task.x_test)
@@ -502,9 +502,9 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     manifest = {
         "format_version": MANIFEST_VERSION,
         "experiment": cfg.name,
-        "experiment_directory": os.path.relpath(results.directory.resolve(), out_dir.resolve()),
+        "experiment_directory": os.path.relpath(view.directory.resolve(), out_dir.resolve()),
         "package_version": __version__,
-        "search_package_version": results.version,
+        "search_package_version": view.version,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
         "space": cfg.space.name, "task": task.name, "strategy": cfg.strategy.name, "experiment_seed": cfg.seed,

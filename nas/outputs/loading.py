@@ -23,16 +23,16 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import math
 import sys
 import warnings
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nas.core.errors import NASError
+from nas.outputs.view import ExperimentView
+from nas.runtime.store import StoredTrial
 
 __all__ = ["ExportError", "CorruptExportError", "OnnxModel", "ExperimentResults", "load_model", "load_experiment",
            "sha256_file", "find_manifest", "read_json", "verify_files", "model_info", "FILE_NAMES", "INFO_FILE",
@@ -325,32 +325,20 @@ def load_model(path: str | Path) -> Any:
 
 
 # -- experiments --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExperimentResults:
-    """A finished (or running) experiment, read-only, for notebooks: its config, every trial, the ranking.
+class ExperimentResults(ExperimentView):
+    """A finished (or running) experiment, read-only, for notebooks: the :class:`~nas.outputs.view.ExperimentView`
+    (``config``, ``trials`` by id, :meth:`ranked`, :meth:`counts`, ``supernet``, ...) plus lookups by trial,
+    flat rows and the export manifest.
 
     ``trials`` are :class:`~nas.runtime.store.StoredTrial` rows by id; :meth:`ranked` orders the completed ones by
     validation score (ties: earlier trial first), exactly as the search reports them.
     """
 
-    directory: Path
-    config: Any
-    trials: tuple[Any, ...]
-    version: str | None
-    created: float | None
-    #: a one-shot strategy's supernet search (derived ``arch``, ``alphas``, per-epoch ``history``, ...), or None
-    supernet: dict[str, Any] | None = None
-
-    def ranked(self) -> list[Any]:
-        """Completed trials with a score, best validation score first."""
-        done = [t for t in self.trials if t.status == "COMPLETE" and t.score is not None and math.isfinite(t.score)]
-        return sorted(done, key=lambda t: (-t.score, t.id))
-
-    def best(self, k: int = 1) -> list[Any]:
+    def best(self, k: int = 1) -> list[StoredTrial]:
         """The ``k`` best completed trials."""
         return self.ranked()[:k]
 
-    def trial(self, trial_id: int) -> Any:
+    def trial(self, trial_id: int) -> StoredTrial:
         """The trial with id ``trial_id``; :class:`ExportError` if there is none."""
         for t in self.trials:
             if t.id == trial_id:
@@ -358,13 +346,6 @@ class ExperimentResults:
         ids = [t.id for t in self.trials]
         raise ExportError(f"{self.directory}: no trial {trial_id}; its trials are "
                           + (f"{ids[0]}..{ids[-1]}" if ids else "none yet"))
-
-    def counts(self) -> dict[str, int]:
-        """Number of trials per status."""
-        out: dict[str, int] = {}
-        for t in self.trials:
-            out[t.status] = out.get(t.status, 0) + 1
-        return out
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per trial (id, status, score, seed, hash, metrics), e.g. for ``pandas.DataFrame``."""
@@ -378,23 +359,8 @@ class ExperimentResults:
 
 
 def load_experiment(directory: str | Path) -> ExperimentResults:
-    """Read an experiment directory (``config.yaml`` + ``trials.db``) without resuming it.
+    """Read an experiment directory (``config.yaml`` + ``trials.db``) without resuming or changing it (see
+    :class:`~nas.outputs.view.ExperimentView`).
 
     Raises :class:`~nas.core.errors.ConfigError` when the directory holds no experiment."""
-    from nas.core.errors import ConfigError
-    from nas.runtime.config import load_config
-    from nas.runtime.store import TrialStore
-
-    path = Path(directory)
-    if not (path / "config.yaml").is_file() or not (path / "trials.db").is_file():
-        raise ConfigError(f"{str(path)!r} is not an experiment directory (it needs config.yaml and trials.db); "
-                          "give the directory `nas search` wrote")
-    config = load_config(path / "config.yaml")
-    store = TrialStore(path / "trials.db")
-    try:
-        trials = tuple(store.trials())
-        version, created = store.meta("version"), store.meta("created")
-        supernet = store.meta("supernet")
-    finally:
-        store.close()
-    return ExperimentResults(path, config, trials, version, created, supernet)
+    return ExperimentResults.open(directory)

@@ -1,0 +1,163 @@
+"""One read-only view of an experiment directory, for ``nas status``, ``nas report``, ``nas export`` and
+:func:`nas.load_experiment`.
+
+:meth:`ExperimentView.open` reads, once: ``config.yaml`` (validated), every row of ``trials.db`` (opened
+read-only, see :class:`~nas.runtime.store.TrialStore`), the loop state of ``checkpoint.json``, the one-shot
+outcome (store meta ``supernet``) and, while a supernet search is under way, ``supernet/history.json``. It
+creates and modifies no file, builds no strategy or evaluator, and works on a running experiment as well as a
+finished one (it is then a snapshot of the moment it was opened).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.core.errors import ConfigError
+from nas.graph.architecture import Architecture
+from nas.oneshot.config import OneShotConfig
+from nas.runtime.checkpoint import read_checkpoint
+from nas.runtime.config import ExperimentConfig, load_config
+from nas.runtime.store import RUNNING, StoredTrial, TrialStore
+from nas.trials.trial import Status
+
+__all__ = ["ExperimentView", "rank_stored", "read_outcome", "oneshot_summary"]
+
+# The layout nas.runtime.experiment.Experiment writes (not imported from there: it loads the evaluators, torch).
+CONFIG, STORE, CHECKPOINT = "config.yaml", "trials.db", "checkpoint.json"
+SUPERNET_META = "supernet"
+SUPERNET_HISTORY = Path("supernet") / "history.json"
+
+
+def rank_stored(trials: Any) -> list[StoredTrial]:
+    """Completed trials with a score, best validation score first (ties: lower id first), as
+    ``Experiment.ranked()`` orders them. Test accuracy plays no part."""
+    done = [t for t in trials if t.status == Status.COMPLETE and t.score is not None]
+    return sorted(done, key=lambda t: (-t.score, t.id))
+
+
+def read_outcome(store: TrialStore) -> dict[str, Any] | None:
+    """The one-shot search outcome recorded in the store (meta ``supernet``), or None: the one place that
+    reads it, so that a typed outcome only changes this function."""
+    outcome = store.meta(SUPERNET_META)
+    return outcome if isinstance(outcome, dict) else None
+
+
+def oneshot_summary(outcome: dict[str, Any]) -> dict[str, Any]:
+    """A finished supernet search in brief, as ``nas status`` shows it: epochs, cost, collapse warnings and the
+    hash of the derived architecture."""
+    last = outcome["history"][-1] if outcome["history"] else {}
+    return {"state": "done", "algorithm": outcome["algorithm"], "epochs_run": outcome["epochs_run"],
+            "cpu_minutes": round(outcome["cpu_seconds"] / 60.0, 2), "stopped": outcome["stopped"],
+            "warnings": len(outcome["warnings"]), "param_free_share": last.get("param_free_share"),
+            "entropy": last.get("entropy"),
+            "derived": Architecture.from_json(outcome["arch"]).canonical_hash()[:12]}
+
+
+def _trains_supernet(config: ExperimentConfig) -> bool:
+    """Whether the configured strategy runs a supernet search first (a one-shot strategy)."""
+    from strategies import strategy_class  # imported here: the strategy modules load torch
+
+    return bool(getattr(strategy_class(config.strategy.name), "one_shot", False))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentView:
+    """An experiment directory as read at one moment; build it with :meth:`open`.
+
+    ``trials`` are the store's rows by id; ``supernet`` is the one-shot outcome (derived ``arch``, ``alphas``,
+    per-epoch ``history``, ...) or None; ``loop`` is the checkpoint's loop state (``done``, ``elapsed``,
+    ``max_trials``), None when there is no checkpoint yet; ``supernet_history`` the epochs a running supernet
+    search has finished (empty once it is done or for other strategies).
+    """
+
+    directory: Path
+    config: ExperimentConfig
+    trials: tuple[StoredTrial, ...]
+    version: str | None
+    created: float | None
+    supernet: dict[str, Any] | None
+    loop: dict[str, Any] | None
+    supernet_history: tuple[dict[str, Any], ...]
+    status_counts: dict[str, int]
+
+    @classmethod
+    def open(cls, directory: str | Path) -> ExperimentView:
+        """Read the experiment in ``directory`` without changing anything in it.
+
+        Raises :class:`~nas.core.errors.ConfigError` naming the directory when it holds no experiment
+        (``config.yaml`` and ``trials.db`` are both needed), when the config is invalid, or when the store or
+        the checkpoint cannot be read."""
+        path = Path(directory)
+        if not (path / CONFIG).is_file() or not (path / STORE).is_file():
+            raise ConfigError(f"{str(path)!r} is not an experiment directory (it needs {CONFIG} and {STORE}); "
+                              "give the directory `nas search` wrote")
+        config = load_config(path / CONFIG)
+        try:
+            store = TrialStore(path / STORE, readonly=True)
+            try:
+                trials = tuple(store.trials())
+                counts = store.counts()
+                version, created = store.meta("version"), store.meta("created")
+                outcome = read_outcome(store)
+            finally:
+                store.close()
+        except sqlite3.DatabaseError as err:
+            raise ConfigError(f"{str(path / STORE)!r} is not a readable trial store ({err}); it is corrupt or not "
+                              "written by `nas search`") from None
+        loop = read_checkpoint(path / CHECKPOINT)["loop"] if (path / CHECKPOINT).is_file() else None
+        history: tuple[dict[str, Any], ...] = ()
+        if outcome is None and (path / SUPERNET_HISTORY).is_file():
+            history = tuple(json.loads((path / SUPERNET_HISTORY).read_text()))
+        return cls(directory=path, config=config, trials=trials, version=version,
+                   created=created if isinstance(created, (int, float)) else None, supernet=outcome, loop=loop,
+                   supernet_history=history, status_counts=counts)
+
+    # -- what the search has done -----------------------------------------------------------------------------
+    def ranked(self) -> list[StoredTrial]:
+        """Completed trials with a score, best validation score first (ties: lower id first)."""
+        return rank_stored(self.trials)
+
+    def counts(self) -> dict[str, int]:
+        """Number of trials per status (``RUNNING`` included), as the store counts them."""
+        return dict(self.status_counts)
+
+    @property
+    def done(self) -> int:
+        """Trials with a result (every status but ``RUNNING``)."""
+        return sum(n for status, n in self.status_counts.items() if status != RUNNING)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds the search has run, over all sessions, as of the last checkpoint (0 without one)."""
+        return float(self.loop["elapsed"]) if self.loop is not None else 0.0
+
+    def supernet_summary(self) -> dict[str, Any] | None:
+        """The one-shot search in brief: ``state`` ``done`` (see :func:`oneshot_summary`) or ``searching`` with
+        the epochs run so far; None for strategies that train no supernet."""
+        if self.supernet is not None:
+            return oneshot_summary(self.supernet)
+        if not _trains_supernet(self.config):
+            return None
+        epochs = self.config.strategy.options.get("epochs", OneShotConfig.epochs)
+        return {"state": "searching", "epochs_run": len(self.supernet_history), "epochs": epochs}
+
+    def summary(self, top: int = 5) -> dict[str, Any]:
+        """Progress, the ``top`` best trials and failures grouped by reason, as JSON data (``nas status --json``)."""
+        failures: dict[str, int] = {}
+        for t in self.trials:
+            if t.status == Status.FAILED:
+                failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
+        return {
+            "name": self.config.name, "directory": str(self.directory),
+            "max_trials": self.config.budget.max_trials, "done": self.done, "counts": self.counts(),
+            "elapsed_seconds": round(self.elapsed, 1),
+            "best": [{"id": t.id, "score": t.score, "val_acc": t.metrics.get("val_acc"),
+                      "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
+                      "hash": t.hash[:12]} for t in self.ranked()[:top]],
+            "failures": failures,
+            "supernet": self.supernet_summary(),
+        }
