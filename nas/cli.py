@@ -15,6 +15,7 @@ from nas.core.errors import NASError
 
 if TYPE_CHECKING:  # imported lazily at run time (torch)
     from nas.outputs.export import ExportReport
+    from nas.outputs.view import ExperimentView
 
 __all__ = ["main"]
 
@@ -118,14 +119,14 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from nas.runtime.experiment import Experiment
+    from nas.outputs.view import ExperimentView
 
-    exp = Experiment.open(args.directory)
-    summary = exp.summary(top=args.top)
+    view = ExperimentView.open(args.directory)
+    summary = view.summary(top=args.top)
     if args.json:
         from nas.outputs.report.text import cell_summary
 
-        for entry, trial in zip(summary["best"], exp.ranked()):
+        for entry, trial in zip(summary["best"], view.ranked()):
             entry["cell"] = cell_summary(trial.arch)
         print(json.dumps(summary, indent=2))
         return 0
@@ -138,24 +139,24 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"supernet search ({sn['algorithm']}): {sn['epochs_run']} epochs, {sn['cpu_minutes']} CPU-min, "
               f"derived {sn['derived']}, parameter-free share {sn['param_free_share']:.0%}, "
               f"{sn['warnings']} collapse warnings" + (f"; stopped: {sn['stopped']}" if sn["stopped"] else ""))
-    _print_top(exp, args.top)
+    _print_top(view, args.top)
     for reason, n in summary["failures"].items():
         print(f"  failed x{n}: {reason}")
     return 0
 
 
-def _print_top(exp: object, top: int) -> None:
+def _print_top(view: ExperimentView, top: int) -> None:
     """The top-K table of ``nas status``: metrics and a one-line cell summary per trial (cut to the terminal's
     width on a terminal, whole elsewhere)."""
     import shutil
 
     from nas.outputs.report.text import format_top_table
 
-    ranked = exp.ranked()  # type: ignore[attr-defined]
+    ranked = view.ranked()
     if not ranked:
         print("no completed trial")
         return
-    header = "val" if exp.cfg.evaluator.name == "train" else "score"  # type: ignore[attr-defined]
+    header = "val" if view.config.evaluator.name == "train" else "score"
     width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None
     print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
     for line in format_top_table(ranked, top, width, header).splitlines():

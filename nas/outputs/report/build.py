@@ -26,8 +26,9 @@ import yaml
 
 from nas.core.errors import ConfigError
 from nas.core.io import atomic_write_text
-from nas.outputs.report.gradcam import SkipSection
+from nas.outputs.report.gradcam import ExperimentModels, SkipSection
 from nas.outputs.report.text import cell_summary, format_metric, top_columns
+from nas.outputs.view import ExperimentView
 from nas.runtime.store import RUNNING, StoredTrial
 
 __all__ = ["build_report", "ReportResult", "ReportOptions", "SECTIONS", "REPORT_FILE", "GRADCAM_MIN_SIZE"]
@@ -83,9 +84,11 @@ class ReportResult:
 # -- data ---------------------------------------------------------------------------------------------------
 @dataclass
 class _Data:
-    """Everything the sections read, loaded once."""
+    """Everything the sections read, loaded once: the experiment as read (``view``), its trials and ranking;
+    ``models`` builds the search space and the evaluator from its config when a section needs them."""
 
-    exp: Any
+    view: ExperimentView
+    models: ExperimentModels
     trials: list[StoredTrial]
     ranked: list[StoredTrial]
     created: float
@@ -94,12 +97,12 @@ class _Data:
     @property
     def score_header(self) -> str:
         """Short name of the score: ``val`` for the train evaluator (validation accuracy), else ``score``."""
-        return "val" if self.exp.cfg.evaluator.name == "train" else "score"
+        return "val" if self.view.config.evaluator.name == "train" else "score"
 
     @property
     def score_label(self) -> str:
         """Axis label of the score: validation accuracy for the train evaluator, else the evaluator's signal."""
-        if self.exp.cfg.evaluator.name == "train":
+        if self.view.config.evaluator.name == "train":
             return "validation accuracy (%)"
         signal = self.ranked[0].info.get("signal") if self.ranked else None
         return f"score ({signal})" if signal else "score"
@@ -125,8 +128,8 @@ def _figure(fig: Any, alt: str) -> str:
 
 # -- sections ---------------------------------------------------------------------------------------------
 def _summary(d: _Data) -> str:
-    cfg = d.exp.cfg
-    counts = d.exp.store.counts()
+    cfg = d.view.config
+    counts = d.view.counts()
     best = d.ranked[0] if d.ranked else None
     ev = cfg.evaluator
     evaluator = ev.name + (f" on task {ev.task}" if ev.task else "")
@@ -139,9 +142,9 @@ def _summary(d: _Data) -> str:
         ("evaluator", evaluator),
         ("objectives", ", ".join(cfg.objectives)),
         *([("searched hyperparameters", json.dumps(cfg.searchable))] if cfg.searchable else []),
-        ("trials", f"{d.exp.done()} of {cfg.budget.max_trials} done: "
+        ("trials", f"{d.view.done} of {cfg.budget.max_trials} done: "
                    + ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))),
-        ("search time", f"{d.exp.elapsed:.1f} s"),
+        ("search time", f"{d.view.elapsed:.1f} s"),
         ("best", f"trial {best.id}, {d.score_label} {format_metric(best.score, 'score')}" if best else "-"),
         ("score", (best.info.get("signal", "-") if best else "-") + "; test accuracy is reported, never used to rank"),
     ]
@@ -233,7 +236,6 @@ def _cells(d: _Data) -> str:
 def _ops(d: _Data) -> str:
     from nas.outputs.report.analysis import best_fraction_count, decision_importance, op_frequency
     from nas.outputs.report.plots import bar_figure
-    from nas.runtime.config import build_space
 
     if not d.ranked:
         raise SkipSection("no completed trial")
@@ -244,7 +246,7 @@ def _ops(d: _Data) -> str:
                      "share of the cell's edges", "op frequency")
     out = [f'<div class="pair"><div>{_figure(fig, "op frequency")}<p>Share of edges using each op among the best '
            f"quarter of the completed trials ({freq.n_best}) and among all {freq.n_all}.</p></div>"]
-    imp = decision_importance(build_space(d.exp.cfg), archs, [t.score for t in d.ranked], seed=d.exp.cfg.seed)
+    imp = decision_importance(d.models.space, archs, [t.score for t in d.ranked], seed=d.view.config.seed)
     if imp.names:
         shown = min(len(imp.names), 15)
         fig = bar_figure(imp.names[:shown], [("importance", imp.values[:shown])], "importance (sums to 1)",
@@ -291,8 +293,8 @@ def _gradcam(d: _Data) -> str:
 
     if not d.options.gradcam:
         raise SkipSection("turned off (--no-gradcam)")
-    trained = best_trained_model(d.exp, d.ranked, d.options.retrain_epochs)
-    task = d.exp.evaluator.task
+    trained = best_trained_model(d.models, d.ranked, d.options.retrain_epochs)
+    task = d.models.evaluator.task
     idx = pick_images(task, d.options.images)
     x = torch.as_tensor(np.asarray(task.x_val[idx]))
     cam = grad_cam(trained.model, x, min_size=GRADCAM_MIN_SIZE)
@@ -310,9 +312,9 @@ def _gradcam(d: _Data) -> str:
 def _supernet(d: _Data) -> str:
     from nas.outputs.report.plots import supernet_figure
 
-    outcome = d.exp.store.meta("supernet")
+    outcome = d.view.supernet
     if outcome is None:
-        raise SkipSection(f"strategy {d.exp.cfg.strategy.name!r} trains no supernet (one-shot strategies: darts, "
+        raise SkipSection(f"strategy {d.view.config.strategy.name!r} trains no supernet (one-shot strategies: darts, "
                           "gdas, beta_darts)")
     history = outcome["history"]
     if not history:
@@ -420,7 +422,7 @@ def _render(d: _Data) -> tuple[str, dict[str, str]]:
             skipped[sid] = str(err)
             body = f'<p class="skip">Nothing to show: {_e(err)}.</p>'
         sections.append(f'<section id="{sid}" data-section="{sid}"><h2>{_e(title)}</h2>{body}</section>')
-    cfg = d.exp.cfg
+    cfg = d.view.config
     nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime())
     page = (
@@ -429,7 +431,7 @@ def _render(d: _Data) -> tuple[str, dict[str, str]]:
         f"<title>nasgraph report: {_e(cfg.name)}</title><style>{_STYLE}</style></head><body>"
         f"<header><h1>Experiment {_e(cfg.name)}</h1><p>{_e(cfg.strategy.name)} on space {_e(cfg.space.name)}, "
         f"evaluator {_e(cfg.evaluator.name)}{' on ' + _e(cfg.evaluator.task) if cfg.evaluator.task else ''}; "
-        f"{d.exp.done()} trials</p><nav>{nav}</nav></header>"
+        f"{d.view.done} trials</p><nav>{nav}</nav></header>"
         f"<main>{''.join(sections)}</main>"
         f"<footer>nasgraph {_e(__version__)}, report generated {when}</footer>"
         f"<script>{_SCRIPT}</script></body></html>\n"
@@ -441,23 +443,17 @@ def build_report(directory: str | Path, out: str | Path | None = None,
                  options: ReportOptions | None = None) -> ReportResult:
     """Write the report of the experiment in ``directory`` to ``out`` (default ``DIR/report.html``) atomically.
 
-    Reads the experiment (store, config, checkpoint) without changing it; may train the best architecture
-    again for the Grad-CAM section (see :mod:`nas.outputs.report.gradcam`). Raises
+    Reads the experiment (:class:`~nas.outputs.view.ExperimentView`) without changing it; may train the best
+    architecture again for the Grad-CAM section (see :mod:`nas.outputs.report.gradcam`). Raises
     :class:`~nas.core.errors.ConfigError` when ``directory`` is not an experiment."""
-    from nas.runtime.experiment import Experiment
-
     start = time.perf_counter()
     options = options or ReportOptions()
-    exp = Experiment.open(directory)
-    try:
-        created = exp.store.meta("created")
-        trials = exp.store.trials()
-        if not isinstance(created, (int, float)):
-            created = min((t.submitted for t in trials), default=time.time())
-        data = _Data(exp, trials, exp.ranked(), float(created), options)
-        page, skipped = _render(data)
-    finally:
-        exp.close()
+    view = ExperimentView.open(directory)
+    trials = list(view.trials)
+    created = view.created if view.created is not None else min((t.submitted for t in trials), default=time.time())
+    models = ExperimentModels(directory=view.directory, config=view.config)
+    data = _Data(view, models, trials, view.ranked(), float(created), options)
+    page, skipped = _render(data)
     path = Path(out) if out is not None else Path(directory) / REPORT_FILE
     atomic_write_text(path, page)
     return ReportResult(path, time.perf_counter() - start, skipped)

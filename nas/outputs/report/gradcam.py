@@ -11,6 +11,7 @@ quicker, at the cost of that equality).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,27 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from nas.graph.architecture import Architecture
+from nas.runtime.config import ExperimentConfig, build_evaluator, build_space
 
-__all__ = ["TrainedModel", "SkipSection", "exported_model", "retrained_model", "best_trained_model",
-           "pick_images", "gradcam_figure"]
+__all__ = ["ExperimentModels", "TrainedModel", "SkipSection", "exported_model", "retrained_model",
+           "best_trained_model", "pick_images", "gradcam_figure"]
+
+
+class ExperimentModels:
+    """What Grad-CAM needs of an experiment to find or train a model: its directory, and the search space and
+    evaluator built from its config (each on first use)."""
+
+    def __init__(self, *, directory: str | Path, config: ExperimentConfig) -> None:
+        self.directory = Path(directory)
+        self.config = config
+
+    @functools.cached_property
+    def space(self) -> Any:
+        return build_space(self.config)
+
+    @functools.cached_property
+    def evaluator(self) -> Any:
+        return build_evaluator(self.config, self.space)
 
 
 class SkipSection(Exception):  # noqa: N818 (a signal, not an error)
@@ -42,10 +61,10 @@ class TrainedModel:
     val_acc: float
 
 
-def _train_evaluator(exp: Any) -> Any:
+def _train_evaluator(exp: ExperimentModels) -> Any:
     ev = exp.evaluator
-    if exp.strategy.space.input_kind != "image":
-        raise SkipSection(f"space {exp.strategy.space.name!r} builds {exp.strategy.space.input_kind} models; "
+    if exp.space.input_kind != "image":
+        raise SkipSection(f"space {exp.space.name!r} builds {exp.space.input_kind} models; "
                           "Grad-CAM explains image models only")
     if not hasattr(ev, "config_for") or not hasattr(ev, "task"):
         raise SkipSection(f"the experiment's evaluator ({getattr(ev, 'name', type(ev).__name__)}) trains no model, "
@@ -59,7 +78,7 @@ def _val_acc(model: nn.Module, task: Any) -> float:
     return evaluate_split(model, torch.as_tensor(task.x_val), torch.as_tensor(task.y_val))[1]
 
 
-def exported_model(exp: Any) -> TrainedModel | None:
+def exported_model(exp: ExperimentModels) -> TrainedModel | None:
     """The rank-1 model of ``DIR/export/`` with its weights, or ``None`` when there is no export.
     Raises :class:`SkipSection` only for a non-image or untrained experiment; an export that cannot be read
     raises ``ValueError`` saying what is wrong with it."""
@@ -99,7 +118,7 @@ def exported_model(exp: Any) -> TrainedModel | None:
                         f"the exported model of rank {entry['rank']} ({rel}), validation accuracy {val:.2f}", val)
 
 
-def retrained_model(exp: Any, trial: Any, retrain_epochs: int | None = None) -> TrainedModel:
+def retrained_model(exp: ExperimentModels, trial: Any, retrain_epochs: int | None = None) -> TrainedModel:
     """Train ``trial``'s architecture again as the evaluator did (its training config and seed); with
     ``retrain_epochs`` at most that many epochs."""
     from nas.evaluation.training import seeded, train
@@ -110,7 +129,7 @@ def retrained_model(exp: Any, trial: Any, retrain_epochs: int | None = None) -> 
         cfg = cfg.replace(epochs=max(1, min(retrain_epochs, cfg.epochs)))
     task = ev.task
     with seeded(trial.seed):
-        model = exp.strategy.space.build_model(trial.arch, task.input_shape, task.num_classes)
+        model = exp.space.build_model(trial.arch, task.input_shape, task.num_classes)
         report = train(model, task, cfg, seed=trial.seed)
     model = model.cpu().eval()
     recorded = trial.metrics.get("val_acc")
@@ -121,7 +140,7 @@ def retrained_model(exp: Any, trial: Any, retrain_epochs: int | None = None) -> 
                         f"{report.val_acc:.2f}{note}", report.val_acc)
 
 
-def best_trained_model(exp: Any, ranked: list[Any], retrain_epochs: int | None = None) -> TrainedModel:
+def best_trained_model(exp: ExperimentModels, ranked: list[Any], retrain_epochs: int | None = None) -> TrainedModel:
     """The exported rank-1 model if there is one that loads, else the best trial retrained
     (:class:`SkipSection` when neither is possible)."""
     if not ranked:

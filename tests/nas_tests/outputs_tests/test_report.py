@@ -183,13 +183,13 @@ def test_an_exported_model_is_preferred_to_retraining(trained: tuple[Path, _Page
     """Grad-CAM reads DIR/export/manifest.json (the layout `nas export` writes) and uses the rank-1 weights."""
     import shutil
 
-    from nas.outputs.report.gradcam import retrained_model
+    from nas.outputs.report.gradcam import ExperimentModels, retrained_model
 
     directory = tmp_path / "exp"
     shutil.copytree(trained[0], directory)
     exp = Experiment.open(directory)
     best = exp.ranked()[0]
-    model = retrained_model(exp, best).model
+    model = retrained_model(ExperimentModels(directory=directory, config=exp.cfg), best).model
     folder = directory / "export" / f"rank1_trial{best.id}"
     folder.mkdir(parents=True)
     (folder / "architecture.json").write_text(best.arch.to_json())
