@@ -1,0 +1,181 @@
+"""The read-only view of an experiment (nas.outputs.view) behind `nas status`, `nas report`, `nas export` and
+`nas.load_experiment`: it reports what the running Experiment reports, reads a store that is closed, held open
+by a writer or left behind by a killed writer (its WAL included) without creating or modifying any file, and
+names the directory when it is not an experiment (CLI exit 2)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nas
+from nas.cli import main
+from nas.core.errors import ConfigError
+from nas.outputs.view import ExperimentView
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
+from nas.runtime.store import TrialStore
+from nas.trials.trial import Result, Trial
+
+TABLE = {"name": "view", "seed": 3, "space": {"name": "nb201"},
+         "strategy": {"name": "evolution", "options": {"population": 4, "sample_size": 2}},
+         "evaluator": {"name": "nb201"}, "budget": {"max_trials": 6},
+         "execution": {"executor": "local", "workers": 1}}
+TRAINED = {"name": "view_trained", "seed": 0, "space": {"name": "nb201", "options": {"C": 4, "N": 1}},
+           "strategy": {"name": "random"},
+           "evaluator": {"name": "train", "task": "digits", "task_options": {"limit": 300},
+                         "train": {"epochs": 1, "batch_size": 64, "threads": 1}},
+           "budget": {"max_trials": 2}, "execution": {"executor": "local", "workers": 1}}
+
+
+def listing(directory: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``directory`` (the store's -wal/-shm side files included): size, mtime."""
+    return {p.relative_to(directory).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*"))}
+
+
+def test_the_view_reports_what_the_running_experiment_reports(tmp_path: Path) -> None:
+    directory = tmp_path / "exp"
+    exp = Experiment.create(parse_config(TABLE), directory)
+    seen: list[tuple[dict, dict, int, int]] = []
+
+    def during(line: str) -> None:  # mid-run: the writer holds the store open, trials may be RUNNING
+        if line.startswith("["):
+            before = listing(directory)
+            view = ExperimentView.open(directory)
+            seen.append((view.counts(), exp.store.counts(), view.done, exp.done()))
+            assert [t.id for t in view.ranked()] == [t.id for t in exp.ranked()]
+            assert listing(directory) == before
+
+    exp.run(progress=during)
+    assert len(seen) == 6 and all(v == e and vd == ed for v, e, vd, ed in seen)
+    failing = Trial(99, exp.ranked()[0].arch, 7)  # a failure, so that the failures table is compared too
+    exp.store.submitted(failing)
+    exp.store.finished(failing, Result.failed("out of memory"))
+    exp.checkpoint()
+    assert (directory / "trials.db-wal").is_file()  # the writer's connection is still open
+
+    view = ExperimentView.open(directory)
+    assert view.summary(top=3) == exp.summary(top=3)
+    assert view.summary()["failures"] == {"out of memory": 1} and view.counts() == {"COMPLETE": 6, "FAILED": 1}
+    assert view.ranked() == exp.ranked() and view.done == exp.done() == 7
+    assert view.elapsed == exp.elapsed and view.config == exp.cfg
+    assert list(view.trials) == exp.store.trials()
+    exp.close()
+    reopened = Experiment.open(directory)  # what `nas status` rebuilt before the view existed
+    try:
+        assert ExperimentView.open(directory).summary(top=10) == reopened.summary(top=10)
+    finally:
+        reopened.close()
+
+
+def test_a_supernet_search_under_way_is_summarised_as_the_experiment_does(tmp_path: Path) -> None:
+    cfg = {**TABLE, "strategy": {"name": "darts", "options": {"epochs": 4, "task": "digits",
+                                                               "space_options": {"C": 2, "N": 1}}}}
+    exp = Experiment.create(parse_config(cfg), tmp_path / "exp")
+    try:
+        assert ExperimentView.open(exp.directory).supernet_summary() == exp.summary()["supernet"] == {
+            "state": "searching", "epochs_run": 0, "epochs": 4}
+        (exp.directory / "supernet").mkdir()
+        (exp.directory / "supernet" / "history.json").write_text(json.dumps([{"epoch": 0}, {"epoch": 1}]))
+        assert ExperimentView.open(exp.directory).summary() == exp.summary()
+        assert exp.summary()["supernet"]["epochs_run"] == 2
+    finally:
+        exp.close()
+    assert ExperimentView.open(tmp_path / "exp").supernet_summary() == {"state": "searching", "epochs_run": 2,
+                                                                         "epochs": 4}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished, cleanly closed experiment whose models can be exported (2 trials trained 1 epoch)."""
+    directory = tmp_path_factory.mktemp("view") / "exp"
+    exp = Experiment.create(parse_config(TRAINED), directory)
+    try:
+        exp.run()
+    finally:
+        exp.close()
+    return directory
+
+
+def _in_state(trained: Path, tmp_path: Path, state: str) -> tuple[Path, TrialStore | None]:
+    """A copy of the experiment: ``closed`` (no -wal), ``live`` (a writer holds the store open, a RUNNING trial
+    in its WAL) or ``killed`` (the -wal and -shm of a writer that died, the RUNNING trial only in the WAL)."""
+    directory = tmp_path / "exp"
+    shutil.copytree(trained, directory)
+    if state == "closed":
+        return directory, None
+    writer = TrialStore(directory / "trials.db")
+    writer.submitted(Trial(50, writer.trials()[0].arch, 1))
+    if state == "live":
+        return directory, writer
+    shutil.copytree(directory, tmp_path / "killed")
+    writer.close()
+    return tmp_path / "killed", None
+
+
+@pytest.mark.parametrize("state", ["closed", "live", "killed"])
+def test_status_report_export_and_load_experiment_create_or_modify_no_file(
+        trained: Path, tmp_path: Path, state: str, capsys: pytest.CaptureFixture[str]) -> None:
+    directory, writer = _in_state(trained, tmp_path, state)
+    assert (directory / "trials.db-wal").exists() == (state != "closed")
+    before = listing(directory)
+    try:
+        results = nas.load_experiment(directory)
+        assert results.counts() == ({"COMPLETE": 2} if state == "closed" else {"COMPLETE": 2, "RUNNING": 1})
+        assert listing(directory) == before
+        assert main(["status", str(directory)]) == 0
+        assert f"view_trained: 2/2 trials, {results.counts()}" in capsys.readouterr().out
+        assert main(["status", str(directory), "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["done"] == 2 and summary["counts"] == results.counts()
+        assert [b["id"] for b in summary["best"]] == [t.id for t in results.ranked()]
+        assert listing(directory) == before
+        assert main(["report", str(directory), "--out", str(tmp_path / "report.html"), "--images", "2"]) == 0
+        assert listing(directory) == before
+        assert main(["export", str(directory), "--out", str(tmp_path / "export"), "--format", "json",
+                     "--quiet"]) == 0
+        assert listing(directory) == before
+    finally:
+        if writer is not None:
+            writer.close()
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert manifest["models"][0]["trial_id"] == results.ranked()[0].id
+    assert "view_trained" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "config only", "store only", "corrupt store"])
+@pytest.mark.parametrize("command", ["status", "report", "export"])
+def test_a_directory_that_is_not_an_experiment_exits_2_naming_it(
+        trained: Path, tmp_path: Path, kind: str, command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = tmp_path / "d"
+    if kind != "missing":
+        directory.mkdir()
+    if kind in ("config only", "corrupt store"):
+        shutil.copy(trained / "config.yaml", directory)
+    if kind == "store only":
+        shutil.copy(trained / "trials.db", directory)
+    if kind == "corrupt store":
+        (directory / "trials.db").write_text("not a database")
+    before = listing(directory) if directory.exists() else None
+    assert main([command, str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert str(directory) in err
+    assert ("not a readable trial store" if kind == "corrupt store" else "is not an experiment directory") in err
+    assert (listing(directory) if directory.exists() else None) == before
+    with pytest.raises(ConfigError, match="not a readable trial store" if kind == "corrupt store"
+                       else "is not an experiment directory"):
+        nas.load_experiment(directory)
+
+
+def test_the_view_imports_neither_torch_nor_ray() -> None:
+    code = ("import sys, nas.outputs.view; "
+            "print(sorted(m for m in ('torch', 'ray', 'optuna', 'matplotlib') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
