@@ -179,3 +179,44 @@ def test_the_view_imports_neither_torch_nor_ray() -> None:
     root = Path(__file__).resolve().parents[3]
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_read_only_store_refuses_writes_and_needs_an_existing_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    writer = TrialStore(tmp_path / "trials.db")
+    writer.set_meta("version", "1")
+    writer.close()
+    reader = TrialStore(tmp_path / "trials.db", readonly=True)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.set_meta("version", "2")
+    assert reader.meta("version") == "1"
+    reader.close()
+    with pytest.raises(FileNotFoundError):
+        TrialStore(tmp_path / "other.db", readonly=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trials.db"]
+
+
+def test_a_writer_busy_during_every_copy_is_read_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is copied for reading; when a real writer writes during each copy, the reader opens the live
+    file read-only instead and sees the newest rows."""
+    import nas.runtime.store as store_module
+
+    writer = TrialStore(tmp_path / "trials.db")
+    writer.set_meta("n", 0)
+    copies = {"n": 0}
+    real_copy = shutil.copyfile
+
+    def copy_while_writing(src: str | Path, dst: str | Path) -> str | Path:
+        out = real_copy(src, dst)
+        copies["n"] += 1
+        writer.set_meta("n", copies["n"])
+        return out
+
+    monkeypatch.setattr(store_module.shutil, "copyfile", copy_while_writing)
+    reader = TrialStore(tmp_path / "trials.db", readonly=True)
+    try:
+        assert reader.meta("n") == copies["n"] == 6  # three attempts of two files each, then the live file
+    finally:
+        reader.close()
+        writer.close()
