@@ -1,6 +1,7 @@
 """nasgraph: neural architecture search on graph-encoded cells.
 
-The public API. Heavy pieces (torch, the compiler) are imported on first use.
+The public API. Heavy pieces (torch, the compiler, the search loop) are imported on first use, so ``import nas``
+stays light.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ __all__ = [
     "ConfigError",
     "load_model",
     "load_experiment",
+    "search",
+    "Experiment",
+    "load_config",
     "__version__",
 ]
 
@@ -37,6 +41,14 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module("nas.outputs.loading"), name)
+    if name in ("search", "load_config"):
+        import importlib
+
+        return getattr(importlib.import_module("nas.runtime.api"), name)
+    if name == "Experiment":
+        import importlib
+
+        return importlib.import_module("nas.runtime.experiment").Experiment
     if name == "references":
         # not `from nas import references`: that looks the attribute up on this module first and recurses
         import importlib

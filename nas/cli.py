@@ -193,10 +193,15 @@ def _cmd_list(kind: str) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from nas.runtime.api import load_quickstart, quickstart_yaml
+
+    if args.print_config:
+        print(quickstart_yaml(), end="")
+        return 0
     from nas.runtime.config import load_config
     from nas.runtime.experiment import Experiment
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config) if args.config else load_quickstart()
     exp = Experiment.create(cfg, args.out, overwrite=True)
     print(f"quickstart: {cfg.strategy.name} on space {cfg.space.name}, task {cfg.evaluator.task}, "
           f"{cfg.budget.max_trials} trials on {cfg.execution.workers} {cfg.execution.executor} workers "
@@ -356,8 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     for kind in ("tasks", "strategies", "evaluators"):
         p = sub.add_parser(kind, help=f"list the {kind}")
         p.set_defaults(func=lambda args, k=kind: _cmd_list(k))
-    p = sub.add_parser("demo", help="the quickstart search (experiments/quickstart.yaml)")
-    p.add_argument("--config", default="experiments/quickstart.yaml")
+    p = sub.add_parser("demo", help="the quickstart search (its config ships with the package: --print-config)")
+    p.add_argument("--config", help="run this config file instead of the packaged quickstart")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the quickstart config and exit (save it, edit it, run it with `nas search`)")
     p.add_argument("--out", default="runs/quickstart")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-export", action="store_true", help="skip exporting the best model and the report")

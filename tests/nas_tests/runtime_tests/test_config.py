@@ -14,10 +14,9 @@ import yaml
 
 from nas.cli import main
 from nas.core.errors import ConfigError
+from nas.runtime.api import load_quickstart
 from nas.runtime.config import ExperimentConfig, build_evaluator, build_space, build_strategy, load_config, parse_config
 from nas.trials.trial import Status, Trial
-
-ROOT = Path(__file__).resolve().parents[3]
 
 VALID: dict[str, Any] = {
     "name": "cfgtest",
@@ -203,13 +202,13 @@ def test_shorthand_names_and_overrides() -> None:
 
 
 def test_quickstart_config_is_valid_and_round_trips() -> None:
-    cfg = load_config(ROOT / "experiments" / "quickstart.yaml")
+    cfg = load_quickstart()
     assert cfg.execution.executor == "ray" and cfg.evaluator.task == "digits"
     assert parse_config(cfg.to_dict()) == cfg
 
 
 def test_load_config_overrides_ignore_none() -> None:
-    cfg = load_config(ROOT / "experiments" / "quickstart.yaml", seed=None, **{"budget.max_trials": 3})
+    cfg = load_quickstart(seed=None, **{"budget.max_trials": 3})
     assert cfg.budget.max_trials == 3 and cfg.seed == 0
 
 
