@@ -233,8 +233,6 @@ def _cells(d: _Data) -> str:
 def _ops(d: _Data) -> str:
     from nas.outputs.report.analysis import best_fraction_count, decision_importance, op_frequency
     from nas.outputs.report.plots import bar_figure
-    from nas.runtime.config import build_space
-
     if not d.ranked:
         raise SkipSection("no completed trial")
     archs = [t.arch for t in d.ranked]
@@ -244,7 +242,7 @@ def _ops(d: _Data) -> str:
                      "share of the cell's edges", "op frequency")
     out = [f'<div class="pair"><div>{_figure(fig, "op frequency")}<p>Share of edges using each op among the best '
            f"quarter of the completed trials ({freq.n_best}) and among all {freq.n_all}.</p></div>"]
-    imp = decision_importance(build_space(d.exp.cfg), archs, [t.score for t in d.ranked], seed=d.exp.cfg.seed)
+    imp = decision_importance(d.exp.space, archs, [t.score for t in d.ranked], seed=d.exp.cfg.seed)
     if imp.names:
         shown = min(len(imp.names), 15)
         fig = bar_figure(imp.names[:shown], [("importance", imp.values[:shown])], "importance (sums to 1)",
