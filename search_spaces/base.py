@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +20,7 @@ from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.graph.architecture import Architecture
 from nas.graph.compiler import build_model
 
-__all__ = ["SearchSpace", "dense_edges", "check_positive", "check_choices"]
+__all__ = ["SearchSpace", "SpaceCompiler", "dense_edges", "check_positive", "check_choices"]
 
 
 def dense_edges(nodes: int) -> list[tuple[int, int]]:
@@ -52,6 +53,23 @@ def check_choices(space: str, option: str, values: Sequence[str], known: Sequenc
     if len(set(values)) != len(values):
         raise ConfigError(f"{space} option {option} = {list(values)} repeats a name")
     return values
+
+
+@dataclass(frozen=True)
+class SpaceCompiler:
+    """What an evaluator is handed to compile the candidates of a space, instead of the space itself.
+
+    ``compiler(arch, input_shape, num_classes)`` is :func:`nas.graph.compiler.build_model`: the architecture's own
+    validity (cells, macro settings, input shape) is checked, membership of the space is not (the strategy checks
+    that once, when it proposes a trial). ``name`` and ``input_kind`` are the space's, for the task kind check and
+    its message. Plain data, so it pickles to Ray workers.
+    """
+
+    name: str
+    input_kind: str
+
+    def __call__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+        return build_model(arch, input_shape, num_classes)
 
 
 class SearchSpace(ABC):
@@ -204,10 +222,15 @@ class SearchSpace(ABC):
                                            f"got shape {a.shape}")
         return a
 
+    def compiler(self) -> SpaceCompiler:
+        """Compiles members without checking membership (see :class:`SpaceCompiler`); evaluators hold this."""
+        return SpaceCompiler(name=self.name, input_kind=self.input_kind)
+
     def build_model(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module:
-        """Compile a member into a fresh ``nn.Module`` for ``input_shape`` (batch excluded)."""
+        """Compile a member into a fresh ``nn.Module`` for ``input_shape`` (batch excluded); anything else raises
+        :class:`InvalidArchitectureError`."""
         self.check(arch)
-        return build_model(arch, input_shape, num_classes)
+        return self.compiler()(arch, input_shape, num_classes)
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())

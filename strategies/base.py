@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nas.core.errors import ConfigError
+from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.graph.architecture import Architecture
 from nas.trials.objectives import Constraint, Objective, feasible, oriented, parse_constraints, parse_objectives
 from nas.trials.trial import Result, Trial
@@ -62,11 +62,22 @@ class Strategy(ABC):
 
     # -- the contract ----------------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Trial]:
-        """Propose ``n`` new trials (ids are consecutive; seeds derive from the experiment seed and id)."""
+        """Propose ``n`` new trials (ids are consecutive; seeds derive from the experiment seed and id).
+
+        Every proposal is checked for membership of the space here, once: evaluators compile trials without
+        checking again. A proposal outside the space is a bug of the strategy and raises
+        :class:`InvalidArchitectureError` before any trial is made."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
+        proposals = self._propose(n)
+        for arch in proposals:
+            try:
+                self.space.check(arch)
+            except InvalidArchitectureError as err:
+                raise InvalidArchitectureError(f"strategy {self.name!r} proposed an architecture outside its "
+                                               f"space: {err}") from None
         trials = []
-        for arch in self._propose(n):
+        for arch in proposals:
             trial = Trial(self._next_id, arch, trial_seed(self.seed, self._next_id))
             self._next_id += 1
             self._pending[trial.id] = trial

@@ -4,7 +4,9 @@ Each decision becomes a ``CategoricalDistribution`` over ``0 .. n-1`` named by `
 The default sampler is TPE for one objective and NSGA-II for several; any Optuna sampler can be named
 (``tpe``, ``nsga2``, ``nsga3``, ``random``, ``gp``, ``qmc``, ``bruteforce``, or a class name such as
 ``TPESampler``) with ``sampler_options``. With ``storage`` (e.g. ``sqlite:///study.db``) the study lives in
-Optuna's own storage, so Optuna's dashboard and visualisation read it.
+Optuna's own storage, so Optuna's dashboard and visualisation read it. Building the strategy checks the sampler
+and its options but creates nothing: the study (and its storage) is made on first use (``ask``, ``state_dict``,
+``load_state_dict``), so validating a config leaves no file or database behind.
 
 ``state_dict()`` keeps every Optuna trial (parameters, values, state, system attributes) and the state of
 every random generator inside the sampler; ``load_state_dict()`` rebuilds the study from them, so a restored
@@ -90,7 +92,15 @@ class OptunaStrategy(Strategy):
             for name, n in zip(self.space.decision_names(), self.space.decision_sizes())
         }
         self._numbers: dict[int, int] = {}  # our trial id -> optuna trial number
-        self.study = self._create_study(load_if_exists=True)
+        self._make_sampler()  # unknown samplers and bad sampler_options fail here, when the config is checked
+        self._study: Any = None
+
+    @property
+    def study(self) -> Any:
+        """The Optuna study, created (or, with ``storage``, loaded) on first use."""
+        if self._study is None:
+            self._study = self._create_study(load_if_exists=True)
+        return self._study
 
     def _make_sampler(self) -> Any:
         import optuna
@@ -157,8 +167,9 @@ class OptunaStrategy(Strategy):
         import optuna
         from optuna.trial import TrialState
 
+        if self.storage is None:
+            self._study = self._create_study(load_if_exists=False)
         if self.storage is None or not self.study.trials:
-            self.study = self._create_study(load_if_exists=False) if self.storage is None else self.study
             for t in state["trials"]:
                 tstate = TrialState[t["state"]]
                 frozen = optuna.trial.create_trial(

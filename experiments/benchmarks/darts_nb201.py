@@ -57,8 +57,8 @@ def search(space: Any, algorithm: str, options: dict[str, Any], task: str, task_
 def retrain(space: Any, archs: list[Architecture], task: str, task_options: dict[str, Any], train: dict[str, Any],
             seeds: int) -> list[dict[str, float]]:
     """Mean validation and test accuracy of each architecture over ``seeds`` training seeds."""
-    evaluator = get_evaluator("train", space=space, task=task, task_options=task_options, train=train, data_seed=0,
-                              latency_runs=0)
+    evaluator = get_evaluator("train", compiler=space.compiler(), task=task, task_options=task_options, train=train,
+                              data_seed=0, latency_runs=0)
     out = []
     for i, arch in enumerate(archs):
         vals, tests, secs = [], [], 0.0

@@ -1,12 +1,15 @@
 """Evaluators: ``evaluate(trial) -> Result``, one interface for trained, tabular and zero-cost evaluations.
 
-* ``train``  -- compiles the trial's architecture, trains it on a task (:mod:`nas.evaluation.training`), scores it on
-  the validation split; test accuracy is measured and reported, never used as the score.
+* ``train``  -- compiles the trial's architecture (with the compiler it is handed), trains it on a task
+  (:mod:`nas.evaluation.training`), scores it on the validation split; test accuracy is measured and reported,
+  never used as the score.
 * ``nb201``  -- NAS-Bench-201 table lookup (shipped in the package), microseconds per query.
 * ``proxy``  -- a zero-cost proxy of the untrained network (:mod:`nas.evaluation.proxies`).
 
 An evaluator never raises for a bad candidate: divergence, out-of-memory and exceptions come back as
-``FAILED`` results with a one-line reason (and the traceback). An evaluator never knows which strategy asked.
+``FAILED`` results with a one-line reason (and the traceback). An evaluator never knows which strategy asked, nor
+the search space: those that compile models are handed a :class:`ModelCompiler` (a space's ``compiler()``), and
+trials reach them already checked for membership (by the strategy that proposed them).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import gc
 import math
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 import torch
+from torch import nn
 
 from nas.core.errors import ConfigError, InvalidArchitectureError, closest
 from nas.core.registry import Registry
@@ -26,12 +30,28 @@ from nas.evaluation.benchmarks.nb201 import nb201_string
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Status, Trial
 
-__all__ = ["Evaluator", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator", "get_evaluator", "list_evaluators",
-           "HPARAMS_KEY"]
+__all__ = ["Evaluator", "ModelCompiler", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator", "get_evaluator",
+           "list_evaluators", "HPARAMS_KEY"]
 
 #: Macro key under which an architecture carries the training hyperparameters chosen for it.
 HPARAMS_KEY = "hparams"
 EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
+
+
+class ModelCompiler(Protocol):
+    """Compiles a candidate: ``compiler(arch, input_shape, num_classes)`` -> a fresh, randomly initialised module
+    (``input_shape`` without the batch dimension). ``name`` names the space the candidates come from and
+    ``input_kind`` the data its models take (``"image"`` or ``"sequence"``; a task of another kind is refused).
+    It must pickle: evaluators holding it are shipped to Ray workers.
+    :class:`search_spaces.base.SpaceCompiler` (``space.compiler()``) is the one the runtime hands out."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def input_kind(self) -> str: ...
+
+    def __call__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module: ...
 
 
 class Evaluator(ABC):
@@ -57,7 +77,8 @@ class TrainEvaluator(Evaluator):
     """Train-and-validate on a task.
 
     Args:
-        space: the search space whose members are evaluated (compiles them).
+        compiler: compiles the trials' architectures (:class:`ModelCompiler`); its ``input_kind`` must match the
+            task's data kind.
         task: task name (:func:`nas.evaluation.tasks.list_tasks`); ``task_options`` go to
             :func:`nas.evaluation.tasks.load_task`.
         train: the :class:`~nas.evaluation.training.TrainConfig` (or its dict); an architecture's ``hparams`` macro
@@ -68,7 +89,7 @@ class TrainEvaluator(Evaluator):
 
     name = "train"
 
-    def __init__(self, *, space: Any, task: str, task_options: Mapping[str, Any] | None = None,
+    def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
                  train: Any = None, data_seed: int = 0, latency_runs: int = 10) -> None:
         from nas.evaluation.tasks import list_tasks
         from nas.evaluation.training import TrainConfig
@@ -77,7 +98,7 @@ class TrainEvaluator(Evaluator):
             hint = closest(task, list_tasks())
             raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
                               + (f" (did you mean {hint!r}?)" if hint else ""))
-        self.space = space
+        self.compiler = compiler
         self.task_name = task
         self.task_options = dict(task_options or {})
         self.train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(dict(train or {}))
@@ -97,12 +118,13 @@ class TrainEvaluator(Evaluator):
         if self._task is None:
             from nas.evaluation.tasks import load_task
 
-            self._task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
-            if self.space.input_kind != self._task.kind:
+            task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
+            if self.compiler.input_kind != task.kind:
                 raise ConfigError(
-                    f"space {self.space.name!r} builds {self.space.input_kind} models but task {self.task_name!r} "
-                    f"holds {self._task.kind} data; pick a matching space or task"
+                    f"space {self.compiler.name!r} builds {self.compiler.input_kind} models but task "
+                    f"{self.task_name!r} holds {task.kind} data; pick a matching space or task"
                 )
+            self._task = task  # kept only once it fits, so every trial of a mismatch fails with this reason
         return self._task
 
     def config_for(self, arch: Architecture) -> Any:
@@ -132,7 +154,7 @@ class TrainEvaluator(Evaluator):
             cfg = self.config_for(trial.arch)
             device = resolve_device(cfg.device)
             with seeded(trial.seed, device):
-                model = self.space.build_model(trial.arch, task.input_shape, task.num_classes)
+                model = self.compiler(trial.arch, task.input_shape, task.num_classes)
                 params, flops = count_params(model), count_flops(model, task.input_shape)
                 report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch))
             x_test = torch.as_tensor(task.x_test, device=device)
@@ -223,11 +245,12 @@ class NB201Evaluator(Evaluator):
 class ProxyEvaluator(Evaluator):
     """A zero-cost proxy (``synflow``, data-free, or ``naswot``, on one training minibatch) as the score.
 
-    Give ``task`` (needed by ``naswot``), or ``input_shape`` and ``num_classes`` for data-free proxies."""
+    Give ``task`` (needed by ``naswot``), or ``input_shape`` and ``num_classes`` for data-free proxies; ``compiler``
+    compiles the trials' architectures (:class:`ModelCompiler`)."""
 
     name = "proxy"
 
-    def __init__(self, *, space: Any, proxy: str = "synflow", task: str | None = None,
+    def __init__(self, *, compiler: ModelCompiler, proxy: str = "synflow", task: str | None = None,
                  task_options: Mapping[str, Any] | None = None, input_shape: Any = None, num_classes: int = 10,
                  batch_size: int = 64, data_seed: int = 0) -> None:
         from nas.evaluation.proxies import PROXIES
@@ -237,7 +260,7 @@ class ProxyEvaluator(Evaluator):
         if task is None and (proxy != "synflow" or input_shape is None):
             raise ConfigError(f"proxy evaluator: proxy {proxy!r} needs a task"
                               + ("" if proxy != "synflow" else " or an input_shape"))
-        self.space = space
+        self.compiler = compiler
         self.proxy = proxy
         self.task_name = task
         self.task_options = dict(task_options or {})
@@ -275,7 +298,7 @@ class ProxyEvaluator(Evaluator):
         try:
             x, y, classes = self._data()
             with seeded(trial.seed):
-                model = self.space.build_model(trial.arch, tuple(x.shape[1:]), classes)
+                model = self.compiler(trial.arch, tuple(x.shape[1:]), classes)
                 score = PROXIES[self.proxy](model, x, y)
             if not math.isfinite(score):
                 return Result.failed(f"{self.proxy} score is {score}")
@@ -296,7 +319,7 @@ def list_evaluators() -> list[str]:
 
 
 def get_evaluator(name: str, **options: Any) -> Evaluator:
-    """Build the evaluator ``name`` with keyword options (``space=`` for those that compile models)."""
+    """Build the evaluator ``name`` with keyword options (``compiler=`` for those that compile models)."""
     cls = _EVALUATORS.get(name)
     try:
         return cls(**options)

@@ -135,7 +135,7 @@ def retrain_trial(trial: Any, evaluator: Any, *, retrain_epochs: int | None = No
     device = resolve_device(cfg.device)
     try:
         with seeded(trial.seed, device):
-            model = evaluator.space.build_model(trial.arch, task.input_shape, task.num_classes)
+            model = evaluator.compiler(trial.arch, task.input_shape, task.num_classes)
             report = train(model, task, cfg, seed=trial.seed)
     finally:
         torch.set_num_threads(threads)
@@ -436,7 +436,7 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     from nas import __version__
     from nas.evaluation.measure import count_params
     from nas.evaluation.training import evaluate_split
-    from nas.runtime.config import build_evaluator, build_space
+    from nas.runtime.config import build
 
     say = progress or (lambda line: None)
     started = time.perf_counter()
@@ -452,7 +452,7 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     if not ranked:
         raise ExportError(f"{view.directory}: no completed trial to export; run or resume the search first "
                           f"(`nas resume {view.directory}`)")
-    evaluator = build_evaluator(cfg, build_space(cfg))
+    evaluator = build(cfg).evaluator
     task = evaluator.task
     # absolute: the verifying processes run in other working directories
     out_dir = (Path(out) if out is not None else view.directory / "export").resolve()

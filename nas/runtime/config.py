@@ -4,6 +4,11 @@ Every problem raises :class:`~nas.core.errors.ConfigError` naming the field path
 the bad value and the fix (a close match for misspelt names). The config is turned into keyword arguments for
 the space, strategy and evaluator here, in one place; nothing downstream sees the config tree.
 
+Options are checked by the code that uses them: validation builds the space, the evaluator and the strategy
+once. Building has no side effects (no file, database or Optuna study is created until a component is used), and
+the components validation built are kept with the config (:func:`build` hands them out once, unused), so a
+config that is loaded and then run builds each component exactly once.
+
 A config file::
 
     name: quickstart
@@ -28,14 +33,20 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from nas.core.errors import ConfigError, NASError, closest
 
+if TYPE_CHECKING:  # torch and the strategies are imported only when a config is built
+    from nas.evaluation.evaluators import Evaluator
+    from search_spaces.base import SearchSpace
+    from strategies.base import Strategy
+
 __all__ = ["ExperimentConfig", "SpaceConfig", "StrategyConfig", "EvaluatorConfig", "BudgetConfig",
-           "ExecutionConfig", "load_config", "parse_config"]
+           "ExecutionConfig", "Components", "load_config", "parse_config", "build", "build_space", "build_strategy",
+           "build_evaluator"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,9 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def __getstate__(self) -> dict[str, Any]:  # copies and pickles carry the settings, not the built components
+        return {k: v for k, v in self.__dict__.items() if k != _FRESH}
 
     def replace(self, **changes: Any) -> ExperimentConfig:
         """A copy with top-level or dotted (``budget.max_trials``) fields changed, validated again."""
@@ -181,7 +195,8 @@ def _positive(value: float | None, path: str, allow_zero: bool = False) -> None:
         raise ConfigError(f"{path} = {value!r}: must be {'>= 0' if allow_zero else '> 0'}")
 
 
-def _check(cfg: ExperimentConfig) -> None:
+def _check(cfg: ExperimentConfig) -> Components:
+    """Every check of ``cfg``, option checks included (by building the components once); returns what it built."""
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"name = {cfg.name!r}: give a non-empty name without '/'")
     _positive(cfg.seed, "seed", allow_zero=True)
@@ -219,10 +234,8 @@ def _check(cfg: ExperimentConfig) -> None:
     if one_shot and cfg.searchable:
         raise ConfigError(f"searchable: the one-shot strategy {cfg.strategy.name!r} searches the architecture only; "
                           "remove `searchable` or choose another strategy")
-    space = build_space(cfg)
-    _check_task_kind(space, cfg.evaluator.task, "evaluator.task")
-    build_evaluator(cfg, space)
-    strategy = build_strategy(cfg, space)
+    built = _construct(cfg)
+    space, strategy = built.space, built.strategy
     _check_task_kind(space, getattr(getattr(strategy, "inner", strategy), "task", None), "strategy.options.task")
     if one_shot and cfg.evaluator.task is None and getattr(strategy, "inner", strategy).task is None:
         raise ConfigError(f"strategy.options.task: the {cfg.strategy.name} strategy trains a supernet on a task; "
@@ -237,6 +250,7 @@ def _check(cfg: ExperimentConfig) -> None:
             ASHA(**cfg.early_stopping)
         except TypeError as err:
             raise ConfigError(f"early_stopping: {err}; options: grace_epochs, reduction_factor") from None
+    return built
 
 
 def _check_task_kind(space: Any, task: str | None, field: str) -> None:
@@ -261,7 +275,44 @@ def _prefixed(prefix: str, err: NASError) -> ConfigError:
     return ConfigError(f"{prefix}: {text}")
 
 
-def build_space(cfg: ExperimentConfig) -> Any:
+# -- building ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Components:
+    """The built parts of an experiment: the strategy and the evaluator share the one space."""
+
+    space: SearchSpace
+    strategy: Strategy
+    evaluator: Evaluator
+
+
+#: attribute of a validated config holding the components its validation built, until :func:`build` takes them
+_FRESH = "_fresh_components"
+
+
+def _construct(cfg: ExperimentConfig) -> Components:
+    """Build space, evaluator and strategy once each, in that order (so errors come in that order)."""
+    space = build_space(cfg)
+    _check_task_kind(space, cfg.evaluator.task, "evaluator.task")
+    evaluator = build_evaluator(cfg, space)
+    strategy = build_strategy(cfg, space)
+    return Components(space=space, strategy=strategy, evaluator=evaluator)
+
+
+def _validated(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Check ``cfg`` and keep the components the check built with it (a private attribute, not a field)."""
+    object.__setattr__(cfg, _FRESH, _check(cfg))
+    return cfg
+
+
+def build(cfg: ExperimentConfig) -> Components:
+    """The space, strategy and evaluator of ``cfg``, ready to run. The first call for a config made by
+    :func:`parse_config` / :func:`load_config` returns the components its validation built (nothing has used
+    them); later calls, and configs made otherwise, build and check them anew. Raises :class:`ConfigError`."""
+    fresh = cfg.__dict__.pop(_FRESH, None)
+    return fresh if fresh is not None else _check(cfg)
+
+
+def build_space(cfg: ExperimentConfig) -> SearchSpace:
     """The search space (joint with the searchable training fields, if any)."""
     from search_spaces import get_space
     from search_spaces.hparams import with_hyperparameters
@@ -278,7 +329,7 @@ def build_space(cfg: ExperimentConfig) -> Any:
     return space
 
 
-def build_strategy(cfg: ExperimentConfig, space: Any) -> Any:
+def build_strategy(cfg: ExperimentConfig, space: SearchSpace) -> Strategy:
     from strategies import get_strategy
 
     try:
@@ -288,7 +339,8 @@ def build_strategy(cfg: ExperimentConfig, space: Any) -> Any:
         raise _prefixed("strategy", err) from None
 
 
-def build_evaluator(cfg: ExperimentConfig, space: Any) -> Any:
+def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
+    """The evaluator of ``cfg``; those that compile models get ``space.compiler()``, never the space."""
     from nas.evaluation.evaluators import get_evaluator
 
     ev = cfg.evaluator
@@ -299,9 +351,10 @@ def build_evaluator(cfg: ExperimentConfig, space: Any) -> Any:
         train = dict(ev.train)
         if cfg.execution.threads_per_trial and "threads" not in train:
             train["threads"] = cfg.execution.threads_per_trial
-        options.update(space=space, task=ev.task, task_options=ev.task_options, train=train, data_seed=cfg.seed)
+        options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, train=train,
+                       data_seed=cfg.seed)
     elif ev.name == "proxy":
-        options.update(space=space, task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
+        options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.task is not None or ev.train:
         raise ConfigError(f"evaluator: the {ev.name!r} evaluator takes no task or train settings")
     if ev.name == "nb201" and cfg.space.name != "nb201":
@@ -315,9 +368,7 @@ def build_evaluator(cfg: ExperimentConfig, space: Any) -> Any:
 
 def parse_config(data: Any) -> ExperimentConfig:
     """Validate plain data (as loaded from YAML) into an :class:`ExperimentConfig`."""
-    cfg = _build(ExperimentConfig, data, "")
-    _check(cfg)
-    return cfg
+    return _validated(_build(ExperimentConfig, data, ""))
 
 
 def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
@@ -331,6 +382,6 @@ def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
         raise ConfigError(f"config file {file.name} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {file.name} must hold a mapping of settings, got {type(data).__name__}")
-    cfg = parse_config(data)
+    cfg = _build(ExperimentConfig, data, "")  # typed; checked once, with the overrides applied
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    return cfg.replace(**overrides) if overrides else cfg
+    return cfg.replace(**overrides) if overrides else _validated(cfg)

@@ -20,6 +20,7 @@ from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text
 from nas.evaluation.evaluators import Evaluator
 from nas.runtime.checkpoint import read_checkpoint, write_checkpoint
+from nas.runtime.config import Components, ExperimentConfig, build, load_config
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.trial import Result, Trial
 
@@ -92,22 +93,20 @@ class Experiment:
 
     CONFIG, STORE, CHECKPOINT, LOG, BEST = "config.yaml", "trials.db", "checkpoint.json", "search.log", "best.json"
 
-    def __init__(self, cfg: Any, directory: Path, strategy: Any, elapsed: float = 0.0) -> None:
-        from nas.runtime.config import build_evaluator
-
+    def __init__(self, cfg: ExperimentConfig, directory: Path, components: Components, elapsed: float = 0.0) -> None:
+        """Prefer :meth:`create` / :meth:`open`; ``components`` are ``cfg``'s, built once by :func:`build`."""
         self.cfg = cfg
         self.directory = directory
-        self.strategy = strategy
-        self.evaluator = build_evaluator(cfg, strategy.space)
+        self.space = components.space
+        self.strategy = components.strategy
+        self.evaluator = components.evaluator
         self.store = TrialStore(directory / self.STORE)
         self.elapsed = elapsed
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def create(cls, cfg: Any, directory: str | Path | None = None, overwrite: bool = False) -> Experiment:
+    def create(cls, cfg: ExperimentConfig, directory: str | Path | None = None, overwrite: bool = False) -> Experiment:
         """A new experiment in ``directory`` (default ``cfg.output`` or ``runs/<name>``)."""
-        from nas.runtime.config import build_space, build_strategy
-
         path = Path(directory or cfg.output or Path("runs") / cfg.name)
         if (path / cls.CHECKPOINT).exists() or (path / cls.STORE).exists():
             if not overwrite:
@@ -117,7 +116,7 @@ class Experiment:
         elif path.exists() and any(path.iterdir()):
             raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
         path.mkdir(parents=True, exist_ok=True)
-        exp = cls(cfg, path, build_strategy(cfg, build_space(cfg)))
+        exp = cls(cfg, path, build(cfg))
         atomic_write_text(path / cls.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         exp.store.set_meta("config", cfg.to_dict())
         exp.store.set_meta("version", _version())
@@ -128,22 +127,19 @@ class Experiment:
     @classmethod
     def open(cls, directory: str | Path, max_trials: int | None = None) -> Experiment:
         """Reopen an experiment to resume it; ``max_trials`` extends (or sets) its trial budget."""
-        from nas.runtime.config import build_space, build_strategy, load_config
-
         path = Path(directory)
         if not (path / cls.CONFIG).is_file():
             raise ConfigError(f"{str(path)!r} is not an experiment directory (no {cls.CONFIG})")
         state = read_checkpoint(path / cls.CHECKPOINT)
-        cfg = load_config(path / cls.CONFIG)
+        if max_trials is not None and max_trials < state["loop"]["done"]:
+            raise ConfigError(f"--max-trials {max_trials} is below the {state['loop']['done']} trials already "
+                              "done; give a larger budget")
+        cfg = load_config(path / cls.CONFIG, **{"budget.max_trials": max_trials})
         if max_trials is not None:
-            if max_trials < state["loop"]["done"]:
-                raise ConfigError(f"--max-trials {max_trials} is below the {state['loop']['done']} trials already "
-                                  "done; give a larger budget")
-            cfg = cfg.replace(**{"budget.max_trials": max_trials})
             atomic_write_text(path / cls.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        strategy = build_strategy(cfg, build_space(cfg))
-        strategy.load_state_dict(state["strategy"])
-        return cls(cfg, path, strategy, elapsed=state["loop"]["elapsed"])
+        components = build(cfg)
+        components.strategy.load_state_dict(state["strategy"])
+        return cls(cfg, path, components, elapsed=state["loop"]["elapsed"])
 
     # -- state -------------------------------------------------------------------------------------
     def done(self) -> int:

@@ -84,7 +84,7 @@ def test_sampling_is_driven_by_the_rng_only():
 
 
 def test_chosen_values_reach_the_train_evaluator():
-    ev = get_evaluator("train", space=JOINT, task="digits", task_options={"limit": 200},
+    ev = get_evaluator("train", compiler=JOINT.compiler(), task="digits", task_options={"limit": 200},
                        train={"epochs": 1, "lr": 0.5, "optimizer": "rmsprop", "device": "cpu", "batch_size": 32},
                        latency_runs=0)
     for decisions, expected in (([0] * 6 + [0, 0, 0], (0.1, "sgd", ())),

@@ -148,7 +148,7 @@ def test_nb201_bad_options_raise(options, pattern):
 # -- train -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def train_result():
-    ev = get_evaluator("train", space=TINY, task="digits", task_options={"limit": 400},
+    ev = get_evaluator("train", compiler=TINY.compiler(), task="digits", task_options={"limit": 400},
                        train={"epochs": 3, "device": "cpu"}, latency_runs=3)
     return ev, ev.evaluate(Trial(0, TINY.from_string(CELL), seed=1))
 
@@ -177,13 +177,13 @@ def test_train_result_params_and_flops_match_the_compiled_model(train_result):
 
 
 def test_train_evaluator_measures_lenet5_like_a_hand_count():
-    class ReferenceSpace:
+    class ReferenceCompiler:
         name, input_kind = "reference", "image"
 
-        def build_model(self, arch, input_shape, num_classes):
+        def __call__(self, arch, input_shape, num_classes):
             return build_model(arch, input_shape, num_classes)
 
-    ev = get_evaluator("train", space=ReferenceSpace(), task="digits", task_options={"limit": 200},
+    ev = get_evaluator("train", compiler=ReferenceCompiler(), task="digits", task_options={"limit": 200},
                        train={"epochs": 1, "device": "cpu"}, latency_runs=0)
     result = ev.evaluate(Trial(0, references.get("lenet5")))
     assert result.status is Status.COMPLETE
@@ -220,7 +220,7 @@ def test_count_flops_restores_training_mode_and_latency_is_positive():
 
 def test_image_space_with_a_sequence_task_fails_with_a_clear_reason():
     # The evaluator is built lazily: the mismatch shows when the task is first loaded, as a FAILED result.
-    ev = get_evaluator("train", space=TINY, task="italy_power", train={"epochs": 1, "device": "cpu"})
+    ev = get_evaluator("train", compiler=TINY.compiler(), task="italy_power", train={"epochs": 1, "device": "cpu"})
     result = ev.evaluate(Trial(0, TINY.from_string(CELL)))
     assert result.status is Status.FAILED
     assert result.error.startswith("ConfigError: ")
@@ -229,7 +229,7 @@ def test_image_space_with_a_sequence_task_fails_with_a_clear_reason():
 
 def test_sequence_space_with_an_image_task_fails_with_a_clear_reason():
     space = get_space("transformer", d_model=16, num_cells=1)
-    ev = get_evaluator("train", space=space, task="digits", train={"epochs": 1, "device": "cpu"})
+    ev = get_evaluator("train", compiler=space.compiler(), task="digits", train={"epochs": 1, "device": "cpu"})
     result = ev.evaluate(Trial(0, space.sample(np.random.default_rng(0))))
     assert result.status is Status.FAILED
     assert "builds sequence models but task 'digits' holds image data" in result.error
@@ -237,15 +237,15 @@ def test_sequence_space_with_an_image_task_fails_with_a_clear_reason():
 
 def test_train_evaluator_bad_options_raise():
     with pytest.raises(ConfigError, match="did you mean 'digits'"):
-        get_evaluator("train", space=TINY, task="digit")
+        get_evaluator("train", compiler=TINY.compiler(), task="digit")
     with pytest.raises(ConfigError, match="unknown field 'epoch'"):
-        get_evaluator("train", space=TINY, task="digits", train={"epoch": 3})
+        get_evaluator("train", compiler=TINY.compiler(), task="digits", train={"epoch": 3})
     with pytest.raises(ConfigError, match="evaluator 'train'"):
-        get_evaluator("train", space=TINY, task="digits", tasks="digits")
+        get_evaluator("train", compiler=TINY.compiler(), task="digits", tasks="digits")
 
 
 def test_train_evaluator_applies_architecture_hparams():
-    ev = get_evaluator("train", space=TINY, task="digits", train={"epochs": 2, "lr": 0.05})
+    ev = get_evaluator("train", compiler=TINY.compiler(), task="digits", train={"epochs": 2, "lr": 0.05})
     arch = TINY.from_string(CELL)
     assert ev.config_for(arch) == ev.train_config
     joint = arch.replace(macro={**arch.macro, "hparams": {"lr": 0.2, "optimizer": "adam"}})
@@ -255,7 +255,7 @@ def test_train_evaluator_applies_architecture_hparams():
 
 # -- proxies ---------------------------------------------------------------------------------------------
 def test_synflow_is_data_free():
-    ev = get_evaluator("proxy", space=TINY, proxy="synflow", input_shape=(3, 32, 32))
+    ev = get_evaluator("proxy", compiler=TINY.compiler(), proxy="synflow", input_shape=(3, 32, 32))
     assert isinstance(ev, ProxyEvaluator)
     arch = TINY.from_string(CELL)
     a = ev.evaluate(Trial(0, arch, seed=0))
@@ -279,16 +279,16 @@ def test_synflow_does_not_touch_the_model():
 
 def test_naswot_needs_a_task():
     with pytest.raises(ConfigError, match="'naswot' needs a task"):
-        get_evaluator("proxy", space=TINY, proxy="naswot", input_shape=(3, 32, 32))
+        get_evaluator("proxy", compiler=TINY.compiler(), proxy="naswot", input_shape=(3, 32, 32))
     with pytest.raises(ConfigError, match="'synflow' needs a task or an input_shape"):
-        get_evaluator("proxy", space=TINY, proxy="synflow")
+        get_evaluator("proxy", compiler=TINY.compiler(), proxy="synflow")
     with pytest.raises(ConfigError, match="proxy 'snip'"):
-        get_evaluator("proxy", space=TINY, proxy="snip", input_shape=(3, 32, 32))
+        get_evaluator("proxy", compiler=TINY.compiler(), proxy="snip", input_shape=(3, 32, 32))
     assert set(PROXIES) == {"synflow", "naswot"}
 
 
 def test_naswot_on_a_task_is_finite_and_deterministic():
-    ev = get_evaluator("proxy", space=TINY, proxy="naswot", task="digits", batch_size=32)
+    ev = get_evaluator("proxy", compiler=TINY.compiler(), proxy="naswot", task="digits", batch_size=32)
     arch = TINY.from_string(CELL)
     a = ev.evaluate(Trial(0, arch, seed=0))
     b = ev.evaluate(Trial(1, arch, seed=0))
@@ -311,7 +311,7 @@ def test_naswot_is_the_log_determinant_of_the_activation_kernel():
 
 
 def test_synflow_tracks_nb201_accuracy():
-    ev = get_evaluator("proxy", space=NB201, proxy="synflow", input_shape=(3, 32, 32))
+    ev = get_evaluator("proxy", compiler=NB201.compiler(), proxy="synflow", input_shape=(3, 32, 32))
     rng = np.random.default_rng(0)
     archs = [NB201.sample(rng) for _ in range(40)]
     results = [ev.evaluate(Trial(i, arch, seed=0)) for i, arch in enumerate(archs)]

@@ -58,18 +58,18 @@ def _params(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.named_parameters()}
 
 
-class ReferenceSpace:
-    """Just enough of a space for the train evaluator to compile reference architectures."""
+class ReferenceCompiler:
+    """A compiler of reference architectures for the train evaluator (they belong to no search space)."""
 
     name = "reference"
     input_kind = "image"
 
-    def build_model(self, arch, input_shape, num_classes):
+    def __call__(self, arch, input_shape, num_classes):
         return build_model(arch, input_shape, num_classes)
 
 
-class BrokenSpace:
-    """A space whose models (or their construction) raise."""
+class BrokenCompiler:
+    """A compiler whose models (or their construction) raise."""
 
     name = "broken"
     input_kind = "image"
@@ -78,7 +78,7 @@ class BrokenSpace:
         self.where = where
         self.message = message
 
-    def build_model(self, arch, input_shape, num_classes):
+    def __call__(self, arch, input_shape, num_classes):
         if self.where == "build":
             raise RuntimeError(self.message)
         model = SPACE.build_model(ARCH, input_shape, num_classes)
@@ -340,7 +340,7 @@ def test_without_dropout_the_seed_argument_alone_fixes_the_run(small_digits):
 
 
 def test_train_evaluator_is_deterministic_for_a_trial_seed():
-    ev = get_evaluator("train", space=SPACE, task="digits", task_options={"limit": 300}, latency_runs=0,
+    ev = get_evaluator("train", compiler=SPACE.compiler(), task="digits", task_options={"limit": 300}, latency_runs=0,
                        train={"epochs": 2, "device": "cpu", "dropout": 0.2, "augment": ["crop"]})
     a, b = (ev.evaluate(Trial(0, ARCH, seed=9)) for _ in range(2))
     assert a.status is Status.COMPLETE
@@ -457,7 +457,7 @@ def test_nan_loss_raises_diverged(small_digits):
 
 
 def test_train_evaluator_turns_divergence_into_a_failed_result():
-    ev = get_evaluator("train", space=SPACE, task="digits", task_options={"limit": 300}, train=DIVERGING,
+    ev = get_evaluator("train", compiler=SPACE.compiler(), task="digits", task_options={"limit": 300}, train=DIVERGING,
                        latency_runs=0)
     result = ev.evaluate(Trial(0, ARCH, seed=0))
     assert result.status is Status.FAILED
@@ -467,7 +467,7 @@ def test_train_evaluator_turns_divergence_into_a_failed_result():
 
 @pytest.mark.parametrize("where", ["build", "forward"])
 def test_train_evaluator_turns_exceptions_into_failed_results(where):
-    ev = get_evaluator("train", space=BrokenSpace(where), task="digits", task_options={"limit": 300},
+    ev = get_evaluator("train", compiler=BrokenCompiler(where), task="digits", task_options={"limit": 300},
                        train={"epochs": 1, "device": "cpu"}, latency_runs=0)
     result = ev.evaluate(Trial(0, ARCH))
     assert result.status is Status.FAILED
@@ -478,8 +478,8 @@ def test_train_evaluator_turns_exceptions_into_failed_results(where):
 
 
 def test_train_evaluator_reports_out_of_memory():
-    space = BrokenSpace("forward", "CUDA out of memory. Tried to allocate 20.00 GiB\nmore")
-    ev = get_evaluator("train", space=space, task="digits", task_options={"limit": 300},
+    compiler = BrokenCompiler("forward", "CUDA out of memory. Tried to allocate 20.00 GiB\nmore")
+    ev = get_evaluator("train", compiler=compiler, task="digits", task_options={"limit": 300},
                        train={"epochs": 1, "device": "cpu"}, latency_runs=0)
     result = ev.evaluate(Trial(0, ARCH))
     assert result.status is Status.FAILED
@@ -487,7 +487,7 @@ def test_train_evaluator_reports_out_of_memory():
 
 
 def test_train_evaluator_reports_pruning():
-    ev = get_evaluator("train", space=SPACE, task="digits", task_options={"limit": 300},
+    ev = get_evaluator("train", compiler=SPACE.compiler(), task="digits", task_options={"limit": 300},
                        train={"epochs": 4, "device": "cpu"}, latency_runs=0)
     result = ev.evaluate(Trial(0, ARCH), on_epoch=lambda epoch, metrics: epoch < 1)
     assert result.status is Status.PRUNED
@@ -497,7 +497,7 @@ def test_train_evaluator_reports_pruning():
 
 # -- the real thing: LeNet-5 learns digits ---------------------------------------------------------------
 def test_lenet5_reaches_95_percent_on_digits(digits):
-    ev = get_evaluator("train", space=ReferenceSpace(), task="digits", data_seed=0,
+    ev = get_evaluator("train", compiler=ReferenceCompiler(), task="digits", data_seed=0,
                        train={"epochs": 6, "batch_size": 32, "lr": 0.05, "device": "cpu"}, latency_runs=2)
     result = ev.evaluate(Trial(0, references.get("lenet5"), seed=0))
     assert result.status is Status.COMPLETE, result.error

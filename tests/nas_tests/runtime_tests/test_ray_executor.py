@@ -130,8 +130,8 @@ def test_trainer_falls_back_to_cpu_without_cuda() -> None:
         pytest.skip("CUDA is available here")
     assert resolve_device("auto") == torch.device("cpu")
     space = get_space("nb201", C=4, N=1)
-    evaluator = TrainEvaluator(space=space, task="digits", task_options={"limit": 300}, train={"epochs": 1},
-                               latency_runs=0)
+    evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
+                               train={"epochs": 1}, latency_runs=0)
     trial = Trial(0, space.sample(np.random.default_rng(1)), seed=5)
     executor = RayExecutor(workers=1, cpus_per_trial=1, gpus_per_trial=0.5, threads_per_trial=1)
     try:
