@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import NASError
+from nas.oneshot.outcome import SearchOutcome
 
 __all__ = ["ExportError", "CorruptExportError", "OnnxModel", "ExperimentResults", "load_model", "load_experiment",
            "sha256_file", "find_manifest", "read_json", "verify_files", "model_info", "FILE_NAMES", "INFO_FILE",
@@ -339,7 +340,7 @@ class ExperimentResults:
     version: str | None
     created: float | None
     #: a one-shot strategy's supernet search (derived ``arch``, ``alphas``, per-epoch ``history``, ...), or None
-    supernet: dict[str, Any] | None = None
+    supernet: SearchOutcome | None = None
 
     def ranked(self) -> list[Any]:
         """Completed trials with a score, best validation score first."""
@@ -397,4 +398,5 @@ def load_experiment(directory: str | Path) -> ExperimentResults:
         supernet = store.meta("supernet")
     finally:
         store.close()
-    return ExperimentResults(path, config, trials, version, created, supernet)
+    return ExperimentResults(path, config, trials, version, created,
+                             None if supernet is None else SearchOutcome.from_dict(supernet))

@@ -26,6 +26,7 @@ import yaml
 
 from nas.core.errors import ConfigError
 from nas.core.io import atomic_write_text
+from nas.oneshot.outcome import SearchOutcome
 from nas.outputs.report.gradcam import SkipSection
 from nas.outputs.report.text import cell_summary, format_metric, top_columns
 from nas.runtime.store import RUNNING, StoredTrial
@@ -310,25 +311,22 @@ def _gradcam(d: _Data) -> str:
 def _supernet(d: _Data) -> str:
     from nas.outputs.report.plots import supernet_figure
 
-    outcome = d.exp.store.meta("supernet")
-    if outcome is None:
+    stored = d.exp.store.meta("supernet")
+    if stored is None:
         raise SkipSection(f"strategy {d.exp.cfg.strategy.name!r} trains no supernet (one-shot strategies: darts, "
                           "gdas, beta_darts)")
-    history = outcome["history"]
+    outcome = SearchOutcome.from_dict(stored)
+    history = outcome.history
     if not history:
         raise SkipSection("the supernet search stopped before its first epoch ended")
-    op_weights = {k: v for k, v in outcome["alphas"].items() if not k.endswith(".edges")}  # not edge weights
-    fig = supernet_figure(history, op_weights, outcome.get("slots", {}),
-                          float(outcome.get("collapse_threshold", 0.7)))
-    from nas.graph.architecture import Architecture
-
-    derived = Architecture.from_json(outcome["arch"])
-    warnings = outcome["warnings"]
-    notes = (f"<p>{_e(outcome['algorithm'])}: {outcome['epochs_run']} epochs, {outcome['cpu_seconds'] / 60:.2f} "
-             f"CPU-minutes ({outcome['wall_seconds']:.0f} s). Derived cell: <code>{_e(cell_summary(derived))}</code>"
+    op_weights = {k: v for k, v in outcome.alphas.items() if not k.endswith(".edges")}  # not edge weights
+    fig = supernet_figure(history, op_weights, outcome.slots, outcome.collapse_threshold)
+    warnings = outcome.warnings
+    notes = (f"<p>{_e(outcome.algorithm)}: {outcome.epochs_run} epochs, {outcome.cpu_seconds / 60:.2f} "
+             f"CPU-minutes ({outcome.wall_seconds:.0f} s). Derived cell: <code>{_e(cell_summary(outcome.arch))}</code>"
              f" (trial 0 trains it from scratch).</p>")
-    if outcome["stopped"]:
-        notes += f'<p class="skip">Stopped early: {_e(outcome["stopped"])}.</p>'
+    if outcome.stopped:
+        notes += f'<p class="skip">Stopped early: {_e(outcome.stopped)}.</p>'
     if warnings:
         items = "".join(f"<li>{_e(w)}</li>" for w in warnings[:8])
         more = f"<li>... {len(warnings) - 8} more</li>" if len(warnings) > 8 else ""
