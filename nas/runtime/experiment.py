@@ -41,7 +41,10 @@ def _version() -> str:
 class Experiment:
     """An experiment directory: ``config.yaml``, ``trials.db`` (the store), ``checkpoint.json``, ``search.log``
     and, when finished, ``best.json``; with a strategy that runs a job first, the job's files in ``supernet/``.
-    Build with :meth:`create` (new) or :meth:`open` (resume)."""
+    Build with :meth:`create` (new) or :meth:`open` (resume).
+
+    ``config.yaml`` is the one source of the settings, the trial budget included (``nas resume --max-trials``
+    rewrites it); the store keeps a copy of it (meta ``config``), rewritten with it."""
 
     CONFIG, STORE, CHECKPOINT, LOG, BEST = "config.yaml", "trials.db", "checkpoint.json", "search.log", "best.json"
     #: a strategy's job: its directory, the store meta key of its outcome and its entry in :meth:`summary` (named
@@ -70,8 +73,7 @@ class Experiment:
             raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
         path.mkdir(parents=True, exist_ok=True)
         exp = cls(cfg, path, build_strategy(cfg, build_space(cfg)))
-        atomic_write_text(path / cls.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        exp.store.set_meta("config", cfg.to_dict())
+        exp._save_config()
         exp.store.set_meta("version", _version())
         exp.store.set_meta("created", time.time())
         exp.checkpoint()
@@ -90,19 +92,26 @@ class Experiment:
                 raise ConfigError(f"--max-trials {max_trials} is below the {state['loop']['done']} trials already "
                                   "done; give a larger budget")
             cfg = cfg.replace(**{"budget.max_trials": max_trials})
-            atomic_write_text(path / cls.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         strategy = build_strategy(cfg, build_space(cfg))
         strategy.load_state_dict(state["strategy"])
-        return cls(cfg, path, strategy, elapsed=state["loop"]["elapsed"])
+        exp = cls(cfg, path, strategy, elapsed=state["loop"]["elapsed"])
+        if max_trials is not None:
+            exp._save_config()
+        return exp
+
+    def _save_config(self) -> None:
+        """Write ``config.yaml`` (the source of the settings) and the store's copy of it."""
+        atomic_write_text(self.directory / self.CONFIG, yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        self.store.set_meta("config", self.cfg.to_dict())
 
     # -- state -------------------------------------------------------------------------------------
     def done(self) -> int:
         return sum(n for status, n in self.store.counts().items() if status != RUNNING)
 
     def checkpoint(self, session_seconds: float = 0.0) -> None:
+        """Snapshot the strategy and the loop (trials done, time spent; the budget is read from the config)."""
         write_checkpoint(self.directory / self.CHECKPOINT, self.strategy.state_dict(),
-                         {"done": self.done(), "elapsed": self.elapsed + session_seconds,
-                          "max_trials": self.cfg.budget.max_trials})
+                         {"done": self.done(), "elapsed": self.elapsed + session_seconds})
 
     def ranked(self) -> list[StoredTrial]:
         """Completed trials, best validation score first."""
