@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from nas.core.errors import NASError
+from nas.runtime.events import Event, TrialFinished
 
 if TYPE_CHECKING:  # imported lazily at run time (torch)
     from nas.outputs.export import ExportReport
@@ -70,18 +71,17 @@ def _print_ranked(exp: object, top: int = 5) -> None:
               f"{(f'{params:,.0f}' if params else '-'):>9}  {cells[:110]}")
 
 
-def _progress(quiet: bool) -> object:
-    """Progress lines: rewritten in place on a terminal (the finished line stays on screen every 10 trials
-    and at the end), one line each otherwise (logs, pipes, CI)."""
+def _progress(quiet: bool) -> Callable[[Event], None] | None:
+    """Progress events, one line each: rewritten in place on a terminal (a finished trial's line stays on screen
+    every 10 trials and at the end, every other event's line stays), printed otherwise (logs, pipes, CI)."""
     if quiet:
         return None
     if not sys.stdout.isatty():
         return print
 
-    def show(line: str) -> None:
-        done = line.startswith("[") and line.split("]")[0].strip("[").split("/")
-        keep = not done or int(done[0]) % 10 == 0 or done[0] == done[1]
-        sys.stdout.write("\r\x1b[2K" + line + ("\n" if keep else ""))
+    def show(event: Event) -> None:
+        keep = not isinstance(event, TrialFinished) or event.n % 10 == 0 or event.last
+        sys.stdout.write(f"\r\x1b[2K{event}" + ("\n" if keep else ""))
         sys.stdout.flush()
 
     return show

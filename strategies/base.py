@@ -4,6 +4,10 @@
 ``state_dict()`` / ``load_state_dict()`` snapshot and restore everything, RNG included, as JSON data, so a
 restored strategy continues with exactly the proposals the original would have made. A strategy owns its RNG
 (seeded from ``seed``) and never trains or evaluates anything: the loop injects results.
+
+A strategy that needs work done before it can propose (a one-shot supernet search) returns that work from
+``job(context)`` (a :class:`nas.trials.protocols.Job`); the experiment has the executor run it before the first
+``ask`` and hands its outcome to ``tell_job``. ``job_summary`` describes it for ``nas status``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.graph.architecture import Architecture
 from nas.trials.objectives import Constraint, Objective, feasible, oriented, parse_constraints, parse_objectives
+from nas.trials.protocols import Job, JobContext
 from nas.trials.trial import Result, Trial
 
 __all__ = ["Strategy", "trial_seed", "check_int", "check_float"]
@@ -47,6 +52,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     #: True when the strategy handles several objectives itself (otherwise it optimises the first one).
     multi_objective: ClassVar[bool] = False
+    #: True for the one-shot strategies, which search the architecture alone through a supernet (a config with
+    #: ``searchable`` training fields is refused for them).
+    one_shot: ClassVar[bool] = False
 
     def __init__(self, *, space: Any, seed: int = 0, objectives: Any = None, constraints: Any = None) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -108,6 +116,19 @@ class Strategy(ABC):
             "pending": [{"id": t.id, "seed": t.seed, "arch": t.arch.to_json()} for t in self.pending],
             "own": self._state(),
         }
+
+    def job(self, context: JobContext) -> Job | None:
+        """The job to run before this strategy can propose, while it is still to be done; None (the default)
+        when there is none. Raises :class:`ConfigError` when ``context`` lacks what the job needs."""
+        return None
+
+    def tell_job(self, outcome: Any) -> None:
+        """Receive the outcome of the job :meth:`job` returned (its state then holds it: no job any more)."""
+        raise ValueError(f"strategy {self.name} runs no job; it was told a job outcome")
+
+    def job_summary(self, context: JobContext) -> dict[str, Any] | None:
+        """The job in brief, as JSON data for ``nas status`` (``state``: searching or done); None without a job."""
+        return None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a snapshot of a strategy of the same kind, built with the same options."""

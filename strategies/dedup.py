@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from nas.core.errors import ConfigError
+from nas.trials.protocols import Job, JobContext
 from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
 
@@ -18,7 +19,8 @@ __all__ = ["Deduplicate"]
 
 
 class Deduplicate(Strategy):
-    """Wraps ``inner``; ``name``, space, seed and objectives are the inner strategy's."""
+    """Wraps ``inner``; ``name``, space, seed and objectives are the inner strategy's, and so is its job (the job
+    hooks are forwarded)."""
 
     def __init__(self, inner: Strategy, *, max_retries: int = 200) -> None:
         self.inner = inner
@@ -68,6 +70,15 @@ class Deduplicate(Strategy):
         pending = {t.id: t for t in self.inner.pending}
         for other in self.waiting.pop(key, []):
             self.inner.tell(pending[other], result)
+
+    def job(self, context: JobContext) -> Job | None:
+        return self.inner.job(context)
+
+    def tell_job(self, outcome: Any) -> None:
+        self.inner.tell_job(outcome)
+
+    def job_summary(self, context: JobContext) -> dict[str, Any] | None:
+        return self.inner.job_summary(context)
 
     @property
     def pending(self) -> list[Trial]:

@@ -1,24 +1,29 @@
 """One-shot strategies: ``darts``, ``gdas`` and ``beta_darts``.
 
 A one-shot strategy is still a small ask/tell object. Before its first ``ask`` the experiment runs its
-*search job* (:meth:`search_settings` -> :class:`nas.oneshot.job.SupernetJob`, run by the executor and
-checkpointed every epoch) and hands the outcome to :meth:`tell_search`. From then on ``ask`` proposes the
-derived architecture first, then further candidates drawn from the learned op distribution (Gumbel-max
-perturbations of the architecture parameters, from the strategy's own RNG); they are trained from scratch,
-stored and ranked like any other trial.
+*job* (:meth:`OneShotStrategy.job` -> :class:`nas.oneshot.job.SupernetJob`, run by the executor and
+checkpointed every epoch) and hands the :class:`~nas.oneshot.outcome.SearchOutcome` to :meth:`tell_job`. From
+then on ``ask`` proposes the derived architecture first, then further candidates drawn from the learned op
+distribution (Gumbel-max perturbations of the architecture parameters, from the strategy's own RNG); they are
+trained from scratch, stored and ranked like any other trial.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
 from nas.oneshot.config import OneShotConfig, place, proxy_space
+from nas.oneshot.outcome import SearchOutcome
+from nas.trials.protocols import Job, JobContext
 from nas.trials.trial import Result, Trial
 from strategies.base import Strategy
+
+if TYPE_CHECKING:  # imported where used: it imports torch
+    from nas.oneshot.job import SupernetJob
 
 __all__ = ["OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy"]
 
@@ -40,7 +45,7 @@ class OneShotStrategy(Strategy):
                               "search nb201, darts and transformer")
         self.task = task
         self.task_options = dict(task_options or {})
-        self.outcome: dict[str, Any] | None = None
+        self.outcome: SearchOutcome | None = None
         self._proposed = 0
 
     @classmethod
@@ -48,10 +53,37 @@ class OneShotStrategy(Strategy):
         return ["objectives", "constraints", "task", "task_options", *OneShotConfig.option_names()]
 
     # -- the search job ------------------------------------------------------------------------
-    def tell_search(self, outcome: dict[str, Any]) -> None:
-        """Receive the outcome of the search job (see :class:`nas.oneshot.job.SupernetJob`)."""
-        Architecture.from_json(outcome["arch"]).validate()
+    def job(self, context: JobContext) -> Job | None:
+        """The supernet search, on ``task`` (else the context's task), until it has been told (then None)."""
+        return None if self.outcome is not None else self._search_job(context)
+
+    def _search_job(self, context: JobContext) -> SupernetJob:
+        task = self.task or context.task
+        if task is None:
+            raise ConfigError(f"strategy.options.task: the {self.name} strategy trains a supernet on a task; "
+                              "set evaluator.task or strategy.options.task")
+        # imported here: nas.oneshot.job imports torch, which `nas strategies` and `nas spaces` do not need
+        from nas.oneshot.job import SupernetJob
+
+        return SupernetJob(space=self.space, task=task,
+                           task_options=self.task_options if self.task else dict(context.task_options),
+                           seed=context.seed, config=self.config, directory=str(context.directory),
+                           threads=context.threads)
+
+    def tell_job(self, outcome: Any) -> None:
+        """Receive the :class:`SearchOutcome` of the supernet search."""
+        if not isinstance(outcome, SearchOutcome):
+            raise TypeError(f"{self.name}: expected the SearchOutcome of the supernet search, got "
+                            f"{type(outcome).__name__}")
+        outcome.arch.validate()
         self.outcome = outcome
+
+    def job_summary(self, context: JobContext) -> dict[str, Any] | None:
+        """The search in brief: epochs done while it runs, then :meth:`SearchOutcome.summary`."""
+        if self.outcome is not None:
+            return self.outcome.summary()
+        job = self._search_job(context)
+        return {"state": "searching", "epochs_run": len(job.read_history()), "epochs": job.epochs}
 
     def _propose(self, n: int) -> list[Architecture]:
         if self.outcome is None:
@@ -59,9 +91,9 @@ class OneShotStrategy(Strategy):
         out = []
         for _ in range(n):
             if self._proposed == 0:
-                out.append(Architecture.from_json(self.outcome["arch"]))
+                out.append(self.outcome.arch)
             else:
-                alphas = {k: np.asarray(v, dtype=np.float64) for k, v in self.outcome["alphas"].items()}
+                alphas = {k: np.asarray(v, dtype=np.float64) for k, v in self.outcome.alphas.items()}
                 noisy = {k: a - np.log(-np.log(self.rng.uniform(1e-12, 1.0, size=a.shape))) for k, a in alphas.items()}
                 out.append(place(self.space, self.proxy, self.proxy.derive(noisy)))
             self._proposed += 1
@@ -71,10 +103,10 @@ class OneShotStrategy(Strategy):
         return None
 
     def _state(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "proposed": self._proposed}
+        return {"outcome": None if self.outcome is None else self.outcome.to_dict(), "proposed": self._proposed}
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self.outcome = state["outcome"]
+        self.outcome = None if state["outcome"] is None else SearchOutcome.from_dict(state["outcome"])
         self._proposed = state["proposed"]
 
 

@@ -25,7 +25,7 @@ def _seed_torch() -> None:
 
 
 @functools.cache
-def search_outcome(algorithm: str, space_name: str, space_options: str = "{}") -> dict:
+def search_outcome(algorithm: str, space_name: str, space_options: str = "{}") -> Any:
     """A real, short supernet search (one epoch of the proxy nb201 C=2 N=1 or the given space, on 200
     digits), run once per algorithm and space: the outcome a one-shot strategy needs before its first ask,
     for tests that drive strategies without an Experiment (which would run the search itself)."""
@@ -46,5 +46,5 @@ def ready(strategy: Any) -> Any:
     inner = getattr(strategy, "inner", strategy)
     if getattr(inner, "one_shot", False) and inner.outcome is None:
         space = inner.space
-        inner.tell_search(search_outcome(inner.algorithm, space.name, json.dumps(space.options(), sort_keys=True)))
+        inner.tell_job(search_outcome(inner.algorithm, space.name, json.dumps(space.options(), sort_keys=True)))
     return strategy

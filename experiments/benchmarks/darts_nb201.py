@@ -51,7 +51,7 @@ def search(space: Any, algorithm: str, options: dict[str, Any], task: str, task_
     config = OneShotConfig.from_options(algorithm, {"epochs": epochs, "arch_lr": arch_lr, **options})
     with tempfile.TemporaryDirectory() as tmp:
         job = SupernetJob(space=space, task=task, task_options=task_options, seed=seed, config=config, directory=tmp)
-        return job.run()
+        return job.run().to_dict()
 
 
 def retrain(space: Any, archs: list[Architecture], task: str, task_options: dict[str, Any], train: dict[str, Any],

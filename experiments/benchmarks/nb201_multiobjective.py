@@ -3,7 +3,7 @@
 Each strategy (``optuna``, whose default sampler for two objectives is NSGA-II; ``evolution``, with its
 multi-objective tournament by Pareto rank and crowding distance; ``random`` as the baseline) is built with
 ``get_strategy(name, space=get_space("nb201"), seed=s, objectives=["max:score", "min:params"])`` (default
-options, de-duplication on) and run for ``--queries`` evaluations through :func:`nas.runtime.experiment.run_loop`
+options, de-duplication on) and run for ``--queries`` evaluations through :func:`nas.runtime.loop.run_loop`
 with :class:`~nas.runtime.executors.LocalExecutor` and
 :class:`~nas.evaluation.evaluators.NB201Evaluator` (score = the table's
 200-epoch validation accuracy ``cifar10_val200``; ``params`` = the exact parameter count), seeds ``0 ..
@@ -44,7 +44,7 @@ from _results import (
 from nas.evaluation.benchmarks import load_nb201
 from nas.evaluation.evaluators import NB201Evaluator
 from nas.runtime.executors import LocalExecutor
-from nas.runtime.experiment import run_loop
+from nas.runtime.loop import run_loop
 from nas.trials.objectives import hypervolume_2d
 from search_spaces import get_space
 from strategies import get_strategy
@@ -178,7 +178,7 @@ def render(reports: list[MOReport], seeds: int, queries: int, true: TrueFront, m
         f"**What was measured.** {seeds} searches (seeds 0 .. {seeds - 1}) of {queries} queries per strategy, "
         "each built as `get_strategy(name, space=get_space(\"nb201\"), seed=s, objectives=[\"max:score\", "
         "\"min:params\"])` (default options, so with de-duplication by canonical hash, unless labelled *no "
-        "dedup*: `dedup=False`) and run through `nas.runtime.experiment.run_loop` with `LocalExecutor` and "
+        "dedup*: `dedup=False`) and run through `nas.runtime.loop.run_loop` with `LocalExecutor` and "
         "`NB201Evaluator()` (score = 200-epoch validation accuracy `cifar10_val200`; `params` = exact "
         "parameter count). `optuna` uses its default sampler for two objectives, NSGA-II (`NSGAIISampler`, "
         "population 50); `evolution` uses its multi-objective tournament (Pareto rank, then crowding distance; "

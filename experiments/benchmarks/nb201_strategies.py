@@ -53,7 +53,7 @@ from nas.evaluation.benchmarks import load_nb201
 from nas.evaluation.evaluators import NB201Evaluator
 from nas.runtime.benchmark import CHECKPOINTS, BenchmarkReport, plot_curves, run_benchmark
 from nas.runtime.executors import LocalExecutor
-from nas.runtime.experiment import run_loop
+from nas.runtime.loop import run_loop
 from search_spaces import get_space
 from strategies import Deduplicate, get_strategy
 

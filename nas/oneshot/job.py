@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -41,8 +41,9 @@ import torch.nn.functional as F
 from nas.core.errors import ConfigError
 from nas.core.io import atomic_write_text
 from nas.oneshot.config import ALGORITHMS, COLLAPSE_ACTIONS, OneShotConfig, place, proxy_space
+from nas.oneshot.outcome import SearchOutcome
 
-__all__ = ["OneShotConfig", "SupernetJob", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
+__all__ = ["OneShotConfig", "SupernetJob", "SearchOutcome", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, 7, epoch]).generate_state(1)[0])
@@ -51,10 +52,9 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 @dataclass
 class SupernetJob:
     """One supernet search: ``space`` (the configured space), the task to search on, the experiment seed,
-    the settings and the checkpoint ``directory``. ``run()`` returns the outcome as JSON data:
-    ``arch`` (derived member of ``space``, JSON), ``alphas`` (and ``slots``, the op names of their columns),
-    ``history`` (one dict per epoch),
-    ``stopped`` (None or why the search ended early), ``warnings``, ``cpu_seconds``, ``wall_seconds``."""
+    the settings and the checkpoint ``directory``. ``run()`` returns the :class:`SearchOutcome` (also written to
+    ``directory/result.json``). A job in the sense of :class:`nas.trials.protocols.Job`: an executor runs it,
+    progress lines read "supernet epoch 3/20: ..."."""
 
     space: Any
     task: str
@@ -67,6 +67,28 @@ class SupernetJob:
     CHECKPOINT = "checkpoint.pt"
     HISTORY = "history.json"
     RESULT = "result.json"
+    name: ClassVar[str] = "supernet"
+
+    @property
+    def label(self) -> str:
+        """The algorithm, as progress lines name it."""
+        return self.config.algorithm
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
+
+    def describe_epoch(self, record: dict[str, Any]) -> str:
+        """Accuracies, collapse signals and the collapse guard's warning of one epoch record, on one line."""
+        return (f"train acc {record['train_acc']:.1f} | search-val acc {record['search_val_acc']:.1f} | "
+                f"parameter-free {record['param_free_share']:.0%} | entropy {record['entropy']:.3f}"
+                + (f" | WARNING {record['warning']}" if "warning" in record else ""))
+
+    def failure_hint(self, message: str) -> str:
+        """How to get past an out-of-memory failure ("" for other failures)."""
+        if "out of memory" in message.lower():
+            return " (out of memory: lower strategy.options.batch_size or set partial_channels: 2 or 4)"
+        return ""
 
     def read_history(self) -> list[dict[str, Any]]:
         """The per-epoch records written so far (empty before the first epoch ends)."""
@@ -74,7 +96,7 @@ class SupernetJob:
         return json.loads(path.read_text()) if path.is_file() else []
 
     # -- the search ------------------------------------------------------------------------------
-    def run(self, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def run(self, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> SearchOutcome:
         from nas.evaluation.tasks import load_task
         from nas.evaluation.training import resolve_device
         from nas.oneshot.architect import Architect
@@ -218,16 +240,16 @@ class SupernetJob:
         os.replace(tmp, ckpt)
         atomic_write_text(ckpt.with_name(self.HISTORY), json.dumps(state["history"], indent=1))
 
-    def _finish(self, proxy: Any, net: Any, state: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, proxy: Any, net: Any, state: dict[str, Any]) -> SearchOutcome:
         current = {k: v.tolist() for k, v in net.alpha_arrays().items()}
         collapsed = state["stopped"] is not None and state["stopped"].startswith("collapse")
         chosen = state["healthy"] if collapsed and state["healthy"] is not None else current
         derived = place(self.space, proxy, proxy.derive({k: np.asarray(v) for k, v in chosen.items()}))
-        outcome = {"algorithm": self.config.algorithm, "arch": derived.to_json(), "alphas": chosen,
-                   "slots": {name: list(slot.ops) for name, slot in net.slots.items()},
-                   "collapse_threshold": self.config.collapse_threshold,
-                   "final_alphas": current, "history": state["history"], "epochs_run": state["epoch"],
-                   "stopped": state["stopped"], "warnings": state["warnings"],
-                   "cpu_seconds": round(state["cpu"], 2), "wall_seconds": round(state["wall"], 2)}
-        atomic_write_text(Path(self.directory) / self.RESULT, json.dumps(outcome, indent=1))
+        outcome = SearchOutcome(algorithm=self.config.algorithm, arch=derived, alphas=chosen,
+                                slots={name: list(slot.ops) for name, slot in net.slots.items()},
+                                collapse_threshold=self.config.collapse_threshold, final_alphas=current,
+                                history=state["history"], epochs_run=state["epoch"], stopped=state["stopped"],
+                                warnings=state["warnings"], cpu_seconds=round(state["cpu"], 2),
+                                wall_seconds=round(state["wall"], 2))
+        atomic_write_text(Path(self.directory) / self.RESULT, json.dumps(outcome.to_dict(), indent=1))
         return outcome

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import ConfigError
-from nas.graph.architecture import Architecture
 from nas.oneshot.config import OneShotConfig
+from nas.oneshot.outcome import SearchOutcome
 from nas.runtime.checkpoint import read_checkpoint
 from nas.runtime.config import ExperimentConfig, load_config
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.trial import Status
 
-__all__ = ["ExperimentView", "rank_stored", "read_outcome", "oneshot_summary"]
+__all__ = ["ExperimentView", "rank_stored", "read_outcome"]
 
 # The layout nas.runtime.experiment.Experiment writes (not imported from there: it loads the evaluators, torch).
 CONFIG, STORE, CHECKPOINT = "config.yaml", "trials.db", "checkpoint.json"
@@ -39,22 +39,10 @@ def rank_stored(trials: Any) -> list[StoredTrial]:
     return sorted(done, key=lambda t: (-t.score, t.id))
 
 
-def read_outcome(store: TrialStore) -> dict[str, Any] | None:
-    """The one-shot search outcome recorded in the store (meta ``supernet``), or None: the one place that
-    reads it, so that a typed outcome only changes this function."""
+def read_outcome(store: TrialStore) -> SearchOutcome | None:
+    """The one-shot search outcome recorded in the store (meta ``supernet``), or None."""
     outcome = store.meta(SUPERNET_META)
-    return outcome if isinstance(outcome, dict) else None
-
-
-def oneshot_summary(outcome: dict[str, Any]) -> dict[str, Any]:
-    """A finished supernet search in brief, as ``nas status`` shows it: epochs, cost, collapse warnings and the
-    hash of the derived architecture."""
-    last = outcome["history"][-1] if outcome["history"] else {}
-    return {"state": "done", "algorithm": outcome["algorithm"], "epochs_run": outcome["epochs_run"],
-            "cpu_minutes": round(outcome["cpu_seconds"] / 60.0, 2), "stopped": outcome["stopped"],
-            "warnings": len(outcome["warnings"]), "param_free_share": last.get("param_free_share"),
-            "entropy": last.get("entropy"),
-            "derived": Architecture.from_json(outcome["arch"]).canonical_hash()[:12]}
+    return SearchOutcome.from_dict(outcome) if isinstance(outcome, dict) else None
 
 
 def _trains_supernet(config: ExperimentConfig) -> bool:
@@ -79,7 +67,7 @@ class ExperimentView:
     trials: tuple[StoredTrial, ...]
     version: str | None
     created: float | None
-    supernet: dict[str, Any] | None
+    supernet: SearchOutcome | None
     loop: dict[str, Any] | None
     supernet_history: tuple[dict[str, Any], ...]
     status_counts: dict[str, int]
@@ -136,10 +124,10 @@ class ExperimentView:
         return float(self.loop["elapsed"]) if self.loop is not None else 0.0
 
     def supernet_summary(self) -> dict[str, Any] | None:
-        """The one-shot search in brief: ``state`` ``done`` (see :func:`oneshot_summary`) or ``searching`` with
+        """The one-shot search in brief: ``state`` ``done`` (see :meth:`SearchOutcome.summary`) or ``searching`` with
         the epochs run so far; None for strategies that train no supernet."""
         if self.supernet is not None:
-            return oneshot_summary(self.supernet)
+            return self.supernet.summary()
         if not _trains_supernet(self.config):
             return None
         epochs = self.config.strategy.options.get("epochs", OneShotConfig.epochs)

@@ -16,7 +16,7 @@ from typing import Any
 
 from nas.evaluation.evaluators import NB201Evaluator
 from nas.runtime.executors import LocalExecutor
-from nas.runtime.experiment import run_loop
+from nas.runtime.loop import run_loop
 from nas.trials.trial import Result, Trial
 
 __all__ = ["BenchmarkReport", "run_benchmark", "CHECKPOINTS"]

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from nas.core.errors import ConfigError, NASError, closest
+from nas.trials.protocols import JobContext
 
 if TYPE_CHECKING:  # torch and the strategies are imported only when a config is built
     from nas.evaluation.evaluators import Evaluator
@@ -46,7 +47,7 @@ if TYPE_CHECKING:  # torch and the strategies are imported only when a config is
 
 __all__ = ["ExperimentConfig", "SpaceConfig", "StrategyConfig", "EvaluatorConfig", "BudgetConfig",
            "ExecutionConfig", "Components", "load_config", "parse_config", "build", "build_space", "build_strategy",
-           "build_evaluator"]
+           "build_evaluator", "build_job_context"]
 
 
 @dataclass(frozen=True)
@@ -236,10 +237,10 @@ def _check(cfg: ExperimentConfig) -> Components:
                           "remove `searchable` or choose another strategy")
     built = _construct(cfg)
     space, strategy = built.space, built.strategy
-    _check_task_kind(space, getattr(getattr(strategy, "inner", strategy), "task", None), "strategy.options.task")
-    if one_shot and cfg.evaluator.task is None and getattr(strategy, "inner", strategy).task is None:
-        raise ConfigError(f"strategy.options.task: the {cfg.strategy.name} strategy trains a supernet on a task; "
-                          "set evaluator.task or strategy.options.task")
+    _check_task_kind(space, cfg.strategy.options.get("task"), "strategy.options.task")
+    # a strategy that runs a job first (a one-shot supernet search) checks what the job needs as it builds it
+    # (the job is not run, so its directory does not matter)
+    strategy.job(build_job_context(cfg, Path(cfg.output or Path("runs") / cfg.name)))
     if cfg.early_stopping is not None:
         if cfg.evaluator.name != "train":
             raise ConfigError("early_stopping: only the train evaluator trains epoch by epoch, "
@@ -364,6 +365,13 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
         return get_evaluator(ev.name, **options)
     except NASError as err:
         raise _prefixed("evaluator", err) from None
+
+
+def build_job_context(cfg: ExperimentConfig, directory: Path) -> JobContext:
+    """What a strategy's job gets from the config: the evaluator's task as the default task, the seed, torch
+    threads per worker; ``directory`` is where the job keeps its files."""
+    return JobContext(task=cfg.evaluator.task, task_options=dict(cfg.evaluator.task_options), seed=cfg.seed,
+                      directory=directory, threads=cfg.execution.threads_per_trial)
 
 
 def parse_config(data: Any) -> ExperimentConfig:

@@ -1,20 +1,19 @@
 """Executors run evaluations: in-process (:class:`LocalExecutor`) or on Ray workers (the runner issue).
 
-Interface: ``capacity`` (how many trials may run at once), ``submit(evaluator, trial)``,
-``next_done() -> (trial, result)`` (blocks until one finishes; results arrive in any order),
-``in_flight``, ``shutdown()``, and ``run_job(job, on_progress)`` for one long job with a ``run(on_epoch)``
-method (a one-shot supernet search), which blocks until the job ends and returns its result.
+Both satisfy :class:`nas.trials.protocols.Executor`: ``capacity`` (how many trials may run at once),
+``submit(evaluator, trial)``, ``next_done() -> Completion`` (blocks until one finishes; results arrive in any
+order; the completion names the worker and the retries it took), ``shutdown()``, and ``run_job(job,
+on_progress)`` for a strategy's job (a one-shot supernet search), which blocks until the job ends and returns
+its outcome. ``in_flight`` counts the trials submitted and not yet collected.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Callable
-from typing import Any
 
 from nas.core.errors import NASError
-from nas.evaluation.evaluators import Evaluator
+from nas.trials.protocols import Completion, Evaluator, Job, JobOutcome, JobProgress
 from nas.trials.trial import Result, Trial
 
 __all__ = ["LocalExecutor", "RayExecutor"]
@@ -26,21 +25,21 @@ class LocalExecutor:
     capacity = 1
 
     def __init__(self) -> None:
-        self._done: deque[tuple[Trial, Result]] = deque()
+        self._done: deque[Completion] = deque()
 
     def submit(self, evaluator: Evaluator, trial: Trial) -> None:
-        self._done.append((trial, evaluator.evaluate(trial)))
+        self._done.append(Completion(trial, evaluator.evaluate(trial)))
 
     @property
     def in_flight(self) -> int:
         return len(self._done)
 
-    def next_done(self) -> tuple[Trial, Result]:
+    def next_done(self) -> Completion:
         if not self._done:
             raise RuntimeError("next_done() with nothing submitted")
         return self._done.popleft()
 
-    def run_job(self, job: Any, on_progress: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    def run_job(self, job: Job, on_progress: JobProgress | None = None) -> JobOutcome:
         """Run ``job`` here; ``on_progress`` receives each epoch record as it is made."""
         return job.run(on_epoch=on_progress)
 
@@ -84,9 +83,6 @@ class RayExecutor:
         self._idle: list[object] = []
         self._running: dict[object, tuple[Trial, object, int]] = {}
         self._evaluator_ref: tuple[int, object] | None = None
-        self.worker_of: dict[int, str] = {}
-        #: extra attempts a trial needed because its worker died (read by the experiment for the store)
-        self.retries_of: dict[int, int] = {}
 
     def _actor(self) -> object:
         if self._idle:
@@ -114,7 +110,9 @@ class RayExecutor:
     def in_flight(self) -> int:
         return len(self._running)
 
-    def next_done(self) -> tuple[Trial, Result]:
+    def next_done(self) -> Completion:
+        """The next trial to finish, with the worker it ran on (``host:pid[:gpuN]``) and the extra attempts it
+        took because a worker died (a trial still failing after ``max_retries`` is returned FAILED)."""
         import ray
         from ray.exceptions import RayActorError, WorkerCrashedError
 
@@ -123,7 +121,6 @@ class RayExecutor:
                 raise RuntimeError("next_done() with nothing submitted")
             (ref,), _ = ray.wait(list(self._running), num_returns=1)
             trial, actor, attempt = self._running.pop(ref)
-            self.retries_of[trial.id] = attempt - 1
             try:
                 result, worker = ray.get(ref)
             except (RayActorError, WorkerCrashedError) as err:
@@ -132,19 +129,18 @@ class RayExecutor:
                 if attempt <= self.max_retries:
                     self._launch(self._last_evaluator, trial, attempt + 1)
                     continue
-                return trial, Result.failed(f"{reason} (after {attempt} attempts)")
+                return Completion(trial, Result.failed(f"{reason} (after {attempt} attempts)"), retries=attempt - 1)
             except Exception as err:  # the evaluator raised (ours never do), or Ray failed
                 self._idle.append(actor)
                 cause = getattr(err, "cause", None) or err  # RayTaskError wraps the worker's exception
                 first = str(cause).splitlines()[0][:200] if str(cause) else ""
-                return trial, Result.failed(f"{type(cause).__name__}: {first}" if first else type(cause).__name__,
-                                            traceback=str(err))
+                failed = Result.failed(f"{type(cause).__name__}: {first}" if first else type(cause).__name__,
+                                       traceback=str(err))
+                return Completion(trial, failed, retries=attempt - 1)
             self._idle.append(actor)
-            self.worker_of[trial.id] = worker
-            return trial, result
+            return Completion(trial, result, worker, attempt - 1)
 
-    def run_job(self, job: Any, on_progress: Callable[[dict[str, Any]], None] | None = None,
-                poll_seconds: float = 2.0) -> Any:
+    def run_job(self, job: Job, on_progress: JobProgress | None = None, poll_seconds: float = 2.0) -> JobOutcome:
         """Run ``job`` as one Ray task with this executor's CPUs per trial and a GPU when the cluster has one
         (or ``gpus_per_trial`` if set). Progress is read from the job's history file every ``poll_seconds``
         (the experiment directory must be shared storage on a multi-node cluster). A dead worker is replaced
@@ -165,13 +161,14 @@ class RayExecutor:
             if ready:
                 break
         try:
-            return ray.get(ref)
+            outcome: JobOutcome = ray.get(ref)
         except Exception as err:
             cause = getattr(err, "cause", None) or err
             if isinstance(cause, NASError):
                 raise cause from None
-            raise NASError(f"the supernet job failed: {type(cause).__name__}: {str(cause).splitlines()[0][:300]}"
-                           ) from None
+            raise NASError(f"the {job.name} job failed: {type(cause).__name__}: "
+                           f"{str(cause).splitlines()[0][:300]}") from None
+        return outcome
 
     def shutdown(self) -> None:
         import ray
@@ -183,7 +180,7 @@ class RayExecutor:
             ray.shutdown()
 
 
-def _run_job(job: Any, threads: int) -> Any:
+def _run_job(job: Job, threads: int) -> JobOutcome:
     """A Ray task body: run a job with ``threads`` torch threads."""
     import torch
 

@@ -316,21 +316,17 @@ def _supernet(d: _Data) -> str:
     if outcome is None:
         raise SkipSection(f"strategy {d.view.config.strategy.name!r} trains no supernet (one-shot strategies: darts, "
                           "gdas, beta_darts)")
-    history = outcome["history"]
+    history = outcome.history
     if not history:
         raise SkipSection("the supernet search stopped before its first epoch ended")
-    op_weights = {k: v for k, v in outcome["alphas"].items() if not k.endswith(".edges")}  # not edge weights
-    fig = supernet_figure(history, op_weights, outcome.get("slots", {}),
-                          float(outcome.get("collapse_threshold", 0.7)))
-    from nas.graph.architecture import Architecture
-
-    derived = Architecture.from_json(outcome["arch"])
-    warnings = outcome["warnings"]
-    notes = (f"<p>{_e(outcome['algorithm'])}: {outcome['epochs_run']} epochs, {outcome['cpu_seconds'] / 60:.2f} "
-             f"CPU-minutes ({outcome['wall_seconds']:.0f} s). Derived cell: <code>{_e(cell_summary(derived))}</code>"
+    op_weights = {k: v for k, v in outcome.alphas.items() if not k.endswith(".edges")}  # not edge weights
+    fig = supernet_figure(history, op_weights, outcome.slots, outcome.collapse_threshold)
+    warnings = outcome.warnings
+    notes = (f"<p>{_e(outcome.algorithm)}: {outcome.epochs_run} epochs, {outcome.cpu_seconds / 60:.2f} "
+             f"CPU-minutes ({outcome.wall_seconds:.0f} s). Derived cell: <code>{_e(cell_summary(outcome.arch))}</code>"
              f" (trial 0 trains it from scratch).</p>")
-    if outcome["stopped"]:
-        notes += f'<p class="skip">Stopped early: {_e(outcome["stopped"])}.</p>'
+    if outcome.stopped:
+        notes += f'<p class="skip">Stopped early: {_e(outcome.stopped)}.</p>'
     if warnings:
         items = "".join(f"<li>{_e(w)}</li>" for w in warnings[:8])
         more = f"<li>... {len(warnings) - 8} more</li>" if len(warnings) > 8 else ""

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from nas.core.errors import ConfigError
-from nas.graph.architecture import Architecture
 from nas.oneshot.job import OneShotConfig, SupernetJob
 from search_spaces import get_space
 
@@ -55,22 +54,22 @@ def test_gdas_is_first_order_only():
 def test_search_records_every_epoch_and_derives_a_member_of_the_configured_space(tmp_path):
     epochs_seen = []
     out = job(tmp_path).run(on_epoch=lambda r: epochs_seen.append(r["epoch"]))
-    assert epochs_seen == [0, 1, 2] and out["epochs_run"] == 3 and out["stopped"] is None
-    arch = Architecture.from_json(out["arch"])
+    assert epochs_seen == [0, 1, 2] and out.epochs_run == 3 and out.stopped is None
+    arch = out.arch
     assert SPACE.contains(arch)  # C=4 space, though the supernet was the C=2 proxy
     assert arch == SPACE.decode(get_space("nb201", **SMALL).encode(get_space("nb201", **SMALL).derive(
-        {k: np.asarray(v) for k, v in out["alphas"].items()})))
-    record = out["history"][-1]
+        {k: np.asarray(v) for k, v in out.alphas.items()})))
+    record = out.history[-1]
     for key in ("train_loss", "train_acc", "search_val_loss", "search_val_acc", "param_free_share", "entropy", "lr"):
         assert np.isfinite(record[key]), key
-    assert out["cpu_seconds"] > 0 and out["wall_seconds"] > 0
-    assert json.loads((tmp_path / "history.json").read_text()) == out["history"]
-    assert json.loads((tmp_path / "result.json").read_text())["arch"] == out["arch"]
+    assert out.cpu_seconds > 0 and out.wall_seconds > 0
+    assert json.loads((tmp_path / "history.json").read_text()) == out.history
+    assert json.loads((tmp_path / "result.json").read_text()) == out.to_dict()
     # the checkpoint is plain tensors and containers: loadable without unpickling code
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert saved["state"]["epoch"] == 3
     # the architecture parameters moved away from their initial values
-    assert max(abs(np.asarray(v)).max() for v in out["alphas"].values()) > 0.01
+    assert max(abs(np.asarray(v)).max() for v in out.alphas.values()) > 0.01
 
 
 @pytest.mark.parametrize(("algorithm", "options"), [("darts", {"order": 2}), ("gdas", {}), ("beta_darts", {})])
@@ -88,15 +87,15 @@ def test_resume_mid_search_gives_identical_alphas_and_history(tmp_path, algorith
     seen = []
     resumed = job(tmp_path / "resumed", algorithm, epochs=4, **options).run(on_epoch=lambda r: seen.append(r["epoch"]))
     assert seen == [2, 3]  # continued from the saved epoch
-    assert resumed["final_alphas"] == straight["final_alphas"]  # bit-identical (JSON floats)
-    strip = [{k: v for k, v in h.items()} for h in straight["history"]]
-    assert resumed["history"] == strip and resumed["arch"] == straight["arch"]
+    assert resumed.final_alphas == straight.final_alphas  # bit-identical (JSON floats)
+    strip = [{k: v for k, v in h.items()} for h in straight.history]
+    assert resumed.history == strip and resumed.arch == straight.arch
 
 
 def test_a_finished_search_run_again_returns_the_same_outcome_without_training(tmp_path):
     first = job(tmp_path).run()
     again = job(tmp_path).run(on_epoch=lambda r: pytest.fail("trained again"))
-    assert again["final_alphas"] == first["final_alphas"] and again["history"] == first["history"]
+    assert again.final_alphas == first.final_alphas and again.history == first.history
 
 
 def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
@@ -114,41 +113,41 @@ def test_an_unreadable_checkpoint_is_named_with_the_fix(tmp_path):
 
 def test_collapse_guard_warns_every_collapsed_epoch(tmp_path):
     out = job(tmp_path, collapse_threshold=0.0, collapse_warmup=1).run()
-    assert len(out["warnings"]) == 2 and "parameter-free" in out["warnings"][0]
-    assert "warning" not in out["history"][0] and "warning" in out["history"][1]
-    assert out["stopped"] is None and out["epochs_run"] == 3
+    assert len(out.warnings) == 2 and "parameter-free" in out.warnings[0]
+    assert "warning" not in out.history[0] and "warning" in out.history[1]
+    assert out.stopped is None and out.epochs_run == 3
 
 
 def test_collapse_guard_stop_derives_from_the_last_healthy_epoch(tmp_path):
     out = job(tmp_path, collapse_threshold=0.0, collapse_warmup=1, collapse_action="stop").run()
-    assert out["epochs_run"] == 2 and out["stopped"].startswith("collapse guard: epoch 1")
-    assert out["alphas"] != out["final_alphas"]  # the epoch-0 alphas, not the collapsed ones
+    assert out.epochs_run == 2 and out.stopped.startswith("collapse guard: epoch 1")
+    assert out.alphas != out.final_alphas  # the epoch-0 alphas, not the collapsed ones
     proxy = get_space("nb201", **SMALL)
-    healthy = proxy.derive({k: np.asarray(v) for k, v in out["alphas"].items()})
-    assert healthy.canonical_hash() == out["history"][0]["derived_hash"]
-    assert Architecture.from_json(out["arch"]) == SPACE.decode(proxy.encode(healthy))
+    healthy = proxy.derive({k: np.asarray(v) for k, v in out.alphas.items()})
+    assert healthy.canonical_hash() == out.history[0]["derived_hash"]
+    assert out.arch == SPACE.decode(proxy.encode(healthy))
 
 
 def test_collapse_guard_regularize_switches_on_beta_decay(tmp_path):
     out = job(tmp_path, collapse_threshold=0.0, collapse_warmup=1, collapse_action="regularize", beta_weight=0.5).run()
-    weights = [h["reg_weight"] for h in out["history"]]
+    weights = [h["reg_weight"] for h in out.history]
     assert weights[0] == 0.0 and weights[1] == 0.0 and weights[2] >= 1.0  # boosted after the first collapsed epoch
 
 
 def test_beta_darts_weight_grows_linearly(tmp_path):
     out = job(tmp_path, "beta_darts", beta_weight=4.0).run()
-    assert [h["reg_weight"] for h in out["history"]] == [0.0, 2.0, 4.0]
+    assert [h["reg_weight"] for h in out.history] == [0.0, 2.0, 4.0]
 
 
 def test_gdas_anneals_the_temperature(tmp_path):
     out = job(tmp_path, "gdas", tau_max=10.0, tau_min=1.0).run()
-    assert [h["tau"] for h in out["history"]] == [10.0, 5.5, 1.0]
+    assert [h["tau"] for h in out.history] == [10.0, 5.5, 1.0]
 
 
 def test_a_diverging_search_is_stopped_and_said_so(tmp_path):
     out = job(tmp_path, lr=1e12, grad_clip=1e30, momentum=0.0).run()
-    assert out["stopped"] is not None and out["stopped"].startswith("diverged in epoch")
-    assert SPACE.contains(Architecture.from_json(out["arch"]))
+    assert out.stopped is not None and out.stopped.startswith("diverged in epoch")
+    assert SPACE.contains(out.arch)
 
 
 def test_pc_darts_with_edge_normalization_searches_the_darts_space(tmp_path):
@@ -157,5 +156,5 @@ def test_pc_darts_with_edge_normalization_searches_the_darts_space(tmp_path):
                                                   "edge_normalization": True})
     out = SupernetJob(space=space, task="digits", task_options={"limit": 200}, seed=0, config=config,
                       directory=str(tmp_path)).run()
-    assert set(out["alphas"]) == {"normal", "reduce", "normal.edges", "reduce.edges"}
-    assert space.contains(Architecture.from_json(out["arch"]))
+    assert set(out.alphas) == {"normal", "reduce", "normal.edges", "reduce.edges"}
+    assert space.contains(out.arch)

@@ -17,6 +17,7 @@ import yaml
 from nas.cli import main
 from nas.core.errors import ConfigError, NASError
 from nas.graph.architecture import Architecture
+from nas.oneshot.outcome import SearchOutcome
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 
@@ -39,7 +40,7 @@ def config(**changes) -> dict:
 def test_supernet_then_derived_candidates_are_trained_stored_and_ranked(tmp_path, capsys):
     exp = Experiment.create(parse_config(config()), tmp_path / "exp")
     lines: list[str] = []
-    ranked = exp.run(progress=lines.append)
+    ranked = exp.run(progress=lambda event: lines.append(str(event)))
     outcome = exp.store.meta("supernet")
     assert outcome is not None and outcome["epochs_run"] == 3 and len(outcome["history"]) == 3
     assert sum(line.startswith("supernet epoch") for line in lines) == 3
@@ -53,14 +54,15 @@ def test_supernet_then_derived_candidates_are_trained_stored_and_ranked(tmp_path
     assert exp.summary()["supernet"]["epochs_run"] == 3
     from nas import load_experiment
 
-    assert load_experiment(tmp_path / "exp").supernet == outcome  # for notebooks
+    assert load_experiment(tmp_path / "exp").supernet == SearchOutcome.from_dict(outcome)  # for notebooks
+    assert SearchOutcome.from_dict(outcome).to_dict() == outcome  # the stored format round-trips
     assert main(["status", str(tmp_path / "exp")]) == 0
     assert "supernet search (darts): 3 epochs" in capsys.readouterr().out
     # extending the budget does not search again
     exp.close()
     more = Experiment.open(tmp_path / "exp", max_trials=4)
     lines.clear()
-    more.run(progress=lines.append)
+    more.run(progress=lambda event: lines.append(str(event)))
     assert not any("supernet" in line for line in lines) and len(more.store.trials()) == 4
     more.close()
 
@@ -154,7 +156,7 @@ def test_the_supernet_job_runs_on_a_ray_worker_and_reports_its_epochs(tmp_path):
                  budget={"max_trials": 2})
     exp = Experiment.create(parse_config(cfg), tmp_path / "exp")
     lines: list[str] = []
-    ranked = exp.run(progress=lines.append)
+    ranked = exp.run(progress=lambda event: lines.append(str(event)))
     assert [line.split(":")[0] for line in lines if line.startswith("supernet epoch")] == \
         ["supernet epoch 1/3", "supernet epoch 2/3", "supernet epoch 3/3"]
     assert len(ranked) == 2

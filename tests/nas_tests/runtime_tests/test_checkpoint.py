@@ -88,7 +88,8 @@ def test_experiment_checkpoint_is_written_atomically(tmp_path: Path) -> None:
     names = sorted(p.name for p in directory.iterdir())
     assert not [n for n in names if n.endswith(".tmp")], names
     data = read_checkpoint(directory / "checkpoint.json")
-    assert data["loop"]["done"] == 4 and data["loop"]["max_trials"] == 4
+    assert data["loop"]["done"] == 4
+    assert "max_trials" not in data["loop"]  # the budget has one source: config.yaml
     assert data["strategy"]["inner"]["next_id"] >= 4
     assert yaml.safe_load((directory / "config.yaml").read_text())["name"] == "ck"
 
@@ -120,3 +121,20 @@ def test_atomic_writes_give_ordinary_file_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "config.yaml").stat().st_mode & 0o777 == 0o644  # readable by others, like any new file
+
+
+def test_the_trial_budget_has_one_source_and_older_checkpoints_still_resume(tmp_path: Path) -> None:
+    directory = _experiment(tmp_path)  # 4 trials done, budget 4
+    path = directory / "checkpoint.json"
+    data = json.loads(path.read_text())
+    data["loop"]["max_trials"] = 2  # checkpoints written before also held the budget (here a stale one)
+    atomic_write_text(path, json.dumps(data))
+    exp = Experiment.open(directory, max_trials=6)
+    try:
+        exp.run()
+        assert exp.done() == 6
+        assert exp.store.meta("config")["budget"]["max_trials"] == 6  # the store's copy follows config.yaml
+    finally:
+        exp.close()
+    assert yaml.safe_load((directory / "config.yaml").read_text())["budget"]["max_trials"] == 6
+    assert "max_trials" not in read_checkpoint(path)["loop"]

@@ -1,4 +1,4 @@
-"""The search loop (nas.runtime.experiment), the in-process executor (nas.runtime.executors), the NAS-Bench-201 strategy
+"""The search loop (nas.runtime.loop), the in-process executor (nas.runtime.executors), the NAS-Bench-201 strategy
 benchmark (nas.runtime.benchmark) and the ``nas benchmark`` command. Results are table lookups: no training."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from nas.cli import main
 from nas.evaluation.evaluators import Evaluator, NB201Evaluator
 from nas.runtime.benchmark import run_benchmark
 from nas.runtime.executors import LocalExecutor
-from nas.runtime.experiment import TrialRecord, rank, run_loop
+from nas.runtime.loop import TrialRecord, rank, run_loop
+from nas.trials.protocols import Completion
 from nas.trials.trial import Result, Status, Trial
 from search_spaces import get_space
 from strategies import get_strategy, list_strategies
@@ -41,16 +42,16 @@ class LifoExecutor:
     capacity = 3
 
     def __init__(self) -> None:
-        self.queue: list[tuple[Trial, Result]] = []
+        self.queue: list[Completion] = []
         self.submitted = 0
         self.most_in_flight = 0
 
     def submit(self, evaluator: Evaluator, trial: Trial) -> None:
-        self.queue.append((trial, evaluator.evaluate(trial)))
+        self.queue.append(Completion(trial, evaluator.evaluate(trial)))
         self.submitted += 1
         self.most_in_flight = max(self.most_in_flight, len(self.queue))
 
-    def next_done(self) -> tuple[Trial, Result]:
+    def next_done(self) -> Completion:
         return self.queue.pop()
 
 

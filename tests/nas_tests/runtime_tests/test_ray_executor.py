@@ -20,7 +20,8 @@ from nas.evaluation.evaluators import Evaluator, NB201Evaluator, TrainEvaluator
 from nas.evaluation.training import resolve_device
 from nas.runtime.config import parse_config
 from nas.runtime.executors import RayExecutor
-from nas.runtime.experiment import Experiment, run_loop
+from nas.runtime.experiment import Experiment
+from nas.runtime.loop import run_loop
 from nas.trials.trial import Result, Status, Trial
 from search_spaces import get_space
 from strategies import get_strategy
@@ -104,7 +105,7 @@ def test_fractional_gpus_pack_four_trials_on_two_gpus() -> None:
         for i in range(4):  # warm the four actors up (process start, torch import)
             executor.submit(evaluator, Trial(100 + i, space.sample(rng)))
         for _ in range(4):
-            assert executor.next_done()[1].ok
+            assert executor.next_done().result.ok
         strategy = get_strategy("random", space=space, seed=0)
         records = run_loop(strategy, evaluator, executor, max_trials=8)
     finally:
@@ -122,7 +123,7 @@ def test_fractional_gpus_pack_four_trials_on_two_gpus() -> None:
     for r, ids in zip(records, gpu_ids):
         per_gpu.setdefault(ids[0], set()).add(r.result.info["pid"])
     assert all(len(p) <= 2 for p in per_gpu.values())  # 0.5 GPU each: at most two workers per GPU
-    assert all(executor.worker_of[r.trial.id].endswith(f":gpu{ids[0]}") for r, ids in zip(records, gpu_ids))
+    assert all(r.worker.endswith(f":gpu{ids[0]}") for r, ids in zip(records, gpu_ids))
 
 
 def test_trainer_falls_back_to_cpu_without_cuda() -> None:
@@ -138,13 +139,14 @@ def test_trainer_falls_back_to_cpu_without_cuda() -> None:
         executor.submit(evaluator, trial)
         with pytest.raises(RuntimeError, match="all 1 workers are busy"):  # capacity is enforced
             executor.submit(evaluator, Trial(1, trial.arch, seed=6))
-        done, result = executor.next_done()
+        completion = executor.next_done()
     finally:
         executor.shutdown()
+    done, result = completion.trial, completion.result
     assert done == trial
     assert result.status is Status.COMPLETE, result.error
     assert result.info["device"] == "cpu"
-    assert executor.worker_of[0].rsplit(":", 1)[1] in ("gpu0", "gpu1")  # Ray did give the worker a (logical) GPU
+    assert completion.worker.rsplit(":", 1)[1] in ("gpu0", "gpu1")  # Ray did give the worker a (logical) GPU
     assert 0.0 <= result.score <= 100.0 and result.metrics["epochs"] == 1.0
 
 

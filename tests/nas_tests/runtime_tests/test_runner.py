@@ -26,9 +26,12 @@ from nas.core.errors import ConfigError
 from nas.evaluation.evaluators import Evaluator
 from nas.runtime.checkpoint import read_checkpoint
 from nas.runtime.config import build_space, build_strategy, parse_config
+from nas.runtime.events import Event, TrialFinished
 from nas.runtime.executors import LocalExecutor
-from nas.runtime.experiment import Experiment, TrialRecord, rank
+from nas.runtime.experiment import Experiment
+from nas.runtime.loop import TrialRecord, rank
 from nas.runtime.store import RUNNING
+from nas.trials.protocols import Completion
 from nas.trials.trial import Result, Status, Trial
 from strategies import list_strategies, strategy_class
 
@@ -112,7 +115,7 @@ class DyingExecutor(LocalExecutor):
         super().__init__()
         self.after = after
 
-    def next_done(self) -> tuple[Trial, Result]:
+    def next_done(self) -> Completion:
         if self.after == 0:
             raise SimulatedKillError
         self.after -= 1
@@ -122,8 +125,8 @@ class DyingExecutor(LocalExecutor):
 def interrupt(exp: Experiment, mode: str, k: int) -> None:
     """Run ``exp`` and stop it after ``k`` trials, in one of three ways."""
     if mode == "progress":  # after the k-th result is stored and checkpointed
-        def progress(line: str) -> None:
-            if line.startswith(f"[{k}/"):
+        def progress(event: Event) -> None:
+            if isinstance(event, TrialFinished) and event.n == k:
                 raise SimulatedKillError
 
         with pytest.raises(SimulatedKillError):

@@ -1,0 +1,115 @@
+"""Progress of a search as typed events. ``str(event)`` is the progress line (the same text goes to the terminal
+and, time-stamped, to ``search.log``); the fields say what happened, so a display decides what to show from
+them instead of parsing the text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nas.trials.trial import Status
+
+__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "JobStarted", "JobEpoch", "JobDone"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of the progress events."""
+
+    def __str__(self) -> str:  # pragma: no cover - every event renders itself
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchStarted(Event):
+    """A session of experiment ``name`` starts with ``done`` of ``max_trials`` trials done and ``rerun`` trials
+    whose results were lost to run again."""
+
+    name: str
+    done: int
+    max_trials: int
+    rerun: int
+    executor: str
+
+    def __str__(self) -> str:
+        return (f"search {self.name}: {self.done}/{self.max_trials} trials done, {self.rerun} to run again, "
+                f"executor {self.executor}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetSpent(Event):
+    """Nothing to run: the trial or time budget is spent (``done`` trials); the experiment is in ``directory``."""
+
+    done: int
+    directory: str
+
+    def __str__(self) -> str:
+        return (f"budget already spent ({self.done} trials); extend it with `nas resume {self.directory} "
+                "--max-trials N`")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialFinished(Event):
+    """Trial ``trial_id`` finished, the ``n``-th of ``max_trials``; ``best`` is the best score so far (None before
+    the first), ``running``/``failed`` count trials in the store, ``eta`` estimates the seconds left."""
+
+    n: int
+    max_trials: int
+    trial_id: int
+    status: Status
+    score: float | None
+    error: str | None
+    best: float | None
+    running: int
+    failed: int
+    eta: float
+
+    @property
+    def last(self) -> bool:
+        """True for the trial that spends the budget."""
+        return self.n == self.max_trials
+
+    def __str__(self) -> str:
+        what = (f"score {self.score:.2f}" if self.status is Status.COMPLETE and self.score is not None
+                else f"{self.status.value}: {self.error}")
+        best = float("nan") if self.best is None else self.best
+        return (f"[{self.n}/{self.max_trials}] trial {self.trial_id} {self.status.value} {what} | best {best:.2f} | "
+                f"running {self.running} | failed {self.failed} | eta {self.eta:.0f}s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStarted(Event):
+    """A strategy's job starts (``done == 0``) or continues after ``done`` of its ``epochs`` epochs."""
+
+    name: str
+    label: str
+    epochs: int
+    done: int
+
+    def __str__(self) -> str:
+        return (f"{self.name} search ({self.label}, {self.epochs} epochs): "
+                + (f"resuming after epoch {self.done}" if self.done else "starting"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobEpoch(Event):
+    """Epoch ``epoch`` (counted from 1) of ``epochs`` of a job ended; ``figures`` are its figures on one line."""
+
+    name: str
+    epoch: int
+    epochs: int
+    figures: str
+
+    def __str__(self) -> str:
+        return f"{self.name} epoch {self.epoch}/{self.epochs}: {self.figures}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobDone(Event):
+    """A job ended; ``summary`` is its outcome in one line (epochs, cost, result)."""
+
+    name: str
+    summary: str
+
+    def __str__(self) -> str:
+        return f"{self.name} search done: {self.summary}"

@@ -1,0 +1,75 @@
+"""The search loop, written once for every strategy, evaluator and executor.
+
+ask for as many trials as the executor has free slots -> submit -> collect a finished result -> tell the
+strategy -> record -> repeat until the budget is spent; then rank by the validation score. The experiment
+(:mod:`nas.runtime.experiment`) adds the directory around it: store, checkpoint, log, resume.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from nas.trials.protocols import Evaluator, Proposer, TrialExecutor
+from nas.trials.trial import Result, Trial
+
+__all__ = ["TrialRecord", "run_loop", "rank"]
+
+
+@dataclass
+class TrialRecord:
+    """A finished trial: what was evaluated, what came back, when (seconds since the loop started), on which
+    worker (None in-process) and with how many extra attempts after a worker died."""
+
+    trial: Trial
+    result: Result
+    finished_at: float
+    worker: str | None = None
+    retries: int = 0
+
+
+def run_loop(strategy: Proposer, evaluator: Evaluator, executor: TrialExecutor, *, max_trials: int,
+             max_seconds: float | None = None, done: int = 0, resubmit: Iterable[Trial] = (),
+             on_submit: Callable[[list[Trial]], None] | None = None,
+             on_record: Callable[[TrialRecord], None] | None = None) -> list[TrialRecord]:
+    """Run the search until ``max_trials`` results in all (``done`` of them from earlier sessions) have been
+    told, or ``max_seconds`` have passed (trials in flight then still finish). ``resubmit`` are trials asked
+    earlier whose results never arrived; they run first. Returns this session's records in completion order."""
+    start = time.perf_counter()
+    records: list[TrialRecord] = []
+    in_flight = 0
+    resubmit = list(resubmit)
+    submitted = done
+    for trial in resubmit:
+        executor.submit(evaluator, trial)
+    submitted += len(resubmit)
+    in_flight += len(resubmit)
+    while done + len(records) < max_trials:
+        out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+        free = min(executor.capacity - in_flight, max_trials - submitted)
+        if free > 0 and not out_of_time:
+            trials = strategy.ask(free)
+            if on_submit is not None:
+                on_submit(trials)
+            for trial in trials:
+                executor.submit(evaluator, trial)
+            submitted += len(trials)
+            in_flight += len(trials)
+        if in_flight == 0:
+            break
+        completion = executor.next_done()
+        in_flight -= 1
+        strategy.tell(completion.trial, completion.result)
+        record = TrialRecord(completion.trial, completion.result, time.perf_counter() - start, completion.worker,
+                             completion.retries)
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+    return records
+
+
+def rank(records: list[TrialRecord]) -> list[TrialRecord]:
+    """Completed records, best validation score first (ties: earlier trial first). Test accuracy plays no part."""
+    done = [r for r in records if r.result.ok and r.result.score is not None]
+    return sorted(done, key=lambda r: (-r.result.score, r.trial.id))  # type: ignore[operator]  # score: not None, filtered above

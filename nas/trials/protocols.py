@@ -1,0 +1,187 @@
+"""The plug points of the search loop as :class:`typing.Protocol` s: what the loop and the other layers use of a
+search space, a strategy, an evaluator, an executor and a strategy's job, and the records that cross them.
+
+Structural types: an implementation satisfies a protocol by having its members, without inheriting from it
+(``search_spaces.SearchSpace``, ``strategies.Strategy``, ``nas.evaluation.evaluators.Evaluator`` and the executors
+of ``nas.runtime.executors`` do). They live here, below every layer that uses them, so that evaluation and
+strategies can type a space without importing ``search_spaces``, and the runtime can type a strategy without
+importing ``strategies``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from nas.graph.architecture import Architecture
+from nas.trials.trial import Result, Trial
+
+__all__ = ["Space", "Proposer", "Strategy", "Evaluator", "TrialExecutor", "Executor", "Job", "JobOutcome",
+           "JobContext", "Completion", "EpochCallback", "JobProgress"]
+
+#: called by an evaluator after each training epoch with ``(epoch, metrics)``; returning False stops the training
+EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
+#: called by a job after each of its epochs with that epoch's record (a JSON-able dict with at least ``epoch``)
+JobProgress = Callable[[dict[str, Any]], None]
+
+
+class Space(Protocol):
+    """A search space: architectures as integer decisions (``decode``/``encode``), sampling, local moves and
+    membership. ``name`` and ``input_kind`` (``"image"`` or ``"sequence"``) say what it builds."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def input_kind(self) -> str: ...
+
+    def options(self) -> dict[str, Any]: ...
+
+    def decision_sizes(self) -> list[int]: ...
+
+    def decision_names(self) -> list[str]: ...
+
+    def decode(self, decisions: Sequence[int]) -> Architecture: ...
+
+    def encode(self, arch: Architecture) -> list[int]: ...
+
+    def contains(self, arch: Architecture) -> bool: ...
+
+    def size(self) -> int: ...
+
+    def sample(self, rng: np.random.Generator) -> Architecture: ...
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator, attempts: int = 16) -> Architecture: ...
+
+    def neighbours(self, arch: Architecture) -> list[Architecture]: ...
+
+
+class Evaluator(Protocol):
+    """Turns a trial into a result (training, a table lookup, a zero-cost proxy); never raises for a bad
+    candidate: a failure is a FAILED result. Shipped to workers by pickling."""
+
+    @property
+    def name(self) -> str: ...
+
+    def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobContext:
+    """What a strategy's job may use from the experiment, and nothing more: the evaluator's task and task
+    options (the default task to work on), the experiment seed, the directory the job keeps its files in
+    (checkpoints, per-epoch records; shared storage on a multi-node cluster) and torch threads per worker."""
+
+    task: str | None
+    task_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    directory: Path
+    threads: int | None = None
+
+
+class JobOutcome(Protocol):
+    """What a job returns: JSON data for the store (``to_dict``) and a one-line account for the progress log."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def describe(self) -> str: ...
+
+
+class Job(Protocol):
+    """Work a strategy needs done before it proposes trials (a one-shot supernet search). An executor runs it
+    (in-process, or as one Ray task that must be picklable); it checkpoints after every epoch in its directory so
+    that running it again continues where it stopped, and writes its per-epoch records where ``read_history``
+    finds them. ``name`` is a short noun for messages (``supernet``: "supernet epoch 3/20: ...", "supernet
+    search done: ..."), ``label`` says which variant runs (``darts``), ``epochs`` how many epochs it runs at most."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def epochs(self) -> int: ...
+
+    def run(self, on_epoch: JobProgress | None = None) -> JobOutcome: ...
+
+    def read_history(self) -> list[dict[str, Any]]: ...
+
+    def describe_epoch(self, record: dict[str, Any]) -> str:
+        """The figures of one epoch record, on one line."""
+        ...
+
+    def failure_hint(self, message: str) -> str:
+        """A hint on how to get past a failure with this first line of error ``message`` ("" if none)."""
+        ...
+
+
+class Proposer(Protocol):
+    """The part of a strategy the loop drives: ``ask`` for trials, ``tell`` their results."""
+
+    def ask(self, n: int = 1) -> list[Trial]: ...
+
+    def tell(self, trial: Trial, result: Result) -> None: ...
+
+
+class Strategy(Proposer, Protocol):
+    """An ask/tell search strategy (see ``strategies.base.Strategy``): resumable through ``state_dict``, and
+    optionally running a job first: ``job(context)`` is that job while it is still to be done (else None) and
+    ``tell_job`` receives its outcome; ``job_summary`` describes it for ``nas status`` (None without a job)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def space(self) -> Space: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def pending(self) -> list[Trial]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def job(self, context: JobContext) -> Job | None: ...
+
+    def tell_job(self, outcome: Any) -> None: ...
+
+    def job_summary(self, context: JobContext) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished trial as an executor reports it: the result, the worker it ran on (None in-process) and the
+    extra attempts it needed because a worker died (``retries``)."""
+
+    trial: Trial
+    result: Result
+    worker: str | None = None
+    retries: int = 0
+
+
+class TrialExecutor(Protocol):
+    """Runs trials: at most ``capacity`` at once; ``next_done`` blocks until one finishes (in any order)."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    def submit(self, evaluator: Evaluator, trial: Trial) -> None: ...
+
+    def next_done(self) -> Completion: ...
+
+
+class Executor(TrialExecutor, Protocol):
+    """A trial executor that also runs a strategy's job (blocking until it ends; ``on_progress`` gets each epoch
+    record as it is made) and releases its workers on ``shutdown``."""
+
+    def run_job(self, job: Job, on_progress: JobProgress | None = None) -> JobOutcome: ...
+
+    def shutdown(self) -> None: ...
