@@ -36,7 +36,7 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
 
 
 def _cmd_references(args: argparse.Namespace) -> int:
-    from nas import references
+    from nas.graph import references
 
     for name in references.list_references():
         print(f"{name:<12} {references.input_kind(name)}")

@@ -224,6 +224,7 @@ class Cell:
         """Raise :class:`InvalidArchitectureError` naming the cell, node or edge at fault: unknown family
         or op, a cycle, an input node with inputs, a node with no or the wrong number of inputs, a node
         unreachable from the inputs, or a dead end that reaches no output node."""
+        # lazy: the op tables load torch (1,437 modules against 472); `import nas` and `nas --help` stay torch-free
         from nas.graph.ops import OP_TABLES
 
         where = f"cell {name!r}"
@@ -285,6 +286,7 @@ class Cell:
     def canonical_form(self, cells: Mapping[str, Cell] | None = None) -> str:
         """A string equal for cells computing the same expression (see the module docstring).
         ``cells`` resolves ``cell:NAME`` ops, whose referenced cell is inlined into the form."""
+        # lazy: the op tables load torch (1,437 modules against 472); `import nas` and `nas --help` stay torch-free
         from nas.graph.ops import OP_TABLES
 
         table = OP_TABLES.get(self.family)

@@ -48,7 +48,7 @@ def block_framework() -> None:
 
 def framework_importable() -> bool:
     try:
-        import nas  # noqa: F401
+        import nas  # noqa: F401  # lazy: the probe itself; this file must run with the framework blocked
     except ModuleNotFoundError:
         return False
     return True
@@ -76,6 +76,7 @@ def _load(job: dict[str, Any]) -> Any:
         spec.loader.exec_module(module)  # type: ignore[union-attr]
         return module.load(str(Path(path).parent / "weights.pt"))
     if fmt == "json":
+        # lazy: only --framework mode may load the framework; the default mode blocks it
         from nas.outputs.loading import load_model
 
         return load_model(Path(path))

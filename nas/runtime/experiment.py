@@ -81,7 +81,7 @@ def rank(records: list[TrialRecord]) -> list[TrialRecord]:
 
 
 def _version() -> str:
-    from nas import __version__
+    from nas.core.version import __version__
 
     return __version__
 

@@ -409,7 +409,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 def _render(d: _Data) -> tuple[str, dict[str, str]]:
     """The HTML page and the reasons of the sections left empty."""
-    from nas import __version__
+    from nas.core.version import __version__
 
     skipped: dict[str, str] = {}
     sections = []

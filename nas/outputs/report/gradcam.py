@@ -21,7 +21,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from nas.evaluation.training import add_dropout, evaluate_split, seeded, train
 from nas.graph.architecture import Architecture
+from nas.graph.compiler import build_model
 
 __all__ = ["TrainedModel", "SkipSection", "exported_model", "retrained_model", "best_trained_model",
            "pick_images", "gradcam_figure"]
@@ -54,8 +56,6 @@ def _train_evaluator(exp: Any) -> Any:
 
 
 def _val_acc(model: nn.Module, task: Any) -> float:
-    from nas.evaluation.training import evaluate_split
-
     return evaluate_split(model, torch.as_tensor(task.x_val), torch.as_tensor(task.y_val))[1]
 
 
@@ -63,9 +63,6 @@ def exported_model(exp: Any) -> TrainedModel | None:
     """The rank-1 model of ``DIR/export/`` with its weights, or ``None`` when there is no export.
     Raises :class:`SkipSection` only for a non-image or untrained experiment; an export that cannot be read
     raises ``ValueError`` saying what is wrong with it."""
-    from nas.evaluation.training import add_dropout
-    from nas.graph.compiler import build_model
-
     ev = _train_evaluator(exp)
     root = Path(exp.directory) / "export"
     manifest_path = root / "manifest.json"
@@ -102,8 +99,6 @@ def exported_model(exp: Any) -> TrainedModel | None:
 def retrained_model(exp: Any, trial: Any, retrain_epochs: int | None = None) -> TrainedModel:
     """Train ``trial``'s architecture again as the evaluator did (its training config and seed); with
     ``retrain_epochs`` at most that many epochs."""
-    from nas.evaluation.training import seeded, train
-
     ev = _train_evaluator(exp)
     cfg = ev.config_for(trial.arch)
     if retrain_epochs is not None:
