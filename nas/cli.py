@@ -55,7 +55,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _print_ranked(exp: object, top: int = 5) -> None:
-    ranked = exp.ranked()  # type: ignore[attr-defined]
+    ranked = exp.ranked()  # type: ignore[attr-defined]  # exp: an Experiment, typed object (lazy import)
     if not ranked:
         print("no completed trial")
         return
@@ -88,12 +88,12 @@ def _progress(quiet: bool) -> object:
 
 def _run(exp: object, quiet: bool) -> int:
     try:
-        exp.run(progress=_progress(quiet))  # type: ignore[attr-defined]
+        exp.run(progress=_progress(quiet))  # type: ignore[attr-defined]  # exp: an Experiment (lazy import)
     except KeyboardInterrupt:
-        print(f"interrupted; continue with: nas resume {exp.directory}")  # type: ignore[attr-defined]
+        print(f"interrupted; continue with: nas resume {exp.directory}")  # type: ignore[attr-defined]  # an Experiment
         return 1
     _print_ranked(exp)
-    best = exp.directory / exp.BEST  # type: ignore[attr-defined]
+    best = exp.directory / exp.BEST  # type: ignore[attr-defined]  # exp: an Experiment (lazy import)
     if best.exists():
         print(f"best architecture: {best}")
     return 0
@@ -151,11 +151,11 @@ def _print_top(exp: object, top: int) -> None:
 
     from nas.outputs.report.text import format_top_table
 
-    ranked = exp.ranked()  # type: ignore[attr-defined]
+    ranked = exp.ranked()  # type: ignore[attr-defined]  # exp: an Experiment, typed object (lazy import)
     if not ranked:
         print("no completed trial")
         return
-    header = "val" if exp.cfg.evaluator.name == "train" else "score"  # type: ignore[attr-defined]
+    header = "val" if exp.cfg.evaluator.name == "train" else "score"  # type: ignore[attr-defined]  # Experiment
     width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None
     print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
     for line in format_top_table(ranked, top, width, header).splitlines():

@@ -7,6 +7,7 @@ Each check runs on a copy of the three packages, so a planted import never touch
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -97,3 +98,16 @@ def test_import_check_fails_on_a_planted_function_level_import(tmp_path: Path) -
     assert any(p.startswith("nas/evaluation/measure.py:") and "`torch` is imported at the top already" in p
                for p in problems)
 
+
+
+def test_every_type_ignore_says_why() -> None:
+    """``# type: ignore[code]  # why``: a code, and a reason after it (mypy reports the ones no longer needed)."""
+    pattern = re.compile(r"#\s*type:\s*ignore(?P<code>\[[\w,\s-]+\])?(?P<rest>.*)$")
+    bare = []
+    for folder in (*library_packages(), "tests", "experiments"):
+        for file in sorted((ROOT / folder).rglob("*.py")):
+            for number, line in enumerate(file.read_text().splitlines(), start=1):
+                match = pattern.search(line)
+                if match and not (match["code"] and re.match(r"\s+#\s*\S", match["rest"])):
+                    bare.append(f"{file.relative_to(ROOT)}:{number}")
+    assert bare == []

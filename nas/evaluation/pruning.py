@@ -50,7 +50,9 @@ class RemotePruner:
     def __init__(self, **options: Any) -> None:
         import ray
 
-        self._actor = ray.remote(ASHA).options(num_cpus=0).remote(**options)
+        # an actor handle: ray types `handle.method.remote` only for methods decorated with @ray.method, which
+        # would make this module import ray at its top (it is loaded by runs that never start Ray)
+        self._actor: Any = ray.remote(ASHA).options(num_cpus=0).remote(**options)
 
     def report(self, trial_id: int, epoch: int, value: float) -> bool:
         import ray

@@ -327,6 +327,11 @@ class Architecture:
     """
 
     __slots__ = ("_cells", "_hash", "_macro", "_space")
+    # the slots, set once in __init__ through object.__setattr__ (the hash lazily, by canonical_hash)
+    _space: str
+    _cells: tuple[tuple[str, Cell], ...]
+    _macro: tuple[tuple[str, Any], ...]
+    _hash: str | None
 
     def __init__(self, *, space: str, cells: Mapping[str, Cell],
                  macro: Mapping[str, Any] | FrozenMacro | None = None) -> None:
@@ -458,7 +463,8 @@ class Architecture:
         The space tag is provenance and does not enter the hash; macro settings and every cell's
         canonical form do.
         """
-        if self._hash is None:
+        digest = self._hash
+        if digest is None:
             cells = dict(self._cells)
             payload = {
                 # rnn cells run only inside the sequence cells that reference them, where they are inlined
@@ -466,5 +472,6 @@ class Architecture:
                 "macro": self.macro,
             }
             text = json.dumps(payload, sort_keys=True)
-            object.__setattr__(self, "_hash", hashlib.sha256(text.encode()).hexdigest())
-        return self._hash
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            object.__setattr__(self, "_hash", digest)
+        return digest

@@ -77,7 +77,7 @@ def run_loop(strategy: Any, evaluator: Evaluator, executor: Any, *, max_trials: 
 def rank(records: list[TrialRecord]) -> list[TrialRecord]:
     """Completed records, best validation score first (ties: earlier trial first). Test accuracy plays no part."""
     done = [r for r in records if r.result.ok and r.result.score is not None]
-    return sorted(done, key=lambda r: (-r.result.score, r.trial.id))  # type: ignore[operator]
+    return sorted(done, key=lambda r: (-r.result.score, r.trial.id))  # type: ignore[operator]  # scores filtered non-None
 
 
 def _version() -> str:
@@ -157,7 +157,7 @@ class Experiment:
     def ranked(self) -> list[StoredTrial]:
         """Completed trials, best validation score first."""
         done = [t for t in self.store.trials("COMPLETE") if t.score is not None]
-        return sorted(done, key=lambda t: (-t.score, t.id))  # type: ignore[operator]
+        return sorted(done, key=lambda t: (-t.score, t.id))  # type: ignore[operator]  # done keeps scored trials only; mypy does not narrow inside the lambda
 
     # -- running -----------------------------------------------------------------------------------
     def make_executor(self) -> Any:
@@ -210,7 +210,7 @@ class Experiment:
         if self.cfg.early_stopping is not None:
             self.evaluator.pruner = self._pruner()
         start = time.perf_counter()
-        best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]
+        best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]  # ranked(): scored trials only
         emit(f"search {self.cfg.name}: {done}/{budget.max_trials} trials done, "
              f"{len(resubmit)} to run again, executor {self.cfg.execution.executor}")
 
