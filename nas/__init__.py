@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from nas.core.errors import ConfigError, InvalidArchitectureError, NASError, ShapeError, UnknownNameError
+from nas.core.version import __version__
 from nas.graph.architecture import Architecture, Cell
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Architecture",
@@ -34,6 +33,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "build_model":
+        # lazy: the compiler loads torch (1,439 modules against 470); `import nas` stays torch-free
         from nas.graph.compiler import build_model
 
         return build_model

@@ -38,7 +38,7 @@ def _cmd_spaces(args: argparse.Namespace) -> int:
 
 
 def _cmd_references(args: argparse.Namespace) -> int:
-    from nas import references
+    from nas.graph import references
 
     for name in references.list_references():
         print(f"{name:<12} {references.input_kind(name)}")
@@ -57,7 +57,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _print_ranked(exp: object, top: int = 5) -> None:
-    ranked = exp.ranked()  # type: ignore[attr-defined]
+    ranked = exp.ranked()  # type: ignore[attr-defined]  # exp: an Experiment, typed object (lazy import)
     if not ranked:
         print("no completed trial")
         return
@@ -89,12 +89,12 @@ def _progress(quiet: bool) -> Callable[[Event], None] | None:
 
 def _run(exp: object, quiet: bool) -> int:
     try:
-        exp.run(progress=_progress(quiet))  # type: ignore[attr-defined]
+        exp.run(progress=_progress(quiet))  # type: ignore[attr-defined]  # exp: an Experiment (lazy import)
     except KeyboardInterrupt:
-        print(f"interrupted; continue with: nas resume {exp.directory}")  # type: ignore[attr-defined]
+        print(f"interrupted; continue with: nas resume {exp.directory}")  # type: ignore[attr-defined]  # an Experiment
         return 1
     _print_ranked(exp)
-    best = exp.directory / exp.BEST  # type: ignore[attr-defined]
+    best = exp.directory / exp.BEST  # type: ignore[attr-defined]  # exp: an Experiment (lazy import)
     if best.exists():
         print(f"best architecture: {best}")
     return 0

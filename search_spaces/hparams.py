@@ -40,8 +40,8 @@ class HyperparameterSpace(SearchSpace):
             if len(set(values)) != len(values):
                 raise ConfigError(f"searchable.{field} = {list(values)} repeats a value")
             self.searchable[field] = values
-        self.name = space.name  # type: ignore[misc]
-        self.input_kind = space.input_kind  # type: ignore[misc]
+        self.name = space.name  # type: ignore[misc]  # a ClassVar, set per wrapper instance
+        self.input_kind = space.input_kind  # type: ignore[misc]  # a ClassVar, set per wrapper
 
     def options(self) -> dict[str, Any]:
         searchable = {k: [list(v) if isinstance(v, tuple) else v for v in vs] for k, vs in self.searchable.items()}

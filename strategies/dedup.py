@@ -24,8 +24,8 @@ class Deduplicate(Strategy):
 
     def __init__(self, inner: Strategy, *, max_retries: int = 200) -> None:
         self.inner = inner
-        self.name = inner.name  # type: ignore[misc]
-        self.multi_objective = inner.multi_objective  # type: ignore[misc]
+        self.name = inner.name  # type: ignore[misc]  # a ClassVar, set per wrapper instance
+        self.multi_objective = inner.multi_objective  # type: ignore[misc]  # ClassVar, per wrapper
         self.space = inner.space
         self.seed = inner.seed
         self.objectives = inner.objectives
@@ -85,7 +85,7 @@ class Deduplicate(Strategy):
         return [t for t in self.inner.pending if t.id in self.inflight]
 
     @property
-    def n_told(self) -> int:  # type: ignore[override]
+    def n_told(self) -> int:  # type: ignore[override]  # an attribute in Strategy; the wrapper forwards the inner count
         return self.inner.n_told
 
     def state_dict(self) -> dict[str, Any]:

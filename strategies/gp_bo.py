@@ -76,7 +76,8 @@ class GPBayesOpt(Strategy):
         eye = np.eye(len(H))
         grid = [(ls, noise) for ls in _LENGTHSCALES for noise in _NOISES]
         if self._hyper is not None and len(self.y) % self.refit_every:
-            grid = [tuple(self._hyper)]  # type: ignore[list-item]
+            ls, noise = self._hyper
+            grid = [(ls, noise)]
         for ls, noise in grid:
             K0 = np.exp(-H / ls)
             try:

@@ -167,7 +167,7 @@ def _label(key: tuple[str, int, str]) -> str:
 def own_times(st: pstats.Stats) -> dict[str, tuple[float, int]]:
     """Own (tottime) seconds and call counts by function label."""
     out: dict[str, tuple[float, int]] = {}
-    for key, (_cc, nc, tt, _ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+    for key, (_cc, nc, tt, _ct, _callers) in st.stats.items():  # type: ignore[attr-defined]  # undocumented pstats attribute
         label = _label(key)
         t, n = out.get(label, (0.0, 0))
         out[label] = (t + tt, n + nc)
@@ -177,7 +177,7 @@ def own_times(st: pstats.Stats) -> dict[str, tuple[float, int]]:
 def cumulative(st: pstats.Stats, file_suffix: str, func: str) -> tuple[float, int]:
     """Cumulative seconds and calls of the functions ``func`` defined in files ending with ``file_suffix``."""
     total, calls = 0.0, 0
-    for (file, _line, name), (_cc, nc, _tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+    for (file, _line, name), (_cc, nc, _tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]  # undocumented pstats attribute
         if name == func and file.endswith(file_suffix):
             total, calls = total + ct, calls + nc
     return total, calls

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nas.core.errors import ConfigError
+
 __all__ = ["ASHA", "RemotePruner"]
 
 
@@ -18,8 +20,6 @@ class ASHA:
     """Options: ``grace_epochs`` (first rung, 1), ``reduction_factor`` (3)."""
 
     def __init__(self, *, grace_epochs: int = 1, reduction_factor: int = 3) -> None:
-        from nas.core.errors import ConfigError
-
         if isinstance(grace_epochs, bool) or not isinstance(grace_epochs, int) or grace_epochs < 1:
             raise ConfigError(f"early_stopping.grace_epochs = {grace_epochs!r}: must be an integer >= 1")
         if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) or reduction_factor < 2:
@@ -50,7 +50,9 @@ class RemotePruner:
     def __init__(self, **options: Any) -> None:
         import ray
 
-        self._actor = ray.remote(ASHA).options(num_cpus=0).remote(**options)
+        # an actor handle: ray types `handle.method.remote` only for methods decorated with @ray.method, which
+        # would make this module import ray at its top (it is loaded by runs that never start Ray)
+        self._actor: Any = ray.remote(ASHA).options(num_cpus=0).remote(**options)
 
     def report(self, trial_id: int, epoch: int, value: float) -> bool:
         import ray

@@ -184,7 +184,7 @@ def split_stratified(y: np.ndarray, fractions: tuple[float, float, float], seed:
         parts[0].append(idx[:n_train])
         parts[1].append(idx[n_train:n_train + n_val])
         parts[2].append(idx[n_train + n_val:])
-    return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
+    return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]  # three parts; a tuple() has no fixed length for mypy
 
 
 def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:

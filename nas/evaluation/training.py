@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -219,17 +219,24 @@ def _make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def add_dropout(model: nn.Module, p: float) -> None:
     """Insert dropout before the model's ``classifier`` (every compiled network has one)."""
-    if p > 0 and hasattr(model, "classifier"):
-        head = model.classifier
+    head = getattr(model, "classifier", None)
+    if p > 0 and isinstance(head, nn.Module):
         if isinstance(head, nn.Sequential) and isinstance(head[0], nn.Dropout):
             head[0].p = p  # trained before: set the rate, do not stack a second dropout
         else:
             model.classifier = nn.Sequential(nn.Dropout(p), head)
 
 
+@runtime_checkable
+class _DropPathHolder(Protocol):
+    """A module with a drop-path probability (the cells of a compiled network)."""
+
+    drop_prob: float
+
+
 def _set_drop_path(model: nn.Module, prob: float) -> None:
     for module in model.modules():
-        if hasattr(module, "drop_prob"):
+        if isinstance(module, _DropPathHolder):
             module.drop_prob = prob
 
 

@@ -224,6 +224,7 @@ class Cell:
         """Raise :class:`InvalidArchitectureError` naming the cell, node or edge at fault: unknown family
         or op, a cycle, an input node with inputs, a node with no or the wrong number of inputs, a node
         unreachable from the inputs, or a dead end that reaches no output node."""
+        # lazy: the op tables load torch (1,437 modules against 472); `import nas` and `nas --help` stay torch-free
         from nas.graph.ops import OP_TABLES
 
         where = f"cell {name!r}"
@@ -285,6 +286,7 @@ class Cell:
     def canonical_form(self, cells: Mapping[str, Cell] | None = None) -> str:
         """A string equal for cells computing the same expression (see the module docstring).
         ``cells`` resolves ``cell:NAME`` ops, whose referenced cell is inlined into the form."""
+        # lazy: the op tables load torch (1,437 modules against 472); `import nas` and `nas --help` stay torch-free
         from nas.graph.ops import OP_TABLES
 
         table = OP_TABLES.get(self.family)
@@ -325,6 +327,11 @@ class Architecture:
     """
 
     __slots__ = ("_cells", "_hash", "_macro", "_space")
+    # the slots, set once in __init__ through object.__setattr__ (the hash lazily, by canonical_hash)
+    _space: str
+    _cells: tuple[tuple[str, Cell], ...]
+    _macro: tuple[tuple[str, Any], ...]
+    _hash: str | None
 
     def __init__(self, *, space: str, cells: Mapping[str, Cell],
                  macro: Mapping[str, Any] | FrozenMacro | None = None) -> None:
@@ -456,7 +463,8 @@ class Architecture:
         The space tag is provenance and does not enter the hash; macro settings and every cell's
         canonical form do.
         """
-        if self._hash is None:
+        digest = self._hash
+        if digest is None:
             cells = dict(self._cells)
             payload = {
                 # rnn cells run only inside the sequence cells that reference them, where they are inlined
@@ -464,5 +472,6 @@ class Architecture:
                 "macro": self.macro,
             }
             text = json.dumps(payload, sort_keys=True)
-            object.__setattr__(self, "_hash", hashlib.sha256(text.encode()).hexdigest())
-        return self._hash
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            object.__setattr__(self, "_hash", digest)
+        return digest

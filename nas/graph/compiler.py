@@ -295,7 +295,7 @@ def build_model(arch: Architecture, input_shape: Sequence[int], num_classes: int
     arch.validate()
     skeleton = arch.macro.get("skeleton")
     try:
-        builder, rank, layout = SKELETONS.get(skeleton)  # type: ignore[arg-type]
+        builder, rank, layout = SKELETONS.get(skeleton)  # type: ignore[arg-type]  # None: the registry's error lists the known skeletons
     except UnknownNameError as err:
         raise InvalidArchitectureError(f"macro setting 'skeleton': {err}") from None
     shape = tuple(input_shape)

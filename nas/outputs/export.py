@@ -433,7 +433,7 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     for an experiment that cannot be exported (no completed trial, an evaluator that trains nothing, a bad
     option); a model that fails verification is written and reported (``ExportReport.ok`` is False).
     """
-    from nas import __version__
+    from nas.core.version import __version__
     from nas.evaluation.measure import count_params
     from nas.evaluation.training import evaluate_split
     from nas.runtime.config import build

@@ -48,7 +48,7 @@ def block_framework() -> None:
 
 def framework_importable() -> bool:
     try:
-        import nas  # noqa: F401
+        import nas  # noqa: F401  # lazy: the probe itself; this file must run with the framework blocked
     except ModuleNotFoundError:
         return False
     return True
@@ -72,10 +72,11 @@ def _load(job: dict[str, Any]) -> Any:
         return lambda x: session.run(None, {name: x})[0]
     if fmt == "python":
         spec = importlib.util.spec_from_file_location(f"exported_{job['id'].replace('-', '_')}", path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]  # never None for a .py path
+        spec.loader.exec_module(module)  # type: ignore[union-attr]  # a .py spec always has a loader
         return module.load(str(Path(path).parent / "weights.pt"))
     if fmt == "json":
+        # lazy: only --framework mode may load the framework; the default mode blocks it
         from nas.outputs.loading import load_model
 
         return load_model(Path(path))

@@ -277,7 +277,7 @@ def _best_folder(out: Path) -> Path:
     data = read_json(manifest)
     models = data.get("models") if isinstance(data, dict) else None
     try:
-        best = min(models, key=lambda m: m["rank"])  # type: ignore[arg-type]
+        best = min(models, key=lambda m: m["rank"])  # type: ignore[arg-type]  # None or junk raises TypeError, caught below
         return out / Path(best["files"]["json"]["path"]).parent
     except (TypeError, ValueError, KeyError):
         raise CorruptExportError(f"{manifest}: lists no model with a rank and an architecture.json; "

@@ -95,7 +95,7 @@ class RayExecutor:
         if self._evaluator_ref is None or self._evaluator_ref[0] != id(evaluator):
             self._evaluator_ref = (id(evaluator), ray.put(evaluator))
         actor = self._actor()
-        ref = actor.evaluate.remote([self._evaluator_ref[1]], trial)  # type: ignore[attr-defined]
+        ref = actor.evaluate.remote([self._evaluator_ref[1]], trial)  # type: ignore[attr-defined]  # ray types .remote for @ray.method only
         self._running[ref] = (trial, actor, attempt)
         self._last_evaluator = evaluator
 
@@ -208,7 +208,7 @@ def _worker_class() -> object:
             import socket
 
             ref = evaluator_ref[0]
-            key = ref.hex()  # type: ignore[attr-defined]
+            key = ref.hex()  # type: ignore[attr-defined]  # a ray ObjectRef, passed in a list unresolved
             if key not in self._evaluators:
                 self._evaluators = {key: ray.get(ref)}
             gpus = ",".join(str(g) for g in ray.get_gpu_ids())

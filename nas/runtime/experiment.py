@@ -26,7 +26,7 @@ __all__ = ["Experiment"]
 
 
 def _version() -> str:
-    from nas import __version__
+    from nas.core.version import __version__
 
     return __version__
 

@@ -99,7 +99,7 @@ def oriented(result: Result, objectives: Sequence[Objective]) -> tuple[float, ..
     values = [o.value(result) for o in objectives]
     if any(v is None for v in values):
         return None
-    return tuple(values)  # type: ignore[arg-type]
+    return tuple(values)  # type: ignore[arg-type]  # no None: checked above
 
 
 def feasible(result: Result, constraints: Sequence[Constraint]) -> bool:

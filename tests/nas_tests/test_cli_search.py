@@ -119,7 +119,7 @@ def test_interrupted_search_says_how_to_resume_and_resume_finishes_it(tmp_path: 
     real = LocalExecutor.next_done
     calls = {"n": 0}
 
-    def ctrl_c_after_three(self: LocalExecutor):  # type: ignore[no-untyped-def]
+    def ctrl_c_after_three(self: LocalExecutor):  # type: ignore[no-untyped-def]  # a stand-in for next_done
         calls["n"] += 1
         if calls["n"] > 3:
             raise KeyboardInterrupt

@@ -241,7 +241,7 @@ def test_changed_macro_or_options_leave_the_space(name: str) -> None:
     if SMALL_OPTIONS.get(name):  # a member with other options belongs to another instance of the space
         assert not get_space(name).contains(arch)
     with pytest.raises(InvalidArchitectureError, match=r"expected an Architecture, got str"):
-        space.encode("not an architecture")  # type: ignore[arg-type]
+        space.encode("not an architecture")  # type: ignore[arg-type]  # on purpose
 
 
 # -- construction -----------------------------------------------------------------------------------

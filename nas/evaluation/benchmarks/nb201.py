@@ -16,7 +16,8 @@ _FILE = "nb201.csv.xz"
 
 @dataclass(frozen=True)
 class NB201Record:
-    """One NAS-Bench-201 cell. Accuracies in percent; ``None`` where the source has no value."""
+    """One NAS-Bench-201 cell. Accuracies in percent; ``flops_M`` and ``params_M`` are ``None`` where the source has
+    no value."""
 
     index: int
     arch_str: str
@@ -48,8 +49,9 @@ def load_nb201() -> tuple[NB201Record, ...]:
     next(reader)
     records = []
     for i, row in enumerate(reader):
-        nums = [_num(x) for x in row[1:13]]
-        records.append(NB201Record(i, row[0], *nums[:10], nums[10], nums[11], row[13], int(row[14])))  # type: ignore[arg-type]
+        a = [float(x) for x in row[1:11]]  # accuracies: always present (FLOPs and params_M are missing for some)
+        records.append(NB201Record(i, row[0], a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+                                   _num(row[11]), _num(row[12]), row[13], int(row[14])))
     return tuple(records)
 
 

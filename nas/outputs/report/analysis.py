@@ -95,11 +95,12 @@ def decision_importance(space: Any, archs: Sequence[Architecture], scores: Seque
     if not varying:
         return Importance([], [], method, len(rows), "every decision took a single value in these trials")
     import optuna
-    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
     from optuna.importance import FanovaImportanceEvaluator
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions = {names[i]: CategoricalDistribution(list(range(sizes[i]))) for i in varying}
+    distributions: dict[str, BaseDistribution] = {
+        names[i]: CategoricalDistribution(list(range(sizes[i]))) for i in varying}
     study = optuna.create_study(direction="maximize")
     study.add_trials([optuna.trial.create_trial(params={names[i]: d[i] for i in varying},
                                                 distributions=distributions, value=score) for d, score in rows])

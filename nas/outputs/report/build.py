@@ -162,7 +162,7 @@ def _progress(d: _Data) -> str:
     scores = [t.score if t.status == "COMPLETE" and _finite(t.score) else None for t in finished]
     if not any(s is not None for s in scores):
         raise SkipSection("no completed trial yet")
-    seconds = [max(0.0, t.finished - d.created) for t in finished]  # type: ignore[operator]
+    seconds = [max(0.0, t.finished - d.created) for t in finished]  # type: ignore[operator]  # finished is set: filtered above
     fig = best_so_far_figure(scores, seconds, d.score_label)
     return (_figure(fig, "best-so-far score over trials and over time")
             + f"<p>{len(finished)} finished trials in completion order (failed and pruned ones count as trials "
@@ -182,7 +182,7 @@ def _tradeoffs(d: _Data) -> str:
         if len(rows) < 2:
             continue
         costs = [float(t.metrics[key]) for _, t in rows]
-        scores = [float(t.score) for _, t in rows]  # type: ignore[arg-type]
+        scores = [float(t.score) for _, t in rows]  # type: ignore[arg-type]  # _finite(t.score) above: not None
         labels = [f"#{i + 1}" if i < d.options.top else "" for i, _ in rows]
         panels.append((name, costs, scores, labels))
         front = pareto_front(costs, scores)
@@ -407,7 +407,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 def _render(d: _Data) -> tuple[str, dict[str, str]]:
     """The HTML page and the reasons of the sections left empty."""
-    from nas import __version__
+    from nas.core.version import __version__
 
     skipped: dict[str, str] = {}
     sections = []

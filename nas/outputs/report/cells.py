@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch
 from matplotlib.path import Path
@@ -53,7 +54,7 @@ def _extent(cell: Cell) -> tuple[float, float, float]:
     return max(pos.values()) + 2 * RADIUS, min(min(heights), 0.0) - 0.45, max(max(heights), 0.0) + 0.35
 
 
-def draw_cell(ax: object, cell: Cell, title: str) -> None:
+def draw_cell(ax: Axes, cell: Cell, title: str) -> None:
     """Draw ``cell`` on the matplotlib axes ``ax`` (equal aspect, no frame), with ``title`` above it and the
     output rule (``output: concat(2, 3, 4, 5)``) below."""
     pos = node_positions(cell)
@@ -76,7 +77,7 @@ def draw_cell(ax: object, cell: Cell, title: str) -> None:
     ax.text(width / 2 - RADIUS, low + 0.05, rule, ha="center", va="bottom", fontsize=7.5, color="#555555")
 
 
-def _draw_edge(ax: object, x0: float, x1: float, op: str, colour: str) -> None:
+def _draw_edge(ax: Axes, x0: float, x1: float, op: str, colour: str) -> None:
     span = round(abs(x1 - x0) / SPACING)
     h = _arc_height(span)
     p0, p1 = np.array([x0, 0.0]), np.array([x1, 0.0])

@@ -22,7 +22,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from nas.evaluation.training import add_dropout, evaluate_split, seeded, train
 from nas.graph.architecture import Architecture
+from nas.graph.compiler import build_model
 from nas.runtime.config import ExperimentConfig, build_evaluator, build_space
 
 __all__ = ["ExperimentModels", "TrainedModel", "SkipSection", "exported_model", "retrained_model",
@@ -73,8 +75,6 @@ def _train_evaluator(exp: ExperimentModels) -> Any:
 
 
 def _val_acc(model: nn.Module, task: Any) -> float:
-    from nas.evaluation.training import evaluate_split
-
     return evaluate_split(model, torch.as_tensor(task.x_val), torch.as_tensor(task.y_val))[1]
 
 
@@ -82,9 +82,6 @@ def exported_model(exp: ExperimentModels) -> TrainedModel | None:
     """The rank-1 model of ``DIR/export/`` with its weights, or ``None`` when there is no export.
     Raises :class:`SkipSection` only for a non-image or untrained experiment; an export that cannot be read
     raises ``ValueError`` saying what is wrong with it."""
-    from nas.evaluation.training import add_dropout
-    from nas.graph.compiler import build_model
-
     ev = _train_evaluator(exp)
     root = Path(exp.directory) / "export"
     manifest_path = root / "manifest.json"
@@ -121,8 +118,6 @@ def exported_model(exp: ExperimentModels) -> TrainedModel | None:
 def retrained_model(exp: ExperimentModels, trial: Any, retrain_epochs: int | None = None) -> TrainedModel:
     """Train ``trial``'s architecture again as the evaluator did (its training config and seed); with
     ``retrain_epochs`` at most that many epochs."""
-    from nas.evaluation.training import seeded, train
-
     ev = _train_evaluator(exp)
     cfg = ev.config_for(trial.arch)
     if retrain_epochs is not None:

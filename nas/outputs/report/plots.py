@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
@@ -62,20 +63,21 @@ def best_so_far_figure(scores: Sequence[float | None], seconds: Sequence[float],
     best = best_so_far(scores)
     n = np.arange(1, len(scores) + 1)
     done = [i for i, s in enumerate(scores) if s is not None]
+    done_scores = [s for s in scores if s is not None]
     for ax, x, xlabel in ((axes[0], n, "finished trials"), (axes[1], np.asarray(seconds), "wall time (s)")):
-        ax.scatter([x[i] for i in done], [scores[i] for i in done], s=12, color=POINT, alpha=0.45,
+        ax.scatter([x[i] for i in done], done_scores, s=12, color=POINT, alpha=0.45,
                    label="trial score")
         ax.step(x, best, where="post", color=BEST, linewidth=2, label="best so far")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(score_label)
         ax.grid(alpha=0.3)
-    _fit_ylim(axes, [scores[i] for i in done])
+    _fit_ylim(axes, done_scores)
     axes[0].legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def _fit_ylim(axes: Sequence[object], values: Sequence[float]) -> None:
+def _fit_ylim(axes: Iterable[Axes], values: Sequence[float]) -> None:
     """Show the upper part of the score range (where the best trials are) when a few scores are far below."""
     if len(values) < 4:
         return
@@ -83,7 +85,7 @@ def _fit_ylim(axes: Sequence[object], values: Sequence[float]) -> None:
     if hi > lo:
         pad = 0.08 * (hi - lo)
         for ax in axes:
-            ax.set_ylim(lo - pad, hi + 2 * pad)  # type: ignore[attr-defined]  # room for labels at the top
+            ax.set_ylim(lo - pad, hi + 2 * pad)  # room for labels at the top
 
 
 def tradeoff_figure(panels: Sequence[tuple[str, Sequence[float], Sequence[float], Sequence[str]]],

@@ -117,22 +117,22 @@ def test_macro_values_keep_their_json_types() -> None:
 def test_cell_is_frozen() -> None:
     cell = conv_cell()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cell.nodes = 4  # type: ignore[misc]
+        cell.nodes = 4  # type: ignore[misc]  # frozen: the test expects a refusal
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cell.edges = ()  # type: ignore[misc]
+        cell.edges = ()  # type: ignore[misc]  # frozen: the test expects a refusal
     assert isinstance(cell.edges, tuple) and isinstance(cell.output, tuple)
 
 
 def test_architecture_refuses_attribute_assignment_and_deletion() -> None:
     arch = image_arch()
     with pytest.raises(AttributeError, match="immutable"):
-        arch.space = "other"  # type: ignore[misc]
+        arch.space = "other"  # type: ignore[misc]  # read-only: the test expects a refusal
     with pytest.raises(AttributeError, match="immutable"):
-        arch._macro = ()  # type: ignore[misc]
+        arch._macro = ()  # type: ignore[misc]  # immutable: the test expects a refusal
     with pytest.raises(AttributeError, match="immutable"):
         del arch._space
     with pytest.raises(AttributeError):
-        arch.new_attribute = 1  # type: ignore[attr-defined]
+        arch.new_attribute = 1  # type: ignore[attr-defined]  # the test expects a refusal
     assert arch == image_arch()
 
 
@@ -144,7 +144,7 @@ def test_architecture_views_are_copies_or_read_only() -> None:
     macro["new"] = 1
     assert arch.to_json() == before
     with pytest.raises(TypeError):
-        arch.cells["x"] = conv_cell()  # type: ignore[index]
+        arch.cells["x"] = conv_cell()  # type: ignore[index]  # read-only: the test expects a refusal
     assert list(arch.cells) == ["c"]
 
 
@@ -267,7 +267,7 @@ def test_malformed_json_reports_line_and_column() -> None:
 
 def test_json_that_is_not_text_or_not_an_object() -> None:
     with pytest.raises(InvalidArchitectureError, match=r"must be text"):
-        Architecture.from_json(None)  # type: ignore[arg-type]
+        Architecture.from_json(None)  # type: ignore[arg-type]  # bad input on purpose
     with pytest.raises(InvalidArchitectureError, match=r"must be an object with keys .*, got list"):
         Architecture.from_json("[1, 2]")
 

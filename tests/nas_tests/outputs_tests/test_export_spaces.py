@@ -86,8 +86,8 @@ def test_every_space_exports_to_onnx_torchscript_and_plain_python(name: str, tmp
         assert np.abs(scripted(x).numpy() - reference).max() <= 1e-4
 
     spec = importlib.util.spec_from_file_location(f"standalone_{name.replace('-', '_')}", tmp_path / name / "model.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]  # never None for a .py path
+    spec.loader.exec_module(module)  # type: ignore[union-attr]  # a .py spec always has a loader
     standalone = module.Model()
     standalone.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():

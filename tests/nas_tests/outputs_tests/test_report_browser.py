@@ -145,7 +145,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     profile = tmp_path_factory.mktemp("chromium-profile")
     proc = subprocess.Popen(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0",
-         f"--user-data-dir={profile}", "--window-size=1280,900", "about:blank"],  # type: ignore[list-item]
+         f"--user-data-dir={profile}", "--window-size=1280,900", "about:blank"],  # type: ignore[list-item]  # CHROMIUM is set: the tests skip without it
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = profile / "DevToolsActivePort"  # Chromium writes the port it chose here

@@ -142,7 +142,7 @@ def interrupt(exp: Experiment, mode: str, k: int) -> None:
                 raise SimulatedKillError
             real(session_seconds)
 
-        exp.checkpoint = checkpoint  # type: ignore[method-assign]
+        exp.checkpoint = checkpoint  # type: ignore[method-assign]  # patched to simulate a kill
         with pytest.raises(SimulatedKillError):
             exp.run()
 
