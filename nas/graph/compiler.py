@@ -32,9 +32,10 @@ from torch import nn
 from nas.core.errors import InvalidArchitectureError, ShapeError, UnknownNameError
 from nas.core.registry import Registry
 from nas.graph.architecture import CELL_REF_PREFIX, Architecture, Cell
-from nas.graph.cells import ConvCell, DartsRNNLayer, EdgeOpFactory, SequenceCell
+from nas.graph.cells import ConvCell, EdgeOpFactory, SequenceCell, darts_rnn_layer
 from nas.graph.ops import SEQUENCE_OPS
 from nas.graph.ops.conv import ResNetBasicBlock
+from nas.graph.standalone import InputCheck
 
 __all__ = ["build_model", "SKELETONS", "InputCheck"]
 
@@ -66,26 +67,6 @@ def _family_cell(arch: Architecture, name: str, family: str, inputs: int | None 
     if inputs is not None and cell.inputs != inputs:
         raise InvalidArchitectureError(f"cell {name!r} has {cell.inputs} input nodes; this skeleton needs {inputs}")
     return cell
-
-
-class InputCheck(nn.Module):
-    """Rejects inputs whose rank or channel/feature count differs from the shape the model was built for."""
-
-    def __init__(self, shape: Sequence[int], layout: str) -> None:
-        super().__init__()
-        self.shape = tuple(shape)
-        self.layout = layout
-        self.rank = len(shape) + 1
-        self.channel_dim = 1 if len(shape) == 3 else 2
-        self.channels = shape[0] if len(shape) == 3 else shape[1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != self.rank or x.shape[self.channel_dim] != self.channels:
-            raise ShapeError(
-                f"model expects input {self.layout} built for input_shape {self.shape}, "
-                f"got a tensor of shape {tuple(x.shape)}"
-            )
-        return x
 
 
 class _Head(nn.Module):
@@ -255,7 +236,7 @@ class SequenceNetwork(nn.Module):
             cell = _family_cell(arch, name, "rnn", 1)
             if cell.combine == "concat":
                 raise InvalidArchitectureError(f"rnn cell {name!r} must combine by mean or sum, not concat")
-            return DartsRNNLayer(cell, d_model, d_model)
+            return darts_rnn_layer(cell, d_model, d_model)
 
         self.cells = nn.ModuleList(
             SequenceCell(_family_cell(arch, str(name), "sequence", 1), d_model, seq_len, rnn_layer, name=str(name),
