@@ -14,6 +14,7 @@ from typing import Any
 
 from nas.core.errors import InvalidArchitectureError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
+from nas.graph.nb201 import nb201_string
 from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
 
 __all__ = ["NB201Space", "NB201_OPS"]
@@ -120,7 +121,5 @@ class NB201Space(SearchSpace):
 
     def to_string(self, arch: Architecture) -> str:
         """The NAS-Bench-201 string of a member."""
-        from nas.evaluation.benchmarks import nb201_string
-
         decisions = self.encode(arch)
         return nb201_string({e: self.ops[v] for e, v in zip(_EDGES, decisions)})
