@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
 
-from nas.core.errors import ConfigError, InvalidArchitectureError
+from nas.core.errors import ConfigError, InvalidArchitectureError, closest
 from nas.graph.architecture import Architecture
 from nas.graph.compiler import build_model
+from search_spaces.slots import SupernetSpec
 
 __all__ = ["SearchSpace", "SpaceCompiler", "dense_edges", "check_positive", "check_choices"]
 
@@ -38,8 +39,6 @@ def check_positive(space: str, option: str, value: Any, minimum: int = 1) -> int
 
 def check_choices(space: str, option: str, values: Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
     """Validate a list-of-names option against the names ``known``."""
-    from nas.core.errors import closest
-
     values = tuple(values)
     if not values:
         raise ConfigError(f"{space} option {option} is empty; choose from {', '.join(known)}")
@@ -199,20 +198,20 @@ class SearchSpace(ABC):
     #: the cells whose edges a supernet searches (the collapse guard measures their parameter-free share)
     searched_cells: ClassVar[tuple[str, ...]] = ()
 
-    def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
-                 partial_channels: int = 1, edge_normalization: bool = False) -> Any:
-        """The continuous relaxation of this space (:class:`nas.oneshot.supernet.Supernet`), compiled by the same
-        skeleton as the members; ``partial_channels`` > 1 is PC-DARTS's channel sampling (conv spaces) and
-        ``edge_normalization`` its edge weights."""
+    def supernet_spec(self) -> SupernetSpec:
+        """The continuous relaxation of this space as data: the template compiled by the members' skeleton and
+        the slots searched (see :mod:`search_spaces.slots`); ``nas.oneshot.supernet.build_supernet(space, ...)``
+        compiles it. Spaces without one raise :class:`ConfigError`."""
         raise ConfigError(f"space {self.name!r} has no supernet; one-shot strategies search nb201, darts and "
                           "transformer")
 
-    def derive(self, alphas: Any) -> Architecture:
-        """The member that the architecture parameters ``alphas`` (``{slot: (rows, ops) array}``, as from
-        ``Supernet.alpha_arrays()``) choose: the strongest op of every choice."""
+    def derive(self, alphas: Mapping[str, Any]) -> Architecture:
+        """The member that the architecture parameters ``alphas`` (plain arrays ``{slot: (rows, ops)}``, plus
+        ``"<slot>.edges"`` with edge normalisation, as from ``Supernet.alpha_arrays()``) choose: the strongest
+        op of every choice."""
         raise ConfigError(f"space {self.name!r} has no supernet to derive from")
 
-    def _alpha_rows(self, alphas: Any, slot: str, shape: tuple[int, int]) -> np.ndarray:
+    def _alpha_rows(self, alphas: Mapping[str, Any], slot: str, shape: tuple[int, int]) -> np.ndarray:
         """``alphas[slot]`` as a float array of ``shape``, or a clear error."""
         if slot not in alphas:
             raise InvalidArchitectureError(f"space {self.name!r}: alphas lack slot {slot!r}; got {sorted(alphas)}")

@@ -18,6 +18,7 @@ import numpy as np
 from nas.core.errors import InvalidArchitectureError, UnknownNameError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
 from search_spaces.base import SearchSpace, check_choices, check_positive
+from search_spaces.slots import EDGES, Slot, SupernetSpec, edge_weights
 
 __all__ = ["DartsSpace", "DARTS_OPS", "GENOTYPES"]
 
@@ -111,10 +112,9 @@ class DartsSpace(SearchSpace):
     def _supernet_edges(self) -> tuple[tuple[int, int], ...]:
         return tuple((src, dst) for dst in range(2, self.steps + 2) for src in range(dst))
 
-    def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
-                 partial_channels: int = 1, edge_normalization: bool = False) -> Any:
-        from nas.oneshot.supernet import Slot, build_supernet
-
+    def supernet_spec(self) -> SupernetSpec:
+        """Both cells with an edge from every earlier node to every intermediate node, each choosing among
+        ``none`` and this space's ops."""
         edges = self._supernet_edges()
         dense = {name: Cell(family="conv", inputs=2, nodes=self.steps + 2,
                             edges=tuple((s, d, self.ops[0]) for s, d in edges),
@@ -122,15 +122,11 @@ class DartsSpace(SearchSpace):
                  for name in _CELLS}
         template = Architecture(space=self.name, cells=dense, macro=self._macro)
         ops = ("none", *(op for op in self.ops if op != "none"))
-        slots = {name: Slot(ops, edges) for name in _CELLS}
-        return build_supernet(template, input_shape, num_classes, slots, seed=seed, partial_channels=partial_channels,
-                              edge_normalization=edge_normalization)
+        return SupernetSpec(template, {name: Slot(ops, edges) for name in _CELLS})
 
-    def derive(self, alphas: Any) -> Architecture:
+    def derive(self, alphas: Mapping[str, Any]) -> Architecture:
         """DARTS' derivation: per node, the two incoming edges whose strongest non-``none`` op weighs most
         (times the edge's weight with edge normalisation), each with that op."""
-        from nas.oneshot.supernet import EDGES, edge_weights
-
         edges = self._supernet_edges()
         ops = tuple(op for op in self.ops if op != "none")
         genotype = {}

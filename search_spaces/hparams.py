@@ -1,34 +1,39 @@
 """Joint architecture + hyperparameter search: training hyperparameters as extra categorical decisions.
 
-``with_hyperparameters(space, {"lr": [0.1, 0.05], "optimizer": ["sgd", "adam"]})`` is a space whose
+``with_hyperparameters(space, {"lr": [0.1, 0.05], "optimizer": ["sgd", "adam"]}, check=...)`` is a space whose
 decisions are the space's own followed by one decision per hyperparameter; the chosen values travel inside
 the architecture (macro entry ``hparams``), so every strategy searches them with no special code, the
-store keeps them, and the ``train`` evaluator applies them.
+store keeps them, and the ``train`` evaluator applies them. The space knows no training code: ``check``
+validates each field and value (the runtime passes ``TrainConfig().replace``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.graph.architecture import Architecture
 from search_spaces.base import SearchSpace
 
-__all__ = ["HyperparameterSpace", "with_hyperparameters"]
+__all__ = ["HyperparameterSpace", "with_hyperparameters", "FieldCheck"]
 
 KEY = "hparams"
 
 
+class FieldCheck(Protocol):
+    """Validates searchable training fields: ``check(**{field: value})`` raises :class:`ConfigError` naming the
+    field, the value and the fix when ``field`` is unknown or ``value`` invalid (e.g. ``TrainConfig().replace``)."""
+
+    def __call__(self, **changes: Any) -> object: ...
+
+
 class HyperparameterSpace(SearchSpace):
-    """``space`` plus searchable training fields (see the module docstring)."""
+    """``space`` plus searchable training fields, each value validated by ``check`` (see the module docstring)."""
 
-    def __init__(self, space: SearchSpace, searchable: Mapping[str, Sequence[Any]]) -> None:
-        from nas.evaluation.training import TrainConfig
-
+    def __init__(self, space: SearchSpace, searchable: Mapping[str, Sequence[Any]], *, check: FieldCheck) -> None:
         if not searchable:
             raise ConfigError("searchable hyperparameters: give at least one field with a list of values")
-        base = TrainConfig()
         self.inner = space
         self.searchable: dict[str, tuple[Any, ...]] = {}
         for field, values in searchable.items():
@@ -36,7 +41,7 @@ class HyperparameterSpace(SearchSpace):
                 raise ConfigError(f"searchable.{field} = {values!r}: give a non-empty list of values")
             values = tuple(tuple(v) if isinstance(v, list) else v for v in values)
             for v in values:
-                base.replace(**{field: list(v) if isinstance(v, tuple) else v})  # raises ConfigError if invalid
+                check(**{field: list(v) if isinstance(v, tuple) else v})  # raises ConfigError if invalid
             if len(set(values)) != len(values):
                 raise ConfigError(f"searchable.{field} = {list(values)} repeats a value")
             self.searchable[field] = values
@@ -75,6 +80,8 @@ class HyperparameterSpace(SearchSpace):
         return inner + extra
 
 
-def with_hyperparameters(space: SearchSpace, searchable: Mapping[str, Sequence[Any]]) -> SearchSpace:
-    """``space`` with the training fields in ``searchable`` appended as categorical decisions."""
-    return HyperparameterSpace(space, searchable)
+def with_hyperparameters(space: SearchSpace, searchable: Mapping[str, Sequence[Any]], *,
+                         check: FieldCheck) -> SearchSpace:
+    """``space`` with the training fields in ``searchable`` appended as categorical decisions; ``check``
+    validates every field and value (see :class:`FieldCheck`)."""
+    return HyperparameterSpace(space, searchable, check=check)

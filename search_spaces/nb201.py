@@ -9,12 +9,14 @@ the parameter counts the benchmark reports.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nas.core.errors import InvalidArchitectureError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
+from nas.graph.nb201 import nb201_string
 from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
+from search_spaces.slots import Slot, SupernetSpec
 
 __all__ = ["NB201Space", "NB201_OPS"]
 
@@ -69,15 +71,11 @@ class NB201Space(SearchSpace):
     # -- one-shot ------------------------------------------------------------------------------------
     searched_cells = ("cell",)
 
-    def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
-                 partial_channels: int = 1, edge_normalization: bool = False) -> Any:
-        from nas.oneshot.supernet import Slot, build_supernet
+    def supernet_spec(self) -> SupernetSpec:
+        """Every op on every edge of the cell."""
+        return SupernetSpec(self._decode([0] * len(_EDGES)), {"cell": Slot(self.ops, tuple(_EDGES))})
 
-        return build_supernet(self._decode([0] * len(_EDGES)), input_shape, num_classes,
-                              {"cell": Slot(self.ops, tuple(_EDGES))}, seed=seed, partial_channels=partial_channels,
-                              edge_normalization=edge_normalization)
-
-    def derive(self, alphas: Any) -> Architecture:
+    def derive(self, alphas: Mapping[str, Any]) -> Architecture:
         a = self._alpha_rows(alphas, "cell", (len(_EDGES), len(self.ops)))
         return self._decode([int(i) for i in a.argmax(axis=1)])
 
@@ -120,7 +118,5 @@ class NB201Space(SearchSpace):
 
     def to_string(self, arch: Architecture) -> str:
         """The NAS-Bench-201 string of a member."""
-        from nas.evaluation.benchmarks import nb201_string
-
         decisions = self.encode(arch)
         return nb201_string({e: self.ops[v] for e, v in zip(_EDGES, decisions)})

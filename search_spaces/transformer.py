@@ -7,15 +7,14 @@ A Transformer encoder layer is a member: ``mhsa`` then ``ffn`` with identity (re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
-
-from torch import nn
 
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
 from nas.graph.ops import SEQUENCE_OPS
 from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
+from search_spaces.slots import Slot, SupernetSpec
 
 __all__ = ["TransformerSpace", "TRANSFORMER_OPS", "POS_ENCODINGS"]
 
@@ -69,23 +68,12 @@ class TransformerSpace(SearchSpace):
     # -- one-shot: a mixed op on every edge, and a mixed positional encoding --------------------------
     searched_cells = ("cell",)
 
-    def supernet(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0,
-                 partial_channels: int = 1, edge_normalization: bool = False) -> Any:
-        from nas.oneshot.supernet import MixedOp, Slot, build_supernet
+    def supernet_spec(self) -> SupernetSpec:
+        """Every op on every edge of the cell, and every positional encoding (a macro slot)."""
+        slots = {"cell": Slot(self.ops, tuple(self._edges)), "pos_encoding": Slot(POS_ENCODINGS, macro="pos_encoding")}
+        return SupernetSpec(self._decode([0] * len(self.decision_sizes())), slots)
 
-        seq_len = int(input_shape[0])
-
-        def mixed_positions(network: Any, holder: Any) -> None:
-            encodings = [SEQUENCE_OPS.create(pe, self.d_model, seq_len) if pe != "none" else nn.Identity()
-                         for pe in POS_ENCODINGS]
-            network.pos = MixedOp(encodings, [False] * len(encodings), holder, "pos_encoding", 0)
-
-        slots = {"cell": Slot(self.ops, tuple(self._edges)), "pos_encoding": Slot(POS_ENCODINGS)}
-        return build_supernet(self._decode([0] * len(self.decision_sizes())), input_shape, num_classes, slots,
-                              seed=seed, partial_channels=partial_channels, edge_normalization=edge_normalization,
-                              extra=mixed_positions)
-
-    def derive(self, alphas: Any) -> Architecture:
+    def derive(self, alphas: Mapping[str, Any]) -> Architecture:
         cell = self._alpha_rows(alphas, "cell", (len(self._edges), len(self.ops)))
         pos = self._alpha_rows(alphas, "pos_encoding", (1, len(POS_ENCODINGS)))
         return self._decode([int(i) for i in cell.argmax(axis=1)] + [int(pos.argmax())])

@@ -32,7 +32,7 @@ from _results import load_average, provenance, publish
 from nas.evaluation.evaluators import NB201Evaluator, get_evaluator
 from nas.graph.architecture import Architecture
 from nas.oneshot.job import OneShotConfig, SupernetJob
-from nas.oneshot.supernet import parameter_free_share
+from nas.oneshot.supernet import build_supernet, parameter_free_share
 from nas.trials.trial import Trial
 from search_spaces import get_space
 
@@ -212,7 +212,7 @@ def memory_probe(spec: dict[str, Any]) -> dict[str, float]:
     returns the bytes of tensors saved for backward and the peak RSS growth of the step."""
     torch.set_num_threads(1)
     space = get_space("nb201")
-    net = space.supernet((3, 32, 32), 10, seed=0, partial_channels=spec["partial_channels"])
+    net = build_supernet(space, (3, 32, 32), 10, seed=0, partial_channels=spec["partial_channels"])
     net.mode = spec["mode"]
     x, y = torch.randn(spec["batch"], 3, 32, 32), torch.randint(0, 10, (spec["batch"],))
     saved: dict[int, int] = {}

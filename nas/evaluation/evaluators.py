@@ -26,8 +26,8 @@ from torch import nn
 
 from nas.core.errors import ConfigError, InvalidArchitectureError, closest
 from nas.core.registry import Registry
-from nas.evaluation.benchmarks.nb201 import nb201_string
 from nas.graph.architecture import Architecture
+from nas.graph.nb201 import nb201_string
 from nas.trials.trial import Result, Status, Trial
 
 __all__ = ["Evaluator", "ModelCompiler", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator", "get_evaluator",

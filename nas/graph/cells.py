@@ -2,7 +2,8 @@
 
 * :class:`ConvCell`     -- conv-family cells on ``(N, C, H, W)``.
 * :class:`SequenceCell` -- sequence-family cells on ``(N, T, d)``.
-* :class:`DartsRNNLayer` -- an rnn-family cell (DARTS-RNN, Liu et al. 2019) unrolled over time.
+* :func:`darts_rnn_layer` -- an rnn-family cell (DARTS-RNN, Liu et al. 2019) unrolled over time, as a
+  :class:`~nas.graph.standalone.DartsRNNLayer`.
 
 A node's value is the sum of its incoming edges' outputs. ``zero`` ops are skipped unless a node has
 nothing else (then it is the zero tensor of the right shape).
@@ -19,8 +20,9 @@ from torch import nn
 
 from nas.graph.architecture import Cell
 from nas.graph.ops import CONV_OPS, RNN_ACTIVATIONS, SEQUENCE_OPS, OpTable
+from nas.graph.standalone import DartsRNNLayer
 
-__all__ = ["ConvCell", "SequenceCell", "DartsRNNLayer", "EdgeSite", "EdgeOpFactory", "drop_path"]
+__all__ = ["ConvCell", "SequenceCell", "DartsRNNLayer", "darts_rnn_layer", "EdgeSite", "EdgeOpFactory", "drop_path"]
 
 
 @dataclass(frozen=True)
@@ -159,48 +161,16 @@ class SequenceCell(_GraphCell):
         return total / len(outs) if self.combine == "mean" else total
 
 
-class DartsRNNLayer(nn.Module):
-    """The DARTS recurrent cell unrolled over time: ``(N, T, d_in) -> (N, T, hidden)``.
-
-    Node 0 is ``s0 = h + sigmoid(c0) * (tanh(h0) - h)`` with ``[c0, h0] = W0 [x_t, h]``; node ``i`` with
-    predecessor ``j`` and activation ``f`` is ``s_j + sigmoid(c) * (f(h') - s_j)``, ``[c, h'] = W_i s_j``;
-    the new hidden state combines the output nodes (mean in DARTS).
-    """
-
-    def __init__(self, cell: Cell, d_in: int, hidden: int) -> None:
-        super().__init__()
-        self.hidden = hidden
-        self.w0 = nn.Linear(d_in + hidden, 2 * hidden, bias=False)
-        weights: list[nn.Module] = []
-        acts: list[nn.Module] = []
-        plan: list[tuple[int, int]] = []
-        for node in nx.topological_sort(cell.graph):
-            if node < cell.inputs:
-                continue
-            ((src, op),) = cell.in_edges(node)
-            weights.append(nn.Linear(hidden, 2 * hidden, bias=False))
-            acts.append(RNN_ACTIVATIONS.create(op))
-            plan.append((node, src))
-        self.weights = nn.ModuleList(weights)
-        self.acts = nn.ModuleList(acts)
-        self.plan = plan
-        self.n_nodes = cell.nodes
-        self.output_nodes = list(cell.output)
-        self.combine = cell.combine
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t, _ = x.shape
-        h = x.new_zeros(n, self.hidden)
-        outputs = []
-        for step in range(t):
-            c0, h0 = self.w0(torch.cat([x[:, step], h], dim=-1)).chunk(2, dim=-1)
-            states: list[torch.Tensor | None] = [None] * self.n_nodes
-            states[0] = h + torch.sigmoid(c0) * (torch.tanh(h0) - h)
-            for k, (node, src) in enumerate(self.plan):
-                prev = states[src]
-                c, hh = self.weights[k](prev).chunk(2, dim=-1)
-                states[node] = prev + torch.sigmoid(c) * (self.acts[k](hh) - prev)
-            outs = torch.stack([states[i] for i in self.output_nodes], dim=0)
-            h = outs.mean(dim=0) if self.combine == "mean" else outs.sum(dim=0)
-            outputs.append(h)
-        return torch.stack(outputs, dim=1)
+def darts_rnn_layer(cell: Cell, d_in: int, hidden: int) -> DartsRNNLayer:
+    """The :class:`DartsRNNLayer` of an rnn-family ``cell`` (one input node, one incoming edge per node
+    carrying the node's activation), mapping ``(N, T, d_in) -> (N, T, hidden)``."""
+    plan: list[tuple[int, int]] = []
+    activations: list[nn.Module] = []
+    for node in nx.topological_sort(cell.graph):
+        if node < cell.inputs:
+            continue
+        ((src, op),) = cell.in_edges(node)
+        plan.append((node, src))
+        activations.append(RNN_ACTIVATIONS.create(op))
+    return DartsRNNLayer(d_in, hidden, plan=plan, activations=activations, n_nodes=cell.nodes,
+                         output_nodes=list(cell.output), combine=cell.combine)

@@ -15,6 +15,8 @@ The skeleton is named by ``macro["skeleton"]``:
 ``sequence`` (sequences ``(N, T, C)``)
     linear embedding to ``d_model`` -> optional positional encoding op (``pos_encoding``) -> the cells
     named in ``stack``, in order -> layer norm -> mean or last-step pooling (``pool``) -> linear classifier.
+    ``pos_encoding`` is a *macro site* (:data:`MACRO_SITES`): compiled into one module, ``pos``, that a supernet
+    may replace by a mixed op.
 
 ``build_model(arch, input_shape, num_classes)`` checks the macro settings and the input shape and
 raises :class:`~nas.core.errors.InvalidArchitectureError` / :class:`~nas.core.errors.ShapeError` that say
@@ -23,7 +25,8 @@ what is wrong and what is expected.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,11 +35,12 @@ from torch import nn
 from nas.core.errors import InvalidArchitectureError, ShapeError, UnknownNameError
 from nas.core.registry import Registry
 from nas.graph.architecture import CELL_REF_PREFIX, Architecture, Cell
-from nas.graph.cells import ConvCell, DartsRNNLayer, EdgeOpFactory, SequenceCell
+from nas.graph.cells import ConvCell, EdgeOpFactory, SequenceCell, darts_rnn_layer
 from nas.graph.ops import SEQUENCE_OPS
 from nas.graph.ops.conv import ResNetBasicBlock
+from nas.graph.standalone import InputCheck
 
-__all__ = ["build_model", "SKELETONS", "InputCheck"]
+__all__ = ["build_model", "SKELETONS", "InputCheck", "MACRO_SITES", "MacroSite", "positional_encoding"]
 
 _MISSING = object()
 
@@ -66,26 +70,6 @@ def _family_cell(arch: Architecture, name: str, family: str, inputs: int | None 
     if inputs is not None and cell.inputs != inputs:
         raise InvalidArchitectureError(f"cell {name!r} has {cell.inputs} input nodes; this skeleton needs {inputs}")
     return cell
-
-
-class InputCheck(nn.Module):
-    """Rejects inputs whose rank or channel/feature count differs from the shape the model was built for."""
-
-    def __init__(self, shape: Sequence[int], layout: str) -> None:
-        super().__init__()
-        self.shape = tuple(shape)
-        self.layout = layout
-        self.rank = len(shape) + 1
-        self.channel_dim = 1 if len(shape) == 3 else 2
-        self.channels = shape[0] if len(shape) == 3 else shape[1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != self.rank or x.shape[self.channel_dim] != self.channels:
-            raise ShapeError(
-                f"model expects input {self.layout} built for input_shape {self.shape}, "
-                f"got a tensor of shape {tuple(x.shape)}"
-            )
-        return x
 
 
 class _Head(nn.Module):
@@ -238,15 +222,7 @@ class SequenceNetwork(nn.Module):
         self.check = InputCheck(input_shape, "(N, T, C)")
         d_model = _positive(_setting(macro, "d_model", int), "d_model")
         self.embed = nn.Linear(features, d_model)
-        pe = _setting(macro, "pos_encoding", str, "none")
-        if pe == "none":
-            self.pos: nn.Module = nn.Identity()
-        elif pe.startswith("pe_") and pe in SEQUENCE_OPS:
-            self.pos = SEQUENCE_OPS.create(pe, d_model, seq_len)
-        else:
-            raise InvalidArchitectureError(
-                f"macro setting 'pos_encoding' = {pe!r}; expected 'none', 'pe_sinusoidal' or 'pe_learned'"
-            )
+        self.pos: nn.Module = positional_encoding(_setting(macro, "pos_encoding", str, "none"), d_model, seq_len)
         stack = _setting(macro, "stack", list)
         if not stack:
             raise InvalidArchitectureError("macro setting 'stack' is empty; list the sequence cells to apply")
@@ -255,7 +231,7 @@ class SequenceNetwork(nn.Module):
             cell = _family_cell(arch, name, "rnn", 1)
             if cell.combine == "concat":
                 raise InvalidArchitectureError(f"rnn cell {name!r} must combine by mean or sum, not concat")
-            return DartsRNNLayer(cell, d_model, d_model)
+            return darts_rnn_layer(cell, d_model, d_model)
 
         self.cells = nn.ModuleList(
             SequenceCell(_family_cell(arch, str(name), "sequence", 1), d_model, seq_len, rnn_layer, name=str(name),
@@ -275,6 +251,35 @@ class SequenceNetwork(nn.Module):
             x = cell(x)
         x = self.norm(x)
         return self.classifier(x[:, -1] if self.last else x.mean(dim=1))
+
+
+def positional_encoding(name: str, d_model: int, seq_len: int) -> nn.Module:
+    """The module of the sequence skeleton's ``pos_encoding`` setting: identity for ``none``, else the
+    ``pe_*`` sequence op of that name."""
+    if name == "none":
+        return nn.Identity()
+    if name.startswith("pe_") and name in SEQUENCE_OPS:
+        return SEQUENCE_OPS.create(name, d_model, seq_len)
+    raise InvalidArchitectureError(
+        f"macro setting 'pos_encoding' = {name!r}; expected 'none', 'pe_sinusoidal' or 'pe_learned'"
+    )
+
+
+@dataclass(frozen=True)
+class MacroSite:
+    """A macro setting that a skeleton compiles into one module, held as ``attribute`` of the network;
+    ``build(value, macro, input_shape)`` builds that module for a value of the setting. Supernets searching
+    the setting put a mixed op of every candidate value there."""
+
+    skeleton: str
+    attribute: str
+    build: Callable[[str, Mapping[str, Any], tuple[int, ...]], nn.Module]
+
+
+#: the macro settings a supernet may search, by setting name
+MACRO_SITES: Registry[MacroSite] = Registry("searchable macro setting")
+MACRO_SITES.register("pos_encoding", MacroSite(
+    "sequence", "pos", lambda value, macro, shape: positional_encoding(value, int(macro["d_model"]), shape[0])))
 
 
 Builder = Callable[..., nn.Module]  # (arch, input_shape, num_classes, *, edge_op) -> module

@@ -100,7 +100,7 @@ class SupernetJob:
         from nas.evaluation.tasks import load_task
         from nas.evaluation.training import resolve_device
         from nas.oneshot.architect import Architect
-        from nas.oneshot.supernet import alpha_entropy, parameter_free_share
+        from nas.oneshot.supernet import alpha_entropy, build_supernet, parameter_free_share
 
         cfg = self.config
         if self.threads:
@@ -118,7 +118,7 @@ class SupernetJob:
         data = [(torch.as_tensor(task.x_train[idx], dtype=torch.float32, device=device),
                  torch.as_tensor(task.y_train[idx], dtype=torch.long, device=device))
                 for idx in (order[:cut], order[cut:])]
-        net = proxy.supernet(task.input_shape, task.num_classes, seed=self.seed,
+        net = build_supernet(proxy, task.input_shape, task.num_classes, seed=self.seed,
                              partial_channels=cfg.partial_channels,
                              edge_normalization=cfg.edge_normalization).to(device)
         weights, alphas = net.weight_parameters(), net.arch_parameters()

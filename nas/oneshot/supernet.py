@@ -15,14 +15,17 @@ rest around them, then shuffles channels; memory and compute of the mixed ops fa
 ``edge_normalization`` (PC-DARTS' other half) gives every edge a weight ``beta``, softmax-normalised over the
 edges entering the same node, that scales the edge's mixed output; spaces whose derivation picks inputs (darts)
 rank edges by op weight times edge weight. The betas appear in ``alpha_arrays()`` as ``"<slot>.edges"``.
-Spaces build their supernets (``space.supernet(...)``) and turn alphas back into members
-(``space.derive(alphas)``); this module knows no space.
+
+Spaces describe their supernets as data (``space.supernet_spec()``, a :class:`~search_spaces.slots.SupernetSpec`:
+the template architecture and its slots); :func:`build_supernet` compiles any such description, and
+``space.derive(alphas)`` turns the plain arrays of :meth:`Supernet.alpha_arrays` back into members. This module
+knows no particular space.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -32,15 +35,14 @@ from torch import nn
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
 from nas.graph.cells import EdgeSite
-from nas.graph.compiler import build_model
+from nas.graph.compiler import MACRO_SITES, MacroSite, build_model
 from nas.graph.ops import CONV_OPS, SEQUENCE_OPS
+from search_spaces.slots import EDGES, Slot, SupernetSpec, edge_weights
 
-__all__ = ["EdgeWeights", "MixedOp", "Slot", "Supernet", "build_supernet", "parameter_free_share",
-           "alpha_entropy", "channel_shuffle", "edge_weights", "MODES", "EDGES"]
+__all__ = ["EdgeWeights", "MixedOp", "Slot", "SupernetSpec", "Supernet", "SupernetSource", "build_supernet",
+           "parameter_free_share", "alpha_entropy", "channel_shuffle", "edge_weights", "MODES", "EDGES"]
 
 MODES = ("softmax", "gumbel")
-#: suffix of the edge-normalisation parameters in ``alpha_arrays()``
-EDGES = ".edges"
 
 
 class EdgeWeights:
@@ -103,18 +105,6 @@ class MixedOp(nn.Module):
             out = channel_shuffle(torch.cat([self._mix(head), rest], dim=1), self.partial)
         scale = self.holder.edges.get(self.slot)
         return out if scale is None else out * scale[self.row]
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One searched choice: candidate op names and, for a cell, the ``(src, dst)`` edge of each row."""
-
-    ops: tuple[str, ...]
-    edges: tuple[tuple[int, int], ...] = ((0, 0),)
-
-    @property
-    def rows(self) -> int:
-        return len(self.edges)
 
 
 class Supernet(nn.Module):
@@ -196,18 +186,6 @@ def _group_softmax(beta: torch.Tensor, groups: list[list[int]]) -> torch.Tensor:
     return out
 
 
-def edge_weights(betas: np.ndarray, edges: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Numpy twin of the edge normalisation: ``betas`` softmax-normalised over the edges with the same
-    destination node."""
-    b = np.asarray(betas, dtype=np.float64).reshape(-1)
-    out = np.zeros_like(b)
-    for dst in sorted({d for _, d in edges}):
-        rows = [i for i, (_, d) in enumerate(edges) if d == dst]
-        e = np.exp(b[rows] - b[rows].max())
-        out[rows] = e / e.sum()
-    return out
-
-
 def _edge_factory(slots: Mapping[str, Slot], holder: EdgeWeights, partial: int) -> Callable[[EdgeSite], nn.Module]:
     rows = {name: {edge: i for i, edge in enumerate(slot.edges)} for name, slot in slots.items()}
 
@@ -234,31 +212,54 @@ def _edge_factory(slots: Mapping[str, Slot], holder: EdgeWeights, partial: int) 
     return make
 
 
-def build_supernet(template: Architecture, input_shape: Sequence[int], num_classes: int,
-                   slots: Mapping[str, Slot], *, seed: int = 0, partial_channels: int = 1,
-                   edge_normalization: bool = False,
-                   extra: Callable[[nn.Module, EdgeWeights], None] | None = None) -> Supernet:
-    """Compile ``template`` (an architecture whose searched cells hold every edge of their slot) with a
-    :class:`MixedOp` on each edge of the cells named in ``slots``. ``extra(network, holder)`` may install
-    further mixed modules (macro slots). ``edge_normalization`` weights the edges of every cell slot, normalised
-    over the edges entering the same node. Weights are initialised from ``seed``."""
+class SupernetSource(Protocol):
+    """What :func:`build_supernet` compiles: a space that describes its supernet as data."""
+
+    def supernet_spec(self) -> SupernetSpec: ...
+
+
+def _macro_sites(spec: SupernetSpec) -> dict[str, MacroSite]:
+    """The compiler's site of every macro slot, checked against the template's skeleton."""
+    skeleton = spec.template.macro.get("skeleton")
+    sites = {}
+    for name, slot in spec.slots.items():
+        if slot.macro is not None:
+            site = MACRO_SITES.get(slot.macro)
+            if site.skeleton != skeleton:
+                raise ConfigError(f"supernet slot {name!r}: macro setting {slot.macro!r} is searchable in the "
+                                  f"{site.skeleton!r} skeleton, not in {skeleton!r}")
+            sites[name] = site
+    return sites
+
+
+def build_supernet(space: SupernetSource | SupernetSpec, input_shape: Sequence[int], num_classes: int, *,
+                   seed: int = 0, partial_channels: int = 1, edge_normalization: bool = False) -> Supernet:
+    """The continuous relaxation of ``space`` (or of a :class:`SupernetSpec`), compiled by the same skeleton as
+    its members: the template with a :class:`MixedOp` on each edge of every cell slot and at the macro site of
+    every macro slot. ``partial_channels`` > 1 is PC-DARTS' channel sampling (conv cells) and
+    ``edge_normalization`` its edge weights, normalised over the edges of a cell slot entering the same node.
+    Weights and architecture parameters are initialised from ``seed``. Spaces without a supernet raise
+    :class:`ConfigError`."""
+    spec = space if isinstance(space, SupernetSpec) else space.supernet_spec()
     if isinstance(partial_channels, bool) or not isinstance(partial_channels, int) or partial_channels < 1:
         raise ConfigError(f"partial_channels = {partial_channels!r}: must be an integer >= 1 (1 = off)")
     holder = EdgeWeights()
+    cells = spec.cell_slots
+    sites = _macro_sites(spec)
     from nas.evaluation.training import seeded
 
     with seeded(seed):
-        network = build_model(template, input_shape, num_classes,
-                              edge_op=_edge_factory(slots, holder, partial_channels))
-        if extra is not None:
-            extra(network, holder)
+        network = build_model(spec.template, input_shape, num_classes,
+                              edge_op=_edge_factory(cells, holder, partial_channels))
+        for name, site in sites.items():  # after the network, as the candidates draw from the seeded RNG
+            candidates = [site.build(value, spec.template.macro, tuple(input_shape)) for value in spec.slots[name].ops]
+            setattr(network, site.attribute, MixedOp(candidates, [False] * len(candidates), holder, name, 0))
     groups = {}
     if edge_normalization:
-        for name, slot in slots.items():
-            if name in template.cells:
-                groups[name] = [[i for i, (_, d) in enumerate(slot.edges) if d == dst]
-                                for dst in sorted({d for _, d in slot.edges})]
-    return Supernet(network, slots, holder, seed=seed, partial_channels=partial_channels, edge_groups=groups)
+        for name, slot in cells.items():
+            groups[name] = [[i for i, (_, d) in enumerate(slot.edges) if d == dst]
+                            for dst in sorted({d for _, d in slot.edges})]
+    return Supernet(network, spec.slots, holder, seed=seed, partial_channels=partial_channels, edge_groups=groups)
 
 
 def parameter_free_share(arch: Architecture, cells: Sequence[str]) -> float:

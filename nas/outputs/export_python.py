@@ -1,8 +1,9 @@
 """Code generation: a compiled model -> one standalone Python file that needs nothing but ``torch``.
 
 The model is traced with ``torch.fx`` down to standard ``torch.nn`` leaf modules (convolutions, norms, linear
-layers, LSTM/GRU, multi-head attention, pools, activations) plus three small modules the file defines itself
-(the input check, the DARTS-RNN layer and the sinusoidal positional encoding). The generated file holds:
+layers, LSTM/GRU, multi-head attention, pools, activations) plus the small framework modules of
+:mod:`nas.graph.standalone` (the input check, the DARTS-RNN layer and the sinusoidal positional encoding), whose
+source the file embeds unchanged (``inspect.getsource``), so it cannot drift from the framework. It holds:
 
 * ``class Model(nn.Module)`` whose ``__init__`` rebuilds the module tree under the compiled model's own
   names, so the exported ``state_dict`` loads with ``strict=True``, and whose ``forward`` is the traced code;
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import ast
 import builtins
-import math
+import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,9 +28,8 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from nas.graph.cells import DartsRNNLayer
-from nas.graph.compiler import InputCheck
-from nas.graph.ops.attention import SinusoidalPositionalEncoding
+from nas.graph import standalone
+from nas.graph.standalone import STANDALONE_CLASSES, DartsRNNLayer, InputCheck, SinusoidalPositionalEncoding
 from nas.outputs.loading import ExportError
 
 __all__ = ["generate_python", "ExportError", "trace_leaves", "SUPPORTED_MODULES"]
@@ -251,89 +252,37 @@ def _buffer(root: nn.Module, path: str, shape: list[int], dtype: str) -> None:
     owner.register_buffer(name, torch.zeros(shape, dtype=getattr(torch, dtype)))
 '''
 
-#: source of the framework modules the generated file defines, by class name
-_HELPER_CLASSES = {
-    "InputCheck": '''class InputCheck(nn.Module):
-    """Rejects inputs whose rank or channel/feature count differs from the shape the model was built for."""
-
-    def __init__(self, shape: list[int], layout: str) -> None:
-        super().__init__()
-        self.shape = tuple(shape)
-        self.layout = layout
-        self.rank = len(shape) + 1
-        self.channel_dim = 1 if len(shape) == 3 else 2
-        self.channels = shape[0] if len(shape) == 3 else shape[1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != self.rank or x.shape[self.channel_dim] != self.channels:
-            raise ValueError(f"model expects input {self.layout} built for input_shape {self.shape}, "
-                             f"got a tensor of shape {tuple(x.shape)}")
-        return x
-''',
-    "DartsRNNLayer": '''class DartsRNNLayer(nn.Module):
-    """The DARTS recurrent cell unrolled over time: (N, T, d_in) -> (N, T, hidden).
-
-    Node 0 is s0 = h + sigmoid(c0) * (tanh(h0) - h) with [c0, h0] = w0 [x_t, h]; node i with predecessor j and
-    activation f is s_j + sigmoid(c) * (f(h') - s_j), [c, h'] = W_i s_j; the new hidden state combines the
-    output nodes.
-    """
-
-    def __init__(self, d_in: int, hidden: int, plan: list[list[int]], activations: list[nn.Module],
-                 n_nodes: int, output_nodes: list[int], combine: str) -> None:
-        super().__init__()
-        self.hidden = hidden
-        self.w0 = nn.Linear(d_in + hidden, 2 * hidden, bias=False)
-        self.weights = nn.ModuleList([nn.Linear(hidden, 2 * hidden, bias=False) for _ in plan])
-        self.acts = nn.ModuleList(activations)
-        self.plan = [tuple(p) for p in plan]
-        self.n_nodes = n_nodes
-        self.output_nodes = list(output_nodes)
-        self.combine = combine
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t, _ = x.shape
-        h = x.new_zeros(n, self.hidden)
-        outputs = []
-        for step in range(t):
-            c0, h0 = self.w0(torch.cat([x[:, step], h], dim=-1)).chunk(2, dim=-1)
-            states = [h] * self.n_nodes
-            states[0] = h + torch.sigmoid(c0) * (torch.tanh(h0) - h)
-            for k, (node, src) in enumerate(self.plan):
-                prev = states[src]
-                c, hh = self.weights[k](prev).chunk(2, dim=-1)
-                states[node] = prev + torch.sigmoid(c) * (self.acts[k](hh) - prev)
-            outs = torch.stack([states[i] for i in self.output_nodes], dim=0)
-            h = outs.mean(dim=0) if self.combine == "mean" else outs.sum(dim=0)
-            outputs.append(h)
-        return torch.stack(outputs, dim=1)
-''',
-    "SinusoidalPositionalEncoding": '''LOG_10000 = ''' + repr(math.log(10000.0)) + '''
+def _standalone_definition(name: str, value: object) -> str:
+    """The generated file's definition of a module-level ``name`` of :mod:`nas.graph.standalone` that the
+    embedded classes read: a plain constant as a literal, a framework error as a subclass of its built-in base."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return f"{name} = {value!r}"
+    if isinstance(value, type) and issubclass(value, Exception):
+        base = next(b for b in value.__mro__[1:] if b.__module__ == "builtins")
+        doc = (value.__doc__ or name).replace('"', "'")
+        return f'class {name}({base.__name__}):\n    """{doc}"""'
+    raise TypeError(f"nas.graph.standalone: the standalone classes read {name!r} ({type(value).__name__}), which "
+                    "a generated model.py cannot define; use torch, nn, built-ins or a plain constant")
 
 
-class SinusoidalPositionalEncoding(nn.Module):
-    """Adds the fixed sine/cosine encoding of Vaswani et al. (2017) for positions < max_len."""
-
-    def __init__(self, d_model: int, max_len: int) -> None:
-        super().__init__()
-        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-        div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-LOG_10000 / d_model))
-        pe = torch.zeros(max_len, d_model)
-        pe[:, 0::2] = torch.sin(position * div)
-        pe[:, 1::2] = torch.cos(position * div[: d_model // 2])
-        self.register_buffer("pe", pe.unsqueeze(0), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.pe[:, : x.shape[1]]
-''',
-}
+@functools.cache
+def _helper_classes() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Class name -> (its source, as in :mod:`nas.graph.standalone`; the module-level definitions it reads)."""
+    out = {}
+    for cls in STANDALONE_CLASSES:
+        source = inspect.getsource(cls)
+        needs = sorted(_free_names(source) - {"torch", "nn"})
+        out[cls.__name__] = (source, tuple(_standalone_definition(n, getattr(standalone, n)) for n in needs))
+    return out
 
 
 def _file(header: str, input_shape: Sequence[int], num_classes: int, tree: list[str], forward: str,
           aliases: list[str]) -> str:
     init = "\n".join("        " + line for line in tree)
     alias_block = ("\n".join(aliases) + "\n") if aliases else ""
-    used = [src for name, src in _HELPER_CLASSES.items() if any(f", {name}(" in line for line in tree)]
-    helpers = "\n\n\n".join([_HELPER_BASE.strip("\n"), *(src.strip("\n") for src in used)])
+    used = [entry for name, entry in _helper_classes().items() if any(f", {name}(" in line for line in tree)]
+    definitions = list(dict.fromkeys(definition for _, needs in used for definition in needs))
+    helpers = "\n\n\n".join([_HELPER_BASE.strip("\n"), *definitions, *(src.strip("\n") for src, _ in used)])
     return f'''"""{header}
 
 Standalone: needs only torch. ``load("weights.pt")`` returns the model with its weights, in eval mode.

@@ -323,8 +323,10 @@ def build_space(cfg: ExperimentConfig) -> SearchSpace:
     except NASError as err:
         raise _prefixed("space", err) from None
     if cfg.searchable:
+        from nas.evaluation.training import TrainConfig  # torch: kept out of the CLI's light commands
+
         try:
-            space = with_hyperparameters(space, cfg.searchable)
+            space = with_hyperparameters(space, cfg.searchable, check=TrainConfig().replace)
         except NASError as err:
             raise _prefixed("searchable", err) from None
     return space

@@ -10,13 +10,15 @@ import torch
 
 from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.evaluation.evaluators import HPARAMS_KEY, get_evaluator
+from nas.evaluation.training import TrainConfig
 from nas.trials.trial import Status, Trial
 from search_spaces import get_space
 from search_spaces.hparams import HyperparameterSpace, with_hyperparameters
 
 INNER = get_space("nb201", C=4, N=1)
+CHECK = TrainConfig().replace  # what the runtime passes: the training config validates each field and value
 SEARCHABLE = {"lr": [0.1, 0.05, 0.01], "optimizer": ["sgd", "adam"], "augment": [[], ["crop"]]}
-JOINT = with_hyperparameters(INNER, SEARCHABLE)
+JOINT = with_hyperparameters(INNER, SEARCHABLE, check=CHECK)
 
 
 def test_decisions_extend_the_inner_ones():
@@ -128,7 +130,7 @@ def test_values_outside_the_searched_lists_are_not_members():
 
 
 def test_hyperparameters_over_another_space():
-    seq = with_hyperparameters(get_space("transformer", d_model=16, num_cells=1), {"dropout": [0.0, 0.2]})
+    seq = with_hyperparameters(get_space("transformer", d_model=16, num_cells=1), {"dropout": [0.0, 0.2]}, check=CHECK)
     arch = seq.sample(np.random.default_rng(0))
     assert seq.input_kind == "sequence"
     assert arch.macro[HPARAMS_KEY]["dropout"] in (0.0, 0.2)
@@ -151,4 +153,4 @@ def test_hyperparameters_over_another_space():
 )
 def test_invalid_searchable_values_raise(searchable, pattern):
     with pytest.raises(ConfigError, match=pattern):
-        with_hyperparameters(INNER, searchable)
+        with_hyperparameters(INNER, searchable, check=CHECK)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from nas.graph.nb201 import nb201_string  # re-exported: the string keys the table
+
 __all__ = ["NB201Record", "load_nb201", "nb201_string"]
 
 _FILE = "nb201.csv.xz"
@@ -53,9 +55,3 @@ def load_nb201() -> tuple[NB201Record, ...]:
         records.append(NB201Record(i, row[0], a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
                                    _num(row[11]), _num(row[12]), row[13], int(row[14])))
     return tuple(records)
-
-
-def nb201_string(edges: dict[tuple[int, int], str]) -> str:
-    """The NAS-Bench-201 string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` of a cell given as
-    ``{(src, dst): op}`` over the 6 edges of its 4 nodes (no other check: callers validate)."""
-    return "+".join("|" + "|".join(f"{edges[(s, d)]}~{s}" for s in range(d)) + "|" for d in range(1, 4))

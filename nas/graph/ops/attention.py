@@ -7,12 +7,11 @@ pre-norm, as in modern Transformer encoders; residual connections come from the 
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from nas.core.errors import ShapeError
+from nas.graph.standalone import SinusoidalPositionalEncoding
 
 __all__ = [
     "SelfAttention",
@@ -67,22 +66,6 @@ class Conv1dOp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(self.norm(x).transpose(1, 2)).transpose(1, 2)
         return self.act(y)
-
-
-class SinusoidalPositionalEncoding(nn.Module):
-    """Adds the fixed sine/cosine encoding of Vaswani et al. (2017) for positions < ``max_len``."""
-
-    def __init__(self, d_model: int, max_len: int) -> None:
-        super().__init__()
-        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-        div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
-        pe = torch.zeros(max_len, d_model)
-        pe[:, 0::2] = torch.sin(position * div)
-        pe[:, 1::2] = torch.cos(position * div[: d_model // 2])
-        self.register_buffer("pe", pe.unsqueeze(0), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.pe[:, : x.shape[1]]
 
 
 class LearnedPositionalEncoding(nn.Module):

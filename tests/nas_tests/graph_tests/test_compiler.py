@@ -11,7 +11,7 @@ from torch import nn
 
 from nas.core.errors import InvalidArchitectureError, ShapeError
 from nas.graph.architecture import Architecture, Cell
-from nas.graph.cells import ConvCell, DartsRNNLayer, SequenceCell
+from nas.graph.cells import ConvCell, DartsRNNLayer, SequenceCell, darts_rnn_layer
 from nas.graph.compiler import SKELETONS, build_model
 from search_spaces import get_space
 
@@ -207,7 +207,7 @@ def test_sequence_cell_projects_concat_back_to_d_model() -> None:
 
 
 def test_darts_rnn_layer_is_causal() -> None:
-    layer = DartsRNNLayer(RNN_CELL, 3, 6)
+    layer = darts_rnn_layer(RNN_CELL, 3, 6)
     x = torch.randn(2, 5, 3)
     out = layer(x)
     assert out.shape == (2, 5, 6)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from nas.oneshot.architect import Architect, unrolled_alpha_grad
+from nas.oneshot.supernet import build_supernet
 from search_spaces import get_space
 
 XI, WD = 0.05, 3e-4
@@ -33,7 +34,7 @@ def case():
 
 def make_case(smoothed: bool):
     torch.manual_seed(0)
-    net = get_space("nb201", C=2, N=1).supernet((1, 6, 6), 3, seed=0).double()
+    net = build_supernet(get_space("nb201", C=2, N=1), (1, 6, 6), 3, seed=0).double()
     if smoothed:
         smooth(net)
     with torch.no_grad():

@@ -1,6 +1,6 @@
-"""Supernets (nas.oneshot.supernet, ``space.supernet`` / ``space.derive``): forward and backward in every mode for every
-space that has one, partial channels, Gumbel sampling of one op per edge, derivation of valid members (and
-of the expected member from chosen alphas), and the collapse signals."""
+"""Supernets (``nas.oneshot.supernet.build_supernet(space, ...)`` / ``space.derive``): forward and backward in
+every mode for every space that has one, partial channels, Gumbel sampling of one op per edge, derivation of
+valid members (and of the expected member from chosen alphas), and the collapse signals."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from nas.core.errors import ConfigError, InvalidArchitectureError
-from nas.oneshot.supernet import alpha_entropy, channel_shuffle, parameter_free_share
+from nas.oneshot.supernet import alpha_entropy, build_supernet, channel_shuffle, parameter_free_share
 from search_spaces import get_space
+from search_spaces.slots import Slot, SupernetSpec
 
 #: (space, options, input shape, partial-channel settings to try)
 SPACES = [
@@ -25,7 +26,7 @@ CASES = [(n, o, s, k, mode) for n, o, s, ks in SPACES for k in ks for mode in ("
                          ids=[f"{c[0]}-k{c[3]}-{c[4]}" for c in CASES])
 def test_supernet_forward_and_backward_reach_weights_and_alphas(name, options, shape, partial, mode):
     space = get_space(name, **options)
-    net = space.supernet(shape, 3, seed=0, partial_channels=partial)
+    net = build_supernet(space, shape, 3, seed=0, partial_channels=partial)
     net.mode, net.tau = mode, 1.0
     out = net(torch.randn(4, *shape))
     assert out.shape == (4, 3) and torch.isfinite(out).all()
@@ -36,25 +37,25 @@ def test_supernet_forward_and_backward_reach_weights_and_alphas(name, options, s
 
 
 def test_alpha_slots_have_one_row_per_edge_and_one_column_per_op():
-    nb = get_space("nb201", C=4, N=1).supernet((1, 8, 8), 2)
+    nb = build_supernet(get_space("nb201", C=4, N=1), (1, 8, 8), 2)
     assert {k: tuple(v.shape) for k, v in nb.alphas.items()} == {"cell": (6, 5)}
-    darts = get_space("darts", C=4, layers=3).supernet((1, 8, 8), 2)
+    darts = build_supernet(get_space("darts", C=4, layers=3), (1, 8, 8), 2)
     assert {k: tuple(v.shape) for k, v in darts.alphas.items()} == {"normal": (14, 8), "reduce": (14, 8)}
-    tr = get_space("transformer", d_model=8, nodes=4).supernet((12, 2), 2)
+    tr = build_supernet(get_space("transformer", d_model=8, nodes=4), (12, 2), 2)
     assert {k: tuple(v.shape) for k, v in tr.alphas.items()} == {"cell": (6, 8), "pos_encoding": (1, 3)}
 
 
 def test_same_seed_same_supernet_and_alphas():
     space = get_space("nb201", C=4, N=1)
-    a, b = space.supernet((1, 8, 8), 3, seed=5), space.supernet((1, 8, 8), 3, seed=5)
+    a, b = build_supernet(space, (1, 8, 8), 3, seed=5), build_supernet(space, (1, 8, 8), 3, seed=5)
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
-    assert not torch.equal(a.alphas["cell"], space.supernet((1, 8, 8), 3, seed=6).alphas["cell"])
+    assert not torch.equal(a.alphas["cell"], build_supernet(space, (1, 8, 8), 3, seed=6).alphas["cell"])
 
 
 def test_gumbel_mode_runs_one_op_per_edge_with_one_hot_weights():
     space = get_space("nb201", C=4, N=1)
-    net = space.supernet((1, 8, 8), 3, seed=0)
+    net = build_supernet(space, (1, 8, 8), 3, seed=0)
     net.mode = "gumbel"
     calls = []
     mixed = [m for m in net.modules() if type(m).__name__ == "MixedOp"]
@@ -70,7 +71,7 @@ def test_gumbel_mode_runs_one_op_per_edge_with_one_hot_weights():
 
 
 def test_gumbel_samples_replay_from_a_saved_generator_state():
-    net = get_space("nb201", C=4, N=1).supernet((1, 8, 8), 3, seed=0)
+    net = build_supernet(get_space("nb201", C=4, N=1), (1, 8, 8), 3, seed=0)
     net.mode = "gumbel"
     state = net.generator.get_state()
     draws = []
@@ -87,19 +88,19 @@ def test_gumbel_samples_replay_from_a_saved_generator_state():
 
 def test_partial_channels_cut_mixed_op_parameters():
     space = get_space("nb201", C=8, N=1)
-    full = sum(p.numel() for p in space.supernet((1, 8, 8), 3, partial_channels=1).weight_parameters())
-    half = sum(p.numel() for p in space.supernet((1, 8, 8), 3, partial_channels=2).weight_parameters())
-    quarter = sum(p.numel() for p in space.supernet((1, 8, 8), 3, partial_channels=4).weight_parameters())
+    full = sum(p.numel() for p in build_supernet(space, (1, 8, 8), 3, partial_channels=1).weight_parameters())
+    half = sum(p.numel() for p in build_supernet(space, (1, 8, 8), 3, partial_channels=2).weight_parameters())
+    quarter = sum(p.numel() for p in build_supernet(space, (1, 8, 8), 3, partial_channels=4).weight_parameters())
     assert full > half > quarter
 
 
 def test_partial_channels_are_rejected_where_they_cannot_apply():
     with pytest.raises(ConfigError, match=r"partial_channels = 3.*divisible by 3"):
-        get_space("nb201", C=8, N=1).supernet((1, 8, 8), 3, partial_channels=3)
+        build_supernet(get_space("nb201", C=8, N=1), (1, 8, 8), 3, partial_channels=3)
     with pytest.raises(ConfigError, match="only conv spaces"):
-        get_space("transformer", d_model=8).supernet((12, 2), 3, partial_channels=2)
+        build_supernet(get_space("transformer", d_model=8), (12, 2), 3, partial_channels=2)
     with pytest.raises(ConfigError, match="partial_channels = 0"):
-        get_space("nb201", C=8, N=1).supernet((1, 8, 8), 3, partial_channels=0)
+        build_supernet(get_space("nb201", C=8, N=1), (1, 8, 8), 3, partial_channels=0)
 
 
 def test_channel_shuffle_is_a_permutation_of_channels():
@@ -111,13 +112,13 @@ def test_channel_shuffle_is_a_permutation_of_channels():
 
 def test_spaces_without_a_supernet_say_so():
     with pytest.raises(ConfigError, match="space 'rnn' has no supernet"):
-        get_space("rnn").supernet((12, 2), 3)
+        build_supernet(get_space("rnn"), (12, 2), 3)
 
 
 @pytest.mark.parametrize(("name", "options"), [(n, o) for n, o, _, _ in SPACES])
 def test_derive_gives_valid_members_for_random_alphas(name, options):
     space = get_space(name, **options)
-    net = space.supernet((1, 8, 8) if space.input_kind == "image" else (12, 2), 3, seed=0)
+    net = build_supernet(space, (1, 8, 8) if space.input_kind == "image" else (12, 2), 3, seed=0)
     rng = np.random.default_rng(0)
     for _ in range(20):
         alphas = {k: rng.normal(size=v.shape) for k, v in net.alpha_arrays().items()}
@@ -183,7 +184,7 @@ def test_parameter_free_share_and_entropy():
 
 def test_edge_normalization_weights_edges_per_destination_and_learns():
     space = get_space("darts", C=4, layers=3, steps=2)
-    net = space.supernet((1, 8, 8), 3, seed=0, edge_normalization=True)
+    net = build_supernet(space, (1, 8, 8), 3, seed=0, edge_normalization=True)
     assert {k: tuple(v.shape) for k, v in net.betas.items()} == {"normal": (5,), "reduce": (5,)}
     out = net(torch.randn(4, 1, 8, 8))
     scale = net.holder.edges["normal"].detach()
@@ -214,3 +215,15 @@ def test_darts_derive_ranks_edges_by_op_weight_times_edge_weight():
     alphas["normal.edges"] = np.zeros(5)
     alphas["normal.edges"][edges.index((2, 3))] = -3.0
     assert [src for op, src in space.to_genotype(space.derive(alphas))["normal"][2:]] == [0, 1]
+
+
+def test_build_supernet_compiles_any_spec_and_checks_macro_sites():
+    spec = get_space("nb201", C=4, N=1).supernet_spec()
+    small = SupernetSpec(spec.template, {"cell": Slot(("skip_connect", "nor_conv_3x3"), spec.slots["cell"].edges)})
+    net = build_supernet(small, (1, 8, 8), 3, seed=0)
+    assert {k: tuple(v.shape) for k, v in net.alphas.items()} == {"cell": (6, 2)}
+    assert net(torch.randn(2, 1, 8, 8)).shape == (2, 3)
+    wrong = SupernetSpec(spec.template.replace(macro={**spec.template.macro, "pos_encoding": "none"}),
+                         {**spec.slots, "pos": Slot(("none", "pe_learned"), macro="pos_encoding")})
+    with pytest.raises(ConfigError, match="'pos_encoding' is searchable in the 'sequence' skeleton, not in 'cells'"):
+        build_supernet(wrong, (1, 8, 8), 3)

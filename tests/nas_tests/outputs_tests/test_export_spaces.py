@@ -6,6 +6,7 @@ the PyTorch model. Samples are drawn by seed until the architecture holds the op
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 from nas.graph.architecture import Architecture
+from nas.graph.standalone import STANDALONE_CLASSES, DartsRNNLayer, InputCheck, SinusoidalPositionalEncoding
 from nas.outputs.export import export_model
 from nas.outputs.export_python import generate_python
 from search_spaces import get_space
@@ -104,6 +106,21 @@ def test_standalone_source_imports_only_torch() -> None:
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert imports == ["from __future__ import annotations", "import sys", "import torch", "from torch import nn"]
     assert "nas" not in {w.strip("(.,") for line in imports for w in line.split()}
+
+
+@pytest.mark.parametrize(("name", "embedded"), [
+    ("rnn", (InputCheck, DartsRNNLayer)),
+    ("transformer-sinusoidal", (InputCheck, SinusoidalPositionalEncoding)),
+    ("nb201", (InputCheck,)),
+])
+def test_standalone_file_embeds_the_framework_classes_it_uses(name: str, embedded: tuple[type, ...]) -> None:
+    """The helper classes are the framework's own source, not a copy that could drift from it."""
+    model, _, shape = _sample(name)
+    source = generate_python(model, input_shape=shape, num_classes=5)
+    for cls in STANDALONE_CLASSES:
+        assert (inspect.getsource(cls).strip("\n") in source) == (cls in embedded), cls.__name__
+    assert "class ShapeError(ValueError):" in source  # the input check's error, without the framework
+    assert ("LOG_10000 = " in source) == (SinusoidalPositionalEncoding in embedded)
 
 
 def test_torchscript_based_onnx_exporter_as_fallback(tmp_path: Path) -> None:
