@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import ConfigError
 from nas.runtime.config import ExperimentConfig, load_config, parse_config
+from nas.runtime.events import Event
 
 if TYPE_CHECKING:  # imported in search(): the experiment module loads torch (~1.3 s, measured), which
     # `nas demo --print-config` does not need
@@ -54,13 +55,14 @@ def as_config(config: str | os.PathLike[str] | Mapping[str, Any] | ExperimentCon
 
 def search(config: str | os.PathLike[str] | Mapping[str, Any] | ExperimentConfig, *,
            directory: str | os.PathLike[str] | None = None, overwrite: bool = False,
-           progress: Callable[[str], None] | None = None) -> Experiment:
+           progress: Callable[[Event], None] | None = None) -> Experiment:
     """Run a new search and return its experiment, finished, with its store open (``exp.ranked()``,
     ``exp.summary()``, ``exp.directory``; ``exp.close()`` when done with it).
 
     ``config`` is a path, a dict or an :class:`ExperimentConfig` (see :func:`as_config`); ``directory`` defaults to
     the config's ``output`` or ``runs/<name>``; an existing experiment there is replaced only with
-    ``overwrite=True``. ``progress`` receives the progress lines ``nas search`` prints (e.g. ``progress=print``).
+    ``overwrite=True``. ``progress`` receives typed progress events
+    (:mod:`nas.runtime.events`; ``str(event)`` is the line ``nas search`` prints, so ``progress=print`` shows them).
     The search writes the same files as ``nas search``, so ``nas status``/``resume``/``export``/``report`` work on
     it. Invalid settings raise :class:`~nas.core.errors.ConfigError` before anything is written.
     """

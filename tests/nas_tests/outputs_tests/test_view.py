@@ -18,6 +18,7 @@ from nas.cli import main
 from nas.core.errors import ConfigError
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import parse_config
+from nas.runtime.events import Event, TrialFinished
 from nas.runtime.experiment import Experiment
 from nas.runtime.store import TrialStore
 from nas.trials.trial import Result, Trial
@@ -44,8 +45,8 @@ def test_the_view_reports_what_the_running_experiment_reports(tmp_path: Path) ->
     exp = Experiment.create(parse_config(TABLE), directory)
     seen: list[tuple[dict, dict, int, int]] = []
 
-    def during(line: str) -> None:  # mid-run: the writer holds the store open, trials may be RUNNING
-        if line.startswith("["):
+    def during(event: Event) -> None:  # mid-run: the writer holds the store open, trials may be RUNNING
+        if isinstance(event, TrialFinished):
             before = listing(directory)
             view = ExperimentView.open(directory)
             seen.append((view.counts(), exp.store.counts(), view.done, exp.done()))

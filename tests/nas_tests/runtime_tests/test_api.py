@@ -35,7 +35,7 @@ def _trials(exp: Experiment) -> list[tuple[int, str, float | None]]:
 
 def test_search_from_a_dict_runs_the_budget_and_returns_the_experiment(tmp_path: Path) -> None:
     lines: list[str] = []
-    exp = nas.search(CONFIG, directory=tmp_path / "run", progress=lines.append)
+    exp = nas.search(CONFIG, directory=tmp_path / "run", progress=lambda event: lines.append(str(event)))
     try:
         assert isinstance(exp, nas.Experiment)
         assert exp.directory == tmp_path / "run"
