@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from nas.core.errors import ConfigError, InvalidArchitectureError, closest
+from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
 from nas.core.registry import Registry
 from nas.evaluation.benchmarks.nb201 import nb201_string
 from nas.graph.architecture import Architecture
@@ -74,9 +74,8 @@ class TrainEvaluator(Evaluator):
         from nas.evaluation.training import TrainConfig
 
         if task not in list_tasks():
-            hint = closest(task, list_tasks())
             raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
-                              + (f" (did you mean {hint!r}?)" if hint else ""))
+                              + did_you_mean(task, list_tasks()))
         self.space = space
         self.task_name = task
         self.task_options = dict(task_options or {})

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.core.checks import is_int
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
 from nas.graph.cells import EdgeSite
@@ -242,7 +243,7 @@ def build_supernet(template: Architecture, input_shape: Sequence[int], num_class
     :class:`MixedOp` on each edge of the cells named in ``slots``. ``extra(network, holder)`` may install
     further mixed modules (macro slots). ``edge_normalization`` weights the edges of every cell slot, normalised
     over the edges entering the same node. Weights are initialised from ``seed``."""
-    if isinstance(partial_channels, bool) or not isinstance(partial_channels, int) or partial_channels < 1:
+    if not is_int(partial_channels) or partial_channels < 1:
         raise ConfigError(f"partial_channels = {partial_channels!r}: must be an integer >= 1 (1 = off)")
     holder = EdgeWeights()
     from nas.evaluation.training import seeded
