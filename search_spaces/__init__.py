@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from nas.core.errors import ConfigError, closest
+from nas.core.errors import ConfigError, did_you_mean
 from nas.core.registry import Registry
 from search_spaces.base import SearchSpace
 from search_spaces.darts import DartsSpace
@@ -46,10 +46,9 @@ def get_space(name: str, **options: Any) -> SearchSpace:
     params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     for key in options:
         if key not in params:
-            hint = closest(key, params)
             raise ConfigError(
                 f"space {name!r} has no option {key!r}"
-                + (f" (did you mean {key!r} -> {hint!r}?)" if hint else "")
+                + did_you_mean(key, params)
                 + f"; its options: {', '.join(params)}"
             )
     return cls(**options)

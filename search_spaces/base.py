@@ -16,42 +16,18 @@ from typing import Any, ClassVar
 import numpy as np
 from torch import nn
 
-from nas.core.errors import ConfigError, InvalidArchitectureError, closest
+from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.graph.architecture import Architecture
 from nas.graph.compiler import build_model
 from search_spaces.slots import SupernetSpec
 
-__all__ = ["SearchSpace", "SpaceCompiler", "dense_edges", "check_positive", "check_choices"]
+__all__ = ["SearchSpace", "SpaceCompiler", "dense_edges"]
 
 
 def dense_edges(nodes: int) -> list[tuple[int, int]]:
     """Edges of a fully connected DAG over ``nodes`` nodes in NAS-Bench-201 string order:
     ``(0,1), (0,2), (1,2), (0,3), (1,3), (2,3), ...`` (by destination, then source)."""
     return [(src, dst) for dst in range(1, nodes) for src in range(dst)]
-
-
-def check_positive(space: str, option: str, value: Any, minimum: int = 1) -> int:
-    """Validate an integer option; raises :class:`ConfigError` naming the space, option, value and fix."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{space} option {option} = {value!r}: must be an integer >= {minimum}")
-    return value
-
-
-def check_choices(space: str, option: str, values: Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
-    """Validate a list-of-names option against the names ``known``."""
-    values = tuple(values)
-    if not values:
-        raise ConfigError(f"{space} option {option} is empty; choose from {', '.join(known)}")
-    for v in values:
-        if v not in known:
-            hint = closest(str(v), known)
-            raise ConfigError(
-                f"{space} option {option}: {v!r} is not one of {', '.join(known)}"
-                + (f" (did you mean {hint!r}?)" if hint else "")
-            )
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{space} option {option} = {list(values)} repeats a name")
-    return values
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from nas.core.checks import check_choices, check_int
 from nas.core.errors import InvalidArchitectureError, UnknownNameError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
-from search_spaces.base import SearchSpace, check_choices, check_positive
+from search_spaces.base import SearchSpace
 from search_spaces.slots import EDGES, Slot, SupernetSpec, edge_weights
 
 __all__ = ["DartsSpace", "DARTS_OPS", "GENOTYPES"]
@@ -53,10 +54,10 @@ class DartsSpace(SearchSpace):
 
     def __init__(self, *, C: int = 16, layers: int = 8, steps: int = 4,
                  ops: Sequence[str] = _DISCRETE_OPS) -> None:
-        self.C = check_positive(self.name, "C", C)
-        self.layers = check_positive(self.name, "layers", layers, 3)
-        self.steps = check_positive(self.name, "steps", steps)
-        self.ops = check_choices(self.name, "ops", ops, DARTS_OPS)
+        self.C = check_int(f"{self.name} option C", C, minimum=1)
+        self.layers = check_int(f"{self.name} option layers", layers, minimum=3)
+        self.steps = check_int(f"{self.name} option steps", steps, minimum=1)
+        self.ops = check_choices(f"{self.name} option ops", ops, DARTS_OPS)
         # input pairs per node: node i (0-based) chooses 2 of its i + 2 predecessors
         self._pairs = [list(itertools.combinations(range(i + 2), 2)) for i in range(self.steps)]
         self._macro = freeze_macro({"skeleton": "darts", "C": C, "layers": layers, "stem_multiplier": 3})

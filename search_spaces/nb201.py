@@ -12,10 +12,11 @@ import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from nas.core.checks import check_choices, check_int
 from nas.core.errors import InvalidArchitectureError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
 from nas.graph.nb201 import nb201_string
-from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
+from search_spaces.base import SearchSpace, dense_edges
 from search_spaces.slots import Slot, SupernetSpec
 
 __all__ = ["NB201Space", "NB201_OPS"]
@@ -31,9 +32,9 @@ class NB201Space(SearchSpace):
     input_kind = "image"
 
     def __init__(self, *, C: int = 16, N: int = 5, ops: list[str] | tuple[str, ...] = NB201_OPS) -> None:
-        self.C = check_positive(self.name, "C", C)
-        self.N = check_positive(self.name, "N", N)
-        self.ops = check_choices(self.name, "ops", ops, NB201_OPS)
+        self.C = check_int(f"{self.name} option C", C, minimum=1)
+        self.N = check_int(f"{self.name} option N", N, minimum=1)
+        self.ops = check_choices(f"{self.name} option ops", ops, NB201_OPS)
         layers: list[list[Any]] = []
         for stage in range(3):
             if stage:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from nas.core.checks import check_choices, check_int
 from nas.core.errors import ConfigError, UnknownNameError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
-from search_spaces.base import SearchSpace, check_choices, check_positive
+from search_spaces.base import SearchSpace
 
 __all__ = ["RNNSpace", "RNN_LAYER_OPS", "RNN_GENOTYPES"]
 
@@ -40,15 +41,15 @@ class RNNSpace(SearchSpace):
 
     def __init__(self, *, steps: int = 8, num_layers: int = 2, d_model: int = 64, pool: str = "mean",
                  layer_ops: Sequence[str] = RNN_LAYER_OPS) -> None:
-        self.steps = check_positive(self.name, "steps", steps)
-        self.num_layers = check_positive(self.name, "num_layers", num_layers)
-        self.d_model = check_positive(self.name, "d_model", d_model, 2)
+        self.steps = check_int(f"{self.name} option steps", steps, minimum=1)
+        self.num_layers = check_int(f"{self.name} option num_layers", num_layers, minimum=1)
+        self.d_model = check_int(f"{self.name} option d_model", d_model, minimum=2)
         if d_model % 2:
             raise ConfigError(f"rnn option d_model = {d_model}: bidirectional layers need an even width")
         if pool not in ("mean", "last"):
             raise ConfigError(f"rnn option pool = {pool!r}: expected 'mean' or 'last'")
         self.pool = pool
-        self.layer_ops = check_choices(self.name, "layer_ops", layer_ops, RNN_LAYER_OPS)
+        self.layer_ops = check_choices(f"{self.name} option layer_ops", layer_ops, RNN_LAYER_OPS)
         self._macro = freeze_macro({"skeleton": "sequence", "d_model": d_model, "pos_encoding": "none",
                                     "stack": ["body"], "pool": pool})
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nas.core.checks import check_choices, check_int
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
 from nas.graph.ops import SEQUENCE_OPS
-from search_spaces.base import SearchSpace, check_choices, check_positive, dense_edges
+from search_spaces.base import SearchSpace, dense_edges
 from search_spaces.slots import Slot, SupernetSpec
 
 __all__ = ["TransformerSpace", "TRANSFORMER_OPS", "POS_ENCODINGS"]
@@ -32,10 +33,10 @@ class TransformerSpace(SearchSpace):
 
     def __init__(self, *, nodes: int = 4, num_cells: int = 2, d_model: int = 64, pool: str = "mean",
                  ops: Sequence[str] = TRANSFORMER_OPS) -> None:
-        self.nodes = check_positive(self.name, "nodes", nodes, 2)
-        self.num_cells = check_positive(self.name, "num_cells", num_cells)
-        self.d_model = check_positive(self.name, "d_model", d_model, 2)
-        self.ops = check_choices(self.name, "ops", ops, _CELL_OPS)
+        self.nodes = check_int(f"{self.name} option nodes", nodes, minimum=2)
+        self.num_cells = check_int(f"{self.name} option num_cells", num_cells, minimum=1)
+        self.d_model = check_int(f"{self.name} option d_model", d_model, minimum=2)
+        self.ops = check_choices(f"{self.name} option ops", ops, _CELL_OPS)
         heads = [int(op.split("_")[1]) for op in self.ops if op.startswith("mhsa_")]
         bad = [h for h in heads if d_model % h]
         if bad or (d_model % 2 and any(op.startswith("bi") for op in self.ops)):

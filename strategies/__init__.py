@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from nas.core.errors import ConfigError, closest
+from nas.core.errors import ConfigError, did_you_mean
 from nas.core.registry import Registry
 from strategies.base import Strategy, trial_seed
 from strategies.dedup import Deduplicate
@@ -70,9 +70,8 @@ def get_strategy(name: str, *, space: Any, seed: int = 0, dedup: bool = True, **
     allowed = [o for o in _options_of(cls) if o not in ("space", "seed")]
     for key in options:
         if key not in allowed:
-            hint = closest(key, allowed)
             raise ConfigError(f"strategy {name!r} has no option {key!r}"
-                              + (f" (did you mean {hint!r}?)" if hint else "") + f"; its options: {', '.join(allowed)}")
+                              + did_you_mean(key, allowed) + f"; its options: {', '.join(allowed)}")
     try:
         strategy = cls(space=space, seed=seed, **options)
     except ValueError as err:

@@ -12,37 +12,26 @@ A strategy that needs work done before it can propose (a one-shot supernet searc
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
+from nas.core.checks import check_int, is_int
 from nas.core.errors import ConfigError, InvalidArchitectureError
+from nas.core.serialize import jsonable
 from nas.graph.architecture import Architecture
 from nas.trials.objectives import Constraint, Objective, feasible, oriented, parse_constraints, parse_objectives
 from nas.trials.protocols import Job, JobContext
 from nas.trials.trial import Result, Trial
 
-__all__ = ["Strategy", "trial_seed", "check_int", "check_float"]
+__all__ = ["Strategy", "trial_seed"]
 
 
 def trial_seed(seed: int, trial_id: int) -> int:
     """The evaluation seed of trial ``trial_id`` in an experiment seeded with ``seed`` (independent of the
     strategy, so every strategy trains the same candidate identically)."""
     return int(np.random.SeedSequence([seed, trial_id]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def check_int(strategy: str, option: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"strategy {strategy} option {option} = {value!r}: must be an integer >= {minimum}")
-    return value
-
-
-def check_float(strategy: str, option: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ConfigError(f"strategy {strategy} option {option} = {value!r}: must be a number in [{low}, {high}]")
-    return float(value)
 
 
 class Strategy(ABC):
@@ -57,8 +46,7 @@ class Strategy(ABC):
     one_shot: ClassVar[bool] = False
 
     def __init__(self, *, space: Any, seed: int = 0, objectives: Any = None, constraints: Any = None) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"strategy {self.name} seed = {seed!r}: must be an integer")
+        check_int(f"strategy {self.name} seed", seed)
         self.space = space
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -75,7 +63,7 @@ class Strategy(ABC):
         Every proposal is checked for membership of the space here, once: evaluators compile trials without
         checking again. A proposal outside the space is a bug of the strategy and raises
         :class:`InvalidArchitectureError` before any trial is made."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_int(n) or n < 1:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         proposals = self._propose(n)
         for arch in proposals:
@@ -112,7 +100,7 @@ class Strategy(ABC):
             "seed": self.seed,
             "next_id": self._next_id,
             "n_told": self.n_told,
-            "rng": _jsonable(self.rng.bit_generator.state),
+            "rng": jsonable(self.rng.bit_generator.state),
             "pending": [{"id": t.id, "seed": t.seed, "arch": t.arch.to_json()} for t in self.pending],
             "own": self._state(),
         }
@@ -168,20 +156,4 @@ class Strategy(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed})"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nas.core.checks import is_int
 from nas.core.errors import ConfigError
 from nas.trials.protocols import Job, JobContext
 from nas.trials.trial import Result, Status, Trial
@@ -37,7 +38,7 @@ class Deduplicate(Strategy):
         self.skipped = 0
 
     def ask(self, n: int = 1) -> list[Trial]:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_int(n) or n < 1:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         out = []
         for _ in range(n):

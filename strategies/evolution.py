@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from nas.core.checks import check_int, check_number
 from nas.graph.architecture import Architecture
 from nas.trials.objectives import crowding_distance, non_dominated_sort
 from nas.trials.trial import Result, Trial
-from strategies.base import Strategy, check_float, check_int
+from strategies.base import Strategy
 
 __all__ = ["RegularizedEvolution"]
 
@@ -29,11 +30,12 @@ class RegularizedEvolution(Strategy):
 
     def __init__(self, *, population: int = 20, sample_size: int = 10, crossover: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.population_size = check_int(self.name, "population", population, 2)
-        self.sample_size = check_int(self.name, "sample_size", sample_size, 1)
+        option = f"strategy {self.name} option"
+        self.population_size = check_int(f"{option} population", population, minimum=2)
+        self.sample_size = check_int(f"{option} sample_size", sample_size, minimum=1)
         if sample_size > population:
             raise ValueError(f"evolution: sample_size {sample_size} exceeds population {population}")
-        self.crossover = check_float(self.name, "crossover", crossover, 0.0, 1.0)
+        self.crossover = check_number(f"{option} crossover", crossover, low=0.0, high=1.0)
         self.population: list[tuple[Architecture, tuple[float, ...]]] = []
         self.n_initial = 0
 

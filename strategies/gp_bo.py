@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from nas.core.checks import check_int
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
-from strategies.base import Strategy, check_int
+from strategies.base import Strategy
 
 __all__ = ["GPBayesOpt"]
 
@@ -52,12 +53,13 @@ class GPBayesOpt(Strategy):
     def __init__(self, *, n_init: int = 10, parents: int = 5, pool: int = 300, random_candidates: int = 100,
                  refit_every: int = 5, window: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.n_init = check_int(self.name, "n_init", n_init, 1)
-        self.parents = check_int(self.name, "parents", parents, 1)
-        self.pool = check_int(self.name, "pool", pool, 1)
-        self.random_candidates = check_int(self.name, "random_candidates", random_candidates, 0)
-        self.refit_every = check_int(self.name, "refit_every", refit_every, 1)
-        self.window = None if window is None else check_int(self.name, "window", window, 1)
+        option = f"strategy {self.name} option"
+        self.n_init = check_int(f"{option} n_init", n_init, minimum=1)
+        self.parents = check_int(f"{option} parents", parents, minimum=1)
+        self.pool = check_int(f"{option} pool", pool, minimum=1)
+        self.random_candidates = check_int(f"{option} random_candidates", random_candidates, minimum=0)
+        self.refit_every = check_int(f"{option} refit_every", refit_every, minimum=1)
+        self.window = None if window is None else check_int(f"{option} window", window, minimum=1)
         self._hyper: list[float] | None = None
         self.X: list[list[int]] = []
         self.y: list[float] = []

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.core.errors import ConfigError, closest
+from nas.core.errors import ConfigError, did_you_mean
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
@@ -109,9 +109,8 @@ class OptunaStrategy(Strategy):
         cls = getattr(optuna.samplers, cls_name, None)
         if cls is None or not isinstance(cls, type):
             known = list(SAMPLERS) + [n for n in dir(optuna.samplers) if n.endswith("Sampler")]
-            hint = closest(self.sampler_name, known)
             raise ConfigError(f"optuna strategy: unknown sampler {self.sampler_name!r}; known: {', '.join(SAMPLERS)}"
-                              + (f" (did you mean {hint!r}?)" if hint else ""))
+                              + did_you_mean(self.sampler_name, known))
         options = dict(self.sampler_options)
         if "seed" in inspect.signature(cls).parameters:  # (decorated __init__s hide it from __code__)
             options.setdefault("seed", self.seed)

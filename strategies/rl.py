@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from nas.core.checks import check_int, check_number
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
-from strategies.base import Strategy, check_float, check_int
+from strategies.base import Strategy
 
 __all__ = ["ReinforceController", "Controller"]
 
@@ -83,13 +84,14 @@ class ReinforceController(Strategy):
     def __init__(self, *, lr: float = 0.01, batch_size: int = 4, entropy_weight: float = 1e-4,
                  baseline_decay: float = 0.9, hidden: int = 64, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.lr = check_float(self.name, "lr", lr, 1e-6, 1.0)
-        self.batch_size = check_int(self.name, "batch_size", batch_size, 1)
-        self.entropy_weight = check_float(self.name, "entropy_weight", entropy_weight, 0.0, 1.0)
-        self.baseline_decay = check_float(self.name, "baseline_decay", baseline_decay, 0.0, 1.0)
+        option = f"strategy {self.name} option"
+        self.lr = check_number(f"{option} lr", lr, low=1e-6, high=1.0)
+        self.batch_size = check_int(f"{option} batch_size", batch_size, minimum=1)
+        self.entropy_weight = check_number(f"{option} entropy_weight", entropy_weight, low=0.0, high=1.0)
+        self.baseline_decay = check_number(f"{option} baseline_decay", baseline_decay, low=0.0, high=1.0)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self.controller = Controller(self.space.decision_sizes(), check_int(self.name, "hidden", hidden, 1))
+            self.controller = Controller(self.space.decision_sizes(), check_int(f"{option} hidden", hidden, minimum=1))
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=self.lr)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.baseline: float | None = None

@@ -2,7 +2,7 @@
 
 Each benchmark script owns one section of ``RESULTS.md``, delimited by ``<!-- name -->`` and
 ``<!-- /name -->``. :func:`update_section` replaces only that section (or appends it), under an exclusive
-lock on a sidecar lock file, and writes the whole file through a temporary file plus :func:`os.replace`, so
+lock on a sidecar lock file, and writes the whole file atomically (:func:`nas.core.io.atomic_write_text`), so
 a reader never sees a half-written file and two scripts finishing together do not lose each other's update.
 """
 
@@ -15,11 +15,12 @@ import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+
+from nas.core.io import atomic_write_text
 
 __all__ = ["DEFAULT_RESULTS", "HEADER", "command_line", "contention_note", "load_average", "machine_facts",
            "machine_facts_markdown", "utc_date", "update_section"]
@@ -168,15 +169,4 @@ def update_section(name: str, body: str, path: Path = DEFAULT_RESULTS) -> None:
             text = text[:i] + section + text[j + len(end):]
         else:
             text = text.rstrip("\n") + "\n\n" + section + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, text)

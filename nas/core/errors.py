@@ -16,6 +16,7 @@ __all__ = [
     "ShapeError",
     "ConfigError",
     "closest",
+    "did_you_mean",
 ]
 
 
@@ -33,10 +34,7 @@ class UnknownNameError(NASError, LookupError):
     def __init__(self, kind: str, name: object, known: Iterable[str]) -> None:
         known = sorted(known)
         hint = closest(str(name), known)
-        msg = f"unknown {kind} {name!r}; known: {', '.join(known)}"
-        if hint:
-            msg += f" (did you mean {hint!r}?)"
-        super().__init__(msg)
+        super().__init__(f"unknown {kind} {name!r}; known: {', '.join(known)}{did_you_mean(name, known)}")
         self.kind = kind
         self.name = name
         self.known = known
@@ -58,3 +56,10 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to ``name``, or None when none is close."""
     matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def did_you_mean(value: object, known: Iterable[str]) -> str:
+    """The hint appended to a message about an unknown ``value``: ``" (did you mean 'x'?)"`` naming the known
+    name closest to ``str(value)``, or ``""`` when none is close."""
+    hint = closest(str(value), known)
+    return f" (did you mean {hint!r}?)" if hint else ""

@@ -1,16 +1,20 @@
 """Files written whole or not at all: a temp file in the same folder, fsynced, then ``os.replace``.
 
-A reader sees the previous content or the new one, never half; an interrupted write leaves at most a
-hidden ``.<name>.*.tmp`` file beside the target.
+A reader sees the previous content or the new one, never half; a failed write removes its temp file and leaves
+the previous content in place, and only an interrupted process can leave a hidden ``.<name>.*.tmp`` file beside
+the target. Every file this framework writes for a user (checkpoints, exports, reports, results) goes through
+:func:`atomic_write`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "ordinary_mode"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ordinary_mode"]
 
 
 def ordinary_mode() -> int:
@@ -20,19 +24,36 @@ def ordinary_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file + fsync + ``os.replace``), with the permissions of an
-    ordinary new file."""
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Produce ``path`` atomically with ``write(tmp)``, a function writing the whole file at ``tmp`` (e.g.
+    ``lambda tmp: torch.save(obj, tmp)``).
+
+    ``tmp`` is a new empty file beside ``path`` (same folder, so the final ``os.replace`` is atomic). After
+    ``write`` returns, the file is fsynced, given the permissions of an ordinary new file (:func:`ordinary_mode`)
+    and moved over ``path``. If ``write`` (or anything after it) raises, the temp file is removed, ``path`` keeps
+    its previous content (or stays absent) and the error propagates.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-            os.fchmod(f.fileno(), ordinary_mode())
+        os.chmod(tmp, ordinary_mode())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`), encoded as ``encoding``."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding=encoding))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from nas.core.errors import ConfigError, closest
+from nas.core.errors import ConfigError, did_you_mean
 
 __all__ = ["IMAGE_AUGMENTATIONS", "SEQUENCE_AUGMENTATIONS", "make_augmenter"]
 
@@ -119,10 +119,9 @@ def make_augmenter(names: Sequence[str], kind: str) -> Callable[[torch.Tensor, t
     fns = []
     for name in names:
         if name not in table:
-            hint = closest(name, table)
             raise ConfigError(
                 f"train.augment: {name!r} is not a {kind} augmentation; choose from {', '.join(table)}"
-                + (f" (did you mean {hint!r}?)" if hint else "")
+                + did_you_mean(name, table)
             )
         fns.append(table[name])
 

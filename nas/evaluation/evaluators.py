@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import nn
 
-from nas.core.errors import ConfigError, InvalidArchitectureError, closest
+from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
 from nas.core.registry import Registry
 from nas.graph.architecture import Architecture
 from nas.graph.nb201 import nb201_string
@@ -95,9 +95,8 @@ class TrainEvaluator(Evaluator):
         from nas.evaluation.training import TrainConfig
 
         if task not in list_tasks():
-            hint = closest(task, list_tasks())
             raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
-                              + (f" (did you mean {hint!r}?)" if hint else ""))
+                              + did_you_mean(task, list_tasks()))
         self.compiler = compiler
         self.task_name = task
         self.task_options = dict(task_options or {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.core.errors import ConfigError
+from nas.core.checks import check_int
 
 __all__ = ["ASHA", "RemotePruner"]
 
@@ -20,10 +20,8 @@ class ASHA:
     """Options: ``grace_epochs`` (first rung, 1), ``reduction_factor`` (3)."""
 
     def __init__(self, *, grace_epochs: int = 1, reduction_factor: int = 3) -> None:
-        if isinstance(grace_epochs, bool) or not isinstance(grace_epochs, int) or grace_epochs < 1:
-            raise ConfigError(f"early_stopping.grace_epochs = {grace_epochs!r}: must be an integer >= 1")
-        if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, int) or reduction_factor < 2:
-            raise ConfigError(f"early_stopping.reduction_factor = {reduction_factor!r}: must be an integer >= 2")
+        check_int("early_stopping.grace_epochs", grace_epochs, minimum=1)
+        check_int("early_stopping.reduction_factor", reduction_factor, minimum=2)
         self.grace = grace_epochs
         self.eta = reduction_factor
         self.rungs: dict[int, list[float]] = {}

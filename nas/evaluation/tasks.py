@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.core.checks import check_int, is_number
 from nas.core.errors import ConfigError
 from nas.core.registry import Registry
 
@@ -214,15 +215,14 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
     ``path`` points ``npz`` (and ``cifar10``) at files.
     """
     for field, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not isinstance(value, (int, float)) or not 0.0 < value < 0.5:
+        if not is_number(value) or not 0.0 < value < 0.5:
             raise ConfigError(f"task option {field} = {value!r}: must be a fraction between 0 and 0.5")
     x, y_raw, kind = _raw(name, path)
     classes, y = np.unique(y_raw, return_inverse=True)
     if len(classes) < 2:
         raise ConfigError(f"task {name!r} has {len(classes)} class(es); classification needs at least 2")
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 10 * len(classes):
-            raise ConfigError(f"task option limit = {limit!r}: must be an integer >= {10 * len(classes)}")
+        check_int("task option limit", limit, minimum=10 * len(classes))
         if limit < len(y):
             keep = _stratified_subset(y, limit / len(y), seed + 7919)
             x, y = x[keep], y[keep]

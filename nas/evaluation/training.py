@@ -20,7 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from nas.core.errors import ConfigError, closest
+from nas.core.checks import check_choice, check_int, check_number, is_number
+from nas.core.errors import ConfigError, did_you_mean
 from nas.evaluation.augment import IMAGE_AUGMENTATIONS, SEQUENCE_AUGMENTATIONS, make_augmenter
 from nas.evaluation.tasks import Task
 
@@ -75,33 +76,30 @@ class TrainConfig:
         known = [*IMAGE_AUGMENTATIONS, *SEQUENCE_AUGMENTATIONS]
         for name in self.augment:
             if name not in known:
-                hint = closest(str(name), known)
                 raise ConfigError(f"train.augment: {name!r} is not an augmentation; choose from {', '.join(known)}"
-                                  + (f" (did you mean {hint!r}?)" if hint else ""))
-        _check_int(self, "epochs", 1)
-        _check_int(self, "batch_size", 1)
-        _check_int(self, "step_size", 1)
-        _check_int(self, "cycle_epochs", 1)
-        _check_int(self, "warmup_epochs", 0)
-        _check_int(self, "eval_batch_size", 1)
-        _check_choice(self, "optimizer", OPTIMIZERS)
-        _check_choice(self, "schedule", SCHEDULES)
+                                  + did_you_mean(name, known))
+        check_int("train.epochs", self.epochs, minimum=1)
+        check_int("train.batch_size", self.batch_size, minimum=1)
+        check_int("train.step_size", self.step_size, minimum=1)
+        check_int("train.cycle_epochs", self.cycle_epochs, minimum=1)
+        check_int("train.warmup_epochs", self.warmup_epochs, minimum=0)
+        check_int("train.eval_batch_size", self.eval_batch_size, minimum=1)
+        check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("train.schedule", self.schedule, SCHEDULES)
         for name in ("lr", "momentum", "weight_decay", "l1", "gamma", "power", "min_lr", "label_smoothing",
                      "dropout", "drop_path"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"train.{name} = {value!r}: must be a finite number >= 0")
+            check_number(f"train.{name}", getattr(self, name), low=0, finite=True)
         if self.lr <= 0:
             raise ConfigError(f"train.lr = {self.lr!r}: must be > 0")
         for name in ("dropout", "drop_path", "label_smoothing"):
             if getattr(self, name) >= 1:
                 raise ConfigError(f"train.{name} = {getattr(self, name)!r}: must be below 1")
-        if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or self.grad_clip <= 0):
+        if self.grad_clip is not None and (not is_number(self.grad_clip) or self.grad_clip <= 0):
             raise ConfigError(f"train.grad_clip = {self.grad_clip!r}: must be > 0, or null to disable clipping")
         if self.patience is not None:
-            _check_int(self, "patience", 1)
+            check_int("train.patience", self.patience, minimum=1)
         if self.threads is not None:
-            _check_int(self, "threads", 1)
+            check_int("train.threads", self.threads, minimum=1)
         for name in ("nesterov", "restore_best"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"train.{name} = {getattr(self, name)!r}: must be true or false")
@@ -115,8 +113,7 @@ class TrainConfig:
         names = [f.name for f in dataclasses.fields(cls)]
         for key in data:
             if key not in names:
-                hint = closest(str(key), names)
-                raise ConfigError(f"train: unknown field {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+                raise ConfigError(f"train: unknown field {key!r}" + did_you_mean(key, names)
                                   + f"; fields: {', '.join(names)}")
         return cls(**dict(data))
 
@@ -147,20 +144,6 @@ class TrainConfig:
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(e / span, 1.0)))
         phase = (e / self.cycle_epochs) % 1.0  # cyclic, triangular
         return floor + (1 - floor) * (1 - abs(2 * phase - 1))
-
-
-def _check_int(cfg: TrainConfig, name: str, minimum: int) -> None:
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"train.{name} = {value!r}: must be an integer >= {minimum}")
-
-
-def _check_choice(cfg: TrainConfig, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(cfg, name)
-    if value not in choices:
-        hint = closest(str(value), choices)
-        raise ConfigError(f"train.{name} = {value!r}: choose from {', '.join(choices)}"
-                          + (f" (did you mean {hint!r}?)" if hint else ""))
 
 
 def resolve_device(spec: str, check_only: bool = False) -> torch.device:

@@ -24,7 +24,8 @@ from typing import Any
 
 import networkx as nx
 
-from nas.core.errors import InvalidArchitectureError, UnknownNameError, closest
+from nas.core.checks import is_int
+from nas.core.errors import InvalidArchitectureError, UnknownNameError, did_you_mean
 
 __all__ = ["Cell", "Architecture", "COMBINES", "FORMAT_VERSION", "FrozenMacro", "freeze_macro"]
 
@@ -76,13 +77,12 @@ def _check_keys(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> 
     allowed = list(allowed)
     for key in data:
         if key not in allowed:
-            hint = closest(str(key), allowed)
-            extra = f" (did you mean {hint!r}?)" if hint else ""
-            raise InvalidArchitectureError(f"{where}: unknown key {key!r}{extra}; allowed keys: {', '.join(allowed)}")
+            raise InvalidArchitectureError(
+                f"{where}: unknown key {key!r}{did_you_mean(key, allowed)}; allowed keys: {', '.join(allowed)}")
 
 
 def _int(value: Any, where: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise InvalidArchitectureError(f"{where} must be an integer >= {minimum}, got {value!r}")
     return value
 
@@ -129,7 +129,7 @@ class Cell:
                 raise InvalidArchitectureError(f"{where}: an edge must be [src, dst, op], got {item!r}")
             src, dst, op = item
             for name, v in (("src", src), ("dst", dst)):
-                if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < self.nodes:
+                if not is_int(v) or not 0 <= v < self.nodes:
                     raise InvalidArchitectureError(
                         f"{where}: edge {item!r} has {name} {v!r}, not a node id in 0..{self.nodes - 1}"
                     )
@@ -146,7 +146,7 @@ class Cell:
         if not output:
             raise InvalidArchitectureError(f"{where}: output lists no node")
         for node in output:
-            if isinstance(node, bool) or not isinstance(node, int) or not self.inputs <= node < self.nodes:
+            if not is_int(node) or not self.inputs <= node < self.nodes:
                 raise InvalidArchitectureError(
                     f"{where}: output node {node!r} is not an intermediate node id in {self.inputs}..{self.nodes - 1}"
                 )
@@ -154,10 +154,9 @@ class Cell:
             raise InvalidArchitectureError(f"{where}: output {list(output)} repeats a node")
         object.__setattr__(self, "output", output)
         if self.combine not in COMBINES:
-            hint = closest(str(self.combine), COMBINES)
             raise InvalidArchitectureError(
                 f"{where}: combine {self.combine!r} is not one of {', '.join(COMBINES)}"
-                + (f" (did you mean {hint!r}?)" if hint else "")
+                + did_you_mean(self.combine, COMBINES)
             )
 
     # -- views -------------------------------------------------------------------------------
@@ -242,10 +241,9 @@ class Cell:
                     )
                 continue
             if op not in table:
-                hint = closest(op, table.names())
                 raise InvalidArchitectureError(
                     f"{where}: edge {src}->{dst} has unknown {self.family} op {op!r}"
-                    + (f" (did you mean {hint!r}?)" if hint else "")
+                    + did_you_mean(op, table.names())
                     + f"; known: {', '.join(table.names())}"
                 )
         g = self.graph

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nas.core.checks import is_int
 from nas.core.errors import InvalidArchitectureError, ShapeError, UnknownNameError
 from nas.core.registry import Registry
 from nas.graph.architecture import CELL_REF_PREFIX, Architecture, Cell
@@ -55,7 +56,7 @@ def _setting(macro: dict[str, Any], key: str, kind: type | tuple[type, ...], def
 
 
 def _positive(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise InvalidArchitectureError(f"macro setting {key!r} must be a positive integer, got {value!r}")
     return value
 
@@ -304,11 +305,11 @@ def build_model(arch: Architecture, input_shape: Sequence[int], num_classes: int
     except UnknownNameError as err:
         raise InvalidArchitectureError(f"macro setting 'skeleton': {err}") from None
     shape = tuple(input_shape)
-    if len(shape) != rank or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+    if len(shape) != rank or any(not is_int(s) or s < 1 for s in shape):
         raise ShapeError(
             f"skeleton {skeleton!r} (space {arch.space!r}) needs input_shape {layout}, got {shape!r}"
         )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if not is_int(num_classes) or num_classes < 1:
         raise ShapeError(f"num_classes must be a positive integer, got {num_classes!r}")
     for name, cell in arch.cells.items():
         if cell.family == "sequence":

@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from nas.core.errors import ConfigError, closest
+from nas.core.checks import check_int, check_number
+from nas.core.errors import ConfigError, did_you_mean
 
 __all__ = ["OneShotConfig", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
 
@@ -58,9 +59,8 @@ class OneShotConfig:
         known = cls.option_names()
         for key in options:
             if key not in known:
-                hint = closest(key, known)
                 raise ConfigError(f"{where}.{key} is not an option of {algorithm}"
-                                  + (f" (did you mean {hint!r}?)" if hint else "") + f"; options: {', '.join(known)}")
+                                  + did_you_mean(key, known) + f"; options: {', '.join(known)}")
         cfg = cls(algorithm=algorithm, **options)
         cfg.check(where)
         return cfg
@@ -72,18 +72,13 @@ class OneShotConfig:
         if self.collapse_warmup is not None:
             ints["collapse_warmup"] = (0, None)
         for name, (low, high) in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
-                span = f"in {low}..{high}" if high is not None else f">= {low}"
-                raise ConfigError(f"{where}.{name} = {v!r}: must be an integer {span}")
+            check_int(f"{where}.{name}", getattr(self, name), minimum=low, maximum=high)
         floats = {"train_portion": (0.05, 0.95), "lr": (0.0, math.inf), "lr_min": (0.0, math.inf),
                   "momentum": (0.0, 1.0), "weight_decay": (0.0, math.inf), "grad_clip": (0.0, math.inf),
                   "arch_lr": (0.0, math.inf), "arch_weight_decay": (0.0, math.inf), "tau_max": (1e-3, math.inf),
                   "tau_min": (1e-3, math.inf), "beta_weight": (0.0, math.inf), "collapse_threshold": (0.0, 1.0)}
         for name, (lo, hi) in floats.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-                raise ConfigError(f"{where}.{name} = {v!r}: must be a number in [{lo}, {hi}]")
+            check_number(f"{where}.{name}", getattr(self, name), low=lo, high=hi)
         if self.order == 2 and self.algorithm == "gdas":
             raise ConfigError(f"{where}.order = 2: gdas samples one path per step and is first order; use order: 1")
         if not isinstance(self.edge_normalization, bool):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.core.errors import ConfigError
-from nas.core.io import atomic_write_text
+from nas.core.io import atomic_write, atomic_write_text
 from nas.oneshot.config import ALGORITHMS, COLLAPSE_ACTIONS, OneShotConfig, place, proxy_space
 from nas.oneshot.outcome import SearchOutcome
 
@@ -233,11 +232,10 @@ class SupernetJob:
         return saved["state"]
 
     def _save(self, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any, state: dict[str, Any]) -> None:
-        tmp = ckpt.with_name(ckpt.name + ".tmp")
-        torch.save({"config": self.config.to_dict(), "seed": self.seed, "supernet": net.state_dict(),
-                    "w_opt": w_opt.state_dict(), "a_opt": architect.optimizer.state_dict(),
-                    "sched": sched.state_dict(), "generator": net.generator.get_state(), "state": state}, tmp)
-        os.replace(tmp, ckpt)
+        saved = {"config": self.config.to_dict(), "seed": self.seed, "supernet": net.state_dict(),
+                 "w_opt": w_opt.state_dict(), "a_opt": architect.optimizer.state_dict(),
+                 "sched": sched.state_dict(), "generator": net.generator.get_state(), "state": state}
+        atomic_write(ckpt, lambda tmp: torch.save(saved, tmp))
         atomic_write_text(ckpt.with_name(self.HISTORY), json.dumps(state["history"], indent=1))
 
     def _finish(self, proxy: Any, net: Any, state: dict[str, Any]) -> SearchOutcome:

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.core.checks import is_int
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
 from nas.graph.cells import EdgeSite
@@ -241,7 +242,7 @@ def build_supernet(space: SupernetSource | SupernetSpec, input_shape: Sequence[i
     Weights and architecture parameters are initialised from ``seed``. Spaces without a supernet raise
     :class:`ConfigError`."""
     spec = space if isinstance(space, SupernetSpec) else space.supernet_spec()
-    if isinstance(partial_channels, bool) or not isinstance(partial_channels, int) or partial_channels < 1:
+    if not is_int(partial_channels) or partial_channels < 1:
         raise ConfigError(f"partial_channels = {partial_channels!r}: must be an integer >= 1 (1 = off)")
     holder = EdgeWeights()
     cells = spec.cell_slots

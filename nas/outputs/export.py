@@ -43,8 +43,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from nas.core.errors import ConfigError, closest
-from nas.core.io import ordinary_mode
+from nas.core.checks import is_int
+from nas.core.errors import ConfigError, did_you_mean
+from nas.core.io import atomic_write, atomic_write_text
+from nas.core.serialize import jsonable
 from nas.outputs.loading import (
     FILE_NAMES,
     INFO_FILE,
@@ -80,9 +82,8 @@ def parse_formats(value: str | Sequence[str] | None) -> tuple[str, ...]:
         raise ConfigError(f"--format is empty; choose from {','.join(FORMATS)}")
     for item in items:
         if item not in FORMATS:
-            hint = closest(item, FORMATS)
             raise ConfigError(f"--format {item!r} is unknown; choose from {','.join(FORMATS)}"
-                              + (f" (did you mean {hint!r}?)" if hint else ""))
+                              + did_you_mean(item, FORMATS))
     chosen = set(items)
     if chosen & {"json", "weights", "python"}:
         chosen |= {"json", "weights"}
@@ -121,7 +122,7 @@ def retrain_trial(trial: Any, evaluator: Any, *, retrain_epochs: int | None = No
     cfg = evaluator.config_for(trial.arch)
     info: dict[str, Any] = {"seed": trial.seed}
     if retrain_epochs is not None:
-        if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) or retrain_epochs < 1:
+        if not is_int(retrain_epochs) or retrain_epochs < 1:
             raise ConfigError(f"--retrain-epochs {retrain_epochs!r}: must be a positive integer")
         cfg = cfg.replace(epochs=retrain_epochs, restore_best=False, patience=None)
         task = dataclasses.replace(task, x_train=np.concatenate([task.x_train, task.x_val]),
@@ -167,30 +168,10 @@ def _quiet() -> Iterator[None]:
                 lg.setLevel(level)
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it over ``path`` (``os.replace``)."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        tmp.chmod(ordinary_mode())  # mkstemp makes private files; exports are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
 def _write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> dict[str, Any]:
     with torch.no_grad(), _quiet():
         traced = torch.jit.trace(model, example, check_trace=False)
-        _atomic(path, lambda tmp: torch.jit.save(traced, str(tmp)))
+        atomic_write(path, lambda tmp: torch.jit.save(traced, str(tmp)))
     return {"method": "torch.jit.trace", "note": "fixed input shape except the batch dimension"}
 
 
@@ -236,7 +217,7 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, tolerance: 
                 if not diff <= tolerance:
                     raise ExportError(f"onnxruntime differs from torch by {diff:.3g} > {tolerance}")
 
-            _atomic(path, write)
+            atomic_write(path, write)
         except Exception as err:
             problems.append(f"{exporter}: {type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}")
             continue
@@ -250,7 +231,7 @@ def _write_python(model: nn.Module, path: Path, input_shape: Sequence[int], num_
     from nas.outputs.export_python import generate_python
 
     source = generate_python(model, input_shape=input_shape, num_classes=num_classes, header=header)
-    _write_text(path, source)
+    atomic_write_text(path, source)
     return {"imports": ["torch"], "entry_point": "load(weights_path)"}
 
 
@@ -274,7 +255,7 @@ def export_model(model: nn.Module, arch: Any, folder: str | Path, *, info: dict[
                       "bytes": path.stat().st_size, "seconds": round(time.perf_counter() - start, 3), **(details or {})}
 
     start = time.perf_counter()
-    _write_text(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
+    atomic_write_text(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
     record("info", folder / INFO_FILE, start)
     header = (f"Exported nasgraph model: {info.get('space', '?')} architecture, trained on {info.get('task', '?')}"
               f" ({info.get('num_classes')} classes).")
@@ -283,10 +264,10 @@ def export_model(model: nn.Module, arch: Any, folder: str | Path, *, info: dict[
         start = time.perf_counter()
         details: dict[str, Any] | None = None
         if fmt == "json":
-            _write_text(path, arch.to_json(indent=2) + "\n")
+            atomic_write_text(path, arch.to_json(indent=2) + "\n")
         elif fmt == "weights":
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            _atomic(path, lambda tmp: torch.save(state, tmp))
+            atomic_write(path, lambda tmp: torch.save(state, tmp))
             details = {"loads_with": "torch.load(path, weights_only=True)"}
         elif fmt == "torchscript":
             details = _write_torchscript(model, example, path)
@@ -413,17 +394,6 @@ def _clear_previous(out: Path) -> None:
             shutil.rmtree(child)
 
 
-def _jsonable(value: Any) -> Any:
-    """NaN and infinities become None (JSON has neither)."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Sequence[str] | None = None,
                       retrain_epochs: int | None = None, out: str | Path | None = None, verify: bool = True,
                       tolerance: float = TOLERANCE, progress: Callable[[str], None] | None = None) -> ExportReport:
@@ -440,7 +410,7 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
 
     say = progress or (lambda line: None)
     started = time.perf_counter()
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+    if not is_int(top) or top < 1:
         raise ConfigError(f"--top {top!r}: must be a positive integer")
     chosen = parse_formats(formats)
     view = ExperimentView.open(directory)
@@ -512,8 +482,8 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         "seconds": round(time.perf_counter() - started, 3),
         "models": entries,
     }
-    manifest = _jsonable(manifest)
-    _write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    manifest = jsonable(manifest)
+    atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return ExportReport(out_dir, manifest, time.perf_counter() - started)
 
 

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from nas.core.errors import ConfigError, NASError, closest
+from nas.core.checks import is_int, is_number
+from nas.core.errors import ConfigError, NASError, did_you_mean
 from nas.trials.protocols import JobContext
 
 if TYPE_CHECKING:  # torch and the strategies are imported only when a config is built
@@ -137,8 +138,8 @@ _SCALARS: tuple[tuple[type, Any, Any, str], ...] = (
     (dict, lambda v: isinstance(v, dict), dict, "a mapping"),
     (list, lambda v: isinstance(v, list), list, "a list"),
     (bool, lambda v: isinstance(v, bool), bool, "true or false"),
-    (int, lambda v: isinstance(v, int) and not isinstance(v, bool), int, "an integer"),
-    (float, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), float, "a number"),
+    (int, is_int, int, "an integer"),
+    (float, is_number, float, "a number"),
     (str, lambda v: isinstance(v, str), str, "a string"),
 )
 
@@ -176,9 +177,8 @@ def _build(cls: Any, data: Any, path: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            hint = closest(str(key), fields)
             where = f"{path}.{key}" if path else str(key)
-            raise ConfigError(f"{where}: unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
+            raise ConfigError(f"{where}: unknown key" + did_you_mean(key, fields)
                               + f"; allowed: {', '.join(fields)}")
     kwargs = {}
     for name, f in fields.items():
@@ -205,9 +205,8 @@ def _check(cfg: ExperimentConfig) -> Components:
     _positive(cfg.budget.max_seconds, "budget.max_seconds")
     ex = cfg.execution
     if ex.executor not in ("ray", "local"):
-        hint = closest(ex.executor, ["ray", "local"])
         raise ConfigError(f"execution.executor = {ex.executor!r}: use 'ray' or 'local'"
-                          + (f" (did you mean {hint!r}?)" if hint else ""))
+                          + did_you_mean(ex.executor, ["ray", "local"]))
     _positive(ex.workers, "execution.workers")
     _positive(ex.cpus_per_trial, "execution.cpus_per_trial")
     _positive(ex.gpus_per_trial, "execution.gpus_per_trial", allow_zero=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from nas.core.errors import ConfigError
+from nas.core.checks import check_int
 from nas.core.io import atomic_write_text
 from nas.outputs.report.gradcam import ExperimentModels, SkipSection
 from nas.outputs.report.text import cell_summary, format_metric, top_columns
@@ -68,8 +68,7 @@ class ReportOptions:
             value = getattr(self, name)
             if value is None and name == "retrain_epochs":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"report option {name} = {value!r}: must be an integer >= {minimum}")
+            check_int(f"report option {name}", value, minimum=minimum)
 
 
 @dataclass
