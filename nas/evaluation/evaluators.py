@@ -16,18 +16,18 @@ import math
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
 from nas.core.errors import ConfigError, InvalidArchitectureError, closest
-from nas.core.registry import Registry
+from nas.core.registry import Registry, register_named, subclass_check
 from nas.evaluation.benchmarks.nb201 import nb201_string
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Status, Trial
 
 __all__ = ["Evaluator", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator", "get_evaluator", "list_evaluators",
-           "HPARAMS_KEY"]
+           "register_evaluator", "EVALUATORS", "HPARAMS_KEY"]
 
 #: Macro key under which an architecture carries the training hyperparameters chosen for it.
 HPARAMS_KEY = "hparams"
@@ -286,18 +286,31 @@ class ProxyEvaluator(Evaluator):
             return _failure(err)
 
 
-_EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
+#: every evaluator by name: the built-ins, those registered with :func:`register_evaluator`, installed plugins
+#: (entry-point group ``nasgraph.evaluators``)
+EVALUATORS: Registry[type[Evaluator]] = Registry(
+    "evaluator", group="nasgraph.evaluators", check=subclass_check(Evaluator, "nas.evaluation.evaluators.Evaluator"))
+E = TypeVar("E", bound=type[Evaluator])
+
+
+def register_evaluator(cls: E) -> E:
+    """Register an :class:`Evaluator` subclass under its class attribute ``name``; usable as a class
+    decorator (it returns the class unchanged). ``get_evaluator(name, **options)`` builds it with the
+    evaluator options of the config."""
+    return register_named(EVALUATORS, cls, "register_evaluator")
+
+
 for _cls in (TrainEvaluator, NB201Evaluator, ProxyEvaluator):
-    _EVALUATORS.register(_cls.name, _cls)
+    register_evaluator(_cls)
 
 
 def list_evaluators() -> list[str]:
-    return _EVALUATORS.names()
+    return EVALUATORS.names()
 
 
 def get_evaluator(name: str, **options: Any) -> Evaluator:
     """Build the evaluator ``name`` with keyword options (``space=`` for those that compile models)."""
-    cls = _EVALUATORS.get(name)
+    cls = EVALUATORS.get(name)
     try:
         return cls(**options)
     except TypeError as err:
