@@ -184,12 +184,33 @@ def test_registration_functions_are_reexported_lazily_from_nas() -> None:
 
 # -- the out-of-tree example plugin, installed --------------------------------------------------------------
 BROKEN_ENTRY_POINTS = "[nasgraph.strategies]\nbroken_climb = nasgraph_broken_plugin:Missing\n"
+SPACE_ENTRY_POINTS = "[nasgraph.spaces]\nnb201_tiny = nasgraph_tiny_space:Tiny\n"
+SPACE_MODULE = """from search_spaces import NB201Space
+
+
+class Tiny(NB201Space):
+    name = "nb201_tiny"
+
+    def __init__(self, *, C: int = 2) -> None:
+        super().__init__(C=C, N=1, ops=["none", "skip_connect"])
+
+    def options(self):
+        return {"C": self.C}
+"""
+
+
+def fake_distribution(site: Path, dist: str, version: str, entry_points: str, module: str, source: str) -> None:
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    (site / f"{module}.py").write_text(source)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example plugin installed with pip into a fresh folder (from a copy: pip builds in the source
-    folder), next to a broken plugin whose entry point names a class its module lacks."""
+    folder), next to a broken plugin whose entry point names a class its module lacks and a space plugin."""
     tmp = tmp_path_factory.mktemp("plugin")
     source = tmp / "source"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
@@ -198,11 +219,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              "--no-index", "--target", str(target), str(source)],
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    info = target / "nasgraph_broken_plugin-0.2.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nasgraph-broken-plugin\nVersion: 0.2\n")
-    (info / "entry_points.txt").write_text(BROKEN_ENTRY_POINTS)
-    (target / "nasgraph_broken_plugin.py").write_text("Present = 1\n")
+    fake_distribution(target, "nasgraph-broken-plugin", "0.2", BROKEN_ENTRY_POINTS, "nasgraph_broken_plugin",
+                      "Present = 1\n")
+    fake_distribution(target, "nasgraph-tiny-space", "1.0", SPACE_ENTRY_POINTS, "nasgraph_tiny_space", SPACE_MODULE)
     return target
 
 
@@ -221,6 +240,19 @@ def test_nas_strategies_lists_the_plugins(site: Path, tmp_path: Path) -> None:
     (broken,) = [line for line in lines if line.startswith("broken_climb")]
     assert "(plugin from nasgraph-broken-plugin 0.2; not usable: the strategy plugin 'broken_climb = " in broken
     assert "AttributeError" in broken and "Missing" in broken
+
+
+def test_nas_spaces_lists_a_plugin_space(site: Path, tmp_path: Path) -> None:
+    table = run(site, tmp_path, "-m", "nas.cli", "spaces")
+    assert table.returncode == 0, table.stderr[-2000:]
+    lines = table.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [*list_spaces(), "nb201_tiny"]
+    assert lines[-1].split() == ["nb201_tiny", "image", "6", "decisions", "64", "members", "(plugin", "from",
+                                 "nasgraph-tiny-space", "1.0)"]
+    rows = json.loads(run(site, tmp_path, "-m", "nas.cli", "spaces", "--json").stdout)
+    assert all("plugin" not in row for row in rows[:-1])  # the built-ins' rows are unchanged
+    assert rows[-1] == {"name": "nb201_tiny", "input": "image", "decisions": 6, "size": 64,
+                        "options": {"C": 2}, "plugin": "nasgraph-tiny-space 1.0"}
 
 
 def config(tmp_path: Path, strategy: dict) -> Path:

@@ -137,8 +137,8 @@ def test_an_in_process_name_cannot_take_a_plugin_name(site: Path, group: str, mo
     install(site, "nasgraph-numbers", group, {"seven": f"{module}:SEVEN"}, {module: "SEVEN = 7\n"})
     reg: Registry[int] = Registry("number", group=group)
     assert reg.names() == ["seven"]
-    with pytest.raises(RegistrationError, match=r"number 'seven' is already provided by the plugin "
-                                                rf"'seven = {module}:SEVEN' \(group {group}\) from nasgraph-numbers 1.0"):
+    with pytest.raises(RegistrationError, match=rf"number 'seven' is already provided by the plugin 'seven = "
+                                                rf"{module}:SEVEN' \(group {group}\) from nasgraph-numbers 1.0"):
         reg.register("seven", 8)
 
 
