@@ -27,8 +27,22 @@ __all__ = [
     "search",
     "Experiment",
     "load_config",
+    "register_strategy",
+    "register_space",
+    "register_task",
+    "register_evaluator",
+    "register_op",
     "__version__",
 ]
+
+#: the public registration functions, by name -> the module defining them (imported on first use)
+_REGISTRATION = {
+    "register_strategy": "strategies.registry",
+    "register_space": "search_spaces.registry",
+    "register_task": "nas.evaluation.tasks",
+    "register_evaluator": "nas.evaluation.evaluators",
+    "register_op": "nas.graph.ops",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -37,6 +51,10 @@ def __getattr__(name: str) -> Any:
         from nas.graph.compiler import build_model
 
         return build_model
+    if name in _REGISTRATION:
+        import importlib
+
+        return getattr(importlib.import_module(_REGISTRATION[name]), name)
     if name in ("load_model", "load_experiment"):
         import importlib
 

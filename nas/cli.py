@@ -22,18 +22,27 @@ __all__ = ["main"]
 
 
 def _cmd_spaces(args: argparse.Namespace) -> int:
-    from search_spaces import get_space, list_spaces
+    from search_spaces import SPACES, get_space
 
-    rows = []
-    for name in list_spaces():
-        space = get_space(name)
-        rows.append({"name": name, "input": space.input_kind, "decisions": len(space.decision_sizes()),
+    rows: list[dict[str, object]] = []
+    for entry in SPACES.entries():
+        if entry.error is not None:
+            rows.append({"name": entry.name, "plugin": entry.plugin, "error": entry.error})
+            continue
+        space = get_space(entry.name)
+        rows.append({"name": entry.name, "input": space.input_kind, "decisions": len(space.decision_sizes()),
                      "size": space.size(), "options": space.options()})
+        if entry.plugin is not None:
+            rows[-1]["plugin"] = entry.plugin
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['name']:<12} {r['input']:<9} {r['decisions']:>3} decisions  {r['size']:.4g} members")
+            if "error" in r:
+                print(f"{r['name']:<12} not usable: {r['error']}")
+                continue
+            plugin = f"  (plugin from {r['plugin']})" if "plugin" in r else ""
+            print(f"{r['name']:<12} {r['input']:<9} {r['decisions']:>3} decisions  {r['size']:.4g} members{plugin}")
     return 0
 
 
@@ -177,18 +186,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_list(kind: str) -> int:
     if kind == "tasks":
-        from nas.evaluation.tasks import list_tasks
+        from nas.evaluation.tasks import TASKS
 
-        names = list_tasks()
+        entries = TASKS.entries()
     elif kind == "strategies":
-        from strategies import list_strategies
+        from strategies import STRATEGIES
 
-        names = list_strategies()
+        entries = STRATEGIES.entries()
     else:
-        from nas.evaluation.evaluators import list_evaluators
+        from nas.evaluation.evaluators import EVALUATORS
 
-        names = list_evaluators()
-    print("\n".join(names))
+        entries = EVALUATORS.entries()
+    for entry in entries:
+        if entry.plugin is None:
+            print(entry.name)
+        elif entry.error is None:
+            print(f"{entry.name}  (plugin from {entry.plugin})")
+        else:
+            print(f"{entry.name}  (plugin from {entry.plugin}; not usable: {entry.error})")
     return 0
 
 

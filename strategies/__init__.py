@@ -3,6 +3,10 @@
 >>> from search_spaces import get_space
 >>> strategy = get_strategy("evolution", space=get_space("nb201"), seed=0)
 >>> trials = strategy.ask(4)
+
+A new strategy is one module holding a :class:`Strategy` subclass decorated with :func:`register_strategy`
+(import it from :mod:`strategies.registry` inside this package, to avoid an import cycle), imported below;
+outside this package, an installed plugin exposing the class in the entry-point group ``nasgraph.strategies``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import inspect
 from typing import Any
 
 from nas.core.errors import ConfigError, did_you_mean
-from nas.core.registry import Registry
 from strategies.base import Strategy, trial_seed
 from strategies.dedup import Deduplicate
 from strategies.evolution import RegularizedEvolution
@@ -19,34 +22,17 @@ from strategies.gp_bo import GPBayesOpt
 from strategies.oneshot import BetaDartsStrategy, DartsStrategy, GDASStrategy, OneShotStrategy
 from strategies.optuna_adapter import OptunaStrategy
 from strategies.random import RandomSearch
+from strategies.registry import STRATEGIES, list_strategies, register_strategy, strategy_class
 from strategies.rl import ReinforceController
 
 __all__ = ["Strategy", "Deduplicate", "get_strategy", "list_strategies", "strategy_class", "register_strategy",
-           "trial_seed",
+           "STRATEGIES", "trial_seed",
            "RandomSearch", "RegularizedEvolution", "ReinforceController", "OptunaStrategy", "GPBayesOpt",
            "OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy"]
-
-_STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
-
-
-def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Register a :class:`Strategy` subclass under its ``name`` (usable as a class decorator)."""
-    _STRATEGIES.register(cls.name, cls)
-    return cls
-
 
 for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt, DartsStrategy,
              GDASStrategy, BetaDartsStrategy):
     register_strategy(_cls)
-
-
-def strategy_class(name: str) -> type[Strategy]:
-    """The class registered as ``name`` (unknown names raise :class:`UnknownNameError` with the closest)."""
-    return _STRATEGIES.get(name)
-
-
-def list_strategies() -> list[str]:
-    return _STRATEGIES.names()
 
 
 def _options_of(cls: type) -> list[str]:
@@ -66,7 +52,7 @@ def get_strategy(name: str, *, space: Any, seed: int = 0, dedup: bool = True, **
     """Build strategy ``name`` for ``space`` seeded with ``seed``. With ``dedup`` (the default) it is wrapped
     in :class:`Deduplicate`, so architectures computing the same function are evaluated once. Unknown names
     and options raise with the known ones and the closest match."""
-    cls = _STRATEGIES.get(name)
+    cls = STRATEGIES.get(name)
     allowed = [o for o in _options_of(cls) if o not in ("space", "seed")]
     for key in options:
         if key not in allowed:

@@ -19,19 +19,19 @@ import math
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 from torch import nn
 
 from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
-from nas.core.registry import Registry
+from nas.core.registry import Registry, register_named, subclass_check
 from nas.graph.architecture import Architecture
 from nas.graph.nb201 import nb201_string
 from nas.trials.trial import Result, Status, Trial
 
 __all__ = ["Evaluator", "ModelCompiler", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator", "get_evaluator",
-           "list_evaluators", "HPARAMS_KEY"]
+           "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY"]
 
 #: Macro key under which an architecture carries the training hyperparameters chosen for it.
 HPARAMS_KEY = "hparams"
@@ -308,18 +308,31 @@ class ProxyEvaluator(Evaluator):
             return _failure(err)
 
 
-_EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
+#: every evaluator by name: the built-ins, those registered with :func:`register_evaluator`, installed plugins
+#: (entry-point group ``nasgraph.evaluators``)
+EVALUATORS: Registry[type[Evaluator]] = Registry(
+    "evaluator", group="nasgraph.evaluators", check=subclass_check(Evaluator, "nas.evaluation.evaluators.Evaluator"))
+E = TypeVar("E", bound=type[Evaluator])
+
+
+def register_evaluator(cls: E) -> E:
+    """Register an :class:`Evaluator` subclass under its class attribute ``name``; usable as a class
+    decorator (it returns the class unchanged). ``get_evaluator(name, **options)`` builds it with the
+    evaluator options of the config."""
+    return register_named(EVALUATORS, cls, "register_evaluator")
+
+
 for _cls in (TrainEvaluator, NB201Evaluator, ProxyEvaluator):
-    _EVALUATORS.register(_cls.name, _cls)
+    register_evaluator(_cls)
 
 
 def list_evaluators() -> list[str]:
-    return _EVALUATORS.names()
+    return EVALUATORS.names()
 
 
 def get_evaluator(name: str, **options: Any) -> Evaluator:
     """Build the evaluator ``name`` with keyword options (``compiler=`` for those that compile models)."""
-    cls = _EVALUATORS.get(name)
+    cls = EVALUATORS.get(name)
     try:
         return cls(**options)
     except TypeError as err:

