@@ -18,6 +18,7 @@ import numpy as np
 from nas.core.checks import check_choices, check_int
 from nas.core.errors import InvalidArchitectureError, UnknownNameError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
+from nas.graph.ops import CONV_OPS
 from search_spaces.base import SearchSpace
 from search_spaces.slots import EDGES, Slot, SupernetSpec, edge_weights
 
@@ -57,7 +58,8 @@ class DartsSpace(SearchSpace):
         self.C = check_int(f"{self.name} option C", C, minimum=1)
         self.layers = check_int(f"{self.name} option layers", layers, minimum=3)
         self.steps = check_int(f"{self.name} option steps", steps, minimum=1)
-        self.ops = check_choices(f"{self.name} option ops", ops, DARTS_OPS)
+        # DARTS' primitives by default; any op of the conv family, registered ones included
+        self.ops = check_choices(f"{self.name} option ops", ops, CONV_OPS.names())
         # input pairs per node: node i (0-based) chooses 2 of its i + 2 predecessors
         self._pairs = [list(itertools.combinations(range(i + 2), 2)) for i in range(self.steps)]
         self._macro = freeze_macro({"skeleton": "darts", "C": C, "layers": layers, "stem_multiplier": 3})

@@ -21,8 +21,6 @@ __all__ = ["TransformerSpace", "TRANSFORMER_OPS", "POS_ENCODINGS"]
 
 TRANSFORMER_OPS = ("none", "skip_connect", "mhsa_2", "mhsa_4", "ffn", "conv1d_3", "lstm", "gru")
 POS_ENCODINGS = ("none", "pe_sinusoidal", "pe_learned")
-_CELL_OPS = tuple(n for n in SEQUENCE_OPS.names() if not n.startswith("pe_"))
-
 
 class TransformerSpace(SearchSpace):
     """Options: ``nodes`` (cell nodes including the input, 4), ``num_cells`` (2), ``d_model`` (64),
@@ -36,7 +34,9 @@ class TransformerSpace(SearchSpace):
         self.nodes = check_int(f"{self.name} option nodes", nodes, minimum=2)
         self.num_cells = check_int(f"{self.name} option num_cells", num_cells, minimum=1)
         self.d_model = check_int(f"{self.name} option d_model", d_model, minimum=2)
-        self.ops = check_choices(f"{self.name} option ops", ops, _CELL_OPS)
+        # any sequence op but the positional encodings (a macro choice), registered ones included
+        cell_ops = [n for n in SEQUENCE_OPS.names() if not n.startswith("pe_")]
+        self.ops = check_choices(f"{self.name} option ops", ops, cell_ops)
         heads = [int(op.split("_")[1]) for op in self.ops if op.startswith("mhsa_")]
         bad = [h for h in heads if d_model % h]
         if bad or (d_model % 2 and any(op.startswith("bi") for op in self.ops)):

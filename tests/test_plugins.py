@@ -26,7 +26,8 @@ from nas.evaluation.evaluators import EVALUATORS, Evaluator, get_evaluator, list
 from nas.evaluation.tasks import TASKS, TaskLoader, list_tasks, load_task, register_task, task_kind
 from nas.graph.architecture import Architecture, Cell
 from nas.graph.compiler import build_model
-from nas.graph.ops import CONV_OPS, register_op
+from nas.graph.ops import CONV_OPS, SEQUENCE_OPS, register_op
+from nas.runtime.config import parse_config
 from nas.trials.trial import Result, Status, Trial
 from search_spaces import SPACES, NB201Space, get_space, list_spaces, register_space
 from strategies import STRATEGIES, RandomSearch, Strategy, get_strategy, list_strategies, register_strategy
@@ -163,6 +164,36 @@ def test_register_op_makes_an_op_usable_in_cells_of_its_family(cleanup) -> None:
     model = build_model(arch, (3, 8, 8), 5)
     assert any(isinstance(m, Doubler) for m in model.modules())
     assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 5)
+
+
+def test_a_registered_op_is_searched_through_a_spaces_ops_option(cleanup) -> None:
+    register_op("conv", "doubler_test", lambda C_in, C_out, stride, affine: Doubler(C_in, C_out, stride))
+    cleanup.append((CONV_OPS, "doubler_test"))
+    register_op("sequence", "scale_test", lambda d_model, seq_len: nn.Linear(d_model, d_model))
+    cleanup.append((SEQUENCE_OPS, "scale_test"))
+    for name, options, shape in (("nb201", {"C": 4, "N": 1, "ops": ["none", "nor_conv_3x3", "doubler_test"]},
+                                  (3, 8, 8)),
+                                 ("darts", {"C": 4, "layers": 3, "steps": 2, "ops": ["skip_connect", "doubler_test"]},
+                                  (3, 8, 8)),
+                                 ("transformer", {"d_model": 8, "ops": ["skip_connect", "scale_test"]}, (6, 4))):
+        space = get_space(name, **options)
+        archs = [space.sample(np.random.default_rng(seed)) for seed in range(6)]
+        used = {op for arch in archs for cell in arch.cells.values() for _, _, op in cell.edges}
+        assert used & {"doubler_test", "scale_test"}, name  # the new op is one of the choices
+        for arch in archs:
+            model = space.build_model(arch, shape, 3)
+            model(torch.randn(2, *shape)).sum().backward()
+
+
+def test_the_nb201_evaluator_refuses_ops_the_benchmark_never_trained(cleanup) -> None:
+    register_op("conv", "doubler_test", lambda C_in, C_out, stride, affine: Doubler(C_in, C_out, stride))
+    cleanup.append((CONV_OPS, "doubler_test"))
+    data = {"name": "t", "space": {"name": "nb201", "options": {"ops": ["none", "nor_conv_3x3", "doubler_test"]}},
+            "strategy": "random", "evaluator": {"name": "nb201"}, "execution": {"executor": "local", "workers": 1}}
+    with pytest.raises(nas.ConfigError, match=r"space.options.ops = .*NAS-Bench-201 holds results for none, "
+                                              r"skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3 only, not "
+                                              r"doubler_test; use the train or proxy evaluator"):
+        parse_config(data)
 
 
 def test_register_op_checks_the_factory_signature_and_family() -> None:

@@ -39,6 +39,7 @@ import yaml
 
 from nas.core.checks import is_int, is_number
 from nas.core.errors import ConfigError, NASError, did_you_mean
+from nas.graph.nb201 import NB201_OPS
 from nas.trials.protocols import JobContext
 
 if TYPE_CHECKING:  # torch and the strategies are imported only when a config is built
@@ -362,6 +363,11 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
     if ev.name == "nb201" and cfg.space.name != "nb201":
         raise ConfigError(f"evaluator.name = 'nb201' looks cells up in NAS-Bench-201 and needs space nb201, "
                           f"not space.name = {cfg.space.name!r}; use the train or proxy evaluator")
+    if ev.name == "nb201" and set(space.options()["ops"]) - set(NB201_OPS):
+        extra = sorted(set(space.options()["ops"]) - set(NB201_OPS))
+        raise ConfigError(f"space.options.ops = {space.options()['ops']}: NAS-Bench-201 holds results for "
+                          f"{', '.join(NB201_OPS)} only, not {', '.join(extra)}; use the train or proxy evaluator "
+                          "to search other ops")
     try:
         return get_evaluator(ev.name, **options)
     except NASError as err:
