@@ -5,9 +5,10 @@
 restored strategy continues with exactly the proposals the original would have made. A strategy owns its RNG
 (seeded from ``seed``) and never trains or evaluates anything: the loop injects results.
 
-A strategy that needs work done before it can propose (a one-shot supernet search) returns that work from
-``job(context)`` (a :class:`nas.trials.protocols.Job`); the experiment has the executor run it before the first
-``ask`` and hands its outcome to ``tell_job``. ``job_summary`` describes it for ``nas status``.
+A strategy that needs work done before it can propose (a one-shot supernet search) describes that work in
+``job(context)`` (a :class:`nas.trials.protocols.JobSpec`, plain data); the experiment has the executor run it, with
+the runner registered for it, before the first ``ask`` and hands its outcome to ``tell_job``. ``job_summary``
+describes it for ``nas status``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.core.serialize import jsonable
 from nas.graph.architecture import Architecture
 from nas.trials.objectives import Constraint, Objective, feasible, oriented, parse_constraints, parse_objectives
-from nas.trials.protocols import Job, JobContext
+from nas.trials.protocols import JobContext, JobSpec
 from nas.trials.trial import Result, Trial
 
 __all__ = ["Strategy", "trial_seed"]
@@ -105,9 +106,9 @@ class Strategy(ABC):
             "own": self._state(),
         }
 
-    def job(self, context: JobContext) -> Job | None:
-        """The job to run before this strategy can propose, while it is still to be done; None (the default)
-        when there is none. Raises :class:`ConfigError` when ``context`` lacks what the job needs."""
+    def job(self, context: JobContext) -> JobSpec | None:
+        """The description of the job to run before this strategy can propose, while it is still to be done; None
+        (the default) when there is none. Raises :class:`ConfigError` when ``context`` lacks what the job needs."""
         return None
 
     def tell_job(self, outcome: Any) -> None:

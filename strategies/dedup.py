@@ -12,7 +12,7 @@ from typing import Any
 
 from nas.core.checks import is_int
 from nas.core.errors import ConfigError
-from nas.trials.protocols import Job, JobContext
+from nas.trials.protocols import JobContext, JobSpec
 from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
 
@@ -72,7 +72,7 @@ class Deduplicate(Strategy):
         for other in self.waiting.pop(key, []):
             self.inner.tell(pending[other], result)
 
-    def job(self, context: JobContext) -> Job | None:
+    def job(self, context: JobContext) -> JobSpec | None:
         return self.inner.job(context)
 
     def tell_job(self, outcome: Any) -> None:

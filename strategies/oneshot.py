@@ -1,8 +1,9 @@
 """One-shot strategies: ``darts``, ``gdas`` and ``beta_darts``.
 
-A one-shot strategy is still a small ask/tell object. Before its first ``ask`` the experiment runs its
-*job* (:meth:`OneShotStrategy.job` -> :class:`nas.oneshot.job.SupernetJob`, run by the executor and
-checkpointed every epoch) and hands the :class:`~nas.oneshot.outcome.SearchOutcome` to :meth:`tell_job`. From
+A one-shot strategy is still a small ask/tell object that trains nothing. It describes the supernet search it
+needs (:meth:`OneShotStrategy.job` -> :class:`nas.oneshot.spec.SupernetSearch`, plain data); before its first
+``ask`` the experiment runs that search (the runtime's runner, checkpointed every epoch) and hands the
+:class:`~nas.oneshot.outcome.SearchOutcome` to :meth:`tell_job`. From
 then on ``ask`` proposes the derived architecture first, then further candidates drawn from the learned op
 distribution (Gumbel-max perturbations of the architecture parameters, from the strategy's own RNG); they are
 trained from scratch, stored and ranked like any other trial.
@@ -10,7 +11,7 @@ trained from scratch, stored and ranked like any other trial.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,18 +19,16 @@ from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
 from nas.oneshot.config import OneShotConfig, place, proxy_space
 from nas.oneshot.outcome import SearchOutcome
-from nas.trials.protocols import Job, JobContext
+from nas.oneshot.spec import SupernetSearch
+from nas.trials.protocols import JobContext
 from nas.trials.trial import Result, Trial
 from strategies.base import Strategy
-
-if TYPE_CHECKING:  # imported where used: it imports torch
-    from nas.oneshot.job import SupernetJob
 
 __all__ = ["OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy"]
 
 
 class OneShotStrategy(Strategy):
-    """Base of the one-shot strategies. Options: every :class:`nas.oneshot.job.OneShotConfig` field, plus
+    """Base of the one-shot strategies. Options: every :class:`nas.oneshot.config.OneShotConfig` field, plus
     ``task`` / ``task_options`` to search on another task than the evaluator's."""
 
     algorithm: ClassVar[str]
@@ -53,22 +52,19 @@ class OneShotStrategy(Strategy):
         return ["objectives", "constraints", "task", "task_options", *OneShotConfig.option_names()]
 
     # -- the search job ------------------------------------------------------------------------
-    def job(self, context: JobContext) -> Job | None:
+    def job(self, context: JobContext) -> SupernetSearch | None:
         """The supernet search, on ``task`` (else the context's task), until it has been told (then None)."""
-        return None if self.outcome is not None else self._search_job(context)
+        return None if self.outcome is not None else self._search(context)
 
-    def _search_job(self, context: JobContext) -> SupernetJob:
+    def _search(self, context: JobContext) -> SupernetSearch:
         task = self.task or context.task
         if task is None:
             raise ConfigError(f"strategy.options.task: the {self.name} strategy trains a supernet on a task; "
                               "set evaluator.task or strategy.options.task")
-        # imported here: nas.oneshot.job imports torch, which `nas strategies` and `nas spaces` do not need
-        from nas.oneshot.job import SupernetJob
-
-        return SupernetJob(space=self.space, task=task,
-                           task_options=self.task_options if self.task else dict(context.task_options),
-                           seed=context.seed, config=self.config, directory=str(context.directory),
-                           threads=context.threads)
+        return SupernetSearch(space=self.space, task=task,
+                              task_options=self.task_options if self.task else dict(context.task_options),
+                              seed=context.seed, config=self.config, directory=str(context.directory),
+                              threads=context.threads)
 
     def tell_job(self, outcome: Any) -> None:
         """Receive the :class:`SearchOutcome` of the supernet search."""
@@ -82,8 +78,8 @@ class OneShotStrategy(Strategy):
         """The search in brief: epochs done while it runs, then :meth:`SearchOutcome.summary`."""
         if self.outcome is not None:
             return self.outcome.summary()
-        job = self._search_job(context)
-        return {"state": "searching", "epochs_run": len(job.read_history()), "epochs": job.epochs}
+        search = self._search(context)
+        return {"state": "searching", "epochs_run": len(search.read_history()), "epochs": search.epochs}
 
     def _propose(self, n: int) -> list[Architecture]:
         if self.outcome is None:

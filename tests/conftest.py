@@ -29,16 +29,18 @@ def search_outcome(algorithm: str, space_name: str, space_options: str = "{}") -
     """A real, short supernet search (one epoch of the proxy nb201 C=2 N=1 or the given space, on 200
     digits), run once per algorithm and space: the outcome a one-shot strategy needs before its first ask,
     for tests that drive strategies without an Experiment (which would run the search itself)."""
-    from nas.oneshot.job import OneShotConfig, SupernetJob
+    from nas.oneshot.config import OneShotConfig
+    from nas.oneshot.job import run_supernet_search
+    from nas.oneshot.spec import SupernetSearch
     from search_spaces import get_space
 
     space = get_space(space_name, **json.loads(space_options))
     small = {"C": 2, "N": 1} if space_name == "nb201" else {}
     config = OneShotConfig.from_options(algorithm, {"epochs": 1, "batch_size": 32, "space_options": small})
     with tempfile.TemporaryDirectory() as tmp:
-        job = SupernetJob(space=space, task="digits", task_options={"limit": 200}, seed=0, config=config,
-                          directory=tmp)
-        return job.run()
+        search = SupernetSearch(space=space, task="digits", task_options={"limit": 200}, seed=0, config=config,
+                                directory=tmp)
+        return run_supernet_search(search)
 
 
 def ready(strategy: Any) -> Any:

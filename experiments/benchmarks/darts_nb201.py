@@ -31,7 +31,9 @@ from _results import load_average, provenance, publish
 
 from nas.evaluation.evaluators import NB201Evaluator, get_evaluator
 from nas.graph.architecture import Architecture
-from nas.oneshot.job import OneShotConfig, SupernetJob
+from nas.oneshot.config import OneShotConfig
+from nas.oneshot.job import run_supernet_search
+from nas.oneshot.spec import SupernetSearch
 from nas.oneshot.supernet import build_supernet, parameter_free_share
 from nas.trials.trial import Trial
 from search_spaces import get_space
@@ -50,8 +52,9 @@ def search(space: Any, algorithm: str, options: dict[str, Any], task: str, task_
            epochs: int, seed: int, arch_lr: float) -> dict[str, Any]:
     config = OneShotConfig.from_options(algorithm, {"epochs": epochs, "arch_lr": arch_lr, **options})
     with tempfile.TemporaryDirectory() as tmp:
-        job = SupernetJob(space=space, task=task, task_options=task_options, seed=seed, config=config, directory=tmp)
-        return job.run().to_dict()
+        spec = SupernetSearch(space=space, task=task, task_options=task_options, seed=seed, config=config,
+                              directory=tmp)
+        return run_supernet_search(spec).to_dict()
 
 
 def retrain(space: Any, archs: list[Architecture], task: str, task_options: dict[str, Any], train: dict[str, Any],

@@ -1,1 +1,2 @@
-"""One-shot (gradient) search: its settings, the supernet, the bilevel step and the supernet job."""
+"""One-shot (gradient) search: its settings, the search described as data, the supernet, the bilevel step and the
+search's runner."""

@@ -1,11 +1,12 @@
 """One-shot (gradient) search: train a space's supernet, checkpointed every epoch, and derive a member.
 
-:class:`OneShotConfig` (:mod:`nas.oneshot.config`, no torch) holds the algorithm and its settings;
-:class:`SupernetJob` is what an executor runs
-(one job, in-process or on a Ray worker). The job splits the task's *training* split in two halves, one for
-the weights and one for the architecture parameters (the validation split stays untouched for ranking the
-derived candidates after they are retrained), and alternates an architecture step (:mod:`nas.oneshot.architect`) with
-a weight step, DARTS-style. Algorithms:
+:class:`~nas.oneshot.spec.SupernetSearch` (:mod:`nas.oneshot.spec`, no torch) describes a search: the space, the
+task, the seed and the :class:`~nas.oneshot.config.OneShotConfig` settings; a one-shot strategy builds it.
+:func:`run_supernet_search` is its runner, the training code, which only the runtime calls (in-process, or as one
+Ray task). The search splits the task's *training* split in two halves, one for the weights and one for the
+architecture parameters (the validation split stays untouched for ranking the derived candidates after they are
+retrained), and alternates an architecture step (:mod:`nas.oneshot.architect`) with a
+weight step, DARTS-style. Algorithms:
 
 * ``darts`` -- softmax mixing, first or second order (Liu et al., 2019);
 * ``gdas`` -- one Gumbel-sampled op per edge and step, temperature annealed from ``tau_max`` to ``tau_min``
@@ -13,12 +14,12 @@ a weight step, DARTS-style. Algorithms:
 * ``beta_darts`` -- DARTS plus the beta-decay regulariser ``mean_rows logsumexp(alpha)`` on the
   architecture step, its weight growing linearly from 0 to ``beta_weight`` (Ye et al., 2022).
 
-Every epoch the job derives the current member and records the *collapse signals*: the share of
+Every epoch the search derives the current member and records the *collapse signals*: the share of
 parameter-free ops (none, skip, pooling) in the derived cells and the normalised entropy of the op weights.
 When the share reaches ``collapse_threshold`` (after ``collapse_warmup`` epochs, default a quarter of
 the search: early on every supernet favours parameter-free ops) the guard warns, and with
 ``collapse_action: stop`` ends the search and derives from the last healthy epoch, or with ``regularize``
-switches on (or doubles) the beta-decay regulariser. A killed job continues from its last checkpoint
+switches on (or doubles) the beta-decay regulariser. A killed search continues from its last checkpoint
 (``directory/checkpoint.pt``) with identical results: data order and Gumbel samples derive from the seed and
 epoch, and optimiser, scheduler and generator states are saved.
 """
@@ -28,10 +29,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,215 +38,179 @@ import torch.nn.functional as F
 
 from nas.core.errors import ConfigError
 from nas.core.io import atomic_write, atomic_write_text
-from nas.oneshot.config import ALGORITHMS, COLLAPSE_ACTIONS, OneShotConfig, place, proxy_space
+from nas.evaluation.tasks import load_task
+from nas.evaluation.training import resolve_device
+from nas.oneshot.architect import Architect
+from nas.oneshot.config import place, proxy_space
 from nas.oneshot.outcome import SearchOutcome
+from nas.oneshot.spec import SupernetSearch
+from nas.oneshot.supernet import alpha_entropy, build_supernet, parameter_free_share
+from nas.trials.protocols import JobProgress
 
-__all__ = ["OneShotConfig", "SupernetJob", "SearchOutcome", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
+__all__ = ["run_supernet_search"]
+
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, 7, epoch]).generate_state(1)[0])
 
 
-@dataclass
-class SupernetJob:
-    """One supernet search: ``space`` (the configured space), the task to search on, the experiment seed,
-    the settings and the checkpoint ``directory``. ``run()`` returns the :class:`SearchOutcome` (also written to
-    ``directory/result.json``). A job in the sense of :class:`nas.trials.protocols.Job`: an executor runs it,
-    progress lines read "supernet epoch 3/20: ..."."""
+def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = None) -> SearchOutcome:
+    """Run ``search`` (or continue it from its last checkpoint) and return its :class:`SearchOutcome`, also
+    written to ``<directory>/result.json``; ``on_epoch`` receives each epoch's record after its checkpoint is
+    written. A :class:`nas.trials.protocols.JobRunner`. Raises :class:`ConfigError` for a task whose data the
+    space cannot take, or a checkpoint of other settings."""
+    cfg = search.config
+    if search.threads:
+        torch.set_num_threads(search.threads)
+    device = resolve_device(cfg.device)
+    directory = Path(search.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    proxy = proxy_space(search.space, search.config.space_options)
+    task = load_task(search.task, seed=search.seed, **search.task_options)
+    if proxy.input_kind != task.kind:
+        raise ConfigError(f"space {proxy.name!r} builds {proxy.input_kind} models but task {search.task!r} holds "
+                          f"{task.kind} data; pick a matching space or task")
+    order = np.random.default_rng(search.seed).permutation(len(task.y_train))
+    cut = max(1, min(len(order) - 1, round(cfg.train_portion * len(order))))
+    data = [(torch.as_tensor(task.x_train[idx], dtype=torch.float32, device=device),
+             torch.as_tensor(task.y_train[idx], dtype=torch.long, device=device))
+            for idx in (order[:cut], order[cut:])]
+    net = build_supernet(proxy, task.input_shape, task.num_classes, seed=search.seed,
+                         partial_channels=cfg.partial_channels,
+                         edge_normalization=cfg.edge_normalization).to(device)
+    weights, alphas = net.weight_parameters(), net.arch_parameters()
+    w_opt = torch.optim.SGD(weights, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.lr_min)
 
-    space: Any
-    task: str
-    task_options: dict[str, Any]
-    seed: int
-    config: OneShotConfig
-    directory: str
-    threads: int | None = None
+    def beta_decay() -> torch.Tensor:
+        return torch.stack([torch.logsumexp(a, dim=-1).mean() for a in alphas]).mean()
 
-    CHECKPOINT = "checkpoint.pt"
-    HISTORY = "history.json"
-    RESULT = "result.json"
-    name: ClassVar[str] = "supernet"
+    architect = Architect(net, weights, alphas, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
+                          order=cfg.order, regulariser=beta_decay, weight_optimizer=w_opt)
+    state: dict[str, Any] = {"epoch": 0, "history": [], "warnings": [], "healthy": None, "boost": 0.0,
+                             "cpu": 0.0, "wall": 0.0, "stopped": None}
+    ckpt = directory / search.CHECKPOINT
+    if ckpt.is_file():
+        state = _load(search, ckpt, net, w_opt, architect, sched)
+    cells = proxy.searched_cells
+    while state["epoch"] < cfg.epochs and state["stopped"] is None:
+        epoch = state["epoch"]
+        t0, c0 = time.perf_counter(), time.process_time()
+        before = net.alpha_arrays()
+        net.mode = "gumbel" if cfg.algorithm == "gdas" else "softmax"
+        net.tau = cfg.tau_max - (cfg.tau_max - cfg.tau_min) * epoch / max(1, cfg.epochs - 1)
+        reg = (cfg.beta_weight * epoch / max(1, cfg.epochs - 1) if cfg.algorithm == "beta_darts" else 0.0)
+        reg += state["boost"]
+        xi = sched.get_last_lr()[0]
+        stats = _epoch(search, net, architect, w_opt, data, epoch, xi, reg)
+        sched.step()
+        if not math.isfinite(stats["train_loss"]) or not math.isfinite(stats["search_val_loss"]):
+            state["stopped"] = f"diverged in epoch {epoch} (loss {stats['train_loss']})"
+            net.load_arrays(before)
+            break
+        current = net.alpha_arrays()
+        derived = proxy.derive(current)
+        share = parameter_free_share(derived, cells)
+        record: dict[str, Any] = {"epoch": epoch, **stats, "param_free_share": share,
+                                  "entropy": alpha_entropy(current), "tau": net.tau if net.mode == "gumbel"
+                                  else None, "reg_weight": reg, "lr": xi, "derived_hash": derived.canonical_hash()}
+        warmup = cfg.epochs // 4 if cfg.collapse_warmup is None else cfg.collapse_warmup
+        if epoch >= warmup and share >= cfg.collapse_threshold:
+            warning = (f"epoch {epoch}: {share:.0%} of the derived cell's edges are parameter-free "
+                       f"(threshold {cfg.collapse_threshold:.0%}): the search may be collapsing")
+            state["warnings"].append(warning)
+            record["warning"] = warning
+            if cfg.collapse_action == "stop":
+                state["stopped"] = f"collapse guard: {warning}"
+            elif cfg.collapse_action == "regularize":
+                state["boost"] = max(2.0 * state["boost"], cfg.beta_weight, 1.0)
+        else:
+            state["healthy"] = {k: v.tolist() for k, v in current.items()}
+        state["history"].append(record)
+        state["epoch"] = epoch + 1
+        state["cpu"] += time.process_time() - c0
+        state["wall"] += time.perf_counter() - t0
+        _save(search, ckpt, net, w_opt, architect, sched, state)
+        if on_epoch is not None:
+            on_epoch(record)
+    return _finish(search, proxy, net, state)
 
-    @property
-    def label(self) -> str:
-        """The algorithm, as progress lines name it."""
-        return self.config.algorithm
 
-    @property
-    def epochs(self) -> int:
-        return self.config.epochs
+def _epoch(search: SupernetSearch, net: Any, architect: Any, w_opt: Any,
+           data: list[tuple[torch.Tensor, torch.Tensor]], epoch: int, xi: float, reg: float) -> dict[str, float]:
+    cfg = search.config
+    (xw, yw), (xa, ya) = data
+    gen = torch.Generator().manual_seed(_epoch_seed(search.seed, epoch))
+    pw = torch.randperm(len(yw), generator=gen).to(yw.device)
+    pa = torch.randperm(len(ya), generator=gen).to(ya.device)
+    bs = cfg.batch_size
+    steps = max(1, min(math.ceil(len(yw) / bs), math.ceil(len(ya) / bs)))
+    sums = {"train_loss": 0.0, "train_acc": 0.0, "search_val_loss": 0.0, "search_val_acc": 0.0}
+    seen_w = seen_a = 0
+    net.train()
+    for step in range(steps):
+        iw, ia = pw[step * bs:(step + 1) * bs], pa[step * bs:(step + 1) * bs]
+        if len(ia) == 0:
+            ia = pa[:bs]
+        train, val = (xw[iw], yw[iw]), (xa[ia], ya[ia])
+        loss_a, logits_a = architect.step(train, val, xi=xi, weight_decay=cfg.weight_decay, reg_weight=reg)
+        w_opt.zero_grad(set_to_none=True)
+        logits = net(train[0])
+        loss = F.cross_entropy(logits, train[1])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.weight_parameters(), cfg.grad_clip)
+        w_opt.step()
+        n, m = len(iw), len(ia)
+        sums["train_loss"] += loss.item() * n
+        sums["train_acc"] += float((logits.argmax(1) == train[1]).sum())
+        sums["search_val_loss"] += loss_a * m
+        sums["search_val_acc"] += float((logits_a.argmax(1) == val[1]).sum())
+        seen_w, seen_a = seen_w + n, seen_a + m
+        if not math.isfinite(loss.item()) or not math.isfinite(loss_a):
+            break
+    return {"train_loss": sums["train_loss"] / seen_w, "train_acc": 100.0 * sums["train_acc"] / seen_w,
+            "search_val_loss": sums["search_val_loss"] / seen_a,
+            "search_val_acc": 100.0 * sums["search_val_acc"] / seen_a}
 
-    def describe_epoch(self, record: dict[str, Any]) -> str:
-        """Accuracies, collapse signals and the collapse guard's warning of one epoch record, on one line."""
-        return (f"train acc {record['train_acc']:.1f} | search-val acc {record['search_val_acc']:.1f} | "
-                f"parameter-free {record['param_free_share']:.0%} | entropy {record['entropy']:.3f}"
-                + (f" | WARNING {record['warning']}" if "warning" in record else ""))
 
-    def failure_hint(self, message: str) -> str:
-        """How to get past an out-of-memory failure ("" for other failures)."""
-        if "out of memory" in message.lower():
-            return " (out of memory: lower strategy.options.batch_size or set partial_channels: 2 or 4)"
-        return ""
+def _load(search: SupernetSearch, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any) -> dict[str, Any]:
+    """Restore every state saved by :func:`_save`; returns the loop state. Refuses a checkpoint of other
+    settings or one that cannot be read, saying how to start afresh."""
+    try:
+        saved = torch.load(ckpt, weights_only=True, map_location="cpu")
+    except Exception as err:
+        raise ConfigError(f"{ckpt} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                          f"delete {ckpt.parent} to start the supernet search afresh") from None
+    if saved["config"] != search.config.to_dict() or saved["seed"] != search.seed:
+        raise ConfigError(f"{ckpt} was written by a search with other settings; delete {ckpt.parent} to "
+                          "start the supernet search afresh")
+    net.load_state_dict(saved["supernet"])
+    w_opt.load_state_dict(saved["w_opt"])
+    architect.optimizer.load_state_dict(saved["a_opt"])
+    sched.load_state_dict(saved["sched"])
+    net.generator.set_state(saved["generator"])
+    return saved["state"]
 
-    def read_history(self) -> list[dict[str, Any]]:
-        """The per-epoch records written so far (empty before the first epoch ends)."""
-        path = Path(self.directory) / self.HISTORY
-        return json.loads(path.read_text()) if path.is_file() else []
 
-    # -- the search ------------------------------------------------------------------------------
-    def run(self, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> SearchOutcome:
-        from nas.evaluation.tasks import load_task
-        from nas.evaluation.training import resolve_device
-        from nas.oneshot.architect import Architect
-        from nas.oneshot.supernet import alpha_entropy, build_supernet, parameter_free_share
+def _save(search: SupernetSearch, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any,
+          state: dict[str, Any]) -> None:
+    saved = {"config": search.config.to_dict(), "seed": search.seed, "supernet": net.state_dict(),
+             "w_opt": w_opt.state_dict(), "a_opt": architect.optimizer.state_dict(),
+             "sched": sched.state_dict(), "generator": net.generator.get_state(), "state": state}
+    atomic_write(ckpt, lambda tmp: torch.save(saved, tmp))
+    atomic_write_text(ckpt.with_name(search.HISTORY), json.dumps(state["history"], indent=1))
 
-        cfg = self.config
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        device = resolve_device(cfg.device)
-        directory = Path(self.directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        proxy = proxy_space(self.space, self.config.space_options)
-        task = load_task(self.task, seed=self.seed, **self.task_options)
-        if proxy.input_kind != task.kind:
-            raise ConfigError(f"space {proxy.name!r} builds {proxy.input_kind} models but task {self.task!r} holds "
-                              f"{task.kind} data; pick a matching space or task")
-        order = np.random.default_rng(self.seed).permutation(len(task.y_train))
-        cut = max(1, min(len(order) - 1, round(cfg.train_portion * len(order))))
-        data = [(torch.as_tensor(task.x_train[idx], dtype=torch.float32, device=device),
-                 torch.as_tensor(task.y_train[idx], dtype=torch.long, device=device))
-                for idx in (order[:cut], order[cut:])]
-        net = build_supernet(proxy, task.input_shape, task.num_classes, seed=self.seed,
-                             partial_channels=cfg.partial_channels,
-                             edge_normalization=cfg.edge_normalization).to(device)
-        weights, alphas = net.weight_parameters(), net.arch_parameters()
-        w_opt = torch.optim.SGD(weights, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.lr_min)
 
-        def beta_decay() -> torch.Tensor:
-            return torch.stack([torch.logsumexp(a, dim=-1).mean() for a in alphas]).mean()
-
-        architect = Architect(net, weights, alphas, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
-                              order=cfg.order, regulariser=beta_decay, weight_optimizer=w_opt)
-        state: dict[str, Any] = {"epoch": 0, "history": [], "warnings": [], "healthy": None, "boost": 0.0,
-                                 "cpu": 0.0, "wall": 0.0, "stopped": None}
-        ckpt = directory / self.CHECKPOINT
-        if ckpt.is_file():
-            state = self._load(ckpt, net, w_opt, architect, sched)
-        cells = proxy.searched_cells
-        while state["epoch"] < cfg.epochs and state["stopped"] is None:
-            epoch = state["epoch"]
-            t0, c0 = time.perf_counter(), time.process_time()
-            before = net.alpha_arrays()
-            net.mode = "gumbel" if cfg.algorithm == "gdas" else "softmax"
-            net.tau = cfg.tau_max - (cfg.tau_max - cfg.tau_min) * epoch / max(1, cfg.epochs - 1)
-            reg = (cfg.beta_weight * epoch / max(1, cfg.epochs - 1) if cfg.algorithm == "beta_darts" else 0.0)
-            reg += state["boost"]
-            xi = sched.get_last_lr()[0]
-            stats = self._epoch(net, architect, w_opt, data, epoch, xi, reg)
-            sched.step()
-            if not math.isfinite(stats["train_loss"]) or not math.isfinite(stats["search_val_loss"]):
-                state["stopped"] = f"diverged in epoch {epoch} (loss {stats['train_loss']})"
-                net.load_arrays(before)
-                break
-            current = net.alpha_arrays()
-            derived = proxy.derive(current)
-            share = parameter_free_share(derived, cells)
-            record: dict[str, Any] = {"epoch": epoch, **stats, "param_free_share": share,
-                                      "entropy": alpha_entropy(current), "tau": net.tau if net.mode == "gumbel"
-                                      else None, "reg_weight": reg, "lr": xi, "derived_hash": derived.canonical_hash()}
-            warmup = cfg.epochs // 4 if cfg.collapse_warmup is None else cfg.collapse_warmup
-            if epoch >= warmup and share >= cfg.collapse_threshold:
-                warning = (f"epoch {epoch}: {share:.0%} of the derived cell's edges are parameter-free "
-                           f"(threshold {cfg.collapse_threshold:.0%}): the search may be collapsing")
-                state["warnings"].append(warning)
-                record["warning"] = warning
-                if cfg.collapse_action == "stop":
-                    state["stopped"] = f"collapse guard: {warning}"
-                elif cfg.collapse_action == "regularize":
-                    state["boost"] = max(2.0 * state["boost"], cfg.beta_weight, 1.0)
-            else:
-                state["healthy"] = {k: v.tolist() for k, v in current.items()}
-            state["history"].append(record)
-            state["epoch"] = epoch + 1
-            state["cpu"] += time.process_time() - c0
-            state["wall"] += time.perf_counter() - t0
-            self._save(ckpt, net, w_opt, architect, sched, state)
-            if on_epoch is not None:
-                on_epoch(record)
-        return self._finish(proxy, net, state)
-
-    def _epoch(self, net: Any, architect: Any, w_opt: Any, data: list[tuple[torch.Tensor, torch.Tensor]],
-               epoch: int, xi: float, reg: float) -> dict[str, float]:
-        cfg = self.config
-        (xw, yw), (xa, ya) = data
-        gen = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
-        pw = torch.randperm(len(yw), generator=gen).to(yw.device)
-        pa = torch.randperm(len(ya), generator=gen).to(ya.device)
-        bs = cfg.batch_size
-        steps = max(1, min(math.ceil(len(yw) / bs), math.ceil(len(ya) / bs)))
-        sums = {"train_loss": 0.0, "train_acc": 0.0, "search_val_loss": 0.0, "search_val_acc": 0.0}
-        seen_w = seen_a = 0
-        net.train()
-        for step in range(steps):
-            iw, ia = pw[step * bs:(step + 1) * bs], pa[step * bs:(step + 1) * bs]
-            if len(ia) == 0:
-                ia = pa[:bs]
-            train, val = (xw[iw], yw[iw]), (xa[ia], ya[ia])
-            loss_a, logits_a = architect.step(train, val, xi=xi, weight_decay=cfg.weight_decay, reg_weight=reg)
-            w_opt.zero_grad(set_to_none=True)
-            logits = net(train[0])
-            loss = F.cross_entropy(logits, train[1])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.weight_parameters(), cfg.grad_clip)
-            w_opt.step()
-            n, m = len(iw), len(ia)
-            sums["train_loss"] += loss.item() * n
-            sums["train_acc"] += float((logits.argmax(1) == train[1]).sum())
-            sums["search_val_loss"] += loss_a * m
-            sums["search_val_acc"] += float((logits_a.argmax(1) == val[1]).sum())
-            seen_w, seen_a = seen_w + n, seen_a + m
-            if not math.isfinite(loss.item()) or not math.isfinite(loss_a):
-                break
-        return {"train_loss": sums["train_loss"] / seen_w, "train_acc": 100.0 * sums["train_acc"] / seen_w,
-                "search_val_loss": sums["search_val_loss"] / seen_a,
-                "search_val_acc": 100.0 * sums["search_val_acc"] / seen_a}
-
-    def _load(self, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any) -> dict[str, Any]:
-        """Restore every state saved by :meth:`_save`; returns the loop state. Refuses a checkpoint of other
-        settings or one that cannot be read, saying how to start afresh."""
-        try:
-            saved = torch.load(ckpt, weights_only=True, map_location="cpu")
-        except Exception as err:
-            raise ConfigError(f"{ckpt} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
-                              f"delete {ckpt.parent} to start the supernet search afresh") from None
-        if saved["config"] != self.config.to_dict() or saved["seed"] != self.seed:
-            raise ConfigError(f"{ckpt} was written by a search with other settings; delete {ckpt.parent} to "
-                              "start the supernet search afresh")
-        net.load_state_dict(saved["supernet"])
-        w_opt.load_state_dict(saved["w_opt"])
-        architect.optimizer.load_state_dict(saved["a_opt"])
-        sched.load_state_dict(saved["sched"])
-        net.generator.set_state(saved["generator"])
-        return saved["state"]
-
-    def _save(self, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any, state: dict[str, Any]) -> None:
-        saved = {"config": self.config.to_dict(), "seed": self.seed, "supernet": net.state_dict(),
-                 "w_opt": w_opt.state_dict(), "a_opt": architect.optimizer.state_dict(),
-                 "sched": sched.state_dict(), "generator": net.generator.get_state(), "state": state}
-        atomic_write(ckpt, lambda tmp: torch.save(saved, tmp))
-        atomic_write_text(ckpt.with_name(self.HISTORY), json.dumps(state["history"], indent=1))
-
-    def _finish(self, proxy: Any, net: Any, state: dict[str, Any]) -> SearchOutcome:
-        current = {k: v.tolist() for k, v in net.alpha_arrays().items()}
-        collapsed = state["stopped"] is not None and state["stopped"].startswith("collapse")
-        chosen = state["healthy"] if collapsed and state["healthy"] is not None else current
-        derived = place(self.space, proxy, proxy.derive({k: np.asarray(v) for k, v in chosen.items()}))
-        outcome = SearchOutcome(algorithm=self.config.algorithm, arch=derived, alphas=chosen,
-                                slots={name: list(slot.ops) for name, slot in net.slots.items()},
-                                collapse_threshold=self.config.collapse_threshold, final_alphas=current,
-                                history=state["history"], epochs_run=state["epoch"], stopped=state["stopped"],
-                                warnings=state["warnings"], cpu_seconds=round(state["cpu"], 2),
-                                wall_seconds=round(state["wall"], 2))
-        atomic_write_text(Path(self.directory) / self.RESULT, json.dumps(outcome.to_dict(), indent=1))
-        return outcome
+def _finish(search: SupernetSearch, proxy: Any, net: Any, state: dict[str, Any]) -> SearchOutcome:
+    current = {k: v.tolist() for k, v in net.alpha_arrays().items()}
+    collapsed = state["stopped"] is not None and state["stopped"].startswith("collapse")
+    chosen = state["healthy"] if collapsed and state["healthy"] is not None else current
+    derived = place(search.space, proxy, proxy.derive({k: np.asarray(v) for k, v in chosen.items()}))
+    outcome = SearchOutcome(algorithm=search.config.algorithm, arch=derived, alphas=chosen,
+                            slots={name: list(slot.ops) for name, slot in net.slots.items()},
+                            collapse_threshold=search.config.collapse_threshold, final_alphas=current,
+                            history=state["history"], epochs_run=state["epoch"], stopped=state["stopped"],
+                            warnings=state["warnings"], cpu_seconds=round(state["cpu"], 2),
+                            wall_seconds=round(state["wall"], 2))
+    atomic_write_text(Path(search.directory) / search.RESULT, json.dumps(outcome.to_dict(), indent=1))
+    return outcome

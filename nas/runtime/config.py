@@ -238,8 +238,8 @@ def _check(cfg: ExperimentConfig) -> Components:
     built = _construct(cfg)
     space, strategy = built.space, built.strategy
     _check_task_kind(space, cfg.strategy.options.get("task"), "strategy.options.task")
-    # a strategy that runs a job first (a one-shot supernet search) checks what the job needs as it builds it
-    # (the job is not run, so its directory does not matter)
+    # a strategy that needs a job done first (a one-shot supernet search) checks what the job needs as it describes
+    # it (the job is not run, so its directory does not matter)
     strategy.job(build_job_context(cfg, Path(cfg.output or Path("runs") / cfg.name)))
     if cfg.early_stopping is not None:
         if cfg.evaluator.name != "train":

@@ -2,21 +2,24 @@
 
 Both satisfy :class:`nas.trials.protocols.Executor`: ``capacity`` (how many trials may run at once),
 ``submit(evaluator, trial)``, ``next_done() -> Completion`` (blocks until one finishes; results arrive in any
-order; the completion names the worker and the retries it took), ``shutdown()``, and ``run_job(job,
-on_progress)`` for a strategy's job (a one-shot supernet search), which blocks until the job ends and returns
-its outcome. ``in_flight`` counts the trials submitted and not yet collected.
+order; the completion names the worker and the retries it took), ``shutdown()``, and ``run_job(runner, spec,
+on_progress)`` for a strategy's job (a one-shot supernet search: ``runner(spec)``), which blocks until the job ends
+and returns its outcome. ``in_flight`` counts the trials submitted and not yet collected.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import deque
+from typing import Any, TypeVar
 
 from nas.core.errors import NASError
-from nas.trials.protocols import Completion, Evaluator, Job, JobOutcome, JobProgress
+from nas.trials.protocols import Completion, Evaluator, JobOutcome, JobProgress, JobRunner, JobSpec
 from nas.trials.trial import Result, Trial
 
 __all__ = ["LocalExecutor", "RayExecutor"]
+
+_Spec = TypeVar("_Spec", bound=JobSpec)
 
 
 class LocalExecutor:
@@ -39,9 +42,10 @@ class LocalExecutor:
             raise RuntimeError("next_done() with nothing submitted")
         return self._done.popleft()
 
-    def run_job(self, job: Job, on_progress: JobProgress | None = None) -> JobOutcome:
-        """Run ``job`` here; ``on_progress`` receives each epoch record as it is made."""
-        return job.run(on_epoch=on_progress)
+    def run_job(self, runner: JobRunner[_Spec], spec: _Spec, on_progress: JobProgress | None = None) -> JobOutcome:
+        """Run the job ``spec`` describes with ``runner`` here; ``on_progress`` receives each epoch record as it is
+        made."""
+        return runner(spec, on_progress)
 
     def shutdown(self) -> None:
         self._done.clear()
@@ -140,20 +144,21 @@ class RayExecutor:
             self._idle.append(actor)
             return Completion(trial, result, worker, attempt - 1)
 
-    def run_job(self, job: Job, on_progress: JobProgress | None = None, poll_seconds: float = 2.0) -> JobOutcome:
-        """Run ``job`` as one Ray task with this executor's CPUs per trial and a GPU when the cluster has one
-        (or ``gpus_per_trial`` if set). Progress is read from the job's history file every ``poll_seconds``
+    def run_job(self, runner: JobRunner[_Spec], spec: _Spec, on_progress: JobProgress | None = None,
+                poll_seconds: float = 2.0) -> JobOutcome:
+        """Run ``runner(spec)`` as one Ray task with this executor's CPUs per trial and a GPU when the cluster has
+        one (or ``gpus_per_trial`` if set). Progress is read from ``spec.read_history()`` every ``poll_seconds``
         (the experiment directory must be shared storage on a multi-node cluster). A dead worker is replaced
         up to ``max_retries`` times; the job resumes from its last checkpoint."""
         import ray
 
         gpus = self.gpus or (1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1.0 else 0.0)
         task = ray.remote(_run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries)
-        ref = task.remote(job, self.threads)
+        ref = task.remote(runner, spec, self.threads)
         seen = 0
         while True:
             ready, _ = ray.wait([ref], timeout=poll_seconds)
-            history = job.read_history()
+            history = spec.read_history()
             for record in history[seen:]:
                 if on_progress is not None:
                     on_progress(record)
@@ -166,7 +171,7 @@ class RayExecutor:
             cause = getattr(err, "cause", None) or err
             if isinstance(cause, NASError):
                 raise cause from None
-            raise NASError(f"the {job.name} job failed: {type(cause).__name__}: "
+            raise NASError(f"the {spec.name} job failed: {type(cause).__name__}: "
                            f"{str(cause).splitlines()[0][:300]}") from None
         return outcome
 
@@ -180,12 +185,12 @@ class RayExecutor:
             ray.shutdown()
 
 
-def _run_job(job: Job, threads: int) -> JobOutcome:
+def _run_job(runner: JobRunner[Any], spec: JobSpec, threads: int) -> JobOutcome:
     """A Ray task body: run a job with ``threads`` torch threads."""
     import torch
 
     torch.set_num_threads(threads)
-    return job.run()
+    return runner(spec)
 
 
 @functools.lru_cache(maxsize=1)

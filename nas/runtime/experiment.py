@@ -17,6 +17,7 @@ from nas.core.io import atomic_write_text
 from nas.runtime.checkpoint import read_checkpoint, write_checkpoint
 from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
 from nas.runtime.events import BudgetSpent, Event, JobDone, JobEpoch, JobStarted, SearchStarted, TrialFinished
+from nas.runtime.jobs import job_runner
 from nas.runtime.loop import TrialRecord, run_loop
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.protocols import Evaluator, Executor, JobContext, Strategy
@@ -213,11 +214,13 @@ class Experiment:
         return ranked
 
     def _run_job(self, executor: Executor, emit: Callable[[Event], None]) -> None:
-        """Run (or continue from its last saved epoch) the strategy's job, if it has one still to do; then hand
-        the outcome to the strategy and keep it in the store (meta :attr:`JOB`)."""
+        """Run (or continue from its last saved epoch) the job the strategy describes, if it has one still to do,
+        with the runner registered for it (:mod:`nas.runtime.jobs`); then hand the outcome to the strategy and keep
+        it in the store (meta :attr:`JOB`)."""
         job = self.strategy.job(self.job_context())
         if job is None:
             return
+        runner = job_runner(job)
         emit(JobStarted(name=job.name, label=job.label, epochs=job.epochs, done=len(job.read_history())))
 
         def on_epoch(record: dict[str, Any]) -> None:
@@ -225,7 +228,7 @@ class Experiment:
                           figures=job.describe_epoch(record)))
 
         try:
-            outcome = executor.run_job(job, on_epoch)
+            outcome = executor.run_job(runner, job, on_epoch)
         except NASError:
             raise
         except Exception as err:  # out of memory, a bug in a custom op, ...: say what and how to go on

@@ -1,5 +1,6 @@
 """The plug points of the search loop as :class:`typing.Protocol` s: what the loop and the other layers use of a
-search space, a strategy, an evaluator, an executor and a strategy's job, and the records that cross them.
+search space, a strategy, an evaluator, an executor and a strategy's job (its description and its runner), and the
+records that cross them.
 
 Structural types: an implementation satisfies a protocol by having its members, without inheriting from it
 (``search_spaces.SearchSpace``, ``strategies.Strategy``, ``nas.evaluation.evaluators.Evaluator`` and the executors
@@ -13,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
 
-__all__ = ["Space", "Proposer", "Strategy", "Evaluator", "TrialExecutor", "Executor", "Job", "JobOutcome",
-           "JobContext", "Completion", "EpochCallback", "JobProgress"]
+__all__ = ["Space", "Proposer", "Strategy", "Evaluator", "TrialExecutor", "Executor", "JobSpec", "JobRunner",
+           "JobOutcome", "JobContext", "Completion", "EpochCallback", "JobProgress"]
 
 #: called by an evaluator after each training epoch with ``(epoch, metrics)``; returning False stops the training
 EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
@@ -91,12 +92,14 @@ class JobOutcome(Protocol):
     def describe(self) -> str: ...
 
 
-class Job(Protocol):
-    """Work a strategy needs done before it proposes trials (a one-shot supernet search). An executor runs it
-    (in-process, or as one Ray task that must be picklable); it checkpoints after every epoch in its directory so
-    that running it again continues where it stopped, and writes its per-epoch records where ``read_history``
-    finds them. ``name`` is a short noun for messages (``supernet``: "supernet epoch 3/20: ...", "supernet
-    search done: ..."), ``label`` says which variant runs (``darts``), ``epochs`` how many epochs it runs at most."""
+class JobSpec(Protocol):
+    """Work a strategy needs done before it proposes trials (a one-shot supernet search), described as data: the
+    strategy builds it and never runs it. The runtime runs it with the :class:`JobRunner` registered under its
+    ``name`` (:mod:`nas.runtime.jobs`), in-process or as one Ray task, so it must be picklable. Its runner
+    checkpoints after every epoch in the job's directory, so that running it again continues where it stopped, and
+    writes the per-epoch records where ``read_history`` finds them. ``name`` is a short noun for the kind of job
+    and for messages (``supernet``: "supernet epoch 3/20: ...", "supernet search done: ..."), ``label`` says which
+    variant runs (``darts``), ``epochs`` how many epochs it runs at most."""
 
     @property
     def name(self) -> str: ...
@@ -106,8 +109,6 @@ class Job(Protocol):
 
     @property
     def epochs(self) -> int: ...
-
-    def run(self, on_epoch: JobProgress | None = None) -> JobOutcome: ...
 
     def read_history(self) -> list[dict[str, Any]]: ...
 
@@ -120,6 +121,18 @@ class Job(Protocol):
         ...
 
 
+_SpecIn = TypeVar("_SpecIn", bound=JobSpec, contravariant=True)  # the job descriptions a runner takes
+_Spec = TypeVar("_Spec", bound=JobSpec)
+
+
+class JobRunner(Protocol[_SpecIn]):
+    """Runs a job of one kind: ``runner(spec, on_epoch)`` does the work ``spec`` describes (continuing from its
+    last checkpoint), calls ``on_epoch`` with each epoch's record, and returns the outcome. A module-level
+    function, so that it pickles by reference to a Ray worker."""
+
+    def __call__(self, spec: _SpecIn, on_epoch: JobProgress | None = None, /) -> JobOutcome: ...
+
+
 class Proposer(Protocol):
     """The part of a strategy the loop drives: ``ask`` for trials, ``tell`` their results."""
 
@@ -130,8 +143,9 @@ class Proposer(Protocol):
 
 class Strategy(Proposer, Protocol):
     """An ask/tell search strategy (see ``strategies.base.Strategy``): resumable through ``state_dict``, and
-    optionally running a job first: ``job(context)`` is that job while it is still to be done (else None) and
-    ``tell_job`` receives its outcome; ``job_summary`` describes it for ``nas status`` (None without a job)."""
+    optionally needing a job done first: ``job(context)`` describes that job (a :class:`JobSpec`; the runtime runs
+    it) while it is still to be done (else None) and ``tell_job`` receives its outcome; ``job_summary`` describes
+    it for ``nas status`` (None without a job)."""
 
     @property
     def name(self) -> str: ...
@@ -149,7 +163,7 @@ class Strategy(Proposer, Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
-    def job(self, context: JobContext) -> Job | None: ...
+    def job(self, context: JobContext) -> JobSpec | None: ...
 
     def tell_job(self, outcome: Any) -> None: ...
 
@@ -179,9 +193,9 @@ class TrialExecutor(Protocol):
 
 
 class Executor(TrialExecutor, Protocol):
-    """A trial executor that also runs a strategy's job (blocking until it ends; ``on_progress`` gets each epoch
-    record as it is made) and releases its workers on ``shutdown``."""
+    """A trial executor that also runs a strategy's job, ``runner(spec)`` (blocking until it ends; ``on_progress``
+    gets each epoch record as it is made), and releases its workers on ``shutdown``."""
 
-    def run_job(self, job: Job, on_progress: JobProgress | None = None) -> JobOutcome: ...
+    def run_job(self, runner: JobRunner[_Spec], spec: _Spec, on_progress: JobProgress | None = None) -> JobOutcome: ...
 
     def shutdown(self) -> None: ...

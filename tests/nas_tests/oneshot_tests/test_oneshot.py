@@ -1,7 +1,7 @@
-"""The supernet search job (nas.oneshot.job): settings validation naming the field, per-epoch records and
-checkpoints, resumption mid-search with identical architecture parameters (DARTS 2nd order, GDAS with its
-Gumbel generator, beta-DARTS), the collapse guard (warn, stop with the last healthy alphas, regularize), a
-diverging search recorded as such, and a checkpoint from other settings refused."""
+"""The supernet search (described by nas.oneshot.spec, run by nas.oneshot.job): settings validation naming the
+field, per-epoch records and checkpoints, resumption mid-search with identical architecture parameters (DARTS 2nd
+order, GDAS with its Gumbel generator, beta-DARTS), the collapse guard (warn, stop with the last healthy alphas,
+regularize), a diverging search recorded as such, and a checkpoint from other settings refused."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from nas.core.errors import ConfigError
-from nas.oneshot.job import OneShotConfig, SupernetJob
+from nas.oneshot.config import OneShotConfig
+from nas.oneshot.job import run_supernet_search
+from nas.oneshot.spec import SupernetSearch
 from search_spaces import get_space
 
 SPACE = get_space("nb201", C=4, N=1)
@@ -21,10 +23,10 @@ SMALL = {"C": 2, "N": 1}
 TASK = {"limit": 240}
 
 
-def job(tmp: Path, algorithm: str = "darts", **options) -> SupernetJob:
+def search(tmp: Path, algorithm: str = "darts", **options) -> SupernetSearch:
     settings = {"epochs": 3, "batch_size": 32, "space_options": SMALL, "arch_lr": 0.01, **options}
-    return SupernetJob(space=SPACE, task="digits", task_options=TASK, seed=3,
-                       config=OneShotConfig.from_options(algorithm, settings), directory=str(tmp))
+    return SupernetSearch(space=SPACE, task="digits", task_options=TASK, seed=3,
+                          config=OneShotConfig.from_options(algorithm, settings), directory=str(tmp))
 
 
 class KillError(Exception):
@@ -53,7 +55,7 @@ def test_gdas_is_first_order_only():
 
 def test_search_records_every_epoch_and_derives_a_member_of_the_configured_space(tmp_path):
     epochs_seen = []
-    out = job(tmp_path).run(on_epoch=lambda r: epochs_seen.append(r["epoch"]))
+    out = run_supernet_search(search(tmp_path), lambda r: epochs_seen.append(r["epoch"]))
     assert epochs_seen == [0, 1, 2] and out.epochs_run == 3 and out.stopped is None
     arch = out.arch
     assert SPACE.contains(arch)  # C=4 space, though the supernet was the C=2 proxy
@@ -74,18 +76,19 @@ def test_search_records_every_epoch_and_derives_a_member_of_the_configured_space
 
 @pytest.mark.parametrize(("algorithm", "options"), [("darts", {"order": 2}), ("gdas", {}), ("beta_darts", {})])
 def test_resume_mid_search_gives_identical_alphas_and_history(tmp_path, algorithm, options):
-    straight = job(tmp_path / "straight", algorithm, epochs=4, **options).run()
+    straight = run_supernet_search(search(tmp_path / "straight", algorithm, epochs=4, **options))
 
     def kill_after_second(record):
         if record["epoch"] == 1:
             raise KillError
 
-    interrupted = job(tmp_path / "resumed", algorithm, epochs=4, **options)
+    interrupted = search(tmp_path / "resumed", algorithm, epochs=4, **options)
     with pytest.raises(KillError):
-        interrupted.run(on_epoch=kill_after_second)
+        run_supernet_search(interrupted, kill_after_second)
     assert len(interrupted.read_history()) == 2
     seen = []
-    resumed = job(tmp_path / "resumed", algorithm, epochs=4, **options).run(on_epoch=lambda r: seen.append(r["epoch"]))
+    resumed = run_supernet_search(search(tmp_path / "resumed", algorithm, epochs=4, **options),
+                                  lambda r: seen.append(r["epoch"]))
     assert seen == [2, 3]  # continued from the saved epoch
     assert resumed.final_alphas == straight.final_alphas  # bit-identical (JSON floats)
     strip = [{k: v for k, v in h.items()} for h in straight.history]
@@ -93,33 +96,33 @@ def test_resume_mid_search_gives_identical_alphas_and_history(tmp_path, algorith
 
 
 def test_a_finished_search_run_again_returns_the_same_outcome_without_training(tmp_path):
-    first = job(tmp_path).run()
-    again = job(tmp_path).run(on_epoch=lambda r: pytest.fail("trained again"))
+    first = run_supernet_search(search(tmp_path))
+    again = run_supernet_search(search(tmp_path), lambda r: pytest.fail("trained again"))
     assert again.final_alphas == first.final_alphas and again.history == first.history
 
 
 def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
-    job(tmp_path, epochs=1).run()
+    run_supernet_search(search(tmp_path, epochs=1))
     with pytest.raises(ConfigError, match="written by a search with other settings; delete"):
-        job(tmp_path, epochs=1, lr=0.1).run()
+        run_supernet_search(search(tmp_path, epochs=1, lr=0.1))
 
 
 def test_an_unreadable_checkpoint_is_named_with_the_fix(tmp_path):
-    job(tmp_path, epochs=1).run()
+    run_supernet_search(search(tmp_path, epochs=1))
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=r"checkpoint.pt cannot be read .*delete .* to start the supernet search"):
-        job(tmp_path, epochs=1).run()
+        run_supernet_search(search(tmp_path, epochs=1))
 
 
 def test_collapse_guard_warns_every_collapsed_epoch(tmp_path):
-    out = job(tmp_path, collapse_threshold=0.0, collapse_warmup=1).run()
+    out = run_supernet_search(search(tmp_path, collapse_threshold=0.0, collapse_warmup=1))
     assert len(out.warnings) == 2 and "parameter-free" in out.warnings[0]
     assert "warning" not in out.history[0] and "warning" in out.history[1]
     assert out.stopped is None and out.epochs_run == 3
 
 
 def test_collapse_guard_stop_derives_from_the_last_healthy_epoch(tmp_path):
-    out = job(tmp_path, collapse_threshold=0.0, collapse_warmup=1, collapse_action="stop").run()
+    out = run_supernet_search(search(tmp_path, collapse_threshold=0.0, collapse_warmup=1, collapse_action="stop"))
     assert out.epochs_run == 2 and out.stopped.startswith("collapse guard: epoch 1")
     assert out.alphas != out.final_alphas  # the epoch-0 alphas, not the collapsed ones
     proxy = get_space("nb201", **SMALL)
@@ -129,23 +132,24 @@ def test_collapse_guard_stop_derives_from_the_last_healthy_epoch(tmp_path):
 
 
 def test_collapse_guard_regularize_switches_on_beta_decay(tmp_path):
-    out = job(tmp_path, collapse_threshold=0.0, collapse_warmup=1, collapse_action="regularize", beta_weight=0.5).run()
+    out = run_supernet_search(search(tmp_path, collapse_threshold=0.0, collapse_warmup=1,
+                                     collapse_action="regularize", beta_weight=0.5))
     weights = [h["reg_weight"] for h in out.history]
     assert weights[0] == 0.0 and weights[1] == 0.0 and weights[2] >= 1.0  # boosted after the first collapsed epoch
 
 
 def test_beta_darts_weight_grows_linearly(tmp_path):
-    out = job(tmp_path, "beta_darts", beta_weight=4.0).run()
+    out = run_supernet_search(search(tmp_path, "beta_darts", beta_weight=4.0))
     assert [h["reg_weight"] for h in out.history] == [0.0, 2.0, 4.0]
 
 
 def test_gdas_anneals_the_temperature(tmp_path):
-    out = job(tmp_path, "gdas", tau_max=10.0, tau_min=1.0).run()
+    out = run_supernet_search(search(tmp_path, "gdas", tau_max=10.0, tau_min=1.0))
     assert [h["tau"] for h in out.history] == [10.0, 5.5, 1.0]
 
 
 def test_a_diverging_search_is_stopped_and_said_so(tmp_path):
-    out = job(tmp_path, lr=1e12, grad_clip=1e30, momentum=0.0).run()
+    out = run_supernet_search(search(tmp_path, lr=1e12, grad_clip=1e30, momentum=0.0))
     assert out.stopped is not None and out.stopped.startswith("diverged in epoch")
     assert SPACE.contains(out.arch)
 
@@ -154,7 +158,7 @@ def test_pc_darts_with_edge_normalization_searches_the_darts_space(tmp_path):
     space = get_space("darts", C=4, layers=3, steps=2)
     config = OneShotConfig.from_options("darts", {"epochs": 1, "batch_size": 32, "partial_channels": 2,
                                                   "edge_normalization": True})
-    out = SupernetJob(space=space, task="digits", task_options={"limit": 200}, seed=0, config=config,
-                      directory=str(tmp_path)).run()
+    out = run_supernet_search(SupernetSearch(space=space, task="digits", task_options={"limit": 200}, seed=0,
+                                             config=config, directory=str(tmp_path)))
     assert set(out.alphas) == {"normal", "reduce", "normal.edges", "reduce.edges"}
     assert space.contains(out.arch)

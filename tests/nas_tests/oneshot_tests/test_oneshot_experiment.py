@@ -83,12 +83,12 @@ def test_a_failing_supernet_job_says_what_failed_and_how_to_go_on(tmp_path, caps
     class OutOfMemory(LocalExecutor):
         """Runs the job until its second epoch ends, then fails as a GPU out of memory would."""
 
-        def run_job(self, job, on_progress=None):
+        def run_job(self, runner, spec, on_progress=None):
             def epoch(record):
                 if record["epoch"] == 1:
                     raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-            return job.run(on_epoch=epoch)
+            return runner(spec, epoch)
 
     exp = Experiment.create(parse_config(config()), tmp_path / "exp")
     with pytest.raises(NASError, match=r"failed after 2 of 3 epochs: RuntimeError: CUDA out of memory.*"

@@ -1,0 +1,67 @@
+"""A supernet search described as data (no torch): what a one-shot strategy asks the experiment to run.
+
+:class:`SupernetSearch` holds everything the search needs (the space, the task, the seed, the settings, the
+directory it keeps its files in) and what the experiment reads of it while it runs (its name and label for
+progress lines, its epochs, the per-epoch records written so far). It trains nothing: the training code is
+:func:`nas.oneshot.job.run_supernet_search`, which the runtime looks up by the search's ``name`` and runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nas.oneshot.config import OneShotConfig
+
+__all__ = ["SupernetSearch"]
+
+
+@dataclass(frozen=True)
+class SupernetSearch:
+    """One supernet search: ``space`` (the configured space), the task to search on and its options, the
+    experiment seed, the settings and the ``directory`` of its files (``checkpoint.pt``, ``history.json``,
+    ``result.json``); torch uses ``threads`` threads if set. A job description in the sense of
+    :class:`nas.trials.protocols.JobSpec`: picklable, progress lines read "supernet epoch 3/20: ...".
+    """
+
+    space: Any
+    task: str
+    task_options: dict[str, Any]
+    seed: int
+    config: OneShotConfig
+    directory: str
+    threads: int | None = None
+
+    CHECKPOINT: ClassVar[str] = "checkpoint.pt"
+    HISTORY: ClassVar[str] = "history.json"
+    RESULT: ClassVar[str] = "result.json"
+    #: the kind of job: names it in progress lines, and its runner in :mod:`nas.runtime.jobs`
+    name: ClassVar[str] = "supernet"
+
+    @property
+    def label(self) -> str:
+        """The algorithm, as progress lines name it."""
+        return self.config.algorithm
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
+
+    def describe_epoch(self, record: dict[str, Any]) -> str:
+        """Accuracies, collapse signals and the collapse guard's warning of one epoch record, on one line."""
+        return (f"train acc {record['train_acc']:.1f} | search-val acc {record['search_val_acc']:.1f} | "
+                f"parameter-free {record['param_free_share']:.0%} | entropy {record['entropy']:.3f}"
+                + (f" | WARNING {record['warning']}" if "warning" in record else ""))
+
+    def failure_hint(self, message: str) -> str:
+        """How to get past an out-of-memory failure ("" for other failures)."""
+        if "out of memory" in message.lower():
+            return " (out of memory: lower strategy.options.batch_size or set partial_channels: 2 or 4)"
+        return ""
+
+    def read_history(self) -> list[dict[str, Any]]:
+        """The per-epoch records written so far (empty before the first epoch ends)."""
+        path = Path(self.directory) / self.HISTORY
+        return json.loads(path.read_text()) if path.is_file() else []
