@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from nas.core.errors import NASError
+from nas.core.errors import ConfigError, NASError
 from nas.runtime.events import Event, TrialFinished
 
 if TYPE_CHECKING:  # imported lazily at run time (torch)
@@ -279,8 +279,6 @@ def _print_export(result: ExportReport) -> int:
 
 def _parse_options(items: list[str]) -> dict[str, object]:
     import yaml
-
-    from nas.core.errors import ConfigError
 
     options: dict[str, object] = {}
     for item in items:

@@ -26,6 +26,11 @@ from torch import nn
 
 from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
 from nas.core.registry import Registry, register_named, subclass_check
+from nas.evaluation.benchmarks import load_nb201
+from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
+from nas.evaluation.proxies import PROXIES
+from nas.evaluation.tasks import list_tasks, load_task
+from nas.evaluation.training import Diverged, TrainConfig, evaluate_split, resolve_device, seeded, train
 from nas.graph.architecture import Architecture
 from nas.graph.nb201 import nb201_string
 from nas.trials.trial import Result, Status, Trial
@@ -91,9 +96,6 @@ class TrainEvaluator(Evaluator):
 
     def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
                  train: Any = None, data_seed: int = 0, latency_runs: int = 10) -> None:
-        from nas.evaluation.tasks import list_tasks
-        from nas.evaluation.training import TrainConfig
-
         if task not in list_tasks():
             raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
                               + did_you_mean(task, list_tasks()))
@@ -115,8 +117,6 @@ class TrainEvaluator(Evaluator):
     @property
     def task(self) -> Any:
         if self._task is None:
-            from nas.evaluation.tasks import load_task
-
             task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
             if self.compiler.input_kind != task.kind:
                 raise ConfigError(
@@ -144,9 +144,6 @@ class TrainEvaluator(Evaluator):
         return callback
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
-        from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
-        from nas.evaluation.training import Diverged, evaluate_split, resolve_device, seeded, train
-
         model = None
         try:
             task = self.task
@@ -218,8 +215,6 @@ class NB201Evaluator(Evaluator):
     def lookup(self, arch: Architecture) -> Any:
         """The benchmark record of an ``nb201`` architecture."""
         if self._index is None:
-            from nas.evaluation.benchmarks import load_nb201
-
             self._index = {r.arch_str: r for r in load_nb201()}
         if arch.space != "nb201":
             raise InvalidArchitectureError(f"the nb201 evaluator needs an 'nb201' architecture, got {arch.space!r}")
@@ -252,8 +247,6 @@ class ProxyEvaluator(Evaluator):
     def __init__(self, *, compiler: ModelCompiler, proxy: str = "synflow", task: str | None = None,
                  task_options: Mapping[str, Any] | None = None, input_shape: Any = None, num_classes: int = 10,
                  batch_size: int = 64, data_seed: int = 0) -> None:
-        from nas.evaluation.proxies import PROXIES
-
         if proxy not in PROXIES:
             raise ConfigError(f"proxy evaluator: proxy {proxy!r} is not one of {', '.join(PROXIES)}")
         if task is None and (proxy != "synflow" or input_shape is None):
@@ -279,8 +272,6 @@ class ProxyEvaluator(Evaluator):
         if self.task_name is None:
             assert self.input_shape is not None
             return torch.zeros(1, *self.input_shape), torch.zeros(1, dtype=torch.long), self.num_classes
-        from nas.evaluation.tasks import load_task
-
         if self._batch is None:
             task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
             idx = torch.randperm(len(task.y_train), generator=torch.Generator().manual_seed(self.data_seed))
@@ -290,10 +281,6 @@ class ProxyEvaluator(Evaluator):
         return self._batch[0], self._batch[1], self._classes
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
-        from nas.evaluation.measure import count_params
-        from nas.evaluation.proxies import PROXIES
-        from nas.evaluation.training import seeded
-
         try:
             x, y, classes = self._data()
             with seeded(trial.seed):

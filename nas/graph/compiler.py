@@ -38,7 +38,7 @@ from nas.core.registry import Registry
 from nas.graph.architecture import CELL_REF_PREFIX, Architecture, Cell
 from nas.graph.cells import ConvCell, EdgeOpFactory, SequenceCell, darts_rnn_layer
 from nas.graph.ops import SEQUENCE_OPS
-from nas.graph.ops.conv import ResNetBasicBlock
+from nas.graph.ops.conv import FactorizedReduce, ReLUConvBN, ResNetBasicBlock
 from nas.graph.standalone import InputCheck
 
 __all__ = ["build_model", "SKELETONS", "InputCheck", "MACRO_SITES", "MacroSite", "positional_encoding"]
@@ -155,8 +155,6 @@ class _DartsCell(nn.Module):
     def __init__(self, cell: Cell, C_pp: int, C_p: int, C: int, reduction_prev: bool, *, name: str = "normal",
                  edge_op: EdgeOpFactory | None = None) -> None:
         super().__init__()
-        from nas.graph.ops.conv import FactorizedReduce, ReLUConvBN
-
         self.preprocess0 = FactorizedReduce(C_pp, C) if reduction_prev else ReLUConvBN(C_pp, C, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(C_p, C, 1, 1, 0)
         self.cell = ConvCell(cell, [C, C], C, name=name, edge_op=edge_op)

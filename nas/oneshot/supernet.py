@@ -34,6 +34,7 @@ from torch import nn
 
 from nas.core.checks import is_int
 from nas.core.errors import ConfigError
+from nas.evaluation.training import seeded
 from nas.graph.architecture import Architecture
 from nas.graph.cells import EdgeSite
 from nas.graph.compiler import MACRO_SITES, MacroSite, build_model
@@ -247,8 +248,6 @@ def build_supernet(space: SupernetSource | SupernetSpec, input_shape: Sequence[i
     holder = EdgeWeights()
     cells = spec.cell_slots
     sites = _macro_sites(spec)
-    from nas.evaluation.training import seeded
-
     with seeded(seed):
         network = build_model(spec.template, input_shape, num_classes,
                               edge_op=_edge_factory(cells, holder, partial_channels))

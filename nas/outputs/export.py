@@ -47,12 +47,17 @@ from nas.core.checks import is_int
 from nas.core.errors import ConfigError, did_you_mean
 from nas.core.io import atomic_write, atomic_write_text
 from nas.core.serialize import jsonable
+from nas.core.version import __version__
+from nas.evaluation.measure import count_params
+from nas.evaluation.training import evaluate_split, resolve_device, seeded, train
+from nas.outputs.export_python import generate_python
 from nas.outputs.loading import (
     FILE_NAMES,
     INFO_FILE,
     MANIFEST,
     CorruptExportError,
     ExportError,
+    OnnxModel,
     load_model,
     model_info,
     read_json,
@@ -60,6 +65,7 @@ from nas.outputs.loading import (
     verify_files,
 )
 from nas.outputs.view import ExperimentView
+from nas.runtime.config import build
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportError", "CorruptExportError", "ExportReport", "parse_formats",
            "export_experiment", "export_model", "retrain_trial", "verify_in_fresh_processes", "check_export"]
@@ -116,8 +122,6 @@ def retrain_trial(trial: Any, evaluator: Any, *, retrain_epochs: int | None = No
     ``training["reproduced"]`` says whether the validation accuracy equals the stored score. With
     ``retrain_epochs=E``: the train and validation splits merged, E epochs, same config and seed, final weights.
     """
-    from nas.evaluation.training import resolve_device, seeded, train
-
     task = evaluator.task
     cfg = evaluator.config_for(trial.arch)
     info: dict[str, Any] = {"seed": trial.seed}
@@ -177,8 +181,6 @@ def _write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> d
 
 def _onnx_difference(model: nn.Module, path: Path, example: torch.Tensor) -> float:
     """Max abs difference between onnxruntime and torch on batches of 1 and len(example)+1 samples."""
-    from nas.outputs.loading import OnnxModel
-
     session = OnnxModel(path)
     worst = 0.0
     with torch.no_grad():
@@ -228,8 +230,6 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, tolerance: 
 
 
 def _write_python(model: nn.Module, path: Path, input_shape: Sequence[int], num_classes: int, header: str) -> dict:
-    from nas.outputs.export_python import generate_python
-
     source = generate_python(model, input_shape=input_shape, num_classes=num_classes, header=header)
     atomic_write_text(path, source)
     return {"imports": ["torch"], "entry_point": "load(weights_path)"}
@@ -403,11 +403,6 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     for an experiment that cannot be exported (no completed trial, an evaluator that trains nothing, a bad
     option); a model that fails verification is written and reported (``ExportReport.ok`` is False).
     """
-    from nas.core.version import __version__
-    from nas.evaluation.measure import count_params
-    from nas.evaluation.training import evaluate_split
-    from nas.runtime.config import build
-
     say = progress or (lambda line: None)
     started = time.perf_counter()
     if not is_int(top) or top < 1:

@@ -12,15 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nas.core.errors import ConfigError
 from nas.runtime.config import ExperimentConfig, load_config, parse_config
 from nas.runtime.events import Event
-
-if TYPE_CHECKING:  # imported in search(): the experiment module loads torch (~1.3 s, measured), which
-    # `nas demo --print-config` does not need
-    from nas.runtime.experiment import Experiment
+from nas.runtime.experiment import Experiment
 
 __all__ = ["search", "as_config", "QUICKSTART", "quickstart_yaml", "load_quickstart"]
 
@@ -66,8 +63,6 @@ def search(config: str | os.PathLike[str] | Mapping[str, Any] | ExperimentConfig
     The search writes the same files as ``nas search``, so ``nas status``/``resume``/``export``/``report`` work on
     it. Invalid settings raise :class:`~nas.core.errors.ConfigError` before anything is written.
     """
-    from nas.runtime.experiment import Experiment
-
     cfg = as_config(config)
     exp = Experiment.create(cfg, None if directory is None else os.fspath(directory), overwrite=overwrite)
     try:

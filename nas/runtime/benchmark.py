@@ -18,6 +18,8 @@ from nas.evaluation.evaluators import NB201Evaluator
 from nas.runtime.executors import LocalExecutor
 from nas.runtime.loop import run_loop
 from nas.trials.trial import Result, Trial
+from search_spaces import get_space
+from strategies import get_strategy
 
 __all__ = ["BenchmarkReport", "run_benchmark", "CHECKPOINTS"]
 
@@ -74,9 +76,6 @@ class BenchmarkReport:
 def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "cifar10", dedup: bool = True,
                   options: dict[str, Any] | None = None) -> BenchmarkReport:
     """Run ``seeds`` searches of ``queries`` evaluations each (see the module docstring)."""
-    from search_spaces import get_space
-    from strategies import get_strategy
-
     space = get_space("nb201")
     evaluator = NB201Evaluator(dataset=dataset)
     report = BenchmarkReport(strategy, dataset, seeds, queries)

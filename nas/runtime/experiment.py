@@ -14,9 +14,12 @@ import yaml
 
 from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text
+from nas.core.version import __version__
+from nas.evaluation.pruning import ASHA, RemotePruner
 from nas.runtime.checkpoint import read_checkpoint, write_checkpoint
 from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
 from nas.runtime.events import BudgetSpent, Event, JobDone, JobEpoch, JobStarted, SearchStarted, TrialFinished
+from nas.runtime.executors import LocalExecutor, RayExecutor
 from nas.runtime.jobs import job_runner
 from nas.runtime.loop import TrialRecord, run_loop
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
@@ -24,12 +27,6 @@ from nas.trials.protocols import Evaluator, Executor, JobContext, Strategy
 from nas.trials.trial import Trial
 
 __all__ = ["Experiment"]
-
-
-def _version() -> str:
-    from nas.core.version import __version__
-
-    return __version__
 
 
 class Experiment:
@@ -70,7 +67,7 @@ class Experiment:
         path.mkdir(parents=True, exist_ok=True)
         exp = cls(cfg, path, build(cfg))
         exp._save_config()
-        exp.store.set_meta("version", _version())
+        exp.store.set_meta("version", __version__)
         exp.store.set_meta("created", time.time())
         exp.checkpoint()
         return exp
@@ -118,8 +115,6 @@ class Experiment:
 
     # -- running -----------------------------------------------------------------------------------
     def make_executor(self) -> Executor:
-        from nas.runtime.executors import LocalExecutor, RayExecutor
-
         ex = self.cfg.execution
         if ex.executor == "local":
             return LocalExecutor()
@@ -128,8 +123,6 @@ class Experiment:
 
     def _pruner(self) -> Any:
         """The ASHA pruner (a Ray actor for the Ray executor), fed with the rung values of finished trials."""
-        from nas.evaluation.pruning import ASHA, RemotePruner
-
         options = dict(self.cfg.early_stopping)  # type: ignore[arg-type]  # called when set
         pruner = RemotePruner(**options) if self.cfg.execution.executor == "ray" else ASHA(**options)
         for t in self.store.trials():

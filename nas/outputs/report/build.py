@@ -22,11 +22,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 import yaml
 
 from nas.core.checks import check_int
 from nas.core.io import atomic_write_text
-from nas.outputs.report.gradcam import ExperimentModels, SkipSection
+from nas.core.version import __version__
+from nas.outputs.report.analysis import best_fraction_count, decision_importance, op_frequency
+from nas.outputs.report.cam import grad_cam
+from nas.outputs.report.cells import draw_architecture
+from nas.outputs.report.gradcam import ExperimentModels, SkipSection, best_trained_model, gradcam_figure, pick_images
+from nas.outputs.report.plots import (
+    bar_figure,
+    best_so_far_figure,
+    pareto_front,
+    png_data_uri,
+    supernet_figure,
+    tradeoff_figure,
+)
 from nas.outputs.report.text import cell_summary, format_metric, top_columns
 from nas.outputs.view import ExperimentView
 from nas.runtime.store import RUNNING, StoredTrial
@@ -120,8 +134,6 @@ def _img(uri: str, alt: str) -> str:
 
 
 def _figure(fig: Any, alt: str) -> str:
-    from nas.outputs.report.plots import png_data_uri
-
     return _img(png_data_uri(fig), alt)
 
 
@@ -154,8 +166,6 @@ def _summary(d: _Data) -> str:
 
 
 def _progress(d: _Data) -> str:
-    from nas.outputs.report.plots import best_so_far_figure
-
     finished = sorted((t for t in d.trials if t.status != RUNNING and t.finished is not None),
                       key=lambda t: (t.finished, t.id))
     scores = [t.score if t.status == "COMPLETE" and _finite(t.score) else None for t in finished]
@@ -172,8 +182,6 @@ _COSTS = (("params", "parameters"), ("flops", "FLOPs (batch 1)"), ("latency_ms",
 
 
 def _tradeoffs(d: _Data) -> str:
-    from nas.outputs.report.plots import pareto_front, tradeoff_figure
-
     panels = []
     fronts = []
     for key, name in _COSTS:
@@ -218,8 +226,6 @@ def _top(d: _Data) -> str:
 
 
 def _cells(d: _Data) -> str:
-    from nas.outputs.report.cells import draw_architecture
-
     if not d.ranked:
         raise SkipSection("no completed trial")
     parts = []
@@ -233,9 +239,6 @@ def _cells(d: _Data) -> str:
 
 
 def _ops(d: _Data) -> str:
-    from nas.outputs.report.analysis import best_fraction_count, decision_importance, op_frequency
-    from nas.outputs.report.plots import bar_figure
-
     if not d.ranked:
         raise SkipSection("no completed trial")
     archs = [t.arch for t in d.ranked]
@@ -284,12 +287,6 @@ def _failures(d: _Data) -> str:
 
 
 def _gradcam(d: _Data) -> str:
-    import numpy as np
-    import torch
-
-    from nas.outputs.report.cam import grad_cam
-    from nas.outputs.report.gradcam import best_trained_model, gradcam_figure, pick_images
-
     if not d.options.gradcam:
         raise SkipSection("turned off (--no-gradcam)")
     trained = best_trained_model(d.models, d.ranked, d.options.retrain_epochs)
@@ -309,8 +306,6 @@ def _gradcam(d: _Data) -> str:
 
 
 def _supernet(d: _Data) -> str:
-    from nas.outputs.report.plots import supernet_figure
-
     outcome = d.view.supernet
     if outcome is None:
         raise SkipSection(f"strategy {d.view.config.strategy.name!r} trains no supernet (one-shot strategies: darts, "
@@ -406,8 +401,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 def _render(d: _Data) -> tuple[str, dict[str, str]]:
     """The HTML page and the reasons of the sections left empty."""
-    from nas.core.version import __version__
-
     skipped: dict[str, str] = {}
     sections = []
     for sid, title in SECTIONS:
