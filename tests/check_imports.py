@@ -12,9 +12,6 @@ Checked over the library (the ``root_packages`` of ``[importlinter]`` in ``setup
 * no library module imports the root package ``nas`` (its lazy re-exports reach every layer): import from the
   module that defines the name.
 
-:data:`PENDING` lists the sites known before this check existed; each one is hoisted or justified by the
-renovation's final pass, after which the list is empty.
-
 Run ``python tests/check_imports.py`` (``make lint`` does): one line per problem and exit status 1, or 0.
 ``--list`` prints every function-level import of an internal or heavy module with its verdict.
 """
@@ -39,16 +36,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("nas/cli.py", "*"): "each command imports only what it runs: `nas --help` imports 470 modules in 0.19 s "
                          "with neither torch nor ray; `nas search` needs both (1.5 s for torch alone)",
 }
-
-#: Sites found when the check was introduced, in modules being reworked at the time: (file, imported module).
-#: Each one is hoisted or justified; remove an entry when its site is gone. Left: the supernet job's training
-#: imports, in the module the one-shot job rework splits (a torch-free description and the runner).
-PENDING: frozenset[tuple[str, str]] = frozenset({
-    ("nas/oneshot/job.py", "nas.evaluation.tasks"),
-    ("nas/oneshot/job.py", "nas.evaluation.training"),
-    ("nas/oneshot/job.py", "nas.oneshot.architect"),
-    ("nas/oneshot/job.py", "nas.oneshot.supernet"),
-})
 
 MARK = "# lazy:"
 
@@ -138,7 +125,7 @@ def scan(root: Path = ROOT, packages: tuple[str, ...] | None = None) -> tuple[li
                     if head in top_heavy:
                         problems.append(f"{rel}:{node.lineno}: `{module}` is imported at the top already; "
                                         "drop this import")
-                elif item.reason is None and (rel, module) not in PENDING and not (
+                elif item.reason is None and not (
                         (rel, module) in ALLOWED or (rel, "*") in ALLOWED):
                     problems.append(f"{rel}:{node.lineno}: `{module}` is imported inside a function; move it to "
                                     f"the top of the module, or state the measured import-time cost as "
@@ -152,7 +139,7 @@ def main(argv: list[str]) -> int:
         for item in late:
             verdict = ("heavy, deferred" if not item.internal else item.reason
                        or ALLOWED.get((item.path, item.module)) or ALLOWED.get((item.path, "*"))
-                       or ("pending" if (item.path, item.module) in PENDING else "UNJUSTIFIED"))
+                       or "UNJUSTIFIED")
             print(f"{item.path}:{item.line}: {item.module}: {verdict}")
         print(f"{len(late)} function-level imports ({sum(i.internal for i in late)} internal)")
     for problem in problems:
