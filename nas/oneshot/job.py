@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from nas.core.errors import ConfigError
 from nas.core.io import atomic_write, atomic_write_text
-from nas.oneshot.config import ALGORITHMS, COLLAPSE_ACTIONS, OneShotConfig, place, proxy_space
+from nas.oneshot.config import ALGORITHMS, COLLAPSE_ACTIONS, OneShotConfig, SupernetSpace, place, proxy_space
 from nas.oneshot.outcome import SearchOutcome
 
 __all__ = ["OneShotConfig", "SupernetJob", "SearchOutcome", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
@@ -55,7 +55,7 @@ class SupernetJob:
     ``directory/result.json``). A job in the sense of :class:`nas.trials.protocols.Job`: an executor runs it,
     progress lines read "supernet epoch 3/20: ..."."""
 
-    space: Any
+    space: SupernetSpace
     task: str
     task_options: dict[str, Any]
     seed: int
@@ -178,7 +178,7 @@ class SupernetJob:
         return self._finish(proxy, net, state)
 
     def _epoch(self, net: Any, architect: Any, w_opt: Any, data: list[tuple[torch.Tensor, torch.Tensor]],
-               epoch: int, xi: float, reg: float) -> dict[str, float]:
+               epoch: int, xi: float | torch.Tensor, reg: float) -> dict[str, float]:
         cfg = self.config
         (xw, yw), (xa, ya) = data
         gen = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
@@ -238,7 +238,7 @@ class SupernetJob:
         atomic_write(ckpt, lambda tmp: torch.save(saved, tmp))
         atomic_write_text(ckpt.with_name(self.HISTORY), json.dumps(state["history"], indent=1))
 
-    def _finish(self, proxy: Any, net: Any, state: dict[str, Any]) -> SearchOutcome:
+    def _finish(self, proxy: SupernetSpace, net: Any, state: dict[str, Any]) -> SearchOutcome:
         current = {k: v.tolist() for k, v in net.alpha_arrays().items()}
         collapsed = state["stopped"] is not None and state["stopped"].startswith("collapse")
         chosen = state["healthy"] if collapsed and state["healthy"] is not None else current

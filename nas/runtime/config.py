@@ -28,6 +28,7 @@ A config file::
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -39,7 +40,7 @@ import yaml
 
 from nas.core.checks import is_int, is_number
 from nas.core.errors import ConfigError, NASError, did_you_mean
-from nas.trials.protocols import JobContext
+from nas.trials.protocols import JobContext, Space
 
 if TYPE_CHECKING:  # torch and the strategies are imported only when a config is built
     from nas.evaluation.evaluators import Evaluator
@@ -253,7 +254,7 @@ def _check(cfg: ExperimentConfig) -> Components:
     return built
 
 
-def _check_task_kind(space: Any, task: str | None, field: str) -> None:
+def _check_task_kind(space: Space, task: str | None, field: str) -> None:
     """A space of image models with a sequence task (or the reverse) fails at config time, not per trial."""
     from nas.evaluation.tasks import task_kind
 
@@ -380,7 +381,7 @@ def parse_config(data: Any) -> ExperimentConfig:
     return _validated(_build(ExperimentConfig, data, ""))
 
 
-def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
     """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields."""
     file = Path(path)
     if not file.is_file():
