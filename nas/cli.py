@@ -17,6 +17,7 @@ from nas.runtime.events import Event, TrialFinished
 if TYPE_CHECKING:  # imported lazily at run time (torch)
     from nas.outputs.export import ExportReport
     from nas.outputs.view import ExperimentView
+    from nas.runtime.experiment import Experiment
 
 __all__ = ["main"]
 
@@ -65,8 +66,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_ranked(exp: object, top: int = 5) -> None:
-    ranked = exp.ranked()  # type: ignore[attr-defined]  # exp: an Experiment, typed object (lazy import)
+def _print_ranked(exp: Experiment, top: int = 5) -> None:
+    ranked = exp.ranked()
     if not ranked:
         print("no completed trial")
         return
@@ -96,14 +97,14 @@ def _progress(quiet: bool) -> Callable[[Event], None] | None:
     return show
 
 
-def _run(exp: object, quiet: bool) -> int:
+def _run(exp: Experiment, quiet: bool) -> int:
     try:
-        exp.run(progress=_progress(quiet))  # type: ignore[attr-defined]  # exp: an Experiment (lazy import)
+        exp.run(progress=_progress(quiet))
     except KeyboardInterrupt:
-        print(f"interrupted; continue with: nas resume {exp.directory}")  # type: ignore[attr-defined]  # an Experiment
+        print(f"interrupted; continue with: nas resume {exp.directory}")
         return 1
     _print_ranked(exp)
-    best = exp.directory / exp.BEST  # type: ignore[attr-defined]  # exp: an Experiment (lazy import)
+    best = exp.directory / exp.BEST
     if best.exists():
         print(f"best architecture: {best}")
     return 0

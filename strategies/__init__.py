@@ -15,6 +15,7 @@ import inspect
 from typing import Any
 
 from nas.core.errors import ConfigError, did_you_mean
+from nas.trials.protocols import Space
 from strategies.base import Strategy, trial_seed
 from strategies.dedup import Deduplicate
 from strategies.evolution import RegularizedEvolution
@@ -42,13 +43,13 @@ def _options_of(cls: type) -> list[str]:
     for klass in cls.__mro__:
         if klass is object or "__init__" not in vars(klass):
             continue
-        for p in inspect.signature(klass.__init__).parameters.values():
+        for p in inspect.signature(vars(klass)["__init__"]).parameters.values():
             if p.kind is p.KEYWORD_ONLY and p.name not in names:
                 names.append(p.name)
     return names
 
 
-def get_strategy(name: str, *, space: Any, seed: int = 0, dedup: bool = True, **options: Any) -> Strategy:
+def get_strategy(name: str, *, space: Space, seed: int = 0, dedup: bool = True, **options: Any) -> Strategy:
     """Build strategy ``name`` for ``space`` seeded with ``seed``. With ``dedup`` (the default) it is wrapped
     in :class:`Deduplicate`, so architectures computing the same function are evaluated once. Unknown names
     and options raise with the known ones and the closest match."""

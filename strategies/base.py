@@ -23,7 +23,7 @@ from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.core.serialize import jsonable
 from nas.graph.architecture import Architecture
 from nas.trials.objectives import Constraint, Objective, feasible, oriented, parse_constraints, parse_objectives
-from nas.trials.protocols import JobContext, JobSpec
+from nas.trials.protocols import JobContext, JobOutcome, JobSpec, Space
 from nas.trials.trial import Result, Trial
 
 __all__ = ["Strategy", "trial_seed"]
@@ -46,9 +46,9 @@ class Strategy(ABC):
     #: ``searchable`` training fields is refused for them).
     one_shot: ClassVar[bool] = False
 
-    def __init__(self, *, space: Any, seed: int = 0, objectives: Any = None, constraints: Any = None) -> None:
+    def __init__(self, *, space: Space, seed: int = 0, objectives: Any = None, constraints: Any = None) -> None:
         check_int(f"strategy {self.name} seed", seed)
-        self.space = space
+        self.space: Space = space
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.objectives: tuple[Objective, ...] = parse_objectives(objectives)
@@ -111,7 +111,7 @@ class Strategy(ABC):
         (the default) when there is none. Raises :class:`ConfigError` when ``context`` lacks what the job needs."""
         return None
 
-    def tell_job(self, outcome: Any) -> None:
+    def tell_job(self, outcome: JobOutcome) -> None:
         """Receive the outcome of the job :meth:`job` returned (its state then holds it: no job any more)."""
         raise ValueError(f"strategy {self.name} runs no job; it was told a job outcome")
 

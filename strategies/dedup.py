@@ -12,7 +12,8 @@ from typing import Any
 
 from nas.core.checks import is_int
 from nas.core.errors import ConfigError
-from nas.trials.protocols import JobContext, JobSpec
+from nas.graph.architecture import Architecture
+from nas.trials.protocols import JobContext, JobOutcome, JobSpec
 from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
 
@@ -75,7 +76,7 @@ class Deduplicate(Strategy):
     def job(self, context: JobContext) -> JobSpec | None:
         return self.inner.job(context)
 
-    def tell_job(self, outcome: Any) -> None:
+    def tell_job(self, outcome: JobOutcome) -> None:
         self.inner.tell_job(outcome)
 
     def job_summary(self, context: JobContext) -> dict[str, Any] | None:
@@ -104,7 +105,7 @@ class Deduplicate(Strategy):
         self.inflight = {int(k): v for k, v in state["inflight"].items()}
         self.waiting = {k: list(v) for k, v in state["waiting"].items()}
 
-    def _propose(self, n: int) -> list[Any]:  # pragma: no cover - ask() is overridden
+    def _propose(self, n: int) -> list[Architecture]:  # pragma: no cover - ask() is overridden
         raise NotImplementedError
 
     def _observe(self, trial: Trial, result: Result) -> None:  # pragma: no cover - tell() is overridden

@@ -17,10 +17,10 @@ import numpy as np
 
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
-from nas.oneshot.config import OneShotConfig, place, proxy_space
+from nas.oneshot.config import OneShotConfig, SupernetSpace, place, proxy_space
 from nas.oneshot.outcome import SearchOutcome
 from nas.oneshot.spec import SupernetSearch
-from nas.trials.protocols import JobContext
+from nas.trials.protocols import JobContext, JobOutcome
 from nas.trials.trial import Result, Trial
 from strategies.base import Strategy
 
@@ -33,8 +33,9 @@ class OneShotStrategy(Strategy):
 
     algorithm: ClassVar[str]
     one_shot: ClassVar[bool] = True
+    space: SupernetSpace
 
-    def __init__(self, *, space: Any, seed: int = 0, objectives: Any = None, constraints: Any = None,
+    def __init__(self, *, space: SupernetSpace, seed: int = 0, objectives: Any = None, constraints: Any = None,
                  task: str | None = None, task_options: dict[str, Any] | None = None, **options: Any) -> None:
         super().__init__(space=space, seed=seed, objectives=objectives, constraints=constraints)
         self.config = OneShotConfig.from_options(self.algorithm, options)
@@ -66,7 +67,7 @@ class OneShotStrategy(Strategy):
                               seed=context.seed, config=self.config, directory=str(context.directory),
                               threads=context.threads)
 
-    def tell_job(self, outcome: Any) -> None:
+    def tell_job(self, outcome: JobOutcome) -> None:
         """Receive the :class:`SearchOutcome` of the supernet search."""
         if not isinstance(outcome, SearchOutcome):
             raise TypeError(f"{self.name}: expected the SearchOutcome of the supernet search, got "

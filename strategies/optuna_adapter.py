@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from nas.core.errors import ConfigError, did_you_mean
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
+
+if TYPE_CHECKING:  # an annotation only; optuna is imported where used
+    from optuna.distributions import BaseDistribution
 
 __all__ = ["OptunaStrategy", "SAMPLERS"]
 
@@ -72,6 +75,15 @@ def _random_states(obj: Any) -> list[np.random.RandomState]:
     return found
 
 
+def _legacy_state(rng: np.random.RandomState) -> tuple[str, np.ndarray, int, int, float]:
+    """``rng.get_state()`` as its legacy tuple ``(name, keys, pos, has_gauss, cached_gaussian)``, which every
+    Mersenne Twister RandomState (the ones Optuna's samplers hold) gives."""
+    state = rng.get_state(legacy=True)
+    if isinstance(state, dict):
+        raise ConfigError(f"optuna strategy: a sampler random state of {state.get('bit_generator')!r} cannot be saved")
+    return state
+
+
 class OptunaStrategy(Strategy):
     """Options: ``sampler`` (name), ``sampler_options`` (dict), ``storage`` (URL), ``study_name``."""
 
@@ -87,7 +99,7 @@ class OptunaStrategy(Strategy):
         self.sampler_options = dict(sampler_options or {})
         self.storage = storage
         self.study_name = study_name or f"nas-{self.space.name}-{self.seed}"
-        self.distributions = {
+        self.distributions: dict[str, BaseDistribution] = {
             name: optuna.distributions.CategoricalDistribution(list(range(n)))
             for name, n in zip(self.space.decision_names(), self.space.decision_sizes())
         }
@@ -159,7 +171,7 @@ class OptunaStrategy(Strategy):
                            "values": None if t.values is None else list(t.values),
                            "system_attrs": dict(t.system_attrs), "user_attrs": dict(t.user_attrs)})
         rngs = [[s[0], s[1].tolist(), int(s[2]), int(s[3]), float(s[4])]
-                for s in (r.get_state() for r in _random_states(self.study.sampler))]
+                for s in (_legacy_state(r) for r in _random_states(self.study.sampler))]
         return {"trials": trials, "rng_states": rngs, "numbers": {str(k): v for k, v in self._numbers.items()}}
 
     def _load_state(self, state: dict[str, Any]) -> None:

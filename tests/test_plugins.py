@@ -43,7 +43,7 @@ def cleanup() -> Iterator[list[tuple[object, str]]]:
     added: list[tuple[object, str]] = []
     yield added
     for registry, name in added:
-        registry.unregister(name)  # type: ignore[attr-defined]
+        registry.unregister(name)  # type: ignore[attr-defined]  # a Registry, kept as object with its name
 
 
 def test_register_strategy_decorates_a_class_and_get_strategy_builds_it(cleanup) -> None:
@@ -73,7 +73,7 @@ def test_register_strategy_refuses_clear_mistakes() -> None:
     with pytest.raises(RegistrationError, match=r"strategy 'random' is already registered; choose another name"):
         register_strategy(type("Again", (RandomSearch,), {}))  # inherits name 'random'
     with pytest.raises(RegistrationError, match=r"expected a subclass of strategies.Strategy"):
-        register_strategy(type("NotAStrategy", (), {"name": "not_a_strategy"}))  # type: ignore[type-var]
+        register_strategy(type("NotAStrategy", (), {"name": "not_a_strategy"}))  # type: ignore[type-var]  # the wrong type is the point
     assert "abstract_test" not in list_strategies() and "not_a_strategy" not in list_strategies()
 
 

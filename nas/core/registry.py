@@ -119,7 +119,7 @@ class Registry(Generic[T]):
 
     def _checked(self, name: str, obj: Any, error: type[NASError], where: str = "") -> T:
         if self._check is None:
-            return obj  # type: ignore[no-any-return]  # an unchecked registry takes any object as T
+            return obj  # an unchecked registry takes any object as T
         try:
             return self._check(name, obj)
         except (TypeError, ValueError) as err:

@@ -19,7 +19,7 @@ import math
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import nn
@@ -33,10 +33,15 @@ from nas.evaluation.tasks import list_tasks, load_task
 from nas.evaluation.training import Diverged, TrainConfig, evaluate_split, resolve_device, seeded, train
 from nas.graph.architecture import Architecture
 from nas.graph.nb201 import nb201_string
+from nas.trials.protocols import Pruner
 from nas.trials.trial import Result, Status, Trial
 
-__all__ = ["Evaluator", "ModelCompiler", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator", "get_evaluator",
-           "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY"]
+if TYPE_CHECKING:  # annotations only; imported where used
+    from nas.evaluation.tasks import Task
+    from nas.evaluation.training import TrainConfig
+
+__all__ = ["Evaluator", "ModelCompiler", "TrainingEvaluator", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator",
+           "get_evaluator", "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY"]
 
 #: Macro key under which an architecture carries the training hyperparameters chosen for it.
 HPARAMS_KEY = "hparams"
@@ -57,6 +62,21 @@ class ModelCompiler(Protocol):
     def input_kind(self) -> str: ...
 
     def __call__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module: ...
+
+
+@runtime_checkable
+class TrainingEvaluator(Protocol):
+    """An evaluator that trains the candidates on a task: the task (loaded on first use), the training config
+    of an architecture and the compiler of the candidates, which is what training a stored trial again (export,
+    the report's Grad-CAM) needs. :class:`TrainEvaluator` is one."""
+
+    @property
+    def task(self) -> Task: ...
+
+    @property
+    def compiler(self) -> ModelCompiler: ...
+
+    def config_for(self, arch: Architecture) -> TrainConfig: ...
 
 
 class Evaluator(ABC):
@@ -105,9 +125,9 @@ class TrainEvaluator(Evaluator):
         self.train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(dict(train or {}))
         self.data_seed = data_seed
         self.latency_runs = latency_runs
-        self._task = None
+        self._task: Task | None = None
         #: optional early-stopping pruner with ``report(trial_id, epoch, val_acc) -> bool`` (see nas.evaluation.pruning)
-        self.pruner: Any = None
+        self.pruner: Pruner | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # ship to workers without the loaded arrays
         state = dict(self.__dict__)
@@ -115,7 +135,7 @@ class TrainEvaluator(Evaluator):
         return state
 
     @property
-    def task(self) -> Any:
+    def task(self) -> Task:
         if self._task is None:
             task = load_task(self.task_name, seed=self.data_seed, **self.task_options)
             if self.compiler.input_kind != task.kind:
@@ -126,7 +146,7 @@ class TrainEvaluator(Evaluator):
             self._task = task  # kept only once it fits, so every trial of a mismatch fails with this reason
         return self._task
 
-    def config_for(self, arch: Architecture) -> Any:
+    def config_for(self, arch: Architecture) -> TrainConfig:
         """The training config of ``arch``: the evaluator's, overridden by the architecture's hparams."""
         hparams = arch.macro.get(HPARAMS_KEY)
         return self.train_config.replace(**hparams) if hparams else self.train_config

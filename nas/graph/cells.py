@@ -96,6 +96,17 @@ class _GraphCell(nn.Module):
             states[node] = total
         return states
 
+    def _outputs(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The states of the cell's output nodes after a run on ``inputs`` (every node gets a state)."""
+        states = self._run(inputs)
+        outs = []
+        for i in self.output_nodes:
+            state = states[i]
+            if state is None:
+                raise RuntimeError(f"cell output node {i} was not computed")
+            outs.append(state)
+        return outs
+
 
 class ConvCell(_GraphCell):
     """A conv-family cell. Edges leaving input ``i`` map ``C_ins[i] -> C`` channels (stride 2 when the
@@ -120,8 +131,7 @@ class ConvCell(_GraphCell):
         self.out_channels = C * len(cell.output) if cell.combine == "concat" else C
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        states = self._run(list(inputs))
-        outs = [states[i] for i in self.output_nodes]
+        outs = self._outputs(list(inputs))
         if self.combine == "concat":
             return torch.cat(outs, dim=1)
         total = outs[0]
@@ -151,8 +161,7 @@ class SequenceCell(_GraphCell):
         self.project = nn.Linear(len(cell.output) * d_model, d_model) if cell.combine == "concat" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        states = self._run([x])
-        outs = [states[i] for i in self.output_nodes]
+        outs = self._outputs([x])
         if self.project is not None:
             return self.project(torch.cat(outs, dim=-1))
         total = outs[0]

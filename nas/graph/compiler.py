@@ -95,7 +95,7 @@ class CellsNetwork(nn.Module):
         super().__init__()
         macro = arch.macro
         c_in, height, width = input_shape
-        self.check = InputCheck(input_shape, "(N, C, H, W)")
+        self.check = InputCheck(tuple(input_shape), "(N, C, H, W)")
         stem_channels = _setting(macro, "stem_channels", int, 0)
         stem_kernel = _positive(_setting(macro, "stem_kernel", int, 3), "stem_kernel")
         if stem_channels:
@@ -172,7 +172,7 @@ class DartsNetwork(nn.Module):
         super().__init__()
         macro = arch.macro
         c_in = input_shape[0]
-        self.check = InputCheck(input_shape, "(N, C, H, W)")
+        self.check = InputCheck(tuple(input_shape), "(N, C, H, W)")
         C = _positive(_setting(macro, "C", int), "C")
         n_layers = _positive(_setting(macro, "layers", int), "layers")
         stem_mult = _positive(_setting(macro, "stem_multiplier", int, 3), "stem_multiplier")
@@ -201,7 +201,8 @@ class DartsNetwork(nn.Module):
     def set_drop_path(self, prob: float) -> None:
         """Drop-path probability of every cell edge that is not an identity or zero op."""
         for cell in self.cells:
-            cell.cell.drop_prob = prob
+            if isinstance(cell, _DartsCell):  # every one is
+                cell.cell.drop_prob = prob
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(self.check(x))
@@ -218,7 +219,7 @@ class SequenceNetwork(nn.Module):
         super().__init__()
         macro = arch.macro
         seq_len, features = input_shape
-        self.check = InputCheck(input_shape, "(N, T, C)")
+        self.check = InputCheck(tuple(input_shape), "(N, T, C)")
         d_model = _positive(_setting(macro, "d_model", int), "d_model")
         self.embed = nn.Linear(features, d_model)
         self.pos: nn.Module = positional_encoding(_setting(macro, "pos_encoding", str, "none"), d_model, seq_len)

@@ -95,6 +95,8 @@ class DartsRNNLayer(nn.Module):
 class SinusoidalPositionalEncoding(nn.Module):
     """Adds the fixed sine/cosine encoding of Vaswani et al. (2017) for positions < ``max_len``."""
 
+    pe: torch.Tensor  # a buffer
+
     def __init__(self, d_model: int, max_len: int) -> None:
         super().__init__()
         position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)

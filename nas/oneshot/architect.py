@@ -32,6 +32,14 @@ def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Ten
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
+def _squared_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The sum of squares of every entry of ``tensors`` (at least one), added tensor by tensor."""
+    total = (tensors[0] * tensors[0]).sum()
+    for t in tensors[1:]:
+        total = total + (t * t).sum()
+    return total
+
+
 def _loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     logits = model(batch[0])
     return F.cross_entropy(logits, batch[1]), logits
@@ -53,7 +61,7 @@ def unrolled_alpha_grad(model: nn.Module, weights: Sequence[nn.Parameter], alpha
     val_loss, logits = _loss(model, val)
     grads = _grads(val_loss, list(alphas) + list(weights))
     d_alpha, v = grads[: len(alphas)], grads[len(alphas):]
-    norm = torch.sqrt(sum((g * g).sum() for g in v))
+    norm = torch.sqrt(_squared_norm(v))
     eps = r / max(float(norm), 1e-12)
     hvp = []
     for sign in (1.0, -1.0):

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nas.core.checks import check_int, check_number
 from nas.core.errors import ConfigError, did_you_mean
+from nas.graph.architecture import Architecture
+from nas.trials.protocols import Space
 
-__all__ = ["OneShotConfig", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
+if TYPE_CHECKING:  # an annotation only: importing search_spaces loads every space
+    from search_spaces.slots import SupernetSpec
+
+__all__ = ["OneShotConfig", "SupernetSpace", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
 
 ALGORITHMS = ("darts", "gdas", "beta_darts")
 COLLAPSE_ACTIONS = ("warn", "stop", "regularize")
@@ -95,11 +101,24 @@ class OneShotConfig:
         return dataclasses.asdict(self)
 
 
-def proxy_space(space: Any, space_options: dict[str, Any]) -> Any:
+class SupernetSpace(Space, Protocol):
+    """A space a one-shot search works on: its supernet described as data (``supernet_spec``), the cells whose
+    edges the supernet searches (``searched_cells``, empty for a space without a supernet) and ``derive``, the
+    member that architecture parameters choose (``search_spaces.SearchSpace`` has all three)."""
+
+    @property
+    def searched_cells(self) -> tuple[str, ...]: ...
+
+    def supernet_spec(self) -> SupernetSpec: ...
+
+    def derive(self, alphas: Mapping[str, Any]) -> Architecture: ...
+
+
+def proxy_space(space: SupernetSpace, space_options: dict[str, Any]) -> SupernetSpace:
     """The space a supernet is built from: ``space`` with ``space_options`` applied (``space`` itself if none)."""
     return type(space)(**{**space.options(), **space_options}) if space_options else space
 
 
-def place(space: Any, proxy: Any, arch: Any) -> Any:
+def place(space: Space, proxy: Space, arch: Architecture) -> Architecture:
     """A member of the ``proxy`` space placed back into ``space`` (same cells, ``space``'s macro settings)."""
     return arch if proxy is space else space.decode(proxy.encode(arch))

@@ -137,7 +137,8 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
 
 
 def _epoch(search: SupernetSearch, net: Any, architect: Any, w_opt: Any,
-           data: list[tuple[torch.Tensor, torch.Tensor]], epoch: int, xi: float, reg: float) -> dict[str, float]:
+           data: list[tuple[torch.Tensor, torch.Tensor]], epoch: int, xi: float | torch.Tensor,
+           reg: float) -> dict[str, float]:
     cfg = search.config
     (xw, yw), (xa, ya) = data
     gen = torch.Generator().manual_seed(_epoch_seed(search.seed, epoch))

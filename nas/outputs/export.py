@@ -48,6 +48,7 @@ from nas.core.errors import ConfigError, did_you_mean
 from nas.core.io import atomic_write, atomic_write_text
 from nas.core.serialize import jsonable
 from nas.core.version import __version__
+from nas.evaluation.evaluators import TrainingEvaluator
 from nas.evaluation.measure import count_params
 from nas.evaluation.training import evaluate_split, resolve_device, seeded, train
 from nas.outputs.export_python import generate_python
@@ -66,6 +67,7 @@ from nas.outputs.loading import (
 )
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import build
+from nas.runtime.store import StoredTrial
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportError", "CorruptExportError", "ExportReport", "parse_formats",
            "export_experiment", "export_model", "retrain_trial", "verify_in_fresh_processes", "check_export"]
@@ -114,7 +116,8 @@ def _export_ready(model: nn.Module) -> nn.Module:
     return model.cpu().eval()
 
 
-def retrain_trial(trial: Any, evaluator: Any, *, retrain_epochs: int | None = None) -> TrainedModel:
+def retrain_trial(trial: StoredTrial, evaluator: TrainingEvaluator, *,
+                  retrain_epochs: int | None = None) -> TrainedModel:
     """Train ``trial`` (a :class:`~nas.runtime.store.StoredTrial`) as the search did, or on train + validation.
 
     Without ``retrain_epochs``: the trial's training config (the evaluator's, with the architecture's own
@@ -418,6 +421,9 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         raise ExportError(f"{view.directory}: no completed trial to export; run or resume the search first "
                           f"(`nas resume {view.directory}`)")
     evaluator = build(cfg).evaluator
+    if not isinstance(evaluator, TrainingEvaluator):  # the train evaluator is one
+        raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} has no task and training config "
+                          "to train the trials again with")
     task = evaluator.task
     # absolute: the verifying processes run in other working directories
     out_dir = (Path(out) if out is not None else view.directory / "export").resolve()

@@ -185,7 +185,7 @@ def _tree_lines(model: nn.Module) -> list[str]:
         for name, param in module.named_parameters(recurse=False):
             full = f"{path}.{name}" if path else name
             lines.append(f"_param(self, {full!r}, {list(param.shape)!r}, {_dtype(param)!r})")
-        non_persistent = getattr(module, "_non_persistent_buffers_set", set())
+        non_persistent: set[str] = getattr(module, "_non_persistent_buffers_set", set())
         for name, buf in module.named_buffers(recurse=False):
             full = f"{path}.{name}" if path else name
             if name in non_persistent:
@@ -203,7 +203,8 @@ _ALLOWED_GLOBALS = {"torch": None, "inf": "inf = float(\"inf\")", "nan": "nan = 
 def _free_names(src: str) -> set[str]:
     """Names a function's source reads but neither assigns nor takes as arguments (builtins excluded)."""
     tree = ast.parse(src)
-    loaded, bound = set(), set()
+    loaded: set[str] = set()
+    bound: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
@@ -222,7 +223,7 @@ def _forward_source(gm: fx.GraphModule) -> tuple[str, list[str]]:
     if unknown:
         raise ExportError(f"model.py: the traced forward refers to {unknown}, which plain torch code cannot "
                           "provide; export the other formats with --format json,weights,torchscript,onnx")
-    aliases = [_ALLOWED_GLOBALS[n] for n in sorted(free) if _ALLOWED_GLOBALS[n]]
+    aliases = [alias for n in sorted(free) if (alias := _ALLOWED_GLOBALS[n])]
     return "\n".join("    " + line if line.strip() else "" for line in src.splitlines()), aliases
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nas.core.errors import ConfigError
 from nas.oneshot.config import OneShotConfig
@@ -32,11 +33,15 @@ SUPERNET_META = "supernet"
 SUPERNET_HISTORY = Path("supernet") / "history.json"
 
 
-def rank_stored(trials: Any) -> list[StoredTrial]:
+#: an ExperimentView or a subclass of it (what :meth:`ExperimentView.open` builds)
+_View = TypeVar("_View", bound="ExperimentView")
+
+
+def rank_stored(trials: Iterable[StoredTrial]) -> list[StoredTrial]:
     """Completed trials with a score, best validation score first (ties: lower id first), as
     ``Experiment.ranked()`` orders them. Test accuracy plays no part."""
-    done = [t for t in trials if t.status == Status.COMPLETE and t.score is not None]
-    return sorted(done, key=lambda t: (-t.score, t.id))
+    scored = [(t.score, t) for t in trials if t.status == Status.COMPLETE and t.score is not None]
+    return [t for _, t in sorted(scored, key=lambda pair: (-pair[0], pair[1].id))]
 
 
 def read_outcome(store: TrialStore) -> SearchOutcome | None:
@@ -73,7 +78,7 @@ class ExperimentView:
     status_counts: dict[str, int]
 
     @classmethod
-    def open(cls, directory: str | Path) -> ExperimentView:
+    def open(cls: type[_View], directory: str | Path) -> _View:
         """Read the experiment in ``directory`` without changing anything in it.
 
         Raises :class:`~nas.core.errors.ConfigError` naming the directory when it holds no experiment

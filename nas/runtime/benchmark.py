@@ -17,6 +17,7 @@ from typing import Any
 from nas.evaluation.evaluators import NB201Evaluator
 from nas.runtime.executors import LocalExecutor
 from nas.runtime.loop import run_loop
+from nas.trials.protocols import Proposer
 from nas.trials.trial import Result, Trial
 from search_spaces import get_space
 from strategies import get_strategy
@@ -29,7 +30,7 @@ CHECKPOINTS = (10, 25, 50, 100, 200, 300)
 class _Timed:
     """Delegates to a strategy, adding up the time spent in ``ask`` and ``tell``."""
 
-    def __init__(self, strategy: Any) -> None:
+    def __init__(self, strategy: Proposer) -> None:
         self.strategy = strategy
         self.seconds = 0.0
 

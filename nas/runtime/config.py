@@ -28,6 +28,7 @@ A config file::
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -43,7 +44,7 @@ from nas.evaluation.pruning import ASHA
 from nas.evaluation.tasks import task_kind
 from nas.graph.nb201 import NB201_OPS
 from nas.trials.objectives import parse_constraints, parse_objectives
-from nas.trials.protocols import JobContext
+from nas.trials.protocols import JobContext, Space
 
 # the `# lazy:` imports below keep this module (so the experiment, the view, `nas demo --print-config`) torch-free
 if TYPE_CHECKING:  # torch and the strategies are imported only when a config is built
@@ -254,7 +255,7 @@ def _check(cfg: ExperimentConfig) -> Components:
     return built
 
 
-def _check_task_kind(space: Any, task: str | None, field: str) -> None:
+def _check_task_kind(space: Space, task: str | None, field: str) -> None:
     """A space of image models with a sequence task (or the reverse) fails at config time, not per trial."""
     kind = task_kind(task) if task else None
     if kind is not None and kind != space.input_kind:
@@ -384,7 +385,7 @@ def parse_config(data: Any) -> ExperimentConfig:
     return _validated(_build(ExperimentConfig, data, ""))
 
 
-def load_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
     """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields."""
     file = Path(path)
     if not file.is_file():

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nas.core.errors import NASError
 from nas.trials.protocols import Completion, Evaluator, JobOutcome, JobProgress, JobRunner, JobSpec
 from nas.trials.trial import Result, Trial
+
+if TYPE_CHECKING:  # annotations only: ray is imported where used, so that local runs never load it
+    from ray import ObjectRef
+    from ray.actor import ActorClass, ActorHandle
 
 __all__ = ["LocalExecutor", "RayExecutor"]
 
@@ -65,7 +69,7 @@ class RayExecutor:
 
     def __init__(self, *, workers: int = 2, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
                  address: str | None = None, max_retries: int = 1, threads_per_trial: int | None = None,
-                 init_options: dict[str, object] | None = None) -> None:
+                 init_options: dict[str, Any] | None = None) -> None:
         import os
 
         import ray
@@ -75,8 +79,8 @@ class RayExecutor:
             os.environ.setdefault(key, value)
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            options: dict[str, object] = {"include_dashboard": False, "log_to_driver": False,
-                                          "logging_level": "ERROR", "configure_logging": True}
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "logging_level": "ERROR", "configure_logging": True}
             options.update(init_options or {})
             ray.init(address=address, **options)
         self.capacity = workers
@@ -84,14 +88,15 @@ class RayExecutor:
         self.gpus = gpus_per_trial
         self.max_retries = max_retries
         self.threads = threads_per_trial or max(1, int(cpus_per_trial))
-        self._idle: list[object] = []
-        self._running: dict[object, tuple[Trial, object, int]] = {}
-        self._evaluator_ref: tuple[int, object] | None = None
+        self._idle: list[ActorHandle[Any]] = []
+        self._running: dict[ObjectRef[Any], tuple[Trial, ActorHandle[Any], int]] = {}
+        self._evaluator_ref: tuple[int, ObjectRef[Evaluator]] | None = None
 
-    def _actor(self) -> object:
+    def _actor(self) -> ActorHandle[Any]:
         if self._idle:
             return self._idle.pop()
-        return _worker_class().options(num_cpus=self.cpus, num_gpus=self.gpus).remote(self.threads)
+        actors = _worker_class().options(num_cpus=self.cpus, num_gpus=self.gpus)
+        return actors.remote(self.threads)  # type: ignore[return-value]  # ray types remote() as a handle or the class
 
     def _launch(self, evaluator: Evaluator, trial: Trial, attempt: int) -> None:
         import ray
@@ -99,7 +104,7 @@ class RayExecutor:
         if self._evaluator_ref is None or self._evaluator_ref[0] != id(evaluator):
             self._evaluator_ref = (id(evaluator), ray.put(evaluator))
         actor = self._actor()
-        ref = actor.evaluate.remote([self._evaluator_ref[1]], trial)  # type: ignore[attr-defined]  # ray types .remote for @ray.method only
+        ref = actor.evaluate.remote([self._evaluator_ref[1]], trial)
         self._running[ref] = (trial, actor, attempt)
         self._last_evaluator = evaluator
 
@@ -194,11 +199,10 @@ def _run_job(runner: JobRunner[Any], spec: JobSpec, threads: int) -> JobOutcome:
 
 
 @functools.lru_cache(maxsize=1)
-def _worker_class() -> object:
+def _worker_class() -> ActorClass[Any]:
     """The Ray actor class, defined on first use so that importing this module does not import Ray."""
     import ray
 
-    @ray.remote
     class TrialWorker:
         """Evaluates trials; keeps each evaluator (and the data it loaded) warm between trials."""
 
@@ -208,16 +212,16 @@ def _worker_class() -> object:
             torch.set_num_threads(threads)
             self._evaluators: dict[str, Evaluator] = {}
 
-        def evaluate(self, evaluator_ref: list[object], trial: Trial) -> tuple[Result, str]:
+        def evaluate(self, evaluator_ref: list[ObjectRef[Evaluator]], trial: Trial) -> tuple[Result, str]:
             import os
             import socket
 
             ref = evaluator_ref[0]
-            key = ref.hex()  # type: ignore[attr-defined]  # a ray ObjectRef, passed in a list unresolved
+            key = ref.hex()  # a ray ObjectRef, passed in a list unresolved
             if key not in self._evaluators:
                 self._evaluators = {key: ray.get(ref)}
             gpus = ",".join(str(g) for g in ray.get_gpu_ids())
             where = f"{socket.gethostname()}:{os.getpid()}" + (f":gpu{gpus}" if gpus else "")
             return self._evaluators[key].evaluate(trial), where
 
-    return TrialWorker
+    return ray.remote(TrialWorker)

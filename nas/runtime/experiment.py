@@ -23,7 +23,7 @@ from nas.runtime.executors import LocalExecutor, RayExecutor
 from nas.runtime.jobs import job_runner
 from nas.runtime.loop import TrialRecord, run_loop
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
-from nas.trials.protocols import Evaluator, Executor, JobContext, Strategy
+from nas.trials.protocols import Evaluator, Executor, JobContext, PrunableEvaluator, Pruner, Strategy
 from nas.trials.trial import Trial
 
 __all__ = ["Experiment"]
@@ -121,7 +121,7 @@ class Experiment:
         return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
                            address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial)
 
-    def _pruner(self) -> Any:
+    def _pruner(self) -> Pruner:
         """The ASHA pruner (a Ray actor for the Ray executor), fed with the rung values of finished trials."""
         options = dict(self.cfg.early_stopping)  # type: ignore[arg-type]  # called when set
         pruner = RemotePruner(**options) if self.cfg.execution.executor == "ray" else ASHA(**options)
@@ -160,9 +160,9 @@ class Experiment:
             return self.ranked()
         own_executor = executor is None
         executor = executor or self.make_executor()
-        if self.cfg.early_stopping is not None:
+        if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
             # config validation allows early stopping with the train evaluator only, which has a pruner
-            self.evaluator.pruner = self._pruner()  # type: ignore[attr-defined]
+            self.evaluator.pruner = self._pruner()
         start = time.perf_counter()
         best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]  # ranked: scores not None
         emit(SearchStarted(name=self.cfg.name, done=done, max_trials=budget.max_trials, rerun=len(resubmit),

@@ -71,5 +71,5 @@ def run_loop(strategy: Proposer, evaluator: Evaluator, executor: TrialExecutor, 
 
 def rank(records: list[TrialRecord]) -> list[TrialRecord]:
     """Completed records, best validation score first (ties: earlier trial first). Test accuracy plays no part."""
-    done = [r for r in records if r.result.ok and r.result.score is not None]
-    return sorted(done, key=lambda r: (-r.result.score, r.trial.id))  # type: ignore[operator]  # score: not None, filtered above
+    scored = [(r.result.score, r) for r in records if r.result.ok and r.result.score is not None]
+    return [r for _, r in sorted(scored, key=lambda pair: (-pair[0], pair[1].trial.id))]

@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
 
-__all__ = ["Space", "Proposer", "Strategy", "Evaluator", "TrialExecutor", "Executor", "JobSpec", "JobRunner",
-           "JobOutcome", "JobContext", "Completion", "EpochCallback", "JobProgress"]
+__all__ = ["Space", "Proposer", "Strategy", "Evaluator", "Pruner", "PrunableEvaluator", "TrialExecutor", "Executor",
+           "JobSpec", "JobRunner", "JobOutcome", "JobContext", "Completion", "EpochCallback", "JobProgress"]
 
 #: called by an evaluator after each training epoch with ``(epoch, metrics)``; returning False stops the training
 EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
@@ -50,6 +50,10 @@ class Space(Protocol):
 
     def encode(self, arch: Architecture) -> list[int]: ...
 
+    def check(self, arch: Architecture) -> None:
+        """Raise :class:`~nas.core.errors.InvalidArchitectureError` saying why ``arch`` is not a member."""
+        ...
+
     def contains(self, arch: Architecture) -> bool: ...
 
     def size(self) -> int: ...
@@ -69,6 +73,21 @@ class Evaluator(Protocol):
     def name(self) -> str: ...
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result: ...
+
+
+class Pruner(Protocol):
+    """Early stopping across trials (ASHA): ``report`` records a trial's validation value at an epoch and says
+    whether the trial goes on (False: stop it)."""
+
+    def report(self, trial_id: int, epoch: int, value: float) -> bool: ...
+
+
+@runtime_checkable
+class PrunableEvaluator(Evaluator, Protocol):
+    """An evaluator that trains epoch by epoch and stops a trial when its ``pruner`` (None: none) says so; the
+    experiment sets the pruner when the config asks for early stopping."""
+
+    pruner: Pruner | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +184,7 @@ class Strategy(Proposer, Protocol):
 
     def job(self, context: JobContext) -> JobSpec | None: ...
 
-    def tell_job(self, outcome: Any) -> None: ...
+    def tell_job(self, outcome: JobOutcome) -> None: ...
 
     def job_summary(self, context: JobContext) -> dict[str, Any] | None: ...
 

@@ -7,9 +7,9 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from nas.graph.architecture import Architecture
+from nas.trials.protocols import Space
 
 __all__ = ["OpFrequency", "op_frequency", "Importance", "decision_importance", "best_fraction_count"]
 
@@ -73,7 +73,7 @@ class Importance:
     reason: str | None = None
 
 
-def decision_importance(space: Any, archs: Sequence[Architecture], scores: Sequence[float],
+def decision_importance(space: Space, archs: Sequence[Architecture], scores: Sequence[float],
                         seed: int = 0) -> Importance:
     """fANOVA importance of the space's decisions (``space.encode``) for ``scores`` (higher is better).
 

@@ -32,7 +32,14 @@ from nas.core.version import __version__
 from nas.outputs.report.analysis import best_fraction_count, decision_importance, op_frequency
 from nas.outputs.report.cam import grad_cam
 from nas.outputs.report.cells import draw_architecture
-from nas.outputs.report.gradcam import ExperimentModels, SkipSection, best_trained_model, gradcam_figure, pick_images
+from nas.outputs.report.gradcam import (
+    ExperimentModels,
+    SkipSection,
+    best_trained_model,
+    gradcam_figure,
+    pick_images,
+    training_task,
+)
 from nas.outputs.report.plots import (
     bar_figure,
     best_so_far_figure,
@@ -248,7 +255,8 @@ def _ops(d: _Data) -> str:
                      "share of the cell's edges", "op frequency")
     out = [f'<div class="pair"><div>{_figure(fig, "op frequency")}<p>Share of edges using each op among the best '
            f"quarter of the completed trials ({freq.n_best}) and among all {freq.n_all}.</p></div>"]
-    imp = decision_importance(d.models.space, archs, [t.score for t in d.ranked], seed=d.view.config.seed)
+    scores = [t.score for t in d.ranked if t.score is not None]  # all of them: ranked trials have a score
+    imp = decision_importance(d.models.space, archs, scores, seed=d.view.config.seed)
     if imp.names:
         shown = min(len(imp.names), 15)
         fig = bar_figure(imp.names[:shown], [("importance", imp.values[:shown])], "importance (sums to 1)",
@@ -290,7 +298,7 @@ def _gradcam(d: _Data) -> str:
     if not d.options.gradcam:
         raise SkipSection("turned off (--no-gradcam)")
     trained = best_trained_model(d.models, d.ranked, d.options.retrain_epochs)
-    task = d.models.evaluator.task
+    task = training_task(d.models)
     idx = pick_images(task, d.options.images)
     x = torch.as_tensor(np.asarray(task.x_val[idx]))
     cam = grad_cam(trained.model, x, min_size=GRADCAM_MIN_SIZE)

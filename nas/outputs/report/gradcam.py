@@ -22,13 +22,17 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from nas.evaluation.evaluators import Evaluator, TrainingEvaluator
+from nas.evaluation.tasks import Task
 from nas.evaluation.training import add_dropout, evaluate_split, seeded, train
 from nas.graph.architecture import Architecture
 from nas.graph.compiler import build_model
 from nas.runtime.config import ExperimentConfig, build_evaluator, build_space
+from nas.runtime.store import StoredTrial
+from search_spaces.base import SearchSpace
 
 __all__ = ["ExperimentModels", "TrainedModel", "SkipSection", "exported_model", "retrained_model",
-           "best_trained_model", "pick_images", "gradcam_figure"]
+           "best_trained_model", "training_task", "pick_images", "gradcam_figure"]
 
 
 class ExperimentModels:
@@ -40,11 +44,11 @@ class ExperimentModels:
         self.config = config
 
     @functools.cached_property
-    def space(self) -> Any:
+    def space(self) -> SearchSpace:
         return build_space(self.config)
 
     @functools.cached_property
-    def evaluator(self) -> Any:
+    def evaluator(self) -> Evaluator:
         return build_evaluator(self.config, self.space)
 
 
@@ -63,18 +67,23 @@ class TrainedModel:
     val_acc: float
 
 
-def _train_evaluator(exp: ExperimentModels) -> Any:
+def _train_evaluator(exp: ExperimentModels) -> TrainingEvaluator:
     ev = exp.evaluator
     if exp.space.input_kind != "image":
         raise SkipSection(f"space {exp.space.name!r} builds {exp.space.input_kind} models; "
                           "Grad-CAM explains image models only")
-    if not hasattr(ev, "config_for") or not hasattr(ev, "task"):
+    if not isinstance(ev, TrainingEvaluator):
         raise SkipSection(f"the experiment's evaluator ({getattr(ev, 'name', type(ev).__name__)}) trains no model, "
                           "so there are no trained weights to explain")
     return ev
 
 
-def _val_acc(model: nn.Module, task: Any) -> float:
+def training_task(exp: ExperimentModels) -> Task:
+    """The task the experiment's evaluator trains on (:class:`SkipSection` when it trains none, or not images)."""
+    return _train_evaluator(exp).task
+
+
+def _val_acc(model: nn.Module, task: Task) -> float:
     return evaluate_split(model, torch.as_tensor(task.x_val), torch.as_tensor(task.y_val))[1]
 
 
@@ -115,7 +124,7 @@ def exported_model(exp: ExperimentModels) -> TrainedModel | None:
                         f"the exported model of rank {entry['rank']} ({rel}), validation accuracy {val:.2f}", val)
 
 
-def retrained_model(exp: ExperimentModels, trial: Any, retrain_epochs: int | None = None) -> TrainedModel:
+def retrained_model(exp: ExperimentModels, trial: StoredTrial, retrain_epochs: int | None = None) -> TrainedModel:
     """Train ``trial``'s architecture again as the evaluator did (its training config and seed); with
     ``retrain_epochs`` at most that many epochs."""
     ev = _train_evaluator(exp)
@@ -135,7 +144,8 @@ def retrained_model(exp: ExperimentModels, trial: Any, retrain_epochs: int | Non
                         f"{report.val_acc:.2f}{note}", report.val_acc)
 
 
-def best_trained_model(exp: ExperimentModels, ranked: list[Any], retrain_epochs: int | None = None) -> TrainedModel:
+def best_trained_model(exp: ExperimentModels, ranked: list[StoredTrial],
+                       retrain_epochs: int | None = None) -> TrainedModel:
     """The exported rank-1 model if there is one that loads, else the best trial retrained
     (:class:`SkipSection` when neither is possible)."""
     if not ranked:
@@ -155,7 +165,7 @@ def best_trained_model(exp: ExperimentModels, ranked: list[Any], retrain_epochs:
     return model
 
 
-def pick_images(task: Any, count: int) -> list[int]:
+def pick_images(task: Task, count: int) -> list[int]:
     """Indices into the validation split: the first image of each class, classes in order, then the following
     images, until ``count`` are chosen (deterministic)."""
     y = np.asarray(task.y_val)

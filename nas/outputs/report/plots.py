@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -155,8 +155,8 @@ def bar_figure(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
     return fig
 
 
-def supernet_figure(history: Sequence[dict[str, float]], alphas: dict[str, Sequence[Sequence[float]]],
-                    slots: dict[str, Sequence[str]], threshold: float) -> Figure:
+def supernet_figure(history: Sequence[dict[str, float]], alphas: Mapping[str, Sequence[Sequence[float]]],
+                    slots: Mapping[str, Sequence[str]], threshold: float) -> Figure:
     """A one-shot search: accuracies per epoch, the collapse signals (parameter-free share of the derived cell,
     normalised entropy of the op weights) per epoch against the guard's threshold, and the final op weights
     ``softmax(alpha)`` of every slot (rows: edges, columns: ops)."""

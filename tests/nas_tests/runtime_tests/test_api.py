@@ -76,7 +76,7 @@ def test_search_defaults_to_the_configured_output_and_overwrites_only_when_asked
 
 def test_bad_configs_fail_before_anything_is_written(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"config = 42 \(int\): give the path"):
-        nas.search(42, directory=tmp_path / "a")  # type: ignore[arg-type]
+        nas.search(42, directory=tmp_path / "a")  # type: ignore[arg-type]  # the wrong type is the point
     with pytest.raises(ConfigError, match="does not exist"):
         nas.search(tmp_path / "missing.yaml", directory=tmp_path / "b")
     with pytest.raises(ConfigError, match=r"budget\.max_trials = 0"):
