@@ -21,7 +21,7 @@ from nas.core.errors import ConfigError
 from nas.oneshot.config import OneShotConfig
 from nas.oneshot.outcome import SearchOutcome
 from nas.runtime.checkpoint import read_checkpoint
-from nas.runtime.config import ExperimentConfig, load_config
+from nas.runtime.config import ExperimentConfig, read_config
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.trial import Status
 
@@ -88,7 +88,7 @@ class ExperimentView:
         if not (path / CONFIG).is_file() or not (path / STORE).is_file():
             raise ConfigError(f"{str(path)!r} is not an experiment directory (it needs {CONFIG} and {STORE}); "
                               "give the directory `nas search` wrote")
-        config = load_config(path / CONFIG)
+        config = read_config(path / CONFIG)
         try:
             store = TrialStore(path / STORE, readonly=True)
             try:

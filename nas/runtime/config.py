@@ -53,8 +53,8 @@ if TYPE_CHECKING:  # torch and the strategies are imported only when a config is
     from strategies.base import Strategy
 
 __all__ = ["ExperimentConfig", "SpaceConfig", "StrategyConfig", "EvaluatorConfig", "BudgetConfig",
-           "ExecutionConfig", "Components", "load_config", "parse_config", "build", "build_space", "build_strategy",
-           "build_evaluator", "build_job_context"]
+           "ExecutionConfig", "Components", "load_config", "read_config", "parse_config", "build", "build_space",
+           "build_strategy", "build_evaluator", "build_job_context"]
 
 
 @dataclass(frozen=True)
@@ -385,8 +385,8 @@ def parse_config(data: Any) -> ExperimentConfig:
     return _validated(_build(ExperimentConfig, data, ""))
 
 
-def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
-    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields."""
+def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The mapping a YAML config file holds (``yaml.safe_load``); ConfigError naming the file otherwise."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"config file {str(file)!r} does not exist")
@@ -396,6 +396,18 @@ def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentCon
         raise ConfigError(f"config file {file.name} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {file.name} must hold a mapping of settings, got {type(data).__name__}")
-    cfg = _build(ExperimentConfig, data, "")  # typed; checked once, with the overrides applied
+    return data
+
+
+def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
+    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields."""
+    cfg = _build(ExperimentConfig, _read_yaml(path), "")  # typed; checked once, with the overrides applied
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return cfg.replace(**overrides) if overrides else _validated(cfg)
+
+
+def read_config(path: str | os.PathLike[str]) -> ExperimentConfig:
+    """The typed settings of an experiment's own ``config.yaml`` (checked in full when the experiment was created),
+    for reading the experiment: types and keys are checked, but no component is built (no torch, no strategy).
+    :func:`build` checks the rest when the components are needed."""
+    return _build(ExperimentConfig, _read_yaml(path), "")

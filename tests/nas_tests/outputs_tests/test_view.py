@@ -221,3 +221,23 @@ def test_a_writer_busy_during_every_copy_is_read_live(tmp_path: Path, monkeypatc
     finally:
         reader.close()
         writer.close()
+
+
+def test_the_view_builds_no_space_strategy_or_evaluator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading an experiment (status, report summary, export's ranking) only reads its files: its already
+    validated config is typed, not built again."""
+    exp = Experiment.create(parse_config(TABLE), tmp_path / "exp")
+    exp.run()
+    expected = exp.summary(top=3)
+    exp.close()
+    from nas.evaluation.evaluators import Evaluator
+    from search_spaces.base import SearchSpace
+    from strategies.base import Strategy
+
+    def refuse(self: object, *args: object, **kwargs: object) -> None:
+        raise AssertionError(f"the view built a {type(self).__name__}")
+
+    for cls in (SearchSpace, Strategy, Evaluator):
+        monkeypatch.setattr(cls, "__init__", refuse, raising=False)
+    view = ExperimentView.open(tmp_path / "exp")
+    assert view.summary(top=3) == expected and len(view.ranked()) == 6
