@@ -67,9 +67,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _print_ranked(exp: Experiment, top: int = 5) -> None:
-    ranked = exp.ranked()
+    ranking = exp.ranking()
+    ranked = ranking.ranked
+    if ranking.constraints:
+        print(f"constraints {ranking.constraint_text()}: {len(ranked)} feasible, {len(ranking.infeasible)} "
+              "infeasible (not ranked) of the completed trials")
     if not ranked:
-        print("no completed trial")
+        print(ranking.reason())
         return
     print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
     print(f"  {'rank':>4} {'trial':>5} {'val':>7} {'test':>7} {'params':>9}  cell")
@@ -149,7 +153,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"supernet search ({sn['algorithm']}): {sn['epochs_run']} epochs, {sn['cpu_minutes']} CPU-min, "
               f"derived {sn['derived']}, parameter-free share {sn['param_free_share']:.0%}, "
               f"{sn['warnings']} collapse warnings" + (f"; stopped: {sn['stopped']}" if sn["stopped"] else ""))
+    if summary["constraints"]:
+        print(f"constraints {', '.join(summary['constraints'])}: {summary['feasible']} feasible, "
+              f"{summary['infeasible']} infeasible (not ranked) of the completed trials")
     _print_top(view, args.top)
+    for entry in summary["infeasible_best"][:3]:
+        print(f"  infeasible, not ranked: trial {entry['id']} (score {entry['score']:.2f}) violates "
+              f"{entry['violates']}")
     for reason, n in summary["failures"].items():
         print(f"  failed x{n}: {reason}")
     return 0
@@ -162,9 +172,10 @@ def _print_top(view: ExperimentView, top: int) -> None:
 
     from nas.outputs.report.text import format_top_table
 
-    ranked = view.ranked()
+    ranking = view.ranking()
+    ranked = ranking.ranked
     if not ranked:
-        print("no completed trial")
+        print(ranking.reason())
         return
     header = "val" if view.config.evaluator.name == "train" else "score"
     width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None

@@ -4,9 +4,11 @@ Each decision becomes a ``CategoricalDistribution`` over ``0 .. n-1`` named by `
 The default sampler is TPE for one objective and NSGA-II for several; any Optuna sampler can be named
 (``tpe``, ``nsga2``, ``nsga3``, ``random``, ``gp``, ``qmc``, ``bruteforce``, or a class name such as
 ``TPESampler``) with ``sampler_options``. With ``storage`` (e.g. ``sqlite:///study.db``) the study lives in
-Optuna's own storage, so Optuna's dashboard and visualisation read it. Building the strategy checks the sampler
-and its options but creates nothing: the study (and its storage) is made on first use (``ask``, ``state_dict``,
-``load_state_dict``), so validating a config leaves no file or database behind.
+Optuna's own storage, so Optuna's dashboard and visualisation read it; in an experiment a relative SQLite path
+resolves against the experiment directory (``nas.runtime.config.strategy_options``), here it is used as given
+(relative to the working directory). Building the strategy checks the sampler and its options but creates
+nothing: the study (and its storage) is made on first use (``ask``, ``state_dict``, ``load_state_dict``), so
+validating a config leaves no file or database behind.
 
 ``state_dict()`` keeps every Optuna trial (parameters, values, state, system attributes) and the state of
 every random generator inside the sampler; ``load_state_dict()`` rebuilds the study from them, so a restored

@@ -416,7 +416,12 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     if cfg.evaluator.name != "train":
         raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} trains no model, so there are "
                           "no weights to export; export from an experiment that uses the train evaluator")
-    ranked = view.ranked()[:top]
+    ranking = view.ranking()
+    ranked = ranking.ranked[:top]
+    if not ranked and ranking.infeasible:
+        raise ExportError(f"{view.directory}: nothing to export, {ranking.reason()} (constraints in config.yaml); "
+                          f"resume the search with a larger budget (`nas resume {view.directory} --max-trials N`) "
+                          "to find a feasible trial, or search again with looser constraints")
     if not ranked:
         raise ExportError(f"{view.directory}: no completed trial to export; run or resume the search first "
                           f"(`nas resume {view.directory}`)")

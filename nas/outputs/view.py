@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,9 +22,11 @@ from nas.oneshot.outcome import SearchOutcome
 from nas.runtime.checkpoint import read_checkpoint
 from nas.runtime.config import ExperimentConfig, read_config
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
+from nas.trials.objectives import parse_constraints
+from nas.trials.ranking import Ranking, rank
 from nas.trials.trial import Status
 
-__all__ = ["ExperimentView", "rank_stored", "read_outcome"]
+__all__ = ["ExperimentView", "read_outcome"]
 
 # The layout nas.runtime.experiment.Experiment writes (not imported from there: it loads the evaluators, torch).
 CONFIG, STORE, CHECKPOINT = "config.yaml", "trials.db", "checkpoint.json"
@@ -35,13 +36,6 @@ SUPERNET_HISTORY = Path("supernet") / "history.json"
 
 #: an ExperimentView or a subclass of it (what :meth:`ExperimentView.open` builds)
 _View = TypeVar("_View", bound="ExperimentView")
-
-
-def rank_stored(trials: Iterable[StoredTrial]) -> list[StoredTrial]:
-    """Completed trials with a score, best validation score first (ties: lower id first), as
-    ``Experiment.ranked()`` orders them. Test accuracy plays no part."""
-    scored = [(t.score, t) for t in trials if t.status == Status.COMPLETE and t.score is not None]
-    return [t for _, t in sorted(scored, key=lambda pair: (-pair[0], pair[1].id))]
 
 
 def read_outcome(store: TrialStore) -> SearchOutcome | None:
@@ -110,9 +104,16 @@ class ExperimentView:
                    supernet_history=history, status_counts=counts)
 
     # -- what the search has done -----------------------------------------------------------------------------
+    def ranking(self) -> Ranking[StoredTrial]:
+        """The trials ranked under the config's constraints (:func:`nas.trials.ranking.rank`), as
+        ``Experiment.ranking()`` ranks them: feasible completed trials by validation score, infeasible ones apart."""
+        return rank(self.trials, parse_constraints(self.config.constraints), ident=lambda t: t.id,
+                    outcome=lambda t: t)
+
     def ranked(self) -> list[StoredTrial]:
-        """Completed trials with a score, best validation score first (ties: lower id first)."""
-        return rank_stored(self.trials)
+        """Completed trials that meet the constraints, best validation score first (ties: lower id first); empty
+        when none does (:meth:`ranking` says why)."""
+        return self.ranking().ranked
 
     def counts(self) -> dict[str, int]:
         """Number of trials per status (``RUNNING`` included), as the store counts them."""
@@ -139,7 +140,10 @@ class ExperimentView:
         return {"state": "searching", "epochs_run": len(self.supernet_history), "epochs": epochs}
 
     def summary(self, top: int = 5) -> dict[str, Any]:
-        """Progress, the ``top`` best trials and failures grouped by reason, as JSON data (``nas status --json``)."""
+        """Progress, the ``top`` best feasible trials, how many completed trials meet the constraints and the
+        ``top`` best that do not (with what they violate), ``ranking_note`` (why nothing is ranked, else None) and
+        failures grouped by reason, as JSON data (``nas status --json``)."""
+        ranking = self.ranking()
         failures: dict[str, int] = {}
         for t in self.trials:
             if t.status == Status.FAILED:
@@ -150,7 +154,10 @@ class ExperimentView:
             "elapsed_seconds": round(self.elapsed, 1),
             "best": [{"id": t.id, "score": t.score, "val_acc": t.metrics.get("val_acc"),
                       "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
-                      "hash": t.hash[:12]} for t in self.ranked()[:top]],
+                      "hash": t.hash[:12]} for t in ranking.ranked[:top]],
+            **ranking.counts(), "ranking_note": ranking.reason() or None,
+            "infeasible_best": [{"id": t.id, "score": t.score, "params": t.metrics.get("params"), "violates": why}
+                                for t, why in zip(ranking.infeasible[:top], ranking.violations)],
             "failures": failures,
             "supernet": self.supernet_summary(),
         }

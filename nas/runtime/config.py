@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # torch and the strategies are imported only when a config is
 
 __all__ = ["ExperimentConfig", "SpaceConfig", "StrategyConfig", "EvaluatorConfig", "BudgetConfig",
            "ExecutionConfig", "Components", "load_config", "read_config", "parse_config", "build", "build_space",
-           "build_strategy", "build_evaluator", "build_job_context"]
+           "build_strategy", "strategy_options", "resolve_storage", "build_evaluator", "build_job_context"]
 
 
 @dataclass(frozen=True)
@@ -304,12 +304,43 @@ def _validated(cfg: ExperimentConfig) -> ExperimentConfig:
     return cfg
 
 
-def build(cfg: ExperimentConfig) -> Components:
+def build(cfg: ExperimentConfig, directory: Path | None = None) -> Components:
     """The space, strategy and evaluator of ``cfg``, ready to run. The first call for a config made by
     :func:`parse_config` / :func:`load_config` returns the components its validation built (nothing has used
-    them); later calls, and configs made otherwise, build and check them anew. Raises :class:`ConfigError`."""
+    them); later calls, and configs made otherwise, build and check them anew. ``directory`` is the experiment's:
+    relative paths in the strategy's options (a ``sqlite:///study.db`` storage) resolve against it, see
+    :func:`strategy_options`. Raises :class:`ConfigError`."""
     fresh = cfg.__dict__.pop(_FRESH, None)
-    return fresh if fresh is not None else _check(cfg)
+    components = fresh if fresh is not None else _check(cfg)
+    if directory is not None:
+        options = strategy_options(cfg, directory)
+        if options != cfg.strategy.options:
+            strategy = build_strategy(cfg, components.space, options=options)
+            components = dataclasses.replace(components, strategy=strategy)
+    return components
+
+
+def resolve_storage(url: str, directory: Path) -> str:
+    """A SQLite URL with a relative path (``sqlite:///study.db``) made absolute under ``directory``; absolute
+    ones (``sqlite:////abs/study.db``), in-memory ones and other databases' URLs are returned as they are."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path = url[len(prefix):]
+    if not path or path.startswith("/") or path.startswith(":memory:") or Path(path).is_absolute():
+        return url
+    return prefix + str(Path(directory).resolve() / path)
+
+
+def strategy_options(cfg: ExperimentConfig, directory: Path) -> dict[str, Any]:
+    """The strategy's options for an experiment in ``directory``: a relative ``storage`` URL (Optuna's) resolved
+    against the experiment directory, not the working directory, so that the study lives with the experiment
+    wherever the search is started or resumed from. ``config.yaml`` keeps the URL as written."""
+    options = dict(cfg.strategy.options)
+    storage = options.get("storage")
+    if isinstance(storage, str):
+        options["storage"] = resolve_storage(storage, directory)
+    return options
 
 
 def build_space(cfg: ExperimentConfig) -> SearchSpace:
@@ -331,12 +362,14 @@ def build_space(cfg: ExperimentConfig) -> SearchSpace:
     return space
 
 
-def build_strategy(cfg: ExperimentConfig, space: SearchSpace) -> Strategy:
+def build_strategy(cfg: ExperimentConfig, space: SearchSpace, options: dict[str, Any] | None = None) -> Strategy:
+    """The strategy of ``cfg`` over ``space``, with ``options`` in place of ``cfg.strategy.options`` if given."""
     from strategies import get_strategy  # lazy: torch, measured 1.4 s / 880 modules
 
     try:
         return get_strategy(cfg.strategy.name, space=space, seed=cfg.seed, dedup=cfg.strategy.dedup,
-                            objectives=cfg.objectives, constraints=cfg.constraints, **cfg.strategy.options)
+                            objectives=cfg.objectives, constraints=cfg.constraints,
+                            **(cfg.strategy.options if options is None else options))
     except NASError as err:
         raise _prefixed("strategy", err) from None
 

@@ -23,7 +23,9 @@ from nas.runtime.executors import LocalExecutor, RayExecutor
 from nas.runtime.jobs import job_runner
 from nas.runtime.loop import TrialRecord, run_loop
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
+from nas.trials.objectives import feasible, parse_constraints
 from nas.trials.protocols import Evaluator, Executor, JobContext, PrunableEvaluator, Pruner, Strategy
+from nas.trials.ranking import Ranking, rank
 from nas.trials.trial import Trial
 
 __all__ = ["Experiment"]
@@ -65,7 +67,7 @@ class Experiment:
         elif path.exists() and any(path.iterdir()):
             raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
         path.mkdir(parents=True, exist_ok=True)
-        exp = cls(cfg, path, build(cfg))
+        exp = cls(cfg, path, build(cfg, directory=path))
         exp._save_config()
         exp.store.set_meta("version", __version__)
         exp.store.set_meta("created", time.time())
@@ -83,7 +85,7 @@ class Experiment:
             raise ConfigError(f"--max-trials {max_trials} is below the {state['loop']['done']} trials already "
                               "done; give a larger budget")
         cfg = load_config(path / cls.CONFIG, **{"budget.max_trials": max_trials})
-        components = build(cfg)
+        components = build(cfg, directory=path)
         components.strategy.load_state_dict(state["strategy"])
         exp = cls(cfg, path, components, elapsed=state["loop"]["elapsed"])
         if max_trials is not None:
@@ -104,10 +106,15 @@ class Experiment:
         write_checkpoint(self.directory / self.CHECKPOINT, self.strategy.state_dict(),
                          {"done": self.done(), "elapsed": self.elapsed + session_seconds})
 
+    def ranking(self) -> Ranking[StoredTrial]:
+        """The stored trials ranked under the config's constraints (:func:`nas.trials.ranking.rank`): feasible
+        completed trials by validation score, and the infeasible ones kept apart."""
+        return rank(self.store.trials("COMPLETE"), parse_constraints(self.cfg.constraints), ident=lambda t: t.id,
+                    outcome=lambda t: t)
+
     def ranked(self) -> list[StoredTrial]:
-        """Completed trials, best validation score first."""
-        done = [t for t in self.store.trials("COMPLETE") if t.score is not None]
-        return sorted(done, key=lambda t: (-t.score, t.id))  # type: ignore[operator]  # score: not None, filtered
+        """Completed trials that meet the constraints, best validation score first (empty when none does)."""
+        return self.ranking().ranked
 
     def job_context(self) -> JobContext:
         """What the strategy's job gets from this experiment (its directory: ``<experiment>/supernet``)."""
@@ -165,6 +172,7 @@ class Experiment:
             self.evaluator.pruner = self._pruner()
         start = time.perf_counter()
         best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]  # ranked: scores not None
+        constraints = parse_constraints(self.cfg.constraints)
         emit(SearchStarted(name=self.cfg.name, done=done, max_trials=budget.max_trials, rerun=len(resubmit),
                            executor=self.cfg.execution.executor))
 
@@ -177,7 +185,7 @@ class Experiment:
             self.store.finished(record.trial, record.result, record.worker, record.retries)
             self.checkpoint(time.perf_counter() - start)
             r = record.result
-            if r.ok and r.score is not None and (not best or r.score > best[0]):
+            if r.ok and r.score is not None and (not best or r.score > best[0]) and feasible(r, constraints):
                 best[:] = [r.score]
             n = self.done()
             rate = (time.perf_counter() - start) / max(1, n - done)
@@ -204,6 +212,8 @@ class Experiment:
         ranked = self.ranked()
         if ranked:
             atomic_write_text(self.directory / self.BEST, ranked[0].arch.to_json(indent=2))
+        else:  # no feasible trial: no best (one left by an earlier version may name an infeasible trial)
+            (self.directory / self.BEST).unlink(missing_ok=True)
         return ranked
 
     def _run_job(self, executor: Executor, emit: Callable[[Event], None]) -> None:
@@ -236,8 +246,10 @@ class Experiment:
         emit(JobDone(name=job.name, summary=outcome.describe()))
 
     def summary(self, top: int = 5) -> dict[str, Any]:
-        """Progress, best trials and failures grouped by reason, and the strategy's job in brief, as JSON data."""
+        """Progress, best trials (feasible ones only), how many completed trials meet the constraints, failures
+        grouped by reason, and the strategy's job in brief, as JSON data."""
         counts = self.store.counts()
+        ranking = self.ranking()
         failures: dict[str, int] = {}
         for t in self.store.trials("FAILED"):
             failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
@@ -246,7 +258,10 @@ class Experiment:
             "done": self.done(), "counts": counts, "elapsed_seconds": round(self.elapsed, 1),
             "best": [{"id": t.id, "score": t.score, "val_acc": t.metrics.get("val_acc"),
                       "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
-                      "hash": t.hash[:12]} for t in self.ranked()[:top]],
+                      "hash": t.hash[:12]} for t in ranking.ranked[:top]],
+            **ranking.counts(), "ranking_note": ranking.reason() or None,
+            "infeasible_best": [{"id": t.id, "score": t.score, "params": t.metrics.get("params"), "violates": why}
+                                for t, why in zip(ranking.infeasible[:top], ranking.violations)],
             "failures": failures,
             self.JOB: self.strategy.job_summary(self.job_context()),
         }

@@ -8,10 +8,12 @@ strategy -> record -> repeat until the budget is spent; then rank by the validat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from nas.trials.objectives import Constraint
 from nas.trials.protocols import Evaluator, Proposer, TrialExecutor
+from nas.trials.ranking import rank as rank_items
 from nas.trials.trial import Result, Trial
 
 __all__ = ["TrialRecord", "run_loop", "rank"]
@@ -69,7 +71,7 @@ def run_loop(strategy: Proposer, evaluator: Evaluator, executor: TrialExecutor, 
     return records
 
 
-def rank(records: list[TrialRecord]) -> list[TrialRecord]:
-    """Completed records, best validation score first (ties: earlier trial first). Test accuracy plays no part."""
-    scored = [(r.result.score, r) for r in records if r.result.ok and r.result.score is not None]
-    return [r for _, r in sorted(scored, key=lambda pair: (-pair[0], pair[1].trial.id))]
+def rank(records: list[TrialRecord], constraints: Sequence[Constraint] = ()) -> list[TrialRecord]:
+    """Completed records that meet ``constraints``, best validation score first (ties: earlier trial first), as
+    :func:`nas.trials.ranking.rank` orders them. Test accuracy plays no part."""
+    return rank_items(records, constraints, ident=lambda r: r.trial.id, outcome=lambda r: r.result).ranked

@@ -10,13 +10,28 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from nas.core.errors import ConfigError
 from nas.trials.trial import Result
 
-__all__ = ["Objective", "Constraint", "parse_objectives", "parse_constraints", "oriented", "feasible",
+__all__ = ["Measured", "Objective", "Constraint", "parse_objectives", "parse_constraints", "oriented", "feasible",
            "non_dominated_sort", "crowding_distance", "pareto_front", "hypervolume_2d"]
+
+
+class Measured(Protocol):
+    """What constraints read: a score and named metrics (a :class:`Result` or a stored trial)."""
+
+    @property
+    def score(self) -> float | None: ...
+
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
+
+
+def _number(x: float) -> str:
+    """``300000`` for whole numbers, ``0.5`` / ``1e-05`` otherwise."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 @dataclass(frozen=True)
@@ -50,11 +65,29 @@ class Constraint:
     max: float | None = None
     min: float | None = None
 
-    def satisfied(self, result: Result) -> bool:
+    def satisfied(self, result: Measured) -> bool:
+        """Whether ``result`` has a finite value of the metric within the bounds (a missing value violates)."""
+        return self.violation(result) is None
+
+    def describe(self) -> str:
+        """The bound as text: ``params <= 300000``, ``flops >= 1000`` or ``1000 <= params <= 300000``."""
+        if self.min is not None and self.max is not None:
+            return f"{_number(self.min)} <= {self.metric} <= {_number(self.max)}"
+        if self.max is not None:
+            return f"{self.metric} <= {_number(self.max)}"
+        return f"{self.metric} >= {_number(self.min)}" if self.min is not None else f"{self.metric} (no bound)"
+
+    def violation(self, result: Measured) -> str | None:
+        """None when ``result`` satisfies the constraint, else why not: ``params = 615386 > 300000`` or
+        ``params missing``."""
         value = result.score if self.metric == "score" else result.metrics.get(self.metric)
         if value is None or not math.isfinite(value):
-            return False
-        return (self.max is None or value <= self.max) and (self.min is None or value >= self.min)
+            return f"{self.metric} missing"
+        if self.max is not None and value > self.max:
+            return f"{self.metric} = {_number(value)} > {_number(self.max)}"
+        if self.min is not None and value < self.min:
+            return f"{self.metric} = {_number(value)} < {_number(self.min)}"
+        return None
 
 
 def parse_objectives(spec: Any) -> tuple[Objective, ...]:
@@ -102,7 +135,9 @@ def oriented(result: Result, objectives: Sequence[Objective]) -> tuple[float, ..
     return tuple(values)  # type: ignore[arg-type]  # no None: checked above
 
 
-def feasible(result: Result, constraints: Sequence[Constraint]) -> bool:
+def feasible(result: Measured, constraints: Sequence[Constraint]) -> bool:
+    """Whether ``result`` satisfies every constraint (always, without constraints). The one test of feasibility:
+    strategies' fitness and the ranking (:mod:`nas.trials.ranking`) both use it."""
     return all(c.satisfied(result) for c in constraints)
 
 

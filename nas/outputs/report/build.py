@@ -51,6 +51,7 @@ from nas.outputs.report.plots import (
 from nas.outputs.report.text import cell_summary, format_metric, top_columns
 from nas.outputs.view import ExperimentView
 from nas.runtime.store import RUNNING, StoredTrial
+from nas.trials.ranking import Ranking
 
 __all__ = ["build_report", "ReportResult", "ReportOptions", "SECTIONS", "REPORT_FILE", "GRADCAM_MIN_SIZE"]
 
@@ -104,8 +105,9 @@ class ReportResult:
 # -- data ---------------------------------------------------------------------------------------------------
 @dataclass
 class _Data:
-    """Everything the sections read, loaded once: the experiment as read (``view``), its trials and ranking;
-    ``models`` builds the search space and the evaluator from its config when a section needs them."""
+    """Everything the sections read, loaded once: the experiment as read (``view``), its trials and ranking
+    (``ranked``: the feasible completed trials, best first; ``ranking``: with the infeasible ones); ``models``
+    builds the search space and the evaluator from its config when a section needs them."""
 
     view: ExperimentView
     models: ExperimentModels
@@ -113,6 +115,7 @@ class _Data:
     ranked: list[StoredTrial]
     created: float
     options: ReportOptions
+    ranking: Ranking[StoredTrial]
 
     @property
     def score_header(self) -> str:
@@ -163,7 +166,11 @@ def _summary(d: _Data) -> str:
         ("trials", f"{d.view.done} of {cfg.budget.max_trials} done: "
                    + ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))),
         ("search time", f"{d.view.elapsed:.1f} s"),
-        ("best", f"trial {best.id}, {d.score_label} {format_metric(best.score, 'score')}" if best else "-"),
+        *([("constraints", f"{d.ranking.constraint_text()}: {len(d.ranking.ranked)} feasible, "
+                           f"{len(d.ranking.infeasible)} infeasible (not ranked) of {d.ranking.completed} completed "
+                           "trials")] if d.ranking.constraints else []),
+        ("best", f"trial {best.id}, {d.score_label} {format_metric(best.score, 'score')}" if best
+         else d.ranking.reason()),
         ("score", (best.info.get("signal", "-") if best else "-") + "; test accuracy is reported, never used to rank"),
     ]
     table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
@@ -205,36 +212,53 @@ def _tradeoffs(d: _Data) -> str:
         raise SkipSection("fewer than 2 completed trials report parameters, FLOPs or latency")
     fig = tradeoff_figure(panels, d.score_label)
     return (_figure(fig, "score against cost with the Pareto front")
-            + f"<p>Every completed trial; circled: the Pareto front (no other trial has a higher score at a lower "
-              f"or equal cost); stars and <code>#k</code>: the top {d.options.top}. Pareto-optimal trials, "
+            + f"<p>Every {'feasible ' if d.ranking.constraints else ''}completed trial; circled: the Pareto front "
+              "(no other trial has a higher score at a lower or equal cost); stars and <code>#k</code>: the top "
+              f"{d.options.top}. Pareto-optimal trials, "
               "cheapest first:</p>"
             + f"<ul>{''.join(fronts)}</ul>")
 
 
 def _top(d: _Data) -> str:
-    rows = d.ranked[: d.options.top]
+    """The top feasible trials, ranked, then (with constraints) the best infeasible ones, unranked and flagged
+    with what they violate."""
+    top = d.options.top
+    rows: list[tuple[int | None, StoredTrial, str]] = [(rank, t, "yes") for rank, t in
+                                                       enumerate(d.ranked[:top], start=1)]
+    rows += [(None, t, f"no: {why}") for t, why in zip(d.ranking.infeasible[:top], d.ranking.violations)]
     if not rows:
         raise SkipSection("no completed trial")
-    columns = top_columns(rows, d.score_header)
-    head = "".join(f"<th>{_e(h)}</th>" for h in ("rank", "trial", *(c[0] for c in columns), "hash", "cell"))
+    flagged = bool(d.ranking.constraints)
+    columns = top_columns([t for _, t, _ in rows], d.score_header)
+    head = "".join(f"<th>{_e(h)}</th>" for h in ("rank", "trial", *(c[0] for c in columns),
+                                                  *(["feasible"] if flagged else []), "hash", "cell"))
     body = []
-    for rank, t in enumerate(rows, start=1):
-        cells = [f'<td data-value="{rank}">{rank}</td>', f'<td data-value="{t.id}">{t.id}</td>']
+    for rank, t, verdict in rows:
+        shown = "-" if rank is None else rank
+        cells = [f'<td data-value="{"" if rank is None else rank}">{shown}</td>',
+                 f'<td data-value="{t.id}">{t.id}</td>']
         for _, key, kind in columns:
             value = t.score if key == "score" else t.metrics.get(key)
             raw = value if _finite(value) else ""
             cells.append(f'<td class="num" data-value="{raw}">{_e(format_metric(value, kind))}</td>')
+        if flagged:
+            cells.append(f"<td>{_e(verdict)}</td>")
         cells.append(f"<td><code>{_e(t.hash[:10])}</code></td><td><code>{_e(cell_summary(t.arch))}</code></td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        row_class = "" if rank is not None else ' class="infeasible"'
+        body.append(f"<tr{row_class}>" + "".join(cells) + "</tr>")
+    note = (f"<p>{_e(d.ranking.reason())}.</p>" if not d.ranked else "") + (
+        f"<p>Constraints {_e(d.ranking.constraint_text())}: only feasible trials are ranked; the best "
+        f"{min(top, len(d.ranking.infeasible))} of the {len(d.ranking.infeasible)} infeasible ones follow, unranked "
+        "(rank -).</p>" if d.ranking.infeasible else "")
     return (f'<table class="sortable data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-            "<p>Ranked by validation score (click a column to sort). Cell: <code>n=op(s)</code> means node "
+            + note + "<p>Ranked by validation score (click a column to sort). Cell: <code>n=op(s)</code> means node "
             "<code>n</code> receives <code>op</code> applied to node <code>s</code>; <code>+</code> sums inputs; "
             "<code>none</code> edges are left out.</p>")
 
 
 def _cells(d: _Data) -> str:
     if not d.ranked:
-        raise SkipSection("no completed trial")
+        raise SkipSection(d.ranking.reason())
     parts = []
     for rank, t in enumerate(d.ranked[: d.options.draw], start=1):
         fig = draw_architecture(t.arch)
@@ -247,7 +271,7 @@ def _cells(d: _Data) -> str:
 
 def _ops(d: _Data) -> str:
     if not d.ranked:
-        raise SkipSection("no completed trial")
+        raise SkipSection(d.ranking.reason())
     archs = [t.arch for t in d.ranked]
     n_best = best_fraction_count(len(archs))
     freq = op_frequency(archs, n_best)
@@ -448,7 +472,8 @@ def build_report(directory: str | Path, out: str | Path | None = None,
     trials = list(view.trials)
     created = view.created if view.created is not None else min((t.submitted for t in trials), default=time.time())
     models = ExperimentModels(directory=view.directory, config=view.config)
-    data = _Data(view, models, trials, view.ranked(), float(created), options)
+    ranking = view.ranking()
+    data = _Data(view, models, trials, ranking.ranked, float(created), options, ranking)
     page, skipped = _render(data)
     path = Path(out) if out is not None else Path(directory) / REPORT_FILE
     atomic_write_text(path, page)
