@@ -330,12 +330,13 @@ class ExperimentResults(ExperimentView):
     (``config``, ``trials`` by id, :meth:`ranked`, :meth:`counts`, ``supernet``, ...) plus lookups by trial,
     flat rows and the export manifest.
 
-    ``trials`` are :class:`~nas.runtime.store.StoredTrial` rows by id; :meth:`ranked` orders the completed ones by
-    validation score (ties: earlier trial first), exactly as the search reports them.
+    ``trials`` are :class:`~nas.runtime.store.StoredTrial` rows by id; :meth:`ranked` orders the completed ones that
+    meet the config's constraints by validation score (ties: earlier trial first), exactly as the search reports
+    them (:meth:`ranking` keeps the infeasible ones apart).
     """
 
     def best(self, k: int = 1) -> list[StoredTrial]:
-        """The ``k`` best completed trials."""
+        """The ``k`` best completed trials that meet the constraints."""
         return self.ranked()[:k]
 
     def trial(self, trial_id: int) -> StoredTrial:
