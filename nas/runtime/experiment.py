@@ -245,7 +245,8 @@ class Experiment:
         # Trials asked before a stop: their results may already be in the store (stopped between the store write
         # and the checkpoint), otherwise they run again.
         resubmit = []
-        for trial in self.strategy.pending:
+        pending = self.strategy.pending
+        for trial in pending:
             stored = self.store.get(trial.id)
             if stored is not None and stored.status != RUNNING:
                 self.strategy.tell(trial, stored.result())
@@ -257,7 +258,13 @@ class Experiment:
         if done >= budget.max_trials or remaining_time == 0.0:
             emit(BudgetSpent(done=done, directory=str(self.directory)))
             log.close()
-            return self.ranked()
+            if len(resubmit) < len(pending):  # stopped after the last results were stored, before the rest
+                self.checkpoint()
+            ranked = self.ranked()
+            best = self.directory / self.BEST
+            if ranked and (not best.is_file() or best.read_text() != ranked[0].arch.to_json(indent=2)):
+                atomic_write_text(best, ranked[0].arch.to_json(indent=2))
+            return ranked
         own_executor = executor is None
         executor = executor or self.make_executor()
         if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
