@@ -261,9 +261,9 @@ class Experiment:
             if len(resubmit) < len(pending):  # stopped after the last results were stored, before the rest
                 self.checkpoint()
             ranked = self.ranked()
-            best = self.directory / self.BEST
-            if ranked and (not best.is_file() or best.read_text() != ranked[0].arch.to_json(indent=2)):
-                atomic_write_text(best, ranked[0].arch.to_json(indent=2))
+            best_file = self.directory / self.BEST
+            if ranked and (not best_file.is_file() or best_file.read_text() != ranked[0].arch.to_json(indent=2)):
+                atomic_write_text(best_file, ranked[0].arch.to_json(indent=2))
             return ranked
         own_executor = executor is None
         executor = executor or self.make_executor()
