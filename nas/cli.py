@@ -102,12 +102,16 @@ def _progress(quiet: bool) -> Callable[[Event], None] | None:
 
 
 def _run(exp: Experiment, quiet: bool) -> int:
+    """Run ``exp`` to the end of its budget, print the best trials, then close it (store and writer lock)."""
     try:
-        exp.run(progress=_progress(quiet))
-    except KeyboardInterrupt:
-        print(f"interrupted; continue with: nas resume {exp.directory}")
-        return 1
-    _print_ranked(exp)
+        try:
+            exp.run(progress=_progress(quiet))
+        except KeyboardInterrupt:
+            print(f"interrupted; continue with: nas resume {exp.directory}")
+            return 1
+        _print_ranked(exp)
+    finally:
+        exp.close()
     best = exp.directory / exp.BEST
     if best.exists():
         print(f"best architecture: {best}")

@@ -14,7 +14,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ordinary_mode"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ordinary_dir_mode", "ordinary_mode",
+           "remove_stray_temps"]
+
+
+_TEMP_SUFFIX = ".tmp"
 
 
 def ordinary_mode() -> int:
@@ -22,6 +26,13 @@ def ordinary_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def ordinary_dir_mode() -> int:
+    """The permissions of an ordinary new directory under the current umask (``mkdtemp`` makes owner-only ones)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
@@ -34,7 +45,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     its previous content (or stays absent) and the error propagates.
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -57,3 +68,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`), encoded as ``encoding``."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding=encoding))
+
+
+def remove_stray_temps(directory: str | Path) -> list[Path]:
+    """Remove the temp files interrupted atomic writes left in ``directory`` (hidden ``.<name>.*.tmp`` regular
+    files, not recursing) and return their paths; a missing directory has none.
+
+    Only call it while no other process writes into ``directory`` (the experiment's writer lock held): a live
+    writer's temp file looks the same."""
+    removed: list[Path] = []
+    try:
+        entries = list(Path(directory).iterdir())
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") and name.endswith(_TEMP_SUFFIX) and name.count(".") >= 3 and entry.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed.append(entry)
+    return removed

@@ -11,7 +11,6 @@ finished one (it is then a snapshot of the moment it was opened).
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,18 +82,14 @@ class ExperimentView:
             raise ConfigError(f"{str(path)!r} is not an experiment directory (it needs {CONFIG} and {STORE}); "
                               "give the directory `nas search` wrote")
         config = read_config(path / CONFIG)
+        store = TrialStore(path / STORE, readonly=True)  # SQLite errors: a ConfigError naming the file
         try:
-            store = TrialStore(path / STORE, readonly=True)
-            try:
-                trials = tuple(store.trials())
-                counts = store.counts()
-                version, created = store.meta("version"), store.meta("created")
-                outcome = read_outcome(store)
-            finally:
-                store.close()
-        except sqlite3.DatabaseError as err:
-            raise ConfigError(f"{str(path / STORE)!r} is not a readable trial store ({err}); it is corrupt or not "
-                              "written by `nas search`") from None
+            trials = tuple(store.trials())
+            counts = store.counts()
+            version, created = store.meta("version"), store.meta("created")
+            outcome = read_outcome(store)
+        finally:
+            store.close()
         loop = read_checkpoint(path / CHECKPOINT)["loop"] if (path / CHECKPOINT).is_file() else None
         history: tuple[dict[str, Any], ...] = ()
         if outcome is None and (path / SUPERNET_HISTORY).is_file():

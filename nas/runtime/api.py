@@ -55,7 +55,7 @@ def as_config(config: str | os.PathLike[str] | Mapping[str, Any] | ExperimentCon
 def search(config: str | os.PathLike[str] | Mapping[str, Any] | ExperimentConfig, *,
            directory: str | os.PathLike[str] | None = None, overwrite: bool = False,
            progress: Callable[[Event], None] | None = None) -> Experiment:
-    """Run a new search and return its experiment, finished, with its store open (``exp.ranked()``,
+    """Run a new search and return its experiment, finished, with its store and writer lock open (``exp.ranked()``,
     ``exp.summary()``, ``exp.directory``; ``exp.close()`` when done with it).
 
     ``config`` is a path, a dict or an :class:`ExperimentConfig` (see :func:`as_config`); ``directory`` defaults to

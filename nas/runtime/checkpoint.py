@@ -11,16 +11,30 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import ConfigError
-from nas.core.io import atomic_write_text
+from nas.core.io import atomic_write
+from nas.runtime.faults import fault_point
 
-__all__ = ["write_checkpoint", "read_checkpoint", "CHECKPOINT_VERSION"]
+__all__ = ["write_checkpoint", "read_checkpoint", "write_text_with_faults", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_VERSION = 1
 
 
+def write_text_with_faults(path: str | Path, text: str, point: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`~nas.core.io.atomic_write`), passing the testing hook's
+    ``<point>.before`` once the temp file is written and ``<point>.after`` once it replaced ``path``
+    (:mod:`nas.runtime.faults`)."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+        fault_point(f"{point}.before")
+
+    atomic_write(path, write)
+    fault_point(f"{point}.after")
+
+
 def write_checkpoint(path: str | Path, strategy_state: dict[str, Any], loop_state: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps({"version": CHECKPOINT_VERSION, "strategy": strategy_state,
-                                        "loop": loop_state}))
+    write_text_with_faults(path, json.dumps({"version": CHECKPOINT_VERSION, "strategy": strategy_state,
+                                             "loop": loop_state}), "checkpoint")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

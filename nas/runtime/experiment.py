@@ -4,7 +4,9 @@ checkpoint, log, resume, and the job a strategy may run before its first trial (
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,14 +15,23 @@ from typing import Any
 import yaml
 
 from nas.core.errors import ConfigError, NASError
-from nas.core.io import atomic_write_text
+from nas.core.io import atomic_write_text, ordinary_dir_mode, remove_stray_temps
 from nas.core.version import __version__
 from nas.evaluation.pruning import ASHA, RemotePruner
-from nas.runtime.checkpoint import read_checkpoint, write_checkpoint
+from nas.runtime.checkpoint import read_checkpoint, write_checkpoint, write_text_with_faults
 from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
 from nas.runtime.events import BudgetSpent, Event, JobDone, JobEpoch, JobStarted, SearchStarted, TrialFinished
 from nas.runtime.executors import LocalExecutor, RayExecutor
+from nas.runtime.faults import fault_point
+from nas.runtime.integrity import (
+    OLD_INFIX,
+    STAGE_INFIX,
+    check_store_against_checkpoint,
+    remove_stale_stages,
+    stale_stages,
+)
 from nas.runtime.jobs import job_runner
+from nas.runtime.lock import ExperimentLock
 from nas.runtime.loop import TrialRecord, run_loop
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.objectives import feasible, parse_constraints
@@ -44,57 +55,146 @@ class Experiment:
     #: after the first kind of job, a one-shot supernet search, as existing experiments hold it)
     JOB = "supernet"
 
-    def __init__(self, cfg: ExperimentConfig, directory: Path, components: Components, elapsed: float = 0.0) -> None:
-        """Prefer :meth:`create` / :meth:`open`; ``components`` are ``cfg``'s, built once by :func:`build`."""
+    def __init__(self, cfg: ExperimentConfig, directory: Path, components: Components, elapsed: float = 0.0, *,
+                 lock: ExperimentLock | None = None, create_store: bool = True) -> None:
+        """Prefer :meth:`create` / :meth:`open`; ``components`` are ``cfg``'s, built once by :func:`build`;
+        ``lock`` is the directory's writer lock, released by :meth:`close`; with ``create_store=False`` the
+        store must already exist."""
         self.cfg = cfg
         self.directory = directory
         self.space = components.space
         self.strategy: Strategy = components.strategy
         self.evaluator: Evaluator = components.evaluator
-        self.store = TrialStore(directory / self.STORE)
+        self.store = TrialStore(directory / self.STORE, create=create_store)
         self.elapsed = elapsed
+        self._lock = lock
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def create(cls, cfg: ExperimentConfig, directory: str | Path | None = None, overwrite: bool = False) -> Experiment:
-        """A new experiment in ``directory`` (default ``cfg.output`` or ``runs/<name>``)."""
+        """A new experiment in ``directory`` (default ``cfg.output`` or ``runs/<name>``), holding its writer lock
+        (:mod:`nas.runtime.lock`) until :meth:`close`.
+
+        Creation is atomic: the components are built first (a bad setting creates nothing), then the experiment
+        (``config.yaml``, ``trials.db`` with its meta, ``checkpoint.json``) is staged in a hidden sibling directory
+        ``.<name>.stage-*`` and renamed into place, so ``directory`` is either absent (or as it was) or a complete
+        experiment, however the process dies. Leftover stages of killed creations are removed here. An existing
+        experiment is replaced only with ``overwrite`` and only if no other process is writing to it."""
         path = Path(directory or cfg.output or Path("runs") / cfg.name)
-        if (path / cls.CHECKPOINT).exists() or (path / cls.STORE).exists():
+        components = build(cfg, directory=path)
+        parent = path.absolute().parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"output directory {str(path)!r} cannot be created ({err.strerror}: "
+                              f"{err.filename}); choose another --out") from None
+        remove_stale_stages(path)
+        old_lock: ExperimentLock | None = None
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{str(path)!r} exists and is not a directory; choose another --out")
+        if any((path / name).exists() for name in (cls.CHECKPOINT, cls.STORE, cls.CONFIG)):
             if not overwrite:
                 raise ConfigError(f"{str(path)!r} already holds an experiment; resume it with `nas resume {path}`, "
                                   "choose another --out, or pass --overwrite")
-            shutil.rmtree(path)
+            old_lock = ExperimentLock.acquire(path)  # refuses while another process writes to it
         elif path.exists() and any(path.iterdir()):
             raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
-        path.mkdir(parents=True, exist_ok=True)
-        exp = cls(cfg, path, build(cfg, directory=path))
-        exp._save_config()
-        exp.store.set_meta("version", __version__)
-        exp.store.set_meta("created", time.time())
-        exp.checkpoint()
-        return exp
+        try:
+            stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}{STAGE_INFIX}"))
+        except OSError as err:
+            raise ConfigError(f"cannot create a directory in {str(parent)!r} ({err.strerror}); choose another "
+                              "--out") from None
+        os.chmod(stage, ordinary_dir_mode())
+        lock = ExperimentLock.acquire(stage)
+        try:
+            write_text_with_faults(stage / cls.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False), "config")
+            store = TrialStore(stage / cls.STORE)
+            try:
+                store.set_meta("config", cfg.to_dict())
+                store.set_meta("version", __version__)
+                store.set_meta("created", time.time())
+            finally:
+                store.close()
+            write_checkpoint(stage / cls.CHECKPOINT, components.strategy.state_dict(), {"done": 0, "elapsed": 0.0})
+            fault_point("stage.before")
+            if old_lock is not None:  # the old experiment goes aside (into a hidden sibling), locked
+                trash = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}{OLD_INFIX}"))
+                os.rename(path, trash / path.name)
+                old_lock.moved(trash / path.name)
+            try:
+                os.rename(stage, path)  # replaces an empty directory, refuses a non-empty one
+            except OSError as err:
+                if old_lock is not None:  # put the old experiment back
+                    os.rename(old_lock.directory, path)
+                    old_lock.moved(path)
+                raise ConfigError(f"{str(path)!r} cannot take the new experiment ({err.strerror}); another "
+                                  "process may have created it meanwhile: choose another --out") from None
+            lock.moved(path)
+            fault_point("stage.after")
+        except BaseException:
+            lock.release()
+            shutil.rmtree(stage, ignore_errors=True)
+            if old_lock is not None:
+                old_lock.release()
+            raise
+        if old_lock is not None:
+            old_lock.release()
+            shutil.rmtree(old_lock.directory.parent, ignore_errors=True)
+        try:
+            return cls(cfg, path, components, lock=lock, create_store=False)
+        except BaseException:
+            lock.release()
+            raise
 
     @classmethod
     def open(cls, directory: str | Path, max_trials: int | None = None) -> Experiment:
-        """Reopen an experiment to resume it; ``max_trials`` extends (or sets) its trial budget."""
+        """Reopen an experiment to resume it; ``max_trials`` extends (or sets) its trial budget. Holds the writer
+        lock (:mod:`nas.runtime.lock`) until :meth:`close`: a second writer gets a :class:`ConfigError` naming this
+        one.
+
+        Before anything is written, the store and the checkpoint are checked against each other
+        (:func:`check_store_against_checkpoint`): a missing, empty, corrupt or foreign ``trials.db``, or one that
+        disagrees with ``checkpoint.json``, is a :class:`ConfigError` and nothing in the directory changes. Then the
+        temp files of interrupted atomic writes are removed."""
         path = Path(directory)
         if not (path / cls.CONFIG).is_file():
-            raise ConfigError(f"{str(path)!r} is not an experiment directory (no {cls.CONFIG})")
-        state = read_checkpoint(path / cls.CHECKPOINT)
-        if max_trials is not None and max_trials < state["loop"]["done"]:
-            raise ConfigError(f"--max-trials {max_trials} is below the {state['loop']['done']} trials already "
-                              "done; give a larger budget")
-        cfg = load_config(path / cls.CONFIG, **{"budget.max_trials": max_trials})
-        components = build(cfg, directory=path)
-        components.strategy.load_state_dict(state["strategy"])
-        exp = cls(cfg, path, components, elapsed=state["loop"]["elapsed"])
-        if max_trials is not None:
-            exp._save_config()
+            hint = ""
+            if not path.exists() and stale_stages(path):
+                hint = (f"; a `nas search --out {path}` was killed while creating it, before any trial ran: start it "
+                        "again with `nas search CONFIG --out` that directory")
+            raise ConfigError(f"{str(path)!r} is not an experiment directory (no {cls.CONFIG}){hint}")
+        lock = ExperimentLock.acquire(path)
+        try:
+            state = read_checkpoint(path / cls.CHECKPOINT)
+            if max_trials is not None and max_trials < state["loop"]["done"]:
+                raise ConfigError(f"--max-trials {max_trials} is below the {state['loop']['done']} trials already "
+                                  "done; give a larger budget")
+            cfg = load_config(path / cls.CONFIG, **{"budget.max_trials": max_trials})
+            components = build(cfg, directory=path)
+            components.strategy.load_state_dict(state["strategy"])
+            reader = TrialStore(path / cls.STORE, readonly=True)
+            try:
+                check_store_against_checkpoint(reader, state, components.strategy, path / cls.CHECKPOINT)
+            finally:
+                reader.close()
+            remove_stray_temps(path)
+            remove_stray_temps(path / cls.JOB)
+            exp = cls(cfg, path, components, elapsed=state["loop"]["elapsed"], lock=lock, create_store=False)
+        except BaseException:
+            lock.release()
+            raise
+        try:
+            if max_trials is not None:
+                exp._save_config()
+        except BaseException:
+            exp.close()
+            raise
         return exp
 
     def _save_config(self) -> None:
         """Write ``config.yaml`` (the source of the settings) and the store's copy of it."""
-        atomic_write_text(self.directory / self.CONFIG, yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        write_text_with_faults(self.directory / self.CONFIG, yaml.safe_dump(self.cfg.to_dict(), sort_keys=False),
+                               "config")
         self.store.set_meta("config", self.cfg.to_dict())
 
     # -- state -------------------------------------------------------------------------------------
@@ -152,7 +252,8 @@ class Experiment:
         # Trials asked before a stop: their results may already be in the store (stopped between the store write
         # and the checkpoint), otherwise they run again.
         resubmit = []
-        for trial in self.strategy.pending:
+        pending = self.strategy.pending
+        for trial in pending:
             stored = self.store.get(trial.id)
             if stored is not None and stored.status != RUNNING:
                 self.strategy.tell(trial, stored.result())
@@ -164,7 +265,11 @@ class Experiment:
         if done >= budget.max_trials or remaining_time == 0.0:
             emit(BudgetSpent(done=done, directory=str(self.directory)))
             log.close()
-            return self.ranked()
+            if len(resubmit) < len(pending):  # stopped after the last results were stored, before the rest
+                self.checkpoint()
+            ranked = self.ranked()
+            self._write_best(ranked)
+            return ranked
         own_executor = executor is None
         executor = executor or self.make_executor()
         if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
@@ -210,11 +315,17 @@ class Experiment:
                 executor.shutdown()
             log.close()
         ranked = self.ranked()
-        if ranked:
-            atomic_write_text(self.directory / self.BEST, ranked[0].arch.to_json(indent=2))
-        else:  # no feasible trial: no best (one left by an earlier version may name an infeasible trial)
-            (self.directory / self.BEST).unlink(missing_ok=True)
+        self._write_best(ranked)
         return ranked
+
+    def _write_best(self, ranked: list[StoredTrial]) -> None:
+        """``best.json``: the rank-1 architecture (rewritten only when it changed); none without a feasible trial
+        (one left by an earlier version may name an infeasible trial)."""
+        best_file = self.directory / self.BEST
+        if not ranked:
+            best_file.unlink(missing_ok=True)
+        elif not best_file.is_file() or best_file.read_text() != ranked[0].arch.to_json(indent=2):
+            atomic_write_text(best_file, ranked[0].arch.to_json(indent=2))
 
     def _run_job(self, executor: Executor, emit: Callable[[Event], None]) -> None:
         """Run (or continue from its last saved epoch) the job the strategy describes, if it has one still to do,
@@ -267,4 +378,7 @@ class Experiment:
         }
 
     def close(self) -> None:
+        """Close the store and release the writer lock (idempotent)."""
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()

@@ -3,6 +3,10 @@
 Every trial's architecture JSON, canonical hash, seed, status, score, metrics, per-epoch history, error and
 traceback, worker, timings; and the experiment's config and package version. Each write is one transaction,
 so a killed driver leaves a consistent file.
+
+Every SQLite error (a corrupt, truncated or foreign file, a full disk, a read-only directory) is raised as a
+:class:`~nas.core.errors.ConfigError` naming the file, what SQLite said and the fix; never as a raw
+``sqlite3`` exception.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
+from nas.runtime.faults import fault_point
 from nas.trials.trial import Result, Trial
 
 __all__ = ["TrialStore", "StoredTrial", "RUNNING"]
@@ -78,6 +86,28 @@ def _file_state(*paths: Path) -> tuple[tuple[int, int, int] | None, ...]:
     return tuple(out)
 
 
+def store_error(path: Path, err: sqlite3.Error) -> ConfigError:
+    """The :class:`ConfigError` for SQLite error ``err`` on the store at ``path``: the file, SQLite's words and
+    the fix (a damaged file cannot be repaired here; a full disk or a permission can)."""
+    text = str(err) or type(err).__name__
+    if isinstance(err, sqlite3.OperationalError) and not any(
+            word in text for word in ("no such table", "no such column", "not a database", "malformed")):
+        return ConfigError(f"trial store {str(path)!r} cannot be used ({text}): check the disk space and the "
+                           "permissions of the file and its directory, then try again")
+    return ConfigError(f"{str(path)!r} is not a readable trial store ({text}): it is corrupt, truncated or not "
+                       "written by `nas search`; restore it from a backup, or start a new search in another "
+                       "directory (`nas search CONFIG --out NEW_DIR`)")
+
+
+@contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """Turn every SQLite error raised inside into :func:`store_error`."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        raise store_error(path, err) from None
+
+
 def _connect_readonly(path: Path, attempts: int = 3) -> sqlite3.Connection:
     """A connection reading the database at ``path`` that creates and modifies no file beside it.
 
@@ -121,35 +151,66 @@ def _connect_readonly(path: Path, attempts: int = 3) -> sqlite3.Connection:
 
 
 class TrialStore:
-    """SQLite store at ``path`` (created if missing). With ``readonly=True`` the store must exist; it is only
-    read, and no file is created or modified (see :func:`_connect_readonly`); writing raises
-    ``sqlite3.OperationalError``."""
+    """SQLite store at ``path``, created if missing (with ``create=False`` it must exist and hold the store's
+    tables). With ``readonly=True`` the store must exist; it is only read, and no file is created or modified
+    (see :func:`_connect_readonly`); writing raises :class:`ConfigError`. Any SQLite error, on opening or later,
+    is a :class:`ConfigError` naming the file (:func:`store_error`)."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False, create: bool = True) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        if readonly:
-            self._db = _connect_readonly(self.path)
-            self._db.execute("PRAGMA query_only=ON")
-            return
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        if (readonly or not create) and not self.path.is_file():
+            raise ConfigError(f"no trial store at {str(self.path)!r}: the file is missing; restore it from a backup, "
+                              "or start a new search in another directory (`nas search CONFIG --out NEW_DIR`)")
+        with _sqlite_errors(self.path):
+            if readonly:
+                self._db = _connect_readonly(self.path)
+                self._db.execute("PRAGMA query_only=ON")
+                return
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                if create:
+                    self._db.executescript(_SCHEMA)
+                elif not self.has_tables():
+                    raise ConfigError(f"trial store {str(self.path)!r} holds no trial table (it is empty or not "
+                                      "written by `nas search`); restore it from a backup, or start a new search in "
+                                      "another directory (`nas search CONFIG --out NEW_DIR`)")
+            except BaseException:
+                self._db.close()
+                raise
+
+    def has_tables(self) -> bool:
+        """Whether the file holds the store's tables (an empty or foreign SQLite file does not)."""
+        with _sqlite_errors(self.path):
+            names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return {"meta", "trials"} <= names
 
     def close(self) -> None:
         self._db.close()
 
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """One write (one transaction), between the testing hook's ``store.before`` and ``store.after``."""
+        fault_point("store.before")
+        with _sqlite_errors(self.path):
+            self._db.execute(sql, params)
+        fault_point("store.after")
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with _sqlite_errors(self.path):
+            return self._db.execute(sql, params).fetchall()
+
     def set_meta(self, key: str, value: Any) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def meta(self, key: str, default: Any = None) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return default if not rows else json.loads(rows[0][0])
 
     def submitted(self, trial: Trial, attempts: int = 1) -> None:
         """Record a trial as RUNNING (replacing an earlier attempt of the same id)."""
-        self._db.execute(
+        self._write(
             "INSERT OR REPLACE INTO trials (id, arch, hash, seed, status, submitted, attempts) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(), attempts))
@@ -158,7 +219,7 @@ class TrialStore:
         """Record the result of a trial; ``retries`` are extra attempts the executor made within this
         submission (a worker died), added to ``attempts``."""
         d = result.to_dict()
-        self._db.execute(
+        self._write(
             "UPDATE trials SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
             "finished=?, attempts=attempts+? WHERE id=?",
             (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
@@ -175,15 +236,14 @@ class TrialStore:
     def trials(self, status: str | None = None) -> list[StoredTrial]:
         """All trials (or those with ``status``), by id."""
         if status is None:
-            rows = self._db.execute(f"SELECT {self._COLUMNS} FROM trials ORDER BY id").fetchall()
+            rows = self._read(f"SELECT {self._COLUMNS} FROM trials ORDER BY id")
         else:
-            rows = self._db.execute(f"SELECT {self._COLUMNS} FROM trials WHERE status = ? ORDER BY id",
-                                    (status,)).fetchall()
+            rows = self._read(f"SELECT {self._COLUMNS} FROM trials WHERE status = ? ORDER BY id", (status,))
         return [self._row(r) for r in rows]
 
     def get(self, trial_id: int) -> StoredTrial | None:
-        row = self._db.execute(f"SELECT {self._COLUMNS} FROM trials WHERE id = ?", (trial_id,)).fetchone()
-        return None if row is None else self._row(row)
+        rows = self._read(f"SELECT {self._COLUMNS} FROM trials WHERE id = ?", (trial_id,))
+        return None if not rows else self._row(rows[0])
 
     def counts(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+        return dict(self._read("SELECT status, COUNT(*) FROM trials GROUP BY status"))

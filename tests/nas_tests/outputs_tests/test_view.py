@@ -68,11 +68,12 @@ def test_the_view_reports_what_the_running_experiment_reports(tmp_path: Path) ->
     assert view.elapsed == exp.elapsed and view.config == exp.cfg
     assert list(view.trials) == exp.store.trials()
     exp.close()
-    reopened = Experiment.open(directory)  # what `nas status` rebuilt before the view existed
-    try:
-        assert ExperimentView.open(directory).summary(top=10) == reopened.summary(top=10)
-    finally:
-        reopened.close()
+    # trial 99 was written behind the strategy's back: a writer refuses the directory, the view still reads it
+    before = listing(directory)
+    with pytest.raises(ConfigError, match="never asked"):
+        Experiment.open(directory)
+    assert listing(directory) == before
+    assert ExperimentView.open(directory).summary(top=10)["counts"] == {"COMPLETE": 6, "FAILED": 1}
 
 
 def test_a_supernet_search_under_way_is_summarised_as_the_experiment_does(tmp_path: Path) -> None:
@@ -183,17 +184,15 @@ def test_the_view_imports_neither_torch_nor_ray() -> None:
 
 
 def test_a_read_only_store_refuses_writes_and_needs_an_existing_file(tmp_path: Path) -> None:
-    import sqlite3
-
     writer = TrialStore(tmp_path / "trials.db")
     writer.set_meta("version", "1")
     writer.close()
     reader = TrialStore(tmp_path / "trials.db", readonly=True)
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with pytest.raises(ConfigError, match="readonly"):
         reader.set_meta("version", "2")
     assert reader.meta("version") == "1"
     reader.close()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="missing"):
         TrialStore(tmp_path / "other.db", readonly=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trials.db"]
 
