@@ -343,8 +343,8 @@ def _top(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give how many of the best trials, at least 1, e.g. --top 5"
-                                         ) from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give how many of the best trials, "
+                                         "at least 1, e.g. --top 5") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is below 1; give how many of the best trials, at least 1, "
                                          "e.g. --top 5")

@@ -42,7 +42,8 @@ from nas.core.checks import check_int, is_number
 from nas.core.errors import ConfigError, did_you_mean
 from nas.core.registry import Registry
 
-__all__ = ["task_kind", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS", "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified"]
+__all__ = ["task_kind", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS",
+           "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified"]
 
 #: ``load(path) -> (x, y)``: ``path`` is the task's ``path`` option (None when not given)
 LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray]]

@@ -391,7 +391,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]  # untyped in PyYAML
+            key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
                 first = seen.get(key)
@@ -415,7 +415,7 @@ def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not file.is_file():
         raise ConfigError(f"config file {str(file)!r} does not exist")
     try:
-        data = yaml.load(file.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506  # a SafeLoader subclass
+        data = yaml.load(file.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {file.name} is not valid YAML: {err}") from None
     except (UnicodeDecodeError, OSError) as err:

@@ -4,6 +4,7 @@ checkpoint, log, resume, and the job a strategy may run before its first trial (
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -22,11 +23,28 @@ from nas.runtime.events import BudgetSpent, Event, JobDone, JobEpoch, JobStarted
 from nas.runtime.executors import LocalExecutor, RayExecutor
 from nas.runtime.jobs import job_runner
 from nas.runtime.loop import TrialRecord, run_loop
+from nas.runtime.preflight import preflight
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.protocols import Evaluator, Executor, JobContext, PrunableEvaluator, Pruner, Strategy
 from nas.trials.trial import Trial
 
 __all__ = ["Experiment"]
+
+
+def _check_creatable(path: Path) -> None:
+    """Refuse an output path that is a file or cannot be created (a parent is a file, or not writable), before
+    anything is created."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output directory {str(path)!r} is a file; choose another --out")
+    parent = path
+    while not parent.exists():  # the nearest existing ancestor must be a writable directory
+        parent = parent.parent if parent.parent != parent else Path.cwd()
+    if not parent.is_dir():
+        raise ConfigError(f"output directory {str(path)!r} cannot be created: {str(parent)!r} is a file; "
+                          "choose another --out")
+    if parent != path and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"output directory {str(path)!r} cannot be created: {str(parent)!r} is not writable; "
+                          "choose another --out")
 
 
 class Experiment:
@@ -55,17 +73,27 @@ class Experiment:
     # -- construction ----------------------------------------------------------------------------
     @classmethod
     def create(cls, cfg: ExperimentConfig, directory: str | Path | None = None, overwrite: bool = False) -> Experiment:
-        """A new experiment in ``directory`` (default ``cfg.output`` or ``runs/<name>``)."""
+        """A new experiment in ``directory`` (default ``cfg.output`` or ``runs/<name>``). The output path and the
+        :func:`~nas.runtime.preflight.preflight` are checked first: a :class:`ConfigError` from either leaves the
+        file system as it was (with ``overwrite``, the experiment it would replace included)."""
         path = Path(directory or cfg.output or Path("runs") / cfg.name)
-        if (path / cls.CHECKPOINT).exists() or (path / cls.STORE).exists():
-            if not overwrite:
-                raise ConfigError(f"{str(path)!r} already holds an experiment; resume it with `nas resume {path}`, "
-                                  "choose another --out, or pass --overwrite")
-            shutil.rmtree(path)
-        elif path.exists() and any(path.iterdir()):
+        _check_creatable(path)
+        replace = (path / cls.CHECKPOINT).exists() or (path / cls.STORE).exists()
+        if replace and not overwrite:
+            raise ConfigError(f"{str(path)!r} already holds an experiment; resume it with `nas resume {path}`, "
+                              "choose another --out, or pass --overwrite")
+        if not replace and path.exists() and any(path.iterdir()):
             raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
-        path.mkdir(parents=True, exist_ok=True)
-        exp = cls(cfg, path, build(cfg))
+        components = build(cfg)
+        preflight(cfg, components)  # a mistake seen now costs no trial, and leaves nothing behind
+        if replace:
+            shutil.rmtree(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"output directory {str(path)!r} cannot be created ({err.strerror or err}); "
+                              "choose another --out") from None
+        exp = cls(cfg, path, components)
         exp._save_config()
         exp.store.set_meta("version", __version__)
         exp.store.set_meta("created", time.time())
