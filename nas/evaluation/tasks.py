@@ -209,15 +209,15 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
             x, y = data["x"], data["y"]
     except ConfigError:  # a ValueError too: keep the specific message
         raise
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError) as err:
         raise ConfigError(f"task 'npz': {file.name} is not a readable .npz of plain arrays ({err})") from None
     if x.ndim not in (3, 4) or y.ndim != 1 or len(x) != len(y):
         raise ConfigError(
             f"task 'npz': x must be (N, C, H, W) images or (N, T, C) sequences and y (N,) labels; "
             f"got x {x.shape} and y {y.shape}"
         )
-    if not np.issubdtype(x.dtype, np.number):
-        raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must be numeric")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must hold real numbers")
     return x.astype(np.float64), y
 
 
