@@ -217,7 +217,7 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
             f"got x {x.shape} and y {y.shape}"
         )
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must hold real numbers")
+        raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must be numeric (real numbers)")
     return x.astype(np.float64), y
 
 
