@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -115,7 +116,24 @@ def _run(exp: Experiment, quiet: bool) -> int:
     best = exp.directory / exp.BEST
     if best.exists():
         print(f"best architecture: {best}")
+    if not exp.ranked():
+        return _all_failed(exp)
     return 0
+
+
+def _all_failed(exp: Experiment) -> int:
+    """A search without a completed trial: say so, with the most common failure reason; exit code 1."""
+    reasons = Counter(t.error or "no reason recorded" for t in exp.store.trials("FAILED"))
+    done = exp.done()
+    if reasons:
+        (reason, n), = reasons.most_common(1)
+        print(f"error: every trial failed ({done} of {done}, none completed); most common reason ({n} of "
+              f"{sum(reasons.values())}): {reason}\n  see `nas status {exp.directory}` for every reason",
+              file=sys.stderr)
+    else:
+        print(f"error: no trial completed ({done} done, none with a score); see `nas status {exp.directory}`",
+              file=sys.stderr)
+    return 1
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
@@ -335,6 +353,19 @@ def torch_threads() -> None:
     torch.set_num_threads(1)
 
 
+def _top(text: str) -> int:
+    """``--top``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give how many of the best trials, "
+                                         "at least 1, e.g. --top 5") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1; give how many of the best trials, at least 1, "
+                                         "e.g. --top 5")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search on graph-encoded cells.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -375,13 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_resume)
     p = sub.add_parser("status", help="progress, best trials and failures of an experiment")
     p.add_argument("directory")
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=_top, default=5, help="best trials to show (at least 1)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_status)
     p = sub.add_parser("report", help="write a self-contained HTML report of an experiment")
     p.add_argument("directory")
     p.add_argument("--out", help="where to write it (default DIRECTORY/report.html)")
-    p.add_argument("--top", type=int, default=5, help="rows of the top-trials table")
+    p.add_argument("--top", type=_top, default=5, help="rows of the top-trials table (at least 1)")
     p.add_argument("--draw", type=int, default=3, help="best architectures to draw")
     p.add_argument("--images", type=int, default=6, help="validation images for Grad-CAM")
     p.add_argument("--retrain-epochs", type=int, help="cap the epochs when the best model must be trained again")
@@ -401,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export the best models (JSON, weights, TorchScript, ONNX, plain PyTorch), "
                                       "each verified by reloading it in a fresh process")
     p.add_argument("directory", help="experiment directory")
-    p.add_argument("--top", type=int, default=1, help="how many of the best trials to export (default 1)")
+    p.add_argument("--top", type=_top, default=1, help="how many of the best trials to export (default 1)")
     p.add_argument("--format", default=None, metavar="LIST",
                    help="comma-separated subset of json,weights,torchscript,onnx,python (default: all)")
     p.add_argument("--retrain-epochs", type=int, help="train E epochs on train+validation instead of repeating "

@@ -83,6 +83,14 @@ class Evaluator(ABC):
     """Turns a :class:`Trial` into a :class:`Result`."""
 
     name: ClassVar[str]
+    #: the names of the metrics this evaluator's results carry (``score`` aside), which objectives and constraints
+    #: may name; None: not declared, and not checked. Override :meth:`metric_names` when options decide them.
+    metrics: ClassVar[frozenset[str] | None] = None
+
+    def metric_names(self) -> frozenset[str] | None:
+        """The metrics a result of this evaluator (as configured) may carry besides ``score``; None: undeclared.
+        The preflight refuses an objective or constraint on any other metric before the first trial."""
+        return self.metrics
 
     @abstractmethod
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
@@ -113,6 +121,8 @@ class TrainEvaluator(Evaluator):
     """
 
     name = "train"
+    metrics = frozenset({"val_acc", "val_loss", "test_acc", "test_loss", "params", "flops", "train_seconds", "epochs",
+                         "best_epoch", "latency_ms"})
 
     def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
                  train: Any = None, data_seed: int = 0, latency_runs: int = 10) -> None:
@@ -133,6 +143,10 @@ class TrainEvaluator(Evaluator):
         state = dict(self.__dict__)
         state["_task"] = None
         return state
+
+    def metric_names(self) -> frozenset[str]:
+        """:attr:`metrics`, without ``latency_ms`` when latency is not measured (``latency_runs = 0``)."""
+        return self.metrics if self.latency_runs else self.metrics - {"latency_ms"}
 
     @property
     def task(self) -> Task:
@@ -213,6 +227,8 @@ class NB201Evaluator(Evaluator):
     ``test_acc`` is the 200-epoch test accuracy, reported only."""
 
     name = "nb201"
+    #: ``flops`` is in the table for some cells only
+    metrics = frozenset({"val_acc", "test_acc", "nb201_index", "params", "flops"})
 
     def __init__(self, *, dataset: str = "cifar10", signal: str | None = None) -> None:
         if dataset not in _NB201_SIGNALS:
@@ -287,6 +303,10 @@ class ProxyEvaluator(Evaluator):
         state = dict(self.__dict__)
         state["_batch"] = None
         return state
+
+    def metric_names(self) -> frozenset[str]:
+        """The proxy's own value (named after it) and ``params``."""
+        return frozenset({self.proxy, "params"})
 
     def _data(self) -> tuple[torch.Tensor, torch.Tensor, int]:
         if self.task_name is None:

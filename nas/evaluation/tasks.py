@@ -39,10 +39,11 @@ from typing import Any, overload
 import numpy as np
 
 from nas.core.checks import check_int, is_number
-from nas.core.errors import ConfigError
+from nas.core.errors import ConfigError, did_you_mean
 from nas.core.registry import Registry
 
-__all__ = ["task_kind", "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified"]
+__all__ = ["task_kind", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS",
+           "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified"]
 
 #: ``load(path) -> (x, y)``: ``path`` is the task's ``path`` option (None when not given)
 LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray]]
@@ -193,6 +194,8 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
     if not path:
         raise ConfigError("task 'npz' needs a path to a .npz file with arrays 'x' and 'y'")
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"task 'npz': path {str(file)!r} is a directory; give the path of an .npz file in it")
     if not file.is_file():
         raise ConfigError(f"task 'npz': file {str(file)!r} does not exist")
     try:
@@ -206,15 +209,15 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
             x, y = data["x"], data["y"]
     except ConfigError:  # a ValueError too: keep the specific message
         raise
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError) as err:
         raise ConfigError(f"task 'npz': {file.name} is not a readable .npz of plain arrays ({err})") from None
     if x.ndim not in (3, 4) or y.ndim != 1 or len(x) != len(y):
         raise ConfigError(
             f"task 'npz': x must be (N, C, H, W) images or (N, T, C) sequences and y (N,) labels; "
             f"got x {x.shape} and y {y.shape}"
         )
-    if not np.issubdtype(x.dtype, np.number):
-        raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must be numeric")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must be numeric (real numbers)")
     return x.astype(np.float64), y
 
 
@@ -279,32 +282,128 @@ def _checked(name: str, kind: str | None, x: Any, y: Any) -> tuple[np.ndarray, n
             "(N, C, H, W) images or (N, T, C) sequences"
         raise ConfigError(f"task {name!r}: its loader returned x of shape {x.shape} and dtype {x.dtype}; "
                           f"it must be numeric {layout}")
+    if np.iscomplexobj(x):
+        raise ConfigError(f"task {name!r}: x has complex dtype {x.dtype}; it must hold real numbers")
     if y.ndim != 1 or len(y) != len(x):
         raise ConfigError(f"task {name!r}: its loader returned y of shape {y.shape} for x of shape {x.shape}; "
                           f"y must hold one label per sample, shape ({len(x)},)")
+    if len(x) == 0:
+        raise ConfigError(f"task {name!r} holds no samples (x of shape {x.shape}); give data with at least 3 samples "
+                          "of each of at least 2 classes")
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = ~finite
+        first = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
+        raise ConfigError(f"task {name!r}: x holds {int(np.isnan(x).sum())} NaN and {int(np.isinf(x).sum())} "
+                          f"infinite value(s) (the first in sample {first}); remove or impute them")
+    _check_labels(name, y)
     return x, y, kind
 
 
+def _check_labels(name: str, y: np.ndarray) -> None:
+    """Labels are class labels: no missing values, no fractional numbers (regression targets)."""
+    if y.dtype == object and any(v is None for v in y):
+        raise ConfigError(f"task {name!r}: y holds missing labels (None); every sample needs a class label")
+    if np.issubdtype(y.dtype, np.floating) or np.iscomplexobj(y):
+        if not np.isfinite(y).all():
+            raise ConfigError(f"task {name!r}: y holds {int((~np.isfinite(y)).sum())} NaN or infinite label(s); "
+                              "every sample needs a class label")
+        fractional = y[y != np.round(y)]
+        if len(fractional):
+            raise ConfigError(f"task {name!r}: y holds fractional values (e.g. {fractional[0]!r}); tasks are "
+                              "classification and need class labels (integers or strings), not regression targets")
+    elif not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+              or np.issubdtype(y.dtype, np.str_) or y.dtype == object):
+        raise ConfigError(f"task {name!r}: y has dtype {y.dtype}; give class labels as integers or strings")
+    try:
+        np.unique(y)
+    except TypeError as err:
+        raise ConfigError(f"task {name!r}: y mixes label types that cannot be sorted ({err}); give labels of "
+                          "one type") from None
+
+
+#: the options :func:`load_task` takes (a config's ``evaluator.task_options``)
+TASK_OPTIONS = ("path", "limit", "val_fraction", "test_fraction", "channels_last")
+#: samples every class needs: one in each of the train, validation and test splits
+MIN_PER_CLASS = 3
+
+
+def check_task_options(options: dict[str, Any], field: str = "task_options") -> None:
+    """Refuse an option :func:`load_task` does not take, naming ``field`` and the close match."""
+    for key in options:
+        if key not in TASK_OPTIONS:
+            raise ConfigError(f"{field}.{key}: unknown task option" + did_you_mean(str(key), TASK_OPTIONS)
+                              + f"; allowed: {', '.join(TASK_OPTIONS)}")
+
+
+def _image_layout(name: str, x: np.ndarray, channels_last: bool | None) -> np.ndarray:
+    """``x`` as ``(N, C, H, W)``: transposed from ``(N, H, W, C)`` when ``channels_last``; with None, refused
+    when it looks channels-last (last axis of 1, 3 or 4 channels, both other sides larger than it)."""
+    if channels_last:
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    _, a, b, c = x.shape
+    if channels_last is None and c in (1, 3, 4) and a > c and b > c:
+        raise ConfigError(
+            f"task {name!r}: x of shape {x.shape} looks channels-last (N, H, W, C) with {c} channel(s), but images "
+            f"are read as (N, C, H, W) ({a} channels of {b}x{c} here); set task option channels_last: true to "
+            "transpose it (or save x.transpose(0, 3, 1, 2)), or channels_last: false if it really is "
+            f"{a} channels of {b}x{c}")
+    return x
+
+
 def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
-              path: str | None = None, limit: int | None = None) -> Task:
+              path: str | None = None, limit: int | None = None, channels_last: bool | None = None) -> Task:
     """Load task ``name`` with splits drawn from ``seed``.
 
     ``limit`` keeps a stratified subset of that many samples before splitting (for quick runs);
-    ``path`` points ``npz`` (and ``cifar10``) at files.
+    ``path`` points ``npz`` (and ``cifar10``) at files. ``channels_last`` (images): True transposes ``(N, H, W, C)``
+    data, False takes it as ``(N, C, H, W)`` as it is, None (default) refuses data that looks channels-last.
+
+    Every task's data is checked (built-in, registered and ``npz`` alike): numeric, finite ``x`` of the task's
+    layout, one class label per sample, at least 2 classes and :data:`MIN_PER_CLASS` samples of each (so every
+    split holds every class). Anything else raises :class:`ConfigError` saying what is wrong and the fix.
     """
     for field, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not is_number(value) or not 0.0 < value < 0.5:
             raise ConfigError(f"task option {field} = {value!r}: must be a fraction between 0 and 0.5")
-    x, y_raw, kind = _raw(name, path)
+    if val_fraction + test_fraction > 0.8:
+        raise ConfigError(f"task options val_fraction + test_fraction = {val_fraction + test_fraction:g}: leave "
+                          "at least 20% of the samples to train on")
+    if path is not None and not isinstance(path, (str, Path)):
+        raise ConfigError(f"task option path = {path!r}: must be a file path (a string)")
+    if channels_last not in (None, True, False):
+        raise ConfigError(f"task option channels_last = {channels_last!r}: must be true, false or left out")
+    x, y_raw, kind = _raw(name, None if path is None else str(path))
+    if kind == "image":
+        x = _image_layout(name, x, channels_last)
+    elif channels_last is not None:
+        raise ConfigError(f"task option channels_last = {channels_last!r}: task {name!r} holds sequences "
+                          "(N, T, C), which have no channel layout to choose; remove the option")
     classes, y = np.unique(y_raw, return_inverse=True)
+    y = y.reshape(-1)  # numpy 2.0 to 2.1 give inverse indices the input's shape
     if len(classes) < 2:
-        raise ConfigError(f"task {name!r} has {len(classes)} class(es); classification needs at least 2")
+        raise ConfigError(f"task {name!r} has {len(classes)} class(es) ({', '.join(map(str, classes[:3]))}); "
+                          "classification needs at least 2: check y")
     if limit is not None:
         check_int("task option limit", limit, minimum=10 * len(classes))
         if limit < len(y):
             keep = _stratified_subset(y, limit / len(y), seed + 7919)
             x, y = x[keep], y[keep]
+    counts = np.bincount(y, minlength=len(classes))
+    if counts.min() < MIN_PER_CLASS:
+        few = [f"{classes[c]!s} ({counts[c]})" for c in np.flatnonzero(counts < MIN_PER_CLASS)[:5]]
+        raise ConfigError(f"task {name!r}: class(es) {', '.join(few)} have fewer than {MIN_PER_CLASS} samples"
+                          + (f" after limit = {limit}" if limit is not None and limit < len(y_raw) else "")
+                          + f"; every class needs {MIN_PER_CLASS} (one each for train, validation and test): add "
+                          "samples, merge or drop those classes" + (", or raise limit" if limit is not None else ""))
     train, val, test = split_stratified(y, (1.0 - val_fraction - test_fraction, val_fraction, test_fraction), seed)
+    for split, idx in (("train", train), ("validation", val), ("test", test)):
+        missing = np.setdiff1d(np.arange(len(classes)), y[idx])
+        if len(missing):
+            raise ConfigError(f"task {name!r}: the {split} split gets no sample of class(es) "
+                              f"{', '.join(str(classes[c]) for c in missing[:5])} with val_fraction = "
+                              f"{val_fraction:g} and test_fraction = {test_fraction:g}; add samples of those "
+                              "classes or choose fractions nearer 0.15")
     x = x.astype(np.float32)
     axes = (0, 2, 3) if kind == "image" else (0, 1)  # per channel / per feature
     mean = x[train].mean(axis=axes, keepdims=True)

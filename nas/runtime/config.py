@@ -418,15 +418,41 @@ def parse_config(data: Any) -> ExperimentConfig:
     return _validated(_build(ExperimentConfig, data, ""))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+                seen[key] = line
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping ("
+                    + (f"twice on line {line}" if first == line else f"lines {first} and {line}")
+                    + "); keep one of them", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The mapping a YAML config file holds (``yaml.safe_load``); ConfigError naming the file otherwise."""
+    """The mapping a YAML config file holds (safe loading; a key given twice in one mapping is refused);
+    ConfigError naming the file otherwise."""
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"config file {str(file)!r} is a directory; give the path of a YAML file in it")
     if not file.is_file():
         raise ConfigError(f"config file {str(file)!r} does not exist")
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.load(file.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {file.name} is not valid YAML: {err}") from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise ConfigError(f"config file {str(file)!r} cannot be read as text ({err}); give a YAML file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {file.name} must hold a mapping of settings, got {type(data).__name__}")
     return data

@@ -33,6 +33,7 @@ from nas.runtime.integrity import (
 from nas.runtime.jobs import job_runner
 from nas.runtime.lock import ExperimentLock
 from nas.runtime.loop import TrialRecord, run_loop
+from nas.runtime.preflight import preflight
 from nas.runtime.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.objectives import feasible, parse_constraints
 from nas.trials.protocols import Evaluator, Executor, JobContext, PrunableEvaluator, Pruner, Strategy
@@ -40,6 +41,22 @@ from nas.trials.ranking import Ranking, rank
 from nas.trials.trial import Trial
 
 __all__ = ["Experiment"]
+
+
+def _check_creatable(path: Path) -> None:
+    """Refuse an output path that is a file or cannot be created (a parent is a file, or not writable), before
+    anything is created."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output directory {str(path)!r} is a file, not a directory; choose another --out")
+    parent = path
+    while not parent.exists():  # the nearest existing ancestor must be a writable directory
+        parent = parent.parent if parent.parent != parent else Path.cwd()
+    if not parent.is_dir():
+        raise ConfigError(f"output directory {str(path)!r} cannot be created: {str(parent)!r} is a file; "
+                          "choose another --out")
+    if parent != path and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"output directory {str(path)!r} cannot be created: {str(parent)!r} is not writable; "
+                          "choose another --out")
 
 
 class Experiment:
@@ -79,9 +96,13 @@ class Experiment:
         (``config.yaml``, ``trials.db`` with its meta, ``checkpoint.json``) is staged in a hidden sibling directory
         ``.<name>.stage-*`` and renamed into place, so ``directory`` is either absent (or as it was) or a complete
         experiment, however the process dies. Leftover stages of killed creations are removed here. An existing
-        experiment is replaced only with ``overwrite`` and only if no other process is writing to it."""
+        experiment is replaced only with ``overwrite`` and only if no other process is writing to it. Before
+        anything is created, the output path is checked and the :func:`~nas.runtime.preflight.preflight` runs: a
+        :class:`ConfigError` from either leaves the file system as it was."""
         path = Path(directory or cfg.output or Path("runs") / cfg.name)
+        _check_creatable(path)
         components = build(cfg, directory=path)
+        preflight(cfg, components)  # a mistake seen now costs no trial, and leaves nothing behind
         parent = path.absolute().parent
         try:
             parent.mkdir(parents=True, exist_ok=True)

@@ -147,7 +147,11 @@ class Pooling(nn.Module):
 
 
 class ResNetBasicBlock(nn.Module):
-    """NAS-Bench-201's reduction block: two 3x3 ReLU-Conv-BN plus an avg-pool + 1x1 conv shortcut."""
+    """NAS-Bench-201's reduction block: two 3x3 ReLU-Conv-BN plus an avg-pool + 1x1 conv shortcut.
+
+    At stride 2 both paths give ``ceil(H / 2) x ceil(W / 2)`` for every input side: the shortcut pools with
+    ``ceil_mode`` (the last, partial window of an odd side averages the values it covers), which is the published
+    2x2 average pool on even sides."""
 
     def __init__(self, C_in: int, C_out: int, stride: int, affine: bool = True) -> None:
         super().__init__()
@@ -155,7 +159,7 @@ class ResNetBasicBlock(nn.Module):
         self.conv_b = ReLUConvBN(C_out, C_out, 3, 1, 1, 1, affine)
         if stride == 2:
             self.downsample: nn.Module = nn.Sequential(
-                nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+                nn.AvgPool2d(kernel_size=2, stride=2, padding=0, ceil_mode=True),
                 nn.Conv2d(C_in, C_out, kernel_size=1, stride=1, padding=0, bias=False),
             )
         elif C_in != C_out:

@@ -1,0 +1,172 @@
+"""The preflight: what a search can see to be wrong before its first trial, refused before anything is written.
+
+:func:`preflight` runs, in this order, and stops at the first problem with a :class:`~nas.core.errors.ConfigError`
+naming the config field, the bad value and the fix (``nas`` exits 2):
+
+1. every objective and constraint names a metric the evaluator produces (``score``, or one of the evaluator's
+   declared :meth:`~nas.evaluation.evaluators.Evaluator.metric_names`; evaluators that declare none are not
+   checked);
+2. the task loads once with its options (``evaluator.task_options``), its data pass the checks of
+   :func:`~nas.evaluation.tasks.load_task` (shapes, dtype, finite values, labels, samples per class and split,
+   channels-last images) and its kind (image or sequence) is the one the space builds models for;
+3. one candidate of the space (``space.sample`` with the experiment's seed) compiles for the task's input and runs
+   a forward and a backward pass on one batch of training data, on the CPU.
+
+:meth:`Experiment.create <nas.runtime.experiment.Experiment.create>` calls it before it creates the experiment's
+directory; it is usable alone (``preflight(load_config(path))``). It writes nothing, and leaves torch's global random
+state as it found it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas.core.errors import ConfigError, NASError, did_you_mean
+from nas.evaluation.tasks import Task, check_task_options, load_task
+from nas.runtime.config import Components, ExperimentConfig, build
+from nas.trials.objectives import parse_constraints, parse_objectives
+from nas.trials.protocols import Evaluator
+from search_spaces.base import SearchSpace
+
+__all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "BATCH"]
+
+#: samples of the batch the candidate runs forward and backward on
+BATCH = 8
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """What the preflight checked: the task (None without one), the input and classes the candidate was built
+    for, the candidate's hash, the metrics the evaluator declares (None: undeclared) and the time it took."""
+
+    task: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    num_classes: int | None = None
+    candidate: str | None = None
+    metrics: frozenset[str] | None = None
+    seconds: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        parts = [f"task {self.task} {self.input_shape}, {self.num_classes} classes" if self.task else "no task"]
+        if self.candidate:
+            parts.append(f"candidate {self.candidate[:12]} ran forward and backward")
+        return "preflight: " + "; ".join(parts) + f" ({self.seconds:.1f} s)"
+
+
+def preflight(cfg: ExperimentConfig, components: Components | None = None) -> PreflightReport:
+    """Check ``cfg`` (with its built ``components``; built here when not given) as described in the module
+    docstring. Raises :class:`ConfigError`; returns what it checked."""
+    start = time.perf_counter()
+    parts = components if components is not None else build(cfg)
+    metrics = check_metrics(cfg, parts.evaluator)
+    task = check_task(cfg, parts.space)
+    shape: tuple[int, ...] | None = None
+    classes: int | None = None
+    if task is not None:
+        shape, classes = task.input_shape, task.num_classes
+        x, y = task.x_train[:BATCH], task.y_train[:BATCH]
+    elif cfg.evaluator.options.get("input_shape") is not None:  # a data-free proxy: its own input
+        shape = tuple(int(s) for s in cfg.evaluator.options["input_shape"])
+        classes = int(cfg.evaluator.options.get("num_classes", 10))
+        rng = np.random.default_rng(cfg.seed)
+        x = rng.standard_normal((2, *shape)).astype(np.float32)
+        y = rng.integers(classes, size=2)
+    candidate = None
+    if shape is not None and classes is not None:
+        candidate = check_candidate(cfg, parts.space, x, y, classes, what=_input_name(cfg, shape))
+    return PreflightReport(task=cfg.evaluator.task, input_shape=shape, num_classes=classes, candidate=candidate,
+                           metrics=metrics, seconds=time.perf_counter() - start)
+
+
+def check_metrics(cfg: ExperimentConfig, evaluator: Evaluator) -> frozenset[str] | None:
+    """Every objective and constraint names ``score`` or a metric ``evaluator`` declares; returns the declared
+    metrics (None when the evaluator declares none: then nothing is checked)."""
+    declared = getattr(evaluator, "metric_names", None)
+    produced: frozenset[str] | None = declared() if callable(declared) else None
+    if produced is None:
+        return None
+    known = ["score", *sorted(produced)]
+
+    def refuse(where: str, metric: str) -> ConfigError:
+        return ConfigError(f"{where}: the {evaluator.name!r} evaluator produces no metric {metric!r}"
+                           + did_you_mean(metric, known) + f"; it produces {', '.join(known)}: name one of them"
+                           + (" (latency_ms is measured when evaluator.options.latency_runs > 0)"
+                              if metric == "latency_ms" else ""))
+
+    for i, (spec, objective) in enumerate(zip(cfg.objectives, parse_objectives(cfg.objectives))):
+        if objective.metric != "score" and objective.metric not in produced:
+            raise refuse(f"objectives[{i}] = {spec!r}", objective.metric)
+    for constraint in parse_constraints(cfg.constraints):
+        if constraint.metric != "score" and constraint.metric not in produced:
+            raise refuse(f"constraints.{constraint.metric}", constraint.metric)
+    return produced
+
+
+def check_task(cfg: ExperimentConfig, space: SearchSpace) -> Task | None:
+    """The config's task (None without one), loaded once with its options and checked against the space."""
+    ev = cfg.evaluator
+    if ev.task is None:
+        return None
+    options: dict[str, Any] = dict(ev.task_options)
+    check_task_options(options, "evaluator.task_options")
+    where = f"evaluator.task = {ev.task!r}" + (f" (task_options {options})" if options else "")
+    try:
+        task = load_task(ev.task, seed=cfg.seed, **options)
+    except NASError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    except Exception as err:  # a plugin's loader failing: the task cannot run any trial
+        raise ConfigError(f"{where}: loading the data failed with {type(err).__name__}: {_first_line(err)}; "
+                          "fix the task's loader or its options") from None
+    if task.kind != space.input_kind:
+        raise ConfigError(f"{where} holds {task.kind} data {task.input_shape} but space {space.name!r} builds "
+                          f"{space.input_kind} models; pick a matching space or task (`nas spaces`, `nas tasks`)")
+    return task
+
+
+def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y: np.ndarray, num_classes: int,
+                    what: str = "the input") -> str:
+    """Compile one candidate of ``space`` (``space.sample`` with ``cfg.seed``) for ``x``'s sample shape and
+    ``num_classes``, and run it forward and backward on ``(x, y)`` on the CPU; returns its canonical hash."""
+    shape = tuple(x.shape[1:])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        arch = space.sample(np.random.default_rng(cfg.seed))
+        step = "compile"
+        try:
+            model: nn.Module = space.compiler()(arch, shape, num_classes)
+            model.train()
+            step = "run forward and backward"
+            out = model(torch.as_tensor(x, dtype=torch.float32))
+            if tuple(out.shape) != (len(x), num_classes):
+                raise ValueError(f"its output has shape {tuple(out.shape)}, not (batch, classes) = "
+                                 f"{(len(x), num_classes)}")
+            loss = nn.functional.cross_entropy(out, torch.as_tensor(y, dtype=torch.long))
+            loss.backward()
+            if not torch.isfinite(loss):
+                raise ValueError(f"its loss on one batch is {loss.item()}")
+        except Exception as err:
+            raise ConfigError(
+                f"space.name = {cfg.space.name!r}" + (f" (options {dict(cfg.space.options)})" if cfg.space.options
+                                                      else "")
+                + f": a sampled candidate (seed {cfg.seed}) cannot {step} for {what} {shape} with {num_classes} "
+                f"classes: {type(err).__name__}: {_first_line(err)}; choose a space or space options that accept "
+                "this input, or reshape the data") from None
+    return arch.canonical_hash()
+
+
+def _input_name(cfg: ExperimentConfig, shape: tuple[int, ...]) -> str:
+    if cfg.evaluator.task is not None:
+        return f"the input of task {cfg.evaluator.task!r}"
+    return "evaluator.options.input_shape ="
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else "(no message)"
