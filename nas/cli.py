@@ -111,18 +111,22 @@ def _run(exp: Experiment, quiet: bool) -> int:
             print(f"interrupted; continue with: nas resume {exp.directory}")
             return 1
         _print_ranked(exp)
+        best = exp.directory / exp.BEST
+        if best.exists():
+            print(f"best architecture: {best}")
+        return 0 if exp.ranked() else _all_failed(exp)
     finally:
         exp.close()
-    best = exp.directory / exp.BEST
-    if best.exists():
-        print(f"best architecture: {best}")
-    if not exp.ranked():
-        return _all_failed(exp)
-    return 0
 
 
 def _all_failed(exp: Experiment) -> int:
-    """A search without a completed trial: say so, with the most common failure reason; exit code 1."""
+    """A search without a ranked trial: say so (every trial failed, with the most common reason, or none is
+    feasible); exit code 1."""
+    ranking = exp.ranking()
+    if ranking.infeasible:  # completed, but every one violates a constraint
+        print(f"error: {ranking.reason()}; loosen the constraints or extend the search (`nas resume "
+              f"{exp.directory} --max-trials N`)", file=sys.stderr)
+        return 1
     reasons = Counter(t.error or "no reason recorded" for t in exp.store.trials("FAILED"))
     done = exp.done()
     if reasons:
