@@ -45,6 +45,8 @@ PREFLIGHT = "issue 12 group 1: preflight"
 REFUSED = "issue 12 group 1: refused up front"
 ODD_SIZE = "issue 12 group 1: odd image sizes"
 INTEGRITY = "issue 12 group 3: store integrity"
+#: misbehaves today, and no group of issue 12 names it
+UNTRACKED = "not in issue 12: accepted although it has no effect"
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ CONFIGS: list[Bad] = [
     _cfg("early stopping with the nb201 evaluator", {"early_stopping": {"grace_epochs": 1}},
          r"early_stopping: only the train evaluator"),
     _cfg("searchable training field, nb201 evaluator", {"searchable": {"lr": [0.1, 0.01]}},
-         r"searchable", fixed_by=REFUSED),
+         r"searchable", fixed_by=UNTRACKED),
     _cfg("output is a number", {"output": 3}, r"output = 3: expected str or null"),
 ]
 
@@ -343,11 +345,12 @@ NPZ: list[Bad] = [
     _npz("a single class", {"x": GOOD_X, "y": ("labels", 40, 1)}, r"1 class", fixed_by=PREFLIGHT),
     _npz("NaN features", {"x": ("nan", (40, 1, 8, 8)), "y": GOOD_Y}, r"nan|finite", fixed_by=PREFLIGHT),
     _npz("inf features", {"x": ("inf", (40, 1, 8, 8)), "y": GOOD_Y}, r"inf|finite", fixed_by=PREFLIGHT),
-    _npz("constant features", {"x": ("const", (40, 1, 8, 8), 1.0), "y": GOOD_Y}, r"constant|variance",
-         fixed_by=PREFLIGHT),
     _npz("images of side 10 on nb201", {"x": ("normal", (40, 1, 10, 10)), "y": GOOD_Y}, r"10|size",
          fixed_by=ODD_SIZE),
-    _npz("images of side 6 on nb201", {"x": ("normal", (40, 1, 6, 6)), "y": GOOD_Y}, r"6|size", fixed_by=ODD_SIZE),
+    _npz("images of side 14 on nb201", {"x": ("normal", (40, 1, 14, 14)), "y": GOOD_Y}, r"14|size",
+         fixed_by=ODD_SIZE),
+    _npz("images of 7x9 pixels on nb201", {"x": ("normal", (40, 1, 7, 9)), "y": GOOD_Y}, r"7|9|size",
+         fixed_by=ODD_SIZE),
     _npz("images of 1x1 pixels", {"x": ("normal", (40, 1, 1, 1)), "y": GOOD_Y}, r"size|1", fixed_by=PREFLIGHT),
 ]
 

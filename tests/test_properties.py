@@ -65,6 +65,9 @@ OUT_OF_RANGE = st.sampled_from([0, -1, -7, 0.5, -0.5, 10**12, 2**63, float("nan"
 NAMES = st.sampled_from(["", " ", "nb210", "Random", "evolution ", "ray,local", "none", "x" * 200, "../etc",
                          "nb201\n", "max:score"]) | st.text(max_size=16)
 
+#: keys an "unknown key" mutation tries besides random text: misspellings and keys valid elsewhere in the tree
+LIKELY_KEYS = ["nam", "options", "seed", "budget", "C", "ops", "space", "task", "dataset", "workers", "max",
+               "population"]
 Path_ = tuple[Any, ...]
 
 
@@ -94,9 +97,8 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
         if kind == "add":
             containers = [()] + [p for p in paths if isinstance(_get(config, p), dict)]
             node = _get(config, draw(st.sampled_from(containers)))
-            node[draw(st.text(max_size=10) | st.sampled_from(["nam", "options", "seed", "budget", "C", "ops", "space", "task", "dataset", "workers",
-                                                  "max", "population"]))] = \
-                draw(JUNK)
+            key = draw(st.text(max_size=10) | st.sampled_from(LIKELY_KEYS))
+            node[key] = draw(JUNK)
             continue
         if kind == "range":
             paths = [p for p in paths if isinstance(_get(config, p), (int, float))] or paths
