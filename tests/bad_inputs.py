@@ -1,0 +1,423 @@
+"""The catalogue of bad inputs a new user might give, each with the exit code and the message it must get.
+
+Plain data, run by ``tests/test_bad_inputs.py`` (which also writes the table ``docs/bad_inputs.md`` from it). A case
+is one :class:`Bad`: a short title, what to create (a config as changes to one of the valid :data:`BASES`, a raw
+config file, an ``.npz`` data file, a damaged copy of a finished experiment) and the command line to run, then the
+exit code expected and a regular expression its message (stderr, else stdout) must match.
+
+Placeholders in ``args`` and in config values: ``{config}`` the config file written for the case, ``{out}`` an
+output path that does not exist yet (it must still not exist after a refused ``nas search``), ``{exp}`` the damaged
+experiment, ``{data}`` the data file, ``{tmp}`` the case's scratch folder.
+
+Cases that misbehave today (they start the search and fail every trial, hang, exit 0 or raise a traceback) carry the
+issue group whose fix makes them pass in ``fixed_by``; the test marks them ``xfail(strict=True)``, so the mark must
+be removed once the fix lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: valid configs the config cases change; all run a tiny search on the local executor
+BASES: dict[str, dict[str, Any]] = {
+    # NAS-Bench-201 look-ups: validation and a run take milliseconds
+    "nb201": {"name": "bad", "seed": 0, "space": {"name": "nb201"},
+              "strategy": {"name": "evolution", "options": {"population": 4, "sample_size": 2}},
+              "evaluator": {"name": "nb201"}, "budget": {"max_trials": 2},
+              "execution": {"executor": "local", "workers": 1}},
+    # a real (tiny) training run on a built-in task
+    "train": {"name": "bad", "seed": 0, "space": {"name": "nb201", "options": {"C": 2, "N": 1}},
+              "strategy": {"name": "random"},
+              "evaluator": {"name": "train", "task": "digits", "task_options": {"limit": 100},
+                            "train": {"epochs": 1}},
+              "budget": {"max_trials": 1}, "execution": {"executor": "local", "workers": 1}},
+    # the user's own data file ({data}, written by the case)
+    "npz": {"name": "bad", "seed": 0, "space": {"name": "nb201", "options": {"C": 2, "N": 1}},
+            "strategy": {"name": "random"},
+            "evaluator": {"name": "train", "task": "npz", "task_options": {"path": "{data}"},
+                          "train": {"epochs": 1}},
+            "budget": {"max_trials": 1}, "execution": {"executor": "local", "workers": 1}},
+}
+
+SEARCH = ("search", "{config}", "--out", "{out}", "--quiet")
+PREFLIGHT = "issue 12 group 1: preflight"
+REFUSED = "issue 12 group 1: refused up front"
+ODD_SIZE = "issue 12 group 1: odd image sizes"
+INTEGRITY = "issue 12 group 3: store integrity"
+#: misbehaves today, and no group of issue 12 names it
+UNTRACKED = "not in issue 12: accepted although it has no effect"
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad input: what to create, what to run, what must come back."""
+
+    title: str
+    code: int
+    #: a regular expression searched (``re.search``, case-insensitive) in stderr, or in stdout when stderr is empty
+    message: str
+    #: the valid config the changes apply to (a key of :data:`BASES`); None with ``text`` or without a config
+    base: str | None = "nb201"
+    #: dotted field -> new value (a mapping or list replaces the whole value)
+    changes: dict[str, Any] = field(default_factory=dict)
+    #: dotted fields removed
+    drop: tuple[str, ...] = ()
+    #: the raw text of the config file instead (base and changes ignored)
+    text: str | None = None
+    #: the data file {data}: arrays (name -> array spec, see :func:`arrays` in the test) written with ``np.savez``,
+    #: or one of the kinds "text", "directory", "npy", "empty", "truncated", "missing"
+    data: dict[str, Any] | str | None = None
+    #: the experiment {exp}: a copy of a finished 2-trial nb201 experiment with these damages applied in order,
+    #: each (action, file[, content]): "delete", "write" (text), "truncate" (keep that many bytes), "empty";
+    #: the file "*" with "delete" leaves an empty folder
+    damage: tuple[tuple[Any, ...], ...] | None = None
+    #: the command line after ``nas``
+    args: tuple[str, ...] = SEARCH
+    #: the issue group whose fix makes this case pass; the test expects it to fail until then
+    fixed_by: str | None = None
+    #: how the input is shown in the table (generated from the fields when empty)
+    shown: str = ""
+
+
+def _cfg(title: str, changes: dict[str, Any] | None = None, message: str = "", *, base: str = "nb201",
+         drop: tuple[str, ...] = (), fixed_by: str | None = None, code: int = 2) -> Bad:
+    return Bad(title, code, message, base=base, changes=changes or {}, drop=drop, fixed_by=fixed_by)
+
+
+# -- configs: the nb201 base, one field wrong ------------------------------------------------------------------------
+CONFIGS: list[Bad] = [
+    _cfg("unknown top-level key", {"stratgy": "random"}, r"stratgy: unknown key.*did you mean 'strategy'"),
+    _cfg("unknown top-level key, no close match", {"colour": "blue"}, r"colour: unknown key; allowed: name"),
+    _cfg("missing name", None, r"name: missing \(required\)", drop=("name",)),
+    _cfg("missing space", None, r"space: missing \(required\)", drop=("space",)),
+    _cfg("missing strategy", None, r"strategy: missing \(required\)", drop=("strategy",)),
+    _cfg("empty name", {"name": ""}, r"name = '': give a non-empty name"),
+    _cfg("name with a slash", {"name": "a/b"}, r"name = 'a/b'"),
+    _cfg("name is a list", {"name": ["a"]}, r"name = \['a'\]: expected a string"),
+    _cfg("name is a number", {"name": 3}, r"name = 3: expected a string"),
+    _cfg("seed is text", {"seed": "x"}, r"seed = 'x': expected an integer"),
+    _cfg("seed is a bool", {"seed": True}, r"seed = True: expected an integer"),
+    _cfg("seed is negative", {"seed": -1}, r"seed = -1: must be >= 0"),
+    _cfg("seed is a fraction", {"seed": 1.5}, r"seed = 1.5: expected an integer"),
+    _cfg("seed is null", {"seed": None}, r"seed = None: expected an integer"),
+    _cfg("space is a number", {"space": 3}, r"space: expected a mapping, got 3"),
+    _cfg("space is a list", {"space": ["nb201"]}, r"space: expected a mapping"),
+    _cfg("unknown space", {"space.name": "nb210"}, r"unknown search space 'nb210'.*did you mean 'nb201'"),
+    _cfg("space name missing", {"space": {"options": {"C": 4}}}, r"space.name: missing"),
+    _cfg("unknown space key", {"space.option": {"C": 4}}, r"space.option: unknown key.*did you mean 'options'"),
+    _cfg("unknown space option", {"space.options": {"opss": ["none"]}}, r"no option 'opss'.*did you mean 'ops'"),
+    _cfg("space option C = 0", {"space.options": {"C": 0}}, r"space.options.C = 0 \(space nb201\)"),
+    _cfg("space option C negative", {"space.options": {"C": -8}}, r"space.options.C = -8"),
+    _cfg("space option C is text", {"space.options": {"C": "four"}}, r"space.options.C = 'four'"),
+    _cfg("space option C is a fraction", {"space.options": {"C": 2.5}}, r"space.options.C = 2.5"),
+    _cfg("space option N = 0", {"space.options": {"N": 0}}, r"space.options.N = 0"),
+    _cfg("space options not a mapping", {"space.options": ["C", 4]}, r"space.options = \['C', 4\]: expected a "
+                                                                      r"mapping"),
+    _cfg("unknown op in space", {"space.options": {"ops": ["none", "conv_9x9"]}}, r"conv_9x9"),
+    _cfg("empty op list", {"space.options": {"ops": []}}, r"option ops is empty; choose from"),
+    _cfg("ops not a list", {"space.options": {"ops": "skip_connect"}}, r"option ops"),
+    _cfg("unknown strategy", {"strategy.name": "evoluton"}, r"unknown strategy 'evoluton'.*did you mean 'evolution'"),
+    _cfg("strategy shorthand misspelt", {"strategy": "radnom"}, r"'radnom'.*did you mean 'random'"),
+    _cfg("unknown strategy option", {"strategy.options": {"populaton": 4}}, r"'populaton'.*did you mean "
+                                                                             r"'population'"),
+    _cfg("strategy population = 0", {"strategy.options": {"population": 0}},
+         r"strategy.options.population = 0 \(strategy evolution\)"),
+    _cfg("sample_size above the population", {"strategy.options": {"population": 4, "sample_size": 9}},
+         r"sample_size 9"),
+    _cfg("strategy options not a mapping", {"strategy.options": [4]}, r"strategy.options = \[4\]: expected a mapping"),
+    _cfg("strategy dedup is text", {"strategy.dedup": "yes"}, r"strategy.dedup = 'yes': expected true or false"),
+    _cfg("unknown strategy key", {"strategy.option": {}}, r"strategy.option: unknown key"),
+    _cfg("unknown evaluator", {"evaluator.name": "nb210"}, r"unknown evaluator 'nb210'.*did you mean 'nb201'"),
+    _cfg("unknown nb201 evaluator option", {"evaluator.options": {"datset": "cifar10"}}, r"'datset'"),
+    _cfg("unknown NAS-Bench-201 dataset", {"evaluator.options": {"dataset": "cifar11"}}, r"'cifar11'"),
+    _cfg("task given to the nb201 evaluator", {"evaluator.task": "digits"}, r"'nb201' evaluator takes no task"),
+    _cfg("train settings given to the nb201 evaluator", {"evaluator.train": {"epochs": 2}},
+         r"'nb201' evaluator takes no task or train settings"),
+    _cfg("nb201 evaluator on the darts space", {"space": {"name": "darts"}},
+         r"evaluator.name = 'nb201'.*space.name = 'darts'"),
+    _cfg("nb201 evaluator with an op NAS-Bench-201 lacks",
+         {"space.options": {"ops": ["none", "skip_connect", "sep_conv_3x3"]}}, r"NAS-Bench-201 holds results for"),
+    _cfg("evaluator is text", {"evaluator": "nb201"}, r"evaluator: expected a mapping"),
+    _cfg("unknown evaluator key", {"evaluator.option": {}}, r"evaluator.option: unknown key.*did you mean 'options'"),
+    _cfg("max_trials = 0", {"budget.max_trials": 0}, r"budget.max_trials = 0: must be > 0"),
+    _cfg("max_trials negative", {"budget.max_trials": -4}, r"budget.max_trials = -4: must be > 0"),
+    _cfg("max_trials a fraction", {"budget.max_trials": 2.5}, r"budget.max_trials = 2.5: expected an integer"),
+    _cfg("max_trials is text", {"budget.max_trials": "ten"}, r"budget.max_trials = 'ten'"),
+    _cfg("max_seconds negative", {"budget.max_seconds": -1}, r"budget.max_seconds = -1"),
+    _cfg("max_seconds = 0", {"budget.max_seconds": 0}, r"budget.max_seconds = 0"),
+    _cfg("max_seconds with a unit", {"budget.max_seconds": "1h"}, r"budget.max_seconds = '1h'"),
+    _cfg("misspelt budget key", {"budget.max_trial": 3}, r"budget.max_trial: unknown key.*did you mean 'max_trials'"),
+    _cfg("budget is a number", {"budget": 10}, r"budget: expected a mapping"),
+    _cfg("unknown executor", {"execution.executor": "rey"}, r"execution.executor = 'rey'.*did you mean 'ray'"),
+    _cfg("workers = 0", {"execution.workers": 0}, r"execution.workers = 0"),
+    _cfg("two workers on the local executor", {"execution.workers": 2}, r"execution.workers = 2.*local"),
+    _cfg("cpus_per_trial = 0", {"execution.cpus_per_trial": 0}, r"execution.cpus_per_trial = 0"),
+    _cfg("cpus_per_trial negative", {"execution.cpus_per_trial": -1}, r"execution.cpus_per_trial = -1"),
+    _cfg("gpus_per_trial negative", {"execution.gpus_per_trial": -1}, r"execution.gpus_per_trial = -1"),
+    _cfg("gpus_per_trial 1.5", {"execution.gpus_per_trial": 1.5}, r"execution.gpus_per_trial = 1.5"),
+    _cfg("max_retries negative", {"execution.max_retries": -1}, r"execution.max_retries = -1"),
+    _cfg("threads_per_trial = 0", {"execution.threads_per_trial": 0}, r"execution.threads_per_trial = 0"),
+    _cfg("unknown execution key", {"execution.worker": 1}, r"execution.worker: unknown key.*did you mean 'workers'"),
+    _cfg("executor address is a number", {"execution.address": 6379}, r"execution.address = 6379"),
+    _cfg("objective direction 'up'", {"objectives": [{"metric": "score", "direction": "up"}]},
+         r"objectives.*'up'.*'max' or 'min'"),
+    _cfg("objective 'maximize:score'", {"objectives": ["maximize:score"]}, r"objectives.*'maximize'"),
+    _cfg("objectives not a list", {"objectives": "max:score"}, r"objectives = 'max:score': expected a list"),
+    _cfg("objective is a number", {"objectives": [3]}, r"objectives.*3"),
+    _cfg("objective on a metric the evaluator never produces", {"objectives": ["max:accuracy"]},
+         r"accuracy", fixed_by=PREFLIGHT),
+    _cfg("constraint with a misspelt bound", {"constraints": {"params": {"maxx": 3}}}, r"constraints.*'params'.*maxx"),
+    _cfg("constraint is a number", {"constraints": {"params": 3}}, r"constraints.*params"),
+    _cfg("constraint on a metric the evaluator never produces", {"constraints": {"latency": {"max": 3}}},
+         r"latency", fixed_by=PREFLIGHT),
+    _cfg("early stopping with the nb201 evaluator", {"early_stopping": {"grace_epochs": 1}},
+         r"early_stopping: only the train evaluator"),
+    _cfg("searchable training field, nb201 evaluator", {"searchable": {"lr": [0.1, 0.01]}},
+         r"searchable", fixed_by=UNTRACKED),
+    _cfg("output is a number", {"output": 3}, r"output = 3: expected str or null"),
+]
+
+# -- configs: the train base (a real task and trainer) -------------------------------------------------------------
+TRAIN: list[Bad] = [
+    _cfg("train evaluator without a task", None, r"evaluator.task: missing", base="train", drop=("evaluator.task",)),
+    _cfg("unknown task", {"evaluator.task": "digts"}, r"'digts'.*did you mean 'digits'", base="train"),
+    _cfg("task is a number", {"evaluator.task": 3}, r"evaluator.task = 3", base="train"),
+    _cfg("sequence task for an image space", {"evaluator.task": "italy_power"},
+         r"evaluator.task = 'italy_power' holds sequence data", base="train"),
+    _cfg("image task for a sequence space", {"space": {"name": "rnn"}},
+         r"evaluator.task = 'digits' holds image data.*space 'rnn'", base="train"),
+    _cfg("unknown train field", {"evaluator.train": {"epoch": 1}}, r"'epoch'.*did you mean 'epochs'", base="train"),
+    _cfg("negative learning rate", {"evaluator.train": {"lr": -1}}, r"train.lr = -1", base="train"),
+    _cfg("misspelt optimizer", {"evaluator.train": {"optimizer": "sdg"}}, r"train.optimizer = 'sdg'.*did you mean "
+                                                                         r"'sgd'", base="train"),
+    _cfg("zero epochs", {"evaluator.train": {"epochs": 0}}, r"epochs = 0", base="train"),
+    _cfg("zero batch size", {"evaluator.train": {"batch_size": 0}}, r"batch_size = 0", base="train"),
+    _cfg("train settings not a mapping", {"evaluator.train": 5}, r"evaluator.train = 5: expected a mapping",
+         base="train"),
+    _cfg("task options not a mapping", {"evaluator.task_options": [100]}, r"evaluator.task_options = \[100\]",
+         base="train"),
+    _cfg("misspelt task option", {"evaluator.task_options": {"limt": 100}}, r"limt.*did you mean 'limit'",
+         base="train", fixed_by=PREFLIGHT),
+    _cfg("task option limit too small", {"evaluator.task_options": {"limit": 5}}, r"limit", base="train",
+         fixed_by=PREFLIGHT),
+    _cfg("task option limit is text", {"evaluator.task_options": {"limit": "all"}}, r"limit", base="train",
+         fixed_by=PREFLIGHT),
+    _cfg("validation fraction above one half", {"evaluator.task_options": {"limit": 100, "val_fraction": 0.7}},
+         r"val_fraction = 0.7", base="train", fixed_by=PREFLIGHT),
+    _cfg("test fraction zero", {"evaluator.task_options": {"limit": 100, "test_fraction": 0}},
+         r"test_fraction = 0", base="train", fixed_by=PREFLIGHT),
+    _cfg("cifar10 without its files", {"evaluator.task": "cifar10", "evaluator.task_options": {"path": "{tmp}/none"}},
+         r"cifar10", base="train", fixed_by=PREFLIGHT),
+    _cfg("searchable unknown field", {"searchable": {"lrr": [0.1, 0.01]}}, r"searchable.*'lrr'.*did you mean 'lr'",
+         base="train"),
+    _cfg("searchable bad value", {"searchable": {"lr": [0.1, -1]}}, r"searchable.*lr = -1", base="train"),
+    _cfg("searchable not a list", {"searchable": {"lr": 0.1}}, r"searchable.lr = 0.1.*list", base="train"),
+    _cfg("early stopping unknown key", {"early_stopping": {"grace": 1}}, r"early_stopping", base="train"),
+    _cfg("early stopping grace_epochs = 0", {"early_stopping": {"grace_epochs": 0}}, r"grace_epochs", base="train"),
+    _cfg("early stopping reduction_factor = 1", {"early_stopping": {"reduction_factor": 1}}, r"reduction_factor",
+         base="train"),
+    _cfg("one-shot strategy with searchable fields", {"strategy": {"name": "darts"}, "searchable": {"lr": [0.1]}},
+         r"searchable: the one-shot strategy 'darts'", base="train"),
+]
+
+# -- config files: the text itself is wrong ---------------------------------------------------------------------------
+FILES: list[Bad] = [
+    Bad("malformed YAML", 2, r"not valid YAML", text="name: x\nspace: {name: nb201\n"),
+    Bad("YAML list instead of a mapping", 2, r"must hold a mapping of settings, got list",
+        text="- name: x\n- space: nb201\n"),
+    Bad("empty config file", 2, r"must hold a mapping of settings, got NoneType", text=""),
+    Bad("a single scalar", 2, r"must hold a mapping of settings, got str", text="nb201\n"),
+    Bad("tabs for indentation", 2, r"not valid YAML", text="name: x\nspace:\n\tname: nb201\n"),
+    Bad("python object tag", 2, r"not valid YAML", text="name: !!python/object:os.system x\n"),
+    Bad("binary garbage", 2, r"not valid YAML|must hold a mapping", text="\x00\x01\x02PK\x03\x04"),
+    Bad("JSON with a missing comma", 2, r"not valid YAML", text='{"name": "x" "space": "nb201"}\n'),
+    Bad("duplicate key", 2, r"duplicate|strategy.*twice", fixed_by=REFUSED,
+        text="name: dup\nspace: nb201\nstrategy: random\nstrategy: evolution\nevaluator: {name: nb201}\n"
+             "budget: {max_trials: 2}\nexecution: {executor: local, workers: 1}\n"),
+    Bad("null key", 2, r"None: unknown key", text="name: x\nspace: nb201\nstrategy: random\n~: 3\n"),
+    Bad("config path is a directory", 2, r"is a directory", base=None, args=("search", "{tmp}", "--out", "{out}"),
+        fixed_by=REFUSED),
+    Bad("config file does not exist", 2, r"does not exist", base=None,
+        args=("search", "{tmp}/nope.yaml", "--out", "{out}")),
+]
+
+# -- command lines ----------------------------------------------------------------------------------------------------
+CLI: list[Bad] = [
+    Bad("no command", 2, r"required: command", base=None, args=()),
+    Bad("unknown command", 2, r"invalid choice: 'serach'", base=None, args=("serach", "{config}")),
+    Bad("search without a config", 2, r"required: config", base=None, args=("search",)),
+    Bad("--max-trials 0", 2, r"budget.max_trials = 0", args=(*SEARCH, "--max-trials", "0")),
+    Bad("--max-trials negative", 2, r"budget.max_trials = -3", args=(*SEARCH, "--max-trials", "-3")),
+    Bad("--max-trials not a number", 2, r"--max-trials: invalid int value: 'ten'",
+        args=(*SEARCH, "--max-trials", "ten")),
+    Bad("--workers 2 on the local executor", 2, r"execution.workers = 2", args=(*SEARCH, "--workers", "2")),
+    Bad("--workers 0", 2, r"execution.workers = 0", args=(*SEARCH, "--workers", "0")),
+    Bad("--seed negative", 2, r"seed = -1", args=(*SEARCH, "--seed", "-1")),
+    Bad("--seed not a number", 2, r"--seed: invalid int value", args=(*SEARCH, "--seed", "x")),
+    Bad("unknown search flag", 2, r"unrecognized arguments: --maxtrials", args=(*SEARCH, "--maxtrials", "3")),
+    Bad("--out is an existing file", 2, r"file|not a directory", args=("search", "{config}", "--out", "{tmp}/file"),
+        data="file", fixed_by=REFUSED, shown="--out names an existing file"),
+    Bad("--out inside a file", 2, r"file|not a directory", args=("search", "{config}", "--out", "{tmp}/file/exp"),
+        data="file", fixed_by=REFUSED, shown="--out FILE/exp where FILE is a file"),
+    Bad("--out is a non-empty folder", 2, r"exists and is not an experiment directory",
+        args=("search", "{config}", "--out", "{tmp}"), shown="--out names a folder holding other files"),
+    Bad("--out holds an experiment", 2, r"already holds an experiment.*--overwrite", damage=(),
+        args=("search", "{config}", "--out", "{exp}")),
+    Bad("status of a missing folder", 2, r"not an experiment directory", base=None, args=("status", "{tmp}/nope")),
+    Bad("status of a file", 2, r"not an experiment directory", base=None, args=("status", "{config}")),
+    Bad("status --top 0", 2, r"--top", damage=(), args=("status", "{exp}", "--top", "0"), fixed_by=REFUSED),
+    Bad("status --top negative", 2, r"--top", damage=(), args=("status", "{exp}", "--top", "-2"), fixed_by=REFUSED),
+    Bad("status --top not a number", 2, r"--top: invalid int value", base=None, args=("status", "{tmp}", "--top",
+                                                                                    "all")),
+    Bad("resume a missing folder", 2, r"not an experiment directory", base=None, args=("resume", "{tmp}/nope")),
+    Bad("resume a plain folder", 2, r"not an experiment directory", base=None, args=("resume", "{tmp}")),
+    Bad("resume --max-trials below the trials done", 2, r"--max-trials 1 is below the 2 trials already done",
+        damage=(), args=("resume", "{exp}", "--max-trials", "1")),
+    Bad("resume --max-trials 0", 2, r"--max-trials 0 is below", damage=(), args=("resume", "{exp}", "--max-trials",
+                                                                                 "0")),
+    Bad("export a missing folder", 2, r"not an experiment directory", base=None, args=("export", "{tmp}/nope")),
+    Bad("export --top 0", 2, r"top", damage=(), args=("export", "{exp}", "--top", "0")),
+    Bad("export an unknown format", 2, r"'zip'", damage=(), args=("export", "{exp}", "--format", "zip")),
+    Bad("export --check of a missing export", 2, r"export|manifest", base=None,
+        args=("export", "{tmp}", "--check")),
+    Bad("report of a missing folder", 2, r"not an experiment directory", base=None, args=("report", "{tmp}/nope")),
+    Bad("sample an unknown space", 2, r"unknown search space 'nb2001'.*did you mean 'nb201'", base=None,
+        args=("sample", "nb2001")),
+    Bad("benchmark an unknown strategy", 2, r"unknown strategy 'evolutoin'.*did you mean 'evolution'", base=None,
+        args=("benchmark", "nb201", "--strategy", "evolutoin", "--queries", "2", "--seeds", "1")),
+    Bad("benchmark --option without '='", 2, r"--option 'population': write key=value", base=None,
+        args=("benchmark", "nb201", "--strategy", "random", "--option", "population")),
+    Bad("benchmark an unknown dataset", 2, r"invalid choice: 'cifar11'", base=None,
+        args=("benchmark", "nb201", "--strategy", "random", "--dataset", "cifar11")),
+    Bad("benchmark unknown strategy option", 2, r"'populaton'", base=None,
+        args=("benchmark", "nb201", "--strategy", "evolution", "--option", "populaton=4", "--queries", "2",
+              "--seeds", "1")),
+    Bad("demo with a missing config", 2, r"does not exist", base=None,
+        args=("demo", "--config", "{tmp}/nope.yaml", "--out", "{out}")),
+]
+
+
+def _npz(title: str, data: dict[str, Any] | str | None, message: str, *, fixed_by: str | None = None,
+         changes: dict[str, Any] | None = None, shown: str = "") -> Bad:
+    return Bad(title, 2, message, base="npz", data=data, changes=changes or {}, fixed_by=fixed_by, shown=shown)
+
+
+# array specs: ("normal", shape) standard normal floats; ("labels", n, classes) n labels cycling over the classes;
+# ("const", shape, value); ("text", n) strings; ("nan", shape) / ("inf", shape) normal with one bad value
+GOOD_X = ("normal", (40, 1, 8, 8))
+GOOD_Y = ("labels", 40, 2)
+
+# -- data files for the npz task --------------------------------------------------------------------------------------
+NPZ: list[Bad] = [
+    _npz("npz task without a path", None, r"task 'npz' needs a path", fixed_by=PREFLIGHT,
+         changes={"evaluator.task_options": {}}),
+    _npz("npz file does not exist", "missing", r"does not exist", fixed_by=PREFLIGHT),
+    _npz("a text file named .npz", "text", r"not a readable \.npz", fixed_by=PREFLIGHT),
+    _npz("a directory named .npz", "directory", r"does not exist|directory", fixed_by=PREFLIGHT),
+    _npz("an empty file", "empty", r"not a readable \.npz", fixed_by=PREFLIGHT),
+    _npz("a truncated .npz", "truncated", r"not a readable \.npz", fixed_by=PREFLIGHT),
+    _npz("a single .npy array", "npy", r"holds a single array", fixed_by=PREFLIGHT),
+    _npz("wrong array names", {"a": GOOD_X, "b": GOOD_Y}, r"lacks array\(s\) \['x', 'y'\]", fixed_by=PREFLIGHT),
+    _npz("labels missing", {"x": GOOD_X}, r"lacks array\(s\) \['y'\]", fixed_by=PREFLIGHT),
+    _npz("upper-case names", {"X": GOOD_X, "Y": GOOD_Y}, r"lacks array", fixed_by=PREFLIGHT),
+    _npz("mismatched lengths", {"x": GOOD_X, "y": ("labels", 30, 2)}, r"got x \(40, 1, 8, 8\) and y \(30,\)",
+         fixed_by=PREFLIGHT),
+    _npz("labels 2-D (one-hot)", {"x": GOOD_X, "y": ("normal", (40, 2))}, r"y \(40, 2\)", fixed_by=PREFLIGHT),
+    _npz("features 2-D (tabular)", {"x": ("normal", (40, 64)), "y": GOOD_Y}, r"x \(40, 64\)", fixed_by=PREFLIGHT),
+    _npz("features 5-D", {"x": ("normal", (40, 1, 2, 8, 8)), "y": GOOD_Y}, r"x \(40, 1, 2, 8, 8\)",
+         fixed_by=PREFLIGHT),
+    _npz("text features", {"x": ("text", 40), "y": GOOD_Y}, r"x", fixed_by=PREFLIGHT),
+    _npz("object arrays (pickled)", {"x": ("object", 40), "y": GOOD_Y}, r"not a readable \.npz|pickle",
+         fixed_by=PREFLIGHT),
+    _npz("2-D images for a conv space", {"x": ("normal", (40, 8, 8)), "y": GOOD_Y},
+         r"sequence|image|\(N, C, H, W\)", fixed_by=PREFLIGHT),
+    _npz("sequence data for a conv space", {"x": ("normal", (40, 24, 1)), "y": GOOD_Y},
+         r"sequence.*nb201|image", fixed_by=PREFLIGHT),
+    _npz("image data for a sequence space", {"x": GOOD_X, "y": GOOD_Y}, r"image.*rnn|sequence",
+         changes={"space": {"name": "rnn"}}, fixed_by=PREFLIGHT),
+    _npz("channels-last images", {"x": ("normal", (40, 8, 8, 3)), "y": GOOD_Y}, r"channels", fixed_by=PREFLIGHT),
+    _npz("zero samples", {"x": ("normal", (0, 1, 8, 8)), "y": ("labels", 0, 2)}, r"sample|class",
+         fixed_by=PREFLIGHT),
+    _npz("three samples", {"x": ("normal", (3, 1, 8, 8)), "y": ("labels", 3, 3)}, r"sample", fixed_by=PREFLIGHT),
+    _npz("two samples per class", {"x": ("normal", (4, 1, 8, 8)), "y": ("labels", 4, 2)}, r"sample",
+         fixed_by=PREFLIGHT),
+    _npz("a single class", {"x": GOOD_X, "y": ("labels", 40, 1)}, r"1 class", fixed_by=PREFLIGHT),
+    _npz("NaN features", {"x": ("nan", (40, 1, 8, 8)), "y": GOOD_Y}, r"nan|finite", fixed_by=PREFLIGHT),
+    _npz("inf features", {"x": ("inf", (40, 1, 8, 8)), "y": GOOD_Y}, r"inf|finite", fixed_by=PREFLIGHT),
+    _npz("images of side 10 on nb201", {"x": ("normal", (40, 1, 10, 10)), "y": GOOD_Y}, r"10|size",
+         fixed_by=ODD_SIZE),
+    _npz("images of side 14 on nb201", {"x": ("normal", (40, 1, 14, 14)), "y": GOOD_Y}, r"14|size",
+         fixed_by=ODD_SIZE),
+    _npz("images of 7x9 pixels on nb201", {"x": ("normal", (40, 1, 7, 9)), "y": GOOD_Y}, r"7|9|size",
+         fixed_by=ODD_SIZE),
+    _npz("images of 1x1 pixels", {"x": ("normal", (40, 1, 1, 1)), "y": GOOD_Y}, r"size|1", fixed_by=PREFLIGHT),
+]
+
+# -- experiment folders: a finished experiment, damaged ---------------------------------------------------------------
+EXPERIMENTS: list[Bad] = [
+    Bad("resume an empty folder", 2, r"not an experiment directory", base=None, damage=(("delete", "*"),),
+        args=("resume", "{exp}")),
+    Bad("resume without config.yaml", 2, r"not an experiment directory \(no config.yaml\)", base=None,
+        damage=(("delete", "config.yaml"),), args=("resume", "{exp}")),
+    Bad("resume without the checkpoint", 2, r"no checkpoint", base=None, damage=(("delete", "checkpoint.json"),),
+        args=("resume", "{exp}")),
+    Bad("resume with a garbled checkpoint", 2, r"checkpoint checkpoint.json is corrupt", base=None,
+        damage=(("write", "checkpoint.json", "{not json"),), args=("resume", "{exp}")),
+    Bad("resume with an empty checkpoint", 2, r"checkpoint checkpoint.json is corrupt", base=None,
+        damage=(("empty", "checkpoint.json"),), args=("resume", "{exp}")),
+    Bad("resume with a truncated checkpoint", 2, r"checkpoint checkpoint.json is corrupt", base=None,
+        damage=(("truncate", "checkpoint.json", 40),), args=("resume", "{exp}")),
+    Bad("resume with a checkpoint holding a list", 2, r"corrupt \(holds list", base=None,
+        damage=(("write", "checkpoint.json", "[1, 2]"),), args=("resume", "{exp}")),
+    Bad("resume with a checkpoint of another version", 2, r"has version", base=None,
+        damage=(("write", "checkpoint.json", '{"version": 99, "strategy": {}, "loop": {"done": 0}}'),),
+        args=("resume", "{exp}")),
+    Bad("resume with a checkpoint lacking its loop", 2, r"no 'strategy' or 'loop' entry", base=None,
+        damage=(("write", "checkpoint.json", '{"version": 1, "strategy": {}}'),), args=("resume", "{exp}")),
+    Bad("resume with a garbled config.yaml", 2, r"config.yaml is not valid YAML", base=None,
+        damage=(("write", "config.yaml", "name: [x\n"),), args=("resume", "{exp}")),
+    Bad("resume with an invalid config.yaml", 2, r"seed = -1", base=None,
+        damage=(("write", "config.yaml", "name: bad\nseed: -1\nspace: nb201\nstrategy: random\n"
+                 "evaluator: {name: nb201}\nexecution: {executor: local, workers: 1}\n"),),
+        args=("resume", "{exp}")),
+    Bad("resume without trials.db", 2, r"trials.db", base=None, damage=(("delete", "trials.db"),),
+        args=("resume", "{exp}"), fixed_by=INTEGRITY),
+    Bad("resume with an empty trials.db", 2, r"trials.db", base=None, damage=(("empty", "trials.db"),),
+        args=("resume", "{exp}"), fixed_by=INTEGRITY),
+    Bad("resume with a garbled trials.db", 2, r"trials.db", base=None,
+        damage=(("write", "trials.db", "not a database at all " * 40),), args=("resume", "{exp}"),
+        fixed_by=INTEGRITY),
+    Bad("resume with a truncated trials.db", 2, r"trials.db", base=None, damage=(("truncate", "trials.db", 600),),
+        args=("resume", "{exp}"), fixed_by=INTEGRITY),
+    Bad("status of an empty folder", 2, r"not an experiment directory", base=None, damage=(("delete", "*"),),
+        args=("status", "{exp}")),
+    Bad("status without trials.db", 2, r"not an experiment directory", base=None, damage=(("delete", "trials.db"),),
+        args=("status", "{exp}")),
+    Bad("status without config.yaml", 2, r"not an experiment directory", base=None,
+        damage=(("delete", "config.yaml"),), args=("status", "{exp}")),
+    Bad("status with a garbled trials.db", 2, r"trials.db.*not a readable trial store", base=None,
+        damage=(("write", "trials.db", "not a database at all " * 40),), args=("status", "{exp}")),
+    Bad("status with a truncated trials.db", 2, r"trials.db", base=None, damage=(("truncate", "trials.db", 600),),
+        args=("status", "{exp}")),
+    Bad("status with an empty trials.db", 2, r"trials.db", base=None, damage=(("empty", "trials.db"),),
+        args=("status", "{exp}")),
+    Bad("status with a garbled config.yaml", 2, r"config.yaml is not valid YAML", base=None,
+        damage=(("write", "config.yaml", "name: [x\n"),), args=("status", "{exp}")),
+    Bad("status with a config.yaml of unknown keys", 2, r"colour: unknown key", base=None,
+        damage=(("write", "config.yaml", "name: x\ncolour: blue\nspace: nb201\nstrategy: random\n"),),
+        args=("status", "{exp}")),
+    Bad("export with a garbled trials.db", 2, r"trials.db", base=None,
+        damage=(("write", "trials.db", "not a database at all " * 40),), args=("export", "{exp}")),
+    Bad("export without config.yaml", 2, r"not an experiment directory", base=None,
+        damage=(("delete", "config.yaml"),), args=("export", "{exp}")),
+    Bad("report with a garbled trials.db", 2, r"trials.db", base=None,
+        damage=(("write", "trials.db", "not a database at all " * 40),), args=("report", "{exp}")),
+    Bad("report of an empty folder", 2, r"not an experiment directory", base=None, damage=(("delete", "*"),),
+        args=("report", "{exp}")),
+    Bad("search --out into a damaged experiment", 2, r"already holds an experiment", damage=(("delete",
+                                                                                                "config.yaml"),),
+        args=("search", "{config}", "--out", "{exp}")),
+]
+
+CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS
