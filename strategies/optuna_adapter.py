@@ -168,12 +168,16 @@ class OptunaStrategy(Strategy):
 
     def _state(self) -> dict[str, Any]:
         trials = []
-        for t in self.study.get_trials(deepcopy=False):
-            trials.append({"number": t.number, "state": t.state.name, "params": dict(t.params),
-                           "values": None if t.values is None else list(t.values),
-                           "system_attrs": dict(t.system_attrs), "user_attrs": dict(t.user_attrs)})
+        if self._study is None:  # nothing asked yet: the state of a fresh sampler, and no study (nor file) made
+            sampler = self._make_sampler()
+        else:
+            sampler = self._study.sampler
+            for t in self._study.get_trials(deepcopy=False):
+                trials.append({"number": t.number, "state": t.state.name, "params": dict(t.params),
+                               "values": None if t.values is None else list(t.values),
+                               "system_attrs": dict(t.system_attrs), "user_attrs": dict(t.user_attrs)})
         rngs = [[s[0], s[1].tolist(), int(s[2]), int(s[3]), float(s[4])]
-                for s in (_legacy_state(r) for r in _random_states(self.study.sampler))]
+                for s in (_legacy_state(r) for r in _random_states(sampler))]
         return {"trials": trials, "rng_states": rngs, "numbers": {str(k): v for k, v in self._numbers.items()}}
 
     def _load_state(self, state: dict[str, Any]) -> None:
