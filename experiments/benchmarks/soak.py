@@ -34,12 +34,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _code_version import code_version  # noqa: E402
-from _results import load_average, provenance, publish, utc_date  # noqa: E402
+from _code_version import code_version
+from _results import load_average, provenance, publish, utc_date
 
-from nas.runtime.config import parse_config  # noqa: E402
-from nas.runtime.events import Event, TrialFinished  # noqa: E402
-from nas.runtime.experiment import Experiment  # noqa: E402
+from nas.runtime.config import parse_config
+from nas.runtime.events import Event, TrialFinished
+from nas.runtime.experiment import Experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "soak"
@@ -238,7 +238,7 @@ finished trials (points drawn from seed {args.seed}) and continued with `nas res
 
 **Figures.**
 
-| trials | wall (ms/trial) | strategy (ms/trial) | evaluator (ms/trial) | **loop (ms/trial)** | RSS at end (MB) | checkpoint (KB) |
+| trials | wall (ms/trial) | strategy (ms/trial) | evaluator (ms/trial) | **loop (ms/trial)** | RSS MB | ckpt KB |
 |---|---:|---:|---:|---:|---:|---:|
 {table}
 
