@@ -90,7 +90,7 @@ def main() -> None:
 
 **What was measured.** (1) Wall time per trial of searches whose evaluation is a NAS-Bench-201 lookup, so
 the time is the loop's own: ask/tell (evolution with de-duplication), SQLite store writes, an atomic checkpoint
-after every submit and every result, and the executor round trip. (2) One checkpoint write at the end of that
+per ask (one per trial here), and the executor round trip. (2) One checkpoint write at the end of that
 run. (3) {args.train_trials} real training trials (nb201 C=8 N=1 on `mnist` limited to 2,000 samples,
 {args.epochs} epochs, one torch thread per worker) with 1 and with 2 Ray workers; the random strategy with
 seed 0 proposes the same architectures in both runs ({'checked: identical' if same else 'NOT identical'}).

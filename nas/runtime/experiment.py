@@ -38,7 +38,8 @@ from nas.runtime.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.objectives import feasible, parse_constraints
 from nas.trials.protocols import Evaluator, Executor, JobContext, PrunableEvaluator, Pruner, Strategy
 from nas.trials.ranking import Ranking, rank
-from nas.trials.trial import Trial
+from nas.trials.trial import Result, Status, Trial
+from strategies.dedup import Deduplicate
 
 __all__ = ["Experiment"]
 
@@ -85,6 +86,29 @@ class Experiment:
         self.store = TrialStore(directory / self.STORE, create=create_store)
         self.elapsed = elapsed
         self._lock = lock
+        #: during run(): trials done, running and failed, kept in memory (read from the store once)
+        self._tally: dict[str, int] | None = None
+        self._share_results()
+
+    def _share_results(self) -> None:
+        """With de-duplication, the wrapper's completed results are the store's: it keeps ``hash -> trial id``
+        and reads a result back from the store when a duplicate needs it, so the checkpoint stays the same size
+        however many trials are done. A wrapper restored from such a checkpoint gets the ids of the completed
+        trials it was told (those not in flight) from the store, in the order of their ids."""
+        strategy = self.strategy
+        if not isinstance(strategy, Deduplicate):
+            return
+        strategy.use_result_source(self._stored_result)
+        if strategy.needs_results:
+            strategy.restore_results((key, trial_id) for key, trial_id in self.store.hashes(Status.COMPLETE.value)
+                                     if trial_id not in strategy.inflight)
+
+    def _stored_result(self, trial_id: int) -> Result:
+        result = self.store.result(trial_id)
+        if result is None:
+            raise NASError(f"trial {trial_id} of {str(self.directory)!r} has no result in {self.STORE}, although "
+                           "the de-duplication reuses it; the store is out of step with the checkpoint")
+        return result
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -223,9 +247,11 @@ class Experiment:
         return sum(n for status, n in self.store.counts().items() if status != RUNNING)
 
     def checkpoint(self, session_seconds: float = 0.0) -> None:
-        """Snapshot the strategy and the loop (trials done, time spent; the budget is read from the config)."""
+        """Snapshot the strategy and the loop (trials done, time spent; the budget is read from the config).
+        During :meth:`run` the trials done are its count, otherwise they are counted in the store."""
+        done = self.done() if self._tally is None else self._tally["done"]
         write_checkpoint(self.directory / self.CHECKPOINT, self.strategy.state_dict(),
-                         {"done": self.done(), "elapsed": self.elapsed + session_seconds})
+                         {"done": done, "elapsed": self.elapsed + session_seconds})
 
     def ranking(self) -> Ranking[StoredTrial]:
         """The stored trials ranked under the config's constraints (:func:`nas.trials.ranking.rank`): feasible
@@ -301,24 +327,32 @@ class Experiment:
         constraints = parse_constraints(self.cfg.constraints)
         emit(SearchStarted(name=self.cfg.name, done=done, max_trials=budget.max_trials, rerun=len(resubmit),
                            executor=self.cfg.execution.executor))
+        # The per-trial bookkeeping is constant-time: counts kept here (read from the store once, above), one
+        # checkpoint per ask (which also covers the results told since the previous one: a result recorded in the
+        # store but not yet in the checkpoint belongs to a trial the checkpoint holds as pending, and is told
+        # again from the store on resume, above).
+        tally = {"done": done, "running": len(resubmit), "failed": self.store.counts().get(Status.FAILED.value, 0)}
+        self._tally = tally
 
         def on_submit(trials: list[Trial]) -> None:
             for t in trials:
                 self.store.submitted(t)
+            tally["running"] += len(trials)
             self.checkpoint(time.perf_counter() - start)
 
         def on_record(record: TrialRecord) -> None:
             self.store.finished(record.trial, record.result, record.worker, record.retries)
-            self.checkpoint(time.perf_counter() - start)
             r = record.result
+            tally["done"] += 1
+            tally["running"] -= 1
+            tally["failed"] += r.status is Status.FAILED
             if r.ok and r.score is not None and (not best or r.score > best[0]) and feasible(r, constraints):
                 best[:] = [r.score]
-            n = self.done()
+            n = tally["done"]
             rate = (time.perf_counter() - start) / max(1, n - done)
-            counts = self.store.counts()
             emit(TrialFinished(n=n, max_trials=budget.max_trials, trial_id=record.trial.id, status=r.status,
                                score=r.score, error=r.error, best=best[0] if best else None,
-                               running=counts.get(RUNNING, 0), failed=counts.get("FAILED", 0),
+                               running=tally["running"], failed=tally["failed"],
                                eta=rate * (budget.max_trials - n)))
 
         try:
@@ -328,10 +362,13 @@ class Experiment:
                 self.store.submitted(t, attempts=earlier.attempts + 1 if earlier else 1)
             run_loop(self.strategy, self.evaluator, executor, max_trials=budget.max_trials,
                      max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
-                     on_record=on_record)
+                     on_record=on_record, keep_records=False)
         finally:
             self.elapsed += time.perf_counter() - start
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            finally:
+                self._tally = None
             if own_executor:
                 executor.shutdown()
             log.close()

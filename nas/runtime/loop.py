@@ -34,12 +34,16 @@ class TrialRecord:
 def run_loop(strategy: Proposer, evaluator: Evaluator, executor: TrialExecutor, *, max_trials: int,
              max_seconds: float | None = None, done: int = 0, resubmit: Iterable[Trial] = (),
              on_submit: Callable[[list[Trial]], None] | None = None,
-             on_record: Callable[[TrialRecord], None] | None = None) -> list[TrialRecord]:
+             on_record: Callable[[TrialRecord], None] | None = None, keep_records: bool = True
+             ) -> list[TrialRecord]:
     """Run the search until ``max_trials`` results in all (``done`` of them from earlier sessions) have been
     told, or ``max_seconds`` have passed (trials in flight then still finish). ``resubmit`` are trials asked
-    earlier whose results never arrived; they run first. Returns this session's records in completion order."""
+    earlier whose results never arrived; they run first. Returns this session's records in completion order;
+    with ``keep_records=False`` none are kept (``on_record`` sees each) and the list is empty, so memory stays
+    flat however long the search. Each iteration costs the same whatever the number of trials done."""
     start = time.perf_counter()
     records: list[TrialRecord] = []
+    recorded = 0
     in_flight = 0
     resubmit = list(resubmit)
     submitted = done
@@ -47,7 +51,7 @@ def run_loop(strategy: Proposer, evaluator: Evaluator, executor: TrialExecutor, 
         executor.submit(evaluator, trial)
     submitted += len(resubmit)
     in_flight += len(resubmit)
-    while done + len(records) < max_trials:
+    while done + recorded < max_trials:
         out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
         free = min(executor.capacity - in_flight, max_trials - submitted)
         if free > 0 and not out_of_time:
@@ -65,7 +69,9 @@ def run_loop(strategy: Proposer, evaluator: Evaluator, executor: TrialExecutor, 
         strategy.tell(completion.trial, completion.result)
         record = TrialRecord(completion.trial, completion.result, time.perf_counter() - start, completion.worker,
                              completion.retries)
-        records.append(record)
+        recorded += 1
+        if keep_records:
+            records.append(record)
         if on_record is not None:
             on_record(record)
     return records

@@ -247,3 +247,19 @@ class TrialStore:
 
     def counts(self) -> dict[str, int]:
         return dict(self._read("SELECT status, COUNT(*) FROM trials GROUP BY status"))
+
+    def result(self, trial_id: int) -> Result | None:
+        """The result recorded for trial ``trial_id`` (None if it has none yet), without parsing its
+        architecture: one indexed row, whatever the size of the store."""
+        rows = self._read("SELECT status, score, metrics, info, history, error, traceback FROM trials "
+                          "WHERE id = ? AND status != ?", (trial_id, RUNNING))
+        if not rows:
+            return None
+        row = rows[0]
+        return Result.from_dict({"status": row[0], "score": row[1], "metrics": json.loads(row[2] or "{}"),
+                                 "info": json.loads(row[3] or "{}"), "history": json.loads(row[4] or "[]"),
+                                 "error": row[5], "traceback": row[6]})
+
+    def hashes(self, status: str) -> list[tuple[str, int]]:
+        """``(hash, id)`` of the trials with ``status``, by id (no architecture or result parsed)."""
+        return [(h, i) for h, i in self._read("SELECT hash, id FROM trials WHERE status = ? ORDER BY id", (status,))]
