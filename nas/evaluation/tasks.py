@@ -30,6 +30,7 @@ or, from an installed package, expose a :class:`TaskLoader` in the entry-point g
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -209,7 +210,7 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
             x, y = data["x"], data["y"]
     except ConfigError:  # a ValueError too: keep the specific message
         raise
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ConfigError(f"task 'npz': {file.name} is not a readable .npz of plain arrays ({err})") from None
     if x.ndim not in (3, 4) or y.ndim != 1 or len(x) != len(y):
         raise ConfigError(
