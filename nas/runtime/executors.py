@@ -130,7 +130,7 @@ class RayExecutor:
         self._last_notice = 0.0
         self._last_node_check = time.monotonic()
         self._dead_nodes: set[str] = set()
-        self._start_failures = 0
+        self._start_failures, self._start_error = 0, ""  # workers that failed to start, their constructor aside
         try:
             nodes = list(_alive(_nodes()).values())
             fit = placement_fit(nodes, self.cpus, self.gpus)
@@ -213,14 +213,13 @@ class RayExecutor:
         worker = self._starting.pop(ref)
         try:
             worker.node, worker.where = ray.get(ref, timeout=self.poll_seconds)
-        except (RayActorError, RayError) as err:  # the actor died while starting (its node died, a broken setup)
+        except RayError as err:  # the actor died while starting: a broken setup, or its node or start-up failed
             ray.kill(worker.handle, no_restart=True)
-            self._start_failures += 1
-            if self._start_failures > 3 + self.requested:
-                raise NASError(f"Ray could not start a trial worker {self._start_failures} times in a row; the last "
-                               f"error: {_first_line(err)}") from None
+            if isinstance(err, RayActorError) and err.actor_init_failed:  # its constructor raised: it always will
+                raise NASError(f"a Ray trial worker failed to start: {_first_line(err)}") from None
+            # a system failure (a node lost, a worker start timed out): try again, within the placement timeout
+            self._start_failures, self._start_error = self._start_failures + 1, _first_line(err)
             return
-        self._start_failures = 0
         if worker.node in self._dead_nodes:
             ray.kill(worker.handle, no_restart=True)
             return
@@ -278,7 +277,9 @@ class RayExecutor:
                 f"{len(self._queue)} trial(s) waited and none ran: each worker needs {self._need()}, the cluster has "
                 f"{_describe(list(_alive(_nodes()).values()))}, free now: {_format(ray.available_resources())}; "
                 "free resources on the cluster, lower execution.cpus_per_trial / gpus_per_trial or raise "
-                "execution.placement_timeout, then `nas resume` the experiment (the waiting trials run then)")
+                "execution.placement_timeout, then `nas resume` the experiment (the waiting trials run then)"
+                + (f"; {self._start_failures} worker(s) failed to start, the last: {self._start_error}"
+                   if self._start_failures else ""))
         waited = now - self._waiting_since
         if waited >= self.notice_after and now - self._last_notice >= max(self.notice_after, 60.0):
             self._last_notice = now
