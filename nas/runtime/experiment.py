@@ -280,6 +280,7 @@ class Experiment:
                       "hash": t.hash[:12]} for t in self.ranked()[:top]],
             "failures": failures,
             self.JOB: self.strategy.job_summary(self.job_context()),
+            self.WAITING: self.store.meta(self.WAITING),
         }
 
     def close(self) -> None:
