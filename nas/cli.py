@@ -172,6 +172,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"{summary['name']}: {summary['done']}/{summary['max_trials']} trials, {summary['counts']}, "
           f"{summary['elapsed_seconds']} s")
+    if summary["waiting"]:
+        print(f"as of {summary['waiting']}")
     sn = summary["supernet"]
     if sn is not None and sn["state"] == "searching":
         print(f"supernet search: {sn['epochs_run']}/{sn['epochs']} epochs done (`nas resume` continues it)")

@@ -57,7 +57,8 @@ class ExperimentView:
     ``trials`` are the store's rows by id; ``supernet`` is the one-shot outcome (derived ``arch``, ``alphas``,
     per-epoch ``history``, ...) or None; ``loop`` is the checkpoint's loop state (``done``, ``elapsed``,
     ``max_trials``), None when there is no checkpoint yet; ``supernet_history`` the epochs a running supernet
-    search has finished (empty once it is done or for other strategies).
+    search has finished (empty once it is done or for other strategies); ``waiting`` the last report of trials
+    waiting for the Ray cluster to place a worker, while the wait lasts (None otherwise).
     """
 
     directory: Path
@@ -69,6 +70,7 @@ class ExperimentView:
     loop: dict[str, Any] | None
     supernet_history: tuple[dict[str, Any], ...]
     status_counts: dict[str, int]
+    waiting: str | None = None
 
     @classmethod
     def open(cls: type[_View], directory: str | Path) -> _View:
@@ -88,6 +90,7 @@ class ExperimentView:
             counts = store.counts()
             version, created = store.meta("version"), store.meta("created")
             outcome = read_outcome(store)
+            waiting = store.meta("waiting")
         finally:
             store.close()
         loop = read_checkpoint(path / CHECKPOINT)["loop"] if (path / CHECKPOINT).is_file() else None
@@ -96,7 +99,8 @@ class ExperimentView:
             history = tuple(json.loads((path / SUPERNET_HISTORY).read_text()))
         return cls(directory=path, config=config, trials=trials, version=version,
                    created=created if isinstance(created, (int, float)) else None, supernet=outcome, loop=loop,
-                   supernet_history=history, status_counts=counts)
+                   supernet_history=history, status_counts=counts,
+                   waiting=waiting if isinstance(waiting, str) else None)
 
     # -- what the search has done -----------------------------------------------------------------------------
     def ranking(self) -> Ranking[StoredTrial]:
@@ -155,4 +159,5 @@ class ExperimentView:
                                 for t, why in zip(ranking.infeasible[:top], ranking.violations)],
             "failures": failures,
             "supernet": self.supernet_summary(),
+            "waiting": self.waiting,
         }

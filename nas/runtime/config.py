@@ -22,6 +22,7 @@ A config file::
     early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation
     budget: {max_trials: 16, max_seconds: 600}
     execution: {executor: ray, workers: 2, cpus_per_trial: 1, gpus_per_trial: 0, address: null}
+                                          # also max_retries, threads_per_trial, placement_timeout (s, default 600)
     output: runs/quickstart
 """
 
@@ -94,6 +95,8 @@ class ExecutionConfig:
     address: str | None = None
     max_retries: int = 1
     threads_per_trial: int | None = None
+    #: seconds trials may wait for Ray to place a worker with none running before the search stops (resumable)
+    placement_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,9 @@ def _check(cfg: ExperimentConfig) -> Components:
     _positive(ex.gpus_per_trial, "execution.gpus_per_trial", allow_zero=True)
     _positive(ex.max_retries, "execution.max_retries", allow_zero=True)
     _positive(ex.threads_per_trial, "execution.threads_per_trial")
+    _positive(ex.placement_timeout, "execution.placement_timeout")
+    if ex.placement_timeout != ex.placement_timeout:
+        raise ConfigError(f"execution.placement_timeout = {ex.placement_timeout}: give seconds, e.g. 600")
     if ex.executor == "local" and ex.workers != 1:
         raise ConfigError(f"execution.workers = {ex.workers}: the local executor runs one trial at a time; "
                           "set workers: 1 or use executor: ray")

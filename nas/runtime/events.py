@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from nas.trials.trial import Status
 
-__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "JobStarted", "JobEpoch", "JobDone"]
+__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "JobStarted", "JobEpoch", "JobDone",
+           "WorkersLimited", "WaitingForWorkers", "NodeLost"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,3 +114,53 @@ class JobDone(Event):
 
     def __str__(self) -> str:
         return f"{self.name} search done: {self.summary}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkersLimited(Event):
+    """Only ``fit`` of the ``requested`` workers fit the cluster (each needs ``need``; the cluster offers
+    ``cluster``): the search runs ``fit`` trials at a time."""
+
+    requested: int
+    fit: int
+    need: str
+    cluster: str
+
+    def __str__(self) -> str:
+        return (f"warning: only {self.fit} of the {self.requested} workers requested (execution.workers) fit the Ray "
+                f"cluster (each needs {self.need}; the cluster has {self.cluster}): running {self.fit} at a time")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitingForWorkers(Event):
+    """``waiting`` trials have waited ``seconds`` for a worker the cluster has not placed (``running`` trials run
+    meanwhile); each worker needs ``need`` and ``free`` is what the cluster has free now. ``stops_in`` is the
+    time left before the search stops (``execution.placement_timeout``), None while trials still run."""
+
+    waiting: int
+    running: int
+    seconds: float
+    need: str
+    free: str
+    stops_in: float | None
+
+    def __str__(self) -> str:
+        stop = ("" if self.stops_in is None else
+                f"; with nothing running, the search stops in {self.stops_in:.0f}s (execution.placement_timeout)")
+        return (f"waiting {self.seconds:.0f}s for the Ray cluster to place a worker: {self.waiting} trial(s) "
+                f"waiting, {self.running} running; each worker needs {self.need}, free now: {self.free}{stop}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeLost(Event):
+    """The Ray node ``node`` died; the trials ``trials`` that ran on it run again on the remaining nodes, which
+    hold ``capacity`` workers."""
+
+    node: str
+    trials: tuple[int, ...]
+    capacity: int
+
+    def __str__(self) -> str:
+        again = (f"trial(s) {', '.join(map(str, self.trials))} run again elsewhere" if self.trials
+                 else "no trial was running there")
+        return f"Ray node {self.node} lost: {again}; the remaining nodes hold {self.capacity} worker(s)"

@@ -10,10 +10,17 @@ and returns its outcome. ``in_flight`` counts the trials submitted and not yet c
 from __future__ import annotations
 
 import functools
+import math
+import os
+import socket
+import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nas.core.errors import NASError
+from nas.core.errors import ConfigError, NASError
+from nas.runtime.events import Event, NodeLost, WaitingForWorkers, WorkersLimited
 from nas.trials.protocols import Completion, Evaluator, JobOutcome, JobProgress, JobRunner, JobSpec
 from nas.trials.trial import Result, Trial
 
@@ -21,7 +28,7 @@ if TYPE_CHECKING:  # annotations only: ray is imported where used, so that local
     from ray import ObjectRef
     from ray.actor import ActorClass, ActorHandle
 
-__all__ = ["LocalExecutor", "RayExecutor"]
+__all__ = ["LocalExecutor", "RayExecutor", "PlacementTimeoutError", "placement_fit"]
 
 _Spec = TypeVar("_Spec", bound=JobSpec)
 
@@ -62,16 +69,34 @@ class RayExecutor:
     need from Ray is resource-aware placement, reuse of warm workers and failure detection, which actors give
     with far less per-trial overhead than a Tune trial. Each actor reserves ``cpus_per_trial`` CPUs and
     ``gpus_per_trial`` GPUs (fractions share a GPU; Ray sets ``CUDA_VISIBLE_DEVICES`` so the trainer's
-    ``device: auto`` finds it). A trial whose worker dies is retried on a fresh actor up to ``max_retries``
-    times, then recorded FAILED with the reason. ``address`` joins an existing cluster; by default an embedded
-    local cluster is started, quietly.
+    ``device: auto`` finds it). ``address`` joins an existing cluster; by default an embedded local cluster is
+    started, quietly.
+
+    Never hangs:
+
+    - The request is checked against the cluster's live nodes on construction (:func:`placement_fit`): a trial
+      that no node can hold raises :class:`ConfigError` naming what the cluster has; when only some of the
+      ``workers`` fit, ``capacity`` is what fits and a :class:`~nas.runtime.events.WorkersLimited` notice says so.
+    - Trials queue in the executor and go to a worker once Ray has placed it (an actor reports its node when it
+      starts), so a worker Ray cannot place never holds a trial while another worker idles. A queue waiting for
+      placement is reported (:class:`~nas.runtime.events.WaitingForWorkers`, first after ``notice_after``
+      seconds); when trials have waited ``placement_timeout`` seconds with none running, :class:`PlacementTimeoutError`
+      is raised (the trials stay RUNNING in the store; ``nas resume`` runs them).
+    - Every wait lasts at most ``poll_seconds``; between waits the nodes' alive states are read
+      (``ray.nodes()``): the actors of a dead node are killed and their trials run again on the others
+      (:class:`~nas.runtime.events.NodeLost`), as are those whose actor Ray reports lost on a dead node. Lost
+      nodes do not count against ``max_retries``: a trial whose worker process dies on a live node is retried on
+      a fresh actor up to ``max_retries`` times, then recorded FAILED with the reason.
+
+    ``notify`` (settable later with :meth:`set_notify`) receives those progress events; notices made before it
+    is set are kept and handed to it when it is.
     """
 
     def __init__(self, *, workers: int = 2, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
                  address: str | None = None, max_retries: int = 1, threads_per_trial: int | None = None,
-                 init_options: dict[str, Any] | None = None) -> None:
-        import os
-
+                 init_options: dict[str, Any] | None = None, placement_timeout: float = 600.0,
+                 poll_seconds: float = 2.0, notice_after: float = 10.0,
+                 notify: Callable[[Event], None] | None = None) -> None:
         import ray
 
         for key, value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_USAGE_STATS_ENABLED", "0"),
@@ -83,71 +108,258 @@ class RayExecutor:
                                        "logging_level": "ERROR", "configure_logging": True}
             options.update(init_options or {})
             ray.init(address=address, **options)
-        self.capacity = workers
+        self.requested = workers
         self.cpus = cpus_per_trial
         self.gpus = gpus_per_trial
         self.max_retries = max_retries
         self.threads = threads_per_trial or max(1, int(cpus_per_trial))
-        self._idle: list[ActorHandle[Any]] = []
-        self._running: dict[ObjectRef[Any], tuple[Trial, ActorHandle[Any], int]] = {}
+        self.placement_timeout = placement_timeout
+        self.poll_seconds = poll_seconds
+        self.notice_after = min(notice_after, placement_timeout / 2)
+        self._notify = notify
+        self._notices: list[Event] = []
+        # trials waiting for a placed worker: (trial, attempts so far + 1, deaths of its worker process so far)
+        self._queue: deque[tuple[Trial, int, int]] = deque()
+        self._idle: list[_Worker] = []
+        self._starting: dict[ObjectRef[Any], _Worker] = {}  # placement probe -> a worker Ray has not placed yet
+        self._running: dict[ObjectRef[Any], tuple[Trial, _Worker, int, int]] = {}
         self._evaluator_ref: tuple[int, ObjectRef[Evaluator]] | None = None
+        self._last_evaluator: Evaluator | None = None
+        self._waiting_since: float | None = None  # the queue has been non-empty since
+        self._stalled_since: float | None = None  # ... and nothing has run since
+        self._last_notice = 0.0
+        self._last_node_check = time.monotonic()
+        self._dead_nodes: set[str] = set()
+        self._start_failures, self._start_error = 0, ""  # workers that failed to start, their constructor aside
+        try:
+            nodes = list(_alive(_nodes()).values())
+            fit = placement_fit(nodes, self.cpus, self.gpus)
+            if fit == 0:
+                raise ConfigError(self._infeasible(nodes))
+        except BaseException:
+            if self._owns_ray:
+                ray.shutdown()
+            raise
+        self.capacity = min(workers, fit)
+        if fit < workers:
+            self._tell(WorkersLimited(requested=workers, fit=fit, need=self._need(), cluster=_describe(nodes)))
 
-    def _actor(self) -> ActorHandle[Any]:
-        if self._idle:
-            return self._idle.pop()
+    # -- notices -----------------------------------------------------------------------------------------
+    def set_notify(self, notify: Callable[[Event], None] | None) -> None:
+        """Send progress events to ``notify`` from now on, after the notices made before (if any)."""
+        self._notify = notify
+        if notify is not None:
+            for event in self._notices:
+                notify(event)
+            self._notices.clear()
+
+    def _tell(self, event: Event) -> None:
+        if self._notify is None:
+            self._notices.append(event)
+        else:
+            self._notify(event)
+
+    def _need(self) -> str:
+        return _format({"CPU": self.cpus, "GPU": self.gpus})
+
+    def _infeasible(self, nodes: list[dict[str, float]]) -> str:
+        most_cpu = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+        most_gpu = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
+        if self.gpus > most_gpu + _EPS:
+            field = f"execution.gpus_per_trial = {self.gpus:g}"
+        elif self.cpus > most_cpu + _EPS:
+            field = f"execution.cpus_per_trial = {self.cpus:g}"
+        else:
+            field = f"execution.cpus_per_trial = {self.cpus:g} with execution.gpus_per_trial = {self.gpus:g}"
+        return (f"{field}: no node of the Ray cluster can hold one trial ({self._need()}); the cluster has "
+                f"{_describe(nodes)}; lower the request, or run on a cluster with such a node (execution.address)")
+
+    # -- placement -------------------------------------------------------------------------------------------
+    def _new_worker(self) -> None:
         actors = _worker_class().options(num_cpus=self.cpus, num_gpus=self.gpus)
-        return actors.remote(self.threads)  # type: ignore[return-value]  # ray types remote() as a handle or the class
+        handle: ActorHandle[Any] = actors.remote(self.threads)  # type: ignore[assignment]  # ray types remote() loosely
+        worker = _Worker(handle)
+        self._starting[handle.where.remote()] = worker
 
-    def _launch(self, evaluator: Evaluator, trial: Trial, attempt: int) -> None:
+    def _workers(self) -> int:
+        return len(self._idle) + len(self._starting) + len(self._running)
+
+    def _dispatch(self) -> None:
+        """Give queued trials to placed idle workers; ask Ray for more workers while trials wait and the
+        capacity allows."""
         import ray
 
-        if self._evaluator_ref is None or self._evaluator_ref[0] != id(evaluator):
-            self._evaluator_ref = (id(evaluator), ray.put(evaluator))
-        actor = self._actor()
-        ref = actor.evaluate.remote([self._evaluator_ref[1]], trial)
-        self._running[ref] = (trial, actor, attempt)
-        self._last_evaluator = evaluator
+        while self._queue and self._idle:
+            trial, attempts, deaths = self._queue.popleft()
+            worker = self._idle.pop()
+            assert self._evaluator_ref is not None  # set by submit()
+            ref = worker.handle.evaluate.remote([self._evaluator_ref[1]], trial)
+            self._running[ref] = (trial, worker, attempts, deaths)
+        while self._queue and len(self._starting) < len(self._queue) and self._workers() < self.capacity:
+            self._new_worker()
+        while self._idle and self._workers() > self.capacity:  # the cluster shrank: let idle workers go
+            ray.kill(self._idle.pop().handle, no_restart=True)
+        now = time.monotonic()
+        if not self._queue:
+            self._waiting_since = self._stalled_since = None
+        else:
+            self._waiting_since = self._waiting_since or now
+            self._stalled_since = None if self._running else (self._stalled_since or now)
 
+    def _placed(self, ref: ObjectRef[Any]) -> None:
+        import ray
+        from ray.exceptions import RayActorError, RayError
+
+        worker = self._starting.pop(ref)
+        try:
+            worker.node, worker.where = ray.get(ref, timeout=self.poll_seconds)
+        except RayError as err:  # the actor died while starting: a broken setup, or its node or start-up failed
+            ray.kill(worker.handle, no_restart=True)
+            if isinstance(err, RayActorError) and err.actor_init_failed:  # its constructor raised: it always will
+                raise NASError(f"a Ray trial worker failed to start: {_first_line(err)}") from None
+            # a system failure (a node lost, a worker start timed out): try again, within the placement timeout
+            self._start_failures, self._start_error = self._start_failures + 1, _first_line(err)
+            return
+        if worker.node in self._dead_nodes:
+            ray.kill(worker.handle, no_restart=True)
+            return
+        self._idle.append(worker)
+
+    def _check_nodes(self) -> None:
+        """Read the nodes' alive states: the workers of a dead node are lost (:meth:`_lose_node`); ``capacity``
+        becomes what the live nodes hold (at least 1: with no node left the search waits for one, up to the
+        placement timeout, rather than stop)."""
+        self._last_node_check = time.monotonic()
+        nodes = _nodes()
+        for node in sorted({w.node for w in self._placed_workers() if w.node is not None} - set(_alive(nodes))):
+            self._lose_node(node, nodes)
+        self.capacity = max(1, min(self.requested, placement_fit(list(_alive(nodes).values()), self.cpus, self.gpus)))
+
+    def _lose_node(self, node: str, nodes: list[dict[str, Any]], also: tuple[int, ...] = ()) -> None:
+        """Node ``node`` died: kill its workers (releasing their reservations), put the trials they ran back at
+        the head of the queue (not counted against ``max_retries``) and say so. ``also`` are trials of that node
+        already requeued."""
+        import ray
+
+        lost = list(also)
+        for ref, (trial, worker, attempts, deaths) in list(self._running.items()):
+            if worker.node == node:
+                del self._running[ref]
+                ray.kill(worker.handle, no_restart=True)
+                self._queue.appendleft((trial, attempts + 1, deaths))
+                lost.append(trial.id)
+        for worker in [w for w in self._idle if w.node == node]:
+            self._idle.remove(worker)
+            ray.kill(worker.handle, no_restart=True)
+        self._dead_nodes.add(node)
+        self.capacity = max(1, min(self.requested, placement_fit(list(_alive(nodes).values()), self.cpus, self.gpus)))
+        address = next((n["address"] for n in nodes if n["id"] == node), "?")
+        self._tell(NodeLost(node=f"{address} ({node[:8]})", trials=tuple(sorted(lost)), capacity=self.capacity))
+
+    def _placed_workers(self) -> list[_Worker]:
+        return self._idle + [w for _, w, _, _ in self._running.values()]
+
+    def _waited(self) -> None:
+        """A wait timed out: check the nodes; report a queue that waits for placement; stop the search when
+        trials have waited ``placement_timeout`` seconds with none running."""
+        import ray
+
+        self._check_nodes()
+        self._dispatch()
+        now = time.monotonic()
+        if self._waiting_since is None:
+            return
+        stops_in = (None if self._stalled_since is None
+                    else self.placement_timeout - (now - self._stalled_since))
+        if stops_in is not None and stops_in <= 0:
+            raise PlacementTimeoutError(
+                f"no Ray worker could be placed for {self.placement_timeout:g}s (execution.placement_timeout) while "
+                f"{len(self._queue)} trial(s) waited and none ran: each worker needs {self._need()}, the cluster has "
+                f"{_describe(list(_alive(_nodes()).values()))}, free now: {_format(ray.available_resources())}; "
+                "free resources on the cluster, lower execution.cpus_per_trial / gpus_per_trial or raise "
+                "execution.placement_timeout, then `nas resume` the experiment (the waiting trials run then)"
+                + (f"; {self._start_failures} worker(s) failed to start, the last: {self._start_error}"
+                   if self._start_failures else ""))
+        waited = now - self._waiting_since
+        if waited >= self.notice_after and now - self._last_notice >= max(self.notice_after, 60.0):
+            self._last_notice = now
+            self._tell(WaitingForWorkers(waiting=len(self._queue), running=len(self._running), seconds=waited,
+                                         need=self._need(), free=_format(ray.available_resources()),
+                                         stops_in=stops_in))
+
+    # -- the executor contract -------------------------------------------------------------------------------
     def submit(self, evaluator: Evaluator, trial: Trial) -> None:
-        """Start ``trial`` on a free worker; at most ``capacity`` trials run at once."""
-        if len(self._running) >= self.capacity:
+        """Queue ``trial``; it starts as soon as a worker is placed and free. At most ``capacity`` trials are in
+        flight (queued or running)."""
+        import ray
+
+        if self.in_flight >= self.capacity:
             raise RuntimeError(f"submit(): all {self.capacity} workers are busy; collect a result with next_done() "
                                "first")
-        self._launch(evaluator, trial, 1)
+        if self._evaluator_ref is None or self._evaluator_ref[0] != id(evaluator):
+            self._evaluator_ref = (id(evaluator), ray.put(evaluator))
+        self._last_evaluator = evaluator
+        self._queue.append((trial, 1, 0))
+        self._dispatch()
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        return len(self._queue) + len(self._running)
 
     def next_done(self) -> Completion:
         """The next trial to finish, with the worker it ran on (``host:pid[:gpuN]``) and the extra attempts it
-        took because a worker died (a trial still failing after ``max_retries`` is returned FAILED)."""
+        took because a worker or its node died (a trial whose worker process still dies after ``max_retries``
+        retries is returned FAILED). Waits at most ``poll_seconds`` at a time (see the class doc); raises
+        :class:`PlacementTimeoutError` when no worker can be placed."""
+        import ray
+
+        while True:
+            if not self.in_flight:
+                raise RuntimeError("next_done() with nothing submitted")
+            self._dispatch()
+            if time.monotonic() - self._last_node_check >= self.poll_seconds:
+                self._waited()
+            refs = list(self._running) + list(self._starting)
+            ready, _ = ray.wait(refs, num_returns=1, timeout=self.poll_seconds) if refs else ([], [])
+            if not ready:
+                self._waited()
+                continue
+            if ready[0] in self._starting:
+                self._placed(ready[0])
+                continue
+            completion = self._collect(ready[0])
+            if completion is not None:
+                return completion
+
+    def _collect(self, ref: ObjectRef[Any]) -> Completion | None:
+        """The completion of the finished task ``ref``, or None when its trial went back to the queue."""
         import ray
         from ray.exceptions import RayActorError, WorkerCrashedError
 
-        while True:
-            if not self._running:
-                raise RuntimeError("next_done() with nothing submitted")
-            (ref,), _ = ray.wait(list(self._running), num_returns=1)
-            trial, actor, attempt = self._running.pop(ref)
-            try:
-                result, worker = ray.get(ref)
-            except (RayActorError, WorkerCrashedError) as err:
-                ray.kill(actor, no_restart=True)
-                reason = f"worker died: {str(err).splitlines()[0][:200]}"
-                if attempt <= self.max_retries:
-                    self._launch(self._last_evaluator, trial, attempt + 1)
-                    continue
-                return Completion(trial, Result.failed(f"{reason} (after {attempt} attempts)"), retries=attempt - 1)
-            except Exception as err:  # the evaluator raised (ours never do), or Ray failed
-                self._idle.append(actor)
-                cause = getattr(err, "cause", None) or err  # RayTaskError wraps the worker's exception
-                first = str(cause).splitlines()[0][:200] if str(cause) else ""
-                failed = Result.failed(f"{type(cause).__name__}: {first}" if first else type(cause).__name__,
-                                       traceback=str(err))
-                return Completion(trial, failed, retries=attempt - 1)
-            self._idle.append(actor)
-            return Completion(trial, result, worker, attempt - 1)
+        trial, worker, attempts, deaths = self._running.pop(ref)
+        try:
+            result, where = ray.get(ref, timeout=self.poll_seconds)
+        except (RayActorError, WorkerCrashedError) as err:
+            ray.kill(worker.handle, no_restart=True)
+            nodes = _nodes()
+            if worker.node is not None and worker.node not in _alive(nodes):  # the node died, not the trial's doing
+                self._queue.appendleft((trial, attempts + 1, deaths))
+                self._lose_node(worker.node, nodes, also=(trial.id,))
+                return None
+            if deaths < self.max_retries:
+                self._queue.appendleft((trial, attempts + 1, deaths + 1))
+                return None
+            reason = f"worker died: {_first_line(err)} (after {attempts} attempts)"
+            return Completion(trial, Result.failed(reason), retries=attempts - 1)
+        except Exception as err:  # the evaluator raised (ours never do), or Ray failed
+            self._idle.append(worker)
+            cause = getattr(err, "cause", None) or err  # RayTaskError wraps the worker's exception
+            first = str(cause).splitlines()[0][:200] if str(cause) else ""
+            failed = Result.failed(f"{type(cause).__name__}: {first}" if first else type(cause).__name__,
+                                   traceback=str(err))
+            return Completion(trial, failed, retries=attempts - 1)
+        self._idle.append(worker)
+        return Completion(trial, result, where, attempts - 1)
 
     def run_job(self, runner: JobRunner[_Spec], spec: _Spec, on_progress: JobProgress | None = None,
                 poll_seconds: float = 2.0) -> JobOutcome:
@@ -183,11 +395,75 @@ class RayExecutor:
     def shutdown(self) -> None:
         import ray
 
-        for actor in self._idle + [a for _, a, _ in self._running.values()]:
-            ray.kill(actor, no_restart=True)
-        self._idle, self._running = [], {}
+        for worker in self._placed_workers() + list(self._starting.values()):
+            ray.kill(worker.handle, no_restart=True)
+        self._idle, self._running, self._starting = [], {}, {}
+        self._queue.clear()
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
+
+
+class PlacementTimeoutError(NASError):
+    """Trials waited ``execution.placement_timeout`` seconds for a worker Ray could not place, with none running."""
+
+
+@dataclass
+class _Worker:
+    """A trial actor: its node id and ``host:pid[:gpuN]`` once Ray has placed it (None before)."""
+
+    handle: ActorHandle[Any]
+    node: str | None = None
+    where: str | None = None
+
+
+_EPS = 1e-9
+
+
+def placement_fit(nodes: list[dict[str, float]], cpus: float, gpus: float) -> int:
+    """How many workers of ``cpus`` CPUs and ``gpus`` GPUs each the nodes (their total resources, as
+    ``ray.nodes()`` gives them) can hold at once; 0 when no node can hold one."""
+    total = 0
+    for node in nodes:
+        counts = [math.floor(node.get(kind, 0.0) / need + _EPS) for kind, need in (("CPU", cpus), ("GPU", gpus))
+                  if need > 0]
+        total += min(counts) if counts else 0
+    return total
+
+
+def _nodes() -> list[dict[str, Any]]:
+    """The cluster's nodes, dead ones included: ``id``, ``address``, ``alive`` and ``resources`` (totals)."""
+    import ray
+
+    return [{"id": n["NodeID"], "address": n.get("NodeManagerAddress", "?"), "alive": bool(n.get("Alive")),
+             "resources": dict(n.get("Resources") or {})} for n in ray.nodes()]
+
+
+def _alive(nodes: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Node id -> total resources, of the live nodes."""
+    return {n["id"]: n["resources"] for n in nodes if n["alive"]}
+
+
+def _format(resources: dict[str, float]) -> str:
+    return ", ".join(f"{resources.get(kind, 0.0):g} {kind}" for kind in ("CPU", "GPU"))
+
+
+def _describe(nodes: list[dict[str, float]]) -> str:
+    """The CPUs and GPUs of live nodes, in all and per node (at most 8 listed)."""
+    total = {kind: sum(n.get(kind, 0.0) for n in nodes) for kind in ("CPU", "GPU")}
+    each = "; ".join(_format(n) for n in nodes[:8]) + ("; ..." if len(nodes) > 8 else "")
+    return f"{_format(total)} on {len(nodes)} live node(s)" + (f" ({each})" if len(nodes) > 1 else "")
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+
+
+def _describe_worker() -> str:
+    """``host:pid[:gpuN]`` of the calling Ray worker."""
+    import ray
+
+    gpus = ",".join(str(g) for g in ray.get_gpu_ids())
+    return f"{socket.gethostname()}:{os.getpid()}" + (f":gpu{gpus}" if gpus else "")
 
 
 def _run_job(runner: JobRunner[Any], spec: JobSpec, threads: int) -> JobOutcome:
@@ -212,16 +488,15 @@ def _worker_class() -> ActorClass[Any]:
             torch.set_num_threads(threads)
             self._evaluators: dict[str, Evaluator] = {}
 
-        def evaluate(self, evaluator_ref: list[ObjectRef[Evaluator]], trial: Trial) -> tuple[Result, str]:
-            import os
-            import socket
+        def where(self) -> tuple[str, str]:
+            """The id of this worker's node and its description (``host:pid[:gpuN]``): the placement probe."""
+            return ray.get_runtime_context().get_node_id(), _describe_worker()
 
+        def evaluate(self, evaluator_ref: list[ObjectRef[Evaluator]], trial: Trial) -> tuple[Result, str]:
             ref = evaluator_ref[0]
             key = ref.hex()  # a ray ObjectRef, passed in a list unresolved
             if key not in self._evaluators:
                 self._evaluators = {key: ray.get(ref)}
-            gpus = ",".join(str(g) for g in ray.get_gpu_ids())
-            where = f"{socket.gethostname()}:{os.getpid()}" + (f":gpu{gpus}" if gpus else "")
-            return self._evaluators[key].evaluate(trial), where
+            return self._evaluators[key].evaluate(trial), _describe_worker()
 
     return ray.remote(TrialWorker)

@@ -20,7 +20,16 @@ from nas.core.version import __version__
 from nas.evaluation.pruning import ASHA, RemotePruner
 from nas.runtime.checkpoint import read_checkpoint, write_checkpoint, write_text_with_faults
 from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
-from nas.runtime.events import BudgetSpent, Event, JobDone, JobEpoch, JobStarted, SearchStarted, TrialFinished
+from nas.runtime.events import (
+    BudgetSpent,
+    Event,
+    JobDone,
+    JobEpoch,
+    JobStarted,
+    SearchStarted,
+    TrialFinished,
+    WaitingForWorkers,
+)
 from nas.runtime.executors import LocalExecutor, RayExecutor
 from nas.runtime.faults import fault_point
 from nas.runtime.integrity import (
@@ -72,6 +81,8 @@ class Experiment:
     #: a strategy's job: its directory, the store meta key of its outcome and its entry in :meth:`summary` (named
     #: after the first kind of job, a one-shot supernet search, as existing experiments hold it)
     JOB = "supernet"
+    #: store meta key of the placement wait under way (the progress line, time-stamped), null when there is none
+    WAITING = "waiting"
 
     def __init__(self, cfg: ExperimentConfig, directory: Path, components: Components, elapsed: float = 0.0, *,
                  lock: ExperimentLock | None = None, create_store: bool = True) -> None:
@@ -268,12 +279,15 @@ class Experiment:
         return build_job_context(self.cfg, self.directory / self.JOB)
 
     # -- running -----------------------------------------------------------------------------------
-    def make_executor(self) -> Executor:
+    def make_executor(self, notify: Callable[[Event], None] | None = None) -> Executor:
+        """The executor the config asks for; ``notify`` gets the Ray executor's notices (workers limited to what
+        fits, waiting for placement, a node lost). Raises :class:`ConfigError` when no node can hold a trial."""
         ex = self.cfg.execution
         if ex.executor == "local":
             return LocalExecutor()
         return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
-                           address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial)
+                           address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial,
+                           placement_timeout=ex.placement_timeout, notify=notify)
 
     def _pruner(self) -> Pruner:
         """The ASHA pruner (a Ray actor for the Ray executor), fed with the rung values of finished trials."""
@@ -294,7 +308,12 @@ class Experiment:
 
         def emit(event: Event) -> None:
             log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {event}\n")
+            if isinstance(event, WaitingForWorkers) or (waiting and isinstance(event, TrialFinished)):
+                self._set_waiting(event if isinstance(event, WaitingForWorkers) else None)
+                waiting[:] = [event] if isinstance(event, WaitingForWorkers) else []
             say(event)
+
+        waiting: list[Event] = []  # the last placement wait reported, until a trial finishes
 
         # Trials asked before a stop: their results may already be in the store (stopped between the store write
         # and the checkpoint), otherwise they run again.
@@ -318,7 +337,13 @@ class Experiment:
             self._write_best(ranked)
             return ranked
         own_executor = executor is None
-        executor = executor or self.make_executor()
+        try:
+            executor = executor or self.make_executor(emit)
+        except BaseException:
+            log.close()
+            raise
+        if isinstance(executor, RayExecutor):
+            executor.set_notify(emit)
         if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
             # config validation allows early stopping with the train evaluator only, which has a pruner
             self.evaluator.pruner = self._pruner()
@@ -369,6 +394,8 @@ class Experiment:
                 self.checkpoint()
             finally:
                 self._tally = None
+            if waiting:
+                self._set_waiting(None)
             if own_executor:
                 executor.shutdown()
             log.close()
@@ -384,6 +411,10 @@ class Experiment:
             best_file.unlink(missing_ok=True)
         elif not best_file.is_file() or best_file.read_text() != ranked[0].arch.to_json(indent=2):
             atomic_write_text(best_file, ranked[0].arch.to_json(indent=2))
+
+    def _set_waiting(self, event: WaitingForWorkers | None) -> None:
+        """Keep the placement wait under way (None: there is none) in the store, for ``nas status``."""
+        self.store.set_meta(self.WAITING, None if event is None else f"{time.strftime('%Y-%m-%d %H:%M:%S')} {event}")
 
     def _run_job(self, executor: Executor, emit: Callable[[Event], None]) -> None:
         """Run (or continue from its last saved epoch) the job the strategy describes, if it has one still to do,
@@ -433,6 +464,7 @@ class Experiment:
                                 for t, why in zip(ranking.infeasible[:top], ranking.violations)],
             "failures": failures,
             self.JOB: self.strategy.job_summary(self.job_context()),
+            self.WAITING: self.store.meta(self.WAITING),
         }
 
     def close(self) -> None:

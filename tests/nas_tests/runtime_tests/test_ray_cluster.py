@@ -1,0 +1,292 @@
+"""A search never hangs on the Ray cluster it is given (nas.runtime.executors.RayExecutor):
+
+- requests no node can hold are refused before the first trial (ConfigError, exit 2 from the CLI), naming what the
+  cluster has; more workers than fit run as many as fit, with a warning;
+- trials that wait for a worker Ray cannot place are reported (progress line, ``nas status``) and stop the search
+  after ``execution.placement_timeout``; `nas resume` then finishes it;
+- on a real 2-node cluster on this machine (``ray start --head`` plus ``ray start --address``, each in its own
+  process group and temp dir), killing the worker node mid-search: the search finishes on its own with every trial
+  accounted for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nas.cli import main
+from nas.core.errors import ConfigError
+from nas.evaluation.evaluators import NB201Evaluator
+from nas.outputs.view import ExperimentView
+from nas.runtime.config import parse_config
+from nas.runtime.events import Event, NodeLost, TrialFinished, WaitingForWorkers, WorkersLimited
+from nas.runtime.executors import PlacementTimeoutError, RayExecutor, placement_fit
+from nas.runtime.experiment import Experiment
+from nas.runtime.loop import run_loop
+from nas.trials.trial import Result, Trial
+from search_spaces import get_space
+from strategies import get_strategy
+
+for _key, _value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_AUTH_MODE", "disabled"), ("RAY_USAGE_STATS_ENABLED", "0")):
+    os.environ.setdefault(_key, _value)  # before Ray is imported and started
+
+ray = pytest.importorskip("ray")
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import this module
+
+QUIET: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _config(name: str, **execution: Any) -> dict[str, Any]:
+    return {"name": name, "seed": 0, "space": {"name": "nb201"}, "strategy": {"name": "random", "dedup": False},
+            "evaluator": {"name": "nb201"}, "budget": {"max_trials": 4},
+            "execution": {"executor": "ray", "workers": 1, "cpus_per_trial": 1, **execution}}
+
+
+class SlowNB201(NB201Evaluator):
+    """NAS-Bench-201 lookups that take ``seconds`` each, so that trials are in flight when a node dies."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def evaluate(self, trial: Trial, on_epoch: Any = None) -> Result:
+        time.sleep(self.seconds)
+        return super().evaluate(trial, on_epoch)
+
+
+# -- what fits, without Ray --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("nodes", "cpus", "gpus", "fit"), [
+    ([{"CPU": 2.0}], 1, 0, 2),
+    ([{"CPU": 2.0}], 0.5, 0, 4),
+    ([{"CPU": 2.0}], 3, 0, 0),
+    ([{"CPU": 2.0}], 1, 3, 0),                               # no GPU anywhere
+    ([{"CPU": 8.0, "GPU": 2.0}], 1, 0.5, 4),                 # GPUs bound it
+    ([{"CPU": 1.0, "GPU": 2.0}], 1, 0.5, 1),                 # CPUs bound it
+    ([{"CPU": 1.0}, {"CPU": 1.0}], 1, 0, 2),                 # summed over nodes
+    ([{"CPU": 1.0}, {"CPU": 1.0}], 2, 0, 0),                 # two halves do not make one trial
+    ([{"CPU": 4.0, "GPU": 1.0}, {"CPU": 4.0}], 1, 1, 1),
+    ([{"CPU": 0.3 * 10}], 0.3, 0, 10),                       # float rounding does not lose a worker
+    ([], 1, 0, 0),
+])
+def test_placement_fit(nodes: list[dict[str, float]], cpus: float, gpus: float, fit: int) -> None:
+    assert placement_fit(nodes, cpus, gpus) == fit
+
+
+@pytest.mark.parametrize("bad", [0, -5, float("nan"), "soon"])
+def test_placement_timeout_is_validated(bad: Any) -> None:
+    with pytest.raises(ConfigError, match=r"execution\.placement_timeout"):
+        parse_config(_config("bad", placement_timeout=bad))
+
+
+# -- infeasible requests on an embedded cluster the executor starts ----------------------------------------------
+@pytest.mark.parametrize(("request_", "named"), [
+    ({"gpus_per_trial": 3}, "execution.gpus_per_trial = 3"),
+    ({"gpus_per_trial": 0.5}, "execution.gpus_per_trial = 0.5"),
+    ({"cpus_per_trial": 4}, "execution.cpus_per_trial = 4"),
+])
+def test_a_request_no_node_can_hold_is_refused_naming_what_there_is(request_: dict[str, float], named: str) -> None:
+    assert not ray.is_initialized()
+    with pytest.raises(ConfigError) as caught:
+        RayExecutor(workers=2, **request_, init_options={"num_cpus": 2, "num_gpus": 0, **QUIET})
+    message = str(caught.value)
+    assert named in message and "no node of the Ray cluster can hold one trial" in message
+    assert "the cluster has 2 CPU, 0 GPU on 1 live node(s)" in message
+    assert not ray.is_initialized()  # the executor shut down the cluster it started
+
+
+class TestOnAnEmbeddedCluster:
+    """One local cluster of 2 CPUs and no GPU for the class."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    @classmethod
+    def cluster(cls) -> Iterator[None]:
+        ray.init(num_cpus=2, num_gpus=0, **QUIET)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+    def test_nas_search_exits_2_naming_the_gpus_it_lacks(self, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+        path = tmp_path / "gpus.yaml"
+        path.write_text(yaml.safe_dump(_config("gpus", gpus_per_trial=3)))
+        assert main(["search", str(path), "--out", str(tmp_path / "exp"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "execution.gpus_per_trial = 3" in err and "2 CPU, 0 GPU" in err
+        assert "Traceback" not in err
+
+    def test_more_workers_than_fit_run_as_many_as_fit_with_a_warning(self) -> None:
+        events: list[Event] = []
+        executor = RayExecutor(workers=3, cpus_per_trial=1)
+        try:
+            assert executor.capacity == 2
+            executor.set_notify(events.append)  # the notice made on construction arrives now
+            space = get_space("nb201")
+            records = run_loop(get_strategy("random", space=space, seed=0), NB201Evaluator(), executor, max_trials=6)
+        finally:
+            executor.shutdown()
+        assert len(records) == 6 and all(r.result.ok for r in records)
+        limited = [e for e in events if isinstance(e, WorkersLimited)]
+        assert len(limited) == 1 and (limited[0].requested, limited[0].fit) == (3, 2)
+        assert str(limited[0]).startswith("warning: only 2 of the 3 workers requested")
+
+    def test_waiting_for_placement_is_reported_then_stops_the_search_which_resumes(self, tmp_path: Path) -> None:
+        @ray.remote(num_cpus=2)
+        class Hog:  # another user's job holding every CPU of the cluster
+            def ping(self) -> bool:
+                return True
+
+        hog = Hog.remote()  # type: ignore[attr-defined]
+        ray.get(hog.ping.remote(), timeout=60)
+        cfg = parse_config(_config("waits", workers=2, placement_timeout=4))
+        exp = Experiment.create(cfg, tmp_path / "exp")
+        events: list[Event] = []
+        seen_by_status: list[str | None] = []
+
+        def progress(event: Event) -> None:
+            events.append(event)
+            if isinstance(event, WaitingForWorkers):
+                seen_by_status.append(ExperimentView.open(tmp_path / "exp").waiting)
+
+        try:
+            with pytest.raises(PlacementTimeoutError, match=r"no Ray worker could be placed for 4s "
+                                                            r"\(execution.placement_timeout\)") as caught:
+                exp.run(progress=progress)
+            assert "free now: 0 CPU" in str(caught.value) and "nas resume" in str(caught.value)
+        finally:
+            exp.close()
+            ray.kill(hog)
+        waits = [e for e in events if isinstance(e, WaitingForWorkers)]
+        assert waits and waits[0].waiting == 2 and waits[0].running == 0 and waits[0].stops_in is not None
+        assert "waiting" in str(waits[0]) and "execution.placement_timeout" in str(waits[0])
+        assert seen_by_status and seen_by_status[0] is not None and "for the Ray cluster to place" in seen_by_status[0]
+        view = ExperimentView.open(tmp_path / "exp")
+        assert view.waiting is None and view.done == 0  # cleared when the search stopped; nothing was lost
+        # `nas resume`, with the CPUs free again (and time for workers to start on this shared machine)
+        config = yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())
+        config["execution"]["placement_timeout"] = 300
+        (tmp_path / "exp" / "config.yaml").write_text(yaml.safe_dump(config))
+        exp = Experiment.open(tmp_path / "exp")
+        try:
+            exp.run()
+            assert exp.store.counts() == {"COMPLETE": 4}
+        finally:
+            exp.close()
+
+
+# -- a real 2-node cluster, the worker node killed mid-search ----------------------------------------------------
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _start_node(args: list[str], temp_dir: str, log: Path) -> subprocess.Popen[bytes]:
+    """``ray start ... --block`` in a process group of its own (killed by that group)."""
+    ports = _free_ports(7)
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--block", "--num-cpus", "1", "--num-gpus", "0",
+               "--temp-dir", temp_dir, "--object-store-memory", str(100 * 1024 * 1024), "--disable-usage-stats",
+               "--node-manager-port", str(ports[0]), "--object-manager-port", str(ports[1]),
+               "--dashboard-agent-listen-port", str(ports[2]), "--dashboard-agent-grpc-port", str(ports[3]),
+               "--runtime-env-agent-port", str(ports[4]), "--metrics-export-port", str(ports[5]),
+               "--min-worker-port", "0", "--max-worker-port", "0", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4",
+           "RAY_health_check_initial_delay_ms": "0"}
+    with open(log, "ab") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def _wait_for_nodes(n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(node["Alive"] for node in ray.nodes()) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the Ray cluster did not reach {n} live nodes in {timeout:.0f}s: {ray.nodes()}")
+        time.sleep(0.5)
+
+
+def test_losing_the_worker_node_mid_search_reruns_its_trial_on_the_head(tmp_path: Path) -> None:
+    assert not ray.is_initialized()
+    (port,) = _free_ports(1)
+    head_dir, worker_dir = tempfile.mkdtemp(prefix="rh"), tempfile.mkdtemp(prefix="rw")  # short: socket paths
+    head = _start_node(["--head", "--port", str(port), "--include-dashboard", "false",
+                        "--node-ip-address", "127.0.0.1"], head_dir,
+                       tmp_path / "head.log")
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        address = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not _accepts(port):  # the head's GCS is up
+            assert head.poll() is None, (tmp_path / "head.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the head node did not come up in 60s"
+            time.sleep(0.5)
+        ray.init(address=address, **QUIET)
+        _wait_for_nodes(1, timeout=60)
+        worker = _start_node(["--address", address, "--node-ip-address", "127.0.0.1"], worker_dir,
+                             tmp_path / "worker.log")
+        _wait_for_nodes(2, timeout=60)
+
+        cfg = parse_config({**_config("two-nodes", workers=2, address=address, max_retries=0),
+                            "budget": {"max_trials": 10}})
+        exp = Experiment.create(cfg, tmp_path / "exp")
+        exp.evaluator = SlowNB201(1.0)
+        events: list[Event] = []
+
+        def progress(event: Event) -> None:
+            events.append(event)
+            if isinstance(event, TrialFinished) and event.n == 3 and worker is not None:
+                _kill_group(worker)  # the worker node's raylet and its workers, mid-search
+
+        try:
+            exp.run(progress=progress)
+            counts = exp.store.counts()
+            trials = exp.store.trials()
+        finally:
+            exp.close()
+    finally:
+        if worker is not None:
+            _kill_group(worker)
+        if ray.is_initialized():
+            ray.shutdown()
+        _kill_group(head)
+        for directory in (head_dir, worker_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+    assert counts == {"COMPLETE": 10}, (counts, [str(e) for e in events])  # every trial accounted for
+    assert sorted(t.id for t in trials) == list(range(10))
+    lost = [e for e in events if isinstance(e, NodeLost)]
+    assert len(lost) == 1 and lost[0].capacity == 1, [str(e) for e in events]
+    assert str(lost[0]).startswith("Ray node ") and " lost: " in str(lost[0])
+    rerun = [t for t in trials if t.attempts > 1]
+    assert [t.id for t in rerun] == list(lost[0].trials)  # the trial that ran there ran again (max_retries: 0)
