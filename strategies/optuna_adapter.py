@@ -97,6 +97,12 @@ class OptunaStrategy(Strategy):
         super().__init__(**kwargs)
         import optuna
 
+        if sampler is not None and not isinstance(sampler, str):
+            raise ConfigError(f"optuna strategy: sampler = {sampler!r}: give the sampler's name (e.g. tpe, nsga2, "
+                              "TPESampler) and its settings in sampler_options")
+        if not isinstance(sampler_options or {}, dict):
+            raise ConfigError(f"optuna strategy: sampler_options = {sampler_options!r}: give a mapping of the "
+                              "sampler's keyword arguments")
         self.sampler_name = sampler or ("tpe" if len(self.objectives) == 1 else "nsga2")
         self.sampler_options = dict(sampler_options or {})
         self.storage = storage

@@ -66,6 +66,9 @@ def check_choices(field: str, values: Sequence[str], known: Sequence[str]) -> tu
     """``values`` as a tuple if it is a non-empty list of distinct names from ``known``; otherwise
     :class:`ConfigError` saying it is empty, which name is not known (with the closest as a hint), or that a
     name repeats."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)) or not all(
+            isinstance(v, str) for v in values):
+        raise ConfigError(f"{field} = {values!r}: give a list of names from {', '.join(known)}")
     values = tuple(values)
     if not values:
         raise ConfigError(f"{field} is empty; choose from {', '.join(known)}")

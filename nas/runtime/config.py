@@ -372,10 +372,15 @@ def build_strategy(cfg: ExperimentConfig, space: SearchSpace, options: dict[str,
     """The strategy of ``cfg`` over ``space``, with ``options`` in place of ``cfg.strategy.options`` if given."""
     from strategies import get_strategy  # lazy: torch, measured 1.4 s / 880 modules
 
+    given = cfg.strategy.options if options is None else options
+    for key, where in (("seed", "seed"), ("space", "space"), ("dedup", "strategy.dedup"),
+                       ("objectives", "objectives"), ("constraints", "constraints")):
+        if key in given:
+            raise ConfigError(f"strategy.options.{key}: not a strategy option; set `{where}` in the config instead "
+                              "(the strategy takes it from there)")
     try:
         return get_strategy(cfg.strategy.name, space=space, seed=cfg.seed, dedup=cfg.strategy.dedup,
-                            objectives=cfg.objectives, constraints=cfg.constraints,
-                            **(cfg.strategy.options if options is None else options))
+                            objectives=cfg.objectives, constraints=cfg.constraints, **given)
     except NASError as err:
         raise _prefixed("strategy", err) from None
 
