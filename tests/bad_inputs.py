@@ -116,7 +116,8 @@ CONFIGS: list[Bad] = [
                                                                       r"mapping"),
     _cfg("unknown op in space", {"space.options": {"ops": ["none", "conv_9x9"]}}, r"conv_9x9"),
     _cfg("empty op list", {"space.options": {"ops": []}}, r"option ops is empty; choose from"),
-    _cfg("ops not a list", {"space.options": {"ops": "skip_connect"}}, r"option ops"),
+    _cfg("ops not a list", {"space.options": {"ops": "skip_connect"}},
+         r"ops = .skip_connect. \(space nb201\): give a list"),
     _cfg("unknown strategy", {"strategy.name": "evoluton"}, r"unknown strategy 'evoluton'.*did you mean 'evolution'"),
     _cfg("strategy shorthand misspelt", {"strategy": "radnom"}, r"'radnom'.*did you mean 'random'"),
     _cfg("unknown strategy option", {"strategy.options": {"populaton": 4}}, r"'populaton'.*did you mean "

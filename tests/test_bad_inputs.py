@@ -85,7 +85,7 @@ def _write_data(case: Bad, tmp: Path) -> None:
         np.savez(path, x=_array(("normal", (40, 1, 8, 8))), y=_array(("labels", 40, 2)))
         path.write_bytes(path.read_bytes()[:300])
     elif isinstance(data, dict):
-        np.savez(path, **{k: _array(v) for k, v in data.items()})  # type: ignore[arg-type]
+        np.savez(path, **{k: _array(v) for k, v in data.items()})  # type: ignore[arg-type]  # savez's stubs type every array
     else:
         raise ValueError(f"unknown data kind {data!r}")
 

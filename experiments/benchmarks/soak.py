@@ -118,7 +118,7 @@ def run_killed(config: dict[str, Any], directory: Path, points: list[int], *, ti
             while finished_count(db) < point:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{' '.join(command[3:])} ended before {point} trials (exit "
-                                       f"{proc.returncode}): {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                                       f"{proc.returncode}): {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]  # stderr is piped
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{' '.join(command[3:])}: fewer than {point} finished trials after "
                                        f"{timeout:.0f} s")

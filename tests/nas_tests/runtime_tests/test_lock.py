@@ -94,7 +94,7 @@ def test_the_lock_of_a_killed_holder_is_taken_over(experiment: Path) -> None:
     os.close(ready_w)
     try:
         assert os.read(ready_r, 1) == b"1"
-        assert read_holder(experiment)["pid"] == pid  # type: ignore[index]
+        assert read_holder(experiment)["pid"] == pid  # type: ignore[index]  # a holder is there
         with pytest.raises(ConfigError, match=f"in use by process {pid}"):
             Experiment.open(experiment)
     finally:
@@ -104,7 +104,7 @@ def test_the_lock_of_a_killed_holder_is_taken_over(experiment: Path) -> None:
     assert json.loads((experiment / LOCK_FILE).read_text())["pid"] == pid  # stale note, no flock behind it
     exp = Experiment.open(experiment, max_trials=6)
     try:
-        assert read_holder(experiment)["pid"] == os.getpid()  # type: ignore[index]
+        assert read_holder(experiment)["pid"] == os.getpid()  # type: ignore[index]  # a holder is there
         exp.run()
         assert exp.done() == 6
     finally:

@@ -42,7 +42,7 @@ def _result(score: float | None, status: Status = Status.COMPLETE, **metrics: fl
 
 
 def _records(*results: Result) -> list[TrialRecord]:
-    return [TrialRecord(Trial(i, None, 0), r, float(i)) for i, r in enumerate(results)]  # type: ignore[arg-type]
+    return [TrialRecord(Trial(i, None, 0), r, float(i)) for i, r in enumerate(results)]  # type: ignore[arg-type]  # no arch needed
 
 
 # -- the one ranking function --------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> Experiment:
 
 
 def _params(t: object) -> float:
-    return t.metrics["params"]  # type: ignore[attr-defined, no-any-return]
+    return t.metrics["params"]  # type: ignore[attr-defined, no-any-return]  # a StoredTrial
 
 
 def test_search_ranks_and_writes_best_json_under_the_constraint(searched: Experiment) -> None:

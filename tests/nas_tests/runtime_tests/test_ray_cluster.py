@@ -149,7 +149,7 @@ class TestOnAnEmbeddedCluster:
             def ping(self) -> bool:
                 return True
 
-        hog = Hog.remote()  # type: ignore[attr-defined]
+        hog = Hog.remote()  # type: ignore[attr-defined]  # a Ray actor class
         ray.get(hog.ping.remote(), timeout=60)
         cfg = parse_config(_config("waits", workers=2, placement_timeout=4))
         exp = Experiment.create(cfg, tmp_path / "exp")

@@ -78,8 +78,8 @@ def test_a_checkpoint_with_the_results_in_it_still_resumes(tmp_path: Path) -> No
 
     resumed = Experiment.open(tmp_path / "exp")
     dedup = resumed.strategy
-    assert set(dedup.results) == set(told)  # type: ignore[attr-defined]
-    assert all(dedup._result(k).to_dict() == resumed.store.result(i).to_dict()  # type: ignore[attr-defined]
+    assert set(dedup.results) == set(told)  # type: ignore[attr-defined]  # the wrapper's own
+    assert all(dedup._result(k).to_dict() == resumed.store.result(i).to_dict()  # type: ignore[attr-defined]  # the wrapper's own
                for k, i in told.items())
     resumed.checkpoint()
     assert read_checkpoint(path)["strategy"]["results"] is None  # written compact from now on
