@@ -61,9 +61,9 @@ def test_contracts_fail_on_planted_forbidden_imports(tmp_path: Path) -> None:
     run = _lint_imports(root)
 
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "Strategies never import evaluation or runtime BROKEN" in run.stdout
+    assert "Strategies never import evaluation, storage or runtime BROKEN" in run.stdout
     assert "strategies.random -> nas.runtime.experiment" in run.stdout
-    assert "Evaluation never imports search spaces, strategies or runtime BROKEN" in run.stdout
+    assert "Evaluation never imports search spaces, strategies, storage or runtime BROKEN" in run.stdout
     assert "nas.evaluation.measure -> search_spaces" in run.stdout
     assert "Layers (a lower layer never imports a higher one) BROKEN" in run.stdout
     assert "nas.core is not allowed to import nas.outputs" in run.stdout

@@ -67,7 +67,7 @@ from nas.outputs.loading import (
 )
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import build
-from nas.runtime.store import StoredTrial
+from nas.storage.store import StoredTrial
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportError", "CorruptExportError", "ExportReport", "parse_formats",
            "export_experiment", "export_model", "retrain_trial", "verify_in_fresh_processes", "check_export"]
@@ -118,7 +118,7 @@ def _export_ready(model: nn.Module) -> nn.Module:
 
 def retrain_trial(trial: StoredTrial, evaluator: TrainingEvaluator, *,
                   retrain_epochs: int | None = None) -> TrainedModel:
-    """Train ``trial`` (a :class:`~nas.runtime.store.StoredTrial`) as the search did, or on train + validation.
+    """Train ``trial`` (a :class:`~nas.storage.store.StoredTrial`) as the search did, or on train + validation.
 
     Without ``retrain_epochs``: the trial's training config (the evaluator's, with the architecture's own
     hyperparameters) and seed, on the train split, exactly as :class:`~nas.evaluation.evaluators.TrainEvaluator` does;

@@ -33,7 +33,7 @@ from typing import Any
 from nas.core.errors import NASError
 from nas.graph.architecture import Architecture
 from nas.outputs.view import ExperimentView
-from nas.runtime.store import StoredTrial
+from nas.storage.store import StoredTrial
 
 __all__ = ["ExportError", "CorruptExportError", "OnnxModel", "ExperimentResults", "load_model", "load_experiment",
            "sha256_file", "find_manifest", "read_json", "verify_files", "model_info", "FILE_NAMES", "INFO_FILE",
@@ -330,7 +330,7 @@ class ExperimentResults(ExperimentView):
     (``config``, ``trials`` by id, :meth:`ranked`, :meth:`counts`, ``supernet``, ...) plus lookups by trial,
     flat rows and the export manifest.
 
-    ``trials`` are :class:`~nas.runtime.store.StoredTrial` rows by id; :meth:`ranked` orders the completed ones that
+    ``trials`` are :class:`~nas.storage.store.StoredTrial` rows by id; :meth:`ranked` orders the completed ones that
     meet the config's constraints by validation score (ties: earlier trial first), exactly as the search reports
     them (:meth:`ranking` keeps the infeasible ones apart).
     """

@@ -2,7 +2,7 @@
 :func:`nas.load_experiment`.
 
 :meth:`ExperimentView.open` reads, once: ``config.yaml`` (validated), every row of ``trials.db`` (opened
-read-only, see :class:`~nas.runtime.store.TrialStore`), the loop state of ``checkpoint.json``, the one-shot
+read-only, see :class:`~nas.storage.store.TrialStore`), the loop state of ``checkpoint.json``, the one-shot
 outcome (store meta ``supernet``) and, while a supernet search is under way, ``supernet/history.json``. It
 creates and modifies no file, builds no strategy or evaluator, and works on a running experiment as well as a
 finished one (it is then a snapshot of the moment it was opened).
@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 from nas.core.errors import ConfigError
 from nas.oneshot.config import OneShotConfig
 from nas.oneshot.outcome import SearchOutcome
-from nas.runtime.checkpoint import read_checkpoint
 from nas.runtime.config import ExperimentConfig, read_config
-from nas.runtime.store import RUNNING, StoredTrial, TrialStore
+from nas.runtime.summary import summarise
+from nas.storage.checkpoint import read_checkpoint
+from nas.storage.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.objectives import parse_constraints
 from nas.trials.ranking import Ranking, rank
 from nas.trials.trial import Status
@@ -139,25 +140,9 @@ class ExperimentView:
         return {"state": "searching", "epochs_run": len(self.supernet_history), "epochs": epochs}
 
     def summary(self, top: int = 5) -> dict[str, Any]:
-        """Progress, the ``top`` best feasible trials, how many completed trials meet the constraints and the
-        ``top`` best that do not (with what they violate), ``ranking_note`` (why nothing is ranked, else None) and
-        failures grouped by reason, as JSON data (``nas status --json``)."""
-        ranking = self.ranking()
-        failures: dict[str, int] = {}
-        for t in self.trials:
-            if t.status == Status.FAILED:
-                failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
-        return {
-            "name": self.config.name, "directory": str(self.directory),
-            "max_trials": self.config.budget.max_trials, "done": self.done, "counts": self.counts(),
-            "elapsed_seconds": round(self.elapsed, 1),
-            "best": [{"id": t.id, "score": t.score, "val_acc": t.metrics.get("val_acc"),
-                      "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
-                      "hash": t.hash[:12]} for t in ranking.ranked[:top]],
-            **ranking.counts(), "ranking_note": ranking.reason() or None,
-            "infeasible_best": [{"id": t.id, "score": t.score, "params": t.metrics.get("params"), "violates": why}
-                                for t, why in zip(ranking.infeasible[:top], ranking.violations)],
-            "failures": failures,
-            "supernet": self.supernet_summary(),
-            "waiting": self.waiting,
-        }
+        """Progress, the ``top`` best feasible trials, the infeasible ones apart, failures by reason, the one-shot
+        search and the placement wait, as JSON data (``nas status --json``; :func:`nas.runtime.summary.summarise`)."""
+        return summarise(name=self.config.name, directory=self.directory, max_trials=self.config.budget.max_trials,
+                         done=self.done, counts=self.counts(), elapsed=self.elapsed, ranking=self.ranking(),
+                         failed=(t for t in self.trials if t.status == Status.FAILED), job=self.supernet_summary(),
+                         waiting=self.waiting, top=top)

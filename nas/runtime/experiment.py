@@ -18,7 +18,6 @@ from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text, ordinary_dir_mode, remove_stray_temps
 from nas.core.version import __version__
 from nas.evaluation.pruning import ASHA, RemotePruner
-from nas.runtime.checkpoint import read_checkpoint, write_checkpoint, write_text_with_faults
 from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
 from nas.runtime.events import (
     BudgetSpent,
@@ -31,19 +30,21 @@ from nas.runtime.events import (
     WaitingForWorkers,
 )
 from nas.runtime.executors import LocalExecutor, RayExecutor
-from nas.runtime.faults import fault_point
-from nas.runtime.integrity import (
+from nas.runtime.jobs import job_runner
+from nas.runtime.loop import TrialRecord, run_loop
+from nas.runtime.preflight import preflight
+from nas.runtime.summary import summarise
+from nas.storage.checkpoint import read_checkpoint, write_checkpoint, write_text_with_faults
+from nas.storage.faults import fault_point
+from nas.storage.integrity import (
     OLD_INFIX,
     STAGE_INFIX,
     check_store_against_checkpoint,
     remove_stale_stages,
     stale_stages,
 )
-from nas.runtime.jobs import job_runner
-from nas.runtime.lock import ExperimentLock
-from nas.runtime.loop import TrialRecord, run_loop
-from nas.runtime.preflight import preflight
-from nas.runtime.store import RUNNING, StoredTrial, TrialStore
+from nas.storage.lock import ExperimentLock
+from nas.storage.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.objectives import feasible, parse_constraints
 from nas.trials.protocols import Evaluator, Executor, JobContext, PrunableEvaluator, Pruner, Strategy
 from nas.trials.ranking import Ranking, rank
@@ -125,7 +126,7 @@ class Experiment:
     @classmethod
     def create(cls, cfg: ExperimentConfig, directory: str | Path | None = None, overwrite: bool = False) -> Experiment:
         """A new experiment in ``directory`` (default ``cfg.output`` or ``runs/<name>``), holding its writer lock
-        (:mod:`nas.runtime.lock`) until :meth:`close`.
+        (:mod:`nas.storage.lock`) until :meth:`close`.
 
         Creation is atomic: the components are built first (a bad setting creates nothing), then the experiment
         (``config.yaml``, ``trials.db`` with its meta, ``checkpoint.json``) is staged in a hidden sibling directory
@@ -205,7 +206,7 @@ class Experiment:
     @classmethod
     def open(cls, directory: str | Path, max_trials: int | None = None) -> Experiment:
         """Reopen an experiment to resume it; ``max_trials`` extends (or sets) its trial budget. Holds the writer
-        lock (:mod:`nas.runtime.lock`) until :meth:`close`: a second writer gets a :class:`ConfigError` naming this
+        lock (:mod:`nas.storage.lock`) until :meth:`close`: a second writer gets a :class:`ConfigError` naming this
         one.
 
         Before anything is written, the store and the checkpoint are checked against each other
@@ -447,25 +448,11 @@ class Experiment:
 
     def summary(self, top: int = 5) -> dict[str, Any]:
         """Progress, best trials (feasible ones only), how many completed trials meet the constraints, failures
-        grouped by reason, and the strategy's job in brief, as JSON data."""
-        counts = self.store.counts()
-        ranking = self.ranking()
-        failures: dict[str, int] = {}
-        for t in self.store.trials("FAILED"):
-            failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
-        return {
-            "name": self.cfg.name, "directory": str(self.directory), "max_trials": self.cfg.budget.max_trials,
-            "done": self.done(), "counts": counts, "elapsed_seconds": round(self.elapsed, 1),
-            "best": [{"id": t.id, "score": t.score, "val_acc": t.metrics.get("val_acc"),
-                      "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
-                      "hash": t.hash[:12]} for t in ranking.ranked[:top]],
-            **ranking.counts(), "ranking_note": ranking.reason() or None,
-            "infeasible_best": [{"id": t.id, "score": t.score, "params": t.metrics.get("params"), "violates": why}
-                                for t, why in zip(ranking.infeasible[:top], ranking.violations)],
-            "failures": failures,
-            self.JOB: self.strategy.job_summary(self.job_context()),
-            self.WAITING: self.store.meta(self.WAITING),
-        }
+        grouped by reason, and the strategy's job in brief, as JSON data (:func:`nas.runtime.summary.summarise`)."""
+        return summarise(name=self.cfg.name, directory=self.directory, max_trials=self.cfg.budget.max_trials,
+                         done=self.done(), counts=self.store.counts(), elapsed=self.elapsed, ranking=self.ranking(),
+                         failed=self.store.trials("FAILED"), job=self.strategy.job_summary(self.job_context()),
+                         waiting=self.store.meta(self.WAITING), top=top)
 
     def close(self) -> None:
         """Close the store and release the writer lock (idempotent)."""

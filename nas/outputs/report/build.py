@@ -50,7 +50,7 @@ from nas.outputs.report.plots import (
 )
 from nas.outputs.report.text import cell_summary, format_metric, top_columns
 from nas.outputs.view import ExperimentView
-from nas.runtime.store import RUNNING, StoredTrial
+from nas.storage.store import RUNNING, StoredTrial
 from nas.trials.ranking import Ranking
 
 __all__ = ["build_report", "ReportResult", "ReportOptions", "SECTIONS", "REPORT_FILE", "GRADCAM_MIN_SIZE"]

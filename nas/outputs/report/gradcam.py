@@ -28,7 +28,7 @@ from nas.evaluation.training import add_dropout, evaluate_split, seeded, train
 from nas.graph.architecture import Architecture
 from nas.graph.compiler import build_model
 from nas.runtime.config import ExperimentConfig, build_evaluator, build_space
-from nas.runtime.store import StoredTrial
+from nas.storage.store import StoredTrial
 from search_spaces.base import SearchSpace
 
 __all__ = ["ExperimentModels", "TrainedModel", "SkipSection", "exported_model", "retrained_model",

@@ -292,7 +292,7 @@ def test_cell_summaries_of_every_space() -> None:
 
 
 def test_top_table_leaves_out_empty_columns_and_cuts_to_a_width() -> None:
-    from nas.runtime.store import StoredTrial
+    from nas.storage.store import StoredTrial
 
     arch = get_space("darts").named("DARTS_V1")
     rows = [StoredTrial(i, arch, "h", 0, "COMPLETE", s, {"params": 1e6 + i}, {}, [], None, None, None, 0.0, 1.0, 1)

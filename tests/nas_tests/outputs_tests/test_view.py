@@ -20,7 +20,7 @@ from nas.outputs.view import ExperimentView
 from nas.runtime.config import parse_config
 from nas.runtime.events import Event, TrialFinished
 from nas.runtime.experiment import Experiment
-from nas.runtime.store import TrialStore
+from nas.storage.store import TrialStore
 from nas.trials.trial import Result, Trial
 
 TABLE = {"name": "view", "seed": 3, "space": {"name": "nb201"},
@@ -200,7 +200,7 @@ def test_a_read_only_store_refuses_writes_and_needs_an_existing_file(tmp_path: P
 def test_a_writer_busy_during_every_copy_is_read_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store is copied for reading; when a real writer writes during each copy, the reader opens the live
     file read-only instead and sees the newest rows."""
-    import nas.runtime.store as store_module
+    import nas.storage.store as store_module
 
     writer = TrialStore(tmp_path / "trials.db")
     writer.set_meta("n", 0)

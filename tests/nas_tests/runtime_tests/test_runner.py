@@ -24,13 +24,13 @@ import yaml
 from nas.cli import main
 from nas.core.errors import ConfigError
 from nas.evaluation.evaluators import Evaluator
-from nas.runtime.checkpoint import read_checkpoint
 from nas.runtime.config import build_space, build_strategy, parse_config
 from nas.runtime.events import Event, TrialFinished
 from nas.runtime.executors import LocalExecutor
 from nas.runtime.experiment import Experiment
 from nas.runtime.loop import TrialRecord, rank
-from nas.runtime.store import RUNNING
+from nas.storage.checkpoint import read_checkpoint
+from nas.storage.store import RUNNING
 from nas.trials.protocols import Completion
 from nas.trials.trial import Result, Status, Trial
 from strategies import list_strategies, strategy_class

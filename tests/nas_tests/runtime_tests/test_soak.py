@@ -13,10 +13,10 @@ from types import ModuleType
 
 import pytest
 
-from nas.runtime.checkpoint import read_checkpoint
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
-from nas.runtime.store import TrialStore
+from nas.storage.checkpoint import read_checkpoint
+from nas.storage.store import TrialStore
 
 SCRIPT = Path(__file__).resolve().parents[3] / "experiments" / "benchmarks" / "soak.py"
 TRIALS = 300

@@ -1,4 +1,4 @@
-"""One writer per experiment (nas.runtime.lock): while an Experiment that can write is open, a second writer (in
+"""One writer per experiment (nas.storage.lock): while an Experiment that can write is open, a second writer (in
 this process or another, `nas resume` or `nas search --overwrite`) is refused with exit 2 naming the holder's
 host, pid and start time, and nothing changes; readers (status, the view) take no lock; the lock of a SIGKILLed
 holder is taken over; closing (or a refused open) releases it."""
@@ -21,7 +21,7 @@ from nas.core.errors import ConfigError
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
-from nas.runtime.lock import LOCK_FILE, ExperimentLock, read_holder
+from nas.storage.lock import LOCK_FILE, ExperimentLock, read_holder
 
 CONFIG = {"name": "lock", "seed": 1, "space": {"name": "nb201"}, "strategy": {"name": "random"},
           "evaluator": {"name": "nb201"}, "budget": {"max_trials": 4},

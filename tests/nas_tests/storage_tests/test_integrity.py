@@ -1,11 +1,11 @@
-"""Data already written is never lost or overwritten (nas.runtime.store, .integrity, .experiment, .faults):
+"""Data already written is never lost or overwritten (nas.storage.store, .integrity, .experiment, .faults):
 a resume refuses a store that disagrees with the checkpoint (missing, empty, older, newer, foreign) and changes
 nothing; a corrupt or truncated store is exit 2 naming the file for resume, status, report and export; creation
 is staged and renamed into place; stray temp files go on the next open; and a search SIGKILLed before or after
 any store write, checkpoint replace, config write or stage rename resumes to the history of an uninterrupted run.
 
 The kills are real: a forked child runs ``nas search`` / ``nas resume`` with ``NAS_FAULT_AT`` set and the hook of
-:mod:`nas.runtime.faults` sends it SIGKILL (forked, not spawned, so that no case pays for importing torch again);
+:mod:`nas.storage.faults` sends it SIGKILL (forked, not spawned, so that no case pays for importing torch again);
 one case runs a fresh ``python -m nas.cli`` to prove the environment variable alone arms the hook."""
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import yaml
 from nas.cli import main
 from nas.core.errors import ConfigError
 from nas.core.io import remove_stray_temps
-from nas.runtime.checkpoint import read_checkpoint
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
-from nas.runtime.faults import FAULT_ENV, POINTS
-from nas.runtime.integrity import remove_stale_stages, stale_stages
-from nas.runtime.lock import ExperimentLock
-from nas.runtime.store import TrialStore
+from nas.storage.checkpoint import read_checkpoint
+from nas.storage.faults import FAULT_ENV, POINTS
+from nas.storage.integrity import remove_stale_stages, stale_stages
+from nas.storage.lock import ExperimentLock
+from nas.storage.store import TrialStore
 
 N = 6
 CONFIG = {"name": "integrity", "seed": 3, "space": {"name": "nb201"},

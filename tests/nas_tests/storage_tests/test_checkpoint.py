@@ -1,4 +1,4 @@
-"""Checkpoints (nas.runtime.checkpoint): atomic writes leave no temporary files and never a half-written file; a
+"""Checkpoints (nas.storage.checkpoint): atomic writes leave no temporary files and never a half-written file; a
 missing, corrupt or foreign checkpoint is a ConfigError (CLI exit code 2), never a crash."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import yaml
 from nas.cli import main
 from nas.core.errors import ConfigError
 from nas.core.io import atomic_write_text
-from nas.runtime.checkpoint import CHECKPOINT_VERSION, read_checkpoint, write_checkpoint
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
+from nas.storage.checkpoint import CHECKPOINT_VERSION, read_checkpoint, write_checkpoint
 
 STRATEGY = {"strategy": "random", "seed": 0, "next_id": 3, "pending": []}
 LOOP = {"done": 3, "elapsed": 1.5, "max_trials": 10}

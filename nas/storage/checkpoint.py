@@ -12,7 +12,7 @@ from typing import Any
 
 from nas.core.errors import ConfigError
 from nas.core.io import atomic_write
-from nas.runtime.faults import fault_point
+from nas.storage.faults import fault_point
 
 __all__ = ["write_checkpoint", "read_checkpoint", "write_text_with_faults", "CHECKPOINT_VERSION"]
 
@@ -22,7 +22,7 @@ CHECKPOINT_VERSION = 1
 def write_text_with_faults(path: str | Path, text: str, point: str) -> None:
     """Write ``text`` to ``path`` atomically (:func:`~nas.core.io.atomic_write`), passing the testing hook's
     ``<point>.before`` once the temp file is written and ``<point>.after`` once it replaced ``path``
-    (:mod:`nas.runtime.faults`)."""
+    (:mod:`nas.storage.faults`)."""
 
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The trial store (nas.runtime.store): SQLite in WAL mode, every field of a trial round-trips, rows are replaced on a
+"""The trial store (nas.storage.store): SQLite in WAL mode, every field of a trial round-trips, rows are replaced on a
 new attempt, and a second connection (another process, `nas status`) reads while the store is open."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.runtime.store import RUNNING, TrialStore
+from nas.storage.store import RUNNING, TrialStore
 from nas.trials.trial import Result, Status, Trial
 from search_spaces import get_space
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
-from nas.runtime.faults import fault_point
+from nas.storage.faults import fault_point
 from nas.trials.trial import Result, Trial
 
 __all__ = ["TrialStore", "StoredTrial", "RUNNING"]

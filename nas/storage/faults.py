@@ -6,7 +6,7 @@ clean-up. Without the variable (always, outside tests) :func:`fault_point` does 
 
 The points (each passed before and after the write it names):
 
-- ``store.before`` / ``store.after``: every write to the trial store (:mod:`nas.runtime.store`);
+- ``store.before`` / ``store.after``: every write to the trial store (:mod:`nas.storage.store`);
 - ``checkpoint.before`` / ``checkpoint.after``: the checkpoint's temp file is written and fsynced, before / after it
   replaces ``checkpoint.json`` (so ``before`` leaves a stray temp file);
 - ``config.before`` / ``config.after``: the same for ``config.yaml``;

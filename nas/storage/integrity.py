@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import ConfigError
-from nas.runtime.lock import ExperimentLock
-from nas.runtime.store import RUNNING, TrialStore
+from nas.storage.lock import ExperimentLock
+from nas.storage.store import RUNNING, TrialStore
 from nas.trials.protocols import Strategy
 
 __all__ = ["STAGE_INFIX", "OLD_INFIX", "check_store_against_checkpoint", "stale_stages", "remove_stale_stages"]

@@ -1,0 +1,37 @@
+"""The summary of an experiment as JSON data (``nas status --json``): one shape, built here for both the running
+:class:`~nas.runtime.experiment.Experiment` and the read-only :class:`~nas.outputs.view.ExperimentView`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nas.storage.store import StoredTrial
+from nas.trials.ranking import Ranking
+
+__all__ = ["summarise"]
+
+
+def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts: Mapping[str, int], elapsed: float,
+              ranking: Ranking[StoredTrial], failed: Iterable[StoredTrial], job: dict[str, Any] | None,
+              waiting: Any, top: int) -> dict[str, Any]:
+    """Progress, the ``top`` best feasible trials, how many completed trials meet the constraints and the ``top``
+    best that do not (with what they violate), ``ranking_note`` (why nothing is ranked, else None), failures
+    grouped by reason, the strategy's job in brief (``supernet``) and the placement wait under way (``waiting``)."""
+    failures: dict[str, int] = {}
+    for t in failed:
+        failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
+    return {
+        "name": name, "directory": str(directory), "max_trials": max_trials, "done": done, "counts": dict(counts),
+        "elapsed_seconds": round(elapsed, 1),
+        "best": [{"id": t.id, "score": t.score, "val_acc": t.metrics.get("val_acc"),
+                  "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
+                  "hash": t.hash[:12]} for t in ranking.ranked[:top]],
+        **ranking.counts(), "ranking_note": ranking.reason() or None,
+        "infeasible_best": [{"id": t.id, "score": t.score, "params": t.metrics.get("params"), "violates": why}
+                            for t, why in zip(ranking.infeasible[:top], ranking.violations)],
+        "failures": failures,
+        "supernet": job,
+        "waiting": waiting,
+    }
