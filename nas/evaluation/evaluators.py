@@ -1,8 +1,8 @@
 """Evaluators: ``evaluate(trial) -> Result``, one interface for trained, tabular and zero-cost evaluations.
 
 * ``train``  -- compiles the trial's architecture (with the compiler it is handed), trains it on a task
-  (:mod:`nas.evaluation.training`), scores it on the validation split; test accuracy is measured and reported,
-  never used as the score.
+  (:mod:`nas.evaluation.training`), scores it on the validation split with its metric (accuracy by default, see
+  :mod:`nas.evaluation.metrics`); the test split is measured and reported, never used as the score.
 * ``nb201``  -- NAS-Bench-201 table lookup (shipped in the package), microseconds per query.
 * ``proxy``  -- a zero-cost proxy of the untrained network (:mod:`nas.evaluation.proxies`).
 
@@ -28,9 +28,11 @@ from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
 from nas.core.registry import Registry, register_named, subclass_check
 from nas.evaluation.benchmarks import load_nb201
 from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
+from nas.evaluation.metrics import Metric, check_metric, metric_for, metric_keys
 from nas.evaluation.proxies import PROXIES
-from nas.evaluation.tasks import list_tasks, load_task
-from nas.evaluation.training import Diverged, TrainConfig, evaluate_split, resolve_device, seeded, train
+from nas.evaluation.scoring import score_split
+from nas.evaluation.tasks import is_task, list_tasks, load_task, task_problem
+from nas.evaluation.training import Diverged, TrainConfig, resolve_device, seeded, train
 from nas.graph.architecture import Architecture
 from nas.graph.nb201 import nb201_string
 from nas.trials.protocols import Pruner
@@ -112,8 +114,11 @@ class TrainEvaluator(Evaluator):
     Args:
         compiler: compiles the trials' architectures (:class:`ModelCompiler`); its ``input_kind`` must match the
             task's data kind.
-        task: task name (:func:`nas.evaluation.tasks.list_tasks`); ``task_options`` go to
-            :func:`nas.evaluation.tasks.load_task`.
+        task: task name (:func:`nas.evaluation.tasks.list_tasks`) or ``package.module:function``; ``task_options``
+            go to :func:`nas.evaluation.tasks.load_task`.
+        metric: the validation metric that scores a trial (:mod:`nas.evaluation.metrics`; default accuracy, or
+            rmse for a regression task). A metric to minimise is negated into the score (``score = -rmse``);
+            results carry ``val_<metric>`` and ``test_<metric>`` as measured.
         train: the :class:`~nas.evaluation.training.TrainConfig` (or its dict); an architecture's ``hparams`` macro
             entry (joint search) overrides its fields.
         data_seed: seed of the data split (the experiment's seed), fixed across trials.
@@ -125,10 +130,13 @@ class TrainEvaluator(Evaluator):
                          "best_epoch", "latency_ms"})
 
     def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
-                 train: Any = None, data_seed: int = 0, latency_runs: int = 10) -> None:
-        if task not in list_tasks():
+                 train: Any = None, data_seed: int = 0, latency_runs: int = 10, metric: str | None = None) -> None:
+        if not isinstance(task, str) or not is_task(task):
             raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
-                              + did_you_mean(task, list_tasks()))
+                              + did_you_mean(str(task), list_tasks())
+                              + ", or your own function as 'package.module:function'")
+        self.problem = task_problem(task, task_options)
+        self.metric: Metric = check_metric(metric_for(self.problem, metric), self.problem, task)
         self.compiler = compiler
         self.task_name = task
         self.task_options = dict(task_options or {})
@@ -145,8 +153,12 @@ class TrainEvaluator(Evaluator):
         return state
 
     def metric_names(self) -> frozenset[str]:
-        """:attr:`metrics`, without ``latency_ms`` when latency is not measured (``latency_runs = 0``)."""
-        return self.metrics if self.latency_runs else self.metrics - {"latency_ms"}
+        """:attr:`metrics` with ``val_<metric>`` and ``test_<metric>`` of the chosen metric, without accuracies for
+        regression and without ``latency_ms`` when latency is not measured (``latency_runs = 0``)."""
+        names = self.metrics | set(metric_keys(self.metric))
+        if self.problem == "regression":
+            names -= {"val_acc", "test_acc"}
+        return names if self.latency_runs else names - {"latency_ms"}
 
     @property
     def task(self) -> Task:
@@ -173,7 +185,7 @@ class TrainEvaluator(Evaluator):
 
         def callback(epoch: int, metrics: dict[str, float]) -> bool:
             go_on = on_epoch is None or on_epoch(epoch, metrics) is not False
-            return go_on and pruner.report(trial.id, epoch, metrics["val_acc"])
+            return go_on and pruner.report(trial.id, epoch, metrics["score"])
 
         return callback
 
@@ -186,19 +198,26 @@ class TrainEvaluator(Evaluator):
             with seeded(trial.seed, device):
                 model = self.compiler(trial.arch, task.input_shape, task.num_classes)
                 params, flops = count_params(model), count_flops(model, task.input_shape)
-                report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch))
+                report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch),
+                               metric=self.metric)
             x_test = torch.as_tensor(task.x_test, device=device)
             y_test = torch.as_tensor(task.y_test, device=device)
-            test_loss, test_acc = evaluate_split(model, x_test, y_test, cfg.eval_batch_size)
-            metrics = {"val_acc": report.val_acc, "val_loss": report.val_loss, "test_acc": test_acc,
-                       "test_loss": test_loss, "params": float(params), "flops": float(flops),
-                       "train_seconds": report.seconds, "epochs": float(report.epochs_run),
+            test = score_split(model, x_test, y_test, task, self.metric, cfg.eval_batch_size, cfg.loss)
+            metrics = {"val_loss": report.val_loss, "test_loss": test.loss, "params": float(params),
+                       "flops": float(flops), "train_seconds": report.seconds, "epochs": float(report.epochs_run),
                        "best_epoch": float(report.best_epoch)}
+            if not task.regression:
+                metrics.update(val_acc=report.val_acc, test_acc=test.acc)
+            val_key, test_key = metric_keys(self.metric)
+            metrics[val_key], metrics[test_key] = report.val_value, test.value
+            score = self.metric.score(report.val_value)
             if self.latency_runs:
                 metrics["latency_ms"] = cpu_latency_ms(model, task.input_shape, runs=self.latency_runs)
             status = Status.PRUNED if report.stopped == "pruned" else Status.COMPLETE
-            return Result(status, score=report.val_acc, metrics=metrics, history=report.history,
-                          info={"signal": f"validation accuracy on {self.task_name}", "device": str(device)},
+            return Result(status, score=score, metrics=metrics, history=report.history,
+                          info={"signal": f"validation {self.metric.describe()} on {self.task_name}",
+                                "metric": self.metric.name, "direction": self.metric.direction,
+                                "device": str(device)},
                           error="pruned by the scheduler" if status is Status.PRUNED else None)
         except Diverged as err:
             return Result.failed(str(err))

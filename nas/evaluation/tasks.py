@@ -10,11 +10,20 @@ italy_power sequence (24, 1)        2       UCR ItalyPowerDemand, bundled in aeo
 gunpoint   sequence (150, 1)        2       UCR GunPoint, bundled in aeon (200)
 arrowhead  sequence (251, 1)        3       UCR ArrowHead, bundled in aeon (211)
 basic_motions sequence (100, 6)     4       UEA BasicMotions, bundled in aeon (80)
+breast_cancer tabular (30,)         2       scikit-learn ``load_breast_cancer`` (569)
+wine       tabular  (13,)           3       scikit-learn ``load_wine`` (178)
+diabetes   tabular  (10,)           1 target scikit-learn ``load_diabetes``, regression (442)
 cifar10    image    (3, 32, 32)     10      torchvision (optional extra; needs the files on disk)
-npz        either   from the file   from y  your own ``.npz``: arrays ``x`` (N, C, H, W) or (N, T, C), ``y``
+npz        any      from the file   from y  your own ``.npz``: arrays ``x`` (N, C, H, W), (N, T, C) or (N, F), ``y``
+m.mod:fn   any      from the data   from y  your own function ``fn(**args) -> (x, y)`` in module ``m.mod``
 ========== ======== =============== ======= =================================================
 
-All samples are pooled, then split stratified by class with the seed (default 70 / 15 / 15 %), so the
+Regression: task option ``kind: regression`` (``diabetes`` is one by default) takes ``y`` as float targets
+``(N,)`` or ``(N, targets)``; the splits are plain shuffled ones, the targets are standardised with the train
+split's statistics (models are trained on those; metrics are reported in original units), and the task's
+``num_classes`` is the number of targets (what a model builder gets as its output size).
+
+All samples are pooled, then split (classification: stratified by class) with the seed (default 70 / 15 / 15 %), so the
 splits are disjoint and the same for the same seed. Inputs are standardised with statistics of the train
 split only. The test split is only ever reported, never used to rank or choose.
 
@@ -31,7 +40,7 @@ or, from an installed package, expose a :class:`TaskLoader` in the entry-point g
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -42,21 +51,29 @@ import numpy as np
 from nas.core.checks import check_int, is_number
 from nas.core.errors import ConfigError, did_you_mean
 from nas.core.registry import Registry
+from nas.evaluation.function_tasks import check_function_args, import_function, is_function_task
 
-__all__ = ["task_kind", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS",
-           "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified"]
+__all__ = ["task_kind", "task_problem", "is_task", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS", "PROBLEMS",
+           "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified",
+           "split_shuffled"]
 
 #: ``load(path) -> (x, y)``: ``path`` is the task's ``path`` option (None when not given)
 LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray]]
-KINDS = ("image", "sequence")
+KINDS = ("image", "sequence", "tabular")
+#: what ``y`` holds: class labels or regression targets (task option ``kind``)
+PROBLEMS = ("classification", "regression")
+_NDIM = {"image": 4, "sequence": 3, "tabular": 2}
+_LAYOUT = {"image": "(N, C, H, W) images", "sequence": "(N, T, C) sequences", "tabular": "(N, F) tabular rows"}
 
 
 @dataclass(frozen=True)
 class Task:
-    """A dataset with its splits. ``x_*`` are float32 arrays ``(N, *input_shape)``, ``y_*`` int64 labels."""
+    """A dataset with its splits. ``x_*`` are float32 arrays ``(N, *input_shape)``; ``y_*`` int64 labels, or for
+    ``problem == "regression"`` float32 targets ``(N, num_classes)`` standardised with ``target_mean`` and
+    ``target_std`` (original units: ``y * target_std + target_mean``)."""
 
     name: str
-    kind: str  # "image" or "sequence"
+    kind: str  # "image", "sequence" or "tabular"
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
@@ -69,32 +86,46 @@ class Task:
     #: feature (sequences), with the train split's statistics
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    problem: str = "classification"
+    target_mean: tuple[float, ...] = ()
+    target_std: tuple[float, ...] = ()
+
+    @property
+    def regression(self) -> bool:
+        return self.problem == "regression"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
     def describe(self) -> str:
-        return (f"{self.name}: {self.kind} {self.input_shape}, {self.num_classes} classes, "
+        outputs = (f"regression of {self.num_classes} target(s)" if self.regression
+                   else f"{self.num_classes} classes")
+        return (f"{self.name}: {self.kind} {self.input_shape}, {outputs}, "
                 f"train/val/test = {len(self.y_train)}/{len(self.y_val)}/{len(self.y_test)}")
 
 
 @dataclass(frozen=True)
 class TaskLoader:
     """How to load one task: ``load(path) -> (x, y)`` returns every sample, ``x`` numeric in the layout of
-    ``kind`` (``"image"``: ``(N, C, H, W)``; ``"sequence"``: ``(N, T, C)``), ``y`` ``(N,)`` labels of any type
-    (mapped to ``0..classes-1`` in sorted order). ``kind`` None means the data decides (4-d ``x`` is an
-    image task, 3-d a sequence task) and configs cannot be checked against the space before loading.
+    ``kind`` (``"image"``: ``(N, C, H, W)``; ``"sequence"``: ``(N, T, C)``; ``"tabular"``: ``(N, F)``), ``y``
+    ``(N,)`` labels of any type (mapped to ``0..classes-1`` in sorted order), or float targets when ``problem`` is
+    ``"regression"``. ``kind`` None means the data decides (4-d ``x`` is an image task, 3-d a sequence task, 2-d a
+    tabular one) and configs cannot be checked against the space before loading.
     Splitting, subsetting (``limit``) and standardisation are done by :func:`load_task`, not the loader."""
 
     load: LoadFn
     kind: str | None
+    problem: str = "classification"
 
     def __post_init__(self) -> None:
         if not callable(self.load):
             raise TypeError(f"TaskLoader.load = {self.load!r}: must be a function load(path) -> (x, y)")
         if self.kind not in (*KINDS, None):
-            raise ValueError(f"TaskLoader.kind = {self.kind!r}: must be 'image', 'sequence' or None (the data decides)")
+            raise ValueError(f"TaskLoader.kind = {self.kind!r}: must be 'image', 'sequence', 'tabular' or None "
+                             "(the data decides)")
+        if self.problem not in PROBLEMS:
+            raise ValueError(f"TaskLoader.problem = {self.problem!r}: must be 'classification' or 'regression'")
 
 
 def _check(name: str, obj: Any) -> TaskLoader:
@@ -109,19 +140,24 @@ TASKS: Registry[TaskLoader] = Registry("task", group="nasgraph.tasks", check=_ch
 
 
 @overload
-def register_task(name: str, load: None = None, *, kind: str | None) -> Callable[[LoadFn], LoadFn]: ...
+def register_task(name: str, load: None = None, *, kind: str | None, problem: str = ...
+                  ) -> Callable[[LoadFn], LoadFn]: ...
 
 
 @overload
-def register_task(name: str, load: LoadFn, *, kind: str | None) -> LoadFn: ...
+def register_task(name: str, load: LoadFn, *, kind: str | None, problem: str = ...) -> LoadFn: ...
 
 
-def register_task(name: str, load: LoadFn | None = None, *, kind: str | None) -> Any:
-    """Register ``load(path) -> (x, y)`` as task ``name`` of data kind ``kind`` (see :class:`TaskLoader`);
-    without ``load``, a decorator doing that (it returns the function unchanged). Names are unique."""
+def register_task(name: str, load: LoadFn | None = None, *, kind: str | None,
+                  problem: str = "classification") -> Any:
+    """Register ``load(path) -> (x, y)`` as task ``name`` of data kind ``kind`` and ``problem``
+    (``"classification"`` or ``"regression"``, see :class:`TaskLoader`); without ``load``, a decorator doing that
+    (it returns the function unchanged). Names are unique and hold no ``:`` (that marks a task function)."""
+    if ":" in name:
+        raise ValueError(f"task name {name!r}: a ':' marks a 'module:function' task; choose a name without it")
     if load is None:
-        return lambda fn: register_task(name, fn, kind=kind)
-    TASKS.register(name, TaskLoader(load, kind))
+        return lambda fn: register_task(name, fn, kind=kind, problem=problem)
+    TASKS.register(name, TaskLoader(load, kind, problem))
     return load
 
 
@@ -168,6 +204,30 @@ for _name, _ucr in (("italy_power", "ItalyPowerDemand"), ("gunpoint", "GunPoint"
     register_task(_name, _aeon(_ucr), kind="sequence")
 
 
+@register_task("breast_cancer", kind="tabular")
+def _breast_cancer(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    return d.data, np.asarray(d.target_names)[d.target]
+
+
+@register_task("wine", kind="tabular")
+def _wine(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_wine
+
+    d = load_wine()
+    return d.data, d.target
+
+
+@register_task("diabetes", kind="tabular", problem="regression")
+def _diabetes(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_diabetes
+
+    d = load_diabetes(scaled=False)  # raw units; load_task standardises on the train split
+    return d.data, d.target.astype(np.float64)
+
+
 @register_task("cifar10", kind="image")
 def _cifar10(root: str | None) -> tuple[np.ndarray, np.ndarray]:
     try:
@@ -212,10 +272,10 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ConfigError(f"task 'npz': {file.name} is not a readable .npz of plain arrays ({err})") from None
-    if x.ndim not in (3, 4) or y.ndim != 1 or len(x) != len(y):
+    if x.ndim not in (2, 3, 4) or y.ndim not in (1, 2) or len(x) != len(y):
         raise ConfigError(
-            f"task 'npz': x must be (N, C, H, W) images or (N, T, C) sequences and y (N,) labels; "
-            f"got x {x.shape} and y {y.shape}"
+            f"task 'npz': x must be (N, C, H, W) images, (N, T, C) sequences or (N, F) tabular rows and y (N,) "
+            f"labels (or (N,) / (N, targets) regression targets); got x {x.shape} and y {y.shape}"
         )
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must be numeric (real numbers)")
@@ -230,10 +290,27 @@ def list_tasks() -> list[str]:
     return TASKS.names()
 
 
+def is_task(name: str) -> bool:
+    """Whether ``name`` is a registered task or a ``module:function`` task reference (not imported here)."""
+    return is_function_task(name) or name in TASKS
+
+
 def task_kind(name: str) -> str | None:
-    """``"image"`` or ``"sequence"`` for a named task, without loading its data; None when only the data can
-    tell (``npz``) or the name is unknown."""
+    """``"image"``, ``"sequence"`` or ``"tabular"`` for a named task, without loading its data; None when only the
+    data can tell (``npz``, a task function) or the name is unknown."""
     return TASKS.get(name).kind if name in TASKS else None
+
+
+def task_problem(name: str, options: Mapping[str, Any] | None = None) -> str:
+    """``"classification"`` or ``"regression"``: the task option ``kind`` when given, else the registered task's
+    (task functions and ``npz`` default to classification). Known without loading the data."""
+    kind = (options or {}).get("kind")
+    if kind is not None:
+        if kind not in PROBLEMS:
+            raise ConfigError(f"task option kind = {kind!r}: must be 'classification' or 'regression'"
+                              + did_you_mean(str(kind), PROBLEMS))
+        return str(kind)
+    return TASKS.get(name).problem if name in TASKS else "classification"
 
 
 def split_stratified(y: np.ndarray, fractions: tuple[float, float, float], seed: int
@@ -254,6 +331,17 @@ def split_stratified(y: np.ndarray, fractions: tuple[float, float, float], seed:
     return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]  # three parts; a tuple() has no fixed length for mypy
 
 
+def split_shuffled(n: int, fractions: tuple[float, float, float], seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of a plain shuffled train / val / test split of ``n`` samples (regression: no classes to stratify);
+    validation and test get at least one sample each."""
+    idx = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, round(n * fractions[1]))
+    n_test = max(1, round(n * fractions[2]))
+    n_train = n - n_val - n_test
+    return np.sort(idx[:n_train]), np.sort(idx[n_train:n_train + n_val]), np.sort(idx[n_train + n_val:])
+
+
 def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Indices of a class-stratified random subset holding ``fraction`` of each class (at least one)."""
     rng = np.random.default_rng(seed)
@@ -262,32 +350,51 @@ def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _raw(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+def _raw(name: str, path: str | None, problem: str, args: tuple[tuple[str, Any], ...] = (),
+         module_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    if is_function_task(name):
+        func = import_function(name, module_dir)
+        check_function_args(name, func, dict(args), TASK_OPTIONS)
+        try:
+            out = func(**dict(args))
+        except ConfigError:
+            raise
+        except Exception as err:
+            raise ConfigError(f"task {name!r}: the function raised {type(err).__name__}: {err}") from None
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise ConfigError(f"task {name!r}: the function returned {type(out).__name__}"
+                              + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+                              + "; it must return a pair (x, y) of numpy arrays")
+        return _checked(name, None, out[0], out[1], problem)
     loader = TASKS.get(name)
     try:
         x, y = loader.load(path)
     except ImportError as err:
         fix = "install the data extra: pip install 'nasgraph[data]'" if name in _BUILTIN else "install it"
         raise ConfigError(f"task {name!r} needs the package {err.name!r}, which is not installed; {fix}") from None
-    return _checked(name, loader.kind, x, y)
+    return _checked(name, loader.kind, x, y, problem)
 
 
-def _checked(name: str, kind: str | None, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, str]:
+def _checked(name: str, kind: str | None, x: Any, y: Any, problem: str = "classification"
+             ) -> tuple[np.ndarray, np.ndarray, str]:
     """``(x, y, kind)`` once the loader's arrays are known to fit its kind (plugin loaders are checked too)."""
-    x, y = np.asarray(x), np.asarray(y)
-    ndim = {"image": 4, "sequence": 3}
+    try:
+        x, y = np.asarray(x), np.asarray(y)
+    except ValueError as err:  # ragged lists
+        raise ConfigError(f"task {name!r}: x and y must be arrays of one shape each ({err})") from None
     if kind is None:
-        kind = {4: "image", 3: "sequence"}.get(x.ndim)
-    if kind is None or x.ndim != ndim[kind] or not np.issubdtype(x.dtype, np.number):
-        layout = "(N, C, H, W) images" if kind == "image" else "(N, T, C) sequences" if kind else \
-            "(N, C, H, W) images or (N, T, C) sequences"
+        kind = {4: "image", 3: "sequence", 2: "tabular"}.get(x.ndim)
+    if kind is None or x.ndim != _NDIM[kind] or not np.issubdtype(x.dtype, np.number):
+        layout = _LAYOUT[kind] if kind else "(N, C, H, W) images, (N, T, C) sequences or (N, F) tabular rows"
         raise ConfigError(f"task {name!r}: its loader returned x of shape {x.shape} and dtype {x.dtype}; "
                           f"it must be numeric {layout}")
     if np.iscomplexobj(x):
         raise ConfigError(f"task {name!r}: x has complex dtype {x.dtype}; it must hold real numbers")
-    if y.ndim != 1 or len(y) != len(x):
+    regression = problem == "regression"
+    if (y.ndim not in ((1, 2) if regression else (1,))) or len(y) != len(x):
         raise ConfigError(f"task {name!r}: its loader returned y of shape {y.shape} for x of shape {x.shape}; "
-                          f"y must hold one label per sample, shape ({len(x)},)")
+                          + (f"regression targets must be ({len(x)},) or ({len(x)}, targets)" if regression
+                             else f"y must hold one label per sample, shape ({len(x)},)"))
     if len(x) == 0:
         raise ConfigError(f"task {name!r} holds no samples (x of shape {x.shape}); give data with at least 3 samples "
                           "of each of at least 2 classes")
@@ -297,8 +404,21 @@ def _checked(name: str, kind: str | None, x: Any, y: Any) -> tuple[np.ndarray, n
         first = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
         raise ConfigError(f"task {name!r}: x holds {int(np.isnan(x).sum())} NaN and {int(np.isinf(x).sum())} "
                           f"infinite value(s) (the first in sample {first}); remove or impute them")
-    _check_labels(name, y)
+    if regression:
+        _check_targets(name, y)
+    else:
+        _check_labels(name, y)
     return x, y, kind
+
+
+def _check_targets(name: str, y: np.ndarray) -> None:
+    """Regression targets are finite real numbers."""
+    if y.dtype == bool or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+        raise ConfigError(f"task {name!r}: y has dtype {y.dtype}; regression targets must be real numbers "
+                          "(or set task option kind: classification for class labels)")
+    if not np.isfinite(y).all():
+        raise ConfigError(f"task {name!r}: y holds {int((~np.isfinite(y)).sum())} NaN or infinite target(s); "
+                          "remove or impute them")
 
 
 def _check_labels(name: str, y: np.ndarray) -> None:
@@ -311,8 +431,9 @@ def _check_labels(name: str, y: np.ndarray) -> None:
                               "every sample needs a class label")
         fractional = y[y != np.round(y)]
         if len(fractional):
-            raise ConfigError(f"task {name!r}: y holds fractional values (e.g. {fractional[0]!r}); tasks are "
-                              "classification and need class labels (integers or strings), not regression targets")
+            raise ConfigError(f"task {name!r}: y holds fractional values (e.g. {fractional[0]!r}); classification "
+                              "needs class labels (integers or strings); for regression targets set task option "
+                              "kind: regression")
     elif not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
               or np.issubdtype(y.dtype, np.str_) or y.dtype == object):
         raise ConfigError(f"task {name!r}: y has dtype {y.dtype}; give class labels as integers or strings")
@@ -323,14 +444,20 @@ def _check_labels(name: str, y: np.ndarray) -> None:
                           "one type") from None
 
 
-#: the options :func:`load_task` takes (a config's ``evaluator.task_options``)
-TASK_OPTIONS = ("path", "limit", "val_fraction", "test_fraction", "channels_last")
+#: the options :func:`load_task` takes (a config's ``evaluator.task_options``); a task function also gets the others
+#: as keyword arguments
+TASK_OPTIONS = ("path", "limit", "val_fraction", "test_fraction", "channels_last", "kind", "module_dir")
 #: samples every class needs: one in each of the train, validation and test splits
 MIN_PER_CLASS = 3
+#: samples a regression task needs at least (after ``limit``)
+MIN_REGRESSION = 10
 
 
-def check_task_options(options: dict[str, Any], field: str = "task_options") -> None:
-    """Refuse an option :func:`load_task` does not take, naming ``field`` and the close match."""
+def check_task_options(options: dict[str, Any], field: str = "task_options", task: str | None = None) -> None:
+    """Refuse an option :func:`load_task` does not take, naming ``field`` and the close match (a task function
+    ``task`` takes the others as keyword arguments; :func:`load_task` checks them against its signature)."""
+    if task is not None and is_function_task(task):
+        return
     for key in options:
         if key not in TASK_OPTIONS:
             raise ConfigError(f"{field}.{key}: unknown task option" + did_you_mean(str(key), TASK_OPTIONS)
@@ -353,17 +480,26 @@ def _image_layout(name: str, x: np.ndarray, channels_last: bool | None) -> np.nd
 
 
 def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
-              path: str | None = None, limit: int | None = None, channels_last: bool | None = None) -> Task:
+              path: str | None = None, limit: int | None = None, channels_last: bool | None = None,
+              kind: str | None = None, module_dir: str | None = None, **function_args: Any) -> Task:
     """Load task ``name`` with splits drawn from ``seed``.
 
-    ``limit`` keeps a stratified subset of that many samples before splitting (for quick runs);
-    ``path`` points ``npz`` (and ``cifar10``) at files. ``channels_last`` (images): True transposes ``(N, H, W, C)``
-    data, False takes it as ``(N, C, H, W)`` as it is, None (default) refuses data that looks channels-last.
+    ``name`` is a registered task or ``package.module:function`` (a function returning ``(x, y)``, imported from
+    sys.path or ``module_dir``, called with ``function_args``). ``limit`` keeps a (stratified, for classification)
+    subset of that many samples before splitting (for quick runs); ``path`` points ``npz`` (and ``cifar10``) at
+    files. ``channels_last`` (images): True transposes ``(N, H, W, C)`` data, False takes it as ``(N, C, H, W)``
+    as it is, None (default) refuses data that looks channels-last. ``kind``: ``"classification"`` or
+    ``"regression"`` (default: the task's own, see :func:`task_problem`).
 
-    Every task's data is checked (built-in, registered and ``npz`` alike): numeric, finite ``x`` of the task's
-    layout, one class label per sample, at least 2 classes and :data:`MIN_PER_CLASS` samples of each (so every
-    split holds every class). Anything else raises :class:`ConfigError` saying what is wrong and the fix.
+    Every task's data is checked (built-in, registered, ``npz`` and functions alike): numeric, finite ``x`` of the
+    task's layout; for classification one class label per sample, at least 2 classes and :data:`MIN_PER_CLASS`
+    samples of each (so every split holds every class); for regression finite real targets and at least
+    :data:`MIN_REGRESSION` samples. Anything else raises :class:`ConfigError` saying what is wrong and the fix.
     """
+    if function_args and not is_function_task(name):
+        key = next(iter(function_args))
+        raise ConfigError(f"task option {key}: unknown task option" + did_you_mean(key, TASK_OPTIONS)
+                          + f"; allowed: {', '.join(TASK_OPTIONS)}")
     for field, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not is_number(value) or not 0.0 < value < 0.5:
             raise ConfigError(f"task option {field} = {value!r}: must be a fraction between 0 and 0.5")
@@ -374,12 +510,25 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
         raise ConfigError(f"task option path = {path!r}: must be a file path (a string)")
     if channels_last not in (None, True, False):
         raise ConfigError(f"task option channels_last = {channels_last!r}: must be true, false or left out")
-    x, y_raw, kind = _raw(name, None if path is None else str(path))
-    if kind == "image":
+    if module_dir is not None and not isinstance(module_dir, (str, Path)):
+        raise ConfigError(f"task option module_dir = {module_dir!r}: must be a folder path (a string)")
+    problem = task_problem(name, {"kind": kind})
+    try:
+        args = tuple(sorted(function_args.items()))
+        hash(args)
+    except TypeError:
+        raise ConfigError(f"task options {function_args}: arguments of a task function must be plain values "
+                          "(numbers, strings, booleans), not lists or mappings") from None
+    x, y_raw, data_kind = _raw(name, None if path is None else str(path), problem, args,
+                               None if module_dir is None else str(module_dir))
+    if data_kind == "image":
         x = _image_layout(name, x, channels_last)
     elif channels_last is not None:
-        raise ConfigError(f"task option channels_last = {channels_last!r}: task {name!r} holds sequences "
-                          "(N, T, C), which have no channel layout to choose; remove the option")
+        raise ConfigError(f"task option channels_last = {channels_last!r}: task {name!r} holds {data_kind} data "
+                          f"{_LAYOUT[data_kind]}, which have no channel layout to choose; remove the option")
+    fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
+    if problem == "regression":
+        return _regression_task(name, data_kind, x, y_raw, seed, fractions, limit)
     classes, y = np.unique(y_raw, return_inverse=True)
     y = y.reshape(-1)  # numpy 2.0 to 2.1 give inverse indices the input's shape
     if len(classes) < 2:
@@ -397,7 +546,7 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
                           + (f" after limit = {limit}" if limit is not None and limit < len(y_raw) else "")
                           + f"; every class needs {MIN_PER_CLASS} (one each for train, validation and test): add "
                           "samples, merge or drop those classes" + (", or raise limit" if limit is not None else ""))
-    train, val, test = split_stratified(y, (1.0 - val_fraction - test_fraction, val_fraction, test_fraction), seed)
+    train, val, test = split_stratified(y, fractions, seed)
     for split, idx in (("train", train), ("validation", val), ("test", test)):
         missing = np.setdiff1d(np.arange(len(classes)), y[idx])
         if len(missing):
@@ -405,12 +554,41 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
                               f"{', '.join(str(classes[c]) for c in missing[:5])} with val_fraction = "
                               f"{val_fraction:g} and test_fraction = {test_fraction:g}; add samples of those "
                               "classes or choose fractions nearer 0.15")
+    x, mean, std = _standardised(x, train, data_kind)
+    y = y.astype(np.int64)
+    return Task(name, data_kind, x[train], y[train], x[val], y[val], x[test], y[test], len(classes),
+                tuple(str(c) for c in classes), mean, std)
+
+
+def _standardised(x: np.ndarray, train: np.ndarray, kind: str) -> tuple[np.ndarray, tuple[float, ...],
+                                                                          tuple[float, ...]]:
+    """``x`` as float32 standardised with the train split's statistics per channel (images) or per feature."""
     x = x.astype(np.float32)
-    axes = (0, 2, 3) if kind == "image" else (0, 1)  # per channel / per feature
+    axes = {"image": (0, 2, 3), "sequence": (0, 1), "tabular": (0,)}[kind]
     mean = x[train].mean(axis=axes, keepdims=True)
     std = x[train].std(axis=axes, keepdims=True) + 1e-6
-    x = (x - mean) / std
-    y = y.astype(np.int64)
-    return Task(name, kind, x[train], y[train], x[val], y[val], x[test], y[test], len(classes),
-                tuple(str(c) for c in classes), tuple(float(v) for v in mean.ravel()),
-                tuple(float(v) for v in std.ravel()))
+    return (x - mean) / std, tuple(float(v) for v in mean.ravel()), tuple(float(v) for v in std.ravel())
+
+
+def _regression_task(name: str, kind: str, x: np.ndarray, y_raw: np.ndarray, seed: int,
+                     fractions: tuple[float, float, float], limit: int | None) -> Task:
+    """A regression task: a plain shuffled split, inputs and targets standardised on the train split."""
+    y = y_raw.astype(np.float64).reshape(len(y_raw), -1)
+    if limit is not None:
+        check_int("task option limit", limit, minimum=MIN_REGRESSION)
+        if limit < len(y):
+            keep = np.sort(np.random.default_rng(seed + 7919).permutation(len(y))[:limit])
+            x, y = x[keep], y[keep]
+    if len(y) < MIN_REGRESSION:
+        raise ConfigError(f"task {name!r}: {len(y)} sample(s); a regression task needs at least {MIN_REGRESSION} "
+                          "(to split into train, validation and test)")
+    train, val, test = split_shuffled(len(y), fractions, seed)
+    x, mean, std = _standardised(x, train, kind)
+    y_mean = y[train].mean(axis=0)
+    y_std = y[train].std(axis=0)
+    y_std = np.where(y_std > 0, y_std, 1.0)
+    ys = ((y - y_mean) / y_std).astype(np.float32)
+    targets = ("target",) if y.shape[1] == 1 else tuple(f"target_{i}" for i in range(y.shape[1]))
+    return Task(name, kind, x[train], ys[train], x[val], ys[val], x[test], ys[test], y.shape[1], targets, mean, std,
+                problem="regression", target_mean=tuple(float(v) for v in y_mean),
+                target_std=tuple(float(v) for v in y_std))

@@ -23,6 +23,8 @@ from torch import nn
 from nas.core.checks import check_choice, check_int, check_number, is_number
 from nas.core.errors import ConfigError, did_you_mean
 from nas.evaluation.augment import IMAGE_AUGMENTATIONS, SEQUENCE_AUGMENTATIONS, make_augmenter
+from nas.evaluation.metrics import Metric, get_metric
+from nas.evaluation.scoring import CLASS_WEIGHTS, LOSSES, make_loss, score_split
 from nas.evaluation.tasks import Task
 
 __all__ = ["TrainConfig", "TrainReport", "Diverged", "train", "evaluate_split", "resolve_device", "seeded",
@@ -41,6 +43,10 @@ class TrainConfig:
     ``gamma`` every ``step_size`` epochs); ``exponential`` (``gamma ** e``); ``polynomial`` (from lr to
     ``min_lr`` with exponent ``power``); ``cosine`` (to ``min_lr``); ``cyclic`` (triangular between
     ``min_lr`` and lr, period ``cycle_epochs``). ``warmup_epochs`` ramps linearly up first.
+
+    ``loss``: ``auto`` (cross-entropy for classification, mse for regression), ``cross_entropy``, ``mse`` or
+    ``huber``. ``class_weight: balanced`` weighs the cross-entropy of each class by the inverse of its frequency
+    in the train split (imbalanced data); null (default) weighs samples equally.
     """
 
     epochs: int = 10
@@ -68,6 +74,8 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     eval_batch_size: int = 512
+    loss: str = "auto"
+    class_weight: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.augment, (list, tuple)):  # a bare string would become a tuple of letters
@@ -86,6 +94,9 @@ class TrainConfig:
         check_int("train.eval_batch_size", self.eval_batch_size, minimum=1)
         check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
         check_choice("train.schedule", self.schedule, SCHEDULES)
+        check_choice("train.loss", self.loss, LOSSES)
+        if self.class_weight is not None:
+            check_choice("train.class_weight", self.class_weight, CLASS_WEIGHTS)
         for name in ("lr", "momentum", "weight_decay", "l1", "gamma", "power", "min_lr", "label_smoothing",
                      "dropout", "drop_path"):
             check_number(f"train.{name}", getattr(self, name), low=0, finite=True)
@@ -182,6 +193,9 @@ class TrainReport:
     best_epoch: int = -1
     val_acc: float = float("nan")
     val_loss: float = float("nan")
+    #: the validation metric's value at the best epoch (``val_acc`` for accuracy), and the metric's name
+    val_value: float = float("nan")
+    metric: str = "accuracy"
     epochs_run: int = 0
     seconds: float = 0.0
     stopped: str | None = None
@@ -241,15 +255,18 @@ def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
 
 
 def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
-          on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None) -> TrainReport:
+          on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
+          metric: Metric | None = None) -> TrainReport:
     """Train ``model`` on ``task``'s train split, validating after every epoch.
 
-    ``on_epoch(epoch, metrics)`` sees ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``lr``; when
-    it returns ``False`` training stops and the report says ``pruned``. With ``patience`` set, training stops
-    after that many epochs without a better validation accuracy. With ``restore_best`` the weights of the
-    best validation epoch are restored at the end. Raises :class:`Diverged` on a NaN or infinite loss.
-    The test split is not touched.
+    ``metric`` (default: accuracy, or rmse for a regression task) is the validation score that picks the best
+    epoch. ``on_epoch(epoch, metrics)`` sees ``train_loss``, ``train_acc`` and ``val_acc`` (classification),
+    ``val_loss``, ``val_<metric>``, ``score`` (the metric oriented to be maximised) and ``lr``; when it returns
+    ``False`` training stops and the report says ``pruned``. With ``patience`` set, training stops after that many
+    epochs without a better validation score. With ``restore_best`` the weights of the best validation epoch are
+    restored at the end. Raises :class:`Diverged` on a NaN or infinite loss. The test split is not touched.
     """
+    metric = metric or get_metric("rmse" if task.regression else "accuracy")
     start = time.perf_counter()
     device = resolve_device(cfg.device)
     if cfg.threads:
@@ -265,7 +282,8 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
     optimizer = _make_optimizer(params, cfg)
     steps_per_epoch = max(1, math.ceil(len(y_tr) / cfg.batch_size))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cfg.lr_factor(step / steps_per_epoch))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    loss_fn = make_loss(task, loss=cfg.loss, class_weight=cfg.class_weight, label_smoothing=cfg.label_smoothing,
+                        device=device)
     augment = make_augmenter(cfg.augment, task.kind) if cfg.augment else None
     report = TrainReport()
     best_state: dict[str, torch.Tensor] | None = None
@@ -293,21 +311,29 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
             optimizer.step()
             scheduler.step()
             loss_sum += loss.detach() * len(yb)
-            correct += (out.detach().argmax(1) == yb).sum()
+            if not task.regression:
+                correct += (out.detach().argmax(1) == yb).sum()
         train_loss = loss_sum.item() / len(y_tr)
         if not math.isfinite(train_loss):
             raise Diverged(f"diverged at epoch {epoch + 1}: training loss is {train_loss}")
-        val_loss, val_acc = evaluate_split(model, x_val, y_val, cfg.eval_batch_size)
+        val = score_split(model, x_val, y_val, task, metric, cfg.eval_batch_size, cfg.loss)
+        val_loss, val_acc = val.loss, val.acc
         if not math.isfinite(val_loss):
             raise Diverged(f"diverged at epoch {epoch + 1}: validation loss is {val_loss}")
-        metrics = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": 100.0 * correct.item() / len(y_tr),
-                   "val_loss": val_loss, "val_acc": val_acc, "lr": lr}
+        metrics = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "lr": lr}
+        if not task.regression:
+            metrics.update(train_acc=100.0 * correct.item() / len(y_tr), val_acc=val_acc)
+        score = metric.score(val.value) if math.isfinite(val.value) else -math.inf
+        if metric.name != "accuracy":
+            metrics[f"val_{metric.name}"] = val.value
+        metrics["score"] = score
         report.history.append(metrics)
         report.epochs_run = epoch + 1
-        key = (val_acc, -val_loss)
+        key = (score, -val_loss)
         if key > best_key:
             best_key = key
             report.best_epoch, report.val_acc, report.val_loss = epoch + 1, val_acc, val_loss
+            report.val_value, report.metric = val.value, metric.name
             if cfg.restore_best and epoch + 1 < cfg.epochs:
                 best_state = copy.deepcopy(model.state_dict())
             elif cfg.restore_best:
@@ -322,6 +348,8 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
         model.load_state_dict(best_state)
     elif not cfg.restore_best:
         last = report.history[-1]
-        report.val_acc, report.val_loss, report.best_epoch = last["val_acc"], last["val_loss"], report.epochs_run
+        report.val_acc, report.val_loss, report.best_epoch = (last.get("val_acc", math.nan), last["val_loss"],
+                                                              report.epochs_run)
+        report.val_value = last.get(f"val_{metric.name}", report.val_acc)
     report.seconds = time.perf_counter() - start
     return report

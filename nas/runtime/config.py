@@ -41,6 +41,7 @@ import yaml
 
 from nas.core.checks import is_int, is_number
 from nas.core.errors import ConfigError, NASError, did_you_mean
+from nas.evaluation.function_tasks import is_function_task
 from nas.evaluation.pruning import ASHA
 from nas.evaluation.tasks import task_kind
 from nas.graph.nb201 import NB201_OPS
@@ -78,6 +79,8 @@ class EvaluatorConfig:
     task_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    #: the validation score of the train evaluator (nas.evaluation.metrics); None: accuracy, or rmse for regression
+    metric: str | None = None
 
 
 @dataclass(frozen=True)
@@ -398,11 +401,14 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
         if cfg.execution.threads_per_trial and "threads" not in train:
             train["threads"] = cfg.execution.threads_per_trial
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, train=train,
-                       data_seed=cfg.seed)
+                       data_seed=cfg.seed, metric=ev.metric)
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.task is not None or ev.train:
         raise ConfigError(f"evaluator: the {ev.name!r} evaluator takes no task or train settings")
+    if ev.metric is not None and ev.name != "train":
+        raise ConfigError(f"evaluator.metric = {ev.metric!r}: the {ev.name!r} evaluator has its own score; a metric "
+                          "applies to the train evaluator only")
     if ev.name == "nb201" and cfg.space.name != "nb201":
         raise ConfigError(f"evaluator.name = 'nb201' looks cells up in NAS-Bench-201 and needs space nb201, "
                           f"not space.name = {cfg.space.name!r}; use the train or proxy evaluator")
@@ -469,9 +475,28 @@ def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def _with_module_dir(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A task function (``evaluator.task: "module:function"``) whose module is a file in the config's folder gets
+    that folder as its ``module_dir`` task option (unless given), so that every worker can import it."""
+    ev = data.get("evaluator")
+    if not isinstance(ev, dict):
+        return data
+    task = ev.get("task")
+    if not isinstance(task, str) or not is_function_task(task):
+        return data
+    options = ev.get("task_options") or {}
+    if not isinstance(options, dict) or "module_dir" in options:
+        return data
+    top = task.split(":")[0].split(".")[0]
+    if (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file():
+        data = {**data, "evaluator": {**ev, "task_options": {**options, "module_dir": str(folder.resolve())}}}
+    return data
+
+
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
     """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields."""
-    cfg = _build(ExperimentConfig, _read_yaml(path), "")  # typed; checked once, with the overrides applied
+    data = _with_module_dir(_read_yaml(path), Path(path).parent)
+    cfg = _build(ExperimentConfig, data, "")  # typed; checked once, with the overrides applied
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return cfg.replace(**overrides) if overrides else _validated(cfg)
 

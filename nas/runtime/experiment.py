@@ -296,7 +296,7 @@ class Experiment:
         pruner = RemotePruner(**options) if self.cfg.execution.executor == "ray" else ASHA(**options)
         for t in self.store.trials():
             for h in t.history:
-                pruner.report(t.id, int(h["epoch"]), h["val_acc"])
+                pruner.report(t.id, int(h["epoch"]), h.get("score", h.get("val_acc", float("-inf"))))
         return pruner
 
     def run(self, executor: Executor | None = None, progress: Callable[[Event], None] | None = None

@@ -115,7 +115,7 @@ def check_task(cfg: ExperimentConfig, space: SearchSpace) -> Task | None:
     if ev.task is None:
         return None
     options: dict[str, Any] = dict(ev.task_options)
-    check_task_options(options, "evaluator.task_options")
+    check_task_options(options, "evaluator.task_options", ev.task)
     where = f"evaluator.task = {ev.task!r}" + (f" (task_options {options})" if options else "")
     try:
         task = load_task(ev.task, seed=cfg.seed, **options)
@@ -144,10 +144,14 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
             model.train()
             step = "run forward and backward"
             out = model(torch.as_tensor(x, dtype=torch.float32))
+            regression = y.dtype.kind == "f"  # a regression task's standardised targets (N, targets)
             if tuple(out.shape) != (len(x), num_classes):
-                raise ValueError(f"its output has shape {tuple(out.shape)}, not (batch, classes) = "
-                                 f"{(len(x), num_classes)}")
-            loss = nn.functional.cross_entropy(out, torch.as_tensor(y, dtype=torch.long))
+                raise ValueError(f"its output has shape {tuple(out.shape)}, not (batch, "
+                                 f"{'targets' if regression else 'classes'}) = {(len(x), num_classes)}")
+            if regression:
+                loss = nn.functional.mse_loss(out, torch.as_tensor(y, dtype=torch.float32).reshape(out.shape))
+            else:
+                loss = nn.functional.cross_entropy(out, torch.as_tensor(y, dtype=torch.long))
             loss.backward()
             if not torch.isfinite(loss):
                 raise ValueError(f"its loss on one batch is {loss.item()}")

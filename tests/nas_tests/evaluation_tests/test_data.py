@@ -21,6 +21,8 @@ OFFLINE = {
     "gunpoint": ("sequence", (150, 1), 2, 200),
     "arrowhead": ("sequence", (251, 1), 3, 211),
     "basic_motions": ("sequence", (100, 6), 4, 80),
+    "breast_cancer": ("tabular", (30,), 2, 569),
+    "wine": ("tabular", (13,), 3, 178),
 }
 
 
@@ -38,7 +40,7 @@ def _assert_stratified(task: Task) -> None:
 
 
 def test_list_tasks_names_every_documented_task():
-    assert set(list_tasks()) == {*OFFLINE, "cifar10", "npz"}
+    assert set(list_tasks()) == {*OFFLINE, "diabetes", "cifar10", "npz"}
 
 
 @pytest.mark.parametrize("name", list(OFFLINE))
@@ -262,12 +264,19 @@ def test_npz_missing_y_names_the_missing_array(tmp_path):
 
 @pytest.mark.parametrize(
     "x_shape, y_shape",
-    [((60, 20), (60,)), ((60, 2, 3, 4, 5), (60,)), ((60, 2, 5, 4), (59,)), ((60, 2, 5, 4), (60, 1)), ((60, 5, 4), ())],
+    [((60,), (60,)), ((60, 2, 3, 4, 5), (60,)), ((60, 2, 5, 4), (59,)), ((60, 5, 4), ())],
 )
 def test_npz_wrong_shapes_raise(tmp_path, x_shape, y_shape):
     path = tmp_path / "shapes.npz"
     np.savez(path, x=np.zeros(x_shape), y=np.zeros(y_shape, dtype=np.int64))
-    with pytest.raises(ConfigError, match=r"x must be \(N, C, H, W\) images or \(N, T, C\) sequences"):
+    with pytest.raises(ConfigError, match=r"x must be \(N, C, H, W\) images, \(N, T, C\) sequences or \(N, F\)"):
+        load_task("npz", path=str(path))
+
+
+def test_npz_labels_of_two_columns_are_refused_for_classification(tmp_path):
+    path = tmp_path / "shapes.npz"
+    np.savez(path, x=np.zeros((60, 2, 5, 4)), y=np.zeros((60, 1), dtype=np.int64))
+    with pytest.raises(ConfigError, match=r"one label per sample, shape \(60,\)"):
         load_task("npz", path=str(path))
 
 
