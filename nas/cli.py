@@ -198,16 +198,23 @@ def _print_top(view: ExperimentView, top: int) -> None:
     width on a terminal, whole elsewhere)."""
     import shutil
 
-    from nas.outputs.report.text import format_top_table
+    from nas.outputs.report.text import format_top_table, score_header, score_metric
 
     ranking = view.ranking()
     ranked = ranking.ranked
     if not ranked:
         print(ranking.reason())
         return
-    header = "val" if view.config.evaluator.name == "train" else "score"
+    header = score_header(ranked) if view.config.evaluator.name == "train" else "score"
     width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None
-    print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
+    metric = score_metric(ranked)
+    if metric is None or metric[0] == "accuracy":
+        print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
+    else:
+        name, direction = metric
+        how = f"validation {name}, higher is better" if direction == "max" else \
+            f"validation {name}, lower is better: the score is -{name}"
+        print(f"top {min(top, len(ranked))} by {how} (the test split is reported, never used to choose):")
     for line in format_top_table(ranked, top, width, header).splitlines():
         print("  " + line)
 
@@ -297,14 +304,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _print_export(result: ExportReport) -> int:
     """The export table; 1 when a file failed its verification, else 0."""
-    print("exported (val: the search's validation score; test: the exported model's test accuracy):")
-    print(f"  {'rank':>4} {'trial':>5} {'val':>7} {'test':>7}  {'max abs diff':>12}  verified formats")
-    for m in result.manifest["models"]:
+    models = result.manifest["models"]
+    metric = models[0]["metrics"].get("metric", "accuracy") if models else "accuracy"
+    val_key, test_key = ("val_acc", "test_acc") if metric == "accuracy" else (f"val_{metric}", f"test_{metric}")
+    print(f"exported (val: the search's validation {metric}; test: the exported model's test {metric}):")
+    print(f"  {'rank':>4} {'trial':>5} {'val':>9} {'test':>9}  {'max abs diff':>12}  verified formats")
+    for m in models:
         v = m["verification"]
         diff = "-" if v.get("max_abs_diff") is None else f"{v['max_abs_diff']:.1e}"
         formats = " ".join(f"{k}{'' if e['ok'] else '(FAILED)'}" for k, e in v.get("formats", {}).items())
         metrics = m["metrics"]
-        print(f"  {m['rank']:>4} {m['trial_id']:>5} {metrics['search_val_acc']:>7.2f} {metrics['test_acc']:>7.2f}"
+        print(f"  {m['rank']:>4} {m['trial_id']:>5} {metrics[f'search_{val_key}']:>9.4g} {metrics[test_key]:>9.4g}"
               f"  {diff:>12}  {formats}")
     from pathlib import Path
 

@@ -50,7 +50,10 @@ from nas.core.serialize import jsonable
 from nas.core.version import __version__
 from nas.evaluation.evaluators import TrainingEvaluator
 from nas.evaluation.measure import count_params
-from nas.evaluation.training import evaluate_split, resolve_device, seeded, train
+from nas.evaluation.metrics import Metric, get_metric, metric_keys
+from nas.evaluation.scoring import score_split
+from nas.evaluation.tasks import Task
+from nas.evaluation.training import resolve_device, seeded, train
 from nas.outputs.export_python import generate_python
 from nas.outputs.loading import (
     FILE_NAMES,
@@ -122,7 +125,7 @@ def retrain_trial(trial: StoredTrial, evaluator: TrainingEvaluator, *,
 
     Without ``retrain_epochs``: the trial's training config (the evaluator's, with the architecture's own
     hyperparameters) and seed, on the train split, exactly as :class:`~nas.evaluation.evaluators.TrainEvaluator` does;
-    ``training["reproduced"]`` says whether the validation accuracy equals the stored score. With
+    ``training["reproduced"]`` says whether the validation score equals the stored score. With
     ``retrain_epochs=E``: the train and validation splits merged, E epochs, same config and seed, final weights.
     """
     task = evaluator.task
@@ -144,18 +147,28 @@ def retrain_trial(trial: StoredTrial, evaluator: TrainingEvaluator, *,
     try:
         with seeded(trial.seed, device):
             model = evaluator.compiler(trial.arch, task.input_shape, task.num_classes)
-            report = train(model, task, cfg, seed=trial.seed)
+            report = train(model, task, cfg, seed=trial.seed, metric=_metric(evaluator, task))
     finally:
         torch.set_num_threads(threads)
     info.update(epochs=report.epochs_run, best_epoch=report.best_epoch, seconds=round(report.seconds, 3),
                 train_config=cfg.to_dict(), train_samples=len(task.y_train))
     if retrain_epochs is None:
         stored = trial.score
-        info["val_acc"] = report.val_acc
-        info["stored_val_acc"] = stored
-        info["val_acc_difference"] = None if stored is None else report.val_acc - stored
-        info["reproduced"] = stored is not None and abs(report.val_acc - stored) < 1e-9
+        score = _metric(evaluator, task).score(report.val_value)
+        if not task.regression:
+            info["val_acc"] = report.val_acc
+            info["stored_val_acc"] = trial.metrics.get("val_acc", stored)
+            info["val_acc_difference"] = None if stored is None else report.val_acc - info["stored_val_acc"]
+        info.update(metric=report.metric, val_score=score, stored_score=stored,
+                    score_difference=None if stored is None else score - stored)
+        info["reproduced"] = stored is not None and abs(score - stored) < 1e-9
     return TrainedModel(_export_ready(model), info)
+
+
+def _metric(evaluator: TrainingEvaluator, task: Task) -> Metric:
+    """The evaluator's validation metric (evaluators without one score by accuracy, or rmse for regression)."""
+    metric = getattr(evaluator, "metric", None)
+    return metric if isinstance(metric, Metric) else get_metric("rmse" if task.regression else "accuracy")
 
 
 # -- writing the formats --------------------------------------------------------------------------------------
@@ -319,8 +332,25 @@ def _run_checker(jobs: list[dict[str, Any]], workdir: Path, framework: bool, bat
     return result
 
 
-def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float | None:
+    """Test accuracy of a classifier's logits (None for regression targets, which are floats)."""
+    if labels.dtype.kind == "f":
+        return None
     return float(100.0 * np.mean(logits.argmax(axis=1) == labels))
+
+
+def _entry_metrics(trial: StoredTrial, task: Task, metric: Metric, val_value: float, test_value: float,
+                   test_acc: float, test_loss: float, params: int, held_out: bool) -> dict[str, Any]:
+    """The manifest's metrics of one exported model: the metric on validation and test (as ``val_acc`` /
+    ``test_acc`` for accuracy), the search's values beside them, the score's direction."""
+    val_key, test_key = metric_keys(metric)
+    out: dict[str, Any] = {val_key: val_value, test_key: test_value, "test_loss": test_loss}
+    if not task.regression:
+        out.update(val_acc=out.get("val_acc", trial.metrics.get("val_acc")), test_acc=test_acc)
+    out.update({"search_score": trial.score, f"search_{val_key}": trial.metrics.get(val_key, trial.score),
+                f"search_{test_key}": trial.metrics.get(test_key), "metric": metric.name,
+                "direction": metric.direction, "params": params, "val_held_out": held_out})
+    return out
 
 
 def verify_in_fresh_processes(pending: list[_Pending], x: np.ndarray, y: np.ndarray, *,
@@ -443,8 +473,9 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
             + (f"{retrain_epochs} epochs on train+val" if retrain_epochs else "as in the search"))
         trained = retrain_trial(trial, evaluator, retrain_epochs=retrain_epochs)
         model = trained.model
-        test_loss, test_acc = evaluate_split(model, x_test, y_test)
-        _, val_acc = evaluate_split(model, torch.as_tensor(task.x_val), torch.as_tensor(task.y_val))
+        metric = _metric(evaluator, task)
+        test = score_split(model, x_test, y_test, task, metric)
+        val = score_split(model, torch.as_tensor(task.x_val), torch.as_tensor(task.y_val), task, metric)
         with torch.no_grad():
             reference = torch.cat([model(x_test[i:i + 256]) for i in range(0, len(x_test), 256)]).numpy()
         folder = out_dir / f"rank{rank}_trial{trial.id}"
@@ -458,16 +489,19 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
                 "standardise": {"mean": list(task.mean), "std": list(task.std),
                                 "axis": 1 if task.kind == "image" else -1},
                 "output": "logits, one per class, in the order of 'classes'"}
+        if task.regression:
+            info.update(problem="regression", num_targets=task.num_classes,
+                        targets={"mean": list(task.target_mean), "std": list(task.target_std)},
+                        output="standardised predictions, one per target in the order of 'classes'; in original "
+                               "units: output * targets.std + targets.mean")
         say(f"rank {rank}: writing {', '.join(chosen)} to {folder}")
         files = export_model(model, trial.arch, folder, info=info, formats=chosen, example=x_test[:2],
                              tolerance=tolerance, base=out_dir)
         pending.append(_Pending(folder, files, reference))
         entries.append({
             "rank": rank, "trial_id": trial.id, "seed": trial.seed, "arch_hash": trial.hash,
-            "metrics": {"val_acc": val_acc, "test_acc": test_acc, "test_loss": test_loss,
-                        "search_val_acc": trial.score, "search_test_acc": trial.metrics.get("test_acc"),
-                        "params": count_params(model),
-                        "val_held_out": retrain_epochs is None},
+            "metrics": _entry_metrics(trial, task, metric, val.value, test.value, test.acc, test.loss,
+                                      count_params(model), retrain_epochs is None),
             "training": trained.training, "files": files, "verification": {},
         })
     if verify:

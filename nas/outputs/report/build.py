@@ -48,7 +48,7 @@ from nas.outputs.report.plots import (
     supernet_figure,
     tradeoff_figure,
 )
-from nas.outputs.report.text import cell_summary, format_metric, top_columns
+from nas.outputs.report.text import cell_summary, format_metric, score_header, score_metric, top_columns
 from nas.outputs.view import ExperimentView
 from nas.storage.store import RUNNING, StoredTrial
 from nas.trials.ranking import Ranking
@@ -119,14 +119,23 @@ class _Data:
 
     @property
     def score_header(self) -> str:
-        """Short name of the score: ``val`` for the train evaluator (validation accuracy), else ``score``."""
-        return "val" if self.view.config.evaluator.name == "train" else "score"
+        """Short name of the score: for the train evaluator ``val`` (validation accuracy), the metric's name, or
+        ``-name`` for a metric to minimise (the score is its negation); else ``score``."""
+        if self.view.config.evaluator.name != "train":
+            return "score"
+        return score_header(self.trials)
 
     @property
     def score_label(self) -> str:
-        """Axis label of the score: validation accuracy for the train evaluator, else the evaluator's signal."""
+        """Axis label of the score: validation accuracy (or the chosen metric, with its direction) for the train
+        evaluator, else the evaluator's signal."""
         if self.view.config.evaluator.name == "train":
-            return "validation accuracy (%)"
+            metric = score_metric(self.trials)
+            if metric is None or metric[0] == "accuracy":
+                return "validation accuracy (%)"
+            name, direction = metric
+            return (f"validation {name}" if direction == "max"
+                    else f"-(validation {name}): {name} minimised, higher score is better")
         signal = self.ranked[0].info.get("signal") if self.ranked else None
         return f"score ({signal})" if signal else "score"
 
@@ -171,7 +180,7 @@ def _summary(d: _Data) -> str:
                            "trials")] if d.ranking.constraints else []),
         ("best", f"trial {best.id}, {d.score_label} {format_metric(best.score, 'score')}" if best
          else d.ranking.reason()),
-        ("score", (best.info.get("signal", "-") if best else "-") + "; test accuracy is reported, never used to rank"),
+        ("score", (best.info.get("signal", "-") if best else "-") + "; the test split is reported, never used to rank"),
     ]
     table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     config = yaml.safe_dump(cfg.to_dict(), sort_keys=False)

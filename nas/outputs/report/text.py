@@ -94,12 +94,36 @@ def format_metric(value: Any, kind: str) -> str:
 TOP_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("score", "score", "score"),
     ("test", "test_acc", "acc"),
+    ("test f1", "test_f1_macro", "score"),
+    ("test auroc", "test_auroc", "score"),
+    ("test rmse", "test_rmse", "score"),
+    ("test mae", "test_mae", "score"),
+    ("test r2", "test_r2", "score"),
     ("params", "params", "count"),
     ("FLOPs", "flops", "flops"),
     ("lat ms", "latency_ms", "ms"),
     ("epochs", "epochs", "int"),
     ("train s", "train_seconds", "s"),
 )
+
+
+def score_metric(trials: Sequence[Any]) -> tuple[str, str] | None:
+    """``(metric, direction)`` of the score, as the train evaluator records it in a result's ``info`` (the first
+    trial saying so); None when no trial says (other evaluators, or results of an older version: accuracy)."""
+    for t in trials:
+        info = getattr(t, "info", None) or {}
+        if "metric" in info and info.get("direction") in ("max", "min"):
+            return str(info["metric"]), str(info["direction"])
+    return None
+
+
+def score_header(trials: Sequence[Any], default: str = "val") -> str:
+    """Short header of the score column: ``default`` for accuracy (or when unknown), the metric's name when it is
+    maximised, ``-name`` when it is minimised (the score is then the negated metric)."""
+    metric = score_metric(trials)
+    if metric is None or metric[0] == "accuracy":
+        return default
+    return metric[0] if metric[1] == "max" else f"-{metric[0]}"
 
 
 def _value(trial: Any, key: str) -> Any:
@@ -131,4 +155,5 @@ def format_top_table(ranked: Sequence[Any], top: int = 5, width: int | None = No
     return "\n".join(lines)
 
 
-_WIDTHS = {"score": 7, "test_acc": 7, "params": 10, "flops": 7, "latency_ms": 7, "epochs": 6, "train_seconds": 7}
+_WIDTHS = {"score": 7, "test_acc": 7, "test_f1_macro": 7, "test_auroc": 10, "test_rmse": 9, "test_mae": 8,
+           "test_r2": 7, "params": 10, "flops": 7, "latency_ms": 7, "epochs": 6, "train_seconds": 7}
