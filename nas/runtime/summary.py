@@ -21,7 +21,7 @@ def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts:
     grouped by reason, the strategy's job in brief (``supernet``) and the placement wait under way (``waiting``)."""
     metric = next((t.info for t in ranking.ranked if "metric" in t.info), None)
     name = metric["metric"] if metric else None
-    extra = () if name in (None, "accuracy") else (f"val_{name}", f"test_{name}")
+    extra: tuple[str, ...] = () if name in (None, "accuracy") else (f"val_{name}", f"test_{name}")
     failures: dict[str, int] = {}
     for t in failed:
         failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
