@@ -20,8 +20,9 @@ def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts:
     best that do not (with what they violate), ``ranking_note`` (why nothing is ranked, else None), failures
     grouped by reason, the strategy's job in brief (``supernet``) and the placement wait under way (``waiting``)."""
     metric = next((t.info for t in ranking.ranked if "metric" in t.info), None)
-    name = metric["metric"] if metric else None
-    extra: tuple[str, ...] = () if name in (None, "accuracy") else (f"val_{name}", f"test_{name}")
+    metric_name = metric["metric"] if metric else None
+    extra: tuple[str, ...] = () if metric_name in (None, "accuracy") else (f"val_{metric_name}",
+                                                                           f"test_{metric_name}")
     failures: dict[str, int] = {}
     for t in failed:
         failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
@@ -31,9 +32,9 @@ def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts:
         "best": [{"id": t.id, "score": t.score, "val_acc": t.metrics.get("val_acc"),
                   "test_acc": t.metrics.get("test_acc"), "params": t.metrics.get("params"),
                   **{k: t.metrics.get(k) for k in extra}, "hash": t.hash[:12]} for t in ranking.ranked[:top]],
-        "score_metric": None if metric is None else {"name": name, "direction": metric.get("direction"),
-                                                     "score": name if metric.get("direction") == "max"
-                                                     else f"-{name}"},
+        "score_metric": None if metric is None else {"name": metric_name, "direction": metric.get("direction"),
+                                                     "score": metric_name if metric.get("direction") == "max"
+                                                     else f"-{metric_name}"},
         **ranking.counts(), "ranking_note": ranking.reason() or None,
         "infeasible_best": [{"id": t.id, "score": t.score, "params": t.metrics.get("params"), "violates": why}
                             for t, why in zip(ranking.infeasible[:top], ranking.violations)],
