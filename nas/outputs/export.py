@@ -273,8 +273,10 @@ def export_model(model: nn.Module, arch: Any, folder: str | Path, *, info: dict[
     start = time.perf_counter()
     atomic_write_text(folder / INFO_FILE, json.dumps(info, indent=2) + "\n")
     record("info", folder / INFO_FILE, start)
+    outputs = (f"{info.get('num_targets')} regression target(s)" if info.get("problem") == "regression"
+               else f"{info.get('num_classes')} classes")
     header = (f"Exported nasgraph model: {info.get('space', '?')} architecture, trained on {info.get('task', '?')}"
-              f" ({info.get('num_classes')} classes).")
+              f" ({outputs}).")
     for fmt in formats:
         path = folder / FILE_NAMES[fmt]
         start = time.perf_counter()
