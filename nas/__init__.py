@@ -30,6 +30,7 @@ __all__ = [
     "register_strategy",
     "register_space",
     "register_task",
+    "register_metric",
     "register_evaluator",
     "register_op",
     "__version__",
@@ -40,6 +41,7 @@ _REGISTRATION = {
     "register_strategy": "strategies.registry",
     "register_space": "search_spaces.registry",
     "register_task": "nas.evaluation.tasks",
+    "register_metric": "nas.evaluation.metrics",
     "register_evaluator": "nas.evaluation.evaluators",
     "register_op": "nas.graph.ops",
 }

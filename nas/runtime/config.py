@@ -43,7 +43,7 @@ from nas.core.checks import is_int, is_number
 from nas.core.errors import ConfigError, NASError, did_you_mean
 from nas.evaluation.function_tasks import is_function_task
 from nas.evaluation.pruning import ASHA
-from nas.evaluation.tasks import task_kind
+from nas.evaluation.tasks import task_kind, task_problem
 from nas.graph.nb201 import NB201_OPS
 from nas.trials.objectives import parse_constraints, parse_objectives
 from nas.trials.protocols import JobContext, Space
@@ -244,6 +244,11 @@ def _check(cfg: ExperimentConfig) -> Components:
         one_shot = getattr(strategy_class(cfg.strategy.name), "one_shot", False)
     except NASError as err:
         raise _prefixed("strategy", err) from None
+    if one_shot and cfg.evaluator.task is not None and task_problem(cfg.evaluator.task,
+                                                                    cfg.evaluator.task_options) == "regression":
+        raise ConfigError(f"strategy.name = {cfg.strategy.name!r}: one-shot supernets train on class labels; task "
+                          f"{cfg.evaluator.task!r} is regression: choose a multi-trial strategy (random, evolution, "
+                          "rl, optuna, gp_bo)")
     if one_shot and cfg.searchable:
         raise ConfigError(f"searchable: the one-shot strategy {cfg.strategy.name!r} searches the architecture only; "
                           "remove `searchable` or choose another strategy")

@@ -330,8 +330,8 @@ def _failures(d: _Data) -> str:
 def _gradcam(d: _Data) -> str:
     if not d.options.gradcam:
         raise SkipSection("turned off (--no-gradcam)")
+    task = training_task(d.models)  # first: it skips the section for tasks Grad-CAM cannot explain
     trained = best_trained_model(d.models, d.ranked, d.options.retrain_epochs)
-    task = training_task(d.models)
     idx = pick_images(task, d.options.images)
     x = torch.as_tensor(np.asarray(task.x_val[idx]))
     cam = grad_cam(trained.model, x, min_size=GRADCAM_MIN_SIZE)

@@ -79,8 +79,12 @@ def _train_evaluator(exp: ExperimentModels) -> TrainingEvaluator:
 
 
 def training_task(exp: ExperimentModels) -> Task:
-    """The task the experiment's evaluator trains on (:class:`SkipSection` when it trains none, or not images)."""
-    return _train_evaluator(exp).task
+    """The task the experiment's evaluator trains on (:class:`SkipSection` when it trains none, not images, or
+    regression targets: Grad-CAM explains a class score)."""
+    task = _train_evaluator(exp).task
+    if task.regression:
+        raise SkipSection(f"task {task.name!r} is regression; Grad-CAM explains classifiers only")
+    return task
 
 
 def _val_acc(model: nn.Module, task: Task) -> float:
