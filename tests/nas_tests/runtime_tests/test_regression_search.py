@@ -117,4 +117,9 @@ def test_a_metric_of_the_other_problem_is_refused_before_anything_is_written(tmp
         load_config(_config(tmp_path, metric="f1_macro"))
     with pytest.raises(ConfigError, match=r"evaluator.metric = 'rmsee' is unknown.*did you mean 'rmse'"):
         load_config(_config(tmp_path, metric="rmsee"))
+    data = json.loads(_config(tmp_path).read_text())
+    data["strategy"] = {"name": "darts"}
+    (tmp_path / "darts.yaml").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"strategy.name = 'darts': one-shot supernets train on class labels"):
+        load_config(tmp_path / "darts.yaml")
     assert not (tmp_path / "exp").exists()
