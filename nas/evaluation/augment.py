@@ -115,6 +115,8 @@ SEQUENCE_AUGMENTATIONS: dict[str, Aug] = {"jitter": jitter, "scaling": scaling, 
 
 def make_augmenter(names: Sequence[str], kind: str) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
     """Compose the augmentations ``names`` for ``kind`` (``image`` or ``sequence``) data, in order."""
+    if kind not in ("image", "sequence"):
+        raise ConfigError(f"train.augment = {list(names)}: {kind} data have no augmentations; remove train.augment")
     table = IMAGE_AUGMENTATIONS if kind == "image" else SEQUENCE_AUGMENTATIONS
     fns = []
     for name in names:

@@ -138,7 +138,7 @@ def retrained_model(exp: ExperimentModels, trial: StoredTrial, retrain_epochs: i
     task = ev.task
     with seeded(trial.seed):
         model = exp.space.build_model(trial.arch, task.input_shape, task.num_classes)
-        report = train(model, task, cfg, seed=trial.seed)
+        report = train(model, task, cfg, seed=trial.seed, metric=getattr(ev, "metric", None))  # as the search chose
     model = model.cpu().eval()
     recorded = trial.metrics.get("val_acc")
     note = f" (the search measured {recorded:.2f})" if isinstance(recorded, float) else ""
