@@ -53,7 +53,8 @@ EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
 class ModelCompiler(Protocol):
     """Compiles a candidate: ``compiler(arch, input_shape, num_classes)`` -> a fresh, randomly initialised module
     (``input_shape`` without the batch dimension). ``name`` names the space the candidates come from and
-    ``input_kind`` the data its models take (``"image"`` or ``"sequence"``; a task of another kind is refused).
+    ``input_kind`` the data its models take (``"image"``, ``"sequence"`` or ``"tabular"``; a task of another kind
+    is refused). For a regression task ``num_classes`` is the number of targets (the model's output size).
     It must pickle: evaluators holding it are shipped to Ray workers.
     :class:`search_spaces.base.SpaceCompiler` (``space.compiler()``) is the one the runtime hands out."""
 

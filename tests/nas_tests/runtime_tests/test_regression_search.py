@@ -22,6 +22,7 @@ from nas.outputs.report.build import ReportOptions, build_report
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import load_config
 from nas.runtime.experiment import Experiment
+from nas.runtime.preflight import preflight
 
 for _key, _value in (("RAY_AUTH_MODE", "disabled"), ("RAY_USAGE_STATS_ENABLED", "0")):
     os.environ.setdefault(_key, _value)  # before Ray is imported and started
@@ -118,6 +119,12 @@ def test_a_metric_of_the_other_problem_is_refused_before_anything_is_written(tmp
     with pytest.raises(ConfigError, match=r"evaluator.metric = 'rmsee' is unknown.*did you mean 'rmse'"):
         load_config(_config(tmp_path, metric="rmsee"))
     data = json.loads(_config(tmp_path).read_text())
+    (tmp_path / "objectives.yaml").write_text(json.dumps({**data, "objectives": ["min:val_rmse", "min:params"]}))
+    report = preflight(load_config(tmp_path / "objectives.yaml"))  # the metric is known to the objectives
+    assert report.metrics is not None and {"val_rmse", "test_rmse"} <= report.metrics
+    (tmp_path / "acc.yaml").write_text(json.dumps({**data, "objectives": ["max:val_acc"]}))
+    with pytest.raises(ConfigError, match=r"produces no metric 'val_acc'"):
+        preflight(load_config(tmp_path / "acc.yaml"))
     data["strategy"] = {"name": "darts"}
     (tmp_path / "darts.yaml").write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=r"strategy.name = 'darts': one-shot supernets train on class labels"):
