@@ -257,7 +257,9 @@ def test_a_small_task_is_copied_to_the_gpu_once_per_worker():
 
 @pytest.mark.gpu
 def test_a_large_task_is_streamed_through_pinned_memory_with_the_same_result(small_digits):
+    before = torch.cuda.host_memory_stats().get("active_requests.allocated", 0)
     resident = train(model_for(small_digits), small_digits, TrainConfig(epochs=2, device="cuda"), seed=3)
+    assert torch.cuda.host_memory_stats().get("active_requests.allocated", 0) == before  # resident: nothing pinned
     streamed_cfg = TrainConfig(epochs=2, device="cuda", resident_data_mb=0.0)
     data = place_task(small_digits, CUDA, streamed_cfg.resident_data_mb)
     assert not data.resident and data.x_train.device == CPU
@@ -265,7 +267,10 @@ def test_a_large_task_is_streamed_through_pinned_memory_with_the_same_result(sma
     assert batch.pin_memory().is_pinned()  # the path to_device takes for a host batch bound for CUDA
     moved = to_device(batch, CUDA)
     assert moved.device.type == "cuda" and torch.equal(moved.cpu(), batch)
+    handed_out = torch.cuda.host_memory_stats().get("active_requests.allocated", 0)  # pinned blocks handed out
     streamed = train(model_for(small_digits), small_digits, streamed_cfg, seed=3, data=data)
+    batches = 2 * (-(-len(small_digits.y_train) // streamed_cfg.batch_size))  # two epochs of training batches
+    assert torch.cuda.host_memory_stats()["active_requests.allocated"] - handed_out >= 2 * batches  # inputs, labels
     for a, b in zip(resident.history, streamed.history):  # same batches; cuDNN backward is not bitwise deterministic
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-2)
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-2)
