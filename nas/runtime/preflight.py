@@ -13,7 +13,8 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    a forward and a backward pass on one batch of training data, on the CPU;
 4. the training's device settings fit where trials run (:func:`check_device_use`): ``train.precision: fp16`` needs
    CUDA on the workers (``execution.gpus_per_trial`` > 0 on Ray; a visible GPU for the local executor), and
-   ``train.memory_format: channels_last`` needs image data.
+   ``train.memory_format: channels_last`` needs image data, and ``peak_gpu_memory_mb`` in an objective or a
+   constraint needs GPUs.
 
 :meth:`Experiment.create <nas.runtime.experiment.Experiment.create>` calls it before it creates the experiment's
 directory; it is usable alone (``preflight(load_config(path))``). It writes nothing, and leaves torch's global random
@@ -171,7 +172,8 @@ def check_device_use(cfg: ExperimentConfig, evaluator: Evaluator, task: Task | N
     """The evaluator's training settings (when it trains) against where trials run and the task's data:
     ``fp16`` with ``device: auto`` needs GPUs given to the trials (``execution.gpus_per_trial`` > 0 on Ray, CUDA
     visible here for the local executor; ``device: cpu`` with fp16 is refused by the training config itself);
-    ``memory_format: channels_last`` needs image data. ``cuda_here`` overrides ``torch.cuda.is_available()``."""
+    ``memory_format: channels_last`` needs image data; an objective or constraint on ``peak_gpu_memory_mb`` needs
+    GPUs as fp16 does. ``cuda_here`` overrides ``torch.cuda.is_available()``."""
     train_cfg = getattr(evaluator, "train_config", None)
     if train_cfg is None:
         return
@@ -186,6 +188,14 @@ def check_device_use(cfg: ExperimentConfig, evaluator: Evaluator, task: Task | N
             raise ConfigError("evaluator.train.precision = 'fp16' needs CUDA but the local executor runs trials here, "
                               "where no CUDA device is visible; use precision 'bf16' (mixed precision on the CPU) "
                               "or 'fp32', or run on a GPU machine")
+    gpus = ex.gpus_per_trial > 0 if ex.executor == "ray" else cuda_here
+    named = [*(o.metric for o in parse_objectives(cfg.objectives)),
+             *(c.metric for c in parse_constraints(cfg.constraints))]
+    if "peak_gpu_memory_mb" in named and not gpus:
+        raise ConfigError("an objective or constraint names peak_gpu_memory_mb, which trials on CUDA report, but "
+                          + ("execution.gpus_per_trial = 0" if ex.executor == "ray" else
+                             "the local executor runs trials here, where no CUDA device is visible")
+                          + "; give the trials GPUs or constrain params, flops or latency_ms instead")
     if train_cfg.memory_format == "channels_last" and task is not None and task.kind != "image":
         raise ConfigError(f"evaluator.train.memory_format = 'channels_last' lays out image tensors (NHWC) but task "
                           f"{cfg.evaluator.task!r} holds {task.kind} data; remove the option (or use 'contiguous')")

@@ -373,3 +373,21 @@ def test_fp16_needs_gpus_where_the_trials_run(execution: dict[str, Any], cuda_he
     else:
         with pytest.raises(ConfigError, match=r"precision = 'fp16' needs .*" + refused + r".*'bf16'"):
             check_device_use(cfg, evaluator, None, cuda_here=cuda_here)
+
+
+@pytest.mark.parametrize(("execution", "cuda_here", "refused"), [
+    ({"executor": "ray", "workers": 2, "gpus_per_trial": 0}, True, "execution.gpus_per_trial = 0"),
+    ({"executor": "ray", "workers": 2, "gpus_per_trial": 0.5}, False, None),
+    ({"executor": "local", "workers": 1}, False, "no CUDA device is visible"),
+    ({"executor": "local", "workers": 1}, True, None),
+])
+def test_a_constraint_on_peak_gpu_memory_needs_gpus(execution: dict[str, Any], cuda_here: bool, refused: str | None
+                                                    ) -> None:
+    cfg = parse_config(_config(evaluator={"name": "train", "task": "digits", "train": {"epochs": 1}},
+                               execution=execution, constraints={"peak_gpu_memory_mb": {"max": 2000}}))
+    evaluator = build(cfg).evaluator
+    if refused is None:
+        check_device_use(cfg, evaluator, None, cuda_here=cuda_here)
+    else:
+        with pytest.raises(ConfigError, match=r"names peak_gpu_memory_mb.*" + refused + r".*give the trials GPUs"):
+            check_device_use(cfg, evaluator, None, cuda_here=cuda_here)
