@@ -28,7 +28,8 @@ from torch import nn
 from nas.core.errors import ConfigError
 
 __all__ = ["PRECISIONS", "MEMORY_FORMATS", "check_precision", "autocast", "grad_scaler", "apply_memory_format",
-           "to_device", "TaskTensors", "place_task", "task_nbytes", "resident_on", "DeviceDataCache", "peak_memory_mb"]
+           "to_device", "same_device", "TaskTensors", "place_task", "task_nbytes", "resident_on", "DeviceDataCache",
+           "peak_memory_mb"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 MEMORY_FORMATS = ("contiguous", "channels_last")
@@ -62,11 +63,17 @@ def apply_memory_format(model: nn.Module, memory_format: str) -> nn.Module:
     return model
 
 
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """Whether ``a`` and ``b`` are the same device, a device without an index (``cuda``, the current one) matching
+    any index of its type (tensors report ``cuda:0`` where ``cuda`` was asked for)."""
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+
 def to_device(x: torch.Tensor, device: torch.device, *, channels_last: bool = False) -> torch.Tensor:
     """``x`` on ``device``: a host tensor bound for CUDA goes through pinned memory without blocking (the copy
     overlaps the work queued before it); a 4-d tensor is laid out channels-last when asked."""
-    if x.device != device:
-        if device.type == "cuda":
+    if not same_device(x.device, device):
+        if device.type == "cuda" and x.device.type == "cpu":
             x = x.pin_memory().to(device, non_blocking=True)
         else:
             x = x.to(device)

@@ -32,6 +32,7 @@ from nas.evaluation.device import (
     check_precision,
     grad_scaler,
     place_task,
+    same_device,
     to_device,
 )
 from nas.evaluation.tasks import Task
@@ -290,7 +291,7 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(seed)
-    if data is None or data.device != device:
+    if data is None or not same_device(data.device, device):
         data = place_task(task, device, cfg.resident_data_mb)
     x_tr, y_tr, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
     channels_last = cfg.memory_format == "channels_last"

@@ -21,6 +21,7 @@ from nas.evaluation.device import (
     grad_scaler,
     place_task,
     resident_on,
+    same_device,
     task_nbytes,
     to_device,
 )
@@ -141,6 +142,13 @@ def test_channels_last_trains_channels_last_and_matches_contiguous(small_digits)
     for a, b in zip(histories["contiguous"], histories["channels_last"]):
         for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4), key
+
+
+def test_same_device_matches_an_unindexed_device_to_any_index():
+    # resident tensors placed for "cuda" report "cuda:0": they must not be moved (or pinned) again per batch
+    assert same_device(torch.device("cuda:0"), CUDA) and same_device(CUDA, torch.device("cuda:1"))
+    assert not same_device(torch.device("cuda:0"), torch.device("cuda:1"))
+    assert not same_device(CPU, CUDA) and same_device(CPU, torch.device("cpu"))
 
 
 def test_to_device_lays_out_only_4d_tensors_channels_last():
