@@ -10,7 +10,7 @@ export RAY_AIR_NEW_OUTPUT := 0
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install test test-all lint demo clean
+.PHONY: install test test-all test-gpu lint demo clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ test: install lint
 # Every test, including the ones marked slow (exhaustive NAS-Bench-201 checks).
 test-all: install lint
 	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+# Only the tests marked gpu (mixed precision, channels_last, resident and pinned data, fractional GPUs through Ray):
+# on a machine with CUDA and a CUDA build of torch; elsewhere each is skipped with the reason.
+test-gpu: install
+	$(BIN)/python -m pytest -q -m gpu -rs
 
 demo: install
 	$(BIN)/nas demo

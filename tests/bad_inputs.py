@@ -207,6 +207,12 @@ TRAIN: list[Bad] = [
     _cfg("misspelt optimizer", {"evaluator.train": {"optimizer": "sdg"}}, r"train.optimizer = 'sdg'.*did you mean "
                                                                          r"'sgd'", base="train"),
     _cfg("zero epochs", {"evaluator.train": {"epochs": 0}}, r"epochs = 0", base="train"),
+    _cfg("misspelt precision", {"evaluator.train": {"precision": "bf61"}},
+         r"train.precision = 'bf61'.*did you mean 'bf16'", base="train"),
+    _cfg("fp16 training on the CPU", {"evaluator.train": {"precision": "fp16", "device": "cpu"}},
+         r"train.precision = 'fp16' needs a CUDA device.*use 'bf16'", base="train"),
+    _cfg("misspelt memory format", {"evaluator.train": {"memory_format": "channel_last"}},
+         r"train.memory_format = 'channel_last'.*did you mean 'channels_last'", base="train"),
     _cfg("zero batch size", {"evaluator.train": {"batch_size": 0}}, r"batch_size = 0", base="train"),
     _cfg("train settings not a mapping", {"evaluator.train": 5}, r"evaluator.train = 5: expected a mapping",
          base="train"),

@@ -27,6 +27,7 @@ from torch import nn
 from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
 from nas.core.registry import Registry, register_named, subclass_check
 from nas.evaluation.benchmarks import load_nb201
+from nas.evaluation.device import DeviceDataCache, peak_memory_mb
 from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
 from nas.evaluation.metrics import Metric, check_metric, metric_for, metric_keys
 from nas.evaluation.proxies import PROXIES
@@ -124,11 +125,19 @@ class TrainEvaluator(Evaluator):
             entry (joint search) overrides its fields.
         data_seed: seed of the data split (the experiment's seed), fixed across trials.
         latency_runs: batch-1 CPU forward passes timed for the latency metric (0 skips it).
+
+    On a worker the evaluator lives across trials: it keeps the task loaded and, for a task small enough to stay on
+    the device (``train.resident_data_mb``), its tensors on the device (:class:`~nas.evaluation.device.
+    DeviceDataCache`), so the data crosses to a GPU once per worker. After each trial the model, optimiser and
+    gradients are released (``gc.collect()``, ``torch.cuda.empty_cache()``), so workers sharing a GPU
+    (``execution.gpus_per_trial`` < 1) get the memory back; on CUDA, a trial's ``peak_gpu_memory_mb`` metric is
+    ``torch.cuda.max_memory_allocated`` during that trial (the peak is reset at its start; it includes the task's
+    resident tensors).
     """
 
     name = "train"
     metrics = frozenset({"val_acc", "val_loss", "test_acc", "test_loss", "params", "flops", "train_seconds", "epochs",
-                         "best_epoch", "latency_ms"})
+                         "best_epoch", "latency_ms", "peak_gpu_memory_mb"})
 
     def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
                  train: Any = None, data_seed: int = 0, latency_runs: int = 10, metric: str | None = None) -> None:
@@ -145,21 +154,26 @@ class TrainEvaluator(Evaluator):
         self.data_seed = data_seed
         self.latency_runs = latency_runs
         self._task: Task | None = None
+        self._data = DeviceDataCache()
         #: optional early-stopping pruner with ``report(trial_id, epoch, val_acc) -> bool`` (see nas.evaluation.pruning)
         self.pruner: Pruner | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # ship to workers without the loaded arrays
         state = dict(self.__dict__)
         state["_task"] = None
+        state["_data"] = DeviceDataCache()
         return state
 
     def metric_names(self) -> frozenset[str]:
         """:attr:`metrics` with ``val_<metric>`` and ``test_<metric>`` of the chosen metric, without accuracies for
-        regression and without ``latency_ms`` when latency is not measured (``latency_runs = 0``)."""
+        regression, without ``latency_ms`` when latency is not measured (``latency_runs = 0``) and without
+        ``peak_gpu_memory_mb`` when training is set to the CPU."""
         names = self.metrics | set(metric_keys(self.metric))
         if self.problem == "regression":
             names -= {"val_acc", "test_acc"}
-        return names if self.latency_runs else names - {"latency_ms"}
+        if not self.latency_runs:
+            names -= {"latency_ms"}
+        return names - {"peak_gpu_memory_mb"} if self.train_config.device == "cpu" else names
 
     @property
     def task(self) -> Task:
@@ -196,14 +210,17 @@ class TrainEvaluator(Evaluator):
             task = self.task
             cfg = self.config_for(trial.arch)
             device = resolve_device(cfg.device)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            data = self._data.get(task, device, cfg.resident_data_mb)
             with seeded(trial.seed, device):
                 model = self.compiler(trial.arch, task.input_shape, task.num_classes)
                 params, flops = count_params(model), count_flops(model, task.input_shape)
-                report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch),
+                report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch), data=data,
                                metric=self.metric)
-            x_test = torch.as_tensor(task.x_test, device=device)
-            y_test = torch.as_tensor(task.y_test, device=device)
-            test = score_split(model, x_test, y_test, task, self.metric, cfg.eval_batch_size, cfg.loss)
+            test = score_split(model, data.x_test, data.y_test, task, self.metric, cfg.eval_batch_size, cfg.loss,
+                               device=device, precision=cfg.precision,
+                               channels_last=cfg.memory_format == "channels_last")
             metrics = {"val_loss": report.val_loss, "test_loss": test.loss, "params": float(params),
                        "flops": float(flops), "train_seconds": report.seconds, "epochs": float(report.epochs_run),
                        "best_epoch": float(report.best_epoch)}
@@ -212,6 +229,9 @@ class TrainEvaluator(Evaluator):
             val_key, test_key = metric_keys(self.metric)
             metrics[val_key], metrics[test_key] = report.val_value, test.value
             score = self.metric.score(report.val_value)
+            peak = peak_memory_mb(device)
+            if peak is not None:
+                metrics["peak_gpu_memory_mb"] = peak
             if self.latency_runs:
                 metrics["latency_ms"] = cpu_latency_ms(model, task.input_shape, runs=self.latency_runs)
             status = Status.PRUNED if report.stopped == "pruned" else Status.COMPLETE

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas.evaluation.device import autocast, to_device
 from nas.evaluation.metrics import Metric
 from nas.evaluation.tasks import Task
 
@@ -47,13 +48,21 @@ def make_loss(task: Task, *, loss: str = "auto", class_weight: str | None = None
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """The model's outputs on ``x`` in eval mode (the training mode is restored)."""
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, *, device: torch.device | None = None,
+            precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
+    """The model's outputs (float32, on ``device``, default ``x``'s) on ``x`` in eval mode, batch by batch under
+    the autocast of ``precision`` (``x`` may stay in host memory: each batch is moved); the training mode is
+    restored."""
+    device = x.device if device is None else device
     was = model.training
     model.eval()
-    out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    outs = []
+    for i in range(0, len(x), batch_size):
+        xb = to_device(x[i:i + batch_size], device, channels_last=channels_last)
+        with autocast(device, precision):
+            outs.append(model(xb).float())
     model.train(was)
-    return out
+    return torch.cat(outs)
 
 
 def in_target_units(task: Task, values: np.ndarray) -> np.ndarray:
@@ -72,9 +81,11 @@ class SplitScore:
 
 
 def score_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: Task, metric: Metric,
-                batch_size: int = 512, loss: str = "auto") -> SplitScore:
-    """Loss, accuracy and ``metric`` of ``model`` on ``(x, y)`` of ``task``."""
-    out = predict(model, x, batch_size)
+                batch_size: int = 512, loss: str = "auto", *, device: torch.device | None = None,
+                precision: str = "fp32", channels_last: bool = False) -> SplitScore:
+    """Loss, accuracy and ``metric`` of ``model`` on ``(x, y)`` of ``task`` (device use as :func:`predict`)."""
+    out = predict(model, x, batch_size, device=device, precision=precision, channels_last=channels_last)
+    y = y.to(out.device)
     if task.regression:
         fn = nn.HuberLoss() if loss == "huber" else nn.MSELoss()
         mean_loss = fn(out.reshape(y.shape), y).item()

@@ -23,6 +23,18 @@ from torch import nn
 from nas.core.checks import check_choice, check_int, check_number, is_number
 from nas.core.errors import ConfigError, did_you_mean
 from nas.evaluation.augment import IMAGE_AUGMENTATIONS, SEQUENCE_AUGMENTATIONS, make_augmenter
+from nas.evaluation.device import (
+    MEMORY_FORMATS,
+    PRECISIONS,
+    TaskTensors,
+    apply_memory_format,
+    autocast,
+    check_precision,
+    grad_scaler,
+    place_task,
+    same_device,
+    to_device,
+)
 from nas.evaluation.metrics import Metric, get_metric
 from nas.evaluation.scoring import CLASS_WEIGHTS, LOSSES, make_loss, score_split
 from nas.evaluation.tasks import Task
@@ -43,6 +55,11 @@ class TrainConfig:
     ``gamma`` every ``step_size`` epochs); ``exponential`` (``gamma ** e``); ``polynomial`` (from lr to
     ``min_lr`` with exponent ``power``); ``cosine`` (to ``min_lr``); ``cyclic`` (triangular between
     ``min_lr`` and lr, period ``cycle_epochs``). ``warmup_epochs`` ramps linearly up first.
+
+    Device use (:mod:`nas.evaluation.device`): ``precision`` ``fp32``, ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA
+    only, with a gradient scaler); ``memory_format`` ``contiguous`` or ``channels_last`` (NHWC model and image
+    batches; not the task option of that name, which is about the file's array order); a task of at most
+    ``resident_data_mb`` MiB is kept on the device, a larger one is streamed batch by batch (pinned on CUDA).
 
     ``loss``: ``auto`` (cross-entropy for classification, mse for regression), ``cross_entropy``, ``mse`` or
     ``huber``. ``class_weight: balanced`` weighs the cross-entropy of each class by the inverse of its frequency
@@ -74,6 +91,9 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     eval_batch_size: int = 512
+    precision: str = "fp32"
+    memory_format: str = "contiguous"
+    resident_data_mb: float = 512.0
     loss: str = "auto"
     class_weight: str | None = None
 
@@ -94,6 +114,9 @@ class TrainConfig:
         check_int("train.eval_batch_size", self.eval_batch_size, minimum=1)
         check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
         check_choice("train.schedule", self.schedule, SCHEDULES)
+        check_choice("train.precision", self.precision, PRECISIONS)
+        check_choice("train.memory_format", self.memory_format, MEMORY_FORMATS)
+        check_number("train.resident_data_mb", self.resident_data_mb, low=0, finite=True)
         check_choice("train.loss", self.loss, LOSSES)
         if self.class_weight is not None:
             check_choice("train.class_weight", self.class_weight, CLASS_WEIGHTS)
@@ -116,7 +139,9 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} = {getattr(self, name)!r}: must be true or false")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
             raise ConfigError("train.nesterov = true needs optimizer 'sgd' with momentum > 0")
-        resolve_device(self.device, check_only=True)
+        device = resolve_device(self.device, check_only=True)
+        if self.device != "auto":
+            check_precision(self.precision, device)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
@@ -238,17 +263,23 @@ def _set_drop_path(model: nn.Module, prob: float) -> None:
 
 
 @torch.no_grad()
-def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
+def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, *,
+                   device: torch.device | None = None, precision: str = "fp32", channels_last: bool = False
                    ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)``, in eval mode."""
+    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)``, in eval mode, under the autocast of
+    ``precision``. ``x`` and ``y`` are on ``device`` (default: ``x``'s) or in host memory, then moved batch by
+    batch; ``channels_last`` lays image batches out NHWC."""
+    device = x.device if device is None else device
     was = model.training
     model.eval()
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
     for i in range(0, len(y), batch_size):
-        out = model(x[i:i + batch_size])
-        yb = y[i:i + batch_size]
-        loss_sum += nn.functional.cross_entropy(out, yb, reduction="sum")
+        xb = to_device(x[i:i + batch_size], device, channels_last=channels_last)
+        yb = to_device(y[i:i + batch_size], device)
+        with autocast(device, precision):
+            out = model(xb)
+            loss_sum += nn.functional.cross_entropy(out, yb, reduction="sum").float()
         correct += (out.argmax(1) == yb).sum()
     model.train(was)
     return loss_sum.item() / len(y), 100.0 * correct.item() / len(y)
@@ -256,7 +287,7 @@ def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
 
 def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
           on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
-          metric: Metric | None = None) -> TrainReport:
+          data: TaskTensors | None = None, metric: Metric | None = None) -> TrainReport:
     """Train ``model`` on ``task``'s train split, validating after every epoch.
 
     ``metric`` (default: accuracy, or rmse for a regression task) is the validation score that picks the best
@@ -264,20 +295,25 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
     ``val_loss``, ``val_<metric>``, ``score`` (the metric oriented to be maximised) and ``lr``; when it returns
     ``False`` training stops and the report says ``pruned``. With ``patience`` set, training stops after that many
     epochs without a better validation score. With ``restore_best`` the weights of the best validation epoch are
-    restored at the end. Raises :class:`Diverged` on a NaN or infinite loss. The test split is not touched.
+    restored at the end. Raises :class:`Diverged` on a NaN or infinite loss. The test split is not touched. ``data`` is the task's tensors already placed for the device (an evaluator's
+    :class:`~nas.evaluation.device.DeviceDataCache` hands them out, so a worker moves a small task to its GPU once);
+    without it they are placed here (:func:`~nas.evaluation.device.place_task`). Raises :class:`ConfigError` for
+    ``precision: fp16`` on a device that is not CUDA.
     """
     metric = metric or get_metric("rmse" if task.regression else "accuracy")
     start = time.perf_counter()
     device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(seed)
-    x_tr = torch.as_tensor(task.x_train, device=device)
-    y_tr = torch.as_tensor(task.y_train, device=device)
-    x_val = torch.as_tensor(task.x_val, device=device)
-    y_val = torch.as_tensor(task.y_val, device=device)
+    if data is None or not same_device(data.device, device):
+        data = place_task(task, device, cfg.resident_data_mb)
+    x_tr, y_tr, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
+    channels_last = cfg.memory_format == "channels_last"
     add_dropout(model, cfg.dropout)
-    model.to(device)
+    apply_memory_format(model.to(device), cfg.memory_format)
+    scaler = grad_scaler(device, cfg.precision)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _make_optimizer(params, cfg)
     steps_per_epoch = max(1, math.ceil(len(y_tr) / cfg.batch_size))
@@ -292,31 +328,43 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
         model.train()
         _set_drop_path(model, cfg.drop_path * epoch / cfg.epochs)
         lr = optimizer.param_groups[0]["lr"]
-        perm = torch.randperm(len(y_tr), generator=gen).to(device)
+        perm = torch.randperm(len(y_tr), generator=gen).to(data.index_device())
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         for i in range(0, len(y_tr), cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
-            xb, yb = x_tr[idx], y_tr[idx]
+            xb, yb = data.batch(x_tr, y_tr, idx)
             if augment is not None:
                 xb = augment(xb, gen)
-            out = model(xb)
-            loss = loss_fn(out, yb)
+            if channels_last:
+                xb = to_device(xb, device, channels_last=True)
+            with autocast(device, cfg.precision):
+                out = model(xb)
+                loss = loss_fn(out, yb)
             if cfg.l1:
                 loss = loss + cfg.l1 * sum(p.abs().sum() for p in params)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
+            if scaler is None:
+                loss.backward()
+                if cfg.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                optimizer.step()
+            else:  # fp16: scaled loss, gradients unscaled before clipping, steps with inf/NaN gradients skipped
+                scaler.scale(loss).backward()
+                if cfg.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
             scheduler.step()
-            loss_sum += loss.detach() * len(yb)
+            loss_sum += loss.detach().float() * len(yb)
             if not task.regression:
                 correct += (out.detach().argmax(1) == yb).sum()
         train_loss = loss_sum.item() / len(y_tr)
         if not math.isfinite(train_loss):
             raise Diverged(f"diverged at epoch {epoch + 1}: training loss is {train_loss}")
-        val = score_split(model, x_val, y_val, task, metric, cfg.eval_batch_size, cfg.loss)
+        val = score_split(model, x_val, y_val, task, metric, cfg.eval_batch_size, cfg.loss, device=device,
+                          precision=cfg.precision, channels_last=channels_last)
         val_loss, val_acc = val.loss, val.acc
         if not math.isfinite(val_loss):
             raise Diverged(f"diverged at epoch {epoch + 1}: validation loss is {val_loss}")

@@ -13,7 +13,9 @@ where the Hessian-vector product is the central finite difference
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -24,6 +26,8 @@ __all__ = ["Architect", "unrolled_alpha_grad", "Batch"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Regulariser = Callable[[], torch.Tensor]
+#: makes the context forward passes and losses run in (an autocast for mixed precision)
+Autocast = Callable[[], AbstractContextManager[object]]
 
 
 def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -40,25 +44,28 @@ def _squared_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def _loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    logits = model(batch[0])
-    return F.cross_entropy(logits, batch[1]), logits
+def _loss(model: nn.Module, batch: Batch, amp: Autocast = contextlib.nullcontext
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    with amp():
+        logits = model(batch[0])
+        return F.cross_entropy(logits, batch[1]), logits
 
 
 def unrolled_alpha_grad(model: nn.Module, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter],
                         train: Batch, val: Batch, *, xi: float, weight_decay: float, r: float = 0.01,
-                        momentum: Sequence[torch.Tensor | None] | None = None
+                        momentum: Sequence[torch.Tensor | None] | None = None,
+                        amp: Autocast = contextlib.nullcontext
                         ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     """DARTS' second-order architecture gradient (see the module docstring); ``momentum`` is ``m`` per weight
     (None: zero). The weights are restored exactly afterwards. Returns (gradient per alpha, validation loss at
-    ``w'``, its logits)."""
+    ``w'``, its logits). Forward passes run in ``amp()``."""
     backup = [w.detach().clone() for w in weights]
-    g_train = _grads(_loss(model, train)[0], weights)
+    g_train = _grads(_loss(model, train, amp)[0], weights)
     moments = list(momentum) if momentum is not None else [None] * len(weights)
     with torch.no_grad():
         for w, g, m in zip(weights, g_train, moments):
             w.sub_(xi * ((m if m is not None else 0.0) + g + weight_decay * w))
-    val_loss, logits = _loss(model, val)
+    val_loss, logits = _loss(model, val, amp)
     grads = _grads(val_loss, list(alphas) + list(weights))
     d_alpha, v = grads[: len(alphas)], grads[len(alphas):]
     norm = torch.sqrt(_squared_norm(v))
@@ -68,7 +75,7 @@ def unrolled_alpha_grad(model: nn.Module, weights: Sequence[nn.Parameter], alpha
         with torch.no_grad():
             for w, b, g in zip(weights, backup, v):
                 w.copy_(b + sign * eps * g)
-        hvp.append(_grads(_loss(model, train)[0], alphas))
+        hvp.append(_grads(_loss(model, train, amp)[0], alphas))
     with torch.no_grad():
         for w, b in zip(weights, backup):
             w.copy_(b)
@@ -81,12 +88,14 @@ class Architect:
 
     ``order`` 1 or 2 (see the module docstring); ``regulariser()`` (e.g. beta-decay) is added to the
     validation loss with weight ``reg_weight`` given per step; ``weight_optimizer`` (SGD) lends the unrolled
-    step its momentum buffers."""
+    step its momentum buffers; forward passes run in ``amp()`` (an autocast for mixed precision)."""
 
     def __init__(self, model: nn.Module, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter], *,
                  lr: float, weight_decay: float, order: int = 1, betas: tuple[float, float] = (0.5, 0.999),
-                 regulariser: Regulariser | None = None, weight_optimizer: Any = None) -> None:
+                 regulariser: Regulariser | None = None, weight_optimizer: Any = None,
+                 amp: Autocast = contextlib.nullcontext) -> None:
         self.model = model
+        self.amp = amp
         self.weight_optimizer = weight_optimizer
         self.weights = list(weights)
         self.alphas = list(alphas)
@@ -99,9 +108,10 @@ class Architect:
         """One update; returns (validation loss, validation logits)."""
         if self.order == 2:
             grads, loss, logits = unrolled_alpha_grad(self.model, self.weights, self.alphas, train, val, xi=xi,
-                                                      weight_decay=weight_decay, momentum=self._moments())
+                                                      weight_decay=weight_decay, momentum=self._moments(),
+                                                      amp=self.amp)
         else:
-            loss, logits = _loss(self.model, val)
+            loss, logits = _loss(self.model, val, self.amp)
             grads = _grads(loss, self.alphas)
             loss, logits = loss.detach(), logits.detach()
         if self.regulariser is not None and reg_weight > 0.0:

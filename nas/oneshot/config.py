@@ -19,10 +19,12 @@ from nas.trials.protocols import Space
 if TYPE_CHECKING:  # an annotation only: importing search_spaces loads every space
     from search_spaces.slots import SupernetSpec
 
-__all__ = ["OneShotConfig", "SupernetSpace", "ALGORITHMS", "COLLAPSE_ACTIONS", "proxy_space", "place"]
+__all__ = ["OneShotConfig", "SupernetSpace", "ALGORITHMS", "COLLAPSE_ACTIONS", "ONESHOT_PRECISIONS", "proxy_space",
+           "place"]
 
 ALGORITHMS = ("darts", "gdas", "beta_darts")
 COLLAPSE_ACTIONS = ("warn", "stop", "regularize")
+ONESHOT_PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,9 @@ class OneShotConfig:
     """Settings of a one-shot search (defaults: DARTS' CIFAR-10 settings, fewer epochs).
 
     ``space_options`` override the space's options for the supernet only (a smaller proxy network, as DARTS
-    searches with 8 cells and evaluates 20); the derived cell is placed back into the configured space."""
+    searches with 8 cells and evaluates 20); the derived cell is placed back into the configured space.
+    ``precision`` ``fp32`` or ``bf16`` (forward passes and losses of both steps under bfloat16 autocast, on CUDA
+    or the CPU); ``fp16`` is not offered: its loss scaling does not fit the unrolled second-order step."""
 
     algorithm: str = "darts"
     order: int = 1
@@ -54,6 +58,7 @@ class OneShotConfig:
     collapse_warmup: int | None = None
     collapse_action: str = "warn"
     device: str = "auto"
+    precision: str = "fp32"
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -94,6 +99,12 @@ class OneShotConfig:
                               f"{', '.join(COLLAPSE_ACTIONS)}")
         if not isinstance(self.space_options, dict):
             raise ConfigError(f"{where}.space_options = {self.space_options!r}: must be a mapping of space options")
+        if self.precision not in ONESHOT_PRECISIONS:
+            hint = ("; fp16 needs loss scaling, which the unrolled architecture step does not support: use bf16 for "
+                    "mixed precision" if self.precision == "fp16" else did_you_mean(str(self.precision),
+                                                                                 ONESHOT_PRECISIONS))
+            raise ConfigError(f"{where}.precision = {self.precision!r}: choose from "
+                              f"{', '.join(ONESHOT_PRECISIONS)}{hint}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"{where}.device = {self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 

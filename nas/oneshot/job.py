@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from nas.core.errors import ConfigError
 from nas.core.io import atomic_write, atomic_write_text
+from nas.evaluation.device import autocast
 from nas.evaluation.tasks import load_task
 from nas.evaluation.training import resolve_device
 from nas.oneshot.architect import Architect
@@ -86,7 +87,8 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
         return torch.stack([torch.logsumexp(a, dim=-1).mean() for a in alphas]).mean()
 
     architect = Architect(net, weights, alphas, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
-                          order=cfg.order, regulariser=beta_decay, weight_optimizer=w_opt)
+                          order=cfg.order, regulariser=beta_decay, weight_optimizer=w_opt,
+                          amp=lambda: autocast(device, cfg.precision))
     state: dict[str, Any] = {"epoch": 0, "history": [], "warnings": [], "healthy": None, "boost": 0.0,
                              "cpu": 0.0, "wall": 0.0, "stopped": None}
     ckpt = directory / search.CHECKPOINT
@@ -156,8 +158,9 @@ def _epoch(search: SupernetSearch, net: Any, architect: Any, w_opt: Any,
         train, val = (xw[iw], yw[iw]), (xa[ia], ya[ia])
         loss_a, logits_a = architect.step(train, val, xi=xi, weight_decay=cfg.weight_decay, reg_weight=reg)
         w_opt.zero_grad(set_to_none=True)
-        logits = net(train[0])
-        loss = F.cross_entropy(logits, train[1])
+        with autocast(xw.device, cfg.precision):
+            logits = net(train[0])
+            loss = F.cross_entropy(logits, train[1])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.weight_parameters(), cfg.grad_clip)
         w_opt.step()
@@ -182,7 +185,7 @@ def _load(search: SupernetSearch, ckpt: Path, net: Any, w_opt: Any, architect: A
     except Exception as err:
         raise ConfigError(f"{ckpt} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
                           f"delete {ckpt.parent} to start the supernet search afresh") from None
-    if saved["config"] != search.config.to_dict() or saved["seed"] != search.seed:
+    if {"precision": "fp32", **saved["config"]} != search.config.to_dict() or saved["seed"] != search.seed:
         raise ConfigError(f"{ckpt} was written by a search with other settings; delete {ckpt.parent} to "
                           "start the supernet search afresh")
     net.load_state_dict(saved["supernet"])

@@ -10,7 +10,11 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    :func:`~nas.evaluation.tasks.load_task` (shapes, dtype, finite values, labels, samples per class and split,
    channels-last images) and its kind (image or sequence) is the one the space builds models for;
 3. one candidate of the space (``space.sample`` with the experiment's seed) compiles for the task's input and runs
-   a forward and a backward pass on one batch of training data, on the CPU.
+   a forward and a backward pass on one batch of training data, on the CPU;
+4. the training's device settings fit where trials run (:func:`check_device_use`): ``train.precision: fp16`` needs
+   CUDA on the workers (``execution.gpus_per_trial`` > 0 on Ray; a visible GPU for the local executor), and
+   ``train.memory_format: channels_last`` needs image data, and ``peak_gpu_memory_mb`` in an objective or a
+   constraint needs GPUs.
 
 :meth:`Experiment.create <nas.runtime.experiment.Experiment.create>` calls it before it creates the experiment's
 directory; it is usable alone (``preflight(load_config(path))``). It writes nothing, and leaves torch's global random
@@ -34,7 +38,8 @@ from nas.trials.objectives import parse_constraints, parse_objectives
 from nas.trials.protocols import Evaluator
 from search_spaces.base import SearchSpace
 
-__all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "BATCH"]
+__all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "check_device_use",
+           "BATCH"]
 
 #: samples of the batch the candidate runs forward and backward on
 BATCH = 8
@@ -81,6 +86,7 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
     candidate = None
     if shape is not None and classes is not None:
         candidate = check_candidate(cfg, parts.space, x, y, classes, what=_input_name(cfg, shape))
+    check_device_use(cfg, parts.evaluator, task)
     return PreflightReport(task=cfg.evaluator.task, input_shape=shape, num_classes=classes, candidate=candidate,
                            metrics=metrics, seconds=time.perf_counter() - start)
 
@@ -163,6 +169,40 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
                 f"classes: {type(err).__name__}: {_first_line(err)}; choose a space or space options that accept "
                 "this input, or reshape the data") from None
     return arch.canonical_hash()
+
+
+def check_device_use(cfg: ExperimentConfig, evaluator: Evaluator, task: Task | None,
+                     cuda_here: bool | None = None) -> None:
+    """The evaluator's training settings (when it trains) against where trials run and the task's data:
+    ``fp16`` with ``device: auto`` needs GPUs given to the trials (``execution.gpus_per_trial`` > 0 on Ray, CUDA
+    visible here for the local executor; ``device: cpu`` with fp16 is refused by the training config itself);
+    ``memory_format: channels_last`` needs image data; an objective or constraint on ``peak_gpu_memory_mb`` needs
+    GPUs as fp16 does. ``cuda_here`` overrides ``torch.cuda.is_available()``."""
+    train_cfg = getattr(evaluator, "train_config", None)
+    if train_cfg is None:
+        return
+    ex = cfg.execution
+    cuda_here = torch.cuda.is_available() if cuda_here is None else cuda_here
+    if train_cfg.precision == "fp16" and train_cfg.device == "auto":
+        if ex.executor == "ray" and ex.gpus_per_trial <= 0:
+            raise ConfigError("evaluator.train.precision = 'fp16' needs a GPU per trial but execution.gpus_per_trial "
+                              "= 0; give each trial a GPU (e.g. gpus_per_trial: 0.5 shares one between two), or use "
+                              "precision 'bf16' (mixed precision on the CPU too) or 'fp32'")
+        if ex.executor == "local" and not cuda_here:
+            raise ConfigError("evaluator.train.precision = 'fp16' needs CUDA but the local executor runs trials here, "
+                              "where no CUDA device is visible; use precision 'bf16' (mixed precision on the CPU) "
+                              "or 'fp32', or run on a GPU machine")
+    gpus = ex.gpus_per_trial > 0 if ex.executor == "ray" else cuda_here
+    named = [*(o.metric for o in parse_objectives(cfg.objectives)),
+             *(c.metric for c in parse_constraints(cfg.constraints))]
+    if "peak_gpu_memory_mb" in named and not gpus:
+        raise ConfigError("an objective or constraint names peak_gpu_memory_mb, which trials on CUDA report, but "
+                          + ("execution.gpus_per_trial = 0" if ex.executor == "ray" else
+                             "the local executor runs trials here, where no CUDA device is visible")
+                          + "; give the trials GPUs or constrain params, flops or latency_ms instead")
+    if train_cfg.memory_format == "channels_last" and task is not None and task.kind != "image":
+        raise ConfigError(f"evaluator.train.memory_format = 'channels_last' lays out image tensors (NHWC) but task "
+                          f"{cfg.evaluator.task!r} holds {task.kind} data; remove the option (or use 'contiguous')")
 
 
 def _input_name(cfg: ExperimentConfig, shape: tuple[int, ...]) -> str:

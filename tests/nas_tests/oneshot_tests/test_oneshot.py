@@ -162,3 +162,28 @@ def test_pc_darts_with_edge_normalization_searches_the_darts_space(tmp_path):
                                              config=config, directory=str(tmp_path)))
     assert set(out.alphas) == {"normal", "reduce", "normal.edges", "reduce.edges"}
     assert space.contains(out.arch)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("fp16", r"precision = 'fp16': choose from fp32, bf16; fp16 needs loss scaling.*use bf16"),
+    ("bf61", r"precision = 'bf61': choose from fp32, bf16 \(did you mean 'bf16'\?\)"),
+])
+def test_precision_is_fp32_or_bf16(value, message):
+    with pytest.raises(ConfigError, match=message):
+        OneShotConfig.from_options("darts", {"precision": value})
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_a_bf16_search_runs_its_forward_passes_in_bf16_and_tracks_fp32(tmp_path, order):
+    records = {}
+    for precision in ("fp32", "bf16"):
+        out = run_supernet_search(search(tmp_path / precision, epochs=2, order=order, precision=precision,
+                                         device="cpu"))
+        assert out.epochs_run == 2 and out.stopped is None
+        records[precision] = out.history
+    for a, b in zip(records["fp32"], records["bf16"]):
+        assert all(np.isfinite(b[k]) for k in ("train_loss", "search_val_loss"))
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
+        assert b["search_val_loss"] == pytest.approx(a["search_val_loss"], rel=0.05)
+    # close, but not the same numbers: the bf16 search's passes really ran in bfloat16
+    assert [r["train_loss"] for r in records["fp32"]] != [r["train_loss"] for r in records["bf16"]]

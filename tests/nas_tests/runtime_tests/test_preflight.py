@@ -17,9 +17,9 @@ from nas.cli import main
 from nas.core.errors import ConfigError
 from nas.evaluation.evaluators import EVALUATORS, Evaluator, register_evaluator
 from nas.evaluation.tasks import load_task
-from nas.runtime.config import load_config, parse_config
+from nas.runtime.config import build, load_config, parse_config
 from nas.runtime.experiment import Experiment
-from nas.runtime.preflight import check_candidate, preflight
+from nas.runtime.preflight import check_candidate, check_device_use, preflight
 from nas.trials.trial import Result, Trial
 from search_spaces import get_space
 
@@ -347,3 +347,48 @@ def test_a_search_in_which_every_trial_failed_exits_1(command: str, failing: Non
     assert "most common reason (4 of 6): ValueError: the data went away" in captured.err
     assert main(["resume", str(out), "--max-trials", "7", "--quiet"]) == 1
     assert "every trial failed (7 of 7" in capsys.readouterr().err
+
+
+def test_memory_format_channels_last_on_a_sequence_task_is_refused(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _config(space={"name": "rnn"})
+    cfg["evaluator"].update(task="italy_power", train={"epochs": 1, "memory_format": "channels_last"})
+    code, err, out = _search(tmp_path, cfg, capsys)
+    assert code == 2 and "train.memory_format = 'channels_last'" in err and "sequence data" in err, err
+    assert not out.parent.exists()
+
+
+@pytest.mark.parametrize(("execution", "cuda_here", "refused"), [
+    ({"executor": "ray", "workers": 2, "gpus_per_trial": 0}, True, "execution.gpus_per_trial = 0"),
+    ({"executor": "ray", "workers": 2, "gpus_per_trial": 0.5}, False, None),  # the workers have the GPUs
+    ({"executor": "local", "workers": 1}, False, "no CUDA device is visible"),
+    ({"executor": "local", "workers": 1}, True, None),
+])
+def test_fp16_needs_gpus_where_the_trials_run(execution: dict[str, Any], cuda_here: bool, refused: str | None
+                                              ) -> None:
+    cfg = parse_config(_config(evaluator={"name": "train", "task": "digits",
+                                          "train": {"epochs": 1, "precision": "fp16"}}, execution=execution))
+    evaluator = build(cfg).evaluator
+    if refused is None:
+        check_device_use(cfg, evaluator, None, cuda_here=cuda_here)
+    else:
+        with pytest.raises(ConfigError, match=r"precision = 'fp16' needs .*" + refused + r".*'bf16'"):
+            check_device_use(cfg, evaluator, None, cuda_here=cuda_here)
+
+
+@pytest.mark.parametrize(("execution", "cuda_here", "refused"), [
+    ({"executor": "ray", "workers": 2, "gpus_per_trial": 0}, True, "execution.gpus_per_trial = 0"),
+    ({"executor": "ray", "workers": 2, "gpus_per_trial": 0.5}, False, None),
+    ({"executor": "local", "workers": 1}, False, "no CUDA device is visible"),
+    ({"executor": "local", "workers": 1}, True, None),
+])
+def test_a_constraint_on_peak_gpu_memory_needs_gpus(execution: dict[str, Any], cuda_here: bool, refused: str | None
+                                                    ) -> None:
+    cfg = parse_config(_config(evaluator={"name": "train", "task": "digits", "train": {"epochs": 1}},
+                               execution=execution, constraints={"peak_gpu_memory_mb": {"max": 2000}}))
+    evaluator = build(cfg).evaluator
+    if refused is None:
+        check_device_use(cfg, evaluator, None, cuda_here=cuda_here)
+    else:
+        with pytest.raises(ConfigError, match=r"names peak_gpu_memory_mb.*" + refused + r".*give the trials GPUs"):
+            check_device_use(cfg, evaluator, None, cuda_here=cuda_here)
