@@ -326,6 +326,11 @@ class Experiment:
         if context.files is not None:
             return context.files, lambda: None
         if isinstance(executor, RayExecutor):
+            address = self.cfg.execution.address or ""
+            if address.startswith("ray://"):  # a Ray Client's driver runs on the head: its disk is not ours
+                raise ConfigError(f"execution.address = {address!r} is a Ray Client address: the supernet job's "
+                                  "checkpoints cannot reach this machine through it; set execution.storage to a "
+                                  "location every node reaches (s3://bucket/prefix or a shared absolute path)")
             files = DriverFiles.start(self.directory / self.JOB, executor.runtime_env)
             return files, files.close
         return None, lambda: None

@@ -264,10 +264,18 @@ def _start_node(args: list[str], temp_dir: str, log: Path, python: Path | None =
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the node ``proc`` started: its process group (``ray start``, the raylet, its agents) and every process
+    descending from it (Ray's workers, which a raylet starts in process groups of their own)."""
+    descendants = _descendants(proc.pid, "")
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for pid in descendants:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     proc.wait(timeout=30)
 
 
@@ -383,7 +391,7 @@ def test_a_supernet_job_on_the_worker_node_checkpoints_to_the_driver_and_resumes
         ray.get(hog.ping.remote(), timeout=60)
         cfg = parse_config({"name": "oneshot", "seed": 1, "space": {"name": "nb201", "options": {"C": 2, "N": 1}},
                             "strategy": {"name": "darts", "options": {"epochs": 6, "batch_size": 32, "task": "digits",
-                                                                      "task_options": {"limit": 600}}},
+                                                                      "task_options": {"limit": 300}}},
                             "evaluator": {"name": "nb201"}, "budget": {"max_trials": 1},
                             "execution": {"executor": "ray", "workers": 1, "address": two_nodes.address,
                                           "threads_per_trial": 1, "max_retries": 1}})
