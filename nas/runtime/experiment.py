@@ -335,10 +335,12 @@ class Experiment:
             return files, files.close
         return None, lambda: None
 
-    def _pruner(self) -> Pruner:
-        """The ASHA pruner (a Ray actor for the Ray executor), fed with the rung values of finished trials."""
+    def _pruner(self, executor: Executor) -> Pruner:
+        """The ASHA pruner (a Ray actor for the Ray executor, in its workers' runtime environment), fed with the
+        rung values of finished trials."""
         options = dict(self.cfg.early_stopping)  # type: ignore[arg-type]  # called when set
-        pruner = RemotePruner(**options) if self.cfg.execution.executor == "ray" else ASHA(**options)
+        pruner = (RemotePruner(runtime_env=executor.runtime_env, **options) if isinstance(executor, RayExecutor)
+                  else ASHA(**options))
         for t in self.store.trials():
             for h in t.history:
                 pruner.report(t.id, int(h["epoch"]), h["val_acc"])
@@ -392,7 +394,7 @@ class Experiment:
             executor.set_notify(emit)
         if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
             # config validation allows early stopping with the train evaluator only, which has a pruner
-            self.evaluator.pruner = self._pruner()
+            self.evaluator.pruner = self._pruner(executor)
         start = time.perf_counter()
         best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]  # ranked: scores not None
         constraints = parse_constraints(self.cfg.constraints)
