@@ -65,7 +65,7 @@ class OneShotStrategy(Strategy):
         return SupernetSearch(space=self.space, task=task,
                               task_options=self.task_options if self.task else dict(context.task_options),
                               seed=context.seed, config=self.config, directory=str(context.directory),
-                              threads=context.threads)
+                              threads=context.threads, files=context.files)
 
     def tell_job(self, outcome: JobOutcome) -> None:
         """Receive the :class:`SearchOutcome` of the supernet search."""

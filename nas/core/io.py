@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "ordinary_dir_mode", "ordinary_mode",
-           "remove_stray_temps"]
+           "remove_stray_temps", "DirectoryFiles"]
 
 
 _TEMP_SUFFIX = ".tmp"
@@ -88,3 +88,24 @@ def remove_stray_temps(directory: str | Path) -> list[Path]:
                 entry.unlink()
                 removed.append(entry)
     return removed
+
+
+class DirectoryFiles:
+    """Files by name in a local ``directory`` (made on the first write), each written atomically: the
+    :class:`nas.trials.protocols.JobFiles` of a job whose directory is on the node it runs on."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            return (self.directory / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, name: str, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.directory / name, data)
+
+    def where(self, name: str) -> str:
+        return str(self.directory / name)

@@ -14,6 +14,7 @@ trials reach them already checked for membership (by the strategy that proposed 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import traceback
@@ -21,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,6 +48,8 @@ if TYPE_CHECKING:  # annotations only; imported where used
 __all__ = ["Evaluator", "ModelCompiler", "TrainingEvaluator", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator",
            "get_evaluator", "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY"]
 
+#: the array fields of a Task
+_SPLITS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 #: Macro key under which an architecture carries the training hyperparameters chosen for it.
 HPARAMS_KEY = "hparams"
 EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
@@ -158,11 +162,31 @@ class TrainEvaluator(Evaluator):
         #: optional early-stopping pruner with ``report(trial_id, epoch, val_acc) -> bool`` (see nas.evaluation.pruning)
         self.pruner: Pruner | None = None
 
-    def __getstate__(self) -> dict[str, Any]:  # ship to workers without the loaded arrays
+    def __getstate__(self) -> dict[str, Any]:  # ship to workers without the loaded arrays, unless for_workers()
         state = dict(self.__dict__)
-        state["_task"] = None
+        if not state.pop("_ship_task", False):
+            state["_task"] = None
         state["_data"] = DeviceDataCache()
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        task = state.get("_task")
+        if task is not None:  # arrays read from Ray's object store are read-only views: train on a private copy
+            state["_task"] = dataclasses.replace(task, **{name: np.array(getattr(task, name)) for name in _SPLITS})
+        self.__dict__.update(state)
+
+    def for_workers(self) -> TrainEvaluator:
+        """A copy of this evaluator that carries its task's data, loaded here (on the driver), for an executor
+        to ship to its workers once (Ray's object store): a worker then reads no file of the task, which may
+        exist on the driver's machine only (a user's ``.npz``). This evaluator itself when the task cannot be
+        loaded or does not fit the space (every trial then fails with the reason, as before)."""
+        try:
+            _ = self.task
+        except Exception:
+            return self
+        shipped = object.__new__(type(self))
+        shipped.__dict__.update(self.__dict__, _ship_task=True)
+        return shipped
 
     def metric_names(self) -> frozenset[str]:
         """:attr:`metrics` with ``val_<metric>`` and ``test_<metric>`` of the chosen metric, without accuracies for
@@ -341,8 +365,20 @@ class ProxyEvaluator(Evaluator):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_batch"] = None
+        if not state.pop("_ship_batch", False):
+            state["_batch"] = None
         return state
+
+    def for_workers(self) -> ProxyEvaluator:
+        """A copy carrying its minibatch, drawn here (on the driver) from the task, for an executor to ship to its
+        workers once (see :meth:`TrainEvaluator.for_workers`); this evaluator itself when the task cannot load."""
+        try:
+            self._data()
+        except Exception:
+            return self
+        shipped = object.__new__(type(self))
+        shipped.__dict__.update(self.__dict__, _ship_batch=True)
+        return shipped
 
     def metric_names(self) -> frozenset[str]:
         """The proxy's own value (named after it) and ``params``."""

@@ -45,12 +45,14 @@ class ASHA:
 class RemotePruner:
     """A picklable handle on a pruner living in a Ray actor (one for all workers)."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, runtime_env: dict[str, Any] | None = None, **options: Any) -> None:
+        """``options`` are :class:`ASHA`'s; ``runtime_env`` that of the actor (None: the job's)."""
         import ray
 
+        env = {"runtime_env": runtime_env} if runtime_env else {}
         # an actor handle: ray types `handle.method.remote` only for methods decorated with @ray.method, which
         # would make this module import ray at its top (it is loaded by runs that never start Ray)
-        self._actor: Any = ray.remote(ASHA).options(num_cpus=0).remote(**options)
+        self._actor: Any = ray.remote(ASHA).options(num_cpus=0, **env).remote(**options)
 
     def report(self, trial_id: int, epoch: int, value: float) -> bool:
         import ray

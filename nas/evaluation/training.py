@@ -295,7 +295,8 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
     ``val_loss``, ``val_<metric>``, ``score`` (the metric oriented to be maximised) and ``lr``; when it returns
     ``False`` training stops and the report says ``pruned``. With ``patience`` set, training stops after that many
     epochs without a better validation score. With ``restore_best`` the weights of the best validation epoch are
-    restored at the end. Raises :class:`Diverged` on a NaN or infinite loss. The test split is not touched. ``data`` is the task's tensors already placed for the device (an evaluator's
+    restored at the end. Raises :class:`Diverged` on a NaN or infinite loss. The test split is not touched.
+    ``data`` is the task's tensors already placed for the device (an evaluator's
     :class:`~nas.evaluation.device.DeviceDataCache` hands them out, so a worker moves a small task to its GPU once);
     without it they are placed here (:func:`~nas.evaluation.device.place_task`). Raises :class:`ConfigError` for
     ``precision: fp16`` on a device that is not CUDA.

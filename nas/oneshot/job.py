@@ -20,16 +20,18 @@ When the share reaches ``collapse_threshold`` (after ``collapse_warmup`` epochs,
 the search: early on every supernet favours parameter-free ops) the guard warns, and with
 ``collapse_action: stop`` ends the search and derives from the last healthy epoch, or with ``regularize``
 switches on (or doubles) the beta-decay regulariser. A killed search continues from its last checkpoint
-(``directory/checkpoint.pt``) with identical results: data order and Gumbel samples derive from the seed and
-epoch, and optimiser, scheduler and generator states are saved.
+(``checkpoint.pt`` in the search's files: its directory, or the driver's or the configured storage reached from a
+worker on any node, see :class:`~nas.trials.protocols.JobFiles`) with identical results: data order and Gumbel
+samples derive from the seed and epoch, and optimiser, scheduler and generator states are saved.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,6 @@ import torch
 import torch.nn.functional as F
 
 from nas.core.errors import ConfigError
-from nas.core.io import atomic_write, atomic_write_text
 from nas.evaluation.device import autocast
 from nas.evaluation.tasks import load_task
 from nas.evaluation.training import resolve_device
@@ -46,9 +47,9 @@ from nas.oneshot.config import place, proxy_space
 from nas.oneshot.outcome import SearchOutcome
 from nas.oneshot.spec import SupernetSearch
 from nas.oneshot.supernet import alpha_entropy, build_supernet, parameter_free_share
-from nas.trials.protocols import JobProgress
+from nas.trials.protocols import JobFiles, JobProgress
 
-__all__ = ["run_supernet_search"]
+__all__ = ["run_supernet_search", "with_data"]
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -57,17 +58,17 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = None) -> SearchOutcome:
     """Run ``search`` (or continue it from its last checkpoint) and return its :class:`SearchOutcome`, also
-    written to ``<directory>/result.json``; ``on_epoch`` receives each epoch's record after its checkpoint is
+    written to ``result.json`` in its files; ``on_epoch`` receives each epoch's record after its checkpoint is
     written. A :class:`nas.trials.protocols.JobRunner`. Raises :class:`ConfigError` for a task whose data the
     space cannot take, or a checkpoint of other settings."""
     cfg = search.config
     if search.threads:
         torch.set_num_threads(search.threads)
     device = resolve_device(cfg.device)
-    directory = Path(search.directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    files = search.storage()
     proxy = proxy_space(search.space, search.config.space_options)
-    task = load_task(search.task, seed=search.seed, **search.task_options)
+    task = search.data if search.data is not None else load_task(search.task, seed=search.seed,
+                                                                 **search.task_options)
     if proxy.input_kind != task.kind:
         raise ConfigError(f"space {proxy.name!r} builds {proxy.input_kind} models but task {search.task!r} holds "
                           f"{task.kind} data; pick a matching space or task")
@@ -91,9 +92,9 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
                           amp=lambda: autocast(device, cfg.precision))
     state: dict[str, Any] = {"epoch": 0, "history": [], "warnings": [], "healthy": None, "boost": 0.0,
                              "cpu": 0.0, "wall": 0.0, "stopped": None}
-    ckpt = directory / search.CHECKPOINT
-    if ckpt.is_file():
-        state = _load(search, ckpt, net, w_opt, architect, sched)
+    saved = files.read(search.CHECKPOINT)
+    if saved is not None:
+        state = _load(search, files, saved, net, w_opt, architect, sched)
     cells = proxy.searched_cells
     while state["epoch"] < cfg.epochs and state["stopped"] is None:
         epoch = state["epoch"]
@@ -132,7 +133,7 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
         state["epoch"] = epoch + 1
         state["cpu"] += time.process_time() - c0
         state["wall"] += time.perf_counter() - t0
-        _save(search, ckpt, net, w_opt, architect, sched, state)
+        _save(search, files, net, w_opt, architect, sched, state)
         if on_epoch is not None:
             on_epoch(record)
     return _finish(search, proxy, net, state)
@@ -177,16 +178,26 @@ def _epoch(search: SupernetSearch, net: Any, architect: Any, w_opt: Any,
             "search_val_acc": 100.0 * sums["search_val_acc"] / seen_a}
 
 
-def _load(search: SupernetSearch, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any) -> dict[str, Any]:
-    """Restore every state saved by :func:`_save`; returns the loop state. Refuses a checkpoint of other
-    settings or one that cannot be read, saying how to start afresh."""
+def with_data(search: SupernetSearch) -> SupernetSearch:
+    """``search`` carrying its task's data, loaded here (on the driver): the job then reads no file of the
+    task where it runs, and the data go to that worker once, with the job."""
+    if search.data is not None:
+        return search
+    return dataclasses.replace(search, data=load_task(search.task, seed=search.seed, **search.task_options))
+
+
+def _load(search: SupernetSearch, files: JobFiles, data: bytes, net: Any, w_opt: Any, architect: Any,
+          sched: Any) -> dict[str, Any]:
+    """Restore every state saved by :func:`_save` (``data``, the checkpoint's bytes); returns the loop state.
+    Refuses a checkpoint of other settings or one that cannot be read, saying how to start afresh."""
+    ckpt = files.where(search.CHECKPOINT)
     try:
-        saved = torch.load(ckpt, weights_only=True, map_location="cpu")
+        saved = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as err:
         raise ConfigError(f"{ckpt} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
-                          f"delete {ckpt.parent} to start the supernet search afresh") from None
+                          "delete it to start the supernet search afresh") from None
     if {"precision": "fp32", **saved["config"]} != search.config.to_dict() or saved["seed"] != search.seed:
-        raise ConfigError(f"{ckpt} was written by a search with other settings; delete {ckpt.parent} to "
+        raise ConfigError(f"{ckpt} was written by a search with other settings; delete it to "
                           "start the supernet search afresh")
     net.load_state_dict(saved["supernet"])
     w_opt.load_state_dict(saved["w_opt"])
@@ -196,13 +207,15 @@ def _load(search: SupernetSearch, ckpt: Path, net: Any, w_opt: Any, architect: A
     return saved["state"]
 
 
-def _save(search: SupernetSearch, ckpt: Path, net: Any, w_opt: Any, architect: Any, sched: Any,
+def _save(search: SupernetSearch, files: JobFiles, net: Any, w_opt: Any, architect: Any, sched: Any,
           state: dict[str, Any]) -> None:
     saved = {"config": search.config.to_dict(), "seed": search.seed, "supernet": net.state_dict(),
              "w_opt": w_opt.state_dict(), "a_opt": architect.optimizer.state_dict(),
              "sched": sched.state_dict(), "generator": net.generator.get_state(), "state": state}
-    atomic_write(ckpt, lambda tmp: torch.save(saved, tmp))
-    atomic_write_text(ckpt.with_name(search.HISTORY), json.dumps(state["history"], indent=1))
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    files.write(search.CHECKPOINT, buffer.getvalue())
+    files.write(search.HISTORY, json.dumps(state["history"], indent=1).encode())
 
 
 def _finish(search: SupernetSearch, proxy: Any, net: Any, state: dict[str, Any]) -> SearchOutcome:
@@ -216,5 +229,5 @@ def _finish(search: SupernetSearch, proxy: Any, net: Any, state: dict[str, Any])
                             history=state["history"], epochs_run=state["epoch"], stopped=state["stopped"],
                             warnings=state["warnings"], cpu_seconds=round(state["cpu"], 2),
                             wall_seconds=round(state["wall"], 2))
-    atomic_write_text(Path(search.directory) / search.RESULT, json.dumps(outcome.to_dict(), indent=1))
+    search.storage().write(search.RESULT, json.dumps(outcome.to_dict(), indent=1).encode())
     return outcome

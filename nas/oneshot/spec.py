@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nas.core.io import DirectoryFiles
 from nas.oneshot.config import OneShotConfig
+from nas.trials.protocols import JobFiles
 
 __all__ = ["SupernetSearch"]
 
@@ -24,6 +26,11 @@ class SupernetSearch:
     experiment seed, the settings and the ``directory`` of its files (``checkpoint.pt``, ``history.json``,
     ``result.json``); torch uses ``threads`` threads if set. A job description in the sense of
     :class:`nas.trials.protocols.JobSpec`: picklable, progress lines read "supernet epoch 3/20: ...".
+
+    ``files`` (None: ``directory`` on the node the job runs on) is where those files go when the job may run on
+    another node than the driver (:class:`~nas.trials.protocols.JobFiles`). ``data`` is the task's data when
+    the driver loaded it (a :class:`nas.evaluation.tasks.Task`, see :func:`nas.oneshot.job.with_data`), so that
+    a worker never reads the task's files itself; None: the job loads the task where it runs.
     """
 
     space: Any
@@ -33,6 +40,8 @@ class SupernetSearch:
     config: OneShotConfig
     directory: str
     threads: int | None = None
+    files: JobFiles | None = None
+    data: Any = None
 
     CHECKPOINT: ClassVar[str] = "checkpoint.pt"
     HISTORY: ClassVar[str] = "history.json"
@@ -61,7 +70,11 @@ class SupernetSearch:
             return " (out of memory: lower strategy.options.batch_size or set partial_channels: 2 or 4)"
         return ""
 
+    def storage(self) -> JobFiles:
+        """Where the search's files are: ``files``, else ``directory``."""
+        return self.files if self.files is not None else DirectoryFiles(Path(self.directory))
+
     def read_history(self) -> list[dict[str, Any]]:
         """The per-epoch records written so far (empty before the first epoch ends)."""
-        path = Path(self.directory) / self.HISTORY
-        return json.loads(path.read_text()) if path.is_file() else []
+        data = self.storage().read(self.HISTORY)
+        return json.loads(data) if data is not None else []

@@ -22,7 +22,9 @@ A config file::
     early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation
     budget: {max_trials: 16, max_seconds: 600}
     execution: {executor: ray, workers: 2, cpus_per_trial: 1, gpus_per_trial: 0, address: null}
-                                          # also max_retries, threads_per_trial, placement_timeout (s, default 600)
+                                          # also max_retries, threads_per_trial, placement_timeout (s, default 600);
+                                          # on a cluster: ship_code (auto|always|never), py_modules, runtime_env,
+                                          # storage (see nas.cluster)
     output: runs/quickstart
 """
 
@@ -39,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from nas.cluster.files import check_storage
+from nas.cluster.shipping import SHIP_CODE, check_py_modules, check_runtime_env
 from nas.core.checks import is_int, is_number
 from nas.core.errors import ConfigError, NASError, did_you_mean
 from nas.evaluation.function_tasks import is_function_task
@@ -100,6 +104,16 @@ class ExecutionConfig:
     threads_per_trial: int | None = None
     #: seconds trials may wait for Ray to place a worker with none running before the search stops (resumable)
     placement_timeout: float = 600.0
+    #: ship this package and the user's modules to the workers (a Ray runtime env): auto (when joining an existing
+    #: cluster), always, never (see nas.cluster.shipping)
+    ship_code: str = "auto"
+    #: more modules to ship: importable module names or local paths
+    py_modules: list[str] = field(default_factory=list)
+    #: a Ray runtime environment (pip, env_vars, ...) merged with the one that ships the code
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    #: where a job's files that must survive go (a pyarrow.fs URI or an absolute path all nodes mount); None: the
+    #: experiment directory on the driver's machine, reached through Ray
+    storage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +246,13 @@ def _check(cfg: ExperimentConfig) -> Components:
                           "set workers: 1 or use executor: ray")
     if ex.gpus_per_trial > 1 and ex.gpus_per_trial != int(ex.gpus_per_trial):
         raise ConfigError(f"execution.gpus_per_trial = {ex.gpus_per_trial}: fractions must be below 1")
+    if ex.ship_code not in SHIP_CODE:
+        raise ConfigError(f"execution.ship_code = {ex.ship_code!r}: use one of {', '.join(SHIP_CODE)}"
+                          + did_you_mean(ex.ship_code, SHIP_CODE))
+    check_py_modules(ex.py_modules)
+    check_runtime_env(ex.runtime_env)
+    if ex.storage is not None:
+        check_storage(ex.storage)
     # Build the pieces once, so that every option is checked by the code that uses it.
     try:
         parse_objectives(cfg.objectives)

@@ -15,10 +15,12 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from nas.cluster.shipping import code_runtime_env, should_ship, uploaded
 from nas.core.errors import ConfigError, NASError
 from nas.runtime.events import Event, NodeLost, WaitingForWorkers, WorkersLimited
 from nas.trials.protocols import Completion, Evaluator, JobOutcome, JobProgress, JobRunner, JobSpec
@@ -77,6 +79,15 @@ class RayExecutor:
     - The request is checked against the cluster's live nodes on construction (:func:`placement_fit`): a trial
       that no node can hold raises :class:`ConfigError` naming what the cluster has; when only some of the
       ``workers`` fit, ``capacity`` is what fits and a :class:`~nas.runtime.events.WorkersLimited` notice says so.
+
+    Code and data reach the workers through Ray, whatever the nodes have installed or mounted:
+
+    - ``ship_code`` (``auto``, ``always``, ``never``; see :mod:`nas.cluster.shipping`) decides whether this
+      package, the user's ``py_modules`` and the user's ``runtime_env`` go to the workers as a Ray runtime
+      environment: job-wide when this executor connects, else on each actor and task it starts
+      (:attr:`runtime_env`).
+    - an evaluator is put in the object store once and read once per worker; one with a ``for_workers()``
+      method is replaced by what that returns first (the train evaluator loads its task's data on the driver).
     - Trials queue in the executor and go to a worker once Ray has placed it (an actor reports its node when it
       starts), so a worker Ray cannot place never holds a trial while another worker idles. A queue waiting for
       placement is reported (:class:`~nas.runtime.events.WaitingForWorkers`, first after ``notice_after``
@@ -96,18 +107,37 @@ class RayExecutor:
                  address: str | None = None, max_retries: int = 1, threads_per_trial: int | None = None,
                  init_options: dict[str, Any] | None = None, placement_timeout: float = 600.0,
                  poll_seconds: float = 2.0, notice_after: float = 10.0,
-                 notify: Callable[[Event], None] | None = None) -> None:
+                 notify: Callable[[Event], None] | None = None, ship_code: str = "never",
+                 py_modules: Sequence[Path] = (), runtime_env: Mapping[str, Any] | None = None) -> None:
         import ray
 
         for key, value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_USAGE_STATS_ENABLED", "0"),
                            ("RAY_AUTH_MODE", "disabled")):
             os.environ.setdefault(key, value)
         self._owns_ray = not ray.is_initialized()
+        #: the runtime environment of the actors and tasks this executor starts (None: the job's own)
+        self.runtime_env: dict[str, Any] | None = None
         if self._owns_ray:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "logging_level": "ERROR", "configure_logging": True}
             options.update(init_options or {})
-            ray.init(address=address, **options)
+            env = code_runtime_env(should_ship(ship_code, address=address, joined_nodes=None), py_modules,
+                                   runtime_env)
+            if env:
+                options["runtime_env"] = {**env, **options.get("runtime_env", {})}
+            try:
+                ray.init(address=address, **options)
+            except (TypeError, ValueError, OSError) as err:
+                if not env or ray.is_initialized():
+                    raise
+                raise ConfigError(f"execution.runtime_env / ship_code: Ray refused the runtime environment "
+                                  f"{_first_line(err)}; fix execution.runtime_env, or set execution.ship_code: "
+                                  "never if the nodes have this package installed") from None
+        else:
+            joined = sum(1 for n in _nodes() if n["alive"])
+            env = code_runtime_env(should_ship(ship_code, address=address, joined_nodes=joined), py_modules,
+                                   runtime_env)
+            self.runtime_env = uploaded(env) if env else None
         self.requested = workers
         self.cpus = cpus_per_trial
         self.gpus = gpus_per_trial
@@ -176,10 +206,13 @@ class RayExecutor:
 
     # -- placement -------------------------------------------------------------------------------------------
     def _new_worker(self) -> None:
-        actors = _worker_class().options(num_cpus=self.cpus, num_gpus=self.gpus)
+        actors = _worker_class().options(num_cpus=self.cpus, num_gpus=self.gpus, **self._env_option())
         handle: ActorHandle[Any] = actors.remote(self.threads)  # type: ignore[assignment]  # ray types remote() loosely
         worker = _Worker(handle)
         self._starting[handle.where.remote()] = worker
+
+    def _env_option(self) -> dict[str, Any]:
+        return {"runtime_env": self.runtime_env} if self.runtime_env else {}
 
     def _workers(self) -> int:
         return len(self._idle) + len(self._starting) + len(self._running)
@@ -297,7 +330,8 @@ class RayExecutor:
             raise RuntimeError(f"submit(): all {self.capacity} workers are busy; collect a result with next_done() "
                                "first")
         if self._evaluator_ref is None or self._evaluator_ref[0] != id(evaluator):
-            self._evaluator_ref = (id(evaluator), ray.put(evaluator))
+            prepare = getattr(evaluator, "for_workers", None)  # its data loaded here, to go once to the workers
+            self._evaluator_ref = (id(evaluator), ray.put(prepare() if callable(prepare) else evaluator))
         self._last_evaluator = evaluator
         self._queue.append((trial, 1, 0))
         self._dispatch()
@@ -307,7 +341,7 @@ class RayExecutor:
         return len(self._queue) + len(self._running)
 
     def next_done(self) -> Completion:
-        """The next trial to finish, with the worker it ran on (``host:pid[:gpuN]``) and the extra attempts it
+        """The next trial to finish, with the worker it ran on (``host/node:pid[:gpuN]``) and the extra attempts it
         took because a worker or its node died (a trial whose worker process still dies after ``max_retries``
         retries is returned FAILED). Waits at most ``poll_seconds`` at a time (see the class doc); raises
         :class:`PlacementTimeoutError` when no worker can be placed."""
@@ -365,12 +399,14 @@ class RayExecutor:
                 poll_seconds: float = 2.0) -> JobOutcome:
         """Run ``runner(spec)`` as one Ray task with this executor's CPUs per trial and a GPU when the cluster has
         one (or ``gpus_per_trial`` if set). Progress is read from ``spec.read_history()`` every ``poll_seconds``
-        (the experiment directory must be shared storage on a multi-node cluster). A dead worker is replaced
-        up to ``max_retries`` times; the job resumes from its last checkpoint."""
+        (the job's files are where the spec says: the driver's machine reached through Ray, or the configured
+        storage). A dead worker is replaced up to ``max_retries`` times; the job resumes from its last
+        checkpoint."""
         import ray
 
         gpus = self.gpus or (1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1.0 else 0.0)
-        task = ray.remote(_run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries)
+        task = ray.remote(_run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
+                                            **self._env_option())
         ref = task.remote(runner, spec, self.threads)
         seen = 0
         while True:
@@ -409,7 +445,7 @@ class PlacementTimeoutError(NASError):
 
 @dataclass
 class _Worker:
-    """A trial actor: its node id and ``host:pid[:gpuN]`` once Ray has placed it (None before)."""
+    """A trial actor: its node id and ``host/node:pid[:gpuN]`` once Ray has placed it (None before)."""
 
     handle: ActorHandle[Any]
     node: str | None = None
@@ -459,11 +495,13 @@ def _first_line(err: BaseException) -> str:
 
 
 def _describe_worker() -> str:
-    """``host:pid[:gpuN]`` of the calling Ray worker."""
+    """``host/node:pid[:gpuN]`` of the calling Ray worker: its host, the first 8 hex digits of its Ray node's id
+    (several nodes may share a host), its process id and GPUs."""
     import ray
 
     gpus = ",".join(str(g) for g in ray.get_gpu_ids())
-    return f"{socket.gethostname()}:{os.getpid()}" + (f":gpu{gpus}" if gpus else "")
+    node = ray.get_runtime_context().get_node_id()[:8]
+    return f"{socket.gethostname()}/{node}:{os.getpid()}" + (f":gpu{gpus}" if gpus else "")
 
 
 def _run_job(runner: JobRunner[Any], spec: JobSpec, threads: int) -> JobOutcome:
@@ -489,7 +527,7 @@ def _worker_class() -> ActorClass[Any]:
             self._evaluators: dict[str, Evaluator] = {}
 
         def where(self) -> tuple[str, str]:
-            """The id of this worker's node and its description (``host:pid[:gpuN]``): the placement probe."""
+            """The id of this worker's node and its description (``host/node:pid[:gpuN]``): the placement probe."""
             return ray.get_runtime_context().get_node_id(), _describe_worker()
 
         def evaluate(self, evaluator_ref: list[ObjectRef[Evaluator]], trial: Trial) -> tuple[Result, str]:

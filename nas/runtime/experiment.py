@@ -4,6 +4,7 @@ checkpoint, log, resume, and the job a strategy may run before its first trial (
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -14,10 +15,13 @@ from typing import Any
 
 import yaml
 
+from nas.cluster.files import DriverFiles, StorageFiles
+from nas.cluster.shipping import check_py_modules, user_modules
 from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text, ordinary_dir_mode, remove_stray_temps
 from nas.core.version import __version__
 from nas.evaluation.pruning import ASHA, RemotePruner
+from nas.evaluation.tasks import TASKS
 from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
 from nas.runtime.events import (
     BudgetSpent,
@@ -30,7 +34,7 @@ from nas.runtime.events import (
     WaitingForWorkers,
 )
 from nas.runtime.executors import LocalExecutor, RayExecutor
-from nas.runtime.jobs import job_runner
+from nas.runtime.jobs import job_runner, on_driver
 from nas.runtime.loop import TrialRecord, run_loop
 from nas.runtime.preflight import preflight
 from nas.runtime.summary import summarise
@@ -46,7 +50,16 @@ from nas.storage.integrity import (
 from nas.storage.lock import ExperimentLock
 from nas.storage.store import RUNNING, StoredTrial, TrialStore
 from nas.trials.objectives import feasible, parse_constraints
-from nas.trials.protocols import Evaluator, Executor, JobContext, PrunableEvaluator, Pruner, Strategy
+from nas.trials.protocols import (
+    Evaluator,
+    Executor,
+    JobContext,
+    JobFiles,
+    JobSpec,
+    PrunableEvaluator,
+    Pruner,
+    Strategy,
+)
 from nas.trials.ranking import Ranking, rank
 from nas.trials.trial import Result, Status, Trial
 from strategies.dedup import Deduplicate
@@ -276,8 +289,11 @@ class Experiment:
         return self.ranking().ranked
 
     def job_context(self) -> JobContext:
-        """What the strategy's job gets from this experiment (its directory: ``<experiment>/supernet``)."""
-        return build_job_context(self.cfg, self.directory / self.JOB)
+        """What the strategy's job gets from this experiment (its directory: ``<experiment>/supernet``; its files
+        under ``<execution.storage>/<name>/supernet`` when a storage location is configured)."""
+        storage = self.cfg.execution.storage
+        files = None if storage is None else StorageFiles(f"{storage.rstrip('/')}/{self.cfg.name}/{self.JOB}")
+        return dataclasses.replace(build_job_context(self.cfg, self.directory / self.JOB), files=files)
 
     # -- running -----------------------------------------------------------------------------------
     def make_executor(self, notify: Callable[[Event], None] | None = None) -> Executor:
@@ -288,12 +304,43 @@ class Experiment:
             return LocalExecutor()
         return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
                            address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial,
-                           placement_timeout=ex.placement_timeout, notify=notify)
+                           placement_timeout=ex.placement_timeout, notify=notify, ship_code=ex.ship_code,
+                           py_modules=[*check_py_modules(ex.py_modules), *user_modules(self._components())],
+                           runtime_env=ex.runtime_env)
 
-    def _pruner(self) -> Pruner:
-        """The ASHA pruner (a Ray actor for the Ray executor), fed with the rung values of finished trials."""
+    def _components(self) -> list[Any]:
+        """What the experiment's workers run: the evaluator, space and strategy classes and the task's loader
+        (whose modules are shipped to a cluster when they are the user's)."""
+        objects: list[Any] = [type(self.evaluator), type(self.space), type(self.strategy)]
+        task = getattr(self.evaluator, "task_name", None)
+        if isinstance(task, str) and task in TASKS:
+            objects.append(TASKS.get(task).load)
+        return objects
+
+    def _job_files(self, executor: Executor) -> tuple[JobFiles | None, Callable[[], None]]:
+        """Where the job's files go (see :mod:`nas.cluster.files`) and how to let go of it: the configured
+        storage (``<execution.storage>/<name>/supernet``); else, on Ray, the experiment's directory reached
+        through an actor on this (the driver's) node, so a job on any node checkpoints here; else None (the
+        experiment's directory, written in this process)."""
+        context = self.job_context()
+        if context.files is not None:
+            return context.files, lambda: None
+        if isinstance(executor, RayExecutor):
+            address = self.cfg.execution.address or ""
+            if address.startswith("ray://"):  # a Ray Client's driver runs on the head: its disk is not ours
+                raise ConfigError(f"execution.address = {address!r} is a Ray Client address: the supernet job's "
+                                  "checkpoints cannot reach this machine through it; set execution.storage to a "
+                                  "location every node reaches (s3://bucket/prefix or a shared absolute path)")
+            files = DriverFiles.start(self.directory / self.JOB, executor.runtime_env)
+            return files, files.close
+        return None, lambda: None
+
+    def _pruner(self, executor: Executor) -> Pruner:
+        """The ASHA pruner (a Ray actor for the Ray executor, in its workers' runtime environment), fed with the
+        rung values of finished trials."""
         options = dict(self.cfg.early_stopping)  # type: ignore[arg-type]  # called when set
-        pruner = RemotePruner(**options) if self.cfg.execution.executor == "ray" else ASHA(**options)
+        pruner = (RemotePruner(runtime_env=executor.runtime_env, **options) if isinstance(executor, RayExecutor)
+                  else ASHA(**options))
         for t in self.store.trials():
             for h in t.history:
                 pruner.report(t.id, int(h["epoch"]), h.get("score", h.get("val_acc", float("-inf"))))
@@ -347,7 +394,7 @@ class Experiment:
             executor.set_notify(emit)
         if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
             # config validation allows early stopping with the train evaluator only, which has a pruner
-            self.evaluator.pruner = self._pruner()
+            self.evaluator.pruner = self._pruner(executor)
         start = time.perf_counter()
         best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]  # ranked: scores not None
         constraints = parse_constraints(self.cfg.constraints)
@@ -421,9 +468,17 @@ class Experiment:
         """Run (or continue from its last saved epoch) the job the strategy describes, if it has one still to do,
         with the runner registered for it (:mod:`nas.runtime.jobs`); then hand the outcome to the strategy and keep
         it in the store (meta :attr:`JOB`)."""
-        job = self.strategy.job(self.job_context())
-        if job is None:
+        if self.strategy.job(self.job_context()) is None:
             return
+        files, release = self._job_files(executor)
+        try:
+            job = self.strategy.job(dataclasses.replace(self.job_context(), files=files))
+            assert job is not None  # as just asked
+            self._run_described_job(executor, on_driver(job), emit)
+        finally:
+            release()
+
+    def _run_described_job(self, executor: Executor, job: JobSpec, emit: Callable[[Event], None]) -> None:
         runner = job_runner(job)
         emit(JobStarted(name=job.name, label=job.label, epochs=job.epochs, done=len(job.read_history())))
 

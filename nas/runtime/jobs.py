@@ -9,15 +9,18 @@ a plugin that needs another kind of job registers that job's runner with :func:`
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from nas.core.errors import NASError, UnknownNameError
 from nas.core.registry import Registry
-from nas.oneshot.job import run_supernet_search
+from nas.oneshot.job import run_supernet_search, with_data
 from nas.oneshot.spec import SupernetSearch
 from nas.trials.protocols import JobRunner, JobSpec
 
-__all__ = ["JOB_RUNNERS", "register_job_runner", "job_runner"]
+_Spec = TypeVar("_Spec", bound=JobSpec)
+
+__all__ = ["JOB_RUNNERS", "register_job_runner", "job_runner", "on_driver"]
 
 
 def _check_runner(name: str, runner: Any) -> JobRunner[Any]:
@@ -47,3 +50,15 @@ def job_runner(spec: JobSpec) -> JobRunner[Any]:
 
 
 register_job_runner(SupernetSearch.name, run_supernet_search)
+
+
+#: by a job's ``name``: what the driver does to a job description before it goes to a worker (the supernet
+#: search loads its task's data here, so that the worker reads no file that only the driver has)
+_ON_DRIVER: dict[str, Callable[[Any], Any]] = {SupernetSearch.name: with_data}
+
+
+def on_driver(spec: _Spec) -> _Spec:
+    """``spec`` ready to run on any node: with what only the driver can load (its task's data) loaded; ``spec``
+    itself for kinds of job that need nothing."""
+    prepare = _ON_DRIVER.get(spec.name)
+    return spec if prepare is None else prepare(spec)

@@ -22,7 +22,7 @@ from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
 
 __all__ = ["Space", "Proposer", "Strategy", "Evaluator", "Pruner", "PrunableEvaluator", "TrialExecutor", "Executor",
-           "JobSpec", "JobRunner", "JobOutcome", "JobContext", "Completion", "EpochCallback", "JobProgress"]
+           "JobSpec", "JobRunner", "JobOutcome", "JobContext", "JobFiles", "Completion", "EpochCallback", "JobProgress"]
 
 #: called by an evaluator after each training epoch with ``(epoch, metrics)``; returning False stops the training
 EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
@@ -90,17 +90,35 @@ class PrunableEvaluator(Evaluator, Protocol):
     pruner: Pruner | None
 
 
+class JobFiles(Protocol):
+    """Where a job keeps the files that must survive it (checkpoints, per-epoch records, its result), by name.
+
+    ``read(name)`` is the file's bytes, None when it does not exist; ``write(name, data)`` replaces it whole or
+    not at all; ``where(name)`` says where it is, for messages. It must pickle: a job carries it to the Ray
+    worker it runs on, which may be on another machine than the driver, so an implementation never means a path
+    of one node only (the runtime hands out a directory on the driver reached through Ray, or a ``pyarrow.fs``
+    location such as ``s3://bucket/prefix``)."""
+
+    def read(self, name: str) -> bytes | None: ...
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+    def where(self, name: str) -> str: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class JobContext:
     """What a strategy's job may use from the experiment, and nothing more: the evaluator's task and task
     options (the default task to work on), the experiment seed, the directory the job keeps its files in
-    (checkpoints, per-epoch records; shared storage on a multi-node cluster) and torch threads per worker."""
+    (its files go there unless ``files`` is given: then the job reads and writes them through ``files``, which
+    reach the driver or the configured storage from any node) and torch threads per worker."""
 
     task: str | None
     task_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     directory: Path
     threads: int | None = None
+    files: JobFiles | None = None
 
 
 class JobOutcome(Protocol):

@@ -319,3 +319,24 @@ def test_synflow_tracks_nb201_accuracy():
     accuracy = [BY_STRING[NB201.to_string(a)].cifar10_test200 for a in archs]
     rho = spearmanr([r.score for r in results], accuracy).statistic
     assert rho > 0.5, rho
+
+
+def test_for_workers_carries_the_drivers_data_so_a_worker_reads_no_file(tmp_path):
+    import pickle
+
+    x = np.random.default_rng(0).standard_normal((60, 1, 8, 8)).astype(np.float32)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x=x, y=np.arange(60) % 3)
+    space = get_space("nb201", C=2, N=1)
+    evaluator = TrainEvaluator(compiler=space.compiler(), task="npz", task_options={"path": str(path)},
+                               train={"epochs": 1, "batch_size": 16}, latency_runs=0)
+    assert pickle.loads(pickle.dumps(evaluator))._task is None  # shipped as is: each worker loads the task
+    shipped = pickle.dumps(evaluator.for_workers())  # loads the task here, once
+    path.unlink()  # the file exists on the driver only
+    worker = pickle.loads(shipped)
+    assert worker.task.num_classes == 3 and worker.task.x_train.flags.writeable
+    assert worker.evaluate(Trial(0, space.sample(np.random.default_rng(0)), seed=0)).ok
+    broken = TrainEvaluator(compiler=space.compiler(), task="npz", task_options={"path": str(tmp_path / "no.npz")})
+    assert broken.for_workers() is broken  # cannot load: shipped as is, each trial fails with the reason
+    proxy = ProxyEvaluator(compiler=space.compiler(), proxy="naswot", task="digits", task_options={"limit": 200})
+    assert pickle.loads(pickle.dumps(proxy.for_workers()))._batch is not None

@@ -5,24 +5,33 @@
 - trials that wait for a worker Ray cannot place are reported (progress line, ``nas status``) and stop the search
   after ``execution.placement_timeout``; `nas resume` then finishes it;
 - on a real 2-node cluster on this machine (``ray start --head`` plus ``ray start --address``, each in its own
-  process group and temp dir), killing the worker node mid-search: the search finishes on its own with every trial
-  accounted for.
+  process group and temp dir) whose worker node runs a Python that cannot import this package (the same
+  third-party packages, linked, without the editable install: see :func:`_bare_python`): the code reaches it
+  through a Ray runtime environment, a user's ``.npz`` (deleted after the driver loaded it) through the object
+  store, trials run on both nodes (the store says which), a supernet job on the worker node checkpoints to the
+  driver's disk and resumes after its worker is killed, and killing the worker node mid-search leaves a search
+  that finishes on its own with every trial accounted for.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -187,7 +196,7 @@ class TestOnAnEmbeddedCluster:
             exp.close()
 
 
-# -- a real 2-node cluster, the worker node killed mid-search ----------------------------------------------------
+# -- a real 2-node cluster whose worker node lacks this package -------------------------------------------------
 def _free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     try:
@@ -205,76 +214,148 @@ def _accepts(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _start_node(args: list[str], temp_dir: str, log: Path) -> subprocess.Popen[bytes]:
-    """``ray start ... --block`` in a process group of its own (killed by that group)."""
+def _bare_python(root: Path) -> Path:
+    """A Python with every third-party package of this one (the same files, linked) but not this package: a venv
+    made from the same base interpreter whose site-packages links each entry of ours except the editable install
+    (its ``__editable__*`` path hook and ``nasgraph-*.dist-info``). That is what a cluster node that was given the
+    dependencies but not the package has; nothing of the source tree is on its path (the node runs from ``root``,
+    with no ``PYTHONPATH`` and no user site)."""
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    ours = Path(sysconfig.get_paths()["purelib"])
+    theirs = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 check=True, capture_output=True, text=True).stdout.strip())
+    for entry in ours.iterdir():
+        if entry.name.startswith(("__editable__", "nasgraph-", "__pycache__")):
+            continue
+        target = theirs / entry.name
+        if not target.exists():
+            target.symlink_to(entry)
+    return python
+
+
+def _node_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    return {**env, "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4",
+            "RAY_health_check_initial_delay_ms": "0", **extra}
+
+
+def _start_node(args: list[str], temp_dir: str, log: Path, python: Path | None = None,
+                cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """``ray start ... --block`` in a process group of its own (killed by that group): with this Python and the
+    source tree on its path, or with ``python`` (no ``PYTHONPATH``, no user site, running in ``cwd``)."""
     ports = _free_ports(7)
-    command = [str(Path(sys.executable).with_name("ray")), "start", "--block", "--num-cpus", "1", "--num-gpus", "0",
+    options = ["start", "--block", "--num-cpus", "1", "--num-gpus", "0",
                "--temp-dir", temp_dir, "--object-store-memory", str(100 * 1024 * 1024), "--disable-usage-stats",
                "--node-manager-port", str(ports[0]), "--object-manager-port", str(ports[1]),
                "--dashboard-agent-listen-port", str(ports[2]), "--dashboard-agent-grpc-port", str(ports[3]),
                "--runtime-env-agent-port", str(ports[4]), "--metrics-export-port", str(ports[5]),
                "--min-worker-port", "0", "--max-worker-port", "0", *args]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4",
-           "RAY_health_check_initial_delay_ms": "0"}
+    if python is None:
+        command = [str(Path(sys.executable).with_name("ray")), *options]
+        env = _node_env({"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+    else:
+        command = [str(python), "-c", "import sys; from ray.scripts.scripts import main; sys.exit(main())", *options]
+        env = _node_env({"PYTHONNOUSERSITE": "1"})
     with open(log, "ab") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=cwd)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the node ``proc`` started: its process group (``ray start``, the raylet, its agents) and every process
+    descending from it (Ray's workers, which a raylet starts in process groups of their own)."""
+    descendants = _descendants(proc.pid, "")
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for pid in descendants:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     proc.wait(timeout=30)
 
 
-def _wait_for_nodes(n: int, timeout: float) -> None:
+def _wait_for_nodes(n: int, timeout: float) -> list[str]:
+    """The ids of the live nodes once there are ``n``."""
     deadline = time.monotonic() + timeout
     while sum(node["Alive"] for node in ray.nodes()) < n:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the Ray cluster did not reach {n} live nodes in {timeout:.0f}s: {ray.nodes()}")
         time.sleep(0.5)
+    return [node["NodeID"] for node in ray.nodes() if node["Alive"]]
 
 
-def test_losing_the_worker_node_mid_search_reruns_its_trial_on_the_head(tmp_path: Path) -> None:
+def _descendants(root: int, title: str) -> list[int]:
+    """The processes descending from ``root`` whose command line holds ``title`` (a Ray worker running a task
+    shows ``ray::<function>``)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):  # gone meanwhile
+                continue
+    found = []
+    for pid in parents:
+        ancestor = pid
+        while ancestor in parents and ancestor != root and ancestor > 1:
+            ancestor = parents[ancestor]
+        try:
+            command = (Path("/proc") / str(pid) / "cmdline").read_bytes().decode(errors="ignore")
+            if ancestor == root and title in command:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _npz_task(path: Path) -> None:
+    """A user's data file: 3 classes of 8x8 digits, only on the driver's disk (deleted once the driver loaded it)."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    keep = np.isin(y, [0, 1, 2])
+    np.savez(path, x=x[keep][:180].reshape(-1, 1, 8, 8).astype(np.float32), y=y[keep][:180])
+
+
+@dataclass
+class _TwoNodes:
+    address: str
+    head_id: str
+    worker_id: str
+    worker: subprocess.Popen[bytes]
+    bare_python: Path
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_TwoNodes]:
+    """A head node (this Python, the package importable) and a worker node whose Python lacks the package."""
     assert not ray.is_initialized()
+    root = tmp_path_factory.mktemp("cluster")
+    python = _bare_python(root)
     (port,) = _free_ports(1)
     head_dir, worker_dir = tempfile.mkdtemp(prefix="rh"), tempfile.mkdtemp(prefix="rw")  # short: socket paths
     head = _start_node(["--head", "--port", str(port), "--include-dashboard", "false",
-                        "--node-ip-address", "127.0.0.1"], head_dir,
-                       tmp_path / "head.log")
+                        "--node-ip-address", "127.0.0.1"], head_dir, root / "head.log")
     worker: subprocess.Popen[bytes] | None = None
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while not _accepts(port):  # the head's GCS is up
-            assert head.poll() is None, (tmp_path / "head.log").read_text()[-2000:]
+            assert head.poll() is None, (root / "head.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "the head node did not come up in 60s"
             time.sleep(0.5)
         ray.init(address=address, **QUIET)
-        _wait_for_nodes(1, timeout=60)
+        (head_id,) = _wait_for_nodes(1, timeout=60)
         worker = _start_node(["--address", address, "--node-ip-address", "127.0.0.1"], worker_dir,
-                             tmp_path / "worker.log")
-        _wait_for_nodes(2, timeout=60)
-
-        cfg = parse_config({**_config("two-nodes", workers=2, address=address, max_retries=0),
-                            "budget": {"max_trials": 10}})
-        exp = Experiment.create(cfg, tmp_path / "exp")
-        exp.evaluator = SlowNB201(1.0)
-        events: list[Event] = []
-
-        def progress(event: Event) -> None:
-            events.append(event)
-            if isinstance(event, TrialFinished) and event.n == 3 and worker is not None:
-                _kill_group(worker)  # the worker node's raylet and its workers, mid-search
-
-        try:
-            exp.run(progress=progress)
-            counts = exp.store.counts()
-            trials = exp.store.trials()
-        finally:
-            exp.close()
+                             root / "worker.log", python=python, cwd=root)
+        (worker_id,) = set(_wait_for_nodes(2, timeout=90)) - {head_id}
+        ray.shutdown()
+        yield _TwoNodes(address, head_id, worker_id, worker, python)
     finally:
         if worker is not None:
             _kill_group(worker)
@@ -283,10 +364,121 @@ def test_losing_the_worker_node_mid_search_reruns_its_trial_on_the_head(tmp_path
         _kill_group(head)
         for directory in (head_dir, worker_dir):
             shutil.rmtree(directory, ignore_errors=True)
-    assert counts == {"COMPLETE": 10}, (counts, [str(e) for e in events])  # every trial accounted for
-    assert sorted(t.id for t in trials) == list(range(10))
+
+
+def test_the_worker_nodes_python_cannot_import_the_package(two_nodes: _TwoNodes, tmp_path: Path) -> None:
+    probe = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('nas') is None and u.find_spec('torch') " \
+            "and u.find_spec('ray') else 1)"
+    env = _node_env({"PYTHONNOUSERSITE": "1"})
+    assert subprocess.run([str(two_nodes.bare_python), "-c", probe], env=env, cwd=tmp_path).returncode == 0
+    failed = subprocess.run([str(two_nodes.bare_python), "-c", "import nas"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and "No module named 'nas'" in failed.stderr
+
+
+def test_a_supernet_job_on_the_worker_node_checkpoints_to_the_driver_and_resumes(
+        two_nodes: _TwoNodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller connects (so the executor ships the code on each actor and task); the head's CPU is held, so
+    the job runs on the worker node; its worker process is killed after 2 of 6 epochs and Ray's retry continues
+    from the checkpoint, which is on the driver's disk (the experiment directory), written through Ray."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    monkeypatch.chdir(tmp_path)  # Ray puts the driver's working directory on the workers' path: not the source
+    ray.init(address=two_nodes.address, **QUIET)
+    hog = ray.remote(num_cpus=1)(_Hog).options(  # type: ignore[attr-defined]  # a Ray actor class
+        scheduling_strategy=NodeAffinitySchedulingStrategy(two_nodes.head_id, soft=False)).remote()
+    try:
+        ray.get(hog.ping.remote(), timeout=60)
+        cfg = parse_config({"name": "oneshot", "seed": 1, "space": {"name": "nb201", "options": {"C": 2, "N": 1}},
+                            "strategy": {"name": "darts", "options": {"epochs": 6, "batch_size": 32, "task": "digits",
+                                                                      "task_options": {"limit": 300}}},
+                            "evaluator": {"name": "nb201"}, "budget": {"max_trials": 1},
+                            "execution": {"executor": "ray", "workers": 1, "address": two_nodes.address,
+                                          "threads_per_trial": 1, "max_retries": 1}})
+        exp = Experiment.create(cfg, tmp_path / "exp")
+        history = tmp_path / "exp" / "supernet" / "history.json"
+        lengths: list[int] = []
+        killed: list[int] = []
+        done = threading.Event()
+
+        def watch() -> None:  # the history as the driver's disk has it, every 50 ms; the job killed after epoch 2
+            while not done.is_set():
+                n = len(json.loads(history.read_text())) if history.is_file() else 0
+                if not lengths or lengths[-1] != n:
+                    lengths.append(n)
+                if n >= 2 and not killed:
+                    killed.extend(_descendants(two_nodes.worker.pid, "_run_job"))
+                    for pid in killed:
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            exp.run()
+        finally:
+            done.set()
+            watcher.join(timeout=30)
+        outcome = exp.store.meta("supernet")
+        exp.close()
+    finally:
+        ray.kill(hog)
+        ray.shutdown()
+    assert len(killed) == 1, "the supernet job was not found running on the worker node"  # it ran there
+    assert lengths == sorted(lengths) and lengths[-1] == 6, lengths  # continued, never started over
+    assert outcome["epochs_run"] == 6 and [h["epoch"] for h in outcome["history"]] == list(range(6))
+    saved = (tmp_path / "exp" / "supernet" / "checkpoint.pt")
+    assert saved.is_file() and (tmp_path / "exp" / "supernet" / "result.json").is_file()
+
+
+class _Hog:
+    """Another user's actor holding a node's CPU."""
+
+    def ping(self) -> bool:
+        return True
+
+
+def test_a_search_runs_on_both_nodes_with_driver_data_and_survives_losing_the_worker_node(
+        two_nodes: _TwoNodes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executor connects to ``execution.address`` and ships the code (ship_code: auto); the task is a user's
+    ``.npz`` deleted once the driver loaded it, so the workers get its data from Ray's object store only; the
+    worker node is killed (its raylet and workers, by process group) mid-search and the search completes."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "mine.npz"
+    _npz_task(data)
+    cfg = parse_config({"name": "two-nodes", "seed": 0, "space": {"name": "nb201", "options": {"C": 2, "N": 1}},
+                        "strategy": {"name": "random", "dedup": False},
+                        "evaluator": {"name": "train", "task": "npz", "task_options": {"path": str(data)},
+                                      "train": {"epochs": 2, "batch_size": 32}, "options": {"latency_runs": 0}},
+                        "budget": {"max_trials": 8},
+                        "execution": {"executor": "ray", "workers": 2, "address": two_nodes.address,
+                                      "threads_per_trial": 1, "max_retries": 0}})
+    exp = Experiment.create(cfg, tmp_path / "exp")
+    assert exp.evaluator.task.num_classes == 3  # type: ignore[attr-defined]  # loaded on the driver, then gone:
+    data.unlink()
+    events: list[Event] = []
+    nodes_before_kill: set[str] = set()
+
+    def progress(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, TrialFinished) and not nodes_before_kill:
+            finished = [t for t in exp.store.trials() if t.worker]
+            nodes = {t.worker.split("/")[1].split(":")[0] for t in finished if t.worker}
+            if len(nodes) == 2 and two_nodes.worker.poll() is None:
+                nodes_before_kill.update(nodes)
+                _kill_group(two_nodes.worker)  # the worker node's raylet and its workers, mid-search
+
+    try:
+        exp.run(progress=progress)
+        counts = exp.store.counts()
+        trials = exp.store.trials()
+    finally:
+        exp.close()
+    assert nodes_before_kill == {two_nodes.head_id[:8], two_nodes.worker_id[:8]}, [str(e) for e in events]
+    assert counts == {"COMPLETE": 8}, (counts, [str(e) for e in events])  # every trial accounted for
+    assert sorted(t.id for t in trials) == list(range(8))
     lost = [e for e in events if isinstance(e, NodeLost)]
     assert len(lost) == 1 and lost[0].capacity == 1, [str(e) for e in events]
-    assert str(lost[0]).startswith("Ray node ") and " lost: " in str(lost[0])
     rerun = [t for t in trials if t.attempts > 1]
-    assert [t.id for t in rerun] == list(lost[0].trials)  # the trial that ran there ran again (max_retries: 0)
+    assert [t.id for t in rerun] == list(lost[0].trials)  # what ran there ran again (max_retries: 0)
+    assert all(t.worker and t.worker.split("/")[1].startswith(two_nodes.head_id[:8]) for t in rerun)
