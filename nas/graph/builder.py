@@ -108,12 +108,15 @@ class Choices:
 
     ``values`` fixes decisions by name. With ``strict`` (building a member), every decision asked must be in
     ``values`` with one of its options; otherwise (discovery) an unfixed decision takes its first option. Every
-    decision asked is recorded in :attr:`asked` (in order) and its value in :attr:`used`.
+    decision asked is recorded in :attr:`asked` (in order) and its value in :attr:`used`; one asked with options
+    other than those ``known`` for its name is refused.
     """
 
-    def __init__(self, values: Mapping[str, Any] | None = None, *, strict: builtins.bool = False) -> None:
+    def __init__(self, values: Mapping[str, Any] | None = None, *, strict: builtins.bool = False,
+                 known: Mapping[str, Decision] | None = None) -> None:
         self._values = dict(values or {})
         self._strict = strict
+        self._known = known or {}
         self.asked: dict[str, Decision] = {}
         self.used: dict[str, Scalar] = {}
 
@@ -191,6 +194,11 @@ class Choices:
             raise ConfigError(
                 f"decision {name!r} is asked twice with different options ({list(seen.options)} and {list(options)});"
                 " one name is one decision: give the second one another name")
+        before = self._known.get(name)
+        if before is not None and before.options != options:
+            raise ConfigError(
+                f"decision {name!r} is asked with different options ({list(before.options)} and {list(options)}) "
+                "under different choices; one name is one decision: give them different names")
         self.asked[name] = Decision(name, options, kind)
         if name in self._values:
             value = self._values[name]
@@ -325,7 +333,7 @@ def discover(fn: Callable[..., Any], ref: str, input_shape: Sequence[int], num_c
                 if runs > max_runs:
                     raise ConfigError(f"builder {ref!r}: discovering its decisions took more than {max_runs} runs; "
                                       "ask fewer conditional decisions")
-                c = Choices({**base, name: value})
+                c = Choices({**base, name: value}, known=known)
                 try:
                     _run(fn, ref, c, shape, num_classes, device)
                 except _BuilderRaisedError as err:
