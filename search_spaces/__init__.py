@@ -18,9 +18,8 @@ from nas.core.errors import ConfigError, did_you_mean
 from search_spaces.base import SearchSpace
 from search_spaces.cell import CellSpace
 from search_spaces.darts import DartsSpace
-from search_spaces.mlp import MLPSpace
 from search_spaces.nb201 import NB201Space
-from search_spaces.python import PythonSpace
+from search_spaces.python import MLPSpace, PythonSpace
 from search_spaces.registry import SPACES, list_spaces, register_space, space_class
 from search_spaces.rnn import RNNSpace
 from search_spaces.transformer import TransformerSpace
