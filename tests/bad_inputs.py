@@ -327,7 +327,8 @@ NPZ: list[Bad] = [
     _npz("mismatched lengths", {"x": GOOD_X, "y": ("labels", 30, 2)}, r"got x \(40, 1, 8, 8\) and y \(30,\)",
          ),
     _npz("labels 2-D (one-hot)", {"x": GOOD_X, "y": ("normal", (40, 2))}, r"y \(40, 2\)"),
-    _npz("features 2-D (tabular)", {"x": ("normal", (40, 64)), "y": GOOD_Y}, r"x \(40, 64\)"),
+    _npz("features 2-D (tabular) for an image space", {"x": ("normal", (40, 64)), "y": GOOD_Y},
+         r"holds tabular data \(64,\) but space 'nb201' builds image models"),
     _npz("features 5-D", {"x": ("normal", (40, 1, 2, 8, 8)), "y": GOOD_Y}, r"x \(40, 1, 2, 8, 8\)",
          ),
     _npz("text features", {"x": ("text", 40), "y": GOOD_Y}, r"x"),
@@ -432,7 +433,7 @@ _SIG = "def build(c, input_shape, num_classes):\n"
 BUILDERS: list[Bad] = [
     _builder("builder not importable", "no_such_models_mod", None,
              r"module 'no_such_models_mod' is not importable.*PYTHONPATH or in the config's folder"),
-    _builder("builder not callable", "bi_not_callable", "build = 3\n", r"is a int, not a function"),
+    _builder("builder not callable", "bi_not_callable", "build = 3\n", r"is an object of type int, not a function"),
     _builder("builder misspelt", "bi_misspelt", _SIG + "    pass\n", r"has no 'biuld' \(did you mean 'build'\?\)",
              function="biuld"),
     _builder("builder with the wrong signature", "bi_signature", "def build(c):\n    pass\n",
@@ -443,7 +444,7 @@ BUILDERS: list[Bad] = [
     _builder("decision name used twice with different options", "bi_twice", _SIG + "    c.choice('w', [8, 16])\n"
              "    c.choice('w', [32, 64])\n", r"decision 'w' is asked twice with different options"),
     _builder("builder returning no module", "bi_no_module", _SIG + "    return c.choice('w', [8, 16])\n",
-             r"returned a int, not a torch.nn.Module"),
+             r"returned an object of type int, not a torch.nn.Module"),
     _builder("decision with empty options", "bi_empty", _SIG + "    c.choice('act', [])\n",
              r"decision 'act' has no options"),
     _builder("decision options that are not JSON values", "bi_objects", "import torch\n" + _SIG

@@ -231,9 +231,9 @@ def resolve_builder(ref: str, paths: Iterable[str] = ()) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
-        where = ", ".join(os.fspath(p) for p in paths) or "sys.path"
+        where = ", ".join([*(os.fspath(p) for p in paths), "sys.path"])
         raise ConfigError(f"builder = {ref!r}: module {module_name!r} is not importable ({err}); put it on "
-                          f"PYTHONPATH or in the config's folder (searched {where} and sys.path)") from None
+                          f"PYTHONPATH or in the config's folder (searched {where})") from None
     except Exception as err:
         raise ConfigError(f"builder = {ref!r}: importing module {module_name!r} raised "
                           f"{user_error_line(err)}") from None
@@ -245,7 +245,7 @@ def resolve_builder(ref: str, paths: Iterable[str] = ()) -> Callable[..., Any]:
                               + did_you_mean(part, names) + f"; its functions: {', '.join(names) or 'none'}")
         fn = getattr(fn, part)
     if not callable(fn):
-        raise ConfigError(f"builder = {ref!r} is a {type(fn).__name__}, not a function "
+        raise ConfigError(f"builder = {ref!r} is an object of type {type(fn).__name__}, not a function "
                           "build(c, input_shape, num_classes)")
     try:
         inspect.signature(fn).bind(Choices(), (1,), 1)
@@ -282,7 +282,7 @@ def _run(fn: Callable[..., Any], ref: str, choices: Choices, input_shape: tuple[
     except Exception as err:
         raise _BuilderRaisedError(err) from err
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"builder {ref!r} returned a {type(model).__name__}, not a torch.nn.Module; "
+        raise ConfigError(f"builder {ref!r} returned an object of type {type(model).__name__}, not a torch.nn.Module; "
                           "return the model it built")
     return model
 
