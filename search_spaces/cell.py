@@ -24,9 +24,9 @@ skeleton     data     ops      network
 ============ ======== ======== ===========================================================================
 
 ``nodes`` counts the nodes a cell computes (its inputs aside): 3 for ``nb201`` and ``sequence``, 4 for ``darts`` by
-default. ``ops`` must come from the skeleton's op family (``nas ops`` lists the tables, registered ops included); an
-op of another family is refused with the family it belongs to. The members are those of the space the skeleton
-generalises (``nb201``, ``darts``, ``transformer``), tagged ``cell``.
+default. ``ops`` must come from the skeleton's op family (``nas.graph.ops.OP_TABLES``, registered ops included;
+the README lists the built-in ones); an op of another family is refused with the family it belongs to. The
+members are those of the space the skeleton generalises (``nb201``, ``darts``, ``transformer``), tagged ``cell``.
 """
 
 from __future__ import annotations
