@@ -125,3 +125,27 @@ def test_untraceable_builder_exports_without_model_py(tmp_path: Path) -> None:
     assert "cannot be exported as python" in entry["skipped"]["python"]
     assert "torch.fx cannot trace" in entry["skipped"]["python"]
     assert set(entry["verification"]["formats"]) == {"torchscript", "onnx", "json+weights"}
+
+
+SHAPE_BOUND = """
+from torch import nn
+
+def build(c, input_shape, num_classes):
+    hidden = c.choice("hidden", [8, 16])
+    if input_shape[0] != 8:  # discovery runs with (8,); the task has 13 features
+        raise ValueError(f"this model takes 8 features, not {input_shape[0]}")
+    return nn.Sequential(nn.Linear(8, hidden), nn.Linear(hidden, num_classes))
+
+build.input_kind = "tabular"
+"""
+
+
+def test_preflight_shows_the_line_of_a_builder_that_fails_on_the_task(tmp_path: Path) -> None:
+    config = _setup(tmp_path, SHAPE_BOUND, "random")
+    with pytest.raises(nas.ConfigError) as info:
+        nas.search(config, directory=tmp_path / "run")
+    message = str(info.value)
+    assert "cannot compile for the input of task 'npz' (13,)" in message
+    assert "ValueError: this model takes 8 features, not 13 (at models_" in message
+    assert "in build: raise ValueError(" in message
+    assert not (tmp_path / "run").exists()
