@@ -149,3 +149,17 @@ def test_preflight_shows_the_line_of_a_builder_that_fails_on_the_task(tmp_path: 
     assert "ValueError: this model takes 8 features, not 13 (at models_" in message
     assert "in build: raise ValueError(" in message
     assert not (tmp_path / "run").exists()
+
+
+def test_training_settings_are_searched_with_a_builder_on_ray(tmp_path: Path) -> None:
+    config = _setup(tmp_path, BUILDER, "evolution", executor="ray", trials=3)
+    data = yaml.safe_load(config.read_text())
+    data["searchable"] = {"lr": [0.01, 0.05]}
+    config.write_text(yaml.safe_dump(data))
+    exp = nas.search(config, directory=tmp_path / "run")  # Ray workers import the builder from the config's folder
+    try:
+        trials = exp.store.trials()
+        assert len(trials) == 3 and all(t.status == "COMPLETE" for t in trials), [t.error for t in trials]
+        assert all(t.arch.macro["hparams"]["lr"] in (0.01, 0.05) for t in trials)
+    finally:
+        exp.close()
