@@ -231,6 +231,9 @@ def resolve_builder(ref: str, paths: Iterable[str] = ()) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
+        if err.name and not (module_name == err.name or module_name.startswith(err.name + ".")):
+            raise ConfigError(f"builder = {ref!r}: importing module {module_name!r} raised "
+                              f"{user_error_line(err)}; install {err.name!r} or remove the import") from None
         where = ", ".join([*(os.fspath(p) for p in paths), "sys.path"])
         raise ConfigError(f"builder = {ref!r}: module {module_name!r} is not importable ({err}); put it on "
                           f"PYTHONPATH or in the config's folder (searched {where})") from None

@@ -131,6 +131,8 @@ def test_python_space_searches_a_conditional_builder(tmp_path: Path) -> None:
     ("def build(c, s, n):\n    w = c.choice('w', [1, 2])\n    raise RuntimeError('no good')\n", "{mod}:build",
      r"raised RuntimeError: no good \(at user_builders_\w+\.py:3 in build: raise RuntimeError\('no good'\)\)"),
     ("raise ImportError('broken')\n", "{mod}:build", r"importing module .* raised ImportError: broken \(at"),
+    ("import no_such_dependency_q\n", "{mod}:build",
+     r"raised ModuleNotFoundError: No module named 'no_such_dependency_q' \(at user_builders_\w+\.py:1 .*install"),
     ("def build(c, s, n):\n    return None\n", "nocolon", r"name it as 'package.module:function'"),
     ("import torch\ndef build(c, s, n):\n    d = c.choice('d', [1, 2])\n"
      "    return torch.nn.Linear(s[0], c.choice('w', [d, 3]))\n", "{mod}:build",
