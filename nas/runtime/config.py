@@ -520,8 +520,14 @@ def _with_module_dir(data: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
-    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields."""
+    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields. A ``python`` space
+    without a ``path`` option imports its builder from the config's folder too (``path`` is set to it), as a task
+    function does (its ``module_dir``)."""
     data = _with_module_dir(_read_yaml(path), Path(path).parent)
+    space = data.get("space")
+    if isinstance(space, dict) and space.get("name") == "python" and isinstance(space.get("options"), dict) \
+            and "path" not in space["options"]:  # a define-by-run builder may sit next to its config
+        space["options"]["path"] = str(Path(path).resolve().parent)
     cfg = _build(ExperimentConfig, data, "")  # typed; checked once, with the overrides applied
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return cfg.replace(**overrides) if overrides else _validated(cfg)

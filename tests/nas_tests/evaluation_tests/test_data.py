@@ -280,6 +280,17 @@ def test_npz_labels_of_two_columns_are_refused_for_classification(tmp_path):
         load_task("npz", path=str(path))
 
 
+def test_npz_tables_are_tabular_tasks(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "table.npz"
+    np.savez(path, x=rng.normal(3.0, 2.0, (60, 5)), y=np.arange(60) % 3)
+    task = load_task("npz", path=str(path))
+    assert task.kind == "tabular" and task.input_shape == (5,) and task.num_classes == 3
+    assert np.allclose(task.x_train.mean(axis=0), 0.0, atol=1e-5)  # standardised per feature
+    with pytest.raises(ConfigError, match=r"holds tabular data, which has no channel layout"):
+        load_task("npz", path=str(path), channels_last=True)
+
+
 def test_npz_object_arrays_are_refused(tmp_path):
     x = np.empty((30, 1, 2, 2), dtype=object)
     x[...] = 1.0
