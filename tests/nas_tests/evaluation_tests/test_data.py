@@ -287,7 +287,7 @@ def test_npz_tables_are_tabular_tasks(tmp_path):
     task = load_task("npz", path=str(path))
     assert task.kind == "tabular" and task.input_shape == (5,) and task.num_classes == 3
     assert np.allclose(task.x_train.mean(axis=0), 0.0, atol=1e-5)  # standardised per feature
-    with pytest.raises(ConfigError, match=r"holds tabular data, which has no channel layout"):
+    with pytest.raises(ConfigError, match=r"holds tabular data .*, which have no channel layout"):
         load_task("npz", path=str(path), channels_last=True)
 
 
