@@ -10,7 +10,8 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    :func:`~nas.evaluation.tasks.load_task` (shapes, dtype, finite values, labels, samples per class and split,
    channels-last images) and its kind (image or sequence) is the one the space builds models for;
 3. one candidate of the space (``space.sample`` with the experiment's seed) compiles for the task's input and runs
-   a forward and a backward pass on one batch of training data, on the CPU.
+   a forward and a backward pass on one batch of training data, on the CPU;
+4. so does every baseline (``baselines``; a reference model of the wrong input kind is refused by name).
 
 :meth:`Experiment.create <nas.runtime.experiment.Experiment.create>` calls it before it creates the experiment's
 directory; it is usable alone (``preflight(load_config(path))``). It writes nothing, and leaves torch's global random
@@ -29,12 +30,15 @@ from torch import nn
 
 from nas.core.errors import ConfigError, NASError, did_you_mean
 from nas.evaluation.tasks import Task, check_task_options, load_task
+from nas.graph import references
+from nas.graph.compiler import build_model
 from nas.runtime.config import Components, ExperimentConfig, build
 from nas.trials.objectives import parse_constraints, parse_objectives
 from nas.trials.protocols import Evaluator
 from search_spaces.base import SearchSpace
 
-__all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "BATCH"]
+__all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "check_baselines",
+           "BATCH"]
 
 #: samples of the batch the candidate runs forward and backward on
 BATCH = 8
@@ -81,6 +85,7 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
     candidate = None
     if shape is not None and classes is not None:
         candidate = check_candidate(cfg, parts.space, x, y, classes, what=_input_name(cfg, shape))
+        check_baselines(cfg, x, y, classes, what=_input_name(cfg, shape), kind=None if task is None else task.kind)
     return PreflightReport(task=cfg.evaluator.task, input_shape=shape, num_classes=classes, candidate=candidate,
                            metrics=metrics, seconds=time.perf_counter() - start)
 
@@ -159,6 +164,41 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
                 f"classes: {type(err).__name__}: {_first_line(err)}; choose a space or space options that accept "
                 "this input, or reshape the data") from None
     return arch.canonical_hash()
+
+
+def _forward_backward(model: nn.Module, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
+    model.train()
+    out = model(torch.as_tensor(x, dtype=torch.float32))
+    if tuple(out.shape) != (len(x), num_classes):
+        raise ValueError(f"its output has shape {tuple(out.shape)}, not (batch, classes) = {(len(x), num_classes)}")
+    loss = nn.functional.cross_entropy(out, torch.as_tensor(y, dtype=torch.long))
+    loss.backward()
+    if not torch.isfinite(loss):
+        raise ValueError(f"its loss on one batch is {loss.item()}")
+
+
+def check_baselines(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray, num_classes: int, what: str = "the input",
+                    kind: str | None = None) -> None:
+    """Every baseline of ``cfg`` is a reference of the data's ``kind`` (when known) that compiles for ``x``'s
+    sample shape and ``num_classes`` and runs forward and backward on ``(x, y)`` on the CPU."""
+    shape = tuple(x.shape[1:])
+    for i, name in enumerate(cfg.baselines):
+        where = f"baselines[{i}] = {name!r}"
+        if kind is not None and references.input_kind(name) != kind:
+            fitting = [n for n in references.list_references() if references.input_kind(n) == kind]
+            raise ConfigError(f"{where} is a {references.input_kind(name)} model but {what} {shape} is {kind} data; "
+                              f"use a {kind} reference: {', '.join(fitting)}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            step = "compile"
+            try:
+                model = build_model(references.get(name), shape, num_classes)
+                step = "run forward and backward"
+                _forward_backward(model, x, y, num_classes)
+            except Exception as err:
+                raise ConfigError(f"{where}: the reference cannot {step} for {what} {shape} with {num_classes} "
+                                  f"classes: {type(err).__name__}: {_first_line(err)}; remove it from `baselines` "
+                                  "or pick another (`nas references`)") from None
 
 
 def _input_name(cfg: ExperimentConfig, shape: tuple[int, ...]) -> str:
