@@ -11,7 +11,7 @@ gunpoint   sequence (150, 1)        2       UCR GunPoint, bundled in aeon (200)
 arrowhead  sequence (251, 1)        3       UCR ArrowHead, bundled in aeon (211)
 basic_motions sequence (100, 6)     4       UEA BasicMotions, bundled in aeon (80)
 cifar10    image    (3, 32, 32)     10      torchvision (optional extra; needs the files on disk)
-npz        either   from the file   from y  your own ``.npz``: arrays ``x`` (N, C, H, W) or (N, T, C), ``y``
+npz        any      from the file   from y  your own ``.npz``: arrays ``x`` (N, C, H, W), (N, T, C) or (N, F), ``y``
 ========== ======== =============== ======= =================================================
 
 All samples are pooled, then split stratified by class with the seed (default 70 / 15 / 15 %), so the
@@ -48,7 +48,7 @@ __all__ = ["task_kind", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS",
 
 #: ``load(path) -> (x, y)``: ``path`` is the task's ``path`` option (None when not given)
 LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray]]
-KINDS = ("image", "sequence")
+KINDS = ("image", "sequence", "tabular")
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ class TaskLoader:
         if not callable(self.load):
             raise TypeError(f"TaskLoader.load = {self.load!r}: must be a function load(path) -> (x, y)")
         if self.kind not in (*KINDS, None):
-            raise ValueError(f"TaskLoader.kind = {self.kind!r}: must be 'image', 'sequence' or None (the data decides)")
+            raise ValueError(f"TaskLoader.kind = {self.kind!r}: must be 'image', 'sequence', 'tabular' or None (the "
+                             "data decides)")
 
 
 def _check(name: str, obj: Any) -> TaskLoader:
@@ -212,9 +213,9 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ConfigError(f"task 'npz': {file.name} is not a readable .npz of plain arrays ({err})") from None
-    if x.ndim not in (3, 4) or y.ndim != 1 or len(x) != len(y):
+    if x.ndim not in (2, 3, 4) or y.ndim != 1 or len(x) != len(y):
         raise ConfigError(
-            f"task 'npz': x must be (N, C, H, W) images or (N, T, C) sequences and y (N,) labels; "
+            f"task 'npz': x must be (N, C, H, W) images, (N, T, C) sequences or (N, F) tables and y (N,) labels; "
             f"got x {x.shape} and y {y.shape}"
         )
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
@@ -275,12 +276,12 @@ def _raw(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
 def _checked(name: str, kind: str | None, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, str]:
     """``(x, y, kind)`` once the loader's arrays are known to fit its kind (plugin loaders are checked too)."""
     x, y = np.asarray(x), np.asarray(y)
-    ndim = {"image": 4, "sequence": 3}
+    ndim = {"image": 4, "sequence": 3, "tabular": 2}
     if kind is None:
-        kind = {4: "image", 3: "sequence"}.get(x.ndim)
+        kind = {4: "image", 3: "sequence", 2: "tabular"}.get(x.ndim)
     if kind is None or x.ndim != ndim[kind] or not np.issubdtype(x.dtype, np.number):
-        layout = "(N, C, H, W) images" if kind == "image" else "(N, T, C) sequences" if kind else \
-            "(N, C, H, W) images or (N, T, C) sequences"
+        layout = {"image": "(N, C, H, W) images", "sequence": "(N, T, C) sequences", "tabular": "(N, F) tables"}.get(
+            kind or "", "(N, C, H, W) images, (N, T, C) sequences or (N, F) tables")
         raise ConfigError(f"task {name!r}: its loader returned x of shape {x.shape} and dtype {x.dtype}; "
                           f"it must be numeric {layout}")
     if np.iscomplexobj(x):
@@ -378,8 +379,8 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
     if kind == "image":
         x = _image_layout(name, x, channels_last)
     elif channels_last is not None:
-        raise ConfigError(f"task option channels_last = {channels_last!r}: task {name!r} holds sequences "
-                          "(N, T, C), which have no channel layout to choose; remove the option")
+        raise ConfigError(f"task option channels_last = {channels_last!r}: task {name!r} holds {kind} data, "
+                          "which has no channel layout to choose; remove the option")
     classes, y = np.unique(y_raw, return_inverse=True)
     y = y.reshape(-1)  # numpy 2.0 to 2.1 give inverse indices the input's shape
     if len(classes) < 2:
@@ -406,7 +407,7 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
                               f"{val_fraction:g} and test_fraction = {test_fraction:g}; add samples of those "
                               "classes or choose fractions nearer 0.15")
     x = x.astype(np.float32)
-    axes = (0, 2, 3) if kind == "image" else (0, 1)  # per channel / per feature
+    axes = (0, 2, 3) if kind == "image" else (0,) if kind == "tabular" else (0, 1)  # per channel / per feature
     mean = x[train].mean(axis=axes, keepdims=True)
     std = x[train].std(axis=axes, keepdims=True) + 1e-6
     x = (x - mean) / std

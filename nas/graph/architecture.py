@@ -27,10 +27,13 @@ import networkx as nx
 from nas.core.checks import is_int
 from nas.core.errors import InvalidArchitectureError, UnknownNameError, did_you_mean
 
-__all__ = ["Cell", "Architecture", "COMBINES", "FORMAT_VERSION", "FrozenMacro", "freeze_macro"]
+__all__ = ["Cell", "Architecture", "COMBINES", "FORMAT_VERSION", "FrozenMacro", "freeze_macro", "BUILDER_KEY",
+           "DECISIONS_KEY", "INACTIVE_KEY", "KWARGS_KEY"]
 
 FORMAT_VERSION = 1
 COMBINES = ("sum", "mean", "concat")
+#: macro keys of a define-by-run (builder) architecture, which has no cells (see :mod:`nas.graph.builder`)
+BUILDER_KEY, DECISIONS_KEY, INACTIVE_KEY, KWARGS_KEY = "builder", "decisions", "inactive", "kwargs"
 CELL_REF_PREFIX = "cell:"  # a sequence op that runs another (rnn) cell of the same architecture
 _CELL_KEYS = ("family", "inputs", "nodes", "edges", "output", "combine", "fan_in", "reduction")
 _ARCH_KEYS = ("format", "space", "cells", "macro")
@@ -63,6 +66,21 @@ class FrozenMacro(tuple):
 def freeze_macro(macro: Mapping[str, Any]) -> FrozenMacro:
     """Freeze macro settings once for reuse in many :class:`Architecture` constructions."""
     return FrozenMacro(_freeze(dict(macro), "macro"))
+
+
+def _names_builder(frozen: FrozenMacro) -> bool:
+    return any(key == BUILDER_KEY for key, _ in frozen)
+
+
+def _active_macro(macro: dict[str, Any]) -> dict[str, Any]:
+    """Macro settings as they determine the function: a builder architecture's ``inactive`` decisions (values
+    the other choices leave unasked, see :mod:`nas.graph.builder`) are dropped."""
+    inactive = macro.pop(INACTIVE_KEY, None)
+    if BUILDER_KEY in macro and isinstance(inactive, list) and isinstance(macro.get(DECISIONS_KEY), dict):
+        macro[DECISIONS_KEY] = {k: v for k, v in macro[DECISIONS_KEY].items() if k not in inactive}
+    elif inactive is not None:
+        macro[INACTIVE_KEY] = inactive
+    return macro
 
 
 def _thaw(value: Any) -> Any:
@@ -335,8 +353,10 @@ class Architecture:
                  macro: Mapping[str, Any] | FrozenMacro | None = None) -> None:
         if not isinstance(space, str) or not space:
             raise InvalidArchitectureError(f"space must be a non-empty string, got {space!r}")
-        if not isinstance(cells, Mapping) or not cells:
-            raise InvalidArchitectureError("an architecture needs at least one cell")
+        frozen = macro if isinstance(macro, FrozenMacro) else freeze_macro(macro or {})
+        if not isinstance(cells, Mapping) or (not cells and not _names_builder(frozen)):
+            raise InvalidArchitectureError("an architecture needs at least one cell (or a macro 'builder': a "
+                                           "define-by-run model, see nas.graph.builder)")
         for name, cell in cells.items():
             if not isinstance(name, str) or not name:
                 raise InvalidArchitectureError(f"cell names must be non-empty strings, got {name!r}")
@@ -344,7 +364,6 @@ class Architecture:
                 raise InvalidArchitectureError(f"cell {name!r} is a {type(cell).__name__}, not a Cell")
         object.__setattr__(self, "_space", space)
         object.__setattr__(self, "_cells", tuple(sorted(cells.items())))
-        frozen = macro if isinstance(macro, FrozenMacro) else freeze_macro(macro or {})
         object.__setattr__(self, "_macro", tuple(frozen))
         object.__setattr__(self, "_hash", None)
 
@@ -426,11 +445,11 @@ class Architecture:
         for key in ("space", "cells"):
             if key not in data:
                 raise InvalidArchitectureError(f"architecture: missing key {key!r}")
-        if not isinstance(data["cells"], Mapping) or not data["cells"]:
-            raise InvalidArchitectureError("architecture: 'cells' must be a non-empty object of named cells")
         macro = data.get("macro", {})
         if not isinstance(macro, Mapping):
             raise InvalidArchitectureError(f"architecture: 'macro' must be an object, got {macro!r}")
+        if not isinstance(data["cells"], Mapping) or (not data["cells"] and BUILDER_KEY not in macro):
+            raise InvalidArchitectureError("architecture: 'cells' must be a non-empty object of named cells")
         cells = {name: Cell.from_dict(c, name) for name, c in data["cells"].items()}
         return cls(space=data["space"], cells=cells, macro=macro)
 
@@ -467,7 +486,7 @@ class Architecture:
             payload = {
                 # rnn cells run only inside the sequence cells that reference them, where they are inlined
                 "cells": {name: cell.canonical_form(cells) for name, cell in self._cells if cell.family != "rnn"},
-                "macro": self.macro,
+                "macro": _active_macro(self.macro),
             }
             text = json.dumps(payload, sort_keys=True)
             digest = hashlib.sha256(text.encode()).hexdigest()

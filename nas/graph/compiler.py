@@ -35,7 +35,8 @@ from torch import nn
 from nas.core.checks import is_int
 from nas.core.errors import InvalidArchitectureError, ShapeError, UnknownNameError
 from nas.core.registry import Registry
-from nas.graph.architecture import CELL_REF_PREFIX, Architecture, Cell
+from nas.graph.architecture import BUILDER_KEY, CELL_REF_PREFIX, Architecture, Cell
+from nas.graph.builder import build_module
 from nas.graph.cells import ConvCell, EdgeOpFactory, SequenceCell, darts_rnn_layer
 from nas.graph.ops import SEQUENCE_OPS
 from nas.graph.ops.conv import FactorizedReduce, ReLUConvBN, ResNetBasicBlock
@@ -291,12 +292,17 @@ SKELETONS.register("sequence", (SequenceNetwork, 2, "(time steps, features)"))
 
 def build_model(arch: Architecture, input_shape: Sequence[int], num_classes: int, *,
                 edge_op: EdgeOpFactory | None = None) -> nn.Module:
-    """Compile ``arch`` into a fresh, randomly initialised ``nn.Module``.
+    """Compile ``arch`` into a fresh, randomly initialised ``nn.Module``; a builder architecture (macro
+    ``builder``) by :func:`nas.graph.builder.build_module`.
 
     ``input_shape`` excludes the batch dimension: ``(C, H, W)`` for image skeletons, ``(T, C)`` for
     sequences. The architecture is validated first. ``edge_op`` builds every cell edge's module in place of
     the op table (see :class:`~nas.graph.cells.EdgeSite`); supernets use it to put mixed ops on the edges.
     """
+    if BUILDER_KEY in arch.macro:  # a define-by-run model: its builder builds it
+        if edge_op is not None:
+            raise InvalidArchitectureError("a builder architecture has no cell edges for edge_op to replace")
+        return build_module(arch, input_shape, num_classes)
     arch.validate()
     skeleton = arch.macro.get("skeleton")
     try:

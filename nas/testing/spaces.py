@@ -64,7 +64,7 @@ class SpaceConformance:
     #: options making the models of :attr:`space` tiny (the suite also builds it once with its defaults)
     options: ClassVar[dict[str, Any]] = {}
     #: the input shape used for each input kind
-    input_shapes: ClassVar[dict[str, tuple[int, ...]]] = {"image": (3, 8, 8), "sequence": (6, 3)}
+    input_shapes: ClassVar[dict[str, tuple[int, ...]]] = {"image": (3, 8, 8), "sequence": (6, 3), "tabular": (6,)}
     seeds: ClassVar[tuple[int, ...]] = (0, 1, 2)
     classes: ClassVar[int] = 5
 

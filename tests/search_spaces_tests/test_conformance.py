@@ -22,6 +22,8 @@ SMALL_OPTIONS: dict[str, dict[str, Any]] = {
     "darts": {"C": 4, "layers": 3},
     "rnn": {"steps": 3, "num_layers": 2, "d_model": 8},
     "transformer": {"d_model": 8, "num_cells": 1},
+    "python": {"kwargs": {"max_depth": 2, "max_width": 16}},
+    "mlp": {"max_depth": 2, "max_width": 16},
 }
 SPACES = list_spaces()
 
