@@ -41,9 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nas.core.registry import Registry
-from nas.graph.architecture import Architecture, Cell
-
-BUILDER_KEY, DECISIONS_KEY = "builder", "decisions"  # TEMP until the builder interface is merged
+from nas.graph.architecture import BUILDER_KEY, DECISIONS_KEY, Architecture, Cell
 
 __all__ = ["get", "list_references", "input_kind", "reference_kind", "ZOO_MODULE"]
 
