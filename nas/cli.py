@@ -167,11 +167,14 @@ def _run(exp: Experiment, quiet: bool) -> int:
         except KeyboardInterrupt:
             print(f"interrupted; continue with: nas resume {exp.directory}")
             return 1
-        _print_ranked(exp)
+        if exp.cfg.budget.max_trials:
+            _print_ranked(exp)
         _print_baselines(exp.summary()["baselines"], len(exp.ranked()))
         best = exp.directory / exp.BEST
         if best.exists():
             print(f"best architecture: {best}")
+        if exp.cfg.budget.max_trials == 0:  # a run of the baselines alone: it succeeded if they all completed
+            return 0 if all(b.status == "COMPLETE" for b in exp.baselines()) else 1
         return 0 if exp.ranked() else _all_failed(exp)
     finally:
         exp.close()
