@@ -40,7 +40,7 @@ def run(directory: Path, args: argparse.Namespace) -> dict[str, Any]:
     exp = Experiment.create(parse_config(data), directory)
     start = time.perf_counter()
     try:
-        exp.run()
+        exp.run(progress=lambda event: print(event, file=sys.stderr, flush=True))
         seconds = time.perf_counter() - start
         return {"seconds": seconds, "ranked": exp.ranked(), "baselines": exp.baselines(), "config": data}
     finally:
