@@ -138,6 +138,9 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
     for i, t in enumerate(ranked[:top], start=1):
         cells = "; ".join(f"{name}: " + " ".join(f"{s}>{d}:{op}" for s, d, op in c.edges if op != "none")
                           for name, c in t.arch.cells.items())
+        macro = t.arch.macro
+        if not cells and isinstance(macro.get("decisions"), dict):  # a define-by-run model: its active decisions
+            cells = " ".join(f"{k}={v}" for k, v in macro["decisions"].items() if k not in macro.get("inactive", []))
         params = t.metrics.get("params")
         print(f"  {i:>4} {t.id:>5} {t.score:>7.2f} {t.metrics.get('test_acc', float('nan')):>7.2f} "
               f"{(f'{params:,.0f}' if params else '-'):>9}  {cells[:110]}")

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.graph.architecture import Architecture
-from search_spaces.base import SearchSpace
+from search_spaces.base import SearchSpace, SpaceCompiler
 
 __all__ = ["HyperparameterSpace", "with_hyperparameters", "FieldCheck"]
 
@@ -78,6 +78,10 @@ class HyperparameterSpace(SearchSpace):
             v = chosen.get(field)
             extra.append(values.index(tuple(v) if isinstance(v, list) else v))
         return inner + extra
+
+    def compiler(self) -> SpaceCompiler:
+        """The inner space's compiler (a builder space's imports its module from the space's folder)."""
+        return self.inner.compiler()
 
 
 def with_hyperparameters(space: SearchSpace, searchable: Mapping[str, Sequence[Any]], *,

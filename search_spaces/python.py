@@ -22,10 +22,19 @@ stored in every member), ``input_kind`` (``image``, ``sequence`` or ``tabular``:
 default the builder's attribute ``input_kind``, else ``image``), ``input_shape`` (the shape decisions are discovered
 with, without the batch; by default ``(3, 32, 32)``, ``(16, 8)`` or ``(8,)`` by kind), ``path`` (a folder to import
 the builder's module from, e.g. the config's folder).
+
+The ``mlp`` space (:class:`MLPSpace`) is such a builder, :func:`build_mlp`, for tabular data ``(N, F)``.
+
+Decisions: ``depth`` (1..``max_depth`` hidden layers), ``width_1`` .. ``width_<depth>`` (one per hidden layer, asked
+only when the depth reaches it), ``activation``, ``dropout`` (0, 0.1, 0.2 or 0.3) and ``norm`` (``none``, ``batch``,
+``layer``). A hidden layer is ``Linear -> norm -> activation -> dropout``; a linear layer gives the outputs. The
+widths are ``max_width``, its half, quarter and eighth (``32, 64, 128, 256`` by default; none below 8).
+Inputs of more than one dimension are flattened, so the builder also takes images, but the space is ``tabular``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,13 +43,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.core.checks import check_choice
+from nas.core.checks import check_choice, check_choices, check_int
 from nas.core.errors import ConfigError
 from nas.graph.architecture import BUILDER_KEY, DECISIONS_KEY, KWARGS_KEY, Architecture
 from nas.graph.builder import Choices, Decision, build_module, builder_architecture, discover, resolve_builder
 from search_spaces.base import SearchSpace, SpaceCompiler
 
-__all__ = ["PythonSpace", "BuilderCompiler", "INPUT_KINDS", "DISCOVERY_SHAPES"]
+__all__ = ["PythonSpace", "BuilderCompiler", "INPUT_KINDS", "DISCOVERY_SHAPES", "MLPSpace", "build_mlp", "ACTIVATIONS",
+           "NORMS", "DROPOUTS", "mlp_widths"]
 
 INPUT_KINDS = ("image", "sequence", "tabular")
 #: the input shape decisions are discovered with, by input kind
@@ -65,7 +75,7 @@ class PythonSpace(SearchSpace):
     name = "python"
     input_kind = "image"
     #: the builder of the space when none is given: the ``mlp`` space's
-    default_builder = "search_spaces.mlp:build_mlp"
+    default_builder = "search_spaces.python:build_mlp"
 
     def __init__(self, *, builder: str = default_builder, kwargs: Mapping[str, Any] | None = None,
                  input_kind: str | None = None, input_shape: Sequence[int] | None = None,
@@ -80,7 +90,8 @@ class PythonSpace(SearchSpace):
             raise ConfigError(f"{self.name} option kwargs = {kwargs!r}: must be a mapping of keyword arguments")
         self.kwargs = dict(kwargs or {})
         kind = input_kind if input_kind is not None else getattr(self.fn, "input_kind", "image")
-        self.input_kind = check_choice(f"{self.name} option input_kind", kind, INPUT_KINDS)  # type: ignore[misc]
+        # a ClassVar, set per instance from the option or the builder
+        self.input_kind = check_choice(f"{self.name} option input_kind", kind, INPUT_KINDS)  # type: ignore[misc]  # see above
         if input_shape is not None and (isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence)
                                         or not input_shape or not all(isinstance(s, int) and not isinstance(s, bool)
                                                                       and s >= 1 for s in input_shape)):
@@ -166,3 +177,69 @@ class PythonSpace(SearchSpace):
 
     def compiler(self) -> SpaceCompiler:
         return BuilderCompiler(name=self.name, input_kind=self.input_kind, paths=self._paths)
+
+
+# -- the mlp space: a built-in builder ------------------------------------------------------------------------
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU,
+                                           "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
+NORMS = ("none", "batch", "layer")
+DROPOUTS = (0.0, 0.1, 0.2, 0.3)
+
+
+def mlp_widths(max_width: int) -> list[int]:
+    """The width options for ``max_width``: ``max_width``, its half, quarter and eighth (none below 8)."""
+    return sorted({max(8, max_width >> k) for k in range(4)})
+
+
+def _norm(kind: str, width: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm1d(width)
+    if kind == "layer":
+        return nn.LayerNorm(width)
+    return nn.Identity()
+
+
+def build_mlp(c: Choices, input_shape: tuple[int, ...], num_classes: int, *, max_depth: int = 4,
+              max_width: int = 256, activations: Sequence[str] = ("relu", "gelu", "tanh", "silu"),
+              norms: Sequence[str] = NORMS) -> nn.Module:
+    """A multi-layer perceptron whose depth, widths, activation, dropout and normalisation are decisions."""
+    features = math.prod(input_shape)
+    depth = c.int("depth", 1, max_depth)
+    act = c.choice("activation", list(activations))
+    p = c.choice("dropout", list(DROPOUTS))
+    norm = c.choice("norm", list(norms))
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i in range(1, depth + 1):
+        width = c.choice(f"width_{i}", mlp_widths(max_width))
+        layers += [nn.Linear(features, width), _norm(norm, width), ACTIVATIONS[act]()]
+        if p:
+            layers.append(nn.Dropout(p))
+        features = width
+    layers.append(nn.Linear(features, num_classes))
+    return nn.Sequential(*layers)
+
+
+build_mlp.input_kind = "tabular"  # type: ignore[attr-defined]  # read by PythonSpace as the default input kind
+
+
+class MLPSpace(PythonSpace):
+    """Multi-layer perceptrons for tabular data (see the module docstring). Options: ``max_depth`` (4),
+    ``max_width`` (256), ``activations`` (of ``relu``, ``gelu``, ``tanh``, ``silu``, ``elu``, ``leaky_relu``),
+    ``norms`` (of ``none``, ``batch``, ``layer``)."""
+
+    name = "mlp"
+    input_kind = "tabular"
+
+    def __init__(self, *, max_depth: int = 4, max_width: int = 256,
+                 activations: Sequence[str] = ("relu", "gelu", "tanh", "silu"), norms: Sequence[str] = NORMS) -> None:
+        self.max_depth = check_int(f"{self.name} option max_depth", max_depth, minimum=1, maximum=16)
+        self.max_width = check_int(f"{self.name} option max_width", max_width, minimum=8)
+        self.activations = check_choices(f"{self.name} option activations", activations, list(ACTIVATIONS))
+        self.norms = check_choices(f"{self.name} option norms", norms, NORMS)
+        super().__init__(builder="search_spaces.python:build_mlp", input_kind="tabular",
+                         kwargs={"max_depth": self.max_depth, "max_width": self.max_width,
+                                 "activations": list(self.activations), "norms": list(self.norms)})
+
+    def options(self) -> dict[str, Any]:
+        return {"max_depth": self.max_depth, "max_width": self.max_width, "activations": list(self.activations),
+                "norms": list(self.norms)}

@@ -72,6 +72,8 @@ class Bad:
     #: each (action, file[, content]): "delete", "write" (text), "truncate" (keep that many bytes), "empty";
     #: the file "*" with "delete" leaves an empty folder
     damage: tuple[tuple[Any, ...], ...] | None = None
+    #: further files written into the case's folder (file name -> text), e.g. a builder module beside the config
+    files: dict[str, str] = field(default_factory=dict)
     #: the command line after ``nas``
     args: tuple[str, ...] = SEARCH
     #: the issue group whose fix makes this case pass; the test expects it to fail until then
@@ -342,7 +344,8 @@ NPZ: list[Bad] = [
     _npz("mismatched lengths", {"x": GOOD_X, "y": ("labels", 30, 2)}, r"got x \(40, 1, 8, 8\) and y \(30,\)",
          ),
     _npz("labels 2-D (one-hot)", {"x": GOOD_X, "y": ("normal", (40, 2))}, r"y \(40, 2\)"),
-    _npz("features 2-D (tabular)", {"x": ("normal", (40, 64)), "y": GOOD_Y}, r"x \(40, 64\)"),
+    _npz("features 2-D (tabular) for an image space", {"x": ("normal", (40, 64)), "y": GOOD_Y},
+         r"holds tabular data \(64,\) but space 'nb201' builds image models"),
     _npz("features 5-D", {"x": ("normal", (40, 1, 2, 8, 8)), "y": GOOD_Y}, r"x \(40, 1, 2, 8, 8\)",
          ),
     _npz("text features", {"x": ("text", 40), "y": GOOD_Y}, r"x"),
@@ -434,4 +437,49 @@ EXPERIMENTS: list[Bad] = [
         args=("search", "{config}", "--out", "{exp}")),
 ]
 
-CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS
+
+
+# -- define-by-run builders and YAML cell spaces: a module beside the config ----------------------------------------
+def _builder(title: str, module: str, source: str | None, message: str, function: str = "build") -> Bad:
+    """A ``python`` space whose builder ``module:function`` holds ``source`` (None: no such file)."""
+    files = {f"{module}.py": source} if source is not None else {}
+    shown = (f"space python, builder {module}:{function} with {module}.py: `{source.strip()}`" if source is not None
+             else f"space python, builder {module}:{function}, no such module")
+    return Bad(title, 2, message, base="train", changes={"space": {"name": "python", "options": {
+        "builder": f"{module}:{function}"}}}, files=files, shown=shown)
+
+
+_SIG = "def build(c, input_shape, num_classes):\n"
+BUILDERS: list[Bad] = [
+    _builder("builder not importable", "no_such_models_mod", None,
+             r"module 'no_such_models_mod' is not importable.*PYTHONPATH or in the config's folder"),
+    _builder("builder not callable", "bi_not_callable", "build = 3\n", r"is an object of type int, not a function"),
+    _builder("builder misspelt", "bi_misspelt", _SIG + "    pass\n", r"has no 'biuld' \(did you mean 'build'\?\)",
+             function="biuld"),
+    _builder("builder with the wrong signature", "bi_signature", "def build(c):\n    pass\n",
+             r"must take \(c, input_shape, num_classes\)"),
+    _builder("builder that raises", "bi_raises", _SIG + "    w = c.choice('w', [3, 5])\n"
+             "    raise ValueError(f'width {w} must be even')\n",
+             r"raised ValueError: width 3 must be even \(at bi_raises.py:3 in build: raise ValueError"),
+    _builder("decision name used twice with different options", "bi_twice", _SIG + "    c.choice('w', [8, 16])\n"
+             "    c.choice('w', [32, 64])\n", r"decision 'w' is asked twice with different options"),
+    _builder("builder returning no module", "bi_no_module", _SIG + "    return c.choice('w', [8, 16])\n",
+             r"returned an object of type int, not a torch.nn.Module"),
+    _builder("decision with empty options", "bi_empty", _SIG + "    c.choice('act', [])\n",
+             r"decision 'act' has no options"),
+    _builder("decision options that are not JSON values", "bi_objects", "import torch\n" + _SIG
+             + "    c.choice('act', [torch.nn.ReLU, torch.nn.GELU])\n", r"not a JSON scalar.*name a layer type by a "
+             "string"),
+    _cfg("mlp space on image data", {"space": {"name": "mlp"}},
+         r"digits.*holds image data .* space 'mlp' builds tabular models", base="train"),
+    _cfg("cell space op of another family", {"space": {"name": "cell", "options": {"ops": ["skip_connect",
+                                                                                          "mhsa_2"]}}},
+         r"space.options.ops = .*'mhsa_2' is a sequence op; skeleton 'nb201' takes conv ops", base="train"),
+    _cfg("cell space op not in the table", {"space": {"name": "cell", "options": {"skeleton": "sequence",
+                                                                                 "ops": ["mhsa_3"]}}},
+         r"'mhsa_3' is not one of .*did you mean", base="train"),
+    _cfg("cell space unknown skeleton", {"space": {"name": "cell", "options": {"skeleton": "resnet"}}},
+         r"space.options.skeleton = 'resnet' \(space cell\): choose from nb201, darts, sequence", base="train"),
+]
+
+CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS

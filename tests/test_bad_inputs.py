@@ -154,6 +154,8 @@ def run_case(case: Bad, tmp: Path, template: Path) -> Outcome:
     places = {"tmp": str(tmp), "config": str(tmp / "cfg.yaml"), "out": str(tmp / "out"), "exp": str(tmp / "exp"),
               "data": str(tmp / "data.npz")}
     _write_data(case, tmp)
+    for name, text in case.files.items():
+        (tmp / name).write_text(text)
     config = config_of(case)
     if case.text is not None:
         (tmp / "cfg.yaml").write_text(case.text)

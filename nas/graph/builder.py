@@ -108,12 +108,15 @@ class Choices:
 
     ``values`` fixes decisions by name. With ``strict`` (building a member), every decision asked must be in
     ``values`` with one of its options; otherwise (discovery) an unfixed decision takes its first option. Every
-    decision asked is recorded in :attr:`asked` (in order) and its value in :attr:`used`.
+    decision asked is recorded in :attr:`asked` (in order) and its value in :attr:`used`; one asked with options
+    other than those ``known`` for its name is refused.
     """
 
-    def __init__(self, values: Mapping[str, Any] | None = None, *, strict: builtins.bool = False) -> None:
+    def __init__(self, values: Mapping[str, Any] | None = None, *, strict: builtins.bool = False,
+                 known: Mapping[str, Decision] | None = None) -> None:
         self._values = dict(values or {})
         self._strict = strict
+        self._known = known or {}
         self.asked: dict[str, Decision] = {}
         self.used: dict[str, Scalar] = {}
 
@@ -191,6 +194,11 @@ class Choices:
             raise ConfigError(
                 f"decision {name!r} is asked twice with different options ({list(seen.options)} and {list(options)});"
                 " one name is one decision: give the second one another name")
+        before = self._known.get(name)
+        if before is not None and before.options != options:
+            raise ConfigError(
+                f"decision {name!r} is asked with different options ({list(before.options)} and {list(options)}) "
+                "under different choices; one name is one decision: give them different names")
         self.asked[name] = Decision(name, options, kind)
         if name in self._values:
             value = self._values[name]
@@ -223,9 +231,9 @@ def resolve_builder(ref: str, paths: Iterable[str] = ()) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
-        where = ", ".join(os.fspath(p) for p in paths) or "sys.path"
+        where = ", ".join([*(os.fspath(p) for p in paths), "sys.path"])
         raise ConfigError(f"builder = {ref!r}: module {module_name!r} is not importable ({err}); put it on "
-                          f"PYTHONPATH or in the config's folder (searched {where} and sys.path)") from None
+                          f"PYTHONPATH or in the config's folder (searched {where})") from None
     except Exception as err:
         raise ConfigError(f"builder = {ref!r}: importing module {module_name!r} raised "
                           f"{user_error_line(err)}") from None
@@ -237,7 +245,7 @@ def resolve_builder(ref: str, paths: Iterable[str] = ()) -> Callable[..., Any]:
                               + did_you_mean(part, names) + f"; its functions: {', '.join(names) or 'none'}")
         fn = getattr(fn, part)
     if not callable(fn):
-        raise ConfigError(f"builder = {ref!r} is a {type(fn).__name__}, not a function "
+        raise ConfigError(f"builder = {ref!r} is an object of type {type(fn).__name__}, not a function "
                           "build(c, input_shape, num_classes)")
     try:
         inspect.signature(fn).bind(Choices(), (1,), 1)
@@ -274,7 +282,7 @@ def _run(fn: Callable[..., Any], ref: str, choices: Choices, input_shape: tuple[
     except Exception as err:
         raise _BuilderRaisedError(err) from err
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"builder {ref!r} returned a {type(model).__name__}, not a torch.nn.Module; "
+        raise ConfigError(f"builder {ref!r} returned an object of type {type(model).__name__}, not a torch.nn.Module; "
                           "return the model it built")
     return model
 
@@ -325,7 +333,7 @@ def discover(fn: Callable[..., Any], ref: str, input_shape: Sequence[int], num_c
                 if runs > max_runs:
                     raise ConfigError(f"builder {ref!r}: discovering its decisions took more than {max_runs} runs; "
                                       "ask fewer conditional decisions")
-                c = Choices({**base, name: value})
+                c = Choices({**base, name: value}, known=known)
                 try:
                     _run(fn, ref, c, shape, num_classes, device)
                 except _BuilderRaisedError as err:

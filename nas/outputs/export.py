@@ -55,6 +55,7 @@ from nas.core.version import __version__
 from nas.evaluation.evaluators import TrainingEvaluator
 from nas.evaluation.measure import count_params
 from nas.evaluation.training import evaluate_split, resolve_device, seeded, train
+from nas.graph.architecture import BUILDER_KEY
 from nas.outputs.export_python import generate_python
 from nas.outputs.loading import (
     FILE_NAMES,
@@ -245,12 +246,15 @@ def _write_python(model: nn.Module, path: Path, input_shape: Sequence[int], num_
 
 def export_model(model: nn.Module, arch: Any, folder: str | Path, *, info: dict[str, Any],
                  formats: Sequence[str] = FORMATS, example: torch.Tensor, tolerance: float = TOLERANCE,
-                 base: str | Path | None = None) -> dict[str, dict[str, Any]]:
+                 base: str | Path | None = None, skipped: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Write ``model`` (eval mode) in ``formats`` to ``folder``, plus ``model.json`` holding ``info`` (which must
     give ``input_shape`` and ``num_classes``). ``example`` is a real input batch (2 or more samples) for tracing.
     Returns the manifest's ``files`` entries: format -> path (relative to ``base``, default the folder's
     parent), sha256, bytes, seconds and format details. Nothing is verified here beyond the ONNX exporter
-    choice; :func:`export_experiment` verifies in fresh processes."""
+    choice; :func:`export_experiment` verifies in fresh processes. For a define-by-run (builder) model, a traced
+    format (``torchscript``, ``onnx``, ``python``) that the user's module cannot be traced to is left out and its
+    reason put in ``skipped`` (format -> reason) when given; otherwise, and for the framework's own models, the
+    error propagates."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     base = Path(base) if base is not None else folder.parent
@@ -277,12 +281,21 @@ def export_model(model: nn.Module, arch: Any, folder: str | Path, *, info: dict[
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             atomic_write(path, lambda tmp: torch.save(state, tmp))
             details = {"loads_with": "torch.load(path, weights_only=True)"}
-        elif fmt == "torchscript":
-            details = _write_torchscript(model, example, path)
-        elif fmt == "onnx":
-            details = _write_onnx(model, example, path, tolerance)
         else:
-            details = _write_python(model, path, info["input_shape"], info["num_classes"], header)
+            try:
+                if fmt == "torchscript":
+                    details = _write_torchscript(model, example, path)
+                elif fmt == "onnx":
+                    details = _write_onnx(model, example, path, tolerance)
+                else:
+                    details = _write_python(model, path, info["input_shape"], info["num_classes"], header)
+            except Exception as err:
+                if skipped is None or BUILDER_KEY not in arch.macro:
+                    raise
+                first = str(err).splitlines()[0][:300] if str(err) else ""
+                skipped[fmt] = (f"the user's model cannot be exported as {fmt} ({type(err).__name__}: {first}); "
+                                "the other formats are written")
+                continue
         record(fmt, path, start, details)
     return files
 
@@ -477,9 +490,18 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
                 "standardise": {"mean": list(task.mean), "std": list(task.std),
                                 "axis": 1 if task.kind == "image" else -1},
                 "output": "logits, one per class, in the order of 'classes'"}
+        if BUILDER_KEY in trial.arch.macro:
+            info["builder"] = {
+                "ref": trial.arch.macro[BUILDER_KEY],
+                "paths": list(getattr(evaluator.compiler, "paths", ())),
+                "note": "architecture.json + weights.pt reload only where the builder's module is importable "
+                        "(on PYTHONPATH or in 'paths'); the other formats need torch only"}
         say(f"rank {rank}: writing {', '.join(chosen)} to {folder}")
+        skipped: dict[str, str] = {}
         files = export_model(model, trial.arch, folder, info=info, formats=chosen, example=x_test[:2],
-                             tolerance=tolerance, base=out_dir)
+                             tolerance=tolerance, base=out_dir, skipped=skipped)
+        for fmt, reason in skipped.items():
+            say(f"rank {rank}: skipped {fmt}: {reason}")
         pending.append(_Pending(folder, files, reference))
         entries.append({
             "rank": rank, "trial_id": trial.id, "baseline": names.get(trial.id), "seed": trial.seed,
@@ -489,6 +511,7 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
                         "params": count_params(model),
                         "val_held_out": retrain_epochs is None},
             "training": trained.training, "files": files, "verification": {},
+            **({"skipped": skipped} if skipped else {}),
         })
     if verify:
         say(f"verifying {sum(len(p.files) - 1 for p in pending)} files in fresh processes")

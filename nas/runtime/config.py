@@ -499,8 +499,14 @@ def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
-    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields."""
-    cfg = _build(ExperimentConfig, _read_yaml(path), "")  # typed; checked once, with the overrides applied
+    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields. A ``python`` space
+    without a ``path`` option imports its builder from the config's folder too (``path`` is set to it)."""
+    data = _read_yaml(path)
+    space = data.get("space")
+    if isinstance(space, dict) and space.get("name") == "python" and isinstance(space.get("options"), dict) \
+            and "path" not in space["options"]:  # a define-by-run builder may sit next to its config
+        space["options"]["path"] = str(Path(path).resolve().parent)
+    cfg = _build(ExperimentConfig, data, "")  # typed; checked once, with the overrides applied
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return cfg.replace(**overrides) if overrides else _validated(cfg)
 

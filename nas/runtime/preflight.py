@@ -31,6 +31,8 @@ from torch import nn
 from nas.core.errors import ConfigError, NASError, did_you_mean
 from nas.evaluation.tasks import Task, check_task_options, load_task
 from nas.graph import references
+from nas.graph.architecture import BUILDER_KEY
+from nas.graph.builder import user_error_line
 from nas.graph.compiler import build_model
 from nas.runtime.config import Components, ExperimentConfig, build
 from nas.trials.objectives import parse_constraints, parse_objectives
@@ -157,11 +159,14 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
             if not torch.isfinite(loss):
                 raise ValueError(f"its loss on one batch is {loss.item()}")
         except Exception as err:
+            # a define-by-run model: show the line of the user's builder or module that raised
+            cause = (user_error_line(err) if BUILDER_KEY in arch.macro
+                     else f"{type(err).__name__}: {_first_line(err)}")
             raise ConfigError(
                 f"space.name = {cfg.space.name!r}" + (f" (options {dict(cfg.space.options)})" if cfg.space.options
                                                       else "")
                 + f": a sampled candidate (seed {cfg.seed}) cannot {step} for {what} {shape} with {num_classes} "
-                f"classes: {type(err).__name__}: {_first_line(err)}; choose a space or space options that accept "
+                f"classes: {cause}; choose a space or space options that accept "
                 "this input, or reshape the data") from None
     return arch.canonical_hash()
 

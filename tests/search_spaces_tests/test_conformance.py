@@ -24,6 +24,7 @@ SMALL_OPTIONS: dict[str, dict[str, Any]] = {
     "transformer": {"d_model": 8, "num_cells": 1},
     "python": {"kwargs": {"max_depth": 2, "max_width": 16}},
     "mlp": {"max_depth": 2, "max_width": 16},
+    "cell": {"C": 4, "N": 1, "nodes": 2},
 }
 SPACES = list_spaces()
 

@@ -279,10 +279,11 @@ def _cells(d: _Data) -> str:
         raise SkipSection(d.ranking.reason())
     parts = []
     for rank, t in enumerate(d.ranked[: d.options.draw], start=1):
-        fig = draw_architecture(t.arch)
         score = format_metric(t.score, "score")
+        # a define-by-run model has no cells to draw: its decisions say what it is
+        drawn = _figure(draw_architecture(t.arch), f"cells of trial {t.id}") if t.arch.cells else ""
         parts.append(f'<div class="arch"><h3>#{rank}: trial {t.id}, {d.score_header} {_e(score)}</h3>'
-                     f"{_figure(fig, f'cells of trial {t.id}')}<p><code>{_e(cell_summary(t.arch))}</code></p></div>")
+                     f"{drawn}<p><code>{_e(cell_summary(t.arch))}</code></p></div>")
     return ("<p>Nodes in topological order; each edge applies the op written on it; orange nodes form the cell's "
             "output; dashed grey edges are <code>none</code> (zero).</p>" + "".join(parts))
 
@@ -293,10 +294,12 @@ def _ops(d: _Data) -> str:
     archs = [t.arch for t in d.ranked]
     n_best = best_fraction_count(len(archs))
     freq = op_frequency(archs, n_best)
-    fig = bar_figure(freq.labels, [(f"best {freq.n_best} trials", freq.best), (f"all {freq.n_all}", freq.overall)],
-                     "share of the cell's edges", "op frequency")
-    out = [f'<div class="pair"><div>{_figure(fig, "op frequency")}<p>Share of edges using each op among the best '
-           f"quarter of the completed trials ({freq.n_best}) and among all {freq.n_all}.</p></div>"]
+    out = ['<div class="pair">']
+    if freq.labels:  # define-by-run models have no cell edges
+        fig = bar_figure(freq.labels, [(f"best {freq.n_best} trials", freq.best), (f"all {freq.n_all}", freq.overall)],
+                         "share of the cell's edges", "op frequency")
+        out.append(f'<div>{_figure(fig, "op frequency")}<p>Share of edges using each op among the best '
+                   f"quarter of the completed trials ({freq.n_best}) and among all {freq.n_all}.</p></div>")
     scores = [t.score for t in d.ranked if t.score is not None]  # all of them: ranked trials have a score
     imp = decision_importance(d.models.space, archs, scores, seed=d.view.config.seed)
     if imp.names:

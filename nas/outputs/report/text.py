@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nas.graph.architecture import Architecture, Cell
+from nas.graph.architecture import BUILDER_KEY, DECISIONS_KEY, INACTIVE_KEY, Architecture, Cell
 
 __all__ = ["abbreviate_op", "cell_summary", "format_metric", "format_top_table", "top_columns", "TOP_COLUMNS"]
 
@@ -53,12 +53,17 @@ def cell_summary(arch: Architecture) -> str:
 
     Contract: a non-input node ``n`` fed by ``op`` from node ``s`` reads ``n=op(s)``; several inputs are joined
     by ``+``; a node fed only by ``none`` edges reads ``n=0``. Cells are separated by `` | `` and prefixed with
-    their name when the architecture has more than one; a positional encoding other than ``none`` and searched
+    their name when the architecture has more than one; a define-by-run model shows its active decisions
+    (``depth=2 width_1=64``); a positional encoding other than ``none`` and searched
     training hyperparameters (macro ``hparams``) follow at the end.
     """
     cells = arch.cells
     texts = [(f"{name}: " if len(cells) > 1 else "") + _cell_text(cell) for name, cell in cells.items()]
     macro = arch.macro
+    decisions = macro.get(DECISIONS_KEY)
+    if BUILDER_KEY in macro and isinstance(decisions, Mapping):  # a define-by-run model: its active decisions
+        inactive = macro.get(INACTIVE_KEY) or []
+        texts.append(" ".join(f"{k}={v}" for k, v in decisions.items() if k not in inactive) or "fixed model")
     pe = macro.get("pos_encoding")
     if isinstance(pe, str) and pe != "none":
         texts.append(pe)

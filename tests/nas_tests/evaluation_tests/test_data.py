@@ -262,13 +262,25 @@ def test_npz_missing_y_names_the_missing_array(tmp_path):
 
 @pytest.mark.parametrize(
     "x_shape, y_shape",
-    [((60, 20), (60,)), ((60, 2, 3, 4, 5), (60,)), ((60, 2, 5, 4), (59,)), ((60, 2, 5, 4), (60, 1)), ((60, 5, 4), ())],
+    [((60,), (60,)), ((60, 2, 3, 4, 5), (60,)), ((60, 2, 5, 4), (59,)), ((60, 2, 5, 4), (60, 1)), ((60, 5, 4), ())],
 )
 def test_npz_wrong_shapes_raise(tmp_path, x_shape, y_shape):
     path = tmp_path / "shapes.npz"
     np.savez(path, x=np.zeros(x_shape), y=np.zeros(y_shape, dtype=np.int64))
-    with pytest.raises(ConfigError, match=r"x must be \(N, C, H, W\) images or \(N, T, C\) sequences"):
+    with pytest.raises(ConfigError, match=r"x must be \(N, C, H, W\) images, \(N, T, C\) sequences or \(N, F\) "
+                                          r"tables"):
         load_task("npz", path=str(path))
+
+
+def test_npz_tables_are_tabular_tasks(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "table.npz"
+    np.savez(path, x=rng.normal(3.0, 2.0, (60, 5)), y=np.arange(60) % 3)
+    task = load_task("npz", path=str(path))
+    assert task.kind == "tabular" and task.input_shape == (5,) and task.num_classes == 3
+    assert np.allclose(task.x_train.mean(axis=0), 0.0, atol=1e-5)  # standardised per feature
+    with pytest.raises(ConfigError, match=r"holds tabular data, which has no channel layout"):
+        load_task("npz", path=str(path), channels_last=True)
 
 
 def test_npz_object_arrays_are_refused(tmp_path):
