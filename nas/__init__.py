@@ -25,6 +25,7 @@ __all__ = [
     "load_model",
     "load_experiment",
     "search",
+    "train_reference",
     "Experiment",
     "load_config",
     "register_strategy",
@@ -61,7 +62,7 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module("nas.outputs.loading"), name)
-    if name in ("search", "load_config"):
+    if name in ("search", "load_config", "train_reference"):
         import importlib
 
         return getattr(importlib.import_module("nas.runtime.api"), name)

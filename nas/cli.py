@@ -52,8 +52,65 @@ def _cmd_references(args: argparse.Namespace) -> int:
     from nas.graph import references
 
     for name in references.list_references():
-        print(f"{name:<12} {references.input_kind(name)}")
+        print(f"{name:<12} {references.input_kind(name):<9} {references.reference_kind(name)}")
     return 0
+
+
+def _print_baselines(entries: list[dict[str, object]], ranked: int) -> None:
+    """The baselines of a summary (``summary["baselines"]``), marked and placed against the ``ranked`` trials."""
+    if not entries:
+        return
+    print("baselines (reference models, same task and training; shown for comparison, never ranked as best):")
+    for b in entries:
+        if b["score"] is None:
+            print(f"  [baseline] {b['name']:<10} {b['status']}" + (f": {b['error']}" if b["error"] else ""))
+            continue
+        test, params = b["test_acc"], b["params"]
+        print(f"  [baseline] {b['name']:<10} val {b['score']:>7.2f}  test "
+              + (f"{test:>7.2f}" if isinstance(test, float) else f"{'-':>7}")
+              + "  params " + (f"{params:>11,.0f}" if isinstance(params, (int, float)) else f"{'-':>11}")
+              + f"  would rank {b['place']} of {ranked + 1}")
+
+
+def _key_values(items: list[str], flag: str) -> dict[str, object]:
+    """``KEY=VALUE`` arguments as a mapping, each value read as YAML (``0.1`` a number, ``true`` a boolean)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} {item!r}: give KEY=VALUE, e.g. {flag} lr=0.05")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    """``nas train REFERENCE --task T``: one reference model trained alone; exit 1 if its training failed."""
+    from nas.runtime.api import train_reference
+
+    exp = train_reference(args.reference, args.task, epochs=args.epochs, seed=args.seed,
+                          task_options=_key_values(args.task_option, "--task-option"),
+                          train=_key_values(args.train, "--train"), directory=args.out, overwrite=args.overwrite,
+                          progress=_progress(args.quiet))
+    try:
+        result = exp.baselines()[0]
+        if result.score is None:
+            print(f"{args.reference} on {args.task}: {result.status}: {result.error}")
+            return 1
+        m = result.metrics
+        test, params = m.get("test_acc"), m.get("params")
+        print(f"{args.reference} on {args.task}: validation accuracy {result.score:.2f}, test accuracy "
+              + (f"{test:.2f}" if test is not None else "-") + ", parameters "
+              + (f"{params:,.0f}" if params is not None else "-")
+              + (f", {m['train_seconds']:.1f} s" if "train_seconds" in m else ""))
+        print(f"experiment: {exp.directory} (export the model: nas export {exp.directory} --baselines)")
+        return 0
+    finally:
+        exp.close()
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -113,10 +170,14 @@ def _run(exp: Experiment, quiet: bool) -> int:
         except KeyboardInterrupt:
             print(f"interrupted; continue with: nas resume {exp.directory}")
             return 1
-        _print_ranked(exp)
+        if exp.cfg.budget.max_trials:
+            _print_ranked(exp)
+        _print_baselines(exp.summary()["baselines"], len(exp.ranked()))
         best = exp.directory / exp.BEST
         if best.exists():
             print(f"best architecture: {best}")
+        if exp.cfg.budget.max_trials == 0:  # a run of the baselines alone: it succeeded if they all completed
+            return 0 if all(b.status == "COMPLETE" for b in exp.baselines()) else 1
         return 0 if exp.ranked() else _all_failed(exp)
     finally:
         exp.close()
@@ -188,6 +249,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"constraints {', '.join(summary['constraints'])}: {summary['feasible']} feasible, "
               f"{summary['infeasible']} infeasible (not ranked) of the completed trials")
     _print_top(view, args.top)
+    _print_baselines(summary["baselines"], len(view.ranked()))
     for entry in summary["infeasible_best"][:3]:
         print(f"  infeasible, not ranked: trial {entry['id']} (score {entry['score']:.2f}) violates "
               f"{entry['violates']}")
@@ -301,7 +363,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print("export ok" if report["ok"] else "export outputs differ")
         return 0 if report["ok"] else 1
     result = export_experiment(args.directory, top=args.top, formats=args.format, retrain_epochs=args.retrain_epochs,
-                               out=args.out, progress=None if args.quiet else print)
+                               out=args.out, progress=None if args.quiet else print, baselines=args.baselines)
     return _print_export(result)
 
 
@@ -317,7 +379,8 @@ def _print_export(result: ExportReport) -> int:
         diff = "-" if v.get("max_abs_diff") is None else f"{v['max_abs_diff']:.1e}"
         formats = " ".join(f"{k}{'' if e['ok'] else '(FAILED)'}" for k, e in v.get("formats", {}).items())
         metrics = m["metrics"]
-        print(f"  {m['rank']:>4} {m['trial_id']:>5} {metrics[f'search_{val_key}']:>9.4g} {metrics[test_key]:>9.4g}"
+        who = m.get("baseline") or m["trial_id"]
+        print(f"  {m['rank']:>4} {who:>5} {metrics[f'search_{val_key}']:>9.4g} {metrics[test_key]:>9.4g}"
               f"  {diff:>12}  {formats}")
     from pathlib import Path
 
@@ -393,6 +456,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_spaces)
     p = sub.add_parser("references", help="list the reference architectures")
     p.set_defaults(func=_cmd_references)
+    p = sub.add_parser("train", help="train one reference model (`nas references`) on a task with the search's "
+                                     "trainer; prints validation and test accuracy and parameters")
+    p.add_argument("reference")
+    p.add_argument("--task", required=True, help="a task name (`nas tasks`), a .npz file or module:function")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
+    p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training setting (lr, batch_size, optimizer, ...), as in a config's evaluator.train")
+    p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a task option, as in a config's evaluator.task_options")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="experiment directory (default runs/train-REFERENCE-TASK)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing directory")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
     p = sub.add_parser("sample", help="print a random architecture of a space as JSON")
     p.add_argument("space")
     p.add_argument("--seed", type=int, default=0)
@@ -458,6 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "the search's training")
     p.add_argument("--out", help="output folder (default DIR/export)")
     p.add_argument("--check", action="store_true", help="check an existing export (checksums, reloading) instead")
+    p.add_argument("--baselines", action="store_true",
+                   help="export the completed baselines (reference models trained beside the search) instead, "
+                        "to DIR/export_baselines")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_export)
     return parser

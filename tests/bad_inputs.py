@@ -254,6 +254,16 @@ TRAIN: list[Bad] = [
          base="train"),
     _cfg("one-shot strategy with searchable fields", {"strategy": {"name": "darts"}, "searchable": {"lr": [0.1]}},
          r"searchable: the one-shot strategy 'darts'", base="train"),
+    _cfg("unknown baseline", {"baselines": ["resnt18"]},
+         r"baselines\[0\] = 'resnt18': no such reference model.*did you mean 'resnet18'", base="train"),
+    _cfg("baselines not a list", {"baselines": "lenet5"}, r"baselines = 'lenet5': expected a list", base="train"),
+    _cfg("baseline listed twice", {"baselines": ["lenet5", "lenet5"]}, r"baselines\[1\] = 'lenet5': listed twice",
+         base="train"),
+    _cfg("sequence baseline on an image task", {"baselines": ["gru"]},
+         r"baselines\[0\] = 'gru' is a sequence model but evaluator.task = 'digits' holds image data", base="train"),
+    _cfg("baseline with a look-up evaluator", {"baselines": ["lenet5"]}, r"need the train evaluator"),
+    _cfg("budget of 0 trials without baselines", {"budget.max_trials": 0}, r"budget.max_trials = 0: must be > 0",
+         base="train"),
 ]
 
 # -- config files: the text itself is wrong ---------------------------------------------------------------------------
@@ -330,6 +340,13 @@ CLI: list[Bad] = [
               "--seeds", "1")),
     Bad("demo with a missing config", 2, r"does not exist", base=None,
         args=("demo", "--config", "{tmp}/nope.yaml", "--out", "{out}")),
+    Bad("nas train: unknown reference", 2, r"reference 'lenet': no such reference model.*did you mean 'lenet5'",
+        base=None, args=("train", "lenet", "--task", "digits", "--out", "{out}")),
+    Bad("nas train without a task", 2, r"required: --task", base=None, args=("train", "lenet5")),
+    Bad("nas train: sequence model on an image task", 2, r"'gru' is a sequence model.*'digits' holds image data",
+        base=None, args=("train", "gru", "--task", "digits", "--out", "{out}")),
+    Bad("nas train: a setting without a value", 2, r"--train 'lr': give KEY=VALUE", base=None,
+        args=("train", "lenet5", "--task", "digits", "--train", "lr", "--out", "{out}")),
 ]
 
 
@@ -385,6 +402,9 @@ NPZ: list[Bad] = [
     _npz("a single class", {"x": GOOD_X, "y": ("labels", 40, 1)}, r"1 class"),
     _npz("NaN features", {"x": ("nan", (40, 1, 8, 8)), "y": GOOD_Y}, r"nan|finite"),
     _npz("inf features", {"x": ("inf", (40, 1, 8, 8)), "y": GOOD_Y}, r"inf|finite"),
+    _npz("sequence baseline on image data (preflight)", {"x": GOOD_X, "y": GOOD_Y},
+         r"baselines\[0\] = 'bigru' is a sequence model but the input of task 'npz' \(1, 8, 8\) is image data",
+         changes={"baselines": ["bigru"]}),
 ]
 
 # -- experiment folders: a finished experiment, damaged ---------------------------------------------------------------

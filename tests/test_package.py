@@ -90,7 +90,7 @@ def test_cli_references() -> None:
     result = _run("-m", "nas.cli", "references")
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line.split() for line in result.stdout.strip().splitlines()]
-    assert rows[0] == ["lenet5", "image"] and ["transformer", "sequence"] in rows
+    assert rows[0] == ["lenet5", "image", "zoo"] and ["transformer", "sequence", "cells"] in rows
     assert len(rows) == len(nas.graph.references.list_references())
 
 

@@ -1,18 +1,39 @@
-"""Reference architectures of the classic families, in the same graph format, compiled by the same compiler.
+"""Reference architectures: the classic families, each an :class:`Architecture` compiled by the common compiler.
 
-Use them as baselines in experiments: ``build_model(references.get("resnet20"), (3, 32, 32), 10)``.
+Use them as baselines beside a search (``baselines: [resnet18, lenet5]`` in a config), train one alone
+(``nas train resnet18 --task digits``) or build one: ``build_model(references.get("resnet18"), (3, 32, 32), 10)``.
 
-========== ======== ==============================================================================
-name       input    what it is
-========== ======== ==============================================================================
-lenet5     image    LeNet-5 style: 5x5 conv (6) -> pool -> 5x5 conv (16) -> pool -> FC 120 -> FC 84
-vgg        image    VGG style: three stages of two 3x3 conv-BN-ReLU (32, 64, 128) with max-pool reductions
-resnet20   image    ResNet-20 style (pre-activation): 3 stages x 3 residual blocks, 16/32/64 channels
-lstm       sequence two-layer LSTM, classifier on the last step
-gru        sequence two-layer GRU, classifier on the last step
-bilstm     sequence bidirectional LSTM, mean-pooled
-transformer sequence two pre-norm Transformer encoder layers (4 heads) with sinusoidal positions
-========== ======== ==============================================================================
+One name, one model. Two kinds of entry share the name space:
+
+* **zoo** entries are the published models in plain PyTorch (:mod:`nas.graph.zoo`), as builder architectures
+  with no decisions (macro ``{"builder": "nas.graph.zoo.<module>:<name>", "decisions": {}}``), the form of the
+  ``python`` space. At their original input size their parameter counts equal the published ones; smaller images
+  get the small-input variant (3x3 stem, no stem max-pool, see :mod:`nas.graph.zoo`).
+* **cells** entries are encoded in our cell-graph format, so a cell space's mutations and the one-shot
+  machinery apply to them; they are "in the style of" a family, built from our op table (conv-BN-ReLU ops).
+
+The graph-encoded LeNet-style net is ``lenet5_bn`` (BN convs, 3x3 max-pool), so that ``lenet5`` is the classic;
+the graph-encoded two-layer GRU of earlier versions is the zoo's ``gru`` (same layers, plain PyTorch).
+
+=========== ======== ===== ====================================================================================
+name        input    kind  what it is
+=========== ======== ===== ====================================================================================
+lenet5      image    zoo   classic LeNet-5: 5x5 conv 6, avg-pool, 5x5 conv 16, avg-pool, 120-84-classes, tanh
+alexnet     image    zoo   AlexNet, torchvision's single-tower form (61,100,840 parameters at 3x224x224)
+vgg11       image    zoo   VGG-11, configuration A without BN (132,863,336 parameters at 3x224x224)
+vgg16       image    zoo   VGG-16, configuration D without BN (138,357,544 parameters at 3x224x224)
+resnet18    image    zoo   ResNet-18 (11,689,512 parameters at 3x224x224)
+resnet34    image    zoo   ResNet-34 (21,797,672 parameters at 3x224x224)
+resnet50    image    zoo   ResNet-50, bottleneck v1.5 (25,557,032 parameters at 3x224x224)
+lenet5_bn   image    cells LeNet-5 layout in our ops: 5x5 conv-BN (6) -> pool -> 5x5 conv-BN (16) -> pool -> 120 -> 84
+vgg         image    cells VGG style: three stages of two 3x3 conv-BN-ReLU (32, 64, 128) with max-pool reductions
+resnet20    image    cells ResNet-20 style (pre-activation): 3 stages x 3 residual blocks, 16/32/64 channels
+gru         sequence zoo   two-layer GRU (128 units), classifier on the final state
+bigru       sequence zoo   two-layer bidirectional GRU (128 units per direction), classifier on the final states
+lstm        sequence cells two-layer LSTM, classifier on the last step
+bilstm      sequence cells bidirectional LSTM, mean-pooled
+transformer sequence cells two pre-norm Transformer encoder layers (4 heads) with sinusoidal positions
+=========== ======== ===== ====================================================================================
 """
 
 from __future__ import annotations
@@ -20,11 +41,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nas.core.registry import Registry
-from nas.graph.architecture import Architecture, Cell
+from nas.graph.architecture import BUILDER_KEY, DECISIONS_KEY, Architecture, Cell
 
-__all__ = ["get", "list_references", "input_kind"]
+__all__ = ["get", "list_references", "input_kind", "reference_kind", "ZOO_MODULE"]
 
 _SPACE = "reference"
+ZOO_MODULE = "nas.graph.zoo"
 
 
 def _chain(family: str, ops: list[str], reduction: bool = False) -> Cell:
@@ -59,6 +81,15 @@ def _resnet20() -> Architecture:
     return Architecture(space=_SPACE, cells={"block": block}, macro=macro)
 
 
+def _zoo(module: str, function: str) -> Callable[[], Architecture]:
+    ref = f"{ZOO_MODULE}.{module}:{function}"
+
+    def build() -> Architecture:
+        return Architecture(space=_SPACE, cells={}, macro={BUILDER_KEY: ref, DECISIONS_KEY: {}})
+
+    return build
+
+
 def _recurrent(op: str, layers: int, pool: str) -> Callable[[], Architecture]:
     def build() -> Architecture:
         macro = {"skeleton": "sequence", "d_model": 64, "pos_encoding": "none", "stack": ["body"], "pool": pool}
@@ -78,17 +109,22 @@ def _transformer() -> Architecture:
     return Architecture(space=_SPACE, cells={"encoder": encoder}, macro=macro)
 
 
-_REFERENCES: Registry[tuple[Callable[[], Architecture], str]] = Registry("reference architecture")
-_REFERENCES.register("lenet5", (_lenet5, "image"))
-_REFERENCES.register("vgg", (_vgg, "image"))
-_REFERENCES.register("resnet20", (_resnet20, "image"))
-_REFERENCES.register("lstm", (_recurrent("lstm", 2, "last"), "sequence"))
-_REFERENCES.register("gru", (_recurrent("gru", 2, "last"), "sequence"))
-_REFERENCES.register("bilstm", (_recurrent("bilstm", 1, "mean"), "sequence"))
-_REFERENCES.register("transformer", (_transformer, "sequence"))
+_REFERENCES: Registry[tuple[Callable[[], Architecture], str, str]] = Registry("reference architecture")
+for _name, _module in (("lenet5", "lenet"), ("alexnet", "alexnet"), ("vgg11", "vgg"), ("vgg16", "vgg"),
+                       ("resnet18", "resnet"), ("resnet34", "resnet"), ("resnet50", "resnet")):
+    _REFERENCES.register(_name, (_zoo(_module, _name), "image", "zoo"))
+_REFERENCES.register("lenet5_bn", (_lenet5, "image", "cells"))
+_REFERENCES.register("vgg", (_vgg, "image", "cells"))
+_REFERENCES.register("resnet20", (_resnet20, "image", "cells"))
+_REFERENCES.register("gru", (_zoo("recurrent", "gru"), "sequence", "zoo"))
+_REFERENCES.register("bigru", (_zoo("recurrent", "bigru"), "sequence", "zoo"))
+_REFERENCES.register("lstm", (_recurrent("lstm", 2, "last"), "sequence", "cells"))
+_REFERENCES.register("bilstm", (_recurrent("bilstm", 1, "mean"), "sequence", "cells"))
+_REFERENCES.register("transformer", (_transformer, "sequence", "cells"))
 
 
 def list_references() -> list[str]:
+    """Every reference name, images first (zoo, then cells), then sequences."""
     return _REFERENCES.names()
 
 
@@ -100,3 +136,9 @@ def get(name: str) -> Architecture:
 def input_kind(name: str) -> str:
     """``"image"`` or ``"sequence"``: the input the reference is built for."""
     return _REFERENCES.get(name)[1]
+
+
+def reference_kind(name: str) -> str:
+    """``"zoo"`` (a published model in plain PyTorch, a builder architecture) or ``"cells"`` (our cell-graph
+    format)."""
+    return _REFERENCES.get(name)[2]

@@ -17,6 +17,10 @@
    seed, package version).
 
 Only experiments with the ``train`` evaluator can be exported (the others train nothing).
+
+With ``baselines=True`` the experiment's completed baselines (reference models trained beside the search, see
+:mod:`nas.trials.baselines`) are exported instead, the same way, to ``OUT/baseline_{name}/``, best validation
+score first (their manifest entries carry ``"baseline": name``; ``rank`` orders them among themselves).
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ from nas.outputs.loading import (
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import build
 from nas.storage.store import StoredTrial
+from nas.trials.trial import Status
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportError", "CorruptExportError", "ExportReport", "parse_formats",
            "export_experiment", "export_model", "retrain_trial", "verify_in_fresh_processes", "check_export"]
@@ -79,7 +84,7 @@ __all__ = ["FORMATS", "TOLERANCE", "ExportError", "CorruptExportError", "ExportR
 FORMATS = ("json", "weights", "torchscript", "onnx", "python")
 TOLERANCE = 1e-4
 MANIFEST_VERSION = 1
-_FOLDER = re.compile(r"^rank\d+_trial\d+$")
+_FOLDER = re.compile(r"^(rank\d+_trial\d+|baseline_\w+)$")
 _FRAMEWORK_FREE = ("torchscript", "onnx", "python")
 
 
@@ -444,8 +449,10 @@ def _clear_previous(out: Path) -> None:
 
 def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Sequence[str] | None = None,
                       retrain_epochs: int | None = None, out: str | Path | None = None, verify: bool = True,
-                      tolerance: float = TOLERANCE, progress: Callable[[str], None] | None = None) -> ExportReport:
-    """Export the ``top`` best trials of the experiment in ``directory`` to ``out`` (default ``DIR/export``).
+                      tolerance: float = TOLERANCE, progress: Callable[[str], None] | None = None,
+                      baselines: bool = False) -> ExportReport:
+    """Export the ``top`` best trials of the experiment in ``directory`` to ``out`` (default ``DIR/export``), or
+    with ``baselines`` its ``top`` best completed baselines (default ``DIR/export_baselines``).
 
     See the module docstring for the steps and the layout. Raises :class:`ExportError` / :class:`ConfigError`
     for an experiment that cannot be exported (no completed trial, an evaluator that trains nothing, a bad
@@ -462,12 +469,22 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} trains no model, so there are "
                           "no weights to export; export from an experiment that uses the train evaluator")
     ranking = view.ranking()
-    ranked = ranking.ranked[:top]
-    if not ranked and ranking.infeasible:
+    ranked: list[StoredTrial] = ranking.ranked[:top]
+    names: dict[int, str] = {}
+    if baselines:
+        done = sorted((b for b in view.baselines if b.status == Status.COMPLETE.value and b.score is not None),
+                      key=lambda b: -b.score)  # type: ignore[operator]  # filtered: scores not None
+        if not done:
+            listed = ", ".join(f"{b.name} {b.status}" for b in view.baselines) or "none recorded"
+            raise ExportError(f"{view.directory}: no completed baseline to export ({listed}); list reference models "
+                              "under `baselines:` in the config, or train one with `nas train REFERENCE --task T`")
+        ranked = list(done[:top])
+        names = {b.id: b.name for b in done}
+    elif not ranked and ranking.infeasible:
         raise ExportError(f"{view.directory}: nothing to export, {ranking.reason()} (constraints in config.yaml); "
                           f"resume the search with a larger budget (`nas resume {view.directory} --max-trials N`) "
                           "to find a feasible trial, or search again with looser constraints")
-    if not ranked:
+    elif not ranked:
         raise ExportError(f"{view.directory}: no completed trial to export; run or resume the search first "
                           f"(`nas resume {view.directory}`)")
     evaluator = build(cfg).evaluator
@@ -476,7 +493,8 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
                           "to train the trials again with")
     task = evaluator.task
     # absolute: the verifying processes run in other working directories
-    out_dir = (Path(out) if out is not None else view.directory / "export").resolve()
+    out_dir = (Path(out) if out is not None else view.directory / ("export_baselines" if baselines else "export")
+               ).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous(out_dir)
     x_test = torch.as_tensor(task.x_test)
@@ -484,7 +502,8 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     pending: list[_Pending] = []
     entries: list[dict[str, Any]] = []
     for rank, trial in enumerate(ranked, start=1):
-        say(f"rank {rank}: trial {trial.id} (val {trial.score:.2f}) - training "
+        what = f"baseline {names[trial.id]}" if trial.id in names else f"trial {trial.id}"
+        say(f"rank {rank}: {what} (val {trial.score:.2f}) - training "
             + (f"{retrain_epochs} epochs on train+val" if retrain_epochs else "as in the search"))
         trained = retrain_trial(trial, evaluator, retrain_epochs=retrain_epochs)
         model = trained.model
@@ -493,7 +512,7 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         val = score_split(model, torch.as_tensor(task.x_val), torch.as_tensor(task.y_val), task, metric)
         with torch.no_grad():
             reference = torch.cat([model(x_test[i:i + 256]) for i in range(0, len(x_test), 256)]).numpy()
-        folder = out_dir / f"rank{rank}_trial{trial.id}"
+        folder = out_dir / (f"baseline_{names[trial.id]}" if trial.id in names else f"rank{rank}_trial{trial.id}")
         info = {"input_shape": list(task.input_shape), "num_classes": task.num_classes, "task": task.name,
                 "task_kind": task.kind, "classes": list(task.classes), "space": trial.arch.space,
                 "task_options": dict(cfg.evaluator.task_options), "data_seed": cfg.seed,
@@ -523,7 +542,8 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
             say(f"rank {rank}: skipped {fmt}: {reason}")
         pending.append(_Pending(folder, files, reference))
         entries.append({
-            "rank": rank, "trial_id": trial.id, "seed": trial.seed, "arch_hash": trial.hash,
+            "rank": rank, "trial_id": trial.id, "baseline": names.get(trial.id), "seed": trial.seed,
+            "arch_hash": trial.hash,
             "metrics": _entry_metrics(trial, task, metric, val.value, test.value, test.acc, test.loss,
                                       count_params(model), retrain_epochs is None),
             "training": trained.training, "files": files, "verification": {},

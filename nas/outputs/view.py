@@ -21,7 +21,7 @@ from nas.oneshot.outcome import SearchOutcome
 from nas.runtime.config import ExperimentConfig, read_config
 from nas.runtime.summary import summarise
 from nas.storage.checkpoint import read_checkpoint
-from nas.storage.store import RUNNING, StoredTrial, TrialStore
+from nas.storage.store import RUNNING, StoredBaseline, StoredTrial, TrialStore
 from nas.trials.objectives import parse_constraints
 from nas.trials.ranking import Ranking, rank
 from nas.trials.trial import Status
@@ -72,6 +72,8 @@ class ExperimentView:
     supernet_history: tuple[dict[str, Any], ...]
     status_counts: dict[str, int]
     waiting: str | None = None
+    #: the baselines (reference models trained beside the search), in the config's order
+    baselines: tuple[StoredBaseline, ...] = ()
 
     @classmethod
     def open(cls: type[_View], directory: str | Path) -> _View:
@@ -92,6 +94,7 @@ class ExperimentView:
             version, created = store.meta("version"), store.meta("created")
             outcome = read_outcome(store)
             waiting = store.meta("waiting")
+            baselines = tuple(store.baselines())
         finally:
             store.close()
         loop = read_checkpoint(path / CHECKPOINT)["loop"] if (path / CHECKPOINT).is_file() else None
@@ -101,7 +104,7 @@ class ExperimentView:
         return cls(directory=path, config=config, trials=trials, version=version,
                    created=created if isinstance(created, (int, float)) else None, supernet=outcome, loop=loop,
                    supernet_history=history, status_counts=counts,
-                   waiting=waiting if isinstance(waiting, str) else None)
+                   waiting=waiting if isinstance(waiting, str) else None, baselines=baselines)
 
     # -- what the search has done -----------------------------------------------------------------------------
     def ranking(self) -> Ranking[StoredTrial]:
@@ -145,4 +148,4 @@ class ExperimentView:
         return summarise(name=self.config.name, directory=self.directory, max_trials=self.config.budget.max_trials,
                          done=self.done, counts=self.counts(), elapsed=self.elapsed, ranking=self.ranking(),
                          failed=(t for t in self.trials if t.status == Status.FAILED), job=self.supernet_summary(),
-                         waiting=self.waiting, top=top)
+                         waiting=self.waiting, top=top, baselines=self.baselines)

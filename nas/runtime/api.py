@@ -14,14 +14,20 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from nas.core.errors import ConfigError
+from nas.core.errors import ConfigError, did_you_mean
+from nas.graph import references
 from nas.runtime.config import ExperimentConfig, load_config, parse_config
 from nas.runtime.events import Event
 
 if TYPE_CHECKING:  # imported in search(), see there
     from nas.runtime.experiment import Experiment
 
-__all__ = ["search", "as_config", "QUICKSTART", "quickstart_yaml", "load_quickstart"]
+__all__ = ["search", "train_reference", "train_config", "as_config", "QUICKSTART", "quickstart_yaml",
+           "load_quickstart", "TRAIN_SPACES"]
+
+#: the space named in the config of ``nas train`` (it runs no trial; its preflight candidate is checked), by the
+#: reference's input kind
+TRAIN_SPACES = {"image": "nb201", "sequence": "transformer"}
 
 #: the file name of the quickstart config, package data of ``nas.runtime``
 QUICKSTART = "quickstart.yaml"
@@ -76,3 +82,41 @@ def search(config: str | os.PathLike[str] | Mapping[str, Any] | ExperimentConfig
         exp.close()
         raise
     return exp
+
+
+def train_config(reference: str, task: str, *, epochs: int | None = None, seed: int = 0,
+                 task_options: Mapping[str, Any] | None = None, train: Mapping[str, Any] | None = None,
+                 output: str | os.PathLike[str] | None = None) -> ExperimentConfig:
+    """The config of ``nas train``: an experiment of no search trials (``budget.max_trials: 0``) whose one baseline
+    is ``reference``, trained by the train evaluator on ``task`` with ``train`` settings (``epochs`` overrides
+    theirs), the local executor and ``seed``. ``output`` defaults to ``runs/train-<reference>-<task>``."""
+    known = references.list_references()
+    if reference not in known:  # checked here too, so the message names the command's argument
+        raise ConfigError(f"reference {reference!r}: no such reference model" + did_you_mean(reference, known)
+                          + f"; known: {', '.join(known)} (`nas references`)")
+    settings = dict(train or {})
+    if epochs is not None:
+        settings["epochs"] = epochs
+    name = f"train-{reference}-{os.path.basename(task).split(':')[0].replace('.', '_')}"
+    return parse_config({
+        "name": name, "seed": seed,
+        "space": {"name": TRAIN_SPACES[references.input_kind(reference)]}, "strategy": {"name": "random"},
+        "evaluator": {"name": "train", "task": task, "task_options": dict(task_options or {}), "train": settings},
+        "budget": {"max_trials": 0}, "baselines": [reference],
+        "execution": {"executor": "local", "workers": 1},
+        "output": os.fspath(output) if output is not None else os.path.join("runs", name),
+    })
+
+
+def train_reference(reference: str, task: str, *, epochs: int | None = None, seed: int = 0,
+                    task_options: Mapping[str, Any] | None = None, train: Mapping[str, Any] | None = None,
+                    directory: str | os.PathLike[str] | None = None, overwrite: bool = False,
+                    progress: Callable[[Event], None] | None = None) -> Experiment:
+    """Train one reference model (``nas references``) on ``task`` with the trainer a search uses, and return the
+    finished experiment (see :func:`train_config`): ``exp.baselines()[0]`` holds its result (``score`` = validation
+    accuracy, ``metrics`` with ``test_acc`` and ``params``); ``nas status``/``report`` read the directory and
+    ``nas export DIR --baselines`` exports the model. Bad settings raise :class:`ConfigError` before anything is
+    written."""
+    cfg = train_config(reference, task, epochs=epochs, seed=seed, task_options=task_options, train=train,
+                       output=directory)
+    return search(cfg, overwrite=overwrite, progress=progress)

@@ -21,6 +21,7 @@ A config file::
     constraints: {params: {max: 200000}}  # optional
     early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation
     budget: {max_trials: 16, max_seconds: 600}
+    baselines: [lenet5, resnet18]         # optional: reference models trained beside the search (`nas references`)
     execution: {executor: ray, workers: 2, cpus_per_trial: 1, gpus_per_trial: 0, address: null}
                                           # also max_retries, threads_per_trial, placement_timeout (s, default 600);
                                           # on a cluster: ship_code (auto|always|never), py_modules, runtime_env,
@@ -48,6 +49,7 @@ from nas.core.errors import ConfigError, NASError, did_you_mean
 from nas.evaluation.function_tasks import is_function_task
 from nas.evaluation.pruning import ASHA
 from nas.evaluation.tasks import task_kind, task_problem
+from nas.graph import references
 from nas.graph.nb201 import NB201_OPS
 from nas.trials.objectives import parse_constraints, parse_objectives
 from nas.trials.protocols import JobContext, Space
@@ -130,6 +132,8 @@ class ExperimentConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     early_stopping: dict[str, int] | None = None
     output: str | None = None
+    #: reference models (:mod:`nas.graph.references`) trained beside the search, see :mod:`nas.trials.baselines`
+    baselines: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -227,7 +231,9 @@ def _check(cfg: ExperimentConfig) -> Components:
     if not cfg.name or "/" in cfg.name:
         raise ConfigError(f"name = {cfg.name!r}: give a non-empty name without '/'")
     _positive(cfg.seed, "seed", allow_zero=True)
-    _positive(cfg.budget.max_trials, "budget.max_trials")
+    # a budget of 0 trials is a run of the baselines alone (`nas train`)
+    _positive(cfg.budget.max_trials, "budget.max_trials", allow_zero=bool(cfg.baselines))
+    _check_baselines(cfg)
     _positive(cfg.budget.max_seconds, "budget.max_seconds")
     ex = cfg.execution
     if ex.executor not in ("ray", "local"):
@@ -288,6 +294,29 @@ def _check(cfg: ExperimentConfig) -> Components:
         except TypeError as err:
             raise ConfigError(f"early_stopping: {err}; options: grace_epochs, reduction_factor") from None
     return built
+
+
+def _check_baselines(cfg: ExperimentConfig) -> None:
+    """Every baseline names a reference once, and the evaluator trains models on a task of its input kind."""
+    known = references.list_references()
+    for i, name in enumerate(cfg.baselines):
+        where = f"baselines[{i}] = {name!r}"
+        if not isinstance(name, str) or name not in known:
+            raise ConfigError(f"{where}: no such reference model" + did_you_mean(name, known)
+                              + f"; known: {', '.join(known)} (`nas references`)")
+        if name in cfg.baselines[:i]:
+            raise ConfigError(f"{where}: listed twice; name each baseline once")
+    if cfg.baselines and cfg.evaluator.name != "train":
+        raise ConfigError(f"baselines = {cfg.baselines}: baselines are trained, so they need the train evaluator, "
+                          f"not evaluator.name = {cfg.evaluator.name!r}; remove `baselines` or use the train "
+                          "evaluator")
+    kind = task_kind(cfg.evaluator.task) if cfg.evaluator.task else None
+    for i, name in enumerate(cfg.baselines):
+        if kind is not None and references.input_kind(name) != kind:
+            fitting = [n for n in known if references.input_kind(n) == kind]
+            raise ConfigError(f"baselines[{i}] = {name!r} is a {references.input_kind(name)} model but "
+                              f"evaluator.task = {cfg.evaluator.task!r} holds {kind} data; use a {kind} "
+                              f"reference: {', '.join(fitting)}")
 
 
 def _check_task_kind(space: Space, task: str | None, field: str) -> None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from nas.trials.trial import Status
 
-__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "JobStarted", "JobEpoch", "JobDone",
-           "WorkersLimited", "WaitingForWorkers", "NodeLost"]
+__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "BaselineFinished", "JobStarted", "JobEpoch",
+           "JobDone", "WorkersLimited", "WaitingForWorkers", "NodeLost"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +76,26 @@ class TrialFinished(Event):
         best = float("nan") if self.best is None else self.best
         return (f"[{self.n}/{self.max_trials}] trial {self.trial_id} {self.status.value} {what} | best {best:.2f} | "
                 f"running {self.running} | failed {self.failed} | eta {self.eta:.0f}s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineFinished(Event):
+    """Baseline ``name`` (a reference model trained beside the search) finished, the ``n``-th of ``total`` to run
+    in this session; ``params`` is its parameter count when measured."""
+
+    name: str
+    n: int
+    total: int
+    status: Status
+    score: float | None
+    error: str | None
+    params: float | None
+
+    def __str__(self) -> str:
+        what = (f"score {self.score:.2f}" if self.status is Status.COMPLETE and self.score is not None
+                else f"{self.status.value}: {self.error}")
+        params = f", {self.params:,.0f} params" if self.params else ""
+        return f"[baseline {self.n}/{self.total}] {self.name} {self.status.value} {what}{params}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,7 @@ from nas.evaluation.pruning import ASHA, RemotePruner
 from nas.evaluation.tasks import TASKS
 from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
 from nas.runtime.events import (
+    BaselineFinished,
     BudgetSpent,
     Event,
     JobDone,
@@ -48,7 +49,8 @@ from nas.storage.integrity import (
     stale_stages,
 )
 from nas.storage.lock import ExperimentLock
-from nas.storage.store import RUNNING, StoredTrial, TrialStore
+from nas.storage.store import RUNNING, StoredBaseline, StoredTrial, TrialStore
+from nas.trials.baselines import BaselineProposer, baseline_trials
 from nas.trials.objectives import feasible, parse_constraints
 from nas.trials.protocols import (
     Evaluator,
@@ -376,7 +378,8 @@ class Experiment:
         done = self.done()
         budget = self.cfg.budget
         remaining_time = None if budget.max_seconds is None else max(0.0, budget.max_seconds - self.elapsed)
-        if done >= budget.max_trials or remaining_time == 0.0:
+        baselines = self._baselines_to_run()
+        if remaining_time == 0.0 or (done >= budget.max_trials and not baselines):
             emit(BudgetSpent(done=done, directory=str(self.directory)))
             log.close()
             if len(resubmit) < len(pending):  # stopped after the last results were stored, before the rest
@@ -392,9 +395,6 @@ class Experiment:
             raise
         if isinstance(executor, RayExecutor):
             executor.set_notify(emit)
-        if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
-            # config validation allows early stopping with the train evaluator only, which has a pruner
-            self.evaluator.pruner = self._pruner(executor)
         start = time.perf_counter()
         best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]  # ranked: scores not None
         constraints = parse_constraints(self.cfg.constraints)
@@ -429,13 +429,21 @@ class Experiment:
                                eta=rate * (budget.max_trials - n)))
 
         try:
-            self._run_job(executor, emit)
-            for t in resubmit:
-                earlier = self.store.get(t.id)
-                self.store.submitted(t, attempts=earlier.attempts + 1 if earlier else 1)
-            run_loop(self.strategy, self.evaluator, executor, max_trials=budget.max_trials,
-                     max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
-                     on_record=on_record, keep_records=False)
+            # the baselines first, before the pruner is set: early stopping never sees (or stops) a baseline
+            self._run_baselines(baselines, executor, emit, remaining_time)
+            if remaining_time is not None:
+                remaining_time = max(0.0, remaining_time - (time.perf_counter() - start))
+            if done < budget.max_trials and remaining_time != 0.0:
+                if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
+                    # config validation allows early stopping with the train evaluator only, which has a pruner
+                    self.evaluator.pruner = self._pruner(executor)
+                self._run_job(executor, emit)
+                for t in resubmit:
+                    earlier = self.store.get(t.id)
+                    self.store.submitted(t, attempts=earlier.attempts + 1 if earlier else 1)
+                run_loop(self.strategy, self.evaluator, executor, max_trials=budget.max_trials,
+                         max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
+                         on_record=on_record, keep_records=False)
         finally:
             self.elapsed += time.perf_counter() - start
             try:
@@ -459,6 +467,41 @@ class Experiment:
             best_file.unlink(missing_ok=True)
         elif not best_file.is_file() or best_file.read_text() != ranked[0].arch.to_json(indent=2):
             atomic_write_text(best_file, ranked[0].arch.to_json(indent=2))
+
+    def baselines(self) -> list[StoredBaseline]:
+        """The baselines recorded so far (see :mod:`nas.trials.baselines`), in the config's order."""
+        return self.store.baselines()
+
+    def _baselines_to_run(self) -> list[tuple[str, Trial]]:
+        """``(name, trial)`` of the config's baselines that have no result yet (a finished one never runs again)."""
+        finished = {b.name for b in self.store.baselines() if b.status != RUNNING}
+        return [(name, trial) for name, trial in baseline_trials(self.cfg.baselines, self.cfg.seed)
+                if name not in finished]
+
+    def _run_baselines(self, todo: list[tuple[str, Trial]], executor: Executor, emit: Callable[[Event], None],
+                       max_seconds: float | None) -> None:
+        """Train the baselines ``todo`` with the search's evaluator on ``executor`` (the same loop, with a fixed
+        list of trials in place of the strategy, which learns nothing of them), recording each in the store's
+        baselines table."""
+        if not todo:
+            return
+        names = {trial.id: name for name, trial in todo}
+        earlier = {b.name: b.attempts for b in self.store.baselines()}
+        n = [0]
+
+        def on_submit(trials: list[Trial]) -> None:
+            for t in trials:
+                self.store.baseline_submitted(names[t.id], t, attempts=earlier.get(names[t.id], 0) + 1)
+
+        def on_record(record: TrialRecord) -> None:
+            name, r = names[record.trial.id], record.result
+            self.store.baseline_finished(name, r, record.worker, record.retries)
+            n[0] += 1
+            emit(BaselineFinished(name=name, n=n[0], total=len(todo), status=r.status, score=r.score, error=r.error,
+                                  params=r.metrics.get("params")))
+
+        run_loop(BaselineProposer([trial for _, trial in todo]), self.evaluator, executor, max_trials=len(todo),
+                 max_seconds=max_seconds, on_submit=on_submit, on_record=on_record, keep_records=False)
 
     def _set_waiting(self, event: WaitingForWorkers | None) -> None:
         """Keep the placement wait under way (None: there is none) in the store, for ``nas status``."""
@@ -507,7 +550,7 @@ class Experiment:
         return summarise(name=self.cfg.name, directory=self.directory, max_trials=self.cfg.budget.max_trials,
                          done=self.done(), counts=self.store.counts(), elapsed=self.elapsed, ranking=self.ranking(),
                          failed=self.store.trials("FAILED"), job=self.strategy.job_summary(self.job_context()),
-                         waiting=self.store.meta(self.WAITING), top=top)
+                         waiting=self.store.meta(self.WAITING), top=top, baselines=self.store.baselines())
 
     def close(self) -> None:
         """Close the store and release the writer lock (idempotent)."""

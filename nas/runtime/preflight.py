@@ -15,6 +15,7 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    CUDA on the workers (``execution.gpus_per_trial`` > 0 on Ray; a visible GPU for the local executor), and
    ``train.memory_format: channels_last`` needs image data, and ``peak_gpu_memory_mb`` in an objective or a
    constraint needs GPUs.
+5. so does every baseline (``baselines``; a reference model of the wrong input kind is refused by name).
 
 :meth:`Experiment.create <nas.runtime.experiment.Experiment.create>` calls it before it creates the experiment's
 directory; it is usable alone (``preflight(load_config(path))``). It writes nothing, and leaves torch's global random
@@ -33,14 +34,17 @@ from torch import nn
 
 from nas.core.errors import ConfigError, NASError, did_you_mean
 from nas.evaluation.tasks import Task, check_task_options, load_task
+from nas.graph import references
 from nas.graph.architecture import BUILDER_KEY
 from nas.graph.builder import user_error_line
+from nas.graph.compiler import build_model
 from nas.runtime.config import Components, ExperimentConfig, build
 from nas.trials.objectives import parse_constraints, parse_objectives
 from nas.trials.protocols import Evaluator
 from search_spaces.base import SearchSpace
 
 __all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "check_device_use",
+           "check_baselines",
            "BATCH"]
 
 #: samples of the batch the candidate runs forward and backward on
@@ -88,6 +92,7 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
     candidate = None
     if shape is not None and classes is not None:
         candidate = check_candidate(cfg, parts.space, x, y, classes, what=_input_name(cfg, shape))
+        check_baselines(cfg, x, y, classes, what=_input_name(cfg, shape), kind=None if task is None else task.kind)
     check_device_use(cfg, parts.evaluator, task)
     return PreflightReport(task=cfg.evaluator.task, input_shape=shape, num_classes=classes, candidate=candidate,
                            metrics=metrics, seconds=time.perf_counter() - start)
@@ -151,18 +156,7 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
             model: nn.Module = space.compiler()(arch, shape, num_classes)
             model.train()
             step = "run forward and backward"
-            out = model(torch.as_tensor(x, dtype=torch.float32))
-            regression = y.dtype.kind == "f"  # a regression task's standardised targets (N, targets)
-            if tuple(out.shape) != (len(x), num_classes):
-                raise ValueError(f"its output has shape {tuple(out.shape)}, not (batch, "
-                                 f"{'targets' if regression else 'classes'}) = {(len(x), num_classes)}")
-            if regression:
-                loss = nn.functional.mse_loss(out, torch.as_tensor(y, dtype=torch.float32).reshape(out.shape))
-            else:
-                loss = nn.functional.cross_entropy(out, torch.as_tensor(y, dtype=torch.long))
-            loss.backward()
-            if not torch.isfinite(loss):
-                raise ValueError(f"its loss on one batch is {loss.item()}")
+            _forward_backward(model, x, y, num_classes)
         except Exception as err:
             # a define-by-run model: show the line of the user's builder or module that raised
             cause = (user_error_line(err) if BUILDER_KEY in arch.macro
@@ -208,6 +202,49 @@ def check_device_use(cfg: ExperimentConfig, evaluator: Evaluator, task: Task | N
     if train_cfg.memory_format == "channels_last" and task is not None and task.kind != "image":
         raise ConfigError(f"evaluator.train.memory_format = 'channels_last' lays out image tensors (NHWC) but task "
                           f"{cfg.evaluator.task!r} holds {task.kind} data; remove the option (or use 'contiguous')")
+
+
+def _forward_backward(model: nn.Module, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
+    """One training-mode forward and backward pass of ``model`` on ``(x, y)``: cross-entropy on labels, mse on a
+    regression task's float targets ``(N, targets)``; raises ValueError for a wrong output shape or a non-finite
+    loss."""
+    model.train()
+    out = model(torch.as_tensor(x, dtype=torch.float32))
+    regression = y.dtype.kind == "f"  # a regression task's standardised targets (N, targets)
+    if tuple(out.shape) != (len(x), num_classes):
+        raise ValueError(f"its output has shape {tuple(out.shape)}, not (batch, "
+                         f"{'targets' if regression else 'classes'}) = {(len(x), num_classes)}")
+    if regression:
+        loss = nn.functional.mse_loss(out, torch.as_tensor(y, dtype=torch.float32).reshape(out.shape))
+    else:
+        loss = nn.functional.cross_entropy(out, torch.as_tensor(y, dtype=torch.long))
+    loss.backward()
+    if not torch.isfinite(loss):
+        raise ValueError(f"its loss on one batch is {loss.item()}")
+
+
+def check_baselines(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray, num_classes: int, what: str = "the input",
+                    kind: str | None = None) -> None:
+    """Every baseline of ``cfg`` is a reference of the data's ``kind`` (when known) that compiles for ``x``'s
+    sample shape and ``num_classes`` and runs forward and backward on ``(x, y)`` on the CPU."""
+    shape = tuple(x.shape[1:])
+    for i, name in enumerate(cfg.baselines):
+        where = f"baselines[{i}] = {name!r}"
+        if kind is not None and references.input_kind(name) != kind:
+            fitting = [n for n in references.list_references() if references.input_kind(n) == kind]
+            raise ConfigError(f"{where} is a {references.input_kind(name)} model but {what} {shape} is {kind} data; "
+                              f"use a {kind} reference: {', '.join(fitting)}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            step = "compile"
+            try:
+                model = build_model(references.get(name), shape, num_classes)
+                step = "run forward and backward"
+                _forward_backward(model, x, y, num_classes)
+            except Exception as err:
+                raise ConfigError(f"{where}: the reference cannot {step} for {what} {shape} with {num_classes} "
+                                  f"classes: {type(err).__name__}: {_first_line(err)}; remove it from `baselines` "
+                                  "or pick another (`nas references`)") from None
 
 
 def _input_name(cfg: ExperimentConfig, shape: tuple[int, ...]) -> str:

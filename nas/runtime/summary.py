@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nas.storage.store import StoredTrial
+from nas.storage.store import StoredBaseline, StoredTrial
+from nas.trials.baselines import place
 from nas.trials.ranking import Ranking
 
 __all__ = ["summarise"]
@@ -15,14 +16,17 @@ __all__ = ["summarise"]
 
 def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts: Mapping[str, int], elapsed: float,
               ranking: Ranking[StoredTrial], failed: Iterable[StoredTrial], job: dict[str, Any] | None,
-              waiting: Any, top: int) -> dict[str, Any]:
+              waiting: Any, top: int, baselines: Iterable[StoredBaseline] = ()) -> dict[str, Any]:
     """Progress, the ``top`` best feasible trials, how many completed trials meet the constraints and the ``top``
     best that do not (with what they violate), ``ranking_note`` (why nothing is ranked, else None), failures
-    grouped by reason, the strategy's job in brief (``supernet``) and the placement wait under way (``waiting``)."""
+    grouped by reason, the strategy's job in brief (``supernet``), the placement wait under way (``waiting``) and the
+    ``baselines`` (reference models trained beside the search, each with ``place``: where its score would rank
+    among the search's feasible trials, 1 = ahead of all; None when it has no score)."""
     metric = next((t.info for t in ranking.ranked if "metric" in t.info), None)
     metric_name = metric["metric"] if metric else None
     extra: tuple[str, ...] = () if metric_name in (None, "accuracy") else (f"val_{metric_name}",
                                                                            f"test_{metric_name}")
+    scores = [t.score for t in ranking.ranked if t.score is not None]
     failures: dict[str, int] = {}
     for t in failed:
         failures[t.error or "?"] = failures.get(t.error or "?", 0) + 1
@@ -41,4 +45,8 @@ def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts:
         "failures": failures,
         "supernet": job,
         "waiting": waiting,
+        "baselines": [{"name": b.name, "id": b.id, "status": b.status, "score": b.score,
+                       "val_acc": b.metrics.get("val_acc"), "test_acc": b.metrics.get("test_acc"),
+                       "params": b.metrics.get("params"), **{k: b.metrics.get(k) for k in extra}, "error": b.error,
+                       "place": None if b.score is None else place(b.score, scores)} for b in baselines],
     }

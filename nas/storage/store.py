@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from nas.graph.architecture import Architecture
 from nas.storage.faults import fault_point
 from nas.trials.trial import Result, Trial
 
-__all__ = ["TrialStore", "StoredTrial", "RUNNING"]
+__all__ = ["TrialStore", "StoredTrial", "StoredBaseline", "RUNNING"]
 
 RUNNING = "RUNNING"
 _SCHEMA = """
@@ -39,6 +39,15 @@ CREATE TABLE IF NOT EXISTS trials (
     worker TEXT, submitted REAL NOT NULL, finished REAL, attempts INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
+"""
+# Baselines (reference models trained beside the search, see nas.runtime.baselines) have a table of their own, made
+# when the first is submitted: the search's trial table, its counts and the checkpoint cross-check never see them.
+_BASELINE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS baselines (
+    name TEXT PRIMARY KEY, id INTEGER NOT NULL, arch TEXT NOT NULL, hash TEXT NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL, score REAL, metrics TEXT, info TEXT, history TEXT, error TEXT, traceback TEXT,
+    worker TEXT, submitted REAL NOT NULL, finished REAL, attempts INTEGER NOT NULL DEFAULT 1
+);
 """
 
 
@@ -70,6 +79,14 @@ class StoredTrial:
         return Result.from_dict({"status": self.status, "score": self.score, "metrics": self.metrics,
                                  "info": self.info, "history": self.history, "error": self.error,
                                  "traceback": self.traceback})
+
+
+@dataclass(frozen=True)
+class StoredBaseline(StoredTrial):
+    """One row of the baselines table: a reference model trained beside the search, under its reference ``name``
+    (its ``id`` is negative, ``-1`` for the first baseline of the config, and never a search trial's)."""
+
+    name: str
 
 
 def _file_state(*paths: Path) -> tuple[tuple[int, int, int] | None, ...]:
@@ -259,6 +276,38 @@ class TrialStore:
         return Result.from_dict({"status": row[0], "score": row[1], "metrics": json.loads(row[2] or "{}"),
                                  "info": json.loads(row[3] or "{}"), "history": json.loads(row[4] or "[]"),
                                  "error": row[5], "traceback": row[6]})
+
+    # -- baselines ------------------------------------------------------------------------------------------
+    def baseline_submitted(self, name: str, trial: Trial, attempts: int = 1) -> None:
+        """Record baseline ``name`` (evaluated as ``trial``) as RUNNING, replacing an earlier attempt."""
+        with _sqlite_errors(self.path):
+            self._db.executescript(_BASELINE_SCHEMA)
+        self._write(
+            "INSERT OR REPLACE INTO baselines (name, id, arch, hash, seed, status, submitted, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(),
+             attempts))
+
+    def baseline_finished(self, name: str, result: Result, worker: str | None = None, retries: int = 0) -> None:
+        """Record the result of baseline ``name``."""
+        d = result.to_dict()
+        self._write(
+            "UPDATE baselines SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
+            "finished=?, attempts=attempts+? WHERE name=?",
+            (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
+             d["error"], d["traceback"], worker, time.time(), retries, name))
+
+    def baselines(self) -> list[StoredBaseline]:
+        """Every baseline recorded (none in a store without the table), in the config's order (ids -1, -2, ...)."""
+        tables = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "baselines" not in tables:
+            return []
+        rows = self._read(f"SELECT {self._COLUMNS}, name FROM baselines ORDER BY id DESC")
+        out = []
+        for r in rows:
+            row = self._row(r[:-1])
+            out.append(StoredBaseline(**{f.name: getattr(row, f.name) for f in fields(StoredTrial)}, name=r[-1]))
+        return out
 
     def hashes(self, status: str) -> list[tuple[str, int]]:
         """``(hash, id)`` of the trials with ``status``, by id (no architecture or result parsed)."""

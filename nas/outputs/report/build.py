@@ -50,7 +50,8 @@ from nas.outputs.report.plots import (
 )
 from nas.outputs.report.text import cell_summary, format_metric, score_header, score_metric, top_columns
 from nas.outputs.view import ExperimentView
-from nas.storage.store import RUNNING, StoredTrial
+from nas.storage.store import RUNNING, StoredBaseline, StoredTrial
+from nas.trials.baselines import place
 from nas.trials.ranking import Ranking
 
 __all__ = ["build_report", "ReportResult", "ReportOptions", "SECTIONS", "REPORT_FILE", "GRADCAM_MIN_SIZE"]
@@ -181,6 +182,9 @@ def _summary(d: _Data) -> str:
         ("best", f"trial {best.id}, {d.score_label} {format_metric(best.score, 'score')}" if best
          else d.ranking.reason()),
         ("score", (best.info.get("signal", "-") if best else "-") + "; the test split is reported, never used to rank"),
+        *([("baselines", "; ".join(_baseline_fact(b, d) for b in d.view.baselines)
+            + " (reference models trained with the same task and settings, shown for comparison, never ranked)")]
+          if d.view.baselines else []),
     ]
     table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     config = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
@@ -228,13 +232,22 @@ def _tradeoffs(d: _Data) -> str:
             + f"<ul>{''.join(fronts)}</ul>")
 
 
+def _baseline_fact(b: StoredBaseline, d: _Data) -> str:
+    if b.score is None:
+        return f"{b.name} {b.status.lower()}" + (f" ({b.error})" if b.error else "")
+    scores = [t.score for t in d.ranked if t.score is not None]
+    return (f"{b.name} {format_metric(b.score, 'score')} (would rank {place(b.score, scores)} of "
+            f"{len(scores) + 1})")
+
+
 def _top(d: _Data) -> str:
     """The top feasible trials, ranked, then (with constraints) the best infeasible ones, unranked and flagged
-    with what they violate."""
+    with what they violate, then the completed baselines, unranked and marked."""
     top = d.options.top
     rows: list[tuple[int | None, StoredTrial, str]] = [(rank, t, "yes") for rank, t in
                                                        enumerate(d.ranked[:top], start=1)]
     rows += [(None, t, f"no: {why}") for t, why in zip(d.ranking.infeasible[:top], d.ranking.violations)]
+    rows += [(None, b, "baseline") for b in d.view.baselines if b.score is not None]
     if not rows:
         raise SkipSection("no completed trial")
     flagged = bool(d.ranking.constraints)
@@ -244,8 +257,9 @@ def _top(d: _Data) -> str:
     body = []
     for rank, t, verdict in rows:
         shown = "-" if rank is None else rank
+        who = f"baseline {t.name}" if isinstance(t, StoredBaseline) else str(t.id)
         cells = [f'<td data-value="{"" if rank is None else rank}">{shown}</td>',
-                 f'<td data-value="{t.id}">{t.id}</td>']
+                 f'<td data-value="{t.id}">{_e(who)}</td>']
         for _, key, kind in columns:
             value = t.score if key == "score" else t.metrics.get(key)
             raw = value if _finite(value) else ""
@@ -253,12 +267,16 @@ def _top(d: _Data) -> str:
         if flagged:
             cells.append(f"<td>{_e(verdict)}</td>")
         cells.append(f"<td><code>{_e(t.hash[:10])}</code></td><td><code>{_e(cell_summary(t.arch))}</code></td>")
-        row_class = "" if rank is not None else ' class="infeasible"'
+        row_class = ("" if rank is not None else ' class="baseline"' if isinstance(t, StoredBaseline)
+                     else ' class="infeasible"')
         body.append(f"<tr{row_class}>" + "".join(cells) + "</tr>")
     note = (f"<p>{_e(d.ranking.reason())}.</p>" if not d.ranked else "") + (
         f"<p>Constraints {_e(d.ranking.constraint_text())}: only feasible trials are ranked; the best "
         f"{min(top, len(d.ranking.infeasible))} of the {len(d.ranking.infeasible)} infeasible ones follow, unranked "
-        "(rank -).</p>" if d.ranking.infeasible else "")
+        "(rank -).</p>" if d.ranking.infeasible else "") + (
+        "<p>Rows <em>baseline NAME</em> are reference models (config <code>baselines</code>) trained with the same "
+        "task and training settings; they are not ranked (rank -) and never chosen as the best.</p>"
+        if any(isinstance(t, StoredBaseline) for _, t, _ in rows) else "")
     return (f'<table class="sortable data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
             + note + "<p>Ranked by validation score (click a column to sort). Cell: <code>n=op(s)</code> means node "
             "<code>n</code> receives <code>op</code> applied to node <code>s</code>; <code>+</code> sums inputs; "
@@ -403,6 +421,7 @@ table { border-collapse: collapse; margin: 6px 0; }
 table.data th, table.data td { border-bottom: 1px solid #e3e7ee; padding: 4px 10px; text-align: left;
                                vertical-align: top; }
 table.data th { background: #eef2f7; }
+table.data tr.baseline td { background: #fdf6e3; font-style: italic; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[data-order="asc"]::after { content: " \\25B2"; }
 table.sortable th[data-order="desc"]::after { content: " \\25BC"; }

@@ -176,7 +176,7 @@ def test_train_result_params_and_flops_match_the_compiled_model(train_result):
     assert result.metrics["flops"] == count_flops(model, ev.task.input_shape)
 
 
-def test_train_evaluator_measures_lenet5_like_a_hand_count():
+def test_train_evaluator_measures_lenet5_bn_like_a_hand_count():
     class ReferenceCompiler:
         name, input_kind = "reference", "image"
 
@@ -185,10 +185,10 @@ def test_train_evaluator_measures_lenet5_like_a_hand_count():
 
     ev = get_evaluator("train", compiler=ReferenceCompiler(), task="digits", task_options={"limit": 200},
                        train={"epochs": 1, "device": "cpu"}, latency_runs=0)
-    result = ev.evaluate(Trial(0, references.get("lenet5")))
+    result = ev.evaluate(Trial(0, references.get("lenet5_bn")))
     assert result.status is Status.COMPLETE
     assert "latency_ms" not in result.metrics
-    # LeNet-5 on 1x8x8: conv5x5 (1->6, 8x8, no bias) + BN, max-pool to 4x4, conv5x5 (6->16, 4x4) + BN,
+    # the graph-encoded LeNet-5 on 1x8x8: conv5x5 (1->6, 8x8, no bias) + BN, max-pool to 4x4, conv5x5 (6->16, 4x4) + BN,
     # max-pool to 2x2, flatten 64 -> 120 -> 84 -> 10. A multiply-add counts 2 FLOPs; pooling and BN none.
     conv_flops = 2 * (6 * 8 * 8 * 25 * 1) + 2 * (16 * 4 * 4 * 25 * 6)
     fc_flops = 2 * (64 * 120 + 120 * 84 + 84 * 10)

@@ -496,10 +496,10 @@ def test_train_evaluator_reports_pruning():
 
 
 # -- the real thing: LeNet-5 learns digits ---------------------------------------------------------------
-def test_lenet5_reaches_95_percent_on_digits(digits):
+def test_lenet5_bn_reaches_95_percent_on_digits(digits):
     ev = get_evaluator("train", compiler=ReferenceCompiler(), task="digits", data_seed=0,
                        train={"epochs": 6, "batch_size": 32, "lr": 0.05, "device": "cpu"}, latency_runs=2)
-    result = ev.evaluate(Trial(0, references.get("lenet5"), seed=0))
+    result = ev.evaluate(Trial(0, references.get("lenet5_bn"), seed=0))
     assert result.status is Status.COMPLETE, result.error
     assert result.score >= 95.0, [h["val_acc"] for h in result.history]
     assert result.metrics["test_acc"] >= 90.0

@@ -17,9 +17,21 @@ SHAPES = {"image": (1, 8, 8), "sequence": (30, 4)}
 
 
 def test_the_reference_list() -> None:
-    assert NAMES == ["lenet5", "vgg", "resnet20", "lstm", "gru", "bilstm", "transformer"]
+    assert NAMES == ["lenet5", "alexnet", "vgg11", "vgg16", "resnet18", "resnet34", "resnet50", "lenet5_bn", "vgg",
+                     "resnet20", "gru", "bigru", "lstm", "bilstm", "transformer"]
     assert {references.input_kind(n) for n in NAMES} == {"image", "sequence"}
-    assert [n for n in NAMES if references.input_kind(n) == "image"] == ["lenet5", "vgg", "resnet20"]
+    assert [n for n in NAMES if references.input_kind(n) == "image"] == NAMES[:10]
+    assert [n for n in NAMES if references.reference_kind(n) == "cells"] == ["lenet5_bn", "vgg", "resnet20", "lstm",
+                                                                             "bilstm", "transformer"]
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if references.reference_kind(n) == "zoo"])
+def test_zoo_references_are_builder_architectures_of_the_zoo(name: str) -> None:
+    """One name, one model: a zoo entry is the plain-PyTorch model of nas.graph.zoo, with no decisions."""
+    arch = references.get(name)
+    assert arch.cells == {} and arch.macro["decisions"] == {}
+    module, function = arch.macro["builder"].split(":")
+    assert module.startswith("nas.graph.zoo.") and function == name
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -28,7 +40,8 @@ def test_reference_compiles_and_trains(name: str) -> None:
     assert isinstance(arch, Architecture) and arch.space == "reference"
     assert arch.validate() is arch
     shape = SHAPES[references.input_kind(name)]
-    model = build_model(arch, shape, CLASSES)
+    torch.manual_seed(0)
+    model = build_model(arch, shape, CLASSES).train()
     x = torch.randn(2, *shape)
     out = model(x)
     assert out.shape == (2, CLASSES)
@@ -65,7 +78,7 @@ def test_resnet20_has_the_size_of_resnet20() -> None:
 
 
 def test_image_references_at_cifar_size() -> None:
-    for name in ("lenet5", "vgg"):
+    for name in ("lenet5", "lenet5_bn", "vgg", "vgg11", "resnet18"):
         model = build_model(references.get(name), (3, 32, 32), 10)
         assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 

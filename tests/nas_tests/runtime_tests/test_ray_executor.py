@@ -172,6 +172,22 @@ def test_search_end_to_end_on_ray(tmp_path: Path) -> None:
     assert ray.is_initialized()  # the executor leaves a cluster it did not start alone
 
 
+def test_baselines_train_on_ray_workers_beside_the_search(tmp_path: Path) -> None:
+    """The zoo's plain-PyTorch references are built from their builder path inside the Ray workers."""
+    cfg = parse_config({"name": "ray-baselines", "seed": 0, "space": TINY, "strategy": {"name": "random"},
+                        "evaluator": DIGITS, "budget": {"max_trials": 2}, "baselines": ["lenet5", "vgg11"],
+                        "execution": {"executor": "ray", "workers": 2, "cpus_per_trial": 1, "threads_per_trial": 1}})
+    exp = Experiment.create(cfg, tmp_path / "exp")
+    try:
+        exp.run()
+        baselines = exp.baselines()
+        assert [(b.name, b.status) for b in baselines] == [("lenet5", "COMPLETE"), ("vgg11", "COMPLETE")]
+        assert all(b.worker and b.metrics["params"] > 0 for b in baselines)
+        assert exp.done() == 2 and sorted(t.id for t in exp.store.trials()) == [0, 1]
+    finally:
+        exp.close()
+
+
 def test_dead_worker_is_retried_then_recorded_failed(tmp_path: Path) -> None:
     cfg = parse_config({"name": "ray-dies", "seed": 0, "space": {"name": "nb201"},
                         "strategy": {"name": "random", "dedup": False}, "evaluator": {"name": "nb201"},
