@@ -136,7 +136,10 @@ time unit, log-spread {args.sigma}), the loop's asks and tells follow the comple
 time counts as zero. {args.trials} trials per search, seeds 0-{args.seeds - 1}, de-duplication on. Figures: the
 200-epoch test accuracy (%) of the best architecture by validation accuracy among the trials finished by
 simulated time t (in mean trial durations), mean over seeds ("-": no trial finished yet in some seed).
-"distinct asks": the smallest share, over seeds, of the search's proposals that are distinct cells.
+"distinct asks": the smallest share, over seeds, of the search's proposals that are distinct cells (100% by
+construction with de-duplication, unless it gave up after its retries; the strategies' own asks with 64 in
+flight are checked in `tests/strategies_tests/test_many_workers.py`). The last column has every search done
+(all {args.trials} trials), so it compares the workers at an equal number of trials: what asynchrony costs.
 What each strategy does with trials in flight: evolution mutates tournament winners of the current population
 (the results in, whatever runs); rl samples from its policy and updates it every `batch_size` results; optuna
 (TPE) treats the running trials as bad results (`constant_liar=True`); gp_bo conditions its GP on the running
