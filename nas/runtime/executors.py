@@ -4,7 +4,8 @@ Both satisfy :class:`nas.trials.protocols.Executor`: ``capacity`` (how many tria
 ``submit(evaluator, trial)``, ``next_done() -> Completion`` (blocks until one finishes; results arrive in any
 order; the completion names the worker and the retries it took), ``shutdown()``, and ``run_job(runner, spec,
 on_progress)`` for a strategy's job (a one-shot supernet search: ``runner(spec)``), which blocks until the job ends
-and returns its outcome. ``in_flight`` counts the trials submitted and not yet collected.
+and returns its outcome. ``in_flight`` counts the trials submitted and not yet collected; the Ray executor's
+``ready`` counts those known to be finished, which the loop collects before asking again (one ask per batch).
 """
 
 from __future__ import annotations
