@@ -80,9 +80,11 @@ class Deduplicate(Strategy):
         self.inner.tell(trial, result)
         if result.status is Status.COMPLETE:
             self.results[key] = trial.id if self.result_source is not None else result
-        pending = {t.id: t for t in self.inner.pending}
-        for other in self.waiting.pop(key, []):
-            self.inner.tell(pending[other], result)
+        waiters = self.waiting.pop(key, [])
+        if waiters:  # the pending trials are looked up only when duplicates wait (a sort of all in flight)
+            pending = {t.id: t for t in self.inner.pending}
+            for other in waiters:
+                self.inner.tell(pending[other], result)
 
     def _result(self, key: str) -> Result:
         kept = self.results[key]

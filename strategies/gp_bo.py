@@ -12,7 +12,9 @@ evaluations): none of NNI, NASLib or Optuna ships it.
   ``pool`` when larger), a random two-decision mutation of each, and ``random_candidates`` uniform samples;
   decision vectors already evaluated or in flight are excluded.
 * Acquisition: expected improvement; a batch of ``n`` takes the top ``n`` distinct candidates by EI, with
-  the GP conditioned on pending points at their posterior mean ("kriging believer") between picks.
+  the GP conditioned on pending points at their posterior mean ("kriging believer") between picks, and on
+  the trials still in flight from earlier asks the same way: with many workers each new proposal sees the
+  variance near those already running collapse, so it is drawn elsewhere rather than beside them.
 * The first ``n_init`` proposals are random.
 """
 
@@ -137,14 +139,21 @@ class GPBayesOpt(Strategy):
             picks.append(self.space.encode(self.space.sample(self.rng)))
         if len(picks) == n:
             return [self.space.decode(p) for p in picks]
-        exclude = {tuple(x) for x in self.X} | {tuple(self.space.encode(t.arch)) for t in self.pending}
-        exclude |= {tuple(p) for p in picks}
+        in_flight = [self.space.encode(t.arch) for t in self.pending]
+        exclude = {tuple(x) for x in self.X} | {tuple(x) for x in in_flight} | {tuple(p) for p in picks}
         cands = self._candidates(exclude)
         X = np.asarray(self.X)
         y = np.asarray(self.y, dtype=float)
         ys = (y - y.mean()) / (y.std() or 1.0)
         C = np.asarray(cands)
         H, Hc = self._hamming(X, X), self._hamming(C, X)
+        if in_flight:  # kriging believer for the trials in flight too: their posterior mean, as if observed
+            ls, L, alpha = self._fit(H, ys)
+            P = np.asarray(in_flight)
+            believed, _ = self._posterior(self._hamming(P, X), L, alpha, ls)
+            X = np.vstack([X, P])
+            H, Hc = self._hamming(X, X), self._hamming(C, X)
+            ys = np.append(ys, believed)
         alive = np.ones(len(C), dtype=bool)
         while len(picks) < n and alive.any():
             ls, L, alpha = self._fit(H, ys)

@@ -10,6 +10,10 @@ resolves against the experiment directory (``nas.runtime.config.strategy_options
 nothing: the study (and its storage) is made on first use (``ask``, ``state_dict``, ``load_state_dict``), so
 validating a config leaves no file or database behind.
 
+Trials in flight: TPE runs with ``constant_liar=True`` unless ``sampler_options`` say otherwise, so with many
+workers each ask treats the running trials as bad results and samples away from them; the other samplers keep
+their own behaviour (NSGA-II breeds from the completed generation whatever runs).
+
 ``state_dict()`` keeps every Optuna trial (parameters, values, state, system attributes) and the state of
 every random generator inside the sampler; ``load_state_dict()`` rebuilds the study from them, so a restored
 adapter proposes exactly what the original would have.
@@ -132,8 +136,13 @@ class OptunaStrategy(Strategy):
             raise ConfigError(f"optuna strategy: unknown sampler {self.sampler_name!r}; known: {', '.join(SAMPLERS)}"
                               + did_you_mean(self.sampler_name, known))
         options = dict(self.sampler_options)
-        if "seed" in inspect.signature(cls).parameters:  # (decorated __init__s hide it from __code__)
+        parameters = inspect.signature(cls).parameters  # (decorated __init__s hide them from __code__)
+        if "seed" in parameters:
             options.setdefault("seed", self.seed)
+        if cls_name == "TPESampler" and "constant_liar" in parameters:
+            # trials in flight count as failing (Optuna's "constant liar"), so that with many workers TPE does
+            # not sample again where running trials already are; with one worker nothing is in flight at an ask
+            options.setdefault("constant_liar", True)
         try:
             return cls(**options)
         except TypeError as err:

@@ -342,12 +342,14 @@ class Architecture:
     ``Architecture.from_json(a.to_json()) == a`` and the JSON text round-trips exactly.
     """
 
-    __slots__ = ("_cells", "_hash", "_macro", "_space")
-    # the slots, set once in __init__ through object.__setattr__ (the hash lazily, by canonical_hash)
+    __slots__ = ("_cells", "_hash", "_json", "_macro", "_space")
+    # the slots, set once in __init__ through object.__setattr__ (the hash lazily, by canonical_hash; the compact
+    # JSON text lazily, by to_json: checkpoints, the store and pickling ask for it many times per architecture)
     _space: str
     _cells: tuple[tuple[str, Cell], ...]
     _macro: tuple[tuple[str, Any], ...]
     _hash: str | None
+    _json: str | None
 
     def __init__(self, *, space: str, cells: Mapping[str, Cell],
                  macro: Mapping[str, Any] | FrozenMacro | None = None) -> None:
@@ -366,6 +368,7 @@ class Architecture:
         object.__setattr__(self, "_cells", tuple(sorted(cells.items())))
         object.__setattr__(self, "_macro", tuple(frozen))
         object.__setattr__(self, "_hash", None)
+        object.__setattr__(self, "_json", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Architecture is immutable")
@@ -374,8 +377,10 @@ class Architecture:
         raise AttributeError("Architecture is immutable")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # pickle and copy would restore the slots one by one through __setattr__; rebuild from JSON instead
-        return (type(self).from_json, (self.to_json(),))
+        # pickle and copy would restore the slots one by one through __setattr__; rebuild from JSON instead, through
+        # a module-level function: cloudpickle (Ray) pickles a bound classmethod by value, the whole function's code
+        # with every trial sent to a worker, but a module-level function by reference
+        return (_from_json, (type(self), self.to_json()))
 
     @property
     def space(self) -> str:
@@ -427,8 +432,14 @@ class Architecture:
         }
 
     def to_json(self, indent: int | None = None) -> str:
-        """Canonical JSON text (sorted keys)."""
-        return json.dumps(self.to_dict(), sort_keys=True, indent=indent)
+        """Canonical JSON text (sorted keys); the compact text (``indent=None``) is made once and kept."""
+        if indent is not None:
+            return json.dumps(self.to_dict(), sort_keys=True, indent=indent)
+        text = self._json
+        if text is None:
+            text = json.dumps(self.to_dict(), sort_keys=True)
+            object.__setattr__(self, "_json", text)
+        return text
 
     @classmethod
     def from_dict(cls, data: Any) -> Architecture:
@@ -492,3 +503,8 @@ class Architecture:
             digest = hashlib.sha256(text.encode()).hexdigest()
             object.__setattr__(self, "_hash", digest)
         return digest
+
+
+def _from_json(cls: type[Architecture], text: str) -> Architecture:
+    """``cls.from_json(text)``: what an :class:`Architecture` pickles to (see ``Architecture.__reduce__``)."""
+    return cls.from_json(text)

@@ -4,7 +4,8 @@ Both satisfy :class:`nas.trials.protocols.Executor`: ``capacity`` (how many tria
 ``submit(evaluator, trial)``, ``next_done() -> Completion`` (blocks until one finishes; results arrive in any
 order; the completion names the worker and the retries it took), ``shutdown()``, and ``run_job(runner, spec,
 on_progress)`` for a strategy's job (a one-shot supernet search: ``runner(spec)``), which blocks until the job ends
-and returns its outcome. ``in_flight`` counts the trials submitted and not yet collected.
+and returns its outcome. ``in_flight`` counts the trials submitted and not yet collected; the Ray executor's
+``ready`` counts those known to be finished, which the loop collects before asking again (one ask per batch).
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ class RayExecutor:
         self._idle: list[_Worker] = []
         self._starting: dict[ObjectRef[Any], _Worker] = {}  # placement probe -> a worker Ray has not placed yet
         self._running: dict[ObjectRef[Any], tuple[Trial, _Worker, int, int]] = {}
+        self._finished: deque[ObjectRef[Any]] = deque()  # tasks seen finished by a ray.wait, not yet handled
         self._evaluator_ref: tuple[int, ObjectRef[Evaluator]] | None = None
         self._last_evaluator: Evaluator | None = None
         self._waiting_since: float | None = None  # the queue has been non-empty since
@@ -345,7 +347,6 @@ class RayExecutor:
         took because a worker or its node died (a trial whose worker process still dies after ``max_retries``
         retries is returned FAILED). Waits at most ``poll_seconds`` at a time (see the class doc); raises
         :class:`PlacementTimeoutError` when no worker can be placed."""
-        import ray
 
         while True:
             if not self.in_flight:
@@ -353,17 +354,45 @@ class RayExecutor:
             self._dispatch()
             if time.monotonic() - self._last_node_check >= self.poll_seconds:
                 self._waited()
-            refs = list(self._running) + list(self._starting)
-            ready, _ = ray.wait(refs, num_returns=1, timeout=self.poll_seconds) if refs else ([], [])
-            if not ready:
+            ref = self._next_ready()
+            if ref is None:
                 self._waited()
                 continue
-            if ready[0] in self._starting:
-                self._placed(ready[0])
+            if ref in self._starting:
+                self._placed(ref)
                 continue
-            completion = self._collect(ready[0])
+            completion = self._collect(ref)
             if completion is not None:
                 return completion
+
+    @property
+    def ready(self) -> int:
+        """Trials known to have finished and not yet collected: :meth:`next_done` returns (at least) that many
+        without waiting on a worker."""
+        return sum(ref in self._running for ref in self._finished)
+
+    def _next_ready(self) -> ObjectRef[Any] | None:
+        """A finished task (a trial, or a worker's placement probe), or None after waiting ``poll_seconds``.
+
+        One ``ray.wait`` over the tasks in flight costs time in their number, so it is not made once per result:
+        every finished task it finds is kept (:attr:`_finished`) and handed out one by one; only when none is left
+        is the next wait made (first without blocking, for all that finished meanwhile, then for one)."""
+        import ray
+
+        while self._finished:
+            ref = self._finished.popleft()
+            if ref in self._running or ref in self._starting:  # not requeued or killed since it was seen
+                return ref
+        refs = list(self._running) + list(self._starting)
+        if not refs:
+            return None
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        if not ready:
+            ready, _ = ray.wait(refs, num_returns=1, timeout=self.poll_seconds)
+        if not ready:
+            return None
+        self._finished.extend(ready[1:])
+        return ready[0]
 
     def _collect(self, ref: ObjectRef[Any]) -> Completion | None:
         """The completion of the finished task ``ref``, or None when its trial went back to the queue."""
@@ -434,6 +463,7 @@ class RayExecutor:
         for worker in self._placed_workers() + list(self._starting.values()):
             ray.kill(worker.handle, no_restart=True)
         self._idle, self._running, self._starting = [], {}, {}
+        self._finished.clear()
         self._queue.clear()
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()

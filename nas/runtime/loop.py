@@ -40,7 +40,11 @@ def run_loop(strategy: Proposer, evaluator: Evaluator, executor: TrialExecutor, 
     told, or ``max_seconds`` have passed (trials in flight then still finish). ``resubmit`` are trials asked
     earlier whose results never arrived; they run first. Returns this session's records in completion order;
     with ``keep_records=False`` none are kept (``on_record`` sees each) and the list is empty, so memory stays
-    flat however long the search. Each iteration costs the same whatever the number of trials done."""
+    flat however long the search. Each iteration costs the same whatever the number of trials done.
+
+    After waiting for one result, the loop also takes those the executor already holds (its ``ready`` count,
+    when it has one) before asking again: the strategy is then asked once for all the freed workers, and
+    ``on_submit`` (the experiment's checkpoint) runs once per batch rather than once per result."""
     start = time.perf_counter()
     records: list[TrialRecord] = []
     recorded = 0
@@ -64,17 +68,28 @@ def run_loop(strategy: Proposer, evaluator: Evaluator, executor: TrialExecutor, 
             in_flight += len(trials)
         if in_flight == 0:
             break
-        completion = executor.next_done()
-        in_flight -= 1
-        strategy.tell(completion.trial, completion.result)
-        record = TrialRecord(completion.trial, completion.result, time.perf_counter() - start, completion.worker,
-                             completion.retries)
-        recorded += 1
-        if keep_records:
-            records.append(record)
-        if on_record is not None:
-            on_record(record)
+        # one result (waiting for it), then every result already in (not waiting): the next ask covers them all,
+        # so with many workers one ask, one checkpoint and one round of submits serve a batch of results
+        while True:
+            completion = executor.next_done()
+            in_flight -= 1
+            strategy.tell(completion.trial, completion.result)
+            record = TrialRecord(completion.trial, completion.result, time.perf_counter() - start, completion.worker,
+                                 completion.retries)
+            recorded += 1
+            if keep_records:
+                records.append(record)
+            if on_record is not None:
+                on_record(record)
+            if in_flight == 0 or done + recorded >= max_trials or not _ready(executor):
+                break
     return records
+
+
+def _ready(executor: TrialExecutor) -> int:
+    """How many results ``executor`` holds that :meth:`next_done` returns without waiting (0 for an executor
+    that does not say: the loop then takes one result per ask)."""
+    return int(getattr(executor, "ready", 0))
 
 
 def rank(records: list[TrialRecord], constraints: Sequence[Constraint] = ()) -> list[TrialRecord]:
