@@ -235,8 +235,9 @@ def main() -> None:
     table = "\n".join(f"| {w.end - args.window:,}-{w.end:,} | {w.wall_ms:.1f} | {w.strategy_ms:.1f} | "
                       f"{w.evaluator_ms:.2f} | **{w.loop_ms:.1f}** | {w.rss_mb:.0f} | {w.checkpoint_kb:.1f} |"
                       + extra(w) for w in windows)
-    header = ("| trials | wall (ms/trial) | strategy (ms/trial) | evaluator (ms/trial) | **loop (ms/trial)** | RSS MB | "
-              "ckpt KB |" + (" rejected duplicates per trial | fallback samples per trial |" if args.dedup else "")
+    header = ("| trials | wall (ms/trial) | strategy (ms/trial) | evaluator (ms/trial) | **loop (ms/trial)** "
+              "| RSS MB | ckpt KB |"
+              + (" rejected duplicates per trial | fallback samples per trial |" if args.dedup else "")
               + "\n|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.dedup else ""))
     dedup_note = ("""
 **De-duplication.** `Deduplicate` re-asks the strategy while it proposes duplicates, from a reserve of 2,000
@@ -246,7 +247,8 @@ space instead (the first new one is the trial), and lets a duplicate through onl
 once the reserve is spent, however many trials came before.
 """ if args.dedup else "")
     title = f"Soak{' with de-duplication' if args.dedup else ''}"
-    body = f"""## {title}: {args.trials:,} trials, killed and resumed {args.kills} times (`soak.py{' --dedup' if args.dedup else ''}`)
+    script = f"soak.py{' --dedup' if args.dedup else ''}"
+    body = f"""## {title}: {args.trials:,} trials, killed and resumed {args.kills} times (`{script}`)
 
 **What was measured.** Evolution ({'with' if args.dedup else 'without'} de-duplication) on the NAS-Bench-201
 space and evaluator (a table lookup), local executor, {args.trials:,} trials through `Experiment` (store, one

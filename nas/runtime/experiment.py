@@ -29,10 +29,10 @@ from nas.runtime.events import (
     TrialFinished,
     WaitingForWorkers,
 )
-from nas.runtime.executors import LocalExecutor, RayExecutor
+from nas.runtime.executors import RayExecutor
 from nas.runtime.jobs import job_runner
 from nas.runtime.loop import TrialRecord, run_loop
-from nas.runtime.preflight import preflight
+from nas.runtime.preflight import preflight, start_executor
 from nas.runtime.summary import summarise
 from nas.storage.checkpoint import read_checkpoint, write_checkpoint, write_text_with_faults
 from nas.storage.faults import fault_point
@@ -86,10 +86,12 @@ class Experiment:
     WAITING = "waiting"
 
     def __init__(self, cfg: ExperimentConfig, directory: Path, components: Components, elapsed: float = 0.0, *,
-                 lock: ExperimentLock | None = None, create_store: bool = True) -> None:
+                 lock: ExperimentLock | None = None, create_store: bool = True,
+                 executor: Executor | None = None) -> None:
         """Prefer :meth:`create` / :meth:`open`; ``components`` are ``cfg``'s, built once by :func:`build`;
         ``lock`` is the directory's writer lock, released by :meth:`close`; with ``create_store=False`` the
-        store must already exist."""
+        store must already exist; ``executor`` is the one the preflight started (:meth:`make_executor` hands it
+        over, :meth:`close` shuts it down if it was not)."""
         self.cfg = cfg
         self.directory = directory
         self.space = components.space
@@ -98,6 +100,7 @@ class Experiment:
         self.store = TrialStore(directory / self.STORE, create=create_store)
         self.elapsed = elapsed
         self._lock = lock
+        self._executor = executor
         #: during run(): trials done, running and failed, kept in memory (read from the store once)
         self._tally: dict[str, int] | None = None
         self._share_results()
@@ -147,8 +150,6 @@ class Experiment:
                               f"{err.filename}); choose another --out") from None
         remove_stale_stages(path)
         old_lock: ExperimentLock | None = None
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"{str(path)!r} exists and is not a directory; choose another --out")
         if any((path / name).exists() for name in (cls.CHECKPOINT, cls.STORE, cls.CONFIG)):
             if not overwrite:
                 raise ConfigError(f"{str(path)!r} already holds an experiment; resume it with `nas resume {path}`, "
@@ -157,8 +158,27 @@ class Experiment:
         elif path.exists() and any(path.iterdir()):
             raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
         try:
+            # the resources last (a Ray request no node can hold is refused here, before anything is created)
+            executor = start_executor(cfg.execution)
+        except BaseException:
+            if old_lock is not None:
+                old_lock.release()
+            raise
+        try:
+            return cls._stage(cfg, path, parent, components, old_lock, executor)
+        except BaseException:
+            executor.shutdown()
+            raise
+
+    @classmethod
+    def _stage(cls, cfg: ExperimentConfig, path: Path, parent: Path, components: Components,
+               old_lock: ExperimentLock | None, executor: Executor) -> Experiment:
+        """Write the new experiment into a stage and rename it into place (:meth:`create`, after its checks)."""
+        try:
             stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}{STAGE_INFIX}"))
         except OSError as err:
+            if old_lock is not None:
+                old_lock.release()
             raise ConfigError(f"cannot create a directory in {str(parent)!r} ({err.strerror}); choose another "
                               "--out") from None
         os.chmod(stage, ordinary_dir_mode())
@@ -198,7 +218,7 @@ class Experiment:
             old_lock.release()
             shutil.rmtree(old_lock.directory.parent, ignore_errors=True)
         try:
-            return cls(cfg, path, components, lock=lock, create_store=False)
+            return cls(cfg, path, components, lock=lock, create_store=False, executor=executor)
         except BaseException:
             lock.release()
             raise
@@ -211,8 +231,10 @@ class Experiment:
 
         Before anything is written, the store and the checkpoint are checked against each other
         (:func:`check_store_against_checkpoint`): a missing, empty, corrupt or foreign ``trials.db``, or one that
-        disagrees with ``checkpoint.json``, is a :class:`ConfigError` and nothing in the directory changes. Then the
-        temp files of interrupted atomic writes are removed."""
+        disagrees with ``checkpoint.json``, is a :class:`ConfigError` and nothing in the directory changes. So is
+        anything the :func:`~nas.runtime.preflight.preflight` refuses, run again as for a new search (the data, the
+        options or the cluster may have changed since), the resources included. Then the temp files of interrupted
+        atomic writes are removed."""
         path = Path(directory)
         if not (path / cls.CONFIG).is_file():
             hint = ""
@@ -234,10 +256,18 @@ class Experiment:
                 check_store_against_checkpoint(reader, state, components.strategy, path / cls.CHECKPOINT)
             finally:
                 reader.close()
+            preflight(cfg, components)
+            executor = start_executor(cfg.execution)
+        except BaseException:
+            lock.release()
+            raise
+        try:
             remove_stray_temps(path)
             remove_stray_temps(path / cls.JOB)
-            exp = cls(cfg, path, components, elapsed=state["loop"]["elapsed"], lock=lock, create_store=False)
+            exp = cls(cfg, path, components, elapsed=state["loop"]["elapsed"], lock=lock, create_store=False,
+                      executor=executor)
         except BaseException:
+            executor.shutdown()
             lock.release()
             raise
         try:
@@ -281,19 +311,22 @@ class Experiment:
 
     # -- running -----------------------------------------------------------------------------------
     def make_executor(self, notify: Callable[[Event], None] | None = None) -> Executor:
-        """The executor the config asks for; ``notify`` gets the Ray executor's notices (workers limited to what
-        fits, waiting for placement, a node lost). Raises :class:`ConfigError` when no node can hold a trial."""
-        ex = self.cfg.execution
-        if ex.executor == "local":
-            return LocalExecutor()
-        return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
-                           address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial,
-                           placement_timeout=ex.placement_timeout, notify=notify)
+        """The executor the config asks for, the caller's to shut down: the one the preflight started when this
+        experiment still holds it (handed over once), else a new one (:func:`~nas.runtime.preflight.start_executor`).
+        ``notify`` gets the Ray executor's notices (workers limited to what fits, waiting for placement, a node
+        lost). Raises :class:`ConfigError` when no node can hold a trial."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return start_executor(self.cfg.execution, notify)
+        if isinstance(executor, RayExecutor):
+            executor.set_notify(notify)
+        return executor
 
     def _pruner(self) -> Pruner:
         """The ASHA pruner (a Ray actor for the Ray executor), fed with the rung values of finished trials."""
         options = dict(self.cfg.early_stopping)  # type: ignore[arg-type]  # called when set
-        pruner = RemotePruner(**options) if self.cfg.execution.executor == "ray" else ASHA(**options)
+        pruner = (RemotePruner(timeout=self.cfg.execution.placement_timeout, **options)
+                  if self.cfg.execution.executor == "ray" else ASHA(**options))
         for t in self.store.trials():
             for h in t.history:
                 pruner.report(t.id, int(h["epoch"]), h["val_acc"])
@@ -455,7 +488,11 @@ class Experiment:
                          waiting=self.store.meta(self.WAITING), top=top)
 
     def close(self) -> None:
-        """Close the store and release the writer lock (idempotent)."""
+        """Shut down the executor the preflight started if no run took it, close the store and release the writer
+        lock (idempotent)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown()
         self.store.close()
         if self._lock is not None:
             self._lock.release()

@@ -10,16 +10,23 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    :func:`~nas.evaluation.tasks.load_task` (shapes, dtype, finite values, labels, samples per class and split,
    channels-last images) and its kind (image or sequence) is the one the space builds models for;
 3. one candidate of the space (``space.sample`` with the experiment's seed) compiles for the task's input and runs
-   a forward and a backward pass on one batch of training data, on the CPU.
+   a forward and a backward pass on one batch of training data, on the CPU;
+4. the resources: the experiment then calls :func:`start_executor`, which starts the executor the config asks for.
+   For Ray that connects to the cluster (or starts the embedded one) once and checks the request against its live
+   nodes: a trial no node can hold (``gpus_per_trial: 3`` without a GPU, ``cpus_per_trial`` above every node's) is
+   a :class:`ConfigError` naming what the cluster has, and the Ray it started is shut down again. The experiment
+   runs its trials on that executor, so Ray is not started twice.
 
 :meth:`Experiment.create <nas.runtime.experiment.Experiment.create>` calls it before it creates the experiment's
-directory; it is usable alone (``preflight(load_config(path))``). It writes nothing, and leaves torch's global random
-state as it found it.
+directory, and :meth:`Experiment.open <nas.runtime.experiment.Experiment.open>` before it changes anything (the
+data, the options or the cluster may have changed since the experiment was created); it is usable alone
+(``preflight(load_config(path))``). It writes nothing, and leaves torch's global random state as it found it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +36,15 @@ from torch import nn
 
 from nas.core.errors import ConfigError, NASError, did_you_mean
 from nas.evaluation.tasks import Task, check_task_options, load_task
-from nas.runtime.config import Components, ExperimentConfig, build
+from nas.runtime.config import Components, ExecutionConfig, ExperimentConfig, build
+from nas.runtime.events import Event
+from nas.runtime.executors import LocalExecutor, RayExecutor
 from nas.trials.objectives import parse_constraints, parse_objectives
-from nas.trials.protocols import Evaluator
+from nas.trials.protocols import Evaluator, Executor
 from search_spaces.base import SearchSpace
 
-__all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "BATCH"]
+__all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "start_executor",
+           "BATCH"]
 
 #: samples of the batch the candidate runs forward and backward on
 BATCH = 8
@@ -159,6 +169,18 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
                 f"classes: {type(err).__name__}: {_first_line(err)}; choose a space or space options that accept "
                 "this input, or reshape the data") from None
     return arch.canonical_hash()
+
+
+def start_executor(execution: ExecutionConfig, notify: Callable[[Event], None] | None = None) -> Executor:
+    """The executor ``execution`` asks for, started (step 4 of the module docstring); ``notify`` gets the Ray
+    executor's notices (workers limited to what fits, waiting for placement, a node lost; kept until it is set).
+    Raises :class:`ConfigError` when no node of the cluster can hold a trial; the caller shuts the executor down."""
+    ex = execution
+    if ex.executor == "local":
+        return LocalExecutor()
+    return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
+                       address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial,
+                       placement_timeout=ex.placement_timeout, notify=notify)
 
 
 def _input_name(cfg: ExperimentConfig, shape: tuple[int, ...]) -> str:
