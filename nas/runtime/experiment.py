@@ -49,6 +49,7 @@ from nas.trials.objectives import feasible, parse_constraints
 from nas.trials.protocols import Evaluator, Executor, JobContext, PrunableEvaluator, Pruner, Strategy
 from nas.trials.ranking import Ranking, rank
 from nas.trials.trial import Result, Status, Trial
+from strategies import strategy_class
 from strategies.dedup import Deduplicate
 
 __all__ = ["Experiment"]
@@ -82,6 +83,12 @@ class Experiment:
     #: a strategy's job: its directory, the store meta key of its outcome and its entry in :meth:`summary` (named
     #: after the first kind of job, a one-shot supernet search, as existing experiments hold it)
     JOB = "supernet"
+    #: store meta key of a job's outcome (experiments written before it hold it under ``supernet``; readers look
+    #: there too, :func:`nas.outputs.view.read_outcome`)
+    JOB_META = "job"
+    #: store meta key: whether the strategy runs a job first (a one-shot strategy), so that ``nas status`` need not
+    #: import the strategies (and torch) to know
+    RUNS_JOB = "runs_job"
     #: store meta key of the placement wait under way (the progress line, time-stamped), null when there is none
     WAITING = "waiting"
 
@@ -190,6 +197,7 @@ class Experiment:
                 store.set_meta("config", cfg.to_dict())
                 store.set_meta("version", __version__)
                 store.set_meta("created", time.time())
+                store.set_meta(cls.RUNS_JOB, bool(getattr(strategy_class(cfg.strategy.name), "one_shot", False)))
             finally:
                 store.close()
             write_checkpoint(stage / cls.CHECKPOINT, components.strategy.state_dict(), {"done": 0, "elapsed": 0.0})
@@ -453,7 +461,7 @@ class Experiment:
     def _run_job(self, executor: Executor, emit: Callable[[Event], None]) -> None:
         """Run (or continue from its last saved epoch) the job the strategy describes, if it has one still to do,
         with the runner registered for it (:mod:`nas.runtime.jobs`); then hand the outcome to the strategy and keep
-        it in the store (meta :attr:`JOB`)."""
+        it in the store (meta :attr:`JOB_META`)."""
         job = self.strategy.job(self.job_context())
         if job is None:
             return
@@ -475,7 +483,7 @@ class Experiment:
                            f"{type(err).__name__}: {first}{job.failure_hint(first)}; fix it, then "
                            f"`nas resume {self.directory}` continues from the last saved epoch") from err
         self.strategy.tell_job(outcome)
-        self.store.set_meta(self.JOB, outcome.to_dict())
+        self.store.set_meta(self.JOB_META, outcome.to_dict())
         self.checkpoint()
         emit(JobDone(name=job.name, summary=outcome.describe()))
 
