@@ -395,7 +395,9 @@ EXPERIMENTS: list[Bad] = [
     Bad("resume after the config asks for GPUs the cluster lacks", 2,
         r"execution.gpus_per_trial = 3: no node of the Ray cluster can hold one trial.*the cluster has .*0 GPU",
         base=None, damage=(("write", "config.yaml", RAY_GPUS),), args=("resume", "{exp}")),
-    Bad("resume while another process writes to the experiment", 2, r"is in use by .*pid", base=None,
+    Bad("resume while another process writes to the experiment", 2,
+        r"is in use by process <pid> on host <host> since <time>: one search writes to an experiment at a time",
+        base=None,
         damage=(("lock", "lock.json"),), args=("resume", "{exp}")),
     Bad("resume with an invalid config.yaml", 2, r"seed = -1", base=None,
         damage=(("write", "config.yaml", "name: bad\nseed: -1\nspace: nb201\nstrategy: random\n"
