@@ -9,22 +9,16 @@ flight wait for its result. Only completed results are reused; a failed one may 
 thousand or so trials) proposes duplicates again and again; asking it up to 200 times per trial made the cost
 per trial grow with the search (about 100 ms per trial after 1,000 trials). So re-asking is budgeted: the
 wrapper holds a reserve of ``reserve`` re-asks (2,000), every proposal adds ``rate`` (10) to it up to the
-reserve, and every duplicate rejected spends one. Early in a search (duplicates are rare) the reserve is never
-used up and the wrapper behaves as it always did: it re-asks up to ``max_retries`` (200) times in a row, then lets
-the duplicate through. Once the reserve is spent, a proposal costs at most ``rate`` re-asks on average, then
-at most ``samples`` (20) uniform samples of the space, drawn from the wrapper's own RNG (seeded from the
-strategy seed, saved in the state): the first sample that is not a duplicate becomes the trial, under the id
-the wrapped strategy gave its last proposal (which is told the duplicate's result; the sample's own result is
-kept here and not shown to the wrapped strategy, which never proposed it), a random restart out of an exhausted
-region. Only when the samples are duplicates too (the space is nearly exhausted) is a duplicate let through.
-The cost per trial is then flat however long the search; and since no published NAS-Bench-201 search of 300
-queries (50 seeds) ever empties the reserve, those figures are unchanged.
-
-The completed results grow with the search. Standalone, the wrapper keeps them and its :meth:`state_dict`
-holds them all. Inside an experiment, whose trial store already keeps every result, :meth:`use_result_source`
-makes it keep only ``hash -> trial id`` and read a result back through the store when a duplicate needs it;
-its state then leaves the results out (constant size however long the search), and a restored wrapper is given
-``hash -> trial id`` of the trials told so far, from the store, by :meth:`restore_results`.
+reserve, and every duplicate rejected spends one. For the first ``warmup`` proposals (1,000) the wrapper behaves
+as it always did whatever the reserve: it re-asks up to ``max_retries`` (200) times in a row, then lets the
+duplicate through; so searches of up to 1,000 trials, the published NAS-Bench-201 benchmarks among them, are
+exactly what they were. After that, once the reserve is spent, a proposal costs at most ``rate`` re-asks on
+average, then at most ``samples`` (20) uniform samples of the space, drawn from the wrapper's own RNG (seeded
+from the strategy seed, saved in the state): the first sample that is not a duplicate becomes the trial, under
+the id the wrapped strategy gave its last proposal (which is told the duplicate's result; the sample's own result
+is kept here and not shown to the wrapped strategy, which never proposed it), a random restart out of an exhausted
+region. Only when the samples are duplicates too (the space is nearly exhausted) is a duplicate let through. The
+cost per trial is then flat however long the search.
 """
 
 from __future__ import annotations
@@ -53,7 +47,7 @@ class Deduplicate(Strategy):
     hooks are forwarded)."""
 
     def __init__(self, inner: Strategy, *, max_retries: int = 200, rate: int = 10, reserve: int = 2000,
-                 samples: int = 20) -> None:
+                 samples: int = 20, warmup: int = 1000) -> None:
         self.inner = inner
         self.name = inner.name  # type: ignore[misc]  # a ClassVar, set per wrapper instance
         self.multi_objective = inner.multi_objective  # type: ignore[misc]  # ClassVar, per wrapper
@@ -62,14 +56,15 @@ class Deduplicate(Strategy):
         self.objectives = inner.objectives
         self.constraints = inner.constraints
         for option, value in (("max_retries", max_retries), ("rate", rate), ("reserve", reserve),
-                              ("samples", samples)):
+                              ("samples", samples), ("warmup", warmup)):
             least = 1 if option == "max_retries" else 0
             if not is_int(value) or value < least:
                 raise ValueError(f"Deduplicate: {option} must be an integer >= {least}, got {value!r}")
         self.max_retries = max_retries
-        self.rate, self.reserve, self.samples = rate, reserve, samples
-        #: re-asks left (see the module docstring)
+        self.rate, self.reserve, self.samples, self.warmup = rate, reserve, samples, warmup
+        #: re-asks left, and proposals made so far (see the module docstring)
         self.budget = reserve
+        self.asked = 0
         #: the RNG of the fallback samples (the inner strategy's RNG is its own)
         self.rng = np.random.default_rng(np.random.SeedSequence([inner.seed, _RNG_STREAM]))
         #: trials of fallback samples (not the inner strategy's), asked and not yet told, by id
@@ -91,12 +86,13 @@ class Deduplicate(Strategy):
         out = []
         for _ in range(n):
             self.budget = min(self.reserve, self.budget + self.rate)
+            self.asked += 1
             for attempt in range(self.max_retries):
                 (trial,) = self.inner.ask(1)
                 key = trial.arch.canonical_hash()
                 if not self._duplicate(key) or attempt == self.max_retries - 1:
                     break  # new, or max_retries duplicates in a row: let it through (as before the reserve)
-                if self.budget <= 0:  # the reserve is spent: a uniform sample instead, or the duplicate
+                if self.budget <= 0 and self.asked > self.warmup:  # spent: a uniform sample, or the duplicate
                     sample = self._fallback(trial)
                     if sample is not None:
                         self._skip(trial, key)
@@ -104,7 +100,7 @@ class Deduplicate(Strategy):
                         self.own[trial.id] = trial
                         self.fallbacks += 1
                     break
-                self.budget -= 1
+                self.budget = max(0, self.budget - 1)
                 self._skip(trial, key)
             self.inflight[trial.id] = key
             self.waiting.setdefault(key, [])
@@ -196,6 +192,7 @@ class Deduplicate(Strategy):
                 "inflight": {str(k): v for k, v in self.inflight.items()},
                 "waiting": {k: list(v) for k, v in self.waiting.items()},
                 "rng": jsonable(self.rng.bit_generator.state), "fallbacks": self.fallbacks, "budget": self.budget,
+                "asked": self.asked,
                 "own_told": self.own_told,
                 "own": [{"id": t.id, "seed": t.seed, "arch": t.arch.to_json()} for t in self.own.values()]}
 
@@ -215,6 +212,7 @@ class Deduplicate(Strategy):
             self.rng.bit_generator.state = state["rng"]
         self.fallbacks = state.get("fallbacks", 0)
         self.budget = state.get("budget", self.reserve)
+        self.asked = state.get("asked", 0)
         self.own_told = state.get("own_told", 0)
         self.own = {p["id"]: Trial(p["id"], Architecture.from_json(p["arch"]), p["seed"]) for p in state.get("own", [])}
 

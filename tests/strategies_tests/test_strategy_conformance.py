@@ -305,7 +305,7 @@ def stuck_dedup(**options) -> Deduplicate:
 
 
 def test_deduplicate_falls_back_to_a_sample_once_the_reserve_is_spent():
-    strategy = stuck_dedup(reserve=0, rate=0)
+    strategy = stuck_dedup(reserve=0, rate=0, warmup=0)
     (a,) = strategy.ask(1)
     (b,) = strategy.ask(1)  # a duplicate of a (in flight) and no re-ask left: a uniform sample, under id 1
     assert (a.id, b.id) == (0, 1) and a.arch.canonical_hash() != b.arch.canonical_hash()
@@ -320,7 +320,7 @@ def test_deduplicate_falls_back_to_a_sample_once_the_reserve_is_spent():
 
 
 def test_deduplicate_re_asks_at_most_rate_per_proposal_once_the_reserve_is_spent():
-    strategy = stuck_dedup(reserve=30, rate=2)
+    strategy = stuck_dedup(reserve=30, rate=2, warmup=0)
     drive(strategy, 1, lambda t: Result(Status.COMPLETE, score=1.0))
     asked = [strategy.inner._next_id]
     for _ in range(4):
@@ -331,7 +331,7 @@ def test_deduplicate_re_asks_at_most_rate_per_proposal_once_the_reserve_is_spent
 
 
 def test_deduplicate_lets_a_duplicate_through_when_every_sample_is_known():
-    strategy = stuck_dedup(reserve=0, rate=0, samples=5)
+    strategy = stuck_dedup(reserve=0, rate=0, samples=5, warmup=0)
     trials = drive(strategy, 80, lambda t: Result(Status.COMPLETE, score=1.0))
     hashes = [Architecture.from_json(p[2]).canonical_hash() for p in trials]
     distinct = len(set(hashes))
@@ -341,10 +341,10 @@ def test_deduplicate_lets_a_duplicate_through_when_every_sample_is_known():
 
 
 def test_deduplicate_with_fallback_trials_in_flight_resumes_exactly():
-    original = stuck_dedup(reserve=0, rate=0)
+    original = stuck_dedup(reserve=0, rate=0, warmup=0)
     first = original.ask(3)
     original.tell(first[0], Result(Status.COMPLETE, score=1.0))
-    restored = stuck_dedup(reserve=0, rate=0)
+    restored = stuck_dedup(reserve=0, rate=0, warmup=0)
     restored.load_state_dict(json.loads(json.dumps(original.state_dict())))
     assert [key(t) for t in restored.pending] == [key(t) for t in original.pending] and restored.own.keys() == {1, 2}
     for s in (original, restored):
@@ -359,11 +359,19 @@ def test_deduplicate_reads_a_state_written_before_the_fallback():
     strategy = stuck_dedup()
     strategy.ask(1)
     state = json.loads(json.dumps(strategy.state_dict()))
-    for field in ("rng", "fallbacks", "budget", "own_told", "own"):
+    for field in ("rng", "fallbacks", "budget", "asked", "own_told", "own"):
         del state[field]
     restored = stuck_dedup()
     restored.load_state_dict(state)
     assert restored.budget == restored.reserve and restored.own == {} and [t.id for t in restored.pending] == [0]
+
+
+def test_deduplicate_behaves_as_before_during_the_warmup():
+    """Within ``warmup`` proposals the reserve never stops the re-asking: up to max_retries, then the duplicate."""
+    strategy = stuck_dedup(reserve=0, rate=0, max_retries=5, warmup=3)
+    done = lambda t: Result(Status.COMPLETE, score=1.0)  # noqa: E731
+    assert [p[0] for p in drive(strategy, 3, done)] == [0, 5, 10] and strategy.fallbacks == 0
+    assert drive(strategy, 1, done)[0][0] == 11 and strategy.fallbacks == 1  # past the warmup: a sample at once
 
 
 def test_member_check_is_memoised_per_strategy(monkeypatch):
