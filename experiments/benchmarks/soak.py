@@ -240,11 +240,12 @@ def main() -> None:
               + (" rejected duplicates per trial | fallback samples per trial |" if args.dedup else "")
               + "\n|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.dedup else ""))
     dedup_note = ("""
-**De-duplication.** `Deduplicate` re-asks the strategy while it proposes duplicates, from a reserve of 2,000
-re-asks that every proposal refills by 10; once the reserve is spent it draws up to 20 uniform samples of the
-space instead (the first new one is the trial), and lets a duplicate through only when those are known too
-(module docstring of `strategies/dedup.py`). The strategy column is where that cost shows: it must stay flat
-once the reserve is spent, however many trials came before.
+**De-duplication.** `Deduplicate` re-asks the strategy while it proposes duplicates: for the first 1,000
+proposals as it always did (up to 200 times in a row), after them from a reserve of 2,000 re-asks that every
+proposal refills by 10; once the reserve is spent it draws up to 20 uniform samples of the space instead (the
+first new one is the trial), and lets a duplicate through only when those are known too (module docstring of
+`strategies/dedup.py`). The strategy column is where that cost shows: it must stay flat after the warm-up,
+however many trials came before.
 """ if args.dedup else "")
     title = f"Soak{' with de-duplication' if args.dedup else ''}"
     script = f"soak.py{' --dedup' if args.dedup else ''}"
