@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from nas.core.errors import ConfigError, NASError
-from nas.runtime.events import Event, TrialFinished
+from nas.runtime.events import Event, NodeLost, TrialFinished, WaitingForWorkers, WorkersLimited
 
 if TYPE_CHECKING:  # imported lazily at run time (torch)
     from nas.outputs.export import ExportReport
@@ -148,9 +148,14 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
 
 def _progress(quiet: bool) -> Callable[[Event], None] | None:
     """Progress events, one line each: rewritten in place on a terminal (a finished trial's line stays on screen
-    every 10 trials and at the end, every other event's line stays), printed otherwise (logs, pipes, CI)."""
+    every 10 trials and at the end, every other event's line stays), printed otherwise (logs, pipes, CI). With
+    ``quiet`` only the warnings are shown (on stderr): workers limited to what fits, a placement wait, a lost node."""
     if quiet:
-        return None
+        def warn(event: Event) -> None:
+            if isinstance(event, (WorkersLimited, WaitingForWorkers, NodeLost)):
+                print(event, file=sys.stderr, flush=True)
+
+        return warn
     if not sys.stdout.isatty():
         return print
 

@@ -21,7 +21,16 @@ from nas.graph.architecture import Architecture
 from nas.graph.compiler import build_model
 from search_spaces.slots import SupernetSpec
 
-__all__ = ["SearchSpace", "SpaceCompiler", "dense_edges"]
+__all__ = ["SearchSpace", "SpaceCompiler", "dense_edges", "MAX_DEPTH", "MAX_NODES", "MAX_WIDTH"]
+
+#: Upper bounds of the size options of the shipped spaces, refused at config time beyond them (a space builds its
+#: layers eagerly: ``N: 2**63`` would allocate for minutes, then fail). Far above any published setting (NAS-Bench-201
+#: N = 5, C = 16; DARTS 20 layers of 4 steps, C = 36): cells or layers stacked in a network ...
+MAX_DEPTH = 256
+#: ... intermediate nodes of a cell (the decisions grow with their square) ...
+MAX_NODES = 32
+#: ... and channels or model width.
+MAX_WIDTH = 16384
 
 
 def dense_edges(nodes: int) -> list[tuple[int, int]]:

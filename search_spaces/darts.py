@@ -19,7 +19,7 @@ from nas.core.checks import check_choices, check_int
 from nas.core.errors import InvalidArchitectureError, UnknownNameError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
 from nas.graph.ops import CONV_OPS
-from search_spaces.base import SearchSpace
+from search_spaces.base import MAX_DEPTH, MAX_NODES, MAX_WIDTH, SearchSpace
 from search_spaces.slots import EDGES, Slot, SupernetSpec, edge_weights
 
 __all__ = ["DartsSpace", "DARTS_OPS", "GENOTYPES"]
@@ -55,9 +55,9 @@ class DartsSpace(SearchSpace):
 
     def __init__(self, *, C: int = 16, layers: int = 8, steps: int = 4,
                  ops: Sequence[str] = _DISCRETE_OPS) -> None:
-        self.C = check_int(f"{self.name} option C", C, minimum=1)
-        self.layers = check_int(f"{self.name} option layers", layers, minimum=3)
-        self.steps = check_int(f"{self.name} option steps", steps, minimum=1)
+        self.C = check_int(f"{self.name} option C", C, minimum=1, maximum=MAX_WIDTH)
+        self.layers = check_int(f"{self.name} option layers", layers, minimum=3, maximum=MAX_DEPTH)
+        self.steps = check_int(f"{self.name} option steps", steps, minimum=1, maximum=MAX_NODES)
         # DARTS' primitives by default; any op of the conv family, registered ones included
         self.ops = check_choices(f"{self.name} option ops", ops, CONV_OPS.names())
         # input pairs per node: node i (0-based) chooses 2 of its i + 2 predecessors

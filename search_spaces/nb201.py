@@ -17,7 +17,7 @@ from nas.core.errors import InvalidArchitectureError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
 from nas.graph.nb201 import NB201_OPS, nb201_string
 from nas.graph.ops import CONV_OPS
-from search_spaces.base import SearchSpace, dense_edges
+from search_spaces.base import MAX_DEPTH, MAX_WIDTH, SearchSpace, dense_edges
 from search_spaces.slots import Slot, SupernetSpec
 
 __all__ = ["NB201Space", "NB201_OPS"]
@@ -34,8 +34,8 @@ class NB201Space(SearchSpace):
     input_kind = "image"
 
     def __init__(self, *, C: int = 16, N: int = 5, ops: list[str] | tuple[str, ...] = NB201_OPS) -> None:
-        self.C = check_int(f"{self.name} option C", C, minimum=1)
-        self.N = check_int(f"{self.name} option N", N, minimum=1)
+        self.C = check_int(f"{self.name} option C", C, minimum=1, maximum=MAX_WIDTH)
+        self.N = check_int(f"{self.name} option N", N, minimum=1, maximum=MAX_DEPTH)
         # any op of the conv family: the benchmark's five, the other built-ins, and ops added with register_op
         self.ops = check_choices(f"{self.name} option ops", ops, CONV_OPS.names())
         layers: list[list[Any]] = []

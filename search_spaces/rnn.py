@@ -16,7 +16,7 @@ from typing import Any
 from nas.core.checks import check_choices, check_int
 from nas.core.errors import ConfigError, UnknownNameError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
-from search_spaces.base import SearchSpace
+from search_spaces.base import MAX_DEPTH, MAX_NODES, MAX_WIDTH, SearchSpace
 
 __all__ = ["RNNSpace", "RNN_LAYER_OPS", "RNN_GENOTYPES"]
 
@@ -41,9 +41,9 @@ class RNNSpace(SearchSpace):
 
     def __init__(self, *, steps: int = 8, num_layers: int = 2, d_model: int = 64, pool: str = "mean",
                  layer_ops: Sequence[str] = RNN_LAYER_OPS) -> None:
-        self.steps = check_int(f"{self.name} option steps", steps, minimum=1)
-        self.num_layers = check_int(f"{self.name} option num_layers", num_layers, minimum=1)
-        self.d_model = check_int(f"{self.name} option d_model", d_model, minimum=2)
+        self.steps = check_int(f"{self.name} option steps", steps, minimum=1, maximum=MAX_NODES)
+        self.num_layers = check_int(f"{self.name} option num_layers", num_layers, minimum=1, maximum=MAX_DEPTH)
+        self.d_model = check_int(f"{self.name} option d_model", d_model, minimum=2, maximum=MAX_WIDTH)
         if d_model % 2:
             raise ConfigError(f"rnn option d_model = {d_model}: bidirectional layers need an even width")
         if pool not in ("mean", "last"):

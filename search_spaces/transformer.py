@@ -14,7 +14,7 @@ from nas.core.checks import check_choices, check_int
 from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture, Cell, freeze_macro
 from nas.graph.ops import SEQUENCE_OPS
-from search_spaces.base import SearchSpace, dense_edges
+from search_spaces.base import MAX_DEPTH, MAX_NODES, MAX_WIDTH, SearchSpace, dense_edges
 from search_spaces.slots import Slot, SupernetSpec
 
 __all__ = ["TransformerSpace", "TRANSFORMER_OPS", "POS_ENCODINGS"]
@@ -31,9 +31,9 @@ class TransformerSpace(SearchSpace):
 
     def __init__(self, *, nodes: int = 4, num_cells: int = 2, d_model: int = 64, pool: str = "mean",
                  ops: Sequence[str] = TRANSFORMER_OPS) -> None:
-        self.nodes = check_int(f"{self.name} option nodes", nodes, minimum=2)
-        self.num_cells = check_int(f"{self.name} option num_cells", num_cells, minimum=1)
-        self.d_model = check_int(f"{self.name} option d_model", d_model, minimum=2)
+        self.nodes = check_int(f"{self.name} option nodes", nodes, minimum=2, maximum=MAX_NODES)
+        self.num_cells = check_int(f"{self.name} option num_cells", num_cells, minimum=1, maximum=MAX_DEPTH)
+        self.d_model = check_int(f"{self.name} option d_model", d_model, minimum=2, maximum=MAX_WIDTH)
         # any sequence op but the positional encodings (a macro choice), registered ones included
         cell_ops = [n for n in SEQUENCE_OPS.names() if not n.startswith("pe_")]
         self.ops = check_choices(f"{self.name} option ops", ops, cell_ops)

@@ -28,6 +28,9 @@ from nas.trials.trial import Result, Trial
 
 __all__ = ["Strategy", "trial_seed"]
 
+#: how many checked architectures a strategy remembers as members
+_MEMBER_MEMO = 4096
+
 
 def trial_seed(seed: int, trial_id: int) -> int:
     """The evaluation seed of trial ``trial_id`` in an experiment seeded with ``seed`` (independent of the
@@ -56,6 +59,9 @@ class Strategy(ABC):
         self._next_id = 0
         self._pending: dict[int, Trial] = {}
         self.n_told = 0
+        #: architectures already found members by ask() (a bounded memo: a wrapper that asks again and again, such
+        #: as the de-duplication, meets the same proposals many times and the check is costly)
+        self._members: dict[Architecture, None] = {}
 
     # -- the contract ----------------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Trial]:
@@ -63,16 +69,22 @@ class Strategy(ABC):
 
         Every proposal is checked for membership of the space here, once: evaluators compile trials without
         checking again. A proposal outside the space is a bug of the strategy and raises
-        :class:`InvalidArchitectureError` before any trial is made."""
+        :class:`InvalidArchitectureError` before any trial is made. A proposal equal to one already found a member
+        (the last few thousand are remembered) is not checked again."""
         if not is_int(n) or n < 1:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         proposals = self._propose(n)
         for arch in proposals:
+            if arch in self._members:
+                continue
             try:
                 self.space.check(arch)
             except InvalidArchitectureError as err:
                 raise InvalidArchitectureError(f"strategy {self.name!r} proposed an architecture outside its "
                                                f"space: {err}") from None
+            if len(self._members) >= _MEMBER_MEMO:
+                del self._members[next(iter(self._members))]  # the oldest
+            self._members[arch] = None
         trials = []
         for arch in proposals:
             trial = Trial(self._next_id, arch, trial_seed(self.seed, self._next_id))

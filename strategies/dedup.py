@@ -1,15 +1,24 @@
 """De-duplication by canonical hash, as a wrapper that is itself a strategy (ray's ConcurrencyLimiter pattern).
 
 Architectures that compute the same function as one already evaluated (equal ``canonical_hash``) are never
-evaluated again: the wrapped strategy is told the earlier result at once and asked again. Duplicates of an
-architecture still in flight wait for its result. After ``max_retries`` duplicates in a row (a small or
-exhausted space) the duplicate is let through. Only completed results are reused; a failed one may be retried.
+evaluated again: the wrapped strategy is told the earlier result at once and asked again (what Optuna does with
+duplicated parameters: the strategy learns that its proposal is known). Duplicates of an architecture still in
+flight wait for its result. Only completed results are reused; a failed one may be retried.
 
-The completed results grow with the search. Standalone, the wrapper keeps them and its :meth:`state_dict`
-holds them all. Inside an experiment, whose trial store already keeps every result, :meth:`use_result_source`
-makes it keep only ``hash -> trial id`` and read a result back through the store when a duplicate needs it;
-its state then leaves the results out (constant size however long the search), and a restored wrapper is given
-``hash -> trial id`` of the trials told so far, from the store, by :meth:`restore_results`.
+**Bounded cost per trial.** A strategy whose neighbourhoods are exhausted (evolution on NAS-Bench-201 after a
+thousand or so trials) proposes duplicates again and again; asking it up to 200 times per trial made the cost
+per trial grow with the search (about 100 ms per trial after 1,000 trials). So re-asking is budgeted: the
+wrapper holds a reserve of ``reserve`` re-asks (2,000), every proposal adds ``rate`` (10) to it up to the
+reserve, and every duplicate rejected spends one. For the first ``warmup`` proposals (1,000) the wrapper behaves
+as it always did whatever the reserve: it re-asks up to ``max_retries`` (200) times in a row, then lets the
+duplicate through; so searches of up to 1,000 trials, the published NAS-Bench-201 benchmarks among them, are
+exactly what they were. After that, once the reserve is spent, a proposal costs at most ``rate`` re-asks on
+average, then at most ``samples`` (20) uniform samples of the space, drawn from the wrapper's own RNG (seeded
+from the strategy seed, saved in the state): the first sample that is not a duplicate becomes the trial, under
+the id the wrapped strategy gave its last proposal (which is told the duplicate's result; the sample's own result
+is kept here and not shown to the wrapped strategy, which never proposed it), a random restart out of an exhausted
+region. Only when the samples are duplicates too (the space is nearly exhausted) is a duplicate let through. The
+cost per trial is then flat however long the search.
 """
 
 from __future__ import annotations
@@ -17,8 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from nas.core.checks import is_int
 from nas.core.errors import ConfigError
+from nas.core.serialize import jsonable
 from nas.graph.architecture import Architecture
 from nas.trials.protocols import JobContext, JobOutcome, JobSpec
 from nas.trials.trial import Result, Status, Trial
@@ -26,12 +38,16 @@ from strategies.base import Strategy
 
 __all__ = ["Deduplicate"]
 
+#: the fallback RNG's stream, next to the strategy seed (so it differs from the inner strategy's RNG)
+_RNG_STREAM = 0xDEDA
+
 
 class Deduplicate(Strategy):
     """Wraps ``inner``; ``name``, space, seed and objectives are the inner strategy's, and so is its job (the job
     hooks are forwarded)."""
 
-    def __init__(self, inner: Strategy, *, max_retries: int = 200) -> None:
+    def __init__(self, inner: Strategy, *, max_retries: int = 200, rate: int = 10, reserve: int = 2000,
+                 samples: int = 20, warmup: int = 1000) -> None:
         self.inner = inner
         self.name = inner.name  # type: ignore[misc]  # a ClassVar, set per wrapper instance
         self.multi_objective = inner.multi_objective  # type: ignore[misc]  # ClassVar, per wrapper
@@ -39,7 +55,22 @@ class Deduplicate(Strategy):
         self.seed = inner.seed
         self.objectives = inner.objectives
         self.constraints = inner.constraints
+        for option, value in (("max_retries", max_retries), ("rate", rate), ("reserve", reserve),
+                              ("samples", samples), ("warmup", warmup)):
+            least = 1 if option == "max_retries" else 0
+            if not is_int(value) or value < least:
+                raise ValueError(f"Deduplicate: {option} must be an integer >= {least}, got {value!r}")
         self.max_retries = max_retries
+        self.rate, self.reserve, self.samples, self.warmup = rate, reserve, samples, warmup
+        #: re-asks left, and proposals made so far (see the module docstring)
+        self.budget = reserve
+        self.asked = 0
+        #: the RNG of the fallback samples (the inner strategy's RNG is its own)
+        self.rng = np.random.default_rng(np.random.SeedSequence([inner.seed, _RNG_STREAM]))
+        #: trials of fallback samples (not the inner strategy's), asked and not yet told, by id
+        self.own: dict[int, Trial] = {}
+        self.own_told = 0
+        self.fallbacks = 0
         #: canonical hash -> its completed result (standalone) or the id of the trial that has it (with a source)
         self.results: dict[str, Result | int] = {}
         self.result_source: Callable[[int], Result] | None = None
@@ -54,30 +85,57 @@ class Deduplicate(Strategy):
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
         out = []
         for _ in range(n):
+            self.budget = min(self.reserve, self.budget + self.rate)
+            self.asked += 1
             for attempt in range(self.max_retries):
                 (trial,) = self.inner.ask(1)
                 key = trial.arch.canonical_hash()
-                if attempt == self.max_retries - 1:
-                    break  # let a duplicate through rather than loop forever
-                if key in self.results:
-                    self.skipped += 1
-                    self.inner.tell(trial, self._result(key))
-                    continue
-                if key in self.waiting:
-                    self.skipped += 1
-                    self.waiting[key].append(trial.id)
-                    continue
-                break
+                if not self._duplicate(key) or attempt == self.max_retries - 1:
+                    break  # new, or max_retries duplicates in a row: let it through (as before the reserve)
+                if self.budget <= 0 and self.asked > self.warmup:  # spent: a uniform sample, or the duplicate
+                    sample = self._fallback(trial)
+                    if sample is not None:
+                        self._skip(trial, key)
+                        trial, key = sample, sample.arch.canonical_hash()
+                        self.own[trial.id] = trial
+                        self.fallbacks += 1
+                    break
+                self.budget = max(0, self.budget - 1)
+                self._skip(trial, key)
             self.inflight[trial.id] = key
             self.waiting.setdefault(key, [])
             out.append(trial)
         return out
 
+    def _duplicate(self, key: str) -> bool:
+        return key in self.results or key in self.waiting
+
+    def _skip(self, trial: Trial, key: str) -> None:
+        """Tell the inner strategy the known result of its duplicate ``trial``, or queue it for the result of the
+        trial in flight."""
+        self.skipped += 1
+        if key in self.results:
+            self.inner.tell(trial, self._result(key))
+        else:
+            self.waiting[key].append(trial.id)
+
+    def _fallback(self, duplicate: Trial) -> Trial | None:
+        """A trial of the first of ``samples`` uniform samples that is not a duplicate, under the id and seed of
+        ``duplicate``; None when every sample is one."""
+        for _ in range(self.samples):
+            arch = self.space.sample(self.rng)
+            if not self._duplicate(arch.canonical_hash()):
+                return Trial(duplicate.id, arch, duplicate.seed)
+        return None
+
     def tell(self, trial: Trial, result: Result) -> None:
         key = self.inflight.pop(trial.id, None)
         if key is None:
             raise ValueError(f"trial {trial.id} was not asked of this strategy or was already told")
-        self.inner.tell(trial, result)
+        if self.own.pop(trial.id, None) is not None:
+            self.own_told += 1  # a fallback sample: the inner strategy never proposed it
+        else:
+            self.inner.tell(trial, result)
         if result.status is Status.COMPLETE:
             self.results[key] = trial.id if self.result_source is not None else result
         waiters = self.waiting.pop(key, [])
@@ -121,11 +179,12 @@ class Deduplicate(Strategy):
 
     @property
     def pending(self) -> list[Trial]:
-        return [t for t in self.inner.pending if t.id in self.inflight]
+        mine = [t for t in self.inner.pending if t.id in self.inflight and t.id not in self.own]
+        return sorted(mine + list(self.own.values()), key=lambda t: t.id)
 
     @property
-    def n_told(self) -> int:  # type: ignore[override]  # an attribute in Strategy; the wrapper forwards the inner count
-        return self.inner.n_told
+    def n_told(self) -> int:  # type: ignore[override]  # an attribute in Strategy; the wrapper counts the inner's
+        return self.inner.n_told + self.own_told
 
     def state_dict(self) -> dict[str, Any]:
         # with a result source the results are the store's: left out (None), given back by restore_results
@@ -133,7 +192,11 @@ class Deduplicate(Strategy):
         return {"strategy": f"dedup:{self.name}", "inner": self.inner.state_dict(), "skipped": self.skipped,
                 "results": results,
                 "inflight": {str(k): v for k, v in self.inflight.items()},
-                "waiting": {k: list(v) for k, v in self.waiting.items()}}
+                "waiting": {k: list(v) for k, v in self.waiting.items()},
+                "rng": jsonable(self.rng.bit_generator.state), "fallbacks": self.fallbacks, "budget": self.budget,
+                "asked": self.asked,
+                "own_told": self.own_told,
+                "own": [{"id": t.id, "seed": t.seed, "arch": t.arch.to_json()} for t in self.own.values()]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("strategy") != f"dedup:{self.name}":
@@ -145,6 +208,15 @@ class Deduplicate(Strategy):
         self.needs_results = results is None
         self.inflight = {int(k): v for k, v in state["inflight"].items()}
         self.waiting = {k: list(v) for k, v in state["waiting"].items()}
+        # states written before the fallback existed have none of these: a fresh RNG, no fallback trial
+        self.rng = np.random.default_rng(np.random.SeedSequence([self.inner.seed, _RNG_STREAM]))
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]
+        self.fallbacks = state.get("fallbacks", 0)
+        self.budget = state.get("budget", self.reserve)
+        self.asked = state.get("asked", 0)
+        self.own_told = state.get("own_told", 0)
+        self.own = {p["id"]: Trial(p["id"], Architecture.from_json(p["arch"]), p["seed"]) for p in state.get("own", [])}
 
     def _propose(self, n: int) -> list[Architecture]:  # pragma: no cover - ask() is overridden
         raise NotImplementedError

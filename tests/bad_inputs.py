@@ -69,8 +69,9 @@ class Bad:
     #: or one of the kinds "text", "directory", "npy", "empty", "truncated", "missing"
     data: dict[str, Any] | str | None = None
     #: the experiment {exp}: a copy of a finished 2-trial nb201 experiment with these damages applied in order,
-    #: each (action, file[, content]): "delete", "write" (text), "truncate" (keep that many bytes), "empty";
-    #: the file "*" with "delete" leaves an empty folder
+    #: each (action, file[, content]): "delete", "write" (text), "truncate" (keep that many bytes), "empty",
+    #: "lock" (another process holds the experiment's writer lock while the command runs); the file "*" with
+    #: "delete" leaves an empty folder
     damage: tuple[tuple[Any, ...], ...] | None = None
     #: further files written into the case's folder (file name -> text), e.g. a builder module beside the config
     files: dict[str, str] = field(default_factory=dict)
@@ -86,6 +87,11 @@ def _cfg(title: str, changes: dict[str, Any] | None = None, message: str = "", *
          drop: tuple[str, ...] = (), fixed_by: str | None = None, code: int = 2) -> Bad:
     return Bad(title, code, message, base=base, changes=changes or {}, drop=drop, fixed_by=fixed_by)
 
+
+#: the template experiment's config, moved to a Ray cluster and asking for 3 GPUs per trial
+RAY_GPUS = ("name: bad\nseed: 0\nspace: {name: nb201}\n"
+            "strategy: {name: evolution, options: {population: 4, sample_size: 2}}\nevaluator: {name: nb201}\n"
+            "budget: {max_trials: 3}\nexecution: {executor: ray, workers: 1, gpus_per_trial: 3}\n")
 
 # -- configs: the nb201 base, one field wrong ------------------------------------------------------------------------
 CONFIGS: list[Bad] = [
@@ -114,6 +120,10 @@ CONFIGS: list[Bad] = [
     _cfg("space option C is text", {"space.options": {"C": "four"}}, r"space.options.C = 'four'"),
     _cfg("space option C is a fraction", {"space.options": {"C": 2.5}}, r"space.options.C = 2.5"),
     _cfg("space option N = 0", {"space.options": {"N": 0}}, r"space.options.N = 0"),
+    _cfg("space depth N = 2**63", {"space.options": {"N": 2**63}},
+         r"space.options.N = 9223372036854775808 \(space nb201\): must be an integer in 1..256"),
+    _cfg("space width C = 2**40", {"space.options": {"C": 2**40}},
+         r"space.options.C = 1099511627776 \(space nb201\): must be an integer in 1..16384"),
     _cfg("space options not a mapping", {"space.options": ["C", 4]}, r"space.options = \['C', 4\]: expected a "
                                                                       r"mapping"),
     _cfg("unknown op in space", {"space.options": {"ops": ["none", "conv_9x9"]}}, r"conv_9x9"),
@@ -161,6 +171,17 @@ CONFIGS: list[Bad] = [
     _cfg("gpus_per_trial 1.5", {"execution.gpus_per_trial": 1.5}, r"execution.gpus_per_trial = 1.5"),
     _cfg("max_retries negative", {"execution.max_retries": -1}, r"execution.max_retries = -1"),
     _cfg("threads_per_trial = 0", {"execution.threads_per_trial": 0}, r"execution.threads_per_trial = 0"),
+    # requests the Ray cluster (an embedded one, started by the preflight) cannot serve: refused, never a hang
+    _cfg("Ray: a GPU request on a cluster without GPUs", {"execution": {"executor": "ray", "workers": 1,
+                                                                     "gpus_per_trial": 3}},
+         r"execution.gpus_per_trial = 3: no node of the Ray cluster can hold one trial \(.*3 GPU\); the cluster has "
+         r".*0 GPU on 1 live node"),
+    _cfg("Ray: one trial needs more CPUs than any node has", {"execution": {"executor": "ray", "workers": 1,
+                                                                             "cpus_per_trial": 100000}},
+         r"execution.cpus_per_trial = 100000: no node of the Ray cluster can hold one trial.*the cluster has"),
+    _cfg("Ray: more workers than the cluster holds", {"execution": {"executor": "ray", "workers": 64,
+                                                                    "cpus_per_trial": 1}},
+         r"warning: only \d+ of the 64 workers requested \(execution.workers\) fit the Ray cluster", code=0),
     _cfg("unknown execution key", {"execution.worker": 1}, r"execution.worker: unknown key.*did you mean 'workers'"),
     _cfg("executor address is a number", {"execution.address": 6379}, r"execution.address = 6379"),
     _cfg("ship_code misspelt", {"execution.ship_code": "alway"},
@@ -430,6 +451,13 @@ EXPERIMENTS: list[Bad] = [
         damage=(("write", "checkpoint.json", '{"version": 1, "strategy": {}}'),), args=("resume", "{exp}")),
     Bad("resume with a garbled config.yaml", 2, r"config.yaml is not valid YAML", base=None,
         damage=(("write", "config.yaml", "name: [x\n"),), args=("resume", "{exp}")),
+    Bad("resume after the config asks for GPUs the cluster lacks", 2,
+        r"execution.gpus_per_trial = 3: no node of the Ray cluster can hold one trial.*the cluster has .*0 GPU",
+        base=None, damage=(("write", "config.yaml", RAY_GPUS),), args=("resume", "{exp}")),
+    Bad("resume while another process writes to the experiment", 2,
+        r"is in use by process <pid> on host <host> since <time>: one search writes to an experiment at a time",
+        base=None,
+        damage=(("lock", "lock.json"),), args=("resume", "{exp}")),
     Bad("resume with an invalid config.yaml", 2, r"seed = -1", base=None,
         damage=(("write", "config.yaml", "name: bad\nseed: -1\nspace: nb201\nstrategy: random\n"
                  "evaluator: {name: nb201}\nexecution: {executor: local, workers: 1}\n"),),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from nas.core.checks import check_int
+from nas.core.errors import NASError
 
 __all__ = ["ASHA", "RemotePruner"]
 
@@ -43,12 +44,16 @@ class ASHA:
 
 
 class RemotePruner:
-    """A picklable handle on a pruner living in a Ray actor (one for all workers)."""
+    """A picklable handle on a pruner living in a Ray actor (one for all workers). Every call waits at most
+    ``timeout`` seconds for the actor (the experiment passes ``execution.placement_timeout``), then raises
+    :class:`NASError` saying so: the trial that asked fails with that reason rather than wait forever."""
 
-    def __init__(self, *, runtime_env: dict[str, Any] | None = None, **options: Any) -> None:
+    def __init__(self, *, timeout: float = 600.0, runtime_env: dict[str, Any] | None = None,
+                 **options: Any) -> None:
         """``options`` are :class:`ASHA`'s; ``runtime_env`` that of the actor (None: the job's)."""
         import ray
 
+        self.timeout = timeout
         env = {"runtime_env": runtime_env} if runtime_env else {}
         # an actor handle: ray types `handle.method.remote` only for methods decorated with @ray.method, which
         # would make this module import ray at its top (it is loaded by runs that never start Ray)
@@ -56,5 +61,11 @@ class RemotePruner:
 
     def report(self, trial_id: int, epoch: int, value: float) -> bool:
         import ray
+        from ray.exceptions import GetTimeoutError
 
-        return bool(ray.get(self._actor.report.remote(trial_id, epoch, value)))
+        try:
+            return bool(ray.get(self._actor.report.remote(trial_id, epoch, value), timeout=self.timeout))
+        except GetTimeoutError:
+            raise NASError(f"the early-stopping pruner (a Ray actor) did not answer within {self.timeout:g}s "
+                           "(execution.placement_timeout); check the Ray cluster (`ray status`) and `nas resume` "
+                           "the experiment") from None

@@ -30,7 +30,7 @@ __all__ = ["ExperimentView", "read_outcome"]
 
 # The layout nas.runtime.experiment.Experiment writes (not imported from there: it loads the evaluators, torch).
 CONFIG, STORE, CHECKPOINT = "config.yaml", "trials.db", "checkpoint.json"
-SUPERNET_META = "supernet"
+JOB_META, SUPERNET_META, RUNS_JOB = "job", "supernet", "runs_job"  # SUPERNET_META: before JOB_META existed
 SUPERNET_HISTORY = Path("supernet") / "history.json"
 
 
@@ -39,8 +39,11 @@ _View = TypeVar("_View", bound="ExperimentView")
 
 
 def read_outcome(store: TrialStore) -> SearchOutcome | None:
-    """The one-shot search outcome recorded in the store (meta ``supernet``), or None."""
-    outcome = store.meta(SUPERNET_META)
+    """The one-shot search outcome recorded in the store (meta ``job``; ``supernet`` in experiments written before),
+    or None."""
+    outcome = store.meta(JOB_META)
+    if outcome is None:
+        outcome = store.meta(SUPERNET_META)
     return SearchOutcome.from_dict(outcome) if isinstance(outcome, dict) else None
 
 
@@ -74,6 +77,8 @@ class ExperimentView:
     waiting: str | None = None
     #: the baselines (reference models trained beside the search), in the config's order
     baselines: tuple[StoredBaseline, ...] = ()
+    #: whether the strategy runs a job first, as recorded at creation (None in experiments written before)
+    runs_job: bool | None = None
 
     @classmethod
     def open(cls: type[_View], directory: str | Path) -> _View:
@@ -95,6 +100,7 @@ class ExperimentView:
             outcome = read_outcome(store)
             waiting = store.meta("waiting")
             baselines = tuple(store.baselines())
+            runs_job = store.meta(RUNS_JOB)
         finally:
             store.close()
         loop = read_checkpoint(path / CHECKPOINT)["loop"] if (path / CHECKPOINT).is_file() else None
@@ -104,7 +110,8 @@ class ExperimentView:
         return cls(directory=path, config=config, trials=trials, version=version,
                    created=created if isinstance(created, (int, float)) else None, supernet=outcome, loop=loop,
                    supernet_history=history, status_counts=counts,
-                   waiting=waiting if isinstance(waiting, str) else None, baselines=baselines)
+                   waiting=waiting if isinstance(waiting, str) else None, baselines=baselines,
+                   runs_job=runs_job if isinstance(runs_job, bool) else None)
 
     # -- what the search has done -----------------------------------------------------------------------------
     def ranking(self) -> Ranking[StoredTrial]:
@@ -137,7 +144,7 @@ class ExperimentView:
         the epochs run so far; None for strategies that train no supernet."""
         if self.supernet is not None:
             return self.supernet.summary()
-        if not _trains_supernet(self.config):
+        if not (self.runs_job if self.runs_job is not None else _trains_supernet(self.config)):
             return None
         epochs = self.config.strategy.options.get("epochs", OneShotConfig.epochs)
         return {"state": "searching", "epochs_run": len(self.supernet_history), "epochs": epochs}

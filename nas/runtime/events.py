@@ -155,7 +155,8 @@ class WorkersLimited(Event):
 class WaitingForWorkers(Event):
     """``waiting`` trials have waited ``seconds`` for a worker the cluster has not placed (``running`` trials run
     meanwhile); each worker needs ``need`` and ``free`` is what the cluster has free now. ``stops_in`` is the
-    time left before the search stops (``execution.placement_timeout``), None while trials still run."""
+    time left before the search stops (``execution.placement_timeout``), None while trials still run. ``what``
+    names what waits (``trial(s)``, or a strategy's job such as ``supernet job``)."""
 
     waiting: int
     running: int
@@ -163,11 +164,12 @@ class WaitingForWorkers(Event):
     need: str
     free: str
     stops_in: float | None
+    what: str = "trial(s)"
 
     def __str__(self) -> str:
         stop = ("" if self.stops_in is None else
                 f"; with nothing running, the search stops in {self.stops_in:.0f}s (execution.placement_timeout)")
-        return (f"waiting {self.seconds:.0f}s for the Ray cluster to place a worker: {self.waiting} trial(s) "
+        return (f"waiting {self.seconds:.0f}s for the Ray cluster to place a worker: {self.waiting} {self.what} "
                 f"waiting, {self.running} running; each worker needs {self.need}, free now: {self.free}{stop}")
 
 

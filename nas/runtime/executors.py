@@ -429,33 +429,72 @@ class RayExecutor:
         """Run ``runner(spec)`` as one Ray task with this executor's CPUs per trial and a GPU when the cluster has
         one (or ``gpus_per_trial`` if set). Progress is read from ``spec.read_history()`` every ``poll_seconds``
         (the job's files are where the spec says: the driver's machine reached through Ray, or the configured
-        storage). A dead worker is replaced up to ``max_retries`` times; the job resumes from its last
-        checkpoint."""
+        storage). A dead worker is replaced up to ``max_retries`` times; the job resumes from its last checkpoint.
+
+        The job's resources are reserved first (a placement group of one bundle), under the trials' placement rules:
+        a wait is reported (:class:`~nas.runtime.events.WaitingForWorkers`) and after ``placement_timeout`` seconds
+        unplaced :class:`PlacementTimeoutError` is raised (``nas resume`` runs the job then)."""
         import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         gpus = self.gpus or (1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1.0 else 0.0)
-        task = ray.remote(_run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
-                                            **self._env_option())
-        ref = task.remote(runner, spec, self.threads)
-        seen = 0
-        while True:
-            ready, _ = ray.wait([ref], timeout=poll_seconds)
-            history = spec.read_history()
-            for record in history[seen:]:
-                if on_progress is not None:
-                    on_progress(record)
-            seen = max(seen, len(history))
-            if ready:
-                break
+        bundle = {"CPU": self.cpus, **({"GPU": gpus} if gpus else {})}
+        group = placement_group([bundle])
         try:
-            outcome: JobOutcome = ray.get(ref)
-        except Exception as err:
-            cause = getattr(err, "cause", None) or err
-            if isinstance(cause, NASError):
-                raise cause from None
-            raise NASError(f"the {spec.name} job failed: {type(cause).__name__}: "
-                           f"{str(cause).splitlines()[0][:300]}") from None
-        return outcome
+            self._wait_for_job_placement(group.ready(), spec.name, _format(bundle))
+            task = ray.remote(_run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=self.max_retries,
+                                                scheduling_strategy=PlacementGroupSchedulingStrategy(group),
+                                                **self._env_option())
+            ref = task.remote(runner, spec, self.threads)
+            seen = 0
+            while True:
+                ready, _ = ray.wait([ref], timeout=poll_seconds)
+                history = spec.read_history()
+                for record in history[seen:]:
+                    if on_progress is not None:
+                        on_progress(record)
+                seen = max(seen, len(history))
+                if ready:
+                    break
+            try:
+                outcome: JobOutcome = ray.get(ref)
+            except Exception as err:
+                cause = getattr(err, "cause", None) or err
+                if isinstance(cause, NASError):
+                    raise cause from None
+                raise NASError(f"the {spec.name} job failed: {type(cause).__name__}: "
+                               f"{str(cause).splitlines()[0][:300]}") from None
+            return outcome
+        finally:
+            remove_placement_group(group)
+
+    def _wait_for_job_placement(self, ready: ObjectRef[Any], name: str, need: str) -> None:
+        """Wait until ``ready`` (a placement group's) resolves, reporting the wait after ``notice_after`` seconds;
+        :class:`PlacementTimeoutError` after ``placement_timeout``."""
+        import ray
+
+        start = last_notice = time.monotonic()
+        while True:
+            waited = time.monotonic() - start
+            stops_in = self.placement_timeout - waited
+            if stops_in <= 0:
+                raise PlacementTimeoutError(
+                    f"the {name} job could not be placed on the Ray cluster for {self.placement_timeout:g}s "
+                    f"(execution.placement_timeout): it needs {need}, the cluster has "
+                    f"{_describe(list(_alive(_nodes()).values()))}, free now: {_format(ray.available_resources())}; "
+                    "free resources on the cluster, lower execution.cpus_per_trial / gpus_per_trial or raise "
+                    "execution.placement_timeout, then `nas resume` the experiment (the job runs then)")
+            done, _ = ray.wait([ready], timeout=max(0.01, min(self.poll_seconds, stops_in)))
+            if done:
+                return
+            now = time.monotonic()
+            if now - start >= self.notice_after and (last_notice == start
+                                                     or now - last_notice >= max(self.notice_after, 60.0)):
+                last_notice = now
+                self._tell(WaitingForWorkers(waiting=1, running=0, seconds=now - start, need=need,
+                                             free=_format(ray.available_resources()), stops_in=stops_in,
+                                             what=f"{name} job"))
 
     def shutdown(self) -> None:
         import ray

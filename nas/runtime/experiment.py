@@ -16,12 +16,10 @@ from typing import Any
 import yaml
 
 from nas.cluster.files import DriverFiles, StorageFiles
-from nas.cluster.shipping import check_py_modules, user_modules
 from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text, ordinary_dir_mode, remove_stray_temps
 from nas.core.version import __version__
 from nas.evaluation.pruning import ASHA, RemotePruner
-from nas.evaluation.tasks import TASKS
 from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
 from nas.runtime.events import (
     BaselineFinished,
@@ -34,10 +32,10 @@ from nas.runtime.events import (
     TrialFinished,
     WaitingForWorkers,
 )
-from nas.runtime.executors import LocalExecutor, RayExecutor
+from nas.runtime.executors import RayExecutor
 from nas.runtime.jobs import job_runner, on_driver
 from nas.runtime.loop import TrialRecord, run_loop
-from nas.runtime.preflight import preflight
+from nas.runtime.preflight import preflight, start_executor
 from nas.runtime.summary import summarise
 from nas.storage.checkpoint import read_checkpoint, write_checkpoint, write_text_with_faults
 from nas.storage.faults import fault_point
@@ -64,6 +62,7 @@ from nas.trials.protocols import (
 )
 from nas.trials.ranking import Ranking, rank
 from nas.trials.trial import Result, Status, Trial
+from strategies import strategy_class
 from strategies.dedup import Deduplicate
 
 __all__ = ["Experiment"]
@@ -97,14 +96,22 @@ class Experiment:
     #: a strategy's job: its directory, the store meta key of its outcome and its entry in :meth:`summary` (named
     #: after the first kind of job, a one-shot supernet search, as existing experiments hold it)
     JOB = "supernet"
+    #: store meta key of a job's outcome (experiments written before it hold it under ``supernet``; readers look
+    #: there too, :func:`nas.outputs.view.read_outcome`)
+    JOB_META = "job"
+    #: store meta key: whether the strategy runs a job first (a one-shot strategy), so that ``nas status`` need not
+    #: import the strategies (and torch) to know
+    RUNS_JOB = "runs_job"
     #: store meta key of the placement wait under way (the progress line, time-stamped), null when there is none
     WAITING = "waiting"
 
     def __init__(self, cfg: ExperimentConfig, directory: Path, components: Components, elapsed: float = 0.0, *,
-                 lock: ExperimentLock | None = None, create_store: bool = True) -> None:
+                 lock: ExperimentLock | None = None, create_store: bool = True,
+                 executor: Executor | None = None) -> None:
         """Prefer :meth:`create` / :meth:`open`; ``components`` are ``cfg``'s, built once by :func:`build`;
         ``lock`` is the directory's writer lock, released by :meth:`close`; with ``create_store=False`` the
-        store must already exist."""
+        store must already exist; ``executor`` is the one the preflight started (:meth:`make_executor` hands it
+        over, :meth:`close` shuts it down if it was not)."""
         self.cfg = cfg
         self.directory = directory
         self.space = components.space
@@ -113,6 +120,7 @@ class Experiment:
         self.store = TrialStore(directory / self.STORE, create=create_store)
         self.elapsed = elapsed
         self._lock = lock
+        self._executor = executor
         #: during run(): trials done, running and failed, kept in memory (read from the store once)
         self._tally: dict[str, int] | None = None
         self._share_results()
@@ -162,8 +170,6 @@ class Experiment:
                               f"{err.filename}); choose another --out") from None
         remove_stale_stages(path)
         old_lock: ExperimentLock | None = None
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"{str(path)!r} exists and is not a directory; choose another --out")
         if any((path / name).exists() for name in (cls.CHECKPOINT, cls.STORE, cls.CONFIG)):
             if not overwrite:
                 raise ConfigError(f"{str(path)!r} already holds an experiment; resume it with `nas resume {path}`, "
@@ -172,8 +178,27 @@ class Experiment:
         elif path.exists() and any(path.iterdir()):
             raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
         try:
+            # the resources last (a Ray request no node can hold is refused here, before anything is created)
+            executor = start_executor(cfg.execution, components=components)
+        except BaseException:
+            if old_lock is not None:
+                old_lock.release()
+            raise
+        try:
+            return cls._stage(cfg, path, parent, components, old_lock, executor)
+        except BaseException:
+            executor.shutdown()
+            raise
+
+    @classmethod
+    def _stage(cls, cfg: ExperimentConfig, path: Path, parent: Path, components: Components,
+               old_lock: ExperimentLock | None, executor: Executor) -> Experiment:
+        """Write the new experiment into a stage and rename it into place (:meth:`create`, after its checks)."""
+        try:
             stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}{STAGE_INFIX}"))
         except OSError as err:
+            if old_lock is not None:
+                old_lock.release()
             raise ConfigError(f"cannot create a directory in {str(parent)!r} ({err.strerror}); choose another "
                               "--out") from None
         os.chmod(stage, ordinary_dir_mode())
@@ -185,6 +210,7 @@ class Experiment:
                 store.set_meta("config", cfg.to_dict())
                 store.set_meta("version", __version__)
                 store.set_meta("created", time.time())
+                store.set_meta(cls.RUNS_JOB, bool(getattr(strategy_class(cfg.strategy.name), "one_shot", False)))
             finally:
                 store.close()
             write_checkpoint(stage / cls.CHECKPOINT, components.strategy.state_dict(), {"done": 0, "elapsed": 0.0})
@@ -213,7 +239,7 @@ class Experiment:
             old_lock.release()
             shutil.rmtree(old_lock.directory.parent, ignore_errors=True)
         try:
-            return cls(cfg, path, components, lock=lock, create_store=False)
+            return cls(cfg, path, components, lock=lock, create_store=False, executor=executor)
         except BaseException:
             lock.release()
             raise
@@ -226,8 +252,10 @@ class Experiment:
 
         Before anything is written, the store and the checkpoint are checked against each other
         (:func:`check_store_against_checkpoint`): a missing, empty, corrupt or foreign ``trials.db``, or one that
-        disagrees with ``checkpoint.json``, is a :class:`ConfigError` and nothing in the directory changes. Then the
-        temp files of interrupted atomic writes are removed."""
+        disagrees with ``checkpoint.json``, is a :class:`ConfigError` and nothing in the directory changes. So is
+        anything the :func:`~nas.runtime.preflight.preflight` refuses, run again as for a new search (the data, the
+        options or the cluster may have changed since), the resources included. Then the temp files of interrupted
+        atomic writes are removed."""
         path = Path(directory)
         if not (path / cls.CONFIG).is_file():
             hint = ""
@@ -249,10 +277,18 @@ class Experiment:
                 check_store_against_checkpoint(reader, state, components.strategy, path / cls.CHECKPOINT)
             finally:
                 reader.close()
+            preflight(cfg, components)
+            executor = start_executor(cfg.execution, components=components)
+        except BaseException:
+            lock.release()
+            raise
+        try:
             remove_stray_temps(path)
             remove_stray_temps(path / cls.JOB)
-            exp = cls(cfg, path, components, elapsed=state["loop"]["elapsed"], lock=lock, create_store=False)
+            exp = cls(cfg, path, components, elapsed=state["loop"]["elapsed"], lock=lock, create_store=False,
+                      executor=executor)
         except BaseException:
+            executor.shutdown()
             lock.release()
             raise
         try:
@@ -299,25 +335,16 @@ class Experiment:
 
     # -- running -----------------------------------------------------------------------------------
     def make_executor(self, notify: Callable[[Event], None] | None = None) -> Executor:
-        """The executor the config asks for; ``notify`` gets the Ray executor's notices (workers limited to what
-        fits, waiting for placement, a node lost). Raises :class:`ConfigError` when no node can hold a trial."""
-        ex = self.cfg.execution
-        if ex.executor == "local":
-            return LocalExecutor()
-        return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
-                           address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial,
-                           placement_timeout=ex.placement_timeout, notify=notify, ship_code=ex.ship_code,
-                           py_modules=[*check_py_modules(ex.py_modules), *user_modules(self._components())],
-                           runtime_env=ex.runtime_env)
-
-    def _components(self) -> list[Any]:
-        """What the experiment's workers run: the evaluator, space and strategy classes and the task's loader
-        (whose modules are shipped to a cluster when they are the user's)."""
-        objects: list[Any] = [type(self.evaluator), type(self.space), type(self.strategy)]
-        task = getattr(self.evaluator, "task_name", None)
-        if isinstance(task, str) and task in TASKS:
-            objects.append(TASKS.get(task).load)
-        return objects
+        """The executor the config asks for, the caller's to shut down: the one the preflight started when this
+        experiment still holds it (handed over once), else a new one (:func:`~nas.runtime.preflight.start_executor`).
+        ``notify`` gets the Ray executor's notices (workers limited to what fits, waiting for placement, a node
+        lost). Raises :class:`ConfigError` when no node can hold a trial."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return start_executor(self.cfg.execution, notify, Components(self.space, self.strategy, self.evaluator))
+        if isinstance(executor, RayExecutor):
+            executor.set_notify(notify)
+        return executor
 
     def _job_files(self, executor: Executor) -> tuple[JobFiles | None, Callable[[], None]]:
         """Where the job's files go (see :mod:`nas.cluster.files`) and how to let go of it: the configured
@@ -341,8 +368,8 @@ class Experiment:
         """The ASHA pruner (a Ray actor for the Ray executor, in its workers' runtime environment), fed with the
         rung values of finished trials."""
         options = dict(self.cfg.early_stopping)  # type: ignore[arg-type]  # called when set
-        pruner = (RemotePruner(runtime_env=executor.runtime_env, **options) if isinstance(executor, RayExecutor)
-                  else ASHA(**options))
+        pruner = (RemotePruner(timeout=self.cfg.execution.placement_timeout, runtime_env=executor.runtime_env,
+                               **options) if isinstance(executor, RayExecutor) else ASHA(**options))
         for t in self.store.trials():
             for h in t.history:
                 pruner.report(t.id, int(h["epoch"]), h.get("score", h.get("val_acc", float("-inf"))))
@@ -510,7 +537,7 @@ class Experiment:
     def _run_job(self, executor: Executor, emit: Callable[[Event], None]) -> None:
         """Run (or continue from its last saved epoch) the job the strategy describes, if it has one still to do,
         with the runner registered for it (:mod:`nas.runtime.jobs`); then hand the outcome to the strategy and keep
-        it in the store (meta :attr:`JOB`)."""
+        it in the store (meta :attr:`JOB_META`)."""
         if self.strategy.job(self.job_context()) is None:
             return
         files, release = self._job_files(executor)
@@ -540,7 +567,7 @@ class Experiment:
                            f"{type(err).__name__}: {first}{job.failure_hint(first)}; fix it, then "
                            f"`nas resume {self.directory}` continues from the last saved epoch") from err
         self.strategy.tell_job(outcome)
-        self.store.set_meta(self.JOB, outcome.to_dict())
+        self.store.set_meta(self.JOB_META, outcome.to_dict())
         self.checkpoint()
         emit(JobDone(name=job.name, summary=outcome.describe()))
 
@@ -553,7 +580,11 @@ class Experiment:
                          waiting=self.store.meta(self.WAITING), top=top, baselines=self.store.baselines())
 
     def close(self) -> None:
-        """Close the store and release the writer lock (idempotent)."""
+        """Shut down the executor the preflight started if no run took it, close the store and release the writer
+        lock (idempotent)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown()
         self.store.close()
         if self._lock is not None:
             self._lock.release()

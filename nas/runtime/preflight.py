@@ -16,15 +16,22 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    ``train.memory_format: channels_last`` needs image data, and ``peak_gpu_memory_mb`` in an objective or a
    constraint needs GPUs.
 5. so does every baseline (``baselines``; a reference model of the wrong input kind is refused by name).
+6. the resources: the experiment then calls :func:`start_executor`, which starts the executor the config asks for.
+   For Ray that connects to the cluster (or starts the embedded one) once and checks the request against its live
+   nodes: a trial no node can hold (``gpus_per_trial: 3`` without a GPU, ``cpus_per_trial`` above every node's) is
+   a :class:`ConfigError` naming what the cluster has, and the Ray it started is shut down again. The experiment
+   runs its trials on that executor, so Ray is not started twice.
 
 :meth:`Experiment.create <nas.runtime.experiment.Experiment.create>` calls it before it creates the experiment's
-directory; it is usable alone (``preflight(load_config(path))``). It writes nothing, and leaves torch's global random
-state as it found it.
+directory, and :meth:`Experiment.open <nas.runtime.experiment.Experiment.open>` before it changes anything (the
+data, the options or the cluster may have changed since the experiment was created); it is usable alone
+(``preflight(load_config(path))``). It writes nothing, and leaves torch's global random state as it found it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,19 +39,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas.cluster.shipping import check_py_modules, user_modules
 from nas.core.errors import ConfigError, NASError, did_you_mean
-from nas.evaluation.tasks import Task, check_task_options, load_task
+from nas.evaluation.tasks import TASKS, Task, check_task_options, load_task
 from nas.graph import references
 from nas.graph.architecture import BUILDER_KEY
 from nas.graph.builder import user_error_line
 from nas.graph.compiler import build_model
-from nas.runtime.config import Components, ExperimentConfig, build
+from nas.runtime.config import Components, ExecutionConfig, ExperimentConfig, build
+from nas.runtime.events import Event
+from nas.runtime.executors import LocalExecutor, RayExecutor
 from nas.trials.objectives import parse_constraints, parse_objectives
-from nas.trials.protocols import Evaluator
+from nas.trials.protocols import Evaluator, Executor
 from search_spaces.base import SearchSpace
 
 __all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "check_device_use",
-           "check_baselines",
+           "check_baselines", "start_executor",
            "BATCH"]
 
 #: samples of the batch the candidate runs forward and backward on
@@ -245,6 +255,35 @@ def check_baselines(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray, num_cla
                 raise ConfigError(f"{where}: the reference cannot {step} for {what} {shape} with {num_classes} "
                                   f"classes: {type(err).__name__}: {_first_line(err)}; remove it from `baselines` "
                                   "or pick another (`nas references`)") from None
+
+
+def start_executor(execution: ExecutionConfig, notify: Callable[[Event], None] | None = None,
+                   components: Components | None = None) -> Executor:
+    """The executor ``execution`` asks for, started (step 6 of the module docstring); ``notify`` gets the Ray
+    executor's notices (workers limited to what fits, waiting for placement, a node lost; kept until it is set).
+    A Ray executor ships ``execution.py_modules`` and the user's modules that define ``components`` (see
+    :func:`shipped_modules`) to a cluster. Raises :class:`ConfigError` when no node of the cluster can hold a
+    trial; the caller shuts the executor down."""
+    ex = execution
+    if ex.executor == "local":
+        return LocalExecutor()
+    return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
+                       address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial,
+                       placement_timeout=ex.placement_timeout, notify=notify, ship_code=ex.ship_code,
+                       py_modules=shipped_modules(execution, components), runtime_env=ex.runtime_env)
+
+
+def shipped_modules(execution: ExecutionConfig, components: Components | None) -> list[Any]:
+    """What a Ray executor ships to a cluster besides our packages: ``execution.py_modules`` and the user's modules
+    (not installed packages) that define the experiment's evaluator, space and strategy classes and its task's
+    loader (:func:`nas.cluster.shipping.user_modules`)."""
+    objects: list[Any] = []
+    if components is not None:
+        objects = [type(components.evaluator), type(components.space), type(components.strategy)]
+        task = getattr(components.evaluator, "task_name", None)
+        if isinstance(task, str) and task in TASKS:
+            objects.append(TASKS.get(task).load)
+    return [*check_py_modules(execution.py_modules), *user_modules(objects)]
 
 
 def _input_name(cfg: ExperimentConfig, shape: tuple[int, ...]) -> str:

@@ -11,13 +11,15 @@ toy functions: nothing is trained.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import statistics
 
 import pytest
 from conftest import ready  # one-shot strategies get a real search outcome first
 
-from nas.core.errors import ConfigError, UnknownNameError
+from nas.core.errors import ConfigError, InvalidArchitectureError, UnknownNameError
+from nas.graph.architecture import Architecture
 from nas.testing.strategies import (
     TOY_SEEDS,
     StrategyConformance,
@@ -283,6 +285,108 @@ def test_deduplicate_lets_duplicates_through_once_the_space_is_exhausted():
     strategy = tiny_dedup(max_retries=5)
     trials = drive(strategy, 4, lambda t: Result(Status.COMPLETE, score=1.0))
     assert [p[0] for p in trials] == [0, 5, 10, 15]
+
+
+class Stuck(Strategy):
+    """Proposes the same member (all decisions 0) forever: a strategy whose neighbourhood is exhausted."""
+
+    name = "stuck"
+
+    def _propose(self, n: int) -> list:
+        return [self.space.decode([0] * len(self.space.decision_sizes()))] * n
+
+    def _observe(self, trial: Trial, result: Result) -> None:
+        return None
+
+
+def stuck_dedup(**options) -> Deduplicate:
+    """De-duplicated :class:`Stuck` on the nb201 space with two ops (64 members, fewer distinct functions)."""
+    return Deduplicate(Stuck(space=get_space("nb201", ops=["none", "skip_connect"]), seed=0), **options)
+
+
+def test_deduplicate_falls_back_to_a_sample_once_the_reserve_is_spent():
+    strategy = stuck_dedup(reserve=0, rate=0, warmup=0)
+    (a,) = strategy.ask(1)
+    (b,) = strategy.ask(1)  # a duplicate of a (in flight) and no re-ask left: a uniform sample, under id 1
+    assert (a.id, b.id) == (0, 1) and a.arch.canonical_hash() != b.arch.canonical_hash()
+    assert strategy.space.contains(b.arch) and b.seed == Stuck(space=strategy.space, seed=0).ask(2)[1].seed
+    assert strategy.fallbacks == 1 and strategy.skipped == 1 and list(strategy.own) == [1]
+    assert [t.id for t in strategy.pending] == [0, 1] and [t.id for t in strategy.inner.pending] == [0, 1]
+    strategy.tell(a, Result(Status.COMPLETE, score=1.0))  # the inner duplicate 1 waited for it
+    assert strategy.inner.pending == [] and strategy.n_told == 2
+    strategy.tell(b, Result(Status.COMPLETE, score=2.0))  # not shown to the inner strategy, which never proposed it
+    assert strategy.inner.n_told == 2 and strategy.n_told == 3 and strategy.own == {}
+    assert strategy._result(b.arch.canonical_hash()).score == 2.0
+
+
+def test_deduplicate_re_asks_at_most_rate_per_proposal_once_the_reserve_is_spent():
+    strategy = stuck_dedup(reserve=30, rate=2, warmup=0)
+    drive(strategy, 1, lambda t: Result(Status.COMPLETE, score=1.0))
+    asked = [strategy.inner._next_id]
+    for _ in range(4):
+        drive(strategy, 1, lambda t: Result(Status.COMPLETE, score=1.0))
+        asked.append(strategy.inner._next_id)
+    # the first proposal spends the reserve (30 re-asks, then a sample); later ones earn and spend 2 each
+    assert [b - a for a, b in itertools.pairwise(asked)] == [31, 3, 3, 3] and strategy.fallbacks >= 1
+
+
+def test_deduplicate_lets_a_duplicate_through_when_every_sample_is_known():
+    strategy = stuck_dedup(reserve=0, rate=0, samples=5, warmup=0)
+    trials = drive(strategy, 80, lambda t: Result(Status.COMPLETE, score=1.0))
+    hashes = [Architecture.from_json(p[2]).canonical_hash() for p in trials]
+    distinct = len(set(hashes))
+    assert distinct < len(hashes)  # 80 trials of a space with fewer distinct functions: some repeat
+    assert strategy.inner._next_id == 80  # one ask of the inner strategy per proposal, however exhausted
+    assert strategy.fallbacks == distinct - 1  # every new function after the first came from a sample
+
+
+def test_deduplicate_with_fallback_trials_in_flight_resumes_exactly():
+    original = stuck_dedup(reserve=0, rate=0, warmup=0)
+    first = original.ask(3)
+    original.tell(first[0], Result(Status.COMPLETE, score=1.0))
+    restored = stuck_dedup(reserve=0, rate=0, warmup=0)
+    restored.load_state_dict(json.loads(json.dumps(original.state_dict())))
+    assert [key(t) for t in restored.pending] == [key(t) for t in original.pending] and restored.own.keys() == {1, 2}
+    for s in (original, restored):
+        for t in s.pending:
+            s.tell(t, Result(Status.COMPLETE, score=float(t.id)))
+    result = lambda t: Result(Status.COMPLETE, score=float(t.id))  # noqa: E731
+    assert drive(original, 10, result) == drive(restored, 10, result)
+    assert original.n_told == restored.n_told and original.state_dict() == restored.state_dict()
+
+
+def test_deduplicate_reads_a_state_written_before_the_fallback():
+    strategy = stuck_dedup()
+    strategy.ask(1)
+    state = json.loads(json.dumps(strategy.state_dict()))
+    for field in ("rng", "fallbacks", "budget", "asked", "own_told", "own"):
+        del state[field]
+    restored = stuck_dedup()
+    restored.load_state_dict(state)
+    assert restored.budget == restored.reserve and restored.own == {} and [t.id for t in restored.pending] == [0]
+
+
+def test_deduplicate_behaves_as_before_during_the_warmup():
+    """Within ``warmup`` proposals the reserve never stops the re-asking: up to max_retries, then the duplicate."""
+    strategy = stuck_dedup(reserve=0, rate=0, max_retries=5, warmup=3)
+    done = lambda t: Result(Status.COMPLETE, score=1.0)  # noqa: E731
+    assert [p[0] for p in drive(strategy, 3, done)] == [0, 5, 10] and strategy.fallbacks == 0
+    assert drive(strategy, 1, done)[0][0] == 11 and strategy.fallbacks == 1  # past the warmup: a sample at once
+
+
+def test_member_check_is_memoised_per_strategy(monkeypatch):
+    space = get_space("nb201")
+    calls = []
+    check = space.check
+    monkeypatch.setattr(space, "check", lambda arch: calls.append(arch) or check(arch))
+    strategy = Stuck(space=space, seed=0)
+    strategy.ask(3)
+    strategy.ask(2)
+    assert len(calls) == 1  # the same proposal five times: checked once
+    outside = get_space("darts").sample(strategy.rng)
+    strategy._propose = lambda n: [outside] * n  # type: ignore[method-assign]  # a strategy with a bug
+    with pytest.raises(InvalidArchitectureError, match="outside its space"):
+        strategy.ask(1)
 
 
 # -- Optuna's persistent storage -------------------------------------------------------------------------

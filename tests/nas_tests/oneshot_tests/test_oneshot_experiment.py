@@ -41,7 +41,7 @@ def test_supernet_then_derived_candidates_are_trained_stored_and_ranked(tmp_path
     exp = Experiment.create(parse_config(config()), tmp_path / "exp")
     lines: list[str] = []
     ranked = exp.run(progress=lambda event: lines.append(str(event)))
-    outcome = exp.store.meta("supernet")
+    outcome = exp.store.meta("job")
     assert outcome is not None and outcome["epochs_run"] == 3 and len(outcome["history"]) == 3
     assert sum(line.startswith("supernet epoch") for line in lines) == 3
     assert any(line.startswith("supernet search done") for line in lines)
@@ -58,6 +58,11 @@ def test_supernet_then_derived_candidates_are_trained_stored_and_ranked(tmp_path
     assert SearchOutcome.from_dict(outcome).to_dict() == outcome  # the stored format round-trips
     assert main(["status", str(tmp_path / "exp")]) == 0
     assert "supernet search (darts): 3 epochs" in capsys.readouterr().out
+    # an experiment written before the outcome moved to meta "job" held it under "supernet": still read
+    exp.store.set_meta("supernet", outcome)
+    exp.store.set_meta("job", None)
+    exp.store.set_meta("runs_job", None)
+    assert load_experiment(tmp_path / "exp").supernet == SearchOutcome.from_dict(outcome)
     # extending the budget does not search again
     exp.close()
     more = Experiment.open(tmp_path / "exp", max_trials=4)
@@ -142,7 +147,7 @@ def test_a_search_killed_mid_supernet_resumes_from_its_last_epoch(tmp_path):
     assert main(["search", str(path), "--out", str(straight), "--quiet"]) == 0
     a, b = Experiment.open(killed), Experiment.open(straight)
     try:
-        ma, mb = a.store.meta("supernet"), b.store.meta("supernet")
+        ma, mb = a.store.meta("job"), b.store.meta("job")
         assert ma["final_alphas"] == mb["final_alphas"] and ma["arch"] == mb["arch"]
         assert [h["derived_hash"] for h in ma["history"]] == [h["derived_hash"] for h in mb["history"]]
     finally:
@@ -160,5 +165,5 @@ def test_the_supernet_job_runs_on_a_ray_worker_and_reports_its_epochs(tmp_path):
     assert [line.split(":")[0] for line in lines if line.startswith("supernet epoch")] == \
         ["supernet epoch 1/3", "supernet epoch 2/3", "supernet epoch 3/3"]
     assert len(ranked) == 2
-    assert exp.store.meta("supernet")["epochs_run"] == 3
+    assert exp.store.meta("job")["epochs_run"] == 3
     exp.close()

@@ -218,7 +218,7 @@ def test_a_one_shot_search_gets_its_supernet_section(tmp_path: Path) -> None:
            "budget": {"max_trials": 2}, "execution": {"executor": "local", "workers": 1}}
     exp = Experiment.create(parse_config(cfg), tmp_path / "exp")
     exp.run()
-    derived = exp.store.meta("supernet")["arch"]
+    derived = exp.store.meta("job")["arch"]
     exp.close()
     result = build_report(tmp_path / "exp", options=ReportOptions(gradcam=False))
     page = _Page(result.path.read_text())

@@ -5,13 +5,17 @@ names the directory when it is not an experiment (CLI exit 2)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import nas
 from nas.cli import main
@@ -240,3 +244,19 @@ def test_the_view_builds_no_space_strategy_or_evaluator(tmp_path: Path, monkeypa
         monkeypatch.setattr(cls, "__init__", refuse, raising=False)
     view = ExperimentView.open(tmp_path / "exp")
     assert view.summary(top=3) == expected and len(view.ranked()) == 6
+
+
+def test_nas_status_imports_no_torch(tmp_path: Path) -> None:
+    """Whether the strategy runs a job is recorded at creation, so status need not import the strategies."""
+    config = {"name": "light", "seed": 0, "space": {"name": "nb201"}, "strategy": {"name": "random"},
+              "evaluator": {"name": "nb201"}, "budget": {"max_trials": 2},
+              "execution": {"executor": "local", "workers": 1}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["search", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "exp"), "--quiet"]) == 0
+    code = ("import sys; from nas.cli import main; code = main(['status', sys.argv[1]]); "
+            "print(code, sorted(m for m in ('torch', 'strategies') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "exp")], cwd=root, capture_output=True,
+                          text=True, check=True, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stdout + proc.stderr

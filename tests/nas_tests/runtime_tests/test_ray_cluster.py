@@ -29,15 +29,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 import yaml
 
 from nas.cli import main
-from nas.core.errors import ConfigError
+from nas.core.errors import ConfigError, NASError
 from nas.evaluation.evaluators import NB201Evaluator
+from nas.evaluation.pruning import RemotePruner
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import parse_config
 from nas.runtime.events import Event, NodeLost, TrialFinished, WaitingForWorkers, WorkersLimited
@@ -74,6 +75,36 @@ class SlowNB201(NB201Evaluator):
     def evaluate(self, trial: Trial, on_epoch: Any = None) -> Result:
         time.sleep(self.seconds)
         return super().evaluate(trial, on_epoch)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A toy job: ``epochs`` epochs, one record each, in ``directory`` (what a one-shot supernet search does)."""
+
+    directory: str
+    epochs: int = 2
+    name: ClassVar[str] = "tally"
+    label: ClassVar[str] = "toy"
+
+    def read_history(self) -> list[dict[str, Any]]:
+        path = Path(self.directory) / "history.json"
+        return json.loads(path.read_text()) if path.is_file() else []
+
+
+def run_tally(spec: Tally, on_epoch: Any = None) -> int:
+    history = spec.read_history()
+    for epoch in range(len(history), spec.epochs):
+        history.append({"epoch": epoch})
+        (Path(spec.directory) / "history.json").write_text(json.dumps(history))
+    return len(history)
+
+
+class SlowPruner:
+    """Stands in for the pruner actor: never answers in time."""
+
+    def report(self, trial_id: int, epoch: int, value: float) -> bool:
+        time.sleep(60)
+        return True
 
 
 # -- what fits, without Ray --------------------------------------------------------------------------------------
@@ -116,6 +147,68 @@ def test_a_request_no_node_can_hold_is_refused_naming_what_there_is(request_: di
     assert not ray.is_initialized()  # the executor shut down the cluster it started
 
 
+def _files(directory: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``directory``: its bytes and modification time (ns)."""
+    return {str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_search_refuses_an_infeasible_request_before_creating_anything(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The preflight starts the embedded cluster, finds no node for a trial, shuts it down: exit 2, no directory."""
+    assert not ray.is_initialized()
+    path = tmp_path / "gpus.yaml"
+    path.write_text(yaml.safe_dump(_config("gpus", gpus_per_trial=3)))
+    assert main(["search", str(path), "--out", str(tmp_path / "exp"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "execution.gpus_per_trial = 3: no node of the Ray cluster can hold one trial" in err
+    assert "the cluster has" in err and "0 GPU" in err and "Traceback" not in err
+    assert not (tmp_path / "exp").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["gpus.yaml"]
+    assert not ray.is_initialized()  # the Ray the preflight started is shut down again
+
+
+def test_resume_reruns_the_preflight_and_refuses_touching_nothing(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """An experiment created on the local executor whose config now asks for GPUs the cluster lacks: `nas resume`
+    exits 2 before anything in the directory changes."""
+    config = {**_config("later"), "execution": {"executor": "local", "workers": 1}, "budget": {"max_trials": 2}}
+    path = tmp_path / "local.yaml"
+    path.write_text(yaml.safe_dump(config))
+    exp_dir = tmp_path / "exp"
+    assert main(["search", str(path), "--out", str(exp_dir), "--quiet"]) == 0
+    later = yaml.safe_load((exp_dir / "config.yaml").read_text())
+    later["execution"] = {"executor": "ray", "workers": 1, "cpus_per_trial": 1, "gpus_per_trial": 3}
+    (exp_dir / "config.yaml").write_text(yaml.safe_dump(later, sort_keys=False))
+    before = _files(exp_dir)
+    capsys.readouterr()
+    assert main(["resume", str(exp_dir), "--max-trials", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "execution.gpus_per_trial = 3" in err and "0 GPU" in err and "Traceback" not in err
+    assert _files(exp_dir) == before
+    assert not ray.is_initialized()
+
+
+def test_an_experiment_runs_on_the_executor_its_preflight_started(tmp_path: Path) -> None:
+    """Ray is started once: by the preflight of Experiment.create; the run uses that cluster, then shuts it down."""
+    assert not ray.is_initialized()
+    exp = Experiment.create(parse_config(_config("once", workers=1)), tmp_path / "exp")
+    try:
+        assert ray.is_initialized()
+        session = ray.get_runtime_context().get_job_id()
+        inits: list[Any] = []
+        real_init = ray.init
+        ray.init = lambda *a, **k: inits.append(k) or real_init(*a, **k)  # type: ignore[assignment]  # counting
+        try:
+            ranked = exp.run()
+        finally:
+            ray.init = real_init  # type: ignore[assignment]  # restored
+        assert inits == [] and len(ranked) == 4
+        assert not ray.is_initialized()  # the run owned the executor and shut the cluster down
+        assert session
+    finally:
+        exp.close()
+
+
 class TestOnAnEmbeddedCluster:
     """One local cluster of 2 CPUs and no GPU for the class."""
 
@@ -136,6 +229,35 @@ class TestOnAnEmbeddedCluster:
         err = capsys.readouterr().err
         assert "execution.gpus_per_trial = 3" in err and "2 CPU, 0 GPU" in err
         assert "Traceback" not in err
+
+    def test_a_job_that_cannot_be_placed_times_out_with_a_message(self, tmp_path: Path) -> None:
+        """The job's CPUs are held by another actor: the wait is reported, then it stops after placement_timeout;
+        once the CPUs are free the same job runs."""
+        blocker = ray.remote(num_cpus=2)(SlowPruner).remote()  # holds both CPUs of the cluster
+        events: list[Event] = []
+        executor = RayExecutor(workers=1, cpus_per_trial=2, placement_timeout=3.0, poll_seconds=0.5, notice_after=1.0,
+                               notify=events.append)
+        try:
+            ray.get(blocker.__ray_ready__.remote(), timeout=60)
+            with pytest.raises(PlacementTimeoutError, match=r"the tally job could not be placed on the Ray cluster "
+                                                            r"for 3s \(execution.placement_timeout\): it needs 2 CPU"):
+                executor.run_job(run_tally, Tally(str(tmp_path)), poll_seconds=0.5)
+            waits = [e for e in events if isinstance(e, WaitingForWorkers)]
+            assert waits and "1 tally job waiting" in str(waits[0])
+            ray.kill(blocker, no_restart=True)
+            assert executor.run_job(run_tally, Tally(str(tmp_path)), poll_seconds=0.5) == 2
+        finally:
+            ray.kill(blocker, no_restart=True)
+            executor.shutdown()
+
+    def test_a_pruner_that_does_not_answer_fails_the_call_with_a_message(self) -> None:
+        pruner = RemotePruner(timeout=120.0, grace_epochs=1)
+        assert pruner.report(0, 1, 50.0)  # the real actor answers
+        pruner._actor = ray.remote(num_cpus=0)(SlowPruner).remote()
+        pruner.timeout = 1.0
+        with pytest.raises(NASError, match=r"did not answer within 1s \(execution.placement_timeout\)"):
+            pruner.report(1, 1, 60.0)
+        ray.kill(pruner._actor, no_restart=True)
 
     def test_more_workers_than_fit_run_as_many_as_fit_with_a_warning(self) -> None:
         events: list[Event] = []

@@ -288,9 +288,9 @@ def check_like(out: Path, expected: Path) -> None:
     assert stale_stages(out) == []
 
 
-#: passes of each point in an N-trial search: config 1, stage 1, store 3 at start-up + 2 per trial, checkpoint 1 at
+#: passes of each point in an N-trial search: config 1, stage 1, store 4 at start-up + 2 per trial, checkpoint 1 at
 #: start-up + 1 per ask (one trial per ask with the local executor) + 1 at the end; every one of them is killed
-PASSES = {"store.before": 3 + 2 * N, "store.after": 3 + 2 * N, "checkpoint.before": 2 + N,
+PASSES = {"store.before": 4 + 2 * N, "store.after": 4 + 2 * N, "checkpoint.before": 2 + N,
           "checkpoint.after": 2 + N, "config.before": 1, "config.after": 1, "stage.before": 1, "stage.after": 1}
 KILLS = [f"{point}:{n}" for point, total in PASSES.items() for n in range(1, total + 1)]
 
