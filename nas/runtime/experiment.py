@@ -68,6 +68,11 @@ from strategies.dedup import Deduplicate
 __all__ = ["Experiment"]
 
 
+def _parts(components: Components) -> tuple[object, ...]:
+    """What runs on the workers: the space, the strategy and the evaluator (whose modules a cluster gets)."""
+    return components.space, components.strategy, components.evaluator
+
+
 def _check_creatable(path: Path) -> None:
     """Refuse an output path that is a file or cannot be created (a parent is a file, or not writable), before
     anything is created."""
@@ -179,7 +184,7 @@ class Experiment:
             raise ConfigError(f"{str(path)!r} exists and is not an experiment directory; choose another --out")
         try:
             # the resources last (a Ray request no node can hold is refused here, before anything is created)
-            executor = start_executor(cfg.execution, components=components)
+            executor = start_executor(cfg.execution, parts=_parts(components))
         except BaseException:
             if old_lock is not None:
                 old_lock.release()
@@ -278,7 +283,7 @@ class Experiment:
             finally:
                 reader.close()
             preflight(cfg, components)
-            executor = start_executor(cfg.execution, components=components)
+            executor = start_executor(cfg.execution, parts=_parts(components))
         except BaseException:
             lock.release()
             raise
@@ -341,7 +346,7 @@ class Experiment:
         lost). Raises :class:`ConfigError` when no node can hold a trial."""
         executor, self._executor = self._executor, None
         if executor is None:
-            return start_executor(self.cfg.execution, notify, Components(self.space, self.strategy, self.evaluator))
+            return start_executor(self.cfg.execution, notify, (self.space, self.strategy, self.evaluator))
         if isinstance(executor, RayExecutor):
             executor.set_notify(notify)
         return executor

@@ -31,7 +31,7 @@ data, the options or the cluster may have changed since the experiment was creat
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,29 +258,29 @@ def check_baselines(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray, num_cla
 
 
 def start_executor(execution: ExecutionConfig, notify: Callable[[Event], None] | None = None,
-                   components: Components | None = None) -> Executor:
+                   parts: Iterable[object] = ()) -> Executor:
     """The executor ``execution`` asks for, started (step 6 of the module docstring); ``notify`` gets the Ray
     executor's notices (workers limited to what fits, waiting for placement, a node lost; kept until it is set).
-    A Ray executor ships ``execution.py_modules`` and the user's modules that define ``components`` (see
-    :func:`shipped_modules`) to a cluster. Raises :class:`ConfigError` when no node of the cluster can hold a
-    trial; the caller shuts the executor down."""
+    A Ray executor ships ``execution.py_modules`` and the user's modules that define ``parts`` (the experiment's
+    space, strategy and evaluator; see :func:`shipped_modules`) to a cluster. Raises :class:`ConfigError` when no
+    node of the cluster can hold a trial; the caller shuts the executor down."""
     ex = execution
     if ex.executor == "local":
         return LocalExecutor()
     return RayExecutor(workers=ex.workers, cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial,
                        address=ex.address, max_retries=ex.max_retries, threads_per_trial=ex.threads_per_trial,
                        placement_timeout=ex.placement_timeout, notify=notify, ship_code=ex.ship_code,
-                       py_modules=shipped_modules(execution, components), runtime_env=ex.runtime_env)
+                       py_modules=shipped_modules(execution, parts), runtime_env=ex.runtime_env)
 
 
-def shipped_modules(execution: ExecutionConfig, components: Components | None) -> list[Any]:
+def shipped_modules(execution: ExecutionConfig, parts: Iterable[object]) -> list[Any]:
     """What a Ray executor ships to a cluster besides our packages: ``execution.py_modules`` and the user's modules
-    (not installed packages) that define the experiment's evaluator, space and strategy classes and its task's
-    loader (:func:`nas.cluster.shipping.user_modules`)."""
+    (not installed packages) that define the classes of ``parts`` (the experiment's space, strategy and evaluator)
+    and the evaluator's task loader (:func:`nas.cluster.shipping.user_modules`)."""
     objects: list[Any] = []
-    if components is not None:
-        objects = [type(components.evaluator), type(components.space), type(components.strategy)]
-        task = getattr(components.evaluator, "task_name", None)
+    for part in parts:
+        objects.append(type(part))
+        task = getattr(part, "task_name", None)
         if isinstance(task, str) and task in TASKS:
             objects.append(TASKS.get(task).load)
     return [*check_py_modules(execution.py_modules), *user_modules(objects)]
