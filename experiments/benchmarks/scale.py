@@ -150,15 +150,15 @@ def run_one(workers: int, trials: int, *, seconds_per_trial: float, sigma: float
                         "execution": {"executor": "ray", "workers": workers, "cpus_per_trial": 1}})
     exp = Experiment.create(cfg, directory)
     spent = dict.fromkeys((*PARTS, "wait"), 0.0)
-    exp.strategy.ask = _timed(spent, "ask", exp.strategy.ask)  # type: ignore[method-assign]
-    exp.strategy.tell = _timed(spent, "tell", exp.strategy.tell)  # type: ignore[method-assign]
-    exp.store.submitted = _timed(spent, "store", exp.store.submitted)  # type: ignore[method-assign]
-    exp.store.finished = _timed(spent, "store", exp.store.finished)  # type: ignore[method-assign]
+    exp.strategy.ask = _timed(spent, "ask", exp.strategy.ask)  # type: ignore[method-assign]  # timing wrapper
+    exp.strategy.tell = _timed(spent, "tell", exp.strategy.tell)  # type: ignore[method-assign]  # timing wrapper
+    exp.store.submitted = _timed(spent, "store", exp.store.submitted)  # type: ignore[method-assign]  # timing wrapper
+    exp.store.finished = _timed(spent, "store", exp.store.finished)  # type: ignore[method-assign]  # timing wrapper
     checkpoint = exp.checkpoint
-    exp.checkpoint = _timed(spent, "checkpoint", checkpoint)  # type: ignore[method-assign]
+    exp.checkpoint = _timed(spent, "checkpoint", checkpoint)  # type: ignore[method-assign]  # timing wrapper
     executor = SlotExecutor(slots=min(slots, workers), workers=workers, cpus_per_trial=1.0)
-    executor.submit = _timed(spent, "executor", executor.submit)  # type: ignore[method-assign]
-    executor.next_done = _timed(spent, "executor", executor.next_done)  # type: ignore[method-assign]
+    executor.submit = _timed(spent, "executor", executor.submit)  # type: ignore[method-assign]  # timing wrapper
+    executor.next_done = _timed(spent, "executor", executor.next_done)  # type: ignore[method-assign]  # timing wrapper
     real_wait = ray.wait
 
     def wait(*args: Any, **kwargs: Any) -> Any:
@@ -208,7 +208,7 @@ def run_one(workers: int, trials: int, *, seconds_per_trial: float, sigma: float
               f"{1e3 * sum(w.parts.values()) / window:.2f} ms/trial", file=sys.stderr, flush=True)
 
     ray.wait = wait
-    experiment_module.run_loop = run_loop  # type: ignore[assignment]
+    experiment_module.run_loop = run_loop  # type: ignore[assignment]  # the timed loop
     try:
         start = time.perf_counter()
         last.update(t=start, cpu=time.process_time())
@@ -216,7 +216,7 @@ def run_one(workers: int, trials: int, *, seconds_per_trial: float, sigma: float
         out.wall = time.perf_counter() - start
     finally:
         ray.wait = real_wait
-        experiment_module.run_loop = real_loop  # type: ignore[assignment]
+        experiment_module.run_loop = real_loop  # type: ignore[assignment]  # the timed loop
         out.actors = len({id(w.handle) for w in executor._placed_workers()})
         executor.shutdown()
     out.slept, out.trials = slept[0], trials

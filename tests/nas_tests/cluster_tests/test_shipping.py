@@ -59,7 +59,7 @@ def test_the_runtime_env_ships_our_packages_the_users_and_keeps_the_users_fields
     env = code_runtime_env(True, [my_tasks], {"pip": ["einops"], "py_modules": ["s3://b/extra.zip"],
                                               "excludes": ["*.ckpt"]})
     assert env is not None
-    ours = [str(Path(m.__file__).parent) for m in (nas, search_spaces, strategies)]  # type: ignore[arg-type]
+    ours = [str(Path(m.__file__).parent) for m in (nas, search_spaces, strategies)]  # type: ignore[arg-type]  # __file__: str | None
     assert env["py_modules"] == [*ours, str(my_tasks), "s3://b/extra.zip"]
     assert env["pip"] == ["einops"] and "*.ckpt" in env["excludes"] and "__pycache__" in env["excludes"]
     assert code_runtime_env(False, [my_tasks], {"pip": ["einops"]}) == {"pip": ["einops"]}  # nothing shipped
@@ -68,7 +68,7 @@ def test_the_runtime_env_ships_our_packages_the_users_and_keeps_the_users_fields
 
 def test_py_modules_are_names_or_paths(my_tasks: Path) -> None:
     assert check_py_modules(["my_tasks_mod", str(my_tasks.parent), "strategies"]) == [
-        my_tasks, my_tasks.parent.resolve(), Path(strategies.__file__).parent]  # type: ignore[arg-type]
+        my_tasks, my_tasks.parent.resolve(), Path(strategies.__file__).parent]  # type: ignore[arg-type]  # __file__: str | None
     with pytest.raises(ConfigError, match=r"execution.py_modules\[1\] = 'nope_xyz': neither a module"):
         check_py_modules(["my_tasks_mod", "nope_xyz"])
     with pytest.raises(ConfigError, match=r"execution.py_modules = 'my_tasks_mod': expected a list"):
