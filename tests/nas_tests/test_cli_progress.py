@@ -45,4 +45,8 @@ def test_off_a_terminal_every_line_is_printed(monkeypatch, capsys):
     for event in _events(3):
         show(event)
     assert capsys.readouterr().out.splitlines() == _lines(3)
-    assert cli._progress(quiet=True) is None
+    quiet = cli._progress(quiet=True)  # --quiet: the progress lines are dropped, only warnings reach stderr
+    assert quiet is not None
+    for event in _events(3):
+        quiet(event)
+    assert capsys.readouterr() == ("", "")

@@ -46,7 +46,7 @@ def test_the_supernet_job_checkpoints_under_the_storage_location_and_continues_f
     exp = Experiment.create(parse_config(cfg), tmp_path / "exp")
     try:
         exp.run()
-        first = exp.store.meta("supernet")
+        first = exp.store.meta(Experiment.JOB_META)
     finally:
         exp.close()
     job = storage / "stored" / "supernet"
@@ -57,7 +57,7 @@ def test_the_supernet_job_checkpoints_under_the_storage_location_and_continues_f
     try:
         lines: list[str] = []
         again.run(progress=lambda event: lines.append(str(event)))
-        assert again.store.meta("supernet")["final_alphas"] == first["final_alphas"]
+        assert again.store.meta(Experiment.JOB_META)["final_alphas"] == first["final_alphas"]
         assert not [line for line in lines if line.startswith("supernet epoch")]
     finally:
         again.close()

@@ -541,7 +541,7 @@ def test_a_supernet_job_on_the_worker_node_checkpoints_to_the_driver_and_resumes
         finally:
             done.set()
             watcher.join(timeout=30)
-        outcome = exp.store.meta("supernet")
+        outcome = exp.store.meta(Experiment.JOB_META)
         exp.close()
     finally:
         ray.kill(hog)
