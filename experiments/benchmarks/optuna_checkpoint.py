@@ -3,10 +3,11 @@
 The loop writes the strategy's ``state_dict()`` to the checkpoint once per ask; this script drives the strategy
 with one worker on the NAS-Bench-201 table (the evaluator's look-up is not timed), times ``ask`` + ``tell`` per
 trial and hands the strategy's journal records to a list after each trial, as the experiment's checkpoint hands
-them to its trial store (and, as the experiment does, lets the de-duplication read results back by trial id). At each mark it prints the checkpoint's strategy part (``state_dict()`` as JSON) in bytes,
-the mean ask + tell time per trial since the previous mark, and the mean time of ``state_dict()`` + ``json.dumps``
-over the ``--sampled`` trials before the mark (what the loop pays per checkpoint there). The same script runs on
-code from before the journal (no ``journal()``: nothing is handed out) for the comparison.
+them to its trial store (and, as the experiment does, lets the de-duplication read results back by trial id). At
+each mark it prints the checkpoint's strategy part (``state_dict()`` as JSON) in bytes, the mean ask + tell time
+per trial since the previous mark, and the mean time of ``state_dict()`` + ``json.dumps`` over the ``--sampled``
+trials before the mark (what the loop pays per checkpoint there). The same script runs on code from before the
+journal (no ``journal()``: nothing is handed out) for the comparison. It prints and writes nothing.
 
 Usage (from the repository root)::
 
