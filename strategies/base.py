@@ -2,8 +2,10 @@
 
 ``ask(n)`` proposes ``n`` trials, ``tell(trial, result)`` reports a result (in any order; failures included),
 ``state_dict()`` / ``load_state_dict()`` snapshot and restore everything, RNG included, as JSON data, so a
-restored strategy continues with exactly the proposals the original would have made. A strategy owns its RNG
-(seeded from ``seed``) and never trains or evaluates anything: the loop injects results.
+restored strategy continues with exactly the proposals the original would have made. A strategy whose history
+grows with the search may hand it out as records through ``journal()`` instead of keeping it in its state; the
+keeper of those records (the experiment's store) gives them back to ``restore()`` after ``load_state_dict()``.
+A strategy owns its RNG (seeded from ``seed``) and never trains or evaluates anything: the loop injects results.
 
 A strategy that needs work done before it can propose (a one-shot supernet search) describes that work in
 ``job(context)`` (a :class:`nas.trials.protocols.JobSpec`, plain data); the experiment has the executor run it, with
@@ -14,6 +16,7 @@ describes it for ``nas status``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -129,6 +132,19 @@ class Strategy(ABC):
 
     def job_summary(self, context: JobContext) -> dict[str, Any] | None:
         """The job in brief, as JSON data for ``nas status`` (``state``: searching or done); None without a job."""
+        return None
+
+    def journal(self) -> list[tuple[int, dict[str, Any]]]:
+        """``(key, record)`` pairs (JSON data) of what this strategy learnt since the last call that its
+        :meth:`state_dict` then leaves out, each handed out once: history that grows with the search (the
+        experiment appends them to its store, so the checkpoint keeps a constant size). A later record of the same
+        key replaces an earlier one. None by default."""
+        return []
+
+    def restore(self, history: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """After :meth:`load_state_dict`: every record :meth:`journal` handed out (the store's, in key order),
+        from which the strategy rebuilds what its state left out; records it no longer needs (written after the
+        state was saved) are ignored. Nothing to do by default."""
         return None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -168,6 +168,12 @@ class Deduplicate(Strategy):
             self.results[key] = trial_id
         self.needs_results = False
 
+    def journal(self) -> list[tuple[int, dict[str, Any]]]:
+        return self.inner.journal()
+
+    def restore(self, history: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        self.inner.restore(history)
+
     def job(self, context: JobContext) -> JobSpec | None:
         return self.inner.job(context)
 

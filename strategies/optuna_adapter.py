@@ -14,16 +14,23 @@ Trials in flight: TPE runs with ``constant_liar=True`` unless ``sampler_options`
 workers each ask treats the running trials as bad results and samples away from them; the other samplers keep
 their own behaviour (NSGA-II breeds from the completed generation whatever runs).
 
-``state_dict()`` keeps every Optuna trial (parameters, values, state, system attributes) and the state of
-every random generator inside the sampler; ``load_state_dict()`` rebuilds the study from them, so a restored
-adapter proposes exactly what the original would have.
+**State of constant size.** ``state_dict()`` keeps the state of every random generator inside the sampler, the
+number of Optuna trials and the trials in flight (their parameters and system attributes), but no finished trial:
+each finished trial becomes a *journal record* (its number, parameters, state, values and attributes, exactly as
+Optuna holds it) that :meth:`journal` hands out once. The experiment appends those records to its trial store
+before each checkpoint, and on resume gives them all back to :meth:`restore`, which rebuilds the study in number
+order (records the checkpoint does not know as finished, written after it, are ignored). So the checkpoint,
+rewritten once per ask, stays the same size however long the search, and a restored adapter proposes exactly
+what the original would have. Records nobody took stay in the state (a strategy used without an experiment is
+saved whole, as before), and a state written before the journal existed (with every trial in it) still loads:
+its finished trials are journaled again for the store.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -118,10 +125,17 @@ class OptunaStrategy(Strategy):
         self._numbers: dict[int, int] = {}  # our trial id -> optuna trial number
         self._make_sampler()  # unknown samplers and bad sampler_options fail here, when the config is checked
         self._study: Any = None
+        #: records of finished trials not yet taken by :meth:`journal`
+        self._journal: list[dict[str, Any]] = []
+        #: a loaded state whose finished trials are still to come from :meth:`restore` (None: nothing awaited)
+        self._awaiting: dict[str, Any] | None = None
 
     @property
     def study(self) -> Any:
         """The Optuna study, created (or, with ``storage``, loaded) on first use."""
+        if self._awaiting is not None:
+            raise ConfigError(f"optuna strategy: the state loaded holds {self._awaiting['n_trials']} Optuna trials "
+                              "but not the finished ones; give the journal records kept for it to restore() first")
         if self._study is None:
             self._study = self._create_study(load_if_exists=True)
         return self._study
@@ -175,34 +189,79 @@ class OptunaStrategy(Strategy):
         fit = self.fitness(result)
         with _quiet():
             if result.status is Status.PRUNED:
-                self.study.tell(number, state=TrialState.PRUNED)
+                frozen = self.study.tell(number, state=TrialState.PRUNED)
             elif fit is None:
-                self.study.tell(number, state=TrialState.FAIL)
+                frozen = self.study.tell(number, state=TrialState.FAIL)
             else:
-                self.study.tell(number, values=list(fit))
+                frozen = self.study.tell(number, values=list(fit))
+        self._journal.append(_record(frozen))
+
+    def journal(self) -> list[tuple[int, dict[str, Any]]]:
+        """``(number, record)`` of the Optuna trials finished since the last call, handed out once, for the
+        experiment's store (see the module docstring)."""
+        out = [(r["number"], r) for r in self._journal]
+        self._journal = []
+        return out
+
+    def restore(self, history: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """After :meth:`load_state_dict`: every ``(number, record)`` :meth:`journal` handed out (later records of
+        a number replace earlier ones). Rebuilds the study from the records the loaded state counts as finished;
+        does nothing when the loaded state needed none (it held its trials) or nothing was loaded."""
+        if self._awaiting is None:
+            return
+        state, self._awaiting = self._awaiting, None
+        records = {int(number): record for number, record in history}
+        self._build(state, records)
 
     def _state(self) -> dict[str, Any]:
-        trials = []
+        running = []
         if self._study is None:  # nothing asked yet: the state of a fresh sampler, and no study (nor file) made
             sampler = self._make_sampler()
+            n_trials = 0
         else:
+            from optuna.trial import TrialState
+
             sampler = self._study.sampler
-            for t in self._study.get_trials(deepcopy=False):
-                trials.append({"number": t.number, "state": t.state.name, "params": dict(t.params),
-                               "values": None if t.values is None else list(t.values),
-                               "system_attrs": dict(t.system_attrs), "user_attrs": dict(t.user_attrs)})
+            trials = self._study.get_trials(deepcopy=False)
+            n_trials = len(trials)
+            running = [_record(t) for t in trials if t.state is TrialState.RUNNING]
         rngs = [[s[0], s[1].tolist(), int(s[2]), int(s[3]), float(s[4])]
                 for s in (_legacy_state(r) for r in _random_states(sampler))]
-        return {"trials": trials, "rng_states": rngs, "numbers": {str(k): v for k, v in self._numbers.items()}}
+        return {"n_trials": n_trials, "running": running, "journal": list(self._journal), "rng_states": rngs,
+                "numbers": {str(k): v for k, v in self._numbers.items()}}
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        self._awaiting = None
+        if "trials" in state:  # written before the journal: every trial is in it, journaled again for the store
+            self._journal = [t for t in state["trials"] if t["state"] != "RUNNING"]
+            running = [t for t in state["trials"] if t["state"] == "RUNNING"]
+            self._build({"n_trials": len(state["trials"]), "running": running, "rng_states": state["rng_states"],
+                         "numbers": state["numbers"]}, {t["number"]: t for t in state["trials"]})
+            return
+        self._journal = list(state["journal"])
+        records = {r["number"]: r for r in state["journal"]}
+        in_flight = {r["number"] for r in state["running"]}
+        if all(n in records or n in in_flight for n in range(state["n_trials"])):
+            self._build(state, records)  # nothing was taken out: the state is whole
+        else:
+            self._awaiting = state  # the rest comes from restore()
+
+    def _build(self, state: dict[str, Any], records: dict[int, dict[str, Any]]) -> None:
+        """The study of ``state``: trial ``k`` is the in-flight trial ``k`` of the state, else ``records[k]``."""
         import optuna
         from optuna.trial import TrialState
 
+        self._study = None
         if self.storage is None:
             self._study = self._create_study(load_if_exists=False)
         if self.storage is None or not self.study.trials:
-            for t in state["trials"]:
+            running = {r["number"]: r for r in state["running"]}
+            for number in range(state["n_trials"]):
+                t = running.get(number) or records.get(number)
+                if t is None or (number not in running and t["state"] == "RUNNING"):
+                    raise ConfigError(f"optuna strategy: the finished Optuna trial {number} (of {state['n_trials']})"
+                                      " is missing from the journal records restored; the trial store is out of "
+                                      "step with the checkpoint")
                 tstate = TrialState[t["state"]]
                 frozen = optuna.trial.create_trial(
                     state=tstate, params=t["params"], distributions=self.distributions,
@@ -215,3 +274,10 @@ class OptunaStrategy(Strategy):
         for rng, s in zip(rngs, state["rng_states"]):
             rng.set_state((s[0], np.asarray(s[1], dtype=np.uint32), s[2], s[3], s[4]))
         self._numbers = {int(k): v for k, v in state["numbers"].items()}
+
+
+def _record(t: Any) -> dict[str, Any]:
+    """An Optuna ``FrozenTrial`` as JSON data (what :meth:`OptunaStrategy._build` turns back into it)."""
+    return {"number": t.number, "state": t.state.name, "params": dict(t.params),
+            "values": None if t.values is None else list(t.values),
+            "system_attrs": dict(t.system_attrs), "user_attrs": dict(t.user_attrs)}

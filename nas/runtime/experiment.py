@@ -129,6 +129,8 @@ class Experiment:
         #: during run(): trials done, running and failed, kept in memory (read from the store once)
         self._tally: dict[str, int] | None = None
         self._share_results()
+        # what the strategy's checkpointed state leaves out (its journal, kept in the store; see checkpoint())
+        self.strategy.restore(self.store.journal())
 
     def _share_results(self) -> None:
         """With de-duplication, the wrapper's completed results are the store's: it keeps ``hash -> trial id``
@@ -315,9 +317,13 @@ class Experiment:
         return sum(n for status, n in self.store.counts().items() if status != RUNNING)
 
     def checkpoint(self, session_seconds: float = 0.0) -> None:
-        """Snapshot the strategy and the loop (trials done, time spent; the budget is read from the config).
-        During :meth:`run` the trials done are its count, otherwise they are counted in the store."""
+        """Snapshot the strategy and the loop (trials done, time spent; the budget is read from the config),
+        after appending the strategy's journal records to the store. During :meth:`run` the trials done are its
+        count, otherwise they are counted in the store."""
         done = self.done() if self._tally is None else self._tally["done"]
+        # the strategy's journal goes to the store first: the records a checkpoint's state leaves out are stored
+        # before it (records stored after it, of trials it holds in flight or never asked, are ignored on resume)
+        self.store.write_journal(self.strategy.journal())
         write_checkpoint(self.directory / self.CHECKPOINT, self.strategy.state_dict(),
                          {"done": done, "elapsed": self.elapsed + session_seconds})
 

@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS baselines (
 );
 """
 
+# The strategy's journal (records of history its checkpointed state leaves out, see Strategy.journal) has a table of
+# its own, made when the first record is written.
+_JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (key INTEGER PRIMARY KEY, data TEXT NOT NULL);"
+
 
 @dataclass(frozen=True)
 class StoredTrial:
@@ -276,6 +280,32 @@ class TrialStore:
         return Result.from_dict({"status": row[0], "score": row[1], "metrics": json.loads(row[2] or "{}"),
                                  "info": json.loads(row[3] or "{}"), "history": json.loads(row[4] or "[]"),
                                  "error": row[5], "traceback": row[6]})
+
+    # -- the strategy's journal ------------------------------------------------------------------------------
+    def write_journal(self, records: list[tuple[int, dict[str, Any]]]) -> None:
+        """Append the strategy's journal ``records`` (``(key, data)``; a key written again is replaced) in one
+        transaction; nothing is written for none."""
+        if not records:
+            return
+        fault_point("store.before")
+        with _sqlite_errors(self.path):
+            self._db.execute(_JOURNAL_SCHEMA)
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO journal VALUES (?, ?)",
+                                     [(int(k), json.dumps(data)) for k, data in records])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        fault_point("store.after")
+
+    def journal(self) -> list[tuple[int, dict[str, Any]]]:
+        """Every journal record, by key (none in a store without the table)."""
+        tables = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "journal" not in tables:
+            return []
+        return [(k, json.loads(data)) for k, data in self._read("SELECT key, data FROM journal ORDER BY key")]
 
     # -- baselines ------------------------------------------------------------------------------------------
     def baseline_submitted(self, name: str, trial: Trial, attempts: int = 1) -> None:

@@ -262,18 +262,38 @@ class StrategyConformance:
     def resume_and_compare(self, name: str, dedup: bool, space: SearchSpace, result_fn: ResultFn, *, before: int,
                            after: int, **options: Any) -> None:
         """Run ``before`` rounds, leave two trials in flight, snapshot through JSON into a fresh strategy, tell
-        the in-flight trials to both, then ``after`` more rounds each: the proposals must be identical."""
+        the in-flight trials to both, then ``after`` more rounds each: the proposals must be identical.
+
+        As the experiment does, the strategy's journal records are taken before each snapshot (and kept through
+        JSON, as the store keeps them) and given back to the restored strategy's ``restore``; records taken after
+        the snapshot (of trials it holds in flight) are given back too and must be ignored."""
         original = self.make(name, seed=5, dedup=dedup, space=space, **options)
-        drive(original, before // 2, result_fn, batch=2)
+        kept: dict[int, Any] = {}
+
+        def take() -> None:
+            kept.update(json.loads(json.dumps(original.journal(), allow_nan=False)))
+
+        for _ in range(before // 2):
+            drive(original, 1, result_fn, batch=2)
+            take()
         held = original.ask(2)
+        take()
         text = json.dumps(original.state_dict(), allow_nan=False)  # strict JSON data
         state = json.loads(text)
         assert state["strategy"] == (f"dedup:{name}" if dedup else name)
+        late = held[:1]  # told and taken after the snapshot (the store is ahead of the checkpoint)
+        result = result_fn(late[0])
+        original.tell(late[0], result)
+        take()
 
         restored = self.make(name, seed=5, dedup=dedup, space=space, **options)
         restored.load_state_dict(state)
+        restored.restore(sorted(kept.items()))
+        restored.tell(late[0], result)
+        held = held[1:]
         assert [key(t) for t in restored.pending] == [key(t) for t in original.pending] == [key(t) for t in held]
         assert restored.n_told == original.n_told
+        original.journal(), restored.journal()  # the records of the late trial, already kept
         for t in held:
             result = result_fn(t)
             original.tell(t, result)

@@ -11,7 +11,7 @@ importing ``strategies``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -182,7 +182,8 @@ class Strategy(Proposer, Protocol):
     """An ask/tell search strategy (see ``strategies.base.Strategy``): resumable through ``state_dict``, and
     optionally needing a job done first: ``job(context)`` describes that job (a :class:`JobSpec`; the runtime runs
     it) while it is still to be done (else None) and ``tell_job`` receives its outcome; ``job_summary`` describes
-    it for ``nas status`` (None without a job)."""
+    it for ``nas status`` (None without a job). History that grows with the search may leave the state through
+    ``journal`` and come back through ``restore``, so that the checkpoint keeps a constant size."""
 
     @property
     def name(self) -> str: ...
@@ -199,6 +200,17 @@ class Strategy(Proposer, Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def journal(self) -> list[tuple[int, dict[str, Any]]]:
+        """``(key, record)`` pairs of history the strategy's state leaves out, each handed out once, for a keeper
+        (the experiment's store) to append before the state is saved; a later record of a key replaces an earlier
+        one."""
+        ...
+
+    def restore(self, history: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """After ``load_state_dict``: every record ``journal`` handed out, by key; records written after the state
+        was saved are ignored."""
+        ...
 
     def job(self, context: JobContext) -> JobSpec | None: ...
 

@@ -1,6 +1,7 @@
 """A short soak (``experiments/benchmarks/soak.py`` at a small size): a de-duplicated evolution search on the
 NAS-Bench-201 evaluator, SIGKILLed twice at seeded random points and resumed with ``nas resume``, ends with exactly
-the store of an uninterrupted run, and its checkpoint does not grow with the number of trials.
+the store of an uninterrupted run, and its checkpoint does not grow with the number of trials; so does a
+de-duplicated optuna (TPE) search.
 """
 
 from __future__ import annotations
@@ -57,6 +58,33 @@ def test_killed_and_resumed_soak_matches_the_uninterrupted_run(soak: ModuleType,
     assert state["strategy"]["results"] is None
     assert state["loop"]["done"] == TRIALS
     assert len(json.dumps(state)) < 32 * 1024
+
+
+def test_a_killed_and_resumed_optuna_search_matches_the_uninterrupted_run(soak: ModuleType, tmp_path: Path) -> None:
+    """Optuna's TPE (de-duplicated), SIGKILLed twice: the same store as an uninterrupted run, and a checkpoint that
+    does not grow (the finished Optuna trials are journal records in the store)."""
+    trials = 150
+    config = {**soak.soak_config(trials, dedup=True), "strategy": {"name": "optuna", "dedup": True}}
+    points = soak.kill_points(trials, 2, seed=2)
+
+    reference = tmp_path / "reference"
+    exp = Experiment.create(parse_config(config), reference)
+    exp.run()
+    exp.close()
+    expected = soak.store_rows(reference / Experiment.STORE)
+    assert len(expected) == trials and all(r[3] == "COMPLETE" for r in expected)
+
+    killed = soak.run_killed(config, tmp_path / "killed", points, timeout=300)
+    assert len(killed.killed_at) == 2
+    assert killed.rows == expected  # ids, hashes, seeds, statuses and scores: the same search
+
+    sizes = killed.checkpoint_bytes
+    assert max(sizes) - min(sizes) < 4096 and max(sizes) < 32 * 1024, sizes  # (a trial in flight, or none)
+    state = read_checkpoint(tmp_path / "killed" / Experiment.CHECKPOINT)["strategy"]["inner"]["own"]
+    assert state["journal"] == [] and state["running"] == [] and state["n_trials"] >= trials
+    store = TrialStore(tmp_path / "killed" / Experiment.STORE, readonly=True)
+    assert [k for k, _ in store.journal()] == list(range(state["n_trials"]))
+    store.close()
 
 
 def test_a_checkpoint_with_the_results_in_it_still_resumes(tmp_path: Path) -> None:

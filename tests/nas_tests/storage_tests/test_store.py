@@ -109,3 +109,17 @@ def test_meta_and_persistence_across_connections(tmp_path: Path) -> None:
         assert again.trials()[0].arch == trial.arch and again.counts() == {"COMPLETE": 1}
     finally:
         again.close()
+
+
+def test_the_strategy_journal_appends_replaces_by_key_and_reads_back_in_key_order(tmp_path: Path) -> None:
+    store = TrialStore(tmp_path / "trials.db")
+    assert store.journal() == []  # no table yet
+    store.write_journal([])  # nothing to write: no table made
+    assert "journal" not in {r[0] for r in store._read("SELECT name FROM sqlite_master")}
+    store.write_journal([(2, {"v": [1.5]}), (0, {"v": None})])
+    store.write_journal([(1, {"v": "x"}), (2, {"v": [2.5]})])  # key 2 again: replaced
+    assert store.journal() == [(0, {"v": None}), (1, {"v": "x"}), (2, {"v": [2.5]})]
+    store.close()
+    reader = TrialStore(tmp_path / "trials.db", readonly=True)
+    assert [k for k, _ in reader.journal()] == [0, 1, 2]
+    reader.close()
