@@ -115,3 +115,11 @@ def test_a_conv_space_on_tabular_data_is_refused_by_the_preflight(tmp_path: Path
         preflight(parse_config(cfg))
     with pytest.raises(ConfigError, match=r"'breast_cancer' holds tabular data but space 'nb201' builds image"):
         parse_config({**cfg, "evaluator": {"name": "train", "task": "breast_cancer"}})
+
+
+@pytest.mark.parametrize("name, metric", [("mlp_breast_cancer", "f1_macro"), ("mlp_diabetes", "rmse")])
+def test_the_shipped_tabular_configs_pass_the_preflight(name: str, metric: str) -> None:
+    cfg = load_config(Path(__file__).resolve().parents[3] / "experiments" / f"{name}.yaml")
+    assert cfg.space.name == "mlp" and cfg.evaluator.metric == metric
+    report = preflight(cfg)
+    assert report.candidate is not None and {f"val_{metric}", f"test_{metric}"} <= (report.metrics or set())
