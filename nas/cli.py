@@ -102,9 +102,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"{args.reference} on {args.task}: {result.status}: {result.error}")
             return 1
         m = result.metrics
-        test, params = m.get("test_acc"), m.get("params")
-        print(f"{args.reference} on {args.task}: validation accuracy {result.score:.2f}, test accuracy "
-              + (f"{test:.2f}" if test is not None else "-") + ", parameters "
+        metric = str((result.info or {}).get("metric", "accuracy"))  # the task's metric: rmse for regression
+        val = result.score if metric == "accuracy" else m.get(f"val_{metric}", result.score)
+        test, params = m.get("test_acc" if metric == "accuracy" else f"test_{metric}"), m.get("params")
+        spec = ".2f" if metric == "accuracy" else ".4g"
+        print(f"{args.reference} on {args.task}: validation {metric} {val:{spec}}, test {metric} "
+              + (f"{test:{spec}}" if test is not None else "-") + ", parameters "
               + (f"{params:,.0f}" if params is not None else "-")
               + (f", {m['train_seconds']:.1f} s" if "train_seconds" in m else ""))
         print(f"experiment: {exp.directory} (export the model: nas export {exp.directory} --baselines)")
