@@ -143,6 +143,7 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
     name = "accuracy" if metric is None else metric[0]
     test_key, test_head = ("test_acc", "test") if name == "accuracy" else (f"test_{name}", f"test {name}")
     val_head = score_header(ranked)
+    spec = ".2f" if name == "accuracy" else ".4g"  # accuracy in %; f1_macro, auroc, r2 in [0, 1]; rmse, mae in units
     vw, tw = max(7, len(val_head)), max(7, len(test_head))
     print(f"  {'rank':>4} {'trial':>5} {val_head:>{vw}} {test_head:>{tw}} {'params':>9}  cell")
     for i, t in enumerate(ranked[:top], start=1):
@@ -153,7 +154,7 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
             cells = " ".join(f"{k}={v}" for k, v in macro["decisions"].items() if k not in macro.get("inactive", []))
         params = t.metrics.get("params")
         test = t.metrics.get(test_key)
-        print(f"  {i:>4} {t.id:>5} {t.score:>{vw}.2f} {(f'{test:.2f}' if test is not None else '-'):>{tw}} "
+        print(f"  {i:>4} {t.id:>5} {t.score:>{vw}{spec}} {(f'{test:{spec}}' if test is not None else '-'):>{tw}} "
               f"{(f'{params:,.0f}' if params else '-'):>9}  {cells[:110]}")
 
 
