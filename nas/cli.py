@@ -140,10 +140,11 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
 
     print(_top_heading(ranked, top))
     metric = score_metric(ranked)
-    name = "accuracy" if metric is None else metric[0]
-    test_key, test_head = ("test_acc", "test") if name == "accuracy" else (f"test_{name}", f"test {name}")
+    measured = "accuracy" if metric is None else metric[0]
+    test_key, test_head = (("test_acc", "test") if measured == "accuracy"
+                           else (f"test_{measured}", f"test {measured}"))
     val_head = score_header(ranked)
-    spec = ".2f" if name == "accuracy" else ".4g"  # accuracy in %; f1_macro, auroc, r2 in [0, 1]; rmse, mae in units
+    spec = ".2f" if measured == "accuracy" else ".4g"  # accuracy in %; f1, auroc, r2 in [0, 1]; rmse in units
     vw, tw = max(7, len(val_head)), max(7, len(test_head))
     print(f"  {'rank':>4} {'trial':>5} {val_head:>{vw}} {test_head:>{tw}} {'params':>9}  cell")
     for i, t in enumerate(ranked[:top], start=1):
