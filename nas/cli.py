@@ -102,9 +102,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"{args.reference} on {args.task}: {result.status}: {result.error}")
             return 1
         m = result.metrics
-        test, params = m.get("test_acc"), m.get("params")
-        print(f"{args.reference} on {args.task}: validation accuracy {result.score:.2f}, test accuracy "
-              + (f"{test:.2f}" if test is not None else "-") + ", parameters "
+        metric = str((result.info or {}).get("metric", "accuracy"))  # the task's metric: rmse for regression
+        val = result.score if metric == "accuracy" else m.get(f"val_{metric}", result.score)
+        test, params = m.get("test_acc" if metric == "accuracy" else f"test_{metric}"), m.get("params")
+        spec = ".2f" if metric == "accuracy" else ".4g"
+        print(f"{args.reference} on {args.task}: validation {metric} {val:{spec}}, test {metric} "
+              + (f"{test:{spec}}" if test is not None else "-") + ", parameters "
               + (f"{params:,.0f}" if params is not None else "-")
               + (f", {m['train_seconds']:.1f} s" if "train_seconds" in m else ""))
         print(f"experiment: {exp.directory} (export the model: nas export {exp.directory} --baselines)")
@@ -133,8 +136,17 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
     if not ranked:
         print(ranking.reason())
         return
-    print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
-    print(f"  {'rank':>4} {'trial':>5} {'val':>7} {'test':>7} {'params':>9}  cell")
+    from nas.outputs.report.text import score_header, score_metric
+
+    print(_top_heading(ranked, top))
+    metric = score_metric(ranked)
+    measured = "accuracy" if metric is None else metric[0]
+    test_key, test_head = (("test_acc", "test") if measured == "accuracy"
+                           else (f"test_{measured}", f"test {measured}"))
+    val_head = score_header(ranked)
+    spec = ".2f" if measured == "accuracy" else ".4g"  # accuracy in %; f1, auroc, r2 in [0, 1]; rmse in units
+    vw, tw = max(7, len(val_head)), max(7, len(test_head))
+    print(f"  {'rank':>4} {'trial':>5} {val_head:>{vw}} {test_head:>{tw}} {'params':>9}  cell")
     for i, t in enumerate(ranked[:top], start=1):
         cells = "; ".join(f"{name}: " + " ".join(f"{s}>{d}:{op}" for s, d, op in c.edges if op != "none")
                           for name, c in t.arch.cells.items())
@@ -142,8 +154,23 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
         if not cells and isinstance(macro.get("decisions"), dict):  # a define-by-run model: its active decisions
             cells = " ".join(f"{k}={v}" for k, v in macro["decisions"].items() if k not in macro.get("inactive", []))
         params = t.metrics.get("params")
-        print(f"  {i:>4} {t.id:>5} {t.score:>7.2f} {t.metrics.get('test_acc', float('nan')):>7.2f} "
+        test = t.metrics.get(test_key)
+        print(f"  {i:>4} {t.id:>5} {t.score:>{vw}{spec}} {(f'{test:{spec}}' if test is not None else '-'):>{tw}} "
               f"{(f'{params:,.0f}' if params else '-'):>9}  {cells[:110]}")
+
+
+def _top_heading(ranked: Sequence[object], top: int) -> str:
+    """The line above a top-K table (end of ``nas search``, ``nas status``): what the ranking is by, with the
+    metric's direction when the score is not accuracy."""
+    from nas.outputs.report.text import score_metric
+
+    metric = score_metric(ranked)
+    if metric is None or metric[0] == "accuracy":
+        return f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):"
+    name, direction = metric
+    how = (f"validation {name}, higher is better" if direction == "max"
+           else f"validation {name}, lower is better: the score is -{name}")
+    return f"top {min(top, len(ranked))} by {how} (the test split is reported, never used to choose):"
 
 
 def _progress(quiet: bool) -> Callable[[Event], None] | None:
@@ -268,7 +295,7 @@ def _print_top(view: ExperimentView, top: int) -> None:
     width on a terminal, whole elsewhere)."""
     import shutil
 
-    from nas.outputs.report.text import format_top_table, score_header, score_metric
+    from nas.outputs.report.text import format_top_table, score_header
 
     ranking = view.ranking()
     ranked = ranking.ranked
@@ -277,14 +304,7 @@ def _print_top(view: ExperimentView, top: int) -> None:
         return
     header = score_header(ranked) if view.config.evaluator.name == "train" else "score"
     width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None
-    metric = score_metric(ranked)
-    if metric is None or metric[0] == "accuracy":
-        print(f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):")
-    else:
-        name, direction = metric
-        how = f"validation {name}, higher is better" if direction == "max" else \
-            f"validation {name}, lower is better: the score is -{name}"
-        print(f"top {min(top, len(ranked))} by {how} (the test split is reported, never used to choose):")
+    print(_top_heading(ranked, top))
     for line in format_top_table(ranked, top, width, header).splitlines():
         print("  " + line)
 

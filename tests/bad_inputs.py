@@ -534,6 +534,14 @@ BUILDERS: list[Bad] = [
     _builder("decision options that are not JSON values", "bi_objects", "import torch\n" + _SIG
              + "    c.choice('act', [torch.nn.ReLU, torch.nn.GELU])\n", r"not a JSON scalar.*name a layer type by a "
              "string"),
+    Bad("builder whose output does not fit a regression task", 2,
+        r"task 'diabetes' \(10,\) with 1 target: .*its output has shape \(8, [23]\), not \(batch, targets\) = \(8, 1\)",
+        base="train", changes={"space": {"name": "python", "options": {"builder": "bi_outputs:build"}},
+                               "evaluator.task": "diabetes"},
+        files={"bi_outputs.py": "from torch import nn\n\n" + _SIG
+               + "    return nn.Linear(input_shape[0], c.choice('out', [2, 3]))\n\n\nbuild.input_kind = 'tabular'\n"},
+        shown="space python on task diabetes, builder bi_outputs:build with bi_outputs.py: `def build(c, input_shape, "
+              "num_classes): return nn.Linear(input_shape[0], c.choice('out', [2, 3]))`"),
     _cfg("mlp space on image data", {"space": {"name": "mlp"}},
          r"digits.*holds image data .* space 'mlp' builds tabular models", base="train"),
     _cfg("cell space op of another family", {"space": {"name": "cell", "options": {"ops": ["skip_connect",

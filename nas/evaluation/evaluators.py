@@ -159,7 +159,8 @@ class TrainEvaluator(Evaluator):
         self.latency_runs = latency_runs
         self._task: Task | None = None
         self._data = DeviceDataCache()
-        #: optional early-stopping pruner with ``report(trial_id, epoch, val_acc) -> bool`` (see nas.evaluation.pruning)
+        #: optional early-stopping pruner with ``report(trial_id, epoch, score) -> bool``, told each epoch's score
+        #: (the validation metric oriented to be maximised; see nas.evaluation.pruning)
         self.pruner: Pruner | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # ship to workers without the loaded arrays, unless for_workers()

@@ -1,8 +1,9 @@
 """Early stopping of weak candidates: asynchronous successive halving (ASHA, Li et al., MLSys 2020).
 
-Rungs sit at ``grace_epochs * reduction_factor**k`` epochs. A trial reaching a rung records its validation
-accuracy there and goes on only if it is among the top ``1 / reduction_factor`` of all values recorded at that
-rung so far (the first trials at a rung always go on). Decisions need no synchronisation between trials, so
+Rungs sit at ``grace_epochs * reduction_factor**k`` epochs. A trial reaching a rung records its score there (the
+validation metric of ``evaluator.metric`` oriented to be maximised: accuracy by default, ``-rmse`` for ``rmse``)
+and goes on only if it is among the top ``1 / reduction_factor`` of all values recorded at that rung so far (the
+first trials at a rung always go on). Decisions need no synchronisation between trials, so
 workers never wait. One pruner serves all workers: in-process for the local executor, a Ray actor
 (:class:`RemotePruner`) for the Ray executor.
 """
@@ -34,7 +35,7 @@ class ASHA:
         return e == 1
 
     def report(self, trial_id: int, epoch: int, value: float) -> bool:
-        """Record ``value`` at ``epoch``; False means stop the trial."""
+        """Record ``value`` (a score: higher is better) at ``epoch``; False means stop the trial."""
         if not self.is_rung(epoch):
             return True
         values = self.rungs.setdefault(epoch, [])

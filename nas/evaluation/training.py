@@ -293,9 +293,10 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
     ``metric`` (default: accuracy, or rmse for a regression task) is the validation score that picks the best
     epoch. ``on_epoch(epoch, metrics)`` sees ``train_loss``, ``train_acc`` and ``val_acc`` (classification),
     ``val_loss``, ``val_<metric>``, ``score`` (the metric oriented to be maximised) and ``lr``; when it returns
-    ``False`` training stops and the report says ``pruned``. With ``patience`` set, training stops after that many
-    epochs without a better validation score. With ``restore_best`` the weights of the best validation epoch are
-    restored at the end. Raises :class:`Diverged` on a NaN or infinite loss. The test split is not touched.
+    ``False`` training stops and the report says ``pruned``. The best epoch has the highest score (ties: the lower
+    validation loss); with ``patience`` set, training stops after that many epochs without a better one. With
+    ``restore_best`` the weights of the best validation epoch are restored at the end. Raises :class:`Diverged` on
+    a NaN or infinite loss. The test split is not touched.
     ``data`` is the task's tensors already placed for the device (an evaluator's
     :class:`~nas.evaluation.device.DeviceDataCache` hands them out, so a worker moves a small task to its GPU once);
     without it they are placed here (:func:`~nas.evaluation.device.place_task`). Raises :class:`ConfigError` for

@@ -63,19 +63,22 @@ BATCH = 8
 
 @dataclass(frozen=True)
 class PreflightReport:
-    """What the preflight checked: the task (None without one), the input and classes the candidate was built
-    for, the candidate's hash, the metrics the evaluator declares (None: undeclared) and the time it took."""
+    """What the preflight checked: the task (None without one), the input and the outputs the candidate was built
+    for (``num_classes``: classes, or targets when ``problem`` is ``"regression"``), the candidate's hash, the
+    metrics the evaluator declares (None: undeclared) and the time it took."""
 
     task: str | None = None
     input_shape: tuple[int, ...] | None = None
     num_classes: int | None = None
+    problem: str = "classification"
     candidate: str | None = None
     metrics: frozenset[str] | None = None
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
 
     def describe(self) -> str:
-        parts = [f"task {self.task} {self.input_shape}, {self.num_classes} classes" if self.task else "no task"]
+        parts = [f"task {self.task} {self.input_shape}, "
+                 f"{_outputs(self.num_classes, self.problem == 'regression')}" if self.task else "no task"]
         if self.candidate:
             parts.append(f"candidate {self.candidate[:12]} ran forward and backward")
         return "preflight: " + "; ".join(parts) + f" ({self.seconds:.1f} s)"
@@ -104,8 +107,16 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
         candidate = check_candidate(cfg, parts.space, x, y, classes, what=_input_name(cfg, shape))
         check_baselines(cfg, x, y, classes, what=_input_name(cfg, shape), kind=None if task is None else task.kind)
     check_device_use(cfg, parts.evaluator, task)
-    return PreflightReport(task=cfg.evaluator.task, input_shape=shape, num_classes=classes, candidate=candidate,
+    return PreflightReport(task=cfg.evaluator.task, input_shape=shape, num_classes=classes,
+                           problem="classification" if task is None else task.problem, candidate=candidate,
                            metrics=metrics, seconds=time.perf_counter() - start)
+
+
+def _outputs(n: int | None, regression: bool) -> str:
+    """``10 classes``, or ``1 target`` / ``3 targets`` for regression."""
+    if regression:
+        return f"{n} target" + ("" if n == 1 else "s")
+    return f"{n} classes"
 
 
 def check_metrics(cfg: ExperimentConfig, evaluator: Evaluator) -> frozenset[str] | None:
@@ -174,8 +185,8 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
             raise ConfigError(
                 f"space.name = {cfg.space.name!r}" + (f" (options {dict(cfg.space.options)})" if cfg.space.options
                                                       else "")
-                + f": a sampled candidate (seed {cfg.seed}) cannot {step} for {what} {shape} with {num_classes} "
-                f"classes: {cause}; choose a space or space options that accept "
+                + f": a sampled candidate (seed {cfg.seed}) cannot {step} for {what} {shape} with "
+                f"{_outputs(num_classes, y.dtype.kind == 'f')}: {cause}; choose a space or space options that accept "
                 "this input, or reshape the data") from None
     return arch.canonical_hash()
 
@@ -252,8 +263,9 @@ def check_baselines(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray, num_cla
                 step = "run forward and backward"
                 _forward_backward(model, x, y, num_classes)
             except Exception as err:
-                raise ConfigError(f"{where}: the reference cannot {step} for {what} {shape} with {num_classes} "
-                                  f"classes: {type(err).__name__}: {_first_line(err)}; remove it from `baselines` "
+                raise ConfigError(f"{where}: the reference cannot {step} for {what} {shape} with "
+                                  f"{_outputs(num_classes, y.dtype.kind == 'f')}: {type(err).__name__}: "
+                                  f"{_first_line(err)}; remove it from `baselines` "
                                   "or pick another (`nas references`)") from None
 
 

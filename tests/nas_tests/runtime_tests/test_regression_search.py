@@ -130,3 +130,19 @@ def test_a_metric_of_the_other_problem_is_refused_before_anything_is_written(tmp
     with pytest.raises(ConfigError, match=r"strategy.name = 'darts': one-shot supernets train on class labels"):
         load_config(tmp_path / "darts.yaml")
     assert not (tmp_path / "exp").exists()
+
+
+def test_nas_train_reports_a_regression_reference_by_its_metric(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "wave_train.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "gru"
+    code = main(["train", "gru", "--task", "wave_train:waves", "--task-option", "kind=regression",
+                 "--task-option", "n=120", "--epochs", "1", "--train", "batch_size=32", "--train", "threads=1",
+                 "--out", str(out), "--quiet"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    (stored,) = ExperimentView.open(out).baselines
+    assert stored.score == -stored.metrics["val_rmse"]
+    assert (f"gru on wave_train:waves: validation rmse {stored.metrics['val_rmse']:.4g}, test rmse "
+            f"{stored.metrics['test_rmse']:.4g}, parameters ") in text and "accuracy" not in text
