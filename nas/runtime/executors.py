@@ -98,7 +98,10 @@ class RayExecutor:
       (``ray.nodes()``): the actors of a dead node are killed and their trials run again on the others
       (:class:`~nas.runtime.events.NodeLost`), as are those whose actor Ray reports lost on a dead node. Lost
       nodes do not count against ``max_retries``: a trial whose worker process dies on a live node is retried on
-      a fresh actor up to ``max_retries`` times, then recorded FAILED with the reason.
+      a fresh actor up to ``max_retries`` times, then recorded FAILED with the reason. On a multi-node cluster
+      the verdict on a dead actor whose node still looks alive waits up to ``node_grace`` seconds (without
+      blocking the other trials): Ray may report the actor's death before it marks the node dead, and a trial
+      lost with its node must run again, not fail.
 
     ``notify`` (settable later with :meth:`set_notify`) receives those progress events; notices made before it
     is set are kept and handed to it when it is.
@@ -107,7 +110,7 @@ class RayExecutor:
     def __init__(self, *, workers: int = 2, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
                  address: str | None = None, max_retries: int = 1, threads_per_trial: int | None = None,
                  init_options: dict[str, Any] | None = None, placement_timeout: float = 600.0,
-                 poll_seconds: float = 2.0, notice_after: float = 10.0,
+                 poll_seconds: float = 2.0, notice_after: float = 10.0, node_grace: float = 30.0,
                  notify: Callable[[Event], None] | None = None, ship_code: str = "never",
                  py_modules: Sequence[Path] = (), runtime_env: Mapping[str, Any] | None = None) -> None:
         import ray
@@ -146,6 +149,7 @@ class RayExecutor:
         self.threads = threads_per_trial or max(1, int(cpus_per_trial))
         self.placement_timeout = placement_timeout
         self.poll_seconds = poll_seconds
+        self.node_grace = node_grace
         self.notice_after = min(notice_after, placement_timeout / 2)
         self._notify = notify
         self._notices: list[Event] = []
@@ -155,6 +159,8 @@ class RayExecutor:
         self._starting: dict[ObjectRef[Any], _Worker] = {}  # placement probe -> a worker Ray has not placed yet
         self._running: dict[ObjectRef[Any], tuple[Trial, _Worker, int, int]] = {}
         self._finished: deque[ObjectRef[Any]] = deque()  # tasks seen finished by a ray.wait, not yet handled
+        # dead actors on nodes that still looked alive, awaiting the verdict: node lost, or the worker died
+        self._suspects: list[_Suspect] = []
         self._evaluator_ref: tuple[int, ObjectRef[Evaluator]] | None = None
         self._last_evaluator: Evaluator | None = None
         self._waiting_since: float | None = None  # the queue has been non-empty since
@@ -286,6 +292,10 @@ class RayExecutor:
         for worker in [w for w in self._idle if w.node == node]:
             self._idle.remove(worker)
             ray.kill(worker.handle, no_restart=True)
+        for suspect in [x for x in self._suspects if x.worker.node == node]:
+            self._suspects.remove(suspect)
+            self._queue.appendleft((suspect.trial, suspect.attempts + 1, suspect.deaths))
+            lost.append(suspect.trial.id)
         self._dead_nodes.add(node)
         self.capacity = max(1, min(self.requested, placement_fit(list(_alive(nodes).values()), self.cpus, self.gpus)))
         address = next((n["address"] for n in nodes if n["id"] == node), "?")
@@ -340,7 +350,7 @@ class RayExecutor:
 
     @property
     def in_flight(self) -> int:
-        return len(self._queue) + len(self._running)
+        return len(self._queue) + len(self._running) + len(self._suspects)
 
     def next_done(self) -> Completion:
         """The next trial to finish, with the worker it ran on (``host/node:pid[:gpuN]``) and the extra attempts it
@@ -354,6 +364,9 @@ class RayExecutor:
             self._dispatch()
             if time.monotonic() - self._last_node_check >= self.poll_seconds:
                 self._waited()
+            judged = self._judge_suspects()
+            if judged is not None:
+                return judged
             ref = self._next_ready()
             if ref is None:
                 self._waited()
@@ -385,6 +398,8 @@ class RayExecutor:
                 return ref
         refs = list(self._running) + list(self._starting)
         if not refs:
+            if self._suspects:  # only verdicts are awaited: do not spin on the cluster's node table
+                time.sleep(min(0.5, self.poll_seconds))
             return None
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         if not ready:
@@ -405,15 +420,16 @@ class RayExecutor:
         except (RayActorError, WorkerCrashedError) as err:
             ray.kill(worker.handle, no_restart=True)
             nodes = _nodes()
-            if worker.node is not None and worker.node not in _alive(nodes):  # the node died, not the trial's doing
+            alive = _alive(nodes)
+            if worker.node is not None and worker.node not in alive:  # the node died, not the trial's doing
                 self._queue.appendleft((trial, attempts + 1, deaths))
                 self._lose_node(worker.node, nodes, also=(trial.id,))
                 return None
-            if deaths < self.max_retries:
-                self._queue.appendleft((trial, attempts + 1, deaths + 1))
+            if worker.node is not None and len(alive) > 1 and self.node_grace > 0:
+                # Ray may say the actor died before it marks its node dead: the verdict waits (_judge_suspects)
+                self._suspects.append(_Suspect(trial, worker, attempts, deaths, time.monotonic(), _first_line(err)))
                 return None
-            reason = f"worker died: {_first_line(err)} (after {attempts} attempts)"
-            return Completion(trial, Result.failed(reason), retries=attempts - 1)
+            return self._worker_died(trial, attempts, deaths, _first_line(err))
         except Exception as err:  # the evaluator raised (ours never do), or Ray failed
             self._idle.append(worker)
             cause = getattr(err, "cause", None) or err  # RayTaskError wraps the worker's exception
@@ -423,6 +439,33 @@ class RayExecutor:
             return Completion(trial, failed, retries=attempts - 1)
         self._idle.append(worker)
         return Completion(trial, result, where, attempts - 1)
+
+    def _worker_died(self, trial: Trial, attempts: int, deaths: int, why: str) -> Completion | None:
+        """A trial's worker process died on a live node: run it again on a fresh actor while ``max_retries``
+        allows (None), else its FAILED completion."""
+        if deaths < self.max_retries:
+            self._queue.appendleft((trial, attempts + 1, deaths + 1))
+            return None
+        return Completion(trial, Result.failed(f"worker died: {why} (after {attempts} attempts)"),
+                          retries=attempts - 1)
+
+    def _judge_suspects(self) -> Completion | None:
+        """Settle the dead actors awaiting a verdict: those whose node is now dead are lost with it (their trials
+        run again, :meth:`_lose_node`); those whose node is still alive ``node_grace`` seconds after the death
+        count as worker deaths (:meth:`_worker_died`). Returns the first FAILED completion this makes, if any."""
+        if not self._suspects:
+            return None
+        nodes = _nodes()
+        alive = _alive(nodes)
+        for node in sorted({x.worker.node for x in self._suspects if x.worker.node and x.worker.node not in alive}):
+            self._lose_node(node, nodes)
+        now = time.monotonic()
+        for suspect in [x for x in self._suspects if now - x.since >= self.node_grace]:
+            self._suspects.remove(suspect)
+            done = self._worker_died(suspect.trial, suspect.attempts, suspect.deaths, suspect.why)
+            if done is not None:
+                return done
+        return None
 
     def run_job(self, runner: JobRunner[_Spec], spec: _Spec, on_progress: JobProgress | None = None,
                 poll_seconds: float = 2.0) -> JobOutcome:
@@ -519,6 +562,18 @@ class _Worker:
     handle: ActorHandle[Any]
     node: str | None = None
     where: str | None = None
+
+
+@dataclass
+class _Suspect:
+    """A trial whose actor died on a node that still looked alive: the verdict waits (see ``node_grace``)."""
+
+    trial: Trial
+    worker: _Worker
+    attempts: int
+    deaths: int
+    since: float
+    why: str
 
 
 _EPS = 1e-9
