@@ -36,7 +36,7 @@ from nas.evaluation.device import (
     to_device,
 )
 from nas.evaluation.metrics import Metric, get_metric
-from nas.evaluation.scoring import CLASS_WEIGHTS, LOSSES, make_loss, score_split
+from nas.evaluation.scoring import CLASS_WEIGHTS, LOSSES, make_loss, predict, score_split
 from nas.evaluation.tasks import Task
 
 __all__ = ["TrainConfig", "TrainReport", "Diverged", "train", "evaluate_split", "resolve_device", "seeded",
@@ -269,20 +269,9 @@ def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
     """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)``, in eval mode, under the autocast of
     ``precision``. ``x`` and ``y`` are on ``device`` (default: ``x``'s) or in host memory, then moved batch by
     batch; ``channels_last`` lays image batches out NHWC."""
-    device = x.device if device is None else device
-    was = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device)
-    for i in range(0, len(y), batch_size):
-        xb = to_device(x[i:i + batch_size], device, channels_last=channels_last)
-        yb = to_device(y[i:i + batch_size], device)
-        with autocast(device, precision):
-            out = model(xb)
-            loss_sum += nn.functional.cross_entropy(out, yb, reduction="sum").float()
-        correct += (out.argmax(1) == yb).sum()
-    model.train(was)
-    return loss_sum.item() / len(y), 100.0 * correct.item() / len(y)
+    out = predict(model, x, batch_size, device=device, precision=precision, channels_last=channels_last)
+    y = y.to(out.device)
+    return nn.functional.cross_entropy(out, y).item(), 100.0 * (out.argmax(1) == y).sum().item() / len(y)
 
 
 def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
