@@ -516,9 +516,9 @@ def _builder(title: str, module: str, source: str | None, message: str, function
 _SIG = "def build(c, input_shape, num_classes):\n"
 BUILDERS: list[Bad] = [
     _builder("builder not importable", "no_such_models_mod", None,
-             r"module 'no_such_models_mod' is not importable.*PYTHONPATH or in the config's folder"),
+             r"module 'no_such_models_mod' cannot be imported.*PYTHONPATH\) or next to the config"),
     _builder("builder not callable", "bi_not_callable", "build = 3\n", r"is an object of type int, not a function"),
-    _builder("builder misspelt", "bi_misspelt", _SIG + "    pass\n", r"has no 'biuld' \(did you mean 'build'\?\)",
+    _builder("builder misspelt", "bi_misspelt", _SIG + "    pass\n", r"no function 'biuld' \(did you mean 'build'\?\)",
              function="biuld"),
     _builder("builder with the wrong signature", "bi_signature", "def build(c):\n    pass\n",
              r"must take \(c, input_shape, num_classes\)"),

@@ -43,12 +43,9 @@ from __future__ import annotations
 
 import builtins
 import functools
-import importlib
 import inspect
 import math
 import os
-import sys
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -56,7 +53,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
+from nas.core.errors import ConfigError, InvalidArchitectureError
+from nas.core.references import import_reference
+from nas.core.references import user_error_line as _user_error_line
 from nas.graph.architecture import BUILDER_KEY, DECISIONS_KEY, INACTIVE_KEY, KWARGS_KEY, Architecture
 
 __all__ = ["ModelBuilder", "Choices", "Decision", "Discovery", "BUILDER_KEY", "DECISIONS_KEY", "INACTIVE_KEY",
@@ -218,38 +217,12 @@ class Choices:
 
 # -- resolving and running builders --------------------------------------------------------------------
 def resolve_builder(ref: str, paths: Iterable[str] = ()) -> Callable[..., Any]:
-    """The function named by ``"package.module:function"``. The folders of ``paths`` are put in front of
-    ``sys.path`` first (once), so a module next to a config file imports. Raises :class:`ConfigError` naming
-    the reference, what went wrong and the fix (a module that raises on import shows the line)."""
-    if not isinstance(ref, str) or ref.count(":") != 1 or not all(ref.split(":")):
-        raise ConfigError(f"builder = {ref!r}: name it as 'package.module:function'")
-    module_name, attr = ref.split(":")
-    for folder in reversed(list(paths)):
-        folder = os.fspath(folder)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and not (module_name == err.name or module_name.startswith(err.name + ".")):
-            raise ConfigError(f"builder = {ref!r}: importing module {module_name!r} raised "
-                              f"{user_error_line(err)}; install {err.name!r} or remove the import") from None
-        where = ", ".join([*(os.fspath(p) for p in paths), "sys.path"])
-        raise ConfigError(f"builder = {ref!r}: module {module_name!r} is not importable ({err}); put it on "
-                          f"PYTHONPATH or in the config's folder (searched {where})") from None
-    except Exception as err:
-        raise ConfigError(f"builder = {ref!r}: importing module {module_name!r} raised "
-                          f"{user_error_line(err)}") from None
-    fn = module
-    for part in attr.split("."):
-        if not hasattr(fn, part):
-            names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-            raise ConfigError(f"builder = {ref!r}: module {module_name!r} has no {attr!r}"
-                              + did_you_mean(part, names) + f"; its functions: {', '.join(names) or 'none'}")
-        fn = getattr(fn, part)
-    if not callable(fn):
-        raise ConfigError(f"builder = {ref!r} is an object of type {type(fn).__name__}, not a function "
-                          "build(c, input_shape, num_classes)")
+    """The function named by ``"package.module:function"``, imported by
+    :func:`nas.core.references.import_reference` with the folders of ``paths`` in front of ``sys.path``, so a
+    module next to a config file imports. Raises :class:`ConfigError` naming the reference, what went wrong and the
+    fix (a module that raises on import shows the line), also when the function cannot take
+    ``(c, input_shape, num_classes)``."""
+    fn = import_reference(ref, field="builder", folders=paths, expect="a function build(c, input_shape, num_classes)")
     try:
         inspect.signature(fn).bind(Choices(), (1,), 1)
     except TypeError as err:
@@ -262,14 +235,7 @@ def resolve_builder(ref: str, paths: Iterable[str] = ()) -> Callable[..., Any]:
 def user_error_line(err: BaseException) -> str:
     """``Type: message (at file.py:LINE in function: source line)``, for the innermost frame of the traceback that
     is not in torch or this framework: the user's line that raised."""
-    frames = traceback.extract_tb(err.__traceback__)
-    ours = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(torch.__file__))
-    user = [f for f in frames if not f.filename.startswith(ours)]
-    text = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
-    if user:
-        f = user[-1]
-        text += f" (at {os.path.basename(f.filename)}:{f.lineno} in {f.name}: {(f.line or '').strip()})"
-    return text
+    return _user_error_line(err, skip_dirs=(os.path.dirname(torch.__file__),))
 
 
 def _run(fn: Callable[..., Any], ref: str, choices: Choices, input_shape: tuple[int, ...], num_classes: int,

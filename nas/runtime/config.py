@@ -46,7 +46,7 @@ from nas.cluster.files import check_storage
 from nas.cluster.shipping import SHIP_CODE, check_py_modules, check_runtime_env
 from nas.core.checks import is_int, is_number
 from nas.core.errors import ConfigError, NASError, did_you_mean
-from nas.evaluation.function_tasks import is_function_task
+from nas.core.references import is_reference, module_file
 from nas.evaluation.pruning import ASHA
 from nas.evaluation.tasks import task_kind, task_problem
 from nas.graph import references
@@ -530,33 +530,30 @@ def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def _with_module_dir(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """A task function (``evaluator.task: "module:function"``) whose module is a file in the config's folder gets
-    that folder as its ``module_dir`` task option (unless given), so that every worker can import it."""
+def _with_config_folder(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """One rule for user code beside a config: a reference whose module is a file (or package) in the config's
+    folder gets that folder as its import folder, unless one is given: ``evaluator.task_options.module_dir`` for a
+    task function (``evaluator.task: "module:function"``), ``space.options.path`` for a ``python`` space's builder.
+    Both are imported by :func:`nas.core.references.import_reference`, on the driver and on every worker."""
+    where = str(folder.resolve())
     ev = data.get("evaluator")
-    if not isinstance(ev, dict):
-        return data
-    task = ev.get("task")
-    if not isinstance(task, str) or not is_function_task(task):
-        return data
-    options = ev.get("task_options") or {}
-    if not isinstance(options, dict) or "module_dir" in options:
-        return data
-    top = task.split(":")[0].split(".")[0]
-    if (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file():
-        data = {**data, "evaluator": {**ev, "task_options": {**options, "module_dir": str(folder.resolve())}}}
+    if isinstance(ev, dict) and is_reference(ev.get("task")) and module_file(ev["task"], folder):
+        options = ev.get("task_options") or {}
+        if isinstance(options, dict) and "module_dir" not in options:
+            data = {**data, "evaluator": {**ev, "task_options": {**options, "module_dir": where}}}
+    space = data.get("space")
+    if isinstance(space, dict) and space.get("name") == "python" and isinstance(space.get("options"), dict):
+        builder = space["options"].get("builder")
+        if "path" not in space["options"] and is_reference(builder) and module_file(builder, folder):
+            data = {**data, "space": {**space, "options": {**space["options"], "path": where}}}
     return data
 
 
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
-    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields. A ``python`` space
-    without a ``path`` option imports its builder from the config's folder too (``path`` is set to it), as a task
-    function does (its ``module_dir``)."""
-    data = _with_module_dir(_read_yaml(path), Path(path).parent)
-    space = data.get("space")
-    if isinstance(space, dict) and space.get("name") == "python" and isinstance(space.get("options"), dict) \
-            and "path" not in space["options"]:  # a define-by-run builder may sit next to its config
-        space["options"]["path"] = str(Path(path).resolve().parent)
+    """Read and validate a YAML config (``yaml.safe_load``); ``overrides`` are dotted fields. User code beside the
+    config (a task function, a ``python`` space's builder) imports from the config's folder (see
+    :func:`_with_config_folder`)."""
+    data = _with_config_folder(_read_yaml(path), Path(path).parent)
     cfg = _build(ExperimentConfig, data, "")  # typed; checked once, with the overrides applied
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return cfg.replace(**overrides) if overrides else _validated(cfg)

@@ -153,8 +153,8 @@ def check_task(cfg: ExperimentConfig, space: SearchSpace) -> Task | None:
     where = f"evaluator.task = {ev.task!r}" + (f" (task_options {options})" if options else "")
     try:
         task = load_task(ev.task, seed=cfg.seed, **options)
-    except NASError as err:
-        raise ConfigError(f"{where}: {err}") from None
+    except NASError as err:  # an error that names the task already is not prefixed twice
+        raise ConfigError(str(err) if str(err).startswith("evaluator.task = ") else f"{where}: {err}") from None
     except Exception as err:  # a plugin's loader failing: the task cannot run any trial
         raise ConfigError(f"{where}: loading the data failed with {type(err).__name__}: {_first_line(err)}; "
                           "fix the task's loader or its options") from None

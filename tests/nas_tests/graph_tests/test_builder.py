@@ -123,10 +123,10 @@ def test_python_space_searches_a_conditional_builder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("source", "ref", "match"), [
-    ("", "no_such_module_xyz:build", r"module 'no_such_module_xyz' is not importable"),
+    ("", "no_such_module_xyz:build", r"module 'no_such_module_xyz' cannot be imported"),
     ("build = 3\n", "{mod}:build", r"is an object of type int, not a function"),
     ("def build(c):\n    pass\n", "{mod}:build", r"must take \(c, input_shape, num_classes\)"),
-    ("def build(c, s, n):\n    pass\n", "{mod}:biuld", r"has no 'biuld' \(did you mean 'build'\?\)"),
+    ("def build(c, s, n):\n    pass\n", "{mod}:biuld", r"has no function 'biuld' \(did you mean 'build'\?\)"),
     ("def build(c, s, n):\n    return 3\n", "{mod}:build", r"returned an object of type int, not a torch.nn.Module"),
     ("def build(c, s, n):\n    w = c.choice('w', [1, 2])\n    raise RuntimeError('no good')\n", "{mod}:build",
      r"raised RuntimeError: no good \(at user_builders_\w+\.py:3 in build: raise RuntimeError\('no good'\)\)"),
