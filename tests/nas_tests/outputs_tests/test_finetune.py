@@ -152,3 +152,14 @@ def test_init_from_starts_every_candidate_of_a_search_from_the_weights(source: P
             assert f"from {source}; mode partial (stem and the first 1 cells frozen)" in t.info["init_from"]
     finally:
         exp.close()
+
+
+def test_the_folder_nas_train_wrote_is_a_source(tmp_path: Path) -> None:
+    code = main(["train", "lenet5", "--task", "digits", "--task-option", "limit=200", "--epochs", "1", "--out",
+                 str(tmp_path / "lenet"), "--quiet"])
+    assert code == 0
+    report = finetune(tmp_path / "lenet", task="digits", task_options={"limit": 200}, mode="features", epochs=1,
+                      out=tmp_path / "ft", formats="json,weights")
+    p = report.provenance
+    assert p["source"]["kind"] == "baseline" and "the reference model lenet5 was trained again" in p["source"]["note"]
+    assert p["frozen_parameters"] and p["frozen_unchanged"] and report.ok
