@@ -16,6 +16,9 @@ A config file::
     space: {name: nb201, options: {C: 8, N: 1}}
     strategy: {name: evolution, options: {population: 8, sample_size: 3}}
     evaluator: {name: train, task: digits, train: {epochs: 4}}
+                                          # also init_from: PATH (an export folder or weights file every candidate
+                                          # starts from where names and shapes allow), init_mode (full, features,
+                                          # partial), init_freeze, init_body_lr_scale (see nas.transfer)
     searchable: {lr: [0.1, 0.05]}        # optional: training fields searched with the architecture
     objectives: [max:score]               # optional; e.g. [max:score, min:params]
     constraints: {params: {max: 200000}}  # optional
