@@ -248,7 +248,7 @@ def finetune(source: str | Path, *, task: str, mode: str, trial: int | None = No
     """
     say = progress or (lambda line: None)
     started = time.perf_counter()
-    spec = TransferSpec(mode=mode, freeze=freeze, body_lr_scale=body_lr_scale, new_head=True, where="--")
+    spec = TransferSpec(mode=mode, freeze=freeze, body_lr_scale=body_lr_scale, where="--")
     chosen = parse_formats(formats)
     src_path = Path(source)
     folder = _out_dir(out, src_path, task, mode, overwrite)

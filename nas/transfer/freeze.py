@@ -40,14 +40,13 @@ _CONTAINERS = ("body", "cells")
 @dataclass(frozen=True)
 class TransferSpec:
     """How weights are carried over: ``mode`` (:data:`MODES`), ``freeze`` (the cells ``partial`` freezes after the
-    stem; required for it, refused otherwise), ``body_lr_scale`` (the body's learning rate as a fraction of the
-    head's; ``full`` only) and ``new_head`` (the head keeps its fresh initialisation even where its shape fits:
-    a new task's classes). Checked on construction; ``where`` names the fields in messages."""
+    stem; required for it, refused otherwise) and ``body_lr_scale`` (the body's learning rate as a fraction of the
+    head's; ``full`` only). Checked on construction; ``where`` names the fields in messages: ``"--"`` for the
+    command line's flags (``--body-lr-scale``), ``"evaluator.init_"`` for a config's fields."""
 
     mode: str = "full"
     freeze: int | None = None
     body_lr_scale: float = 1.0
-    new_head: bool = False
     where: str = "--"
 
     def _name(self, field: str) -> str:
