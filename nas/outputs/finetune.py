@@ -200,7 +200,10 @@ def _source(path: Path, trial: int | None, out: Path) -> _Source:
 
 # -- the fine-tuning --------------------------------------------------------------------------------------------
 def _out_dir(out: str | Path | None, source: Path, task: str, mode: str, overwrite: bool) -> Path:
-    folder = Path(out) if out is not None else Path("runs") / f"finetune-{source.resolve().name}-" \
+    named = source.resolve()
+    if named.name in ("export", "export_baselines"):  # an experiment's export: name it after the experiment
+        named = named.parent
+    folder = Path(out) if out is not None else Path("runs") / f"finetune-{named.name}-" \
         f"{Path(task).name.split(':')[0].replace('.', '_')}-{mode}"
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         if not overwrite:
