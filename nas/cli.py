@@ -392,6 +392,30 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return _print_export(result)
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    """``nas finetune SOURCE --task T --mode M``: transfer a trained model; exit 1 if its export fails verification
+    or a frozen tensor changed."""
+    from nas.outputs.finetune import PROVENANCE, finetune
+
+    torch_threads()
+    report = finetune(args.source, task=args.task, mode=args.mode, trial=args.trial, epochs=args.epochs,
+                      freeze=args.freeze, body_lr_scale=args.body_lr_scale, out=args.out,
+                      task_options=_key_values(args.task_option, "--task-option"),
+                      train_settings=_key_values(args.train, "--train"), seed=args.seed, formats=args.format,
+                      overwrite=args.overwrite, progress=None if args.quiet else print)
+    p = report.provenance
+    scores = p["scores"]
+    print(f"fine-tuned ({p['described']}) on {p['task']}: validation {scores['val_acc']:.2f}, test "
+          f"{scores['test_acc']:.2f}, {scores['epochs']} epochs, {scores['train_seconds']:.1f} s; "
+          f"{len(p['copied'])} tensors copied, {len(p['adapted'])} adapted, {len(p['reinit'])} re-initialised, "
+          f"{len(p['frozen_parameters'])} frozen")
+    print(f"export: {report.out / 'export'} ({'verified' if p['export']['ok'] else 'VERIFICATION FAILED'}); "
+          f"provenance: {report.out / PROVENANCE}")
+    if not p["frozen_unchanged"]:
+        print(f"frozen tensors changed in training: {', '.join(p['frozen_changed'][:5])}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def _print_export(result: ExportReport) -> int:
     """The export table; 1 when a file failed its verification, else 0."""
     models = result.manifest["models"]
@@ -551,6 +575,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-export", action="store_true", help="skip exporting the best model and the report")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("finetune", help="transfer a trained model to another task (features, partial or full "
+                                        "fine-tuning), with its own verified export and provenance")
+    p.add_argument("source", help="an export folder, an experiment directory (with --trial N) or the folder "
+                                  "`nas train` wrote")
+    p.add_argument("--task", required=True, help="the new task: a name (`nas tasks`), a .npz file or module:function")
+    p.add_argument("--mode", required=True, help="features (frozen body, new head), partial (the stem and the "
+                                                 "first --freeze K cells frozen) or full (everything learns)")
+    p.add_argument("--trial", type=int, help="the trial of an experiment SOURCE (trained again first: trials keep "
+                                             "no weights), or of an export holding several")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the source's training config)")
+    p.add_argument("--freeze", type=int, metavar="K", help="partial: cells frozen after the stem")
+    p.add_argument("--body-lr-scale", type=float, default=1.0, metavar="F",
+                   help="full: the body's learning rate as a fraction of the head's, in (0, 1] (default 1)")
+    p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training setting (lr, batch_size, optimizer, ...) over the source's")
+    p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a task option, as in a config's evaluator.task_options")
+    p.add_argument("--seed", type=int, default=0, help="seed of the new task's splits and of the training")
+    p.add_argument("--format", default=None, metavar="LIST", help="export formats (default: all, as nas export)")
+    p.add_argument("--out", help="output folder (default runs/finetune-SOURCE-TASK-MODE)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier fine-tuning's folder")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_finetune)
     p = sub.add_parser("export", help="export the best models (JSON, weights, TorchScript, ONNX, plain PyTorch), "
                                       "each verified by reloading it in a fresh process")
     p.add_argument("directory", help="experiment directory")

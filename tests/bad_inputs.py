@@ -554,4 +554,51 @@ BUILDERS: list[Bad] = [
          r"space.options.skeleton = 'resnet' \(space cell\): choose from nb201, darts, sequence", base="train"),
 ]
 
-CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS
+
+
+# -- transfer learning: `nas finetune` and evaluator.init_from ------------------------------------------------------
+def _finetune(title: str, source: str, message: str, *more: str, mode: str = "features", task: str = "digits",
+              damage: tuple[tuple[Any, ...], ...] | None = None) -> Bad:
+    return Bad(title, 2, message, base=None, damage=damage,
+               args=("finetune", source, "--task", task, "--mode", mode, *more, "--out", "{out}"))
+
+
+TRANSFER: list[Bad] = [
+    _finetune("finetune a missing source", "{tmp}/nope", r"SOURCE '.*nope': no such file or folder; give an export "
+              r"folder"),
+    _finetune("finetune a folder that holds no model", "{tmp}", r"is not an export folder .*, a model folder .* or an "
+              r"experiment directory"),
+    _finetune("finetune with an unknown mode", "{exp}", r"--mode = 'featurs': choose one of full, features, partial "
+              r"\(did you mean 'features'\?\)", mode="featurs", damage=()),
+    _finetune("finetune partial without --freeze", "{exp}", r"--mode = 'partial' needs --freeze K", mode="partial",
+              damage=()),
+    _finetune("finetune --freeze negative", "{exp}", r"--freeze = -1: give a whole number of cells", "--freeze", "-1",
+              mode="partial", damage=()),
+    _finetune("finetune --freeze outside partial", "{exp}", r"--freeze = 2 applies to mode 'partial' only",
+              "--freeze", "2", damage=()),
+    _finetune("finetune --body-lr-scale above 1", "{exp}", r"--body-lr-scale = 2.0: give a fraction in \(0, 1\]",
+              "--body-lr-scale", "2", mode="full", damage=()),
+    _finetune("finetune on an unknown task", "{exp}", r"digitz.*did you mean 'digits'", task="digitz", damage=()),
+    _finetune("finetune a trial that does not exist", "{exp}", r"--trial 99: experiment .* has no such trial; its "
+              r"trials are 0 to 1", "--trial", "99", damage=()),
+    _finetune("finetune a trial of an evaluator that trains nothing", "{exp}", r"evaluator 'nb201' trains nothing",
+              "--trial", "0", damage=()),
+    _finetune("finetune an experiment without --trial or an export", "{exp}", r"an experiment without an export: "
+              r"give --trial N", damage=()),
+    _cfg("init_from a missing file", {"evaluator.init_from": "{tmp}/nowhere.pt"},
+         r"evaluator.init_from = '.*nowhere.pt': no such file or folder", base="train"),
+    Bad("init_from a file that is not weights", 2, r"evaluator.init_from = '.*junk.pt': junk.pt cannot be read with "
+        r"torch.load\(weights_only=True\)", base="train", changes={"evaluator.init_from": "{tmp}/junk.pt"},
+        files={"junk.pt": "not a state_dict"}),
+    _cfg("init_mode unknown", {"evaluator.init_from": "{tmp}/w.pt", "evaluator.init_mode": "frozen"},
+         r"evaluator.init_mode = 'frozen': choose one of full, features, partial", base="train"),
+    _cfg("init_mode partial without init_freeze", {"evaluator.init_from": "{tmp}/w.pt", "evaluator.init_mode":
+                                                   "partial"},
+         r"evaluator.init_mode = 'partial' needs evaluator.init_freeze K", base="train"),
+    _cfg("init_freeze without init_from", {"evaluator.init_freeze": 2},
+         r"set without evaluator.init_from, the weights they apply to", base="train"),
+    _cfg("init_from with an evaluator that trains nothing", {"evaluator.init_from": "{tmp}/w.pt"},
+         r"evaluator.init_from = .*only the train evaluator trains candidates from weights, not 'nb201'"),
+]
+
+CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS + TRANSFER

@@ -38,6 +38,7 @@ from nas.evaluation.tasks import is_task, list_tasks, load_task, task_problem
 from nas.evaluation.training import Diverged, TrainConfig, resolve_device, seeded, train
 from nas.graph.architecture import Architecture
 from nas.graph.nb201 import nb201_string
+from nas.transfer import FreezePlan, TransferSpec, apply_mode, copy_matching, read_weights
 from nas.trials.protocols import Pruner
 from nas.trials.trial import Result, Status, Trial
 
@@ -129,6 +130,12 @@ class TrainEvaluator(Evaluator):
             entry (joint search) overrides its fields.
         data_seed: seed of the data split (the experiment's seed), fixed across trials.
         latency_runs: batch-1 CPU forward passes timed for the latency metric (0 skips it).
+        init_from: trained weights every candidate starts from where names and shapes allow (an export folder, a
+            model folder or a weights file, see :func:`nas.transfer.read_weights`); read once, on the driver for
+            Ray workers (:meth:`for_workers`). Each result's ``init_copied`` / ``init_reinit`` metrics count the
+            tensors copied and left freshly initialised, ``info["init_from"]`` says so in words.
+        init: what of the copied weights is frozen (:class:`~nas.transfer.TransferSpec`; default ``full``: all
+            learn).
 
     On a worker the evaluator lives across trials: it keeps the task loaded and, for a task small enough to stay on
     the device (``train.resident_data_mb``), its tensors on the device (:class:`~nas.evaluation.device.
@@ -141,10 +148,12 @@ class TrainEvaluator(Evaluator):
 
     name = "train"
     metrics = frozenset({"val_acc", "val_loss", "test_acc", "test_loss", "params", "flops", "train_seconds", "epochs",
-                         "best_epoch", "latency_ms", "peak_gpu_memory_mb"})
+                         "best_epoch", "latency_ms", "peak_gpu_memory_mb", "init_copied", "init_reinit",
+                         "init_frozen"})
 
     def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
-                 train: Any = None, data_seed: int = 0, latency_runs: int = 10, metric: str | None = None) -> None:
+                 train: Any = None, data_seed: int = 0, latency_runs: int = 10, metric: str | None = None,
+                 init_from: str | None = None, init: TransferSpec | None = None) -> None:
         if not isinstance(task, str) or not is_task(task):
             raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
                               + did_you_mean(str(task), list_tasks())
@@ -162,6 +171,28 @@ class TrainEvaluator(Evaluator):
         #: optional early-stopping pruner with ``report(trial_id, epoch, score) -> bool``, told each epoch's score
         #: (the validation metric oriented to be maximised; see nas.evaluation.pruning)
         self.pruner: Pruner | None = None
+        self.init_from = init_from
+        self.init = init if init is not None else TransferSpec(where="evaluator.init_")
+        self._init_state: dict[str, torch.Tensor] | None = None
+
+    def init_weights(self) -> dict[str, torch.Tensor] | None:
+        """The ``init_from`` weights (None without), read once; :class:`ConfigError` when they cannot be read."""
+        if self.init_from is not None and self._init_state is None:
+            self._init_state = read_weights(self.init_from, "evaluator.init_from")[0]
+        return self._init_state
+
+    def _transfer(self, model: nn.Module) -> tuple[FreezePlan, dict[str, float], dict[str, str]]:
+        """Copy the ``init_from`` weights that fit into ``model`` and freeze what ``init`` freezes: the plan, the
+        metrics and the note of the result (an empty plan and nothing else without ``init_from``)."""
+        state = self.init_weights()
+        if state is None:
+            return FreezePlan(), {}, {}
+        copied = copy_matching(model, state)
+        plan = apply_mode(model, self.init, copied)
+        metrics = {"init_copied": float(len(copied.copied) + len(copied.adapted)),
+                   "init_reinit": float(len(copied.reinit)), "init_frozen": float(len(plan.frozen))}
+        return plan, metrics, {"init_from": f"{copied.summary()} from {self.init_from}; mode "
+                                            f"{self.init.describe()}, {len(plan.frozen)} parameters frozen"}
 
     def __getstate__(self) -> dict[str, Any]:  # ship to workers without the loaded arrays, unless for_workers()
         state = dict(self.__dict__)
@@ -183,6 +214,7 @@ class TrainEvaluator(Evaluator):
         loaded or does not fit the space (every trial then fails with the reason, as before)."""
         try:
             _ = self.task
+            self.init_weights()
         except Exception:
             return self
         shipped = object.__new__(type(self))
@@ -198,6 +230,8 @@ class TrainEvaluator(Evaluator):
             names -= {"val_acc", "test_acc"}
         if not self.latency_runs:
             names -= {"latency_ms"}
+        if self.init_from is None:
+            names -= {"init_copied", "init_reinit", "init_frozen"}
         return names - {"peak_gpu_memory_mb"} if self.train_config.device == "cpu" else names
 
     @property
@@ -240,15 +274,16 @@ class TrainEvaluator(Evaluator):
             data = self._data.get(task, device, cfg.resident_data_mb)
             with seeded(trial.seed, device):
                 model = self.compiler(trial.arch, task.input_shape, task.num_classes)
+                plan, init_metrics, init_note = self._transfer(model)
                 params, flops = count_params(model), count_flops(model, task.input_shape)
                 report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch), data=data,
-                               metric=self.metric)
+                               metric=self.metric, lr_groups=plan.lr_groups, keep_eval=plan.eval_modules)
             test = score_split(model, data.x_test, data.y_test, task, self.metric, cfg.eval_batch_size, cfg.loss,
                                device=device, precision=cfg.precision,
                                channels_last=cfg.memory_format == "channels_last")
             metrics = {"val_loss": report.val_loss, "test_loss": test.loss, "params": float(params),
                        "flops": float(flops), "train_seconds": report.seconds, "epochs": float(report.epochs_run),
-                       "best_epoch": float(report.best_epoch)}
+                       "best_epoch": float(report.best_epoch), **init_metrics}
             if not task.regression:
                 metrics.update(val_acc=report.val_acc, test_acc=test.acc)
             val_key, test_key = metric_keys(self.metric)
@@ -263,7 +298,7 @@ class TrainEvaluator(Evaluator):
             return Result(status, score=score, metrics=metrics, history=report.history,
                           info={"signal": f"validation {self.metric.describe()} on {self.task_name}",
                                 "metric": self.metric.name, "direction": self.metric.direction,
-                                "device": str(device)},
+                                "device": str(device), **init_note},
                           error="pruned by the scheduler" if status is Status.PRUNED else None)
         except Diverged as err:
             return Result.failed(str(err))

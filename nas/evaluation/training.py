@@ -13,7 +13,7 @@ import copy
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -239,6 +239,17 @@ def _make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
 
 
+def _param_groups(params: list[nn.Parameter], lr: float,
+                  lr_groups: Sequence[tuple[Sequence[nn.Parameter], float]]) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: ``params`` at ``lr``, those of ``lr_groups`` at their scale of it (the
+    group at the full rate first, so that the logged ``lr`` is the head's)."""
+    scale = {id(p): s for group, s in lr_groups for p in group}
+    groups: dict[float, list[nn.Parameter]] = {}
+    for p in params:
+        groups.setdefault(scale.get(id(p), 1.0), []).append(p)
+    return [{"params": groups[s], "lr": lr * s} for s in sorted(groups, key=lambda s: (s != 1.0, -s))]
+
+
 def add_dropout(model: nn.Module, p: float) -> None:
     """Insert dropout before the model's ``classifier`` (every compiled network has one)."""
     head = getattr(model, "classifier", None)
@@ -276,7 +287,9 @@ def evaluate_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
 
 def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
           on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
-          data: TaskTensors | None = None, metric: Metric | None = None) -> TrainReport:
+          data: TaskTensors | None = None, metric: Metric | None = None,
+          lr_groups: Sequence[tuple[Sequence[nn.Parameter], float]] = (),
+          keep_eval: Sequence[nn.Module] = ()) -> TrainReport:
     """Train ``model`` on ``task``'s train split, validating after every epoch.
 
     ``metric`` (default: accuracy, or rmse for a regression task) is the validation score that picks the best
@@ -290,6 +303,9 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
     :class:`~nas.evaluation.device.DeviceDataCache` hands them out, so a worker moves a small task to its GPU once);
     without it they are placed here (:func:`~nas.evaluation.device.place_task`). Raises :class:`ConfigError` for
     ``precision: fp16`` on a device that is not CUDA.
+    ``lr_groups`` are ``(parameters, scale)`` pairs whose learning rate is ``scale`` times ``lr`` (a fine-tuned body
+    learning slower than its head); parameters with ``requires_grad`` off are not trained. ``keep_eval`` modules
+    stay in eval mode throughout (frozen layers: their batch-norm statistics are not updated).
     """
     metric = metric or get_metric("rmse" if task.regression else "accuracy")
     start = time.perf_counter()
@@ -306,7 +322,7 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
     apply_memory_format(model.to(device), cfg.memory_format)
     scaler = grad_scaler(device, cfg.precision)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = _make_optimizer(params, cfg)
+    optimizer = _make_optimizer(_param_groups(params, cfg.lr, lr_groups), cfg)
     steps_per_epoch = max(1, math.ceil(len(y_tr) / cfg.batch_size))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cfg.lr_factor(step / steps_per_epoch))
     loss_fn = make_loss(task, loss=cfg.loss, class_weight=cfg.class_weight, label_smoothing=cfg.label_smoothing,
@@ -317,6 +333,8 @@ def train(model: nn.Module, task: Task, cfg: TrainConfig, *, seed: int,
     best_key = (-math.inf, -math.inf)
     for epoch in range(cfg.epochs):
         model.train()
+        for module in keep_eval:
+            module.eval()
         _set_drop_path(model, cfg.drop_path * epoch / cfg.epochs)
         lr = optimizer.param_groups[0]["lr"]
         perm = torch.randperm(len(y_tr), generator=gen).to(data.index_device())

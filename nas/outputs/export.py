@@ -79,7 +79,8 @@ from nas.storage.store import StoredTrial
 from nas.trials.trial import Status
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportError", "CorruptExportError", "ExportReport", "parse_formats",
-           "export_experiment", "export_model", "retrain_trial", "verify_in_fresh_processes", "check_export"]
+           "export_experiment", "export_model", "export_info", "retrain_trial", "verify_in_fresh_processes",
+           "PendingModel", "check_export"]
 
 FORMATS = ("json", "weights", "torchscript", "onnx", "python")
 TOLERANCE = 1e-4
@@ -315,6 +316,35 @@ def export_model(model: nn.Module, arch: Any, folder: str | Path, *, info: dict[
     return files
 
 
+def export_info(task: Task, arch: Any, *, task_options: dict[str, Any], data_seed: int,
+                builder_paths: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``model.json`` of a model of ``arch`` trained on ``task`` (loaded with ``task_options`` and
+    ``data_seed``): input shape, classes, the preprocessing the inputs need, what the outputs are; for a
+    define-by-run architecture, where its builder is imported from (``builder_paths``)."""
+    info = {"input_shape": list(task.input_shape), "num_classes": task.num_classes, "task": task.name,
+            "task_kind": task.kind, "classes": list(task.classes), "space": arch.space,
+            "task_options": dict(task_options), "data_seed": data_seed,
+            "preprocessing": f"inputs standardised per {'channel' if task.kind == 'image' else 'feature'} "
+                             f"with the train-split statistics of task {task.name!r}: x = (raw - mean) / std, "
+                             f"raw being the samples as the task's loader in nas.evaluation.tasks yields them "
+                             f"(nas.evaluation.tasks.load_task(..., seed={data_seed}) gives such inputs)",
+            "standardise": {"mean": list(task.mean), "std": list(task.std),
+                            "axis": 1 if task.kind == "image" else -1},
+            "output": "logits, one per class, in the order of 'classes'"}
+    if task.regression:
+        info.update(problem="regression", num_targets=task.num_classes,
+                    targets={"mean": list(task.target_mean), "std": list(task.target_std)},
+                    output="standardised predictions, one per target in the order of 'classes'; in original "
+                           "units: output * targets.std + targets.mean")
+    if BUILDER_KEY in arch.macro:
+        info["builder"] = {
+            "ref": arch.macro[BUILDER_KEY],
+            "paths": list(builder_paths),
+            "note": "architecture.json + weights.pt reload only where the builder's module is importable "
+                    "(on PYTHONPATH or in 'paths'); the other formats need torch only"}
+    return info
+
+
 # -- fresh-process verification -------------------------------------------------------------------------------
 @dataclass
 class _Pending:
@@ -324,6 +354,10 @@ class _Pending:
     files: dict[str, dict[str, Any]]
     reference: np.ndarray
     verification: dict[str, Any] = field(default_factory=dict)
+
+
+#: a written model waiting for :func:`verify_in_fresh_processes` (``folder``, ``files``, ``reference`` logits)
+PendingModel = _Pending
 
 
 def _package_root() -> Path:
@@ -513,27 +547,8 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         with torch.no_grad():
             reference = torch.cat([model(x_test[i:i + 256]) for i in range(0, len(x_test), 256)]).numpy()
         folder = out_dir / (f"baseline_{names[trial.id]}" if trial.id in names else f"rank{rank}_trial{trial.id}")
-        info = {"input_shape": list(task.input_shape), "num_classes": task.num_classes, "task": task.name,
-                "task_kind": task.kind, "classes": list(task.classes), "space": trial.arch.space,
-                "task_options": dict(cfg.evaluator.task_options), "data_seed": cfg.seed,
-                "preprocessing": f"inputs standardised per {'channel' if task.kind == 'image' else 'feature'} "
-                                 f"with the train-split statistics of task {task.name!r}: x = (raw - mean) / std, "
-                                 f"raw being the samples as the task's loader in nas.evaluation.tasks yields them "
-                                 f"(nas.evaluation.tasks.load_task(..., seed={cfg.seed}) gives such inputs)",
-                "standardise": {"mean": list(task.mean), "std": list(task.std),
-                                "axis": 1 if task.kind == "image" else -1},
-                "output": "logits, one per class, in the order of 'classes'"}
-        if task.regression:
-            info.update(problem="regression", num_targets=task.num_classes,
-                        targets={"mean": list(task.target_mean), "std": list(task.target_std)},
-                        output="standardised predictions, one per target in the order of 'classes'; in original "
-                               "units: output * targets.std + targets.mean")
-        if BUILDER_KEY in trial.arch.macro:
-            info["builder"] = {
-                "ref": trial.arch.macro[BUILDER_KEY],
-                "paths": list(getattr(evaluator.compiler, "paths", ())),
-                "note": "architecture.json + weights.pt reload only where the builder's module is importable "
-                        "(on PYTHONPATH or in 'paths'); the other formats need torch only"}
+        info = export_info(task, trial.arch, task_options=cfg.evaluator.task_options, data_seed=cfg.seed,
+                           builder_paths=getattr(evaluator.compiler, "paths", ()))
         say(f"rank {rank}: writing {', '.join(chosen)} to {folder}")
         skipped: dict[str, str] = {}
         files = export_model(model, trial.arch, folder, info=info, formats=chosen, example=x_test[:2],

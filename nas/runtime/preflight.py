@@ -16,6 +16,8 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    ``train.memory_format: channels_last`` needs image data, and ``peak_gpu_memory_mb`` in an objective or a
    constraint needs GPUs.
 5. so does every baseline (``baselines``; a reference model of the wrong input kind is refused by name).
+   With ``evaluator.init_from``, the weights load (``torch.load(weights_only=True)``) and are copied into that
+   candidate where names and shapes allow (:func:`check_init_from`); how many tensors fit is in the report's notes.
 6. the resources: the experiment then calls :func:`start_executor`, which starts the executor the config asks for.
    For Ray that connects to the cluster (or starts the embedded one) once and checks the request against its live
    nodes: a trial no node can hold (``gpus_per_trial: 3`` without a GPU, ``cpus_per_trial`` above every node's) is
@@ -41,6 +43,7 @@ from torch import nn
 
 from nas.cluster.shipping import check_py_modules, user_modules
 from nas.core.errors import ConfigError, NASError, did_you_mean
+from nas.evaluation.evaluators import TrainEvaluator
 from nas.evaluation.tasks import TASKS, Task, check_task_options, load_task
 from nas.graph import references
 from nas.graph.architecture import BUILDER_KEY
@@ -49,12 +52,13 @@ from nas.graph.compiler import build_model
 from nas.runtime.config import Components, ExecutionConfig, ExperimentConfig, build
 from nas.runtime.events import Event
 from nas.runtime.executors import LocalExecutor, RayExecutor
+from nas.transfer import apply_mode, copy_matching
 from nas.trials.objectives import parse_constraints, parse_objectives
 from nas.trials.protocols import Evaluator, Executor
 from search_spaces.base import SearchSpace
 
 __all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "check_device_use",
-           "check_baselines", "start_executor",
+           "check_baselines", "check_init_from", "start_executor",
            "BATCH"]
 
 #: samples of the batch the candidate runs forward and backward on
@@ -103,13 +107,16 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
         x = rng.standard_normal((2, *shape)).astype(np.float32)
         y = rng.integers(classes, size=2)
     candidate = None
+    notes: tuple[str, ...] = ()
     if shape is not None and classes is not None:
         candidate = check_candidate(cfg, parts.space, x, y, classes, what=_input_name(cfg, shape))
         check_baselines(cfg, x, y, classes, what=_input_name(cfg, shape), kind=None if task is None else task.kind)
+        note = check_init_from(cfg, parts.space, parts.evaluator, shape, classes)
+        notes = (note,) if note else ()
     check_device_use(cfg, parts.evaluator, task)
     return PreflightReport(task=cfg.evaluator.task, input_shape=shape, num_classes=classes,
                            problem="classification" if task is None else task.problem, candidate=candidate,
-                           metrics=metrics, seconds=time.perf_counter() - start)
+                           metrics=metrics, seconds=time.perf_counter() - start, notes=notes)
 
 
 def _outputs(n: int | None, regression: bool) -> str:
@@ -189,6 +196,24 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
                 f"{_outputs(num_classes, y.dtype.kind == 'f')}: {cause}; choose a space or space options that accept "
                 "this input, or reshape the data") from None
     return arch.canonical_hash()
+
+
+def check_init_from(cfg: ExperimentConfig, space: SearchSpace, evaluator: Evaluator, shape: tuple[int, ...],
+                    num_classes: int) -> str | None:
+    """With ``evaluator.init_from``: read the weights (a :class:`ConfigError` naming the field when they cannot be
+    read with ``torch.load(weights_only=True)``), copy them into the preflight's candidate and freeze what
+    ``evaluator.init_mode`` freezes (``init_freeze`` beyond the candidate's cells is refused). Returns a note of how
+    many tensors fit, None without ``init_from``."""
+    if cfg.evaluator.init_from is None or not isinstance(evaluator, TrainEvaluator):
+        return None
+    state = evaluator.init_weights()
+    assert state is not None  # init_from is set
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = space.compiler()(space.sample(np.random.default_rng(cfg.seed)), shape, num_classes)
+    copied = copy_matching(model, state)
+    apply_mode(model, evaluator.init, copied)
+    return f"init_from {cfg.evaluator.init_from}: {copied.summary()} into the sampled candidate"
 
 
 def check_device_use(cfg: ExperimentConfig, evaluator: Evaluator, task: Task | None,
