@@ -373,6 +373,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _cmd_export_optuna(args: argparse.Namespace) -> int:
+    """``nas export-optuna DIR``: mirror the experiment's trials into an Optuna study (for optuna-dashboard)."""
+    from nas.outputs.optuna_export import export_optuna
+
+    result = export_optuna(args.directory, args.storage, args.study_name)
+    print(f"optuna study {result.study_name!r} at {result.storage}: {result.trials} trials ({result.added} added)")
+    print(f"view it with: optuna-dashboard {result.storage}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     """``nas export DIR``: export (or with --check, re-check) the best models; exit 1 if verification fails."""
     from pathlib import Path
@@ -551,6 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-export", action="store_true", help="skip exporting the best model and the report")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("export-optuna", help="mirror an experiment's trials into an Optuna study (optuna-dashboard, "
+                                             "optuna.load_study)")
+    p.add_argument("directory")
+    p.add_argument("--storage", help="an Optuna storage URL (default sqlite:///DIRECTORY/optuna.db)")
+    p.add_argument("--study-name", help="the study's name (default: the experiment's name)")
+    p.set_defaults(func=_cmd_export_optuna)
     p = sub.add_parser("export", help="export the best models (JSON, weights, TorchScript, ONNX, plain PyTorch), "
                                       "each verified by reloading it in a fresh process")
     p.add_argument("directory", help="experiment directory")

@@ -62,7 +62,8 @@ class TransformerSpace(SearchSpace):
         return [f"edge_{s}_{d}" for s, d in self._edges] + ["pos_encoding"]
 
     def decision_choices(self) -> list[list[str | int | float | bool]]:
-        return [list(self.ops) for _ in self._edges] + [list(POS_ENCODINGS)]
+        choices: list[list[str | int | float | bool]] = [list(self.ops) for _ in self._edges]
+        return [*choices, list(POS_ENCODINGS)]
 
     def _decode(self, decisions: list[int]) -> Architecture:
         edges = tuple((s, d, self.ops[v]) for (s, d), v in zip(self._edges, decisions))

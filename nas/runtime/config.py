@@ -65,7 +65,8 @@ if TYPE_CHECKING:  # torch and the strategies are imported only when a config is
     from strategies.base import Strategy
 
 __all__ = ["ExperimentConfig", "SpaceConfig", "StrategyConfig", "EvaluatorConfig", "BudgetConfig",
-           "ExecutionConfig", "TrackingConfig", "Components", "load_config", "read_config", "parse_config", "build", "build_space",
+           "ExecutionConfig", "TrackingConfig", "Components", "load_config", "read_config", "parse_config", "build",
+           "build_space",
            "build_strategy", "strategy_options", "resolve_storage", "build_evaluator", "build_job_context",
            "tracking_settings"]
 

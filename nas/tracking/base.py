@@ -101,7 +101,7 @@ class Trackers:
                            "without it")
                 try:
                     tracker.close()
-                except Exception:  # noqa: S110 - already reported above
+                except Exception:  # already reported above
                     pass
 
     def trial(self, trial: TrackedTrial) -> None:

@@ -89,11 +89,11 @@ class OptunaMirror:
                 attrs[ERROR] = f"completed without a finite {', '.join(missing)} (an objective)"
             else:
                 values = [v for v in got if v is not None]
-        intermediate = {}
+        intermediate: dict[int, float] = {}
         for i, epoch in enumerate(trial.history):
-            value = finite(epoch.get("score"))
-            if value is not None:
-                intermediate[int(epoch.get("epoch", i + 1))] = value
+            step, at_step = int(epoch.get("epoch", i + 1)), finite(epoch.get("score"))
+            if at_step is not None:
+                intermediate[step] = at_step
         params = {k: v for k, v in trial.params.items() if k in self._distributions}
         frozen = optuna.trial.create_trial(
             state=state, values=values, params=params,
