@@ -149,24 +149,34 @@ def open_trackers(settings: TrackingSettings, *, name: str, space: Space, object
     """The trackers ``settings`` turn on, opened (their files and databases created), behind one
     :class:`Trackers`. ``objectives`` are ``(metric, direction)`` pairs, ``params`` the search's settings."""
     trackers: list[Tracker] = []
+    field = "tracking"
     try:
         if settings.optuna is not None:
             from nas.tracking.optuna_mirror import OptunaMirror  # lazy: optuna's storage, SQLAlchemy 0.3 s
 
+            field = f"tracking.optuna ({settings.optuna})"
             trackers.append(OptunaMirror(storage=settings.optuna, study_name=name, space=space,
                                          objectives=objectives, attrs={"nas_space": space.name, **params}))
         if settings.tensorboard is not None:
             from nas.tracking.tensorboard import TensorBoardTracker  # lazy: tensorboard, 0.7 s after torch
 
+            field = f"tracking.tensorboard ({settings.tensorboard})"
             trackers.append(TensorBoardTracker(settings.tensorboard))
         if settings.mlflow_uri is not None:
             from nas.tracking.mlflow import MlflowTracker  # lazy: mlflow, 5.7 s and 1,300 modules after torch
 
+            field = f"tracking.mlflow ({settings.mlflow_uri})"
             if settings.mlflow_uri.startswith("sqlite:///"):
                 Path(settings.mlflow_uri[len("sqlite:///"):].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
             trackers.append(MlflowTracker(tracking_uri=settings.mlflow_uri,
                                           experiment=settings.mlflow_experiment or name,
                                           artifact_location=settings.mlflow_artifacts, params=params))
+    except Exception as err:  # a server that is down, a read-only folder, a study of other directions
+        for tracker in trackers:
+            tracker.close()
+        first = str(err).splitlines()[0][:300] if str(err) else ""
+        raise ConfigError(f"{field} cannot be opened ({type(err).__name__}: {first}); fix it, or turn it off in "
+                          "the config's tracking section") from err
     except BaseException:
         for tracker in trackers:
             tracker.close()
