@@ -10,6 +10,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nas.core.errors import ConfigError, NASError
@@ -316,6 +317,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                             retrain_epochs=args.retrain_epochs)
     result = build_report(args.directory, args.out, options)
     print(f"report: {result.path} ({result.seconds:.1f} s)")
+    _track_report(args.directory, result.path)
     for section, reason in result.skipped.items():
         print(f"  {section}: {reason}")
     return 0
@@ -370,12 +372,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _print_export(result)
     report = build_report(exp.directory)
     print(f"report: {report.path} ({report.seconds:.1f} s)")
+    _track_report(exp.directory, report.path)
     return 0 if result.ok else 1
+
+
+def _track_report(directory: str | Path, path: Path) -> None:
+    """Log the report into the experiment's trackers (config ``tracking``), if it has any."""
+    from nas.outputs.tracking import log_artifacts
+
+    names = log_artifacts(directory, {"report.html": Path(path)})
+    if names:
+        print(f"report logged to {', '.join(names)}")
 
 
 def _cmd_export_optuna(args: argparse.Namespace) -> int:
     """``nas export-optuna DIR``: mirror the experiment's trials into an Optuna study (for optuna-dashboard)."""
-    from nas.outputs.optuna_export import export_optuna
+    from nas.outputs.tracking import export_optuna
 
     result = export_optuna(args.directory, args.storage, args.study_name)
     print(f"optuna study {result.study_name!r} at {result.storage}: {result.trials} trials ({result.added} added)")

@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from nas.cli import main
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 from nas.storage.store import StoredTrial, TrialStore
@@ -102,3 +103,17 @@ def test_search_runs_finds_the_trials_by_tag(experiment: tuple[Path, list[Stored
     assert sorted(int(r.data.tags["nas.trial_id"]) for r in runs) == [t.id for t in trials]
     assert {r.data.params["edge_0_1"] for r in runs} <= {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
                                                          "avg_pool_3x3"}
+
+
+def test_the_report_goes_to_mlflow_as_an_artifact(experiment: tuple[Path, list[StoredTrial]],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = experiment
+    assert main(["report", str(out), "--no-gradcam"]) == 0
+    assert "report logged to tensorboard, mlflow" in capsys.readouterr().out
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlruns' / 'mlflow.db'}")
+    found = client.get_experiment_by_name("tracked")
+    assert found is not None
+    (parent,) = client.search_runs([found.experiment_id], filter_string="tags.`nas.role` = 'search'")
+    assert {"best.json", "report.html"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    local = client.download_artifacts(parent.info.run_id, "report.html", str(out.parent))
+    assert Path(local).read_text() == (out / "report.html").read_text()

@@ -1,6 +1,8 @@
-"""``nas export-optuna DIR``: a finished (or running) experiment mirrored into an Optuna study after the fact, as
-``tracking: {optuna: ...}`` mirrors it during the search (:class:`nas.tracking.optuna_mirror.OptunaMirror`):
-idempotent by trial id, so exporting again adds only the trials finished since."""
+"""The trackers (:mod:`nas.tracking`) of a finished experiment: ``nas export-optuna DIR`` mirrors it into an Optuna
+study after the fact, as ``tracking: {optuna: ...}`` mirrors it during the search
+(:class:`nas.tracking.optuna_mirror.OptunaMirror`), idempotent by trial id, so exporting again adds only the trials
+finished since; :func:`log_artifacts` hands files written after the search (the report) to the configured
+trackers."""
 
 from __future__ import annotations
 
@@ -8,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.outputs.view import ExperimentView
-from nas.runtime.config import build_space
+from nas.runtime.config import build_space, tracking_settings
 from nas.tracking.optuna_mirror import OptunaMirror
 from nas.tracking.replay import tracked_trials
-from nas.tracking.settings import resolve_tracking
+from nas.tracking.settings import open_trackers, resolve_tracking
 from nas.trials.objectives import parse_constraints, parse_objectives
 
-__all__ = ["OptunaExport", "export_optuna"]
+__all__ = ["OptunaExport", "export_optuna", "log_artifacts"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +54,21 @@ def export_optuna(directory: str | Path, storage: str | None = None, study_name:
     finally:
         mirror.close()
     return OptunaExport(settings.optuna, name, total, added)
+
+
+def log_artifacts(directory: str | Path, files: dict[str, Path]) -> list[str]:
+    """Hand ``files`` (by name, e.g. ``{"report.html": path}``) to the trackers the experiment in ``directory``
+    configures (MLflow logs them on its ``search`` run); returns the trackers' names (none without tracking)."""
+    view = ExperimentView.open(directory)
+    cfg = view.config
+    settings = tracking_settings(cfg, view.directory)
+    if not settings:
+        return []
+    trackers = open_trackers(settings, name=cfg.name, space=build_space(cfg),
+                             objectives=[(o.metric, o.direction) for o in parse_objectives(cfg.objectives)],
+                             params={})
+    try:
+        trackers.artifacts(files)
+        return trackers.names
+    finally:
+        trackers.close()
