@@ -492,6 +492,7 @@ class Experiment:
                     status=r.status, score=r.score, metrics=r.metrics, history=r.history, error=r.error,
                     params=decision_params(self.space, arch), best=best[0] if best else None))
 
+        failed = False
         try:
             # the baselines first, before the pruner is set: early stopping never sees (or stops) a baseline
             self._run_baselines(baselines, executor, emit, remaining_time)
@@ -508,6 +509,10 @@ class Experiment:
                 run_loop(self.strategy, self.evaluator, executor, max_trials=budget.max_trials,
                          max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
                          on_record=on_record, keep_records=False)
+        except BaseException:
+            failed = True
+            self._close_trackers()
+            raise
         finally:
             self.elapsed += time.perf_counter() - start
             try:
@@ -518,16 +523,21 @@ class Experiment:
                 self._set_waiting(None)
             if own_executor:
                 executor.shutdown()
-            try:
-                ranked = self.ranked()
-                self._write_best(ranked)
-                self._trackers.artifacts({name: self.directory / name for name in (self.BEST, "report.html")
-                                          if (self.directory / name).is_file()})
-            finally:
-                self._trackers.close()
-                self._trackers = Trackers([])
+            if failed:
                 log.close()
+        try:
+            ranked = self.ranked()
+            self._write_best(ranked)
+            self._trackers.artifacts({name: self.directory / name for name in (self.BEST, "report.html")
+                                      if (self.directory / name).is_file()})
+        finally:
+            self._close_trackers()  # waits for the trackers' queue; their warnings still go to the log
+            log.close()
         return ranked
+
+    def _close_trackers(self) -> None:
+        trackers, self._trackers = self._trackers, Trackers([])
+        trackers.close()
 
     def _open_trackers(self, emit: Callable[[Event], None]) -> Trackers:
         """The trackers the config's ``tracking`` section turns on (none: an empty :class:`Trackers`), caught up

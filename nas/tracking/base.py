@@ -4,6 +4,8 @@ experiment drives (:class:`Trackers`)."""
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,42 +79,80 @@ class Tracker(Protocol):
 
 
 class Trackers:
-    """Every configured tracker behind one object. A tracker that raises is reported through ``warn`` (once, with
-    its name and the error) and dropped: tracking never stops the search."""
+    """Every configured tracker behind one object, written by one background thread: the driver's loop only
+    queues each call (writing a trial to an SQLite study or an MLflow run costs tens to hundreds of milliseconds,
+    which the loop would otherwise spend instead of handing out work). The calls reach the trackers in order.
 
-    def __init__(self, trackers: Sequence[Tracker], warn: Callable[[str], None] | None = None) -> None:
+    A tracker that raises is dropped, and reported through ``warn`` (once, with its name and the error) from the
+    caller's thread at its next call or at :meth:`close`: tracking never stops the search. :meth:`close` waits
+    up to ``close_timeout`` seconds for the queued calls, then says how many were given up."""
+
+    def __init__(self, trackers: Sequence[Tracker], warn: Callable[[str], None] | None = None, *,
+                 close_timeout: float = 600.0) -> None:
         self._trackers = list(trackers)
         self._warn = warn or (lambda message: None)
+        self._close_timeout = close_timeout
+        self._warnings: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[Callable[[Tracker], None] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        if self._trackers:
+            self._thread = threading.Thread(target=self._work, name="nas-trackers", daemon=True)
+            self._thread.start()
 
     def __bool__(self) -> bool:
         return bool(self._trackers)
 
     @property
     def names(self) -> list[str]:
-        return [t.name for t in self._trackers]
+        """The trackers still writing."""
+        return [t.name for t in list(self._trackers)]
+
+    def _work(self) -> None:
+        while True:
+            call = self._calls.get()
+            if call is None:
+                return
+            for tracker in list(self._trackers):
+                try:
+                    call(tracker)
+                except Exception as err:  # a full disk, a server gone: say so, go on without this tracker
+                    self._trackers.remove(tracker)
+                    self._warnings.put(f"tracking: {tracker.name} stopped ({type(err).__name__}: {err}); the "
+                                       "search goes on without it")
+                    try:
+                        tracker.close()
+                    except Exception:  # already reported above
+                        pass
+
+    def _report(self) -> None:
+        while not self._warnings.empty():
+            self._warn(self._warnings.get())
 
     def _each(self, call: Callable[[Tracker], None]) -> None:
-        for tracker in list(self._trackers):
-            try:
-                call(tracker)
-            except Exception as err:  # a full disk, a server gone: say so, go on without this tracker
-                self._trackers.remove(tracker)
-                self._warn(f"tracking: {tracker.name} stopped ({type(err).__name__}: {err}); the search goes on "
-                           "without it")
-                try:
-                    tracker.close()
-                except Exception:  # already reported above
-                    pass
+        self._report()
+        if self._thread is not None:
+            self._calls.put(call)
 
     def trial(self, trial: TrackedTrial) -> None:
         self._each(lambda t: t.trial(trial))
 
     def job_epoch(self, job: str, record: Mapping[str, Any]) -> None:
+        record = dict(record)
         self._each(lambda t: t.job_epoch(job, record))
 
     def artifacts(self, files: Mapping[str, Path]) -> None:
+        files = dict(files)
         self._each(lambda t: t.artifacts(files))
 
     def close(self) -> None:
-        self._each(lambda t: t.close())
+        """Wait for the queued calls (up to ``close_timeout`` s), close every tracker and stop the thread."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._calls.put(lambda t: t.close())
+            self._calls.put(None)
+            thread.join(self._close_timeout)
+            if thread.is_alive():
+                self._warn(f"tracking: the trackers did not finish writing within {self._close_timeout:.0f} s; "
+                           "what was still queued is lost")
         self._trackers = []
+        self._report()
