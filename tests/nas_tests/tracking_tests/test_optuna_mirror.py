@@ -11,6 +11,8 @@ from typing import Any
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from nas.cli import main
 from nas.graph.architecture import Architecture
@@ -110,15 +112,27 @@ def test_an_experiment_without_tracking_is_exported_after_the_fact(tmp_path: Pat
 
 
 def test_a_one_shot_search_is_mirrored_with_its_supernet_epochs(tmp_path: Path) -> None:
+    """gdas: the derived candidates in the study; the supernet's epochs in TensorBoard and in an MLflow job run."""
     strategy = {"name": "gdas", "options": {"epochs": 2, "batch_size": 32, "task": "digits",
                                             "task_options": {"limit": 200}, "space_options": {"C": 2, "N": 1}}}
-    exp = run(config(strategy=strategy, budget={"max_trials": 3}), tmp_path / "exp")
+    exp = run(config(strategy=strategy, budget={"max_trials": 3},
+                     tracking={"optuna": True, "tensorboard": True, "mlflow": True}), tmp_path / "exp")
     exp.close()
     study = load(tmp_path / "exp")
     assert len(study.trials) == 3
     check_study_matches_store(study, tmp_path / "exp")
     epoch = study.user_attrs["supernet_epoch"]  # the job's last epoch, kept on the study
     assert epoch["epoch"] == 1
+    acc = EventAccumulator(str(tmp_path / "exp" / "tensorboard" / "jobs" / "supernet"))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert tags and all(len(acc.Scalars(tag)) == 2 for tag in tags)  # every figure of both epochs
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'exp' / 'mlruns' / 'mlflow.db'}")
+    found = client.get_experiment_by_name("mirror")
+    assert found is not None
+    (job,) = client.search_runs([found.experiment_id], filter_string="tags.`nas.role` = 'job'")
+    assert job.data.tags["nas.job"] == "supernet" and job.info.status == "FINISHED"
+    assert {key.removeprefix("job/") for key in job.data.metrics} == {tag.removeprefix("job/") for tag in tags}
 
 
 def test_failed_and_pruned_trials_keep_their_state_reason_and_curve(tmp_path: Path) -> None:
