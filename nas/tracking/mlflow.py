@@ -13,6 +13,7 @@ is skipped; a resumed search logs into the same parent run.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,8 +49,14 @@ class MlflowTracker:
 
     def __init__(self, *, tracking_uri: str, experiment: str, artifact_location: str | None = None,
                  params: Mapping[str, Scalar] | None = None) -> None:
-        self.client = MlflowClient(tracking_uri=tracking_uri)
-        found = self.client.get_experiment_by_name(experiment)
+        migrations = logging.getLogger("mlflow.store.db.utils")
+        level = migrations.level
+        migrations.setLevel(logging.WARNING)  # no "Creating initial MLflow database tables" lines in the progress
+        try:
+            self.client = MlflowClient(tracking_uri=tracking_uri)
+            found = self.client.get_experiment_by_name(experiment)  # the store (and its schema) is made by now
+        finally:
+            migrations.setLevel(level)
         self.experiment_id = (found.experiment_id if found is not None else
                               self.client.create_experiment(experiment, artifact_location=artifact_location))
         parents = self._runs(f"tags.`{ROLE}` = 'search'")
