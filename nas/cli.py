@@ -10,6 +10,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nas.core.errors import ConfigError, NASError
@@ -316,6 +317,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                             retrain_epochs=args.retrain_epochs)
     result = build_report(args.directory, args.out, options)
     print(f"report: {result.path} ({result.seconds:.1f} s)")
+    _track_report(args.directory, result.path)
     for section, reason in result.skipped.items():
         print(f"  {section}: {reason}")
     return 0
@@ -370,7 +372,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _print_export(result)
     report = build_report(exp.directory)
     print(f"report: {report.path} ({report.seconds:.1f} s)")
+    _track_report(exp.directory, report.path)
     return 0 if result.ok else 1
+
+
+def _track_report(directory: str | Path, path: Path) -> None:
+    """Log the report into the experiment's trackers (config ``tracking``), if it has any."""
+    from nas.outputs.tracking import log_artifacts
+
+    names = log_artifacts(directory, {"report.html": Path(path)})
+    if names:
+        print(f"report logged to {', '.join(names)}")
+
+
+def _cmd_export_optuna(args: argparse.Namespace) -> int:
+    """``nas export-optuna DIR``: mirror the experiment's trials into an Optuna study (for optuna-dashboard)."""
+    from nas.outputs.tracking import export_optuna
+
+    result = export_optuna(args.directory, args.storage, args.study_name)
+    print(f"optuna study {result.study_name!r} at {result.storage}: {result.trials} trials ({result.added} added)")
+    print(f"view it with: optuna-dashboard {result.storage}")
+    return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -598,6 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier fine-tuning's folder")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_finetune)
+    p = sub.add_parser("export-optuna", help="mirror an experiment's trials into an Optuna study (optuna-dashboard, "
+                                             "optuna.load_study)")
+    p.add_argument("directory")
+    p.add_argument("--storage", help="an Optuna storage URL (default sqlite:///DIRECTORY/optuna.db)")
+    p.add_argument("--study-name", help="the study's name (default: the experiment's name)")
+    p.set_defaults(func=_cmd_export_optuna)
     p = sub.add_parser("export", help="export the best models (JSON, weights, TorchScript, ONNX, plain PyTorch), "
                                       "each verified by reloading it in a fresh process")
     p.add_argument("directory", help="experiment directory")

@@ -77,6 +77,13 @@ class SearchSpace(ABC):
     def decision_names(self) -> list[str]:
         """A readable, unique name per decision (used as parameter names by Optuna and reports)."""
 
+    def decision_choices(self) -> list[list[str | int | float | bool]]:
+        """What each value of every decision stands for, by decision (``decision_choices()[i][v]`` for value ``v``
+        of decision ``i``): op names, input nodes, option values, as JSON scalars unique within a decision, so
+        that trackers (an Optuna study mirror, TensorBoard, MLflow) show choices by name. The default is the
+        indices ``0 .. n-1``; spaces override it."""
+        return [list(range(n)) for n in self.decision_sizes()]
+
     @abstractmethod
     def _decode(self, decisions: list[int]) -> Architecture:
         """Decisions (already range-checked) -> architecture."""

@@ -108,6 +108,11 @@ class CellSpace(SearchSpace):
             return self._inner.decision_names()
         return [f"edge_{s}_{d}" for s, d in self._edges]
 
+    def decision_choices(self) -> list[list[str | int | float | bool]]:
+        if self._inner is not None:
+            return self._inner.decision_choices()
+        return [list(self.ops) for _ in self._edges]
+
     def _decode(self, decisions: list[int]) -> Architecture:
         if self._inner is not None:
             return self._inner._decode(decisions).replace(space=self.name)

@@ -80,6 +80,12 @@ class DartsSpace(SearchSpace):
                 names += [f"{cell}_node{i + 2}_inputs", f"{cell}_node{i + 2}_op_a", f"{cell}_node{i + 2}_op_b"]
         return names
 
+    def decision_choices(self) -> list[list[str | int | float | bool]]:
+        per_cell: list[list[str | int | float | bool]] = []
+        for pairs in self._pairs:
+            per_cell += [[f"{a}+{b}" for a, b in pairs], list(self.ops), list(self.ops)]
+        return per_cell * len(_CELLS)
+
     def _cell(self, reduction: bool, nodes: list[tuple[tuple[int, int], str, str]]) -> Cell:
         edges = []
         for i, ((a, b), op_a, op_b) in enumerate(nodes):

@@ -9,6 +9,7 @@ validates each field and value (the runtime passes ``TrainConfig().replace``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -57,6 +58,11 @@ class HyperparameterSpace(SearchSpace):
 
     def decision_names(self) -> list[str]:
         return self.inner.decision_names() + [f"train.{k}" for k in self.searchable]
+
+    def decision_choices(self) -> list[list[str | int | float | bool]]:
+        return self.inner.decision_choices() + [
+            [v if isinstance(v, (str, int, float, bool)) else json.dumps(list(v)) for v in values]
+            for values in self.searchable.values()]
 
     def _decode(self, decisions: list[int]) -> Architecture:
         k = len(self.inner.decision_sizes())

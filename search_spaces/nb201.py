@@ -62,6 +62,9 @@ class NB201Space(SearchSpace):
     def decision_names(self) -> list[str]:
         return [f"edge_{s}_{d}" for s, d in _EDGES]
 
+    def decision_choices(self) -> list[list[str | int | float | bool]]:
+        return [list(self.ops) for _ in _EDGES]
+
     def _decode(self, decisions: list[int]) -> Architecture:
         edges = tuple((s, d, self.ops[v]) for (s, d), v in zip(_EDGES, decisions))
         cell = Cell(family="conv", inputs=1, nodes=4, edges=edges, output=(3,))

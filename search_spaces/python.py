@@ -34,6 +34,7 @@ Inputs of more than one dimension are flattened, so the builder also takes image
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -125,6 +126,10 @@ class PythonSpace(SearchSpace):
 
     def decision_names(self) -> list[str]:
         return [d.name for d in self.decisions] or ["fixed"]
+
+    def decision_choices(self) -> list[list[str | int | float | bool]]:
+        return [[v if isinstance(v, (str, int, float, bool)) else json.dumps(v) for v in d.options]
+                for d in self.decisions] or [[0]]
 
     def _inactive(self, decisions: list[int], values: dict[str, Any]) -> tuple[str, ...]:
         """The decisions the builder does not ask under ``values`` (one meta-device run, cached)."""

@@ -69,6 +69,12 @@ class RNNSpace(SearchSpace):
             names += [f"rnn_node{node}_input", f"rnn_node{node}_activation"]
         return names + [f"layer{i}" for i in range(self.num_layers)]
 
+    def decision_choices(self) -> list[list[str | int | float | bool]]:
+        choices: list[list[str | int | float | bool]] = []
+        for node in range(1, self.steps + 1):
+            choices += [list(range(node)), list(ACTIVATIONS)]
+        return choices + [list(self.layer_ops) for _ in range(self.num_layers)]
+
     def _rnn_cell(self, nodes: list[tuple[str, int]]) -> Cell:
         edges = tuple((pred, i + 1, act) for i, (act, pred) in enumerate(nodes))
         return Cell(family="rnn", inputs=1, nodes=self.steps + 1, edges=edges,

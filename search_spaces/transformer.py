@@ -61,6 +61,10 @@ class TransformerSpace(SearchSpace):
     def decision_names(self) -> list[str]:
         return [f"edge_{s}_{d}" for s, d in self._edges] + ["pos_encoding"]
 
+    def decision_choices(self) -> list[list[str | int | float | bool]]:
+        choices: list[list[str | int | float | bool]] = [list(self.ops) for _ in self._edges]
+        return [*choices, list(POS_ENCODINGS)]
+
     def _decode(self, decisions: list[int]) -> Architecture:
         edges = tuple((s, d, self.ops[v]) for (s, d), v in zip(self._edges, decisions))
         cell = Cell(family="sequence", inputs=1, nodes=self.nodes, edges=edges, output=(self.nodes - 1,))

@@ -601,4 +601,25 @@ TRANSFER: list[Bad] = [
          r"evaluator.init_from = .*only the train evaluator trains candidates from weights, not 'nb201'"),
 ]
 
-CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS + TRANSFER
+# -- tracking: the search mirrored into Optuna, TensorBoard, MLflow (nas.tracking) -----------------------------------
+TRACKING: list[Bad] = [
+    _cfg("Optuna study inside trials.db", {"tracking": {"optuna": "sqlite:///trials.db"}},
+         r"tracking.optuna = 'sqlite:///trials.db': the Optuna study must not go inside the experiment's trial "
+         r"store trials.db; use its own file"),
+    _cfg("Optuna storage that is a file name", {"tracking": {"optuna": "study.db"}},
+         r"tracking.optuna = 'study.db': give true or an Optuna storage URL such as 'sqlite:///optuna.db'"),
+    _cfg("Optuna study in memory", {"tracking": {"optuna": "sqlite:///:memory:"}},
+         r"an in-memory database is lost when the search ends"),
+    _cfg("unknown tracker", {"tracking": {"wandb": True}},
+         r"tracking.wandb: unknown key; allowed: optuna, tensorboard, mlflow"),
+    _cfg("unknown MLflow setting", {"tracking": {"mlflow": {"trackinguri": "sqlite:///m.db"}}},
+         r"tracking.mlflow.trackinguri: unknown key \(did you mean 'tracking_uri'\?\)"),
+    _cfg("MLflow file store", {"tracking": {"mlflow": {"tracking_uri": "mlruns"}}},
+         r"tracking.mlflow.tracking_uri = 'mlruns': MLflow 3 refuses file-system stores; give a database"),
+    _cfg("TensorBoard folder given as an empty name", {"tracking": {"tensorboard": " "}},
+         r"tracking.tensorboard = ' ': give true \(events in tensorboard/ of the experiment\) or a directory"),
+    Bad("export-optuna of a folder that holds no experiment", 2, r"is not an experiment directory", base=None,
+        args=("export-optuna", "{tmp}")),
+]
+
+CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS + TRANSFER + TRACKING

@@ -25,6 +25,9 @@ A config file::
     early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation
     budget: {max_trials: 16, max_seconds: 600}
     baselines: [lenet5, resnet18]         # optional: reference models trained beside the search (`nas references`)
+    tracking: {optuna: true, tensorboard: true, mlflow: true}
+                                          # optional: the search mirrored into an Optuna study (optuna.db, for
+                                          # optuna-dashboard), TensorBoard events, MLflow runs (see nas.tracking)
     execution: {executor: ray, workers: 2, cpus_per_trial: 1, gpus_per_trial: 0, address: null}
                                           # also max_retries, threads_per_trial, placement_timeout (s, default 600);
                                           # on a cluster: ship_code (auto|always|never), py_modules, runtime_env,
@@ -54,6 +57,7 @@ from nas.evaluation.pruning import ASHA
 from nas.evaluation.tasks import task_kind, task_problem
 from nas.graph import references
 from nas.graph.nb201 import NB201_OPS
+from nas.tracking.settings import TrackingSettings, resolve_tracking
 from nas.trials.objectives import parse_constraints, parse_objectives
 from nas.trials.protocols import JobContext, Space
 
@@ -64,8 +68,10 @@ if TYPE_CHECKING:  # torch and the strategies are imported only when a config is
     from strategies.base import Strategy
 
 __all__ = ["ExperimentConfig", "SpaceConfig", "StrategyConfig", "EvaluatorConfig", "BudgetConfig",
-           "ExecutionConfig", "Components", "load_config", "read_config", "parse_config", "build", "build_space",
-           "build_strategy", "strategy_options", "resolve_storage", "build_evaluator", "build_job_context"]
+           "ExecutionConfig", "TrackingConfig", "Components", "load_config", "read_config", "parse_config", "build",
+           "build_space",
+           "build_strategy", "strategy_options", "resolve_storage", "build_evaluator", "build_job_context",
+           "tracking_settings"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,16 @@ class ExecutionConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """Where the search is mirrored (:mod:`nas.tracking`): each tool off (false), on with its default place in the
+    experiment directory (true), or at a place given (an Optuna storage URL, a directory, MLflow settings)."""
+
+    optuna: bool | str = False
+    tensorboard: bool | str = False
+    mlflow: bool | dict[str, Any] = False
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     space: SpaceConfig
@@ -144,6 +160,8 @@ class ExperimentConfig:
     output: str | None = None
     #: reference models (:mod:`nas.graph.references`) trained beside the search, see :mod:`nas.trials.baselines`
     baselines: list[str] = field(default_factory=list)
+    #: the tools the search is mirrored into, see :mod:`nas.tracking`
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -269,6 +287,7 @@ def _check(cfg: ExperimentConfig) -> Components:
     check_runtime_env(ex.runtime_env)
     if ex.storage is not None:
         check_storage(ex.storage)
+    tracking_settings(cfg, Path(cfg.output or Path("runs") / cfg.name))
     # Build the pieces once, so that every option is checked by the code that uses it.
     try:
         parse_objectives(cfg.objectives)
@@ -510,6 +529,13 @@ def build_job_context(cfg: ExperimentConfig, directory: Path) -> JobContext:
     threads per worker; ``directory`` is where the job keeps its files."""
     return JobContext(task=cfg.evaluator.task, task_options=dict(cfg.evaluator.task_options), seed=cfg.seed,
                       directory=directory, threads=cfg.execution.threads_per_trial)
+
+
+def tracking_settings(cfg: ExperimentConfig, directory: Path) -> TrackingSettings:
+    """``cfg.tracking`` checked and resolved for an experiment in ``directory`` (:func:`resolve_tracking`)."""
+    t = cfg.tracking
+    return resolve_tracking(optuna=t.optuna, tensorboard=t.tensorboard, mlflow=t.mlflow, directory=directory,
+                            name=cfg.name)
 
 
 def parse_config(data: Any) -> ExperimentConfig:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from nas.trials.trial import Status
 
 __all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "BaselineFinished", "JobStarted", "JobEpoch",
-           "JobDone", "WorkersLimited", "WaitingForWorkers", "NodeLost"]
+           "JobDone", "WorkersLimited", "WaitingForWorkers", "NodeLost", "TrackerStopped"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,3 +186,14 @@ class NodeLost(Event):
         again = (f"trial(s) {', '.join(map(str, self.trials))} run again elsewhere" if self.trials
                  else "no trial was running there")
         return f"Ray node {self.node} lost: {again}; the remaining nodes hold {self.capacity} worker(s)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackerStopped(Event):
+    """A tracker (:mod:`nas.tracking`) failed and was dropped; ``message`` names it and the error. The search goes
+    on."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return f"warning: {self.message}"

@@ -20,7 +20,14 @@ from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text, ordinary_dir_mode, remove_stray_temps
 from nas.core.version import __version__
 from nas.evaluation.pruning import ASHA, RemotePruner
-from nas.runtime.config import Components, ExperimentConfig, build, build_job_context, load_config
+from nas.runtime.config import (
+    Components,
+    ExperimentConfig,
+    build,
+    build_job_context,
+    load_config,
+    tracking_settings,
+)
 from nas.runtime.events import (
     BaselineFinished,
     BudgetSpent,
@@ -29,6 +36,7 @@ from nas.runtime.events import (
     JobEpoch,
     JobStarted,
     SearchStarted,
+    TrackerStopped,
     TrialFinished,
     WaitingForWorkers,
 )
@@ -48,8 +56,11 @@ from nas.storage.integrity import (
 )
 from nas.storage.lock import ExperimentLock
 from nas.storage.store import RUNNING, StoredBaseline, StoredTrial, TrialStore
+from nas.tracking.base import TrackedTrial, Trackers, decision_params
+from nas.tracking.replay import tracked_trials
+from nas.tracking.settings import open_trackers
 from nas.trials.baselines import BaselineProposer, baseline_trials
-from nas.trials.objectives import feasible, parse_constraints
+from nas.trials.objectives import feasible, parse_constraints, parse_objectives
 from nas.trials.protocols import (
     Evaluator,
     Executor,
@@ -128,6 +139,8 @@ class Experiment:
         self._executor = executor
         #: during run(): trials done, running and failed, kept in memory (read from the store once)
         self._tally: dict[str, int] | None = None
+        #: during run(): the trackers of the config's ``tracking`` section (nas.tracking)
+        self._trackers = Trackers([])
         self._share_results()
         # what the strategy's checkpointed state leaves out (its journal, kept in the store; see checkpoint())
         self.strategy.restore(self.store.journal())
@@ -436,6 +449,13 @@ class Experiment:
         start = time.perf_counter()
         best: list[float] = [t.score for t in self.ranked()[:1]]  # type: ignore[misc]  # ranked: scores not None
         constraints = parse_constraints(self.cfg.constraints)
+        try:
+            self._trackers = self._open_trackers(emit)
+        except BaseException:
+            if own_executor:
+                executor.shutdown()
+            log.close()
+            raise
         emit(SearchStarted(name=self.cfg.name, done=done, max_trials=budget.max_trials, rerun=len(resubmit),
                            executor=self.cfg.execution.executor))
         # The per-trial bookkeeping is constant-time: counts kept here (read from the store once, above), one
@@ -465,7 +485,14 @@ class Experiment:
                                score=r.score, error=r.error, best=best[0] if best else None,
                                running=tally["running"], failed=tally["failed"],
                                eta=rate * (budget.max_trials - n)))
+            if self._trackers:
+                arch = record.trial.arch
+                self._trackers.trial(TrackedTrial(
+                    id=record.trial.id, n=n, arch=arch, hash=arch.canonical_hash(), seed=record.trial.seed,
+                    status=r.status, score=r.score, metrics=r.metrics, history=r.history, error=r.error,
+                    params=decision_params(self.space, arch), best=best[0] if best else None))
 
+        failed = False
         try:
             # the baselines first, before the pruner is set: early stopping never sees (or stops) a baseline
             self._run_baselines(baselines, executor, emit, remaining_time)
@@ -482,6 +509,10 @@ class Experiment:
                 run_loop(self.strategy, self.evaluator, executor, max_trials=budget.max_trials,
                          max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
                          on_record=on_record, keep_records=False)
+        except BaseException:
+            failed = True
+            self._close_trackers()
+            raise
         finally:
             self.elapsed += time.perf_counter() - start
             try:
@@ -492,10 +523,41 @@ class Experiment:
                 self._set_waiting(None)
             if own_executor:
                 executor.shutdown()
+            if failed:
+                log.close()
+        try:
+            ranked = self.ranked()
+            self._write_best(ranked)
+            self._trackers.artifacts({name: self.directory / name for name in (self.BEST, "report.html")
+                                      if (self.directory / name).is_file()})
+        finally:
+            self._close_trackers()  # waits for the trackers' queue; their warnings still go to the log
             log.close()
-        ranked = self.ranked()
-        self._write_best(ranked)
         return ranked
+
+    def _close_trackers(self) -> None:
+        trackers, self._trackers = self._trackers, Trackers([])
+        trackers.close()
+
+    def _open_trackers(self, emit: Callable[[Event], None]) -> Trackers:
+        """The trackers the config's ``tracking`` section turns on (none: an empty :class:`Trackers`), caught up
+        with the trials the store holds that they lack (finished while tracking was off, or before a crash); a
+        tracker that fails later is reported as a :class:`TrackerStopped` event and dropped."""
+        settings = tracking_settings(self.cfg, self.directory)
+        if not settings:
+            return Trackers([])
+        cfg = self.cfg
+        params = {"strategy": cfg.strategy.name, "space": cfg.space.name, "evaluator": cfg.evaluator.name,
+                  "task": cfg.evaluator.task or "", "seed": cfg.seed, "max_trials": cfg.budget.max_trials,
+                  "objectives": ", ".join(map(str, cfg.objectives)), "dedup": cfg.strategy.dedup,
+                  **{f"strategy.{k}": v if isinstance(v, (str, int, float, bool)) else str(v)
+                     for k, v in cfg.strategy.options.items()}}
+        objectives = [(o.metric, o.direction) for o in parse_objectives(cfg.objectives)]
+        trackers = open_trackers(settings, name=cfg.name, space=self.space, objectives=objectives, params=params,
+                                 warn=lambda text: emit(TrackerStopped(message=text)))
+        for tracked in tracked_trials(self.store.trials(), self.space, parse_constraints(cfg.constraints)):
+            trackers.trial(tracked)
+        return trackers
 
     def _write_best(self, ranked: list[StoredTrial]) -> None:
         """``best.json``: the rank-1 architecture (rewritten only when it changed); none without a feasible trial
@@ -566,6 +628,7 @@ class Experiment:
         def on_epoch(record: dict[str, Any]) -> None:
             emit(JobEpoch(name=job.name, epoch=record["epoch"] + 1, epochs=job.epochs,
                           figures=job.describe_epoch(record)))
+            self._trackers.job_epoch(job.name, record)
 
         try:
             outcome = executor.run_job(runner, job, on_epoch)

@@ -179,6 +179,14 @@ class SpaceConformance:
             assert len(names) == len(sizes) == len(set(names))
             assert all(isinstance(n, str) and n for n in names)
 
+    def test_decision_choices_name_every_value(self, name: str) -> None:
+        for space in (self.small(name), get_space(name)):
+            choices = space.decision_choices()
+            assert [len(c) for c in choices] == space.decision_sizes()
+            for values in choices:
+                assert all(isinstance(v, (str, int, float, bool)) for v in values)
+                assert len(set(values)) == len(values)
+
     def test_encode_decode_round_trip(self, name: str) -> None:
         space = self.small(name)
         sizes = space.decision_sizes()

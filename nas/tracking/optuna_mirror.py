@@ -1,0 +1,131 @@
+"""The search as an Optuna study in its own database (never inside ``trials.db``), for ``optuna-dashboard``
+and ``optuna.load_study``.
+
+One Optuna trial per finished trial of any strategy (one-shot strategies included): the decisions as named
+parameters, each a ``CategoricalDistribution`` over the values it stands for (op names, not indices); the
+objectives as values (the score, and e.g. ``params`` with ``objectives: [max:score, min:params]``); the other
+metrics, our trial id, seed, canonical hash and architecture JSON as user attributes; the per-epoch scores as
+intermediate values; the state COMPLETE, FAIL or PRUNED. A trial id mirrored before is skipped, so a resumed
+search (or ``nas export-optuna`` run twice) never adds a trial twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import TrialState
+
+from nas.tracking.base import TrackedTrial, finite
+from nas.trials.protocols import Space
+from nas.trials.trial import Status
+
+__all__ = ["OptunaMirror", "TRIAL_ID", "HASH", "ARCHITECTURE", "SEED", "ERROR"]
+
+#: user attributes of every mirrored trial
+TRIAL_ID, HASH, ARCHITECTURE, SEED, ERROR = "nas_trial_id", "nas_hash", "nas_architecture", "nas_seed", "nas_error"
+_STATES = {Status.COMPLETE: TrialState.COMPLETE, Status.FAILED: TrialState.FAIL, Status.PRUNED: TrialState.PRUNED}
+
+
+def _write_ahead(storage: optuna.storages.RDBStorage) -> None:
+    """An SQLite study in write-ahead-log mode, synced at checkpoints only: a trial costs a third less, and
+    readers (optuna-dashboard) never block the writer."""
+    with storage.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+    @sqlalchemy.event.listens_for(storage.engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    storage.engine.dispose()  # connections made from now on get the setting
+
+
+class OptunaMirror:
+    """Mirror trials into the study ``study_name`` at ``storage`` (an Optuna storage URL), created if missing.
+
+    ``objectives`` are ``(metric, direction)`` pairs (``score`` is the trial's score, anything else a metric;
+    direction ``max`` or ``min``); ``space`` names the decisions (``decision_choices``). A COMPLETE trial that
+    lacks an objective's value is mirrored as FAIL, saying which value is missing."""
+
+    name = "optuna"
+
+    def __init__(self, *, storage: str, study_name: str, space: Space,
+                 objectives: Sequence[tuple[str, str]] = (("score", "max"),),
+                 attrs: Mapping[str, Any] | None = None) -> None:
+        self.storage_url = storage
+        self.objectives = list(objectives)
+        self._distributions: dict[str, BaseDistribution] = {
+            name: CategoricalDistribution(choices)
+            for name, choices in zip(space.decision_names(), space.decision_choices())}
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line in the progress
+        try:
+            self._storage = optuna.storages.RDBStorage(storage)
+            if storage.startswith("sqlite:"):
+                _write_ahead(self._storage)
+            self.study = optuna.create_study(
+                storage=self._storage, study_name=study_name, load_if_exists=True,
+                directions=["maximize" if d == "max" else "minimize" for _, d in self.objectives])
+        finally:
+            optuna.logging.set_verbosity(level)
+        if list(self.study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "max"
+                                           else optuna.study.StudyDirection.MINIMIZE for _, d in self.objectives]:
+            raise ValueError(f"study {study_name!r} in {storage} has other directions than the objectives "
+                             f"{[f'{d}:{m}' for m, d in self.objectives]}; remove it or mirror into another study")
+        for key, value in (attrs or {}).items():
+            self.study.set_user_attr(key, value)
+        self._seen = {t.user_attrs.get(TRIAL_ID) for t in self.study.get_trials(deepcopy=False)}
+
+    def __contains__(self, trial_id: int) -> bool:
+        return trial_id in self._seen
+
+    def trial(self, trial: TrackedTrial) -> None:
+        if trial.id in self._seen:
+            return
+        state = _STATES[trial.status]
+        values: list[float] | None = None
+        attrs: dict[str, Any] = {TRIAL_ID: trial.id, HASH: trial.hash, SEED: trial.seed,
+                                 ARCHITECTURE: trial.arch.to_json()}
+        for key, value in trial.metrics.items():
+            number = finite(value)
+            if number is not None and key not in attrs:
+                attrs[key] = number
+        if trial.error:
+            attrs[ERROR] = trial.error
+        if state is TrialState.COMPLETE:
+            got = [finite(trial.score) if metric == "score" else finite(trial.metrics.get(metric))
+                   for metric, _ in self.objectives]
+            missing = [metric for (metric, _), v in zip(self.objectives, got) if v is None]
+            if missing:
+                state = TrialState.FAIL
+                attrs[ERROR] = f"completed without a finite {', '.join(missing)} (an objective)"
+            else:
+                values = [v for v in got if v is not None]
+        intermediate: dict[int, float] = {}
+        for i, epoch in enumerate(trial.history):
+            step, at_step = int(epoch.get("epoch", i + 1)), finite(epoch.get("score"))
+            if at_step is not None:
+                intermediate[step] = at_step
+        params = {k: v for k, v in trial.params.items() if k in self._distributions}
+        frozen = optuna.trial.create_trial(
+            state=state, values=values, params=params,
+            distributions={k: self._distributions[k] for k in params}, user_attrs=attrs,
+            intermediate_values=intermediate)
+        self.study.add_trial(frozen)
+        self._seen.add(trial.id)
+
+    def job_epoch(self, job: str, record: Mapping[str, Any]) -> None:
+        """A job's epochs are not trials: the last one is kept as the study's user attribute ``<job>_epoch``."""
+        self.study.set_user_attr(f"{job}_epoch", {k: v for k, v in record.items() if finite(v) is not None})
+
+    def artifacts(self, files: Mapping[str, Path]) -> None:
+        """The files' paths, as the study's user attribute ``artifacts`` (the dashboard shows it)."""
+        self.study.set_user_attr("artifacts", {name: str(path) for name, path in files.items()})
+
+    def close(self) -> None:
+        """Release the database connections (every trial was written in its own transaction)."""
+        self._storage.engine.dispose()

@@ -1,0 +1,50 @@
+"""Tracking on Ray: trials train in Ray workers, their per-epoch history comes back with each result, and the driver
+writes it into TensorBoard and the Optuna study (nothing is written from a worker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+from test_tensorboard_mlflow import scalars
+
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
+from nas.tracking.tensorboard import trial_dir
+
+EPOCHS = 2
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def test_curves_of_trials_trained_on_ray_workers_reach_tensorboard_and_optuna(tmp_path: Path) -> None:
+    cfg = parse_config({"name": "ray-tracked", "seed": 0, "space": {"name": "nb201", "options": {"C": 2, "N": 1}},
+                        "strategy": {"name": "random"},
+                        "evaluator": {"name": "train", "task": "digits", "task_options": {"limit": 200},
+                                      "train": {"epochs": EPOCHS, "batch_size": 32}},
+                        "budget": {"max_trials": 2},
+                        "execution": {"executor": "ray", "workers": 2, "cpus_per_trial": 1, "threads_per_trial": 1},
+                        "tracking": {"optuna": True, "tensorboard": True}})
+    exp = Experiment.create(cfg, tmp_path / "exp")
+    try:
+        exp.run()
+        trials = exp.store.trials()
+    finally:
+        exp.close()
+    assert len(trials) == 2 and all(t.worker for t in trials)  # trained in Ray workers
+    study = optuna.load_study(study_name="ray-tracked", storage=f"sqlite:///{tmp_path / 'exp' / 'optuna.db'}")
+    by_id = {t.user_attrs["nas_trial_id"]: t for t in study.trials}
+    for t in trials:
+        curve = scalars(trial_dir(tmp_path / "exp" / "tensorboard", t.id))["epoch/score"]
+        assert [step for step, _ in curve] == list(range(1, EPOCHS + 1))
+        assert [v for _, v in curve] == pytest.approx([h["score"] for h in t.history])
+        assert by_id[t.id].intermediate_values == pytest.approx({h["epoch"]: h["score"] for h in t.history})
