@@ -87,7 +87,10 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
     def beta_decay() -> torch.Tensor:
         return torch.stack([torch.logsumexp(a, dim=-1).mean() for a in alphas]).mean()
 
-    architect = Architect(net, weights, alphas, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
+    bs = cfg.batch_size
+    steps_per_epoch = max(1, min(math.ceil(len(data[0][1]) / bs), math.ceil(len(data[1][1]) / bs)))
+    arch_lr = cfg.arch_lr_for(steps_per_epoch)
+    architect = Architect(net, weights, alphas, lr=arch_lr, weight_decay=cfg.arch_weight_decay,
                           order=cfg.order, regulariser=beta_decay, weight_optimizer=w_opt,
                           amp=lambda: autocast(device, cfg.precision))
     state: dict[str, Any] = {"epoch": 0, "history": [], "warnings": [], "healthy": None, "boost": 0.0,
@@ -116,7 +119,8 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
         share = parameter_free_share(derived, cells)
         record: dict[str, Any] = {"epoch": epoch, **stats, "param_free_share": share,
                                   "entropy": alpha_entropy(current), "tau": net.tau if net.mode == "gumbel"
-                                  else None, "reg_weight": reg, "lr": xi, "derived_hash": derived.canonical_hash()}
+                                  else None, "reg_weight": reg, "lr": xi, "arch_lr": arch_lr,
+                                  "derived_hash": derived.canonical_hash()}
         warmup = cfg.epochs // 4 if cfg.collapse_warmup is None else cfg.collapse_warmup
         if epoch >= warmup and share >= cfg.collapse_threshold:
             warning = (f"epoch {epoch}: {share:.0%} of the derived cell's edges are parameter-free "
