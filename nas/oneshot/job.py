@@ -46,7 +46,7 @@ from nas.oneshot.architect import Architect
 from nas.oneshot.config import place, proxy_space
 from nas.oneshot.outcome import SearchOutcome
 from nas.oneshot.spec import SupernetSearch
-from nas.oneshot.supernet import alpha_entropy, build_supernet, parameter_free_share
+from nas.oneshot.supernet import alpha_entropy, build_supernet, largest_weight, parameter_free_share
 from nas.trials.protocols import JobFiles, JobProgress
 
 __all__ = ["run_supernet_search", "with_data"]
@@ -118,9 +118,9 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
         derived = proxy.derive(current)
         share = parameter_free_share(derived, cells)
         record: dict[str, Any] = {"epoch": epoch, **stats, "param_free_share": share,
-                                  "entropy": alpha_entropy(current), "tau": net.tau if net.mode == "gumbel"
-                                  else None, "reg_weight": reg, "lr": xi, "arch_lr": arch_lr,
-                                  "derived_hash": derived.canonical_hash()}
+                                  "entropy": alpha_entropy(current), "max_weight": largest_weight(current),
+                                  "tau": net.tau if net.mode == "gumbel" else None, "reg_weight": reg, "lr": xi,
+                                  "arch_lr": arch_lr, "derived_hash": derived.canonical_hash()}
         warmup = cfg.epochs // 4 if cfg.collapse_warmup is None else cfg.collapse_warmup
         if epoch >= warmup and share >= cfg.collapse_threshold:
             warning = (f"epoch {epoch}: {share:.0%} of the derived cell's edges are parameter-free "
