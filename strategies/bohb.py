@@ -16,7 +16,9 @@ history (``Result.history``, its validation ``score`` at each epoch) is an obser
   maximising ``l(x) / g(x)``; a ``random_fraction`` of proposals are uniform samples instead (the paper's
   guarantee of Hyperband's worst case).
 
-Failed trials and epochs without a finite score teach nothing. Seeded by the strategy's own RNG; resumable
+Failed trials and epochs without a finite score teach nothing; a result without per-epoch history (a table
+look-up, e.g. the ``nb201`` evaluator) is one observation of its score at budget 0, so without a pruner the
+strategy is plain TPE. Seeded by the strategy's own RNG; resumable
 (the observations are its state).
 """
 
@@ -119,6 +121,11 @@ class BOHB(Strategy):
         if result.status not in (Status.COMPLETE, Status.PRUNED):
             return
         x = self.space.encode(trial.arch)
+        if not result.history:  # no per-epoch record (a table look-up): the score is one observation at budget 0
+            fit = self.fitness(result)
+            if fit is not None and math.isfinite(fit[0]):
+                self.observations.setdefault(0, []).append((x, float(fit[0])))
+            return
         for h in result.history:
             score = h.get("score", h.get("val_acc"))
             epoch = h.get("epoch")

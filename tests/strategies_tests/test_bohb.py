@@ -73,3 +73,12 @@ def test_state_round_trip_continues_identically():
 def test_bad_options_name_the_field(options, fragment):
     with pytest.raises(ConfigError, match=fragment):
         get_strategy("bohb", space=get_space("nb201"), **options)
+
+
+def test_results_without_history_are_observed_at_budget_zero():
+    space = get_space("nb201")
+    bohb = BOHB(space=space, seed=0)
+    for _ in range(10):
+        (trial,) = bohb.ask(1)
+        bohb.tell(trial, Result(Status.COMPLETE, score=1.0))
+    assert len(bohb.observations[0]) == 10 and bohb.budget() == 0
