@@ -1,7 +1,8 @@
-"""ASHA early stopping: the rung rule, its wiring through the train evaluator, config errors."""
+"""ASHA and Hyperband early stopping: the rung rules, brackets, wiring through the train evaluator, config errors."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from nas.core.errors import ConfigError
@@ -158,3 +159,18 @@ def test_bohb_with_hyperband_prunes_a_real_search_and_bohb_needs_it(tmp_path):
     exp.close()
     with pytest.raises(ConfigError, match=r"early_stopping: \{name: hyperband\}"):
         parse_config(_config(strategy={"name": "bohb"}))
+
+
+def test_a_hyperband_pruner_rebuilt_from_the_reported_history_decides_as_the_original():
+    """What a resumed experiment does: a fresh pruner fed the stored per-epoch scores continues identically."""
+    from nas.evaluation.pruning import Hyperband
+
+    rng = np.random.default_rng(0)
+    history = [(i, e, float(rng.random())) for i in range(30) for e in (1, 2, 3)]
+    original = Hyperband(grace_epochs=1, reduction_factor=2, max_epochs=4, seed=7)
+    for trial_id, epoch, value in history[:60]:
+        original.report(trial_id, epoch, value)
+    resumed = Hyperband(grace_epochs=1, reduction_factor=2, max_epochs=4, seed=7)
+    for trial_id, epoch, value in history[:60]:
+        resumed.report(trial_id, epoch, value)
+    assert [original.report(*h) for h in history[60:]] == [resumed.report(*h) for h in history[60:]]
