@@ -278,6 +278,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"supernet search ({sn['algorithm']}): {sn['epochs_run']} epochs, {sn['cpu_minutes']} CPU-min, "
               f"derived {sn['derived']}, parameter-free share {sn['param_free_share']:.0%}, "
               f"{sn['warnings']} collapse warnings" + (f"; stopped: {sn['stopped']}" if sn["stopped"] else ""))
+        if sn.get("uniform"):
+            print(f"WARNING supernet search: {sn['uniform']}")
     if summary["constraints"]:
         print(f"constraints {', '.join(summary['constraints'])}: {summary['feasible']} feasible, "
               f"{summary['infeasible']} infeasible (not ranked) of the completed trials")

@@ -17,6 +17,7 @@ from typing import Any
 from nas.core.errors import ConfigError, did_you_mean
 from nas.trials.protocols import Space
 from strategies.base import Strategy, trial_seed
+from strategies.bohb import BOHB
 from strategies.dedup import Deduplicate
 from strategies.evolution import RegularizedEvolution
 from strategies.gp_bo import GPBayesOpt
@@ -29,10 +30,10 @@ from strategies.rl import ReinforceController
 __all__ = ["Strategy", "Deduplicate", "get_strategy", "list_strategies", "strategy_class", "register_strategy",
            "STRATEGIES", "trial_seed",
            "RandomSearch", "RegularizedEvolution", "ReinforceController", "OptunaStrategy", "GPBayesOpt",
-           "OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy"]
+           "OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy", "BOHB"]
 
 for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt, DartsStrategy,
-             GDASStrategy, BetaDartsStrategy):
+             GDASStrategy, BetaDartsStrategy, BOHB):
     register_strategy(_cls)
 
 

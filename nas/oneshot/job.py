@@ -46,7 +46,7 @@ from nas.oneshot.architect import Architect
 from nas.oneshot.config import place, proxy_space
 from nas.oneshot.outcome import SearchOutcome
 from nas.oneshot.spec import SupernetSearch
-from nas.oneshot.supernet import alpha_entropy, build_supernet, parameter_free_share
+from nas.oneshot.supernet import alpha_entropy, build_supernet, largest_weight, parameter_free_share
 from nas.trials.protocols import JobFiles, JobProgress
 
 __all__ = ["run_supernet_search", "with_data"]
@@ -87,7 +87,10 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
     def beta_decay() -> torch.Tensor:
         return torch.stack([torch.logsumexp(a, dim=-1).mean() for a in alphas]).mean()
 
-    architect = Architect(net, weights, alphas, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
+    bs = cfg.batch_size
+    steps_per_epoch = max(1, min(math.ceil(len(data[0][1]) / bs), math.ceil(len(data[1][1]) / bs)))
+    arch_lr = cfg.arch_lr_for(steps_per_epoch)
+    architect = Architect(net, weights, alphas, lr=arch_lr, weight_decay=cfg.arch_weight_decay,
                           order=cfg.order, regulariser=beta_decay, weight_optimizer=w_opt,
                           amp=lambda: autocast(device, cfg.precision))
     state: dict[str, Any] = {"epoch": 0, "history": [], "warnings": [], "healthy": None, "boost": 0.0,
@@ -115,8 +118,9 @@ def run_supernet_search(search: SupernetSearch, on_epoch: JobProgress | None = N
         derived = proxy.derive(current)
         share = parameter_free_share(derived, cells)
         record: dict[str, Any] = {"epoch": epoch, **stats, "param_free_share": share,
-                                  "entropy": alpha_entropy(current), "tau": net.tau if net.mode == "gumbel"
-                                  else None, "reg_weight": reg, "lr": xi, "derived_hash": derived.canonical_hash()}
+                                  "entropy": alpha_entropy(current), "max_weight": largest_weight(current),
+                                  "tau": net.tau if net.mode == "gumbel" else None, "reg_weight": reg, "lr": xi,
+                                  "arch_lr": arch_lr, "derived_hash": derived.canonical_hash()}
         warmup = cfg.epochs // 4 if cfg.collapse_warmup is None else cfg.collapse_warmup
         if epoch >= warmup and share >= cfg.collapse_threshold:
             warning = (f"epoch {epoch}: {share:.0%} of the derived cell's edges are parameter-free "

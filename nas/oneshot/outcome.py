@@ -11,10 +11,23 @@ from typing import Any
 
 from nas.graph.architecture import Architecture
 
-__all__ = ["SearchOutcome"]
+__all__ = ["SearchOutcome", "UNIFORM_ENTROPY", "uniform_warning"]
 
 #: the collapse threshold of outcomes stored before it was recorded (the setting's default)
 _DEFAULT_THRESHOLD = 0.7
+
+#: normalised op-weight entropy at or above which the architecture weights count as still uniform: the derived
+#: cell is then read from noise (for 5 ops, 0.998 is a largest softmax weight of about 0.24 against 0.2)
+UNIFORM_ENTROPY = 0.998
+
+
+def uniform_warning(entropy: float | None) -> str | None:
+    """The warning for a search whose architecture weights have not moved from uniform (``entropy``: the
+    normalised op-weight entropy of its last epoch), else None."""
+    if entropy is None or entropy < UNIFORM_ENTROPY:
+        return None
+    return (f"architecture weights still uniform (entropy {entropy:.3f}): the derived cell is read from noise; "
+            "raise strategy.options.arch_lr or epochs")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,10 +76,18 @@ class SearchOutcome:
         """The first 12 characters of the derived architecture's canonical hash, as messages show it."""
         return self.arch.canonical_hash()[:12]
 
+    @property
+    def uniform_warning(self) -> str | None:
+        """The warning when the last epoch's op weights are still (nearly) uniform, else None."""
+        return uniform_warning(self.history[-1].get("entropy") if self.history else None)
+
     def describe(self) -> str:
-        """One line for the progress log: epochs, cost, derived architecture, why it stopped early."""
+        """One line for the progress log: epochs, cost, derived architecture, why it stopped early, and the warning
+        when the architecture weights never moved."""
+        warning = self.uniform_warning
         return (f"{self.epochs_run} epochs, {self.wall_seconds:.0f}s ({self.cpu_seconds / 60:.1f} CPU-min); derived "
-                f"{self.derived_hash}" + (f"; stopped: {self.stopped}" if self.stopped else ""))
+                f"{self.derived_hash}" + (f"; stopped: {self.stopped}" if self.stopped else "")
+                + (f"; WARNING {warning}" if warning else ""))
 
     def summary(self) -> dict[str, Any]:
         """The search in brief for ``nas status`` (JSON data)."""
@@ -74,4 +95,4 @@ class SearchOutcome:
         return {"state": "done", "algorithm": self.algorithm, "epochs_run": self.epochs_run,
                 "cpu_minutes": round(self.cpu_seconds / 60.0, 2), "stopped": self.stopped,
                 "warnings": len(self.warnings), "param_free_share": last.get("param_free_share"),
-                "entropy": last.get("entropy"), "derived": self.derived_hash}
+                "entropy": last.get("entropy"), "derived": self.derived_hash, "uniform": self.uniform_warning}

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from nas.core.io import DirectoryFiles
 from nas.oneshot.config import OneShotConfig
+from nas.oneshot.outcome import uniform_warning
 from nas.trials.protocols import JobFiles
 
 __all__ = ["SupernetSearch"]
@@ -59,10 +60,13 @@ class SupernetSearch:
         return self.config.epochs
 
     def describe_epoch(self, record: dict[str, Any]) -> str:
-        """Accuracies, collapse signals and the collapse guard's warning of one epoch record, on one line."""
+        """Accuracies, collapse signals and the collapse guard's warning of one epoch record, on one line; on the
+        last epoch also the warning when the architecture weights are still uniform."""
+        uniform = uniform_warning(record["entropy"]) if record.get("epoch") == self.epochs - 1 else None
         return (f"train acc {record['train_acc']:.1f} | search-val acc {record['search_val_acc']:.1f} | "
                 f"parameter-free {record['param_free_share']:.0%} | entropy {record['entropy']:.3f}"
-                + (f" | WARNING {record['warning']}" if "warning" in record else ""))
+                + (f" | WARNING {record['warning']}" if "warning" in record else "")
+                + (f" | WARNING {uniform}" if uniform else ""))
 
     def failure_hint(self, message: str) -> str:
         """How to get past an out-of-memory failure ("" for other failures)."""

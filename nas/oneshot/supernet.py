@@ -42,7 +42,8 @@ from nas.graph.ops import CONV_OPS, SEQUENCE_OPS
 from search_spaces.slots import EDGES, Slot, SupernetSpec, edge_weights
 
 __all__ = ["EdgeWeights", "MixedOp", "Slot", "SupernetSpec", "Supernet", "SupernetSource", "build_supernet",
-           "parameter_free_share", "alpha_entropy", "channel_shuffle", "edge_weights", "MODES", "EDGES"]
+           "parameter_free_share", "alpha_entropy", "largest_weight", "channel_shuffle", "edge_weights", "MODES",
+           "EDGES"]
 
 MODES = ("softmax", "gumbel")
 
@@ -289,3 +290,15 @@ def alpha_entropy(alphas: Mapping[str, np.ndarray]) -> float:
         h = -(p * np.log(np.clip(p, 1e-300, None))).sum(axis=-1) / np.log(a.shape[-1])
         values.extend(h.tolist())
     return float(np.mean(values)) if values else 0.0
+
+
+def largest_weight(alphas: Mapping[str, np.ndarray]) -> float:
+    """The largest op weight ``softmax(alpha)`` of any row (edge weights left out): ``1 / ops`` when uniform."""
+    best = 0.0
+    for name, a in alphas.items():
+        if name.endswith(EDGES):
+            continue
+        a = np.asarray(a, dtype=np.float64)
+        p = np.exp(a - a.max(axis=-1, keepdims=True))
+        best = max(best, float((p / p.sum(axis=-1, keepdims=True)).max()))
+    return best

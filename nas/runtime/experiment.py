@@ -19,13 +19,14 @@ from nas.cluster.files import DriverFiles, StorageFiles
 from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text, ordinary_dir_mode, remove_stray_temps
 from nas.core.version import __version__
-from nas.evaluation.pruning import ASHA, RemotePruner
+from nas.evaluation.pruning import RemotePruner, make_pruner
 from nas.runtime.config import (
     Components,
     ExperimentConfig,
     build,
     build_job_context,
     load_config,
+    pruner_options,
     tracking_settings,
 )
 from nas.runtime.events import (
@@ -389,11 +390,11 @@ class Experiment:
         return None, lambda: None
 
     def _pruner(self, executor: Executor) -> Pruner:
-        """The ASHA pruner (a Ray actor for the Ray executor, in its workers' runtime environment), fed with the
-        rung values of finished trials."""
-        options = dict(self.cfg.early_stopping)  # type: ignore[arg-type]  # called when set
+        """The configured pruner (ASHA or Hyperband; a Ray actor for the Ray executor, in its workers' runtime
+        environment), fed with the rung values of finished trials."""
+        options = pruner_options(self.cfg)
         pruner = (RemotePruner(timeout=self.cfg.execution.placement_timeout, runtime_env=executor.runtime_env,
-                               **options) if isinstance(executor, RayExecutor) else ASHA(**options))
+                               **options) if isinstance(executor, RayExecutor) else make_pruner(**options))
         for t in self.store.trials():
             for h in t.history:
                 pruner.report(t.id, int(h["epoch"]), h.get("score", h.get("val_acc", float("-inf"))))

@@ -80,8 +80,8 @@ class Evaluator(Protocol):
 
 
 class Pruner(Protocol):
-    """Early stopping across trials (ASHA): ``report`` records a trial's validation value at an epoch and says
-    whether the trial goes on (False: stop it)."""
+    """Early stopping across trials (ASHA, Hyperband): ``report`` records a trial's validation value at an epoch
+    and says whether the trial goes on (False: stop it)."""
 
     def report(self, trial_id: int, epoch: int, value: float) -> bool: ...
 

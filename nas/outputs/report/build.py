@@ -383,6 +383,8 @@ def _supernet(d: _Data) -> str:
              f" (trial 0 trains it from scratch).</p>")
     if outcome.stopped:
         notes += f'<p class="skip">Stopped early: {_e(outcome.stopped)}.</p>'
+    if outcome.uniform_warning:
+        notes += f'<p class="skip">Warning: {_e(outcome.uniform_warning)}.</p>'
     if warnings:
         items = "".join(f"<li>{_e(w)}</li>" for w in warnings[:8])
         more = f"<li>... {len(warnings) - 8} more</li>" if len(warnings) > 8 else ""

@@ -1,7 +1,8 @@
-"""ASHA early stopping: the rung rule, its wiring through the train evaluator, config errors."""
+"""ASHA and Hyperband early stopping: the rung rules, brackets, wiring through the train evaluator, config errors."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from nas.core.errors import ConfigError
@@ -95,3 +96,81 @@ def test_one_remote_pruner_serves_every_worker():
     finally:
         if started:
             ray.shutdown()
+
+
+# -- Hyperband ----------------------------------------------------------------------------------------------
+
+def test_hyperband_brackets_follow_li_et_al_proportions_and_first_rungs():
+    from nas.evaluation.pruning import Hyperband
+
+    hb = Hyperband(grace_epochs=1, reduction_factor=3, max_epochs=9, seed=0)
+    assert hb.s_max == 2
+    # Hyperband with eta 3 over 1..9 epochs starts 9, 5 and 3 configurations in its three brackets
+    assert [hb.order.count(s) for s in range(3)] == [9, 5, 3]
+    assert [[e for e in range(1, 10) if b.is_rung(e)] for b in hb.brackets] == [[1, 3, 9], [3, 9], [9]]
+    # the assignment is a function of the trial id and the seed: a fresh pruner (a resumed run) agrees
+    assert [hb.bracket(i) for i in range(40)] == [Hyperband(max_epochs=9, seed=0).bracket(i) for i in range(40)]
+    assert [hb.bracket(i) for i in range(40)] != [Hyperband(max_epochs=9, seed=1).bracket(i) for i in range(40)]
+
+
+def test_hyperband_stops_only_within_a_bracket_and_never_at_the_last_epoch():
+    from nas.evaluation.pruning import Hyperband
+
+    hb = Hyperband(grace_epochs=1, reduction_factor=2, max_epochs=4, seed=0)
+    ids = {s: [i for i in range(64) if hb.bracket(i) == s] for s in range(hb.s_max + 1)}
+    first, late = ids[0], ids[hb.s_max]
+    assert hb.report(first[0], 1, 90.0) and hb.report(first[1], 1, 95.0)
+    assert not hb.report(first[2], 1, 10.0)  # bottom half of bracket 0's first rung
+    assert hb.report(late[0], 1, 0.0)  # a late bracket never stops before its first rung (4 epochs here)
+    assert hb.report(late[1], 1, 0.0)
+    assert all(hb.report(i, 4, -1.0) for i in first)  # the full training length: complete, never pruned
+
+
+@pytest.mark.parametrize("options, fragment", [
+    ({"name": "hyperbnd"}, "did you mean 'hyperband'"),
+    ({"name": "hyperband", "grace_epochs": 5, "max_epochs": 3}, "grace_epochs = 5 exceeds max_epochs"),
+    ({"name": "hyperband", "brackets": 3}, "early_stopping.brackets"),
+    ({"name": "asha", "seeds": 3}, "early_stopping.seeds"),
+])
+def test_make_pruner_rejects_bad_options_naming_the_field(options, fragment):
+    from nas.evaluation.pruning import make_pruner
+
+    with pytest.raises(ConfigError, match=fragment):
+        make_pruner(**options)
+
+
+def test_bohb_with_hyperband_prunes_a_real_search_and_bohb_needs_it(tmp_path):
+    from nas.runtime.config import pruner_options
+
+    cfg = parse_config(_config(early_stopping={"name": "hyperband", "grace_epochs": 1, "reduction_factor": 2},
+                               strategy={"name": "bohb", "options": {"n_min": 2}}))
+    assert pruner_options(cfg) == {"name": "hyperband", "grace_epochs": 1, "reduction_factor": 2,
+                                   "max_epochs": 3, "seed": 0}
+    exp = Experiment.create(cfg, tmp_path / "exp")
+    exp.run()
+    trials = exp.store.trials()
+    pruned = [t for t in trials if t.status == "PRUNED"]
+    assert len(trials) == 8 and pruned
+    assert all(t.metrics["epochs"] < 3 for t in pruned)
+    # the model learnt from every epoch of every trial, the pruned ones included
+    bohb = getattr(exp.strategy, "inner", exp.strategy)
+    assert len(bohb.observations[1]) >= len(trials)  # every trial's first epoch, pruned or not
+    assert sum(map(len, bohb.observations.values())) >= sum(len(t.history) for t in trials)
+    exp.close()
+    with pytest.raises(ConfigError, match=r"early_stopping: \{name: hyperband\}"):
+        parse_config(_config(strategy={"name": "bohb"}))
+
+
+def test_a_hyperband_pruner_rebuilt_from_the_reported_history_decides_as_the_original():
+    """What a resumed experiment does: a fresh pruner fed the stored per-epoch scores continues identically."""
+    from nas.evaluation.pruning import Hyperband
+
+    rng = np.random.default_rng(0)
+    history = [(i, e, float(rng.random())) for i in range(30) for e in (1, 2, 3)]
+    original = Hyperband(grace_epochs=1, reduction_factor=2, max_epochs=4, seed=7)
+    for trial_id, epoch, value in history[:60]:
+        original.report(trial_id, epoch, value)
+    resumed = Hyperband(grace_epochs=1, reduction_factor=2, max_epochs=4, seed=7)
+    for trial_id, epoch, value in history[:60]:
+        resumed.report(trial_id, epoch, value)
+    assert [original.report(*h) for h in history[60:]] == [resumed.report(*h) for h in history[60:]]
