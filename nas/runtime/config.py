@@ -87,6 +87,8 @@ class EvaluatorConfig:
     options: dict[str, Any] = field(default_factory=dict)
     #: the validation score of the train evaluator (nas.evaluation.metrics); None: accuracy, or rmse for regression
     metric: str | None = None
+    #: weight inheritance (train evaluator): {epochs, keep, max_mb}, see nas.evaluation.inheritance; None: off
+    inherit: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -457,10 +459,15 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
             train["threads"] = cfg.execution.threads_per_trial
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, train=train,
                        data_seed=cfg.seed, metric=ev.metric)
+        if ev.inherit is not None:
+            options["inherit"] = ev.inherit
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.task is not None or ev.train:
         raise ConfigError(f"evaluator: the {ev.name!r} evaluator takes no task or train settings")
+    if ev.inherit is not None and ev.name != "train":
+        raise ConfigError(f"evaluator.inherit: the {ev.name!r} evaluator trains nothing, so there are no weights to "
+                          "inherit; remove evaluator.inherit or use the train evaluator")
     if ev.metric is not None and ev.name != "train":
         raise ConfigError(f"evaluator.metric = {ev.metric!r}: the {ev.name!r} evaluator has its own score; a metric "
                           "applies to the train evaluator only")
