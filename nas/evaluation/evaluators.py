@@ -282,7 +282,8 @@ class TrainEvaluator(Evaluator):
                 metrics.update(tensors_copied=float(start.copied), tensors_fresh=float(start.fresh))
                 if start.parent is not None:
                     metrics["inherited_from"] = float(start.parent)
-                info["inheritance"] = f"{start.note}; trained {report.epochs_run} epochs"
+                plural = "" if report.epochs_run == 1 else "s"
+                info["inheritance"] = f"{start.note}; trained {report.epochs_run} epoch{plural}"
                 weights = serialize_weights(model) if status is Status.COMPLETE else None
             return Result(status, score=score, metrics=metrics, history=report.history, info=info,
                           error="pruned by the scheduler" if status is Status.PRUNED else None, weights=weights)
