@@ -6,6 +6,7 @@ cumulative training epochs of the search, and how many epochs the search with in
 validation accuracy of the search without it. Writes the section ``inheritance`` of RESULTS.md.
 
     .venv/bin/python experiments/benchmarks/inheritance.py [--seeds 0 1] [--trials 20] [--epochs 4] [--inherit-epochs 1]
+        [--task digits] [--limit 0]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from nas.runtime.experiment import Experiment
 def run(directory: Path, seed: int, args: argparse.Namespace, inherit: bool) -> dict[str, Any]:
     """One search; returns its trials' (epochs, val, test, copied) in completion order (id order: local executor)."""
     evaluator: dict[str, Any] = {
-        "name": "train", "task": "mnist", "task_options": {"limit": args.limit},
+        "name": "train", "task": args.task, "task_options": {"limit": args.limit} if args.limit else {},
         "train": {"epochs": args.epochs, "batch_size": 64, "lr": 0.05, "optimizer": "sgd", "schedule": "cosine"},
         "options": {"latency_runs": 0}}
     if inherit:
@@ -77,7 +78,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--inherit-epochs", type=int, default=1)
     parser.add_argument("--population", type=int, default=6)
-    parser.add_argument("--limit", type=int, default=2000)
+    parser.add_argument("--task", default="digits")
+    parser.add_argument("--limit", type=int, default=0, help="samples of the task (0: all)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -86,6 +88,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             plain = run(Path(tmp) / f"plain{seed}", seed, args, inherit=False)
+            print(f"seed {seed} without inheritance: {plain['seconds']:.0f} s", file=sys.stderr, flush=True)
             child = run(Path(tmp) / f"inherit{seed}", seed, args, inherit=True)
             per_seed.append((seed, plain, child))
             print(f"seed {seed}: {plain['seconds']:.0f} s without, {child['seconds']:.0f} s with", file=sys.stderr)
@@ -109,7 +112,8 @@ def main() -> None:
     body = f"""## Weight inheritance in evolution (`inheritance.py`)
 
 **What was measured.** Regularized evolution (population {args.population}, tournament 3, de-duplication on) of
-{args.trials} `nb201` cells (C=8, N=1) on `mnist` ({args.limit:,} samples), local executor, each seed run twice with
+{args.trials} `nb201` cells (C=8, N=1) on `{args.task}` ({f"{args.limit:,} samples" if args.limit else "all of it"}),
+local executor, each seed run twice with
 the same seed (so the same first population, trained identically): once training every candidate from scratch for
 {args.epochs} epochs (SGD lr 0.05 cosine, batch 64), once with `evaluator.inherit: {{epochs: {args.inherit_epochs},
 keep: {args.population}}}`: a mutated child starts from its parent's trained weights for every unchanged op and trains
