@@ -136,7 +136,7 @@ class WeightStore:
         above ``max_bytes``, the oldest of the rest but the newest; returns the trials dropped."""
         rows = self.entries()
         recent = {e.trial for e in rows[-keep:]}
-        scored = sorted((e for e in rows if e.score is not None), key=lambda e: (-e.score, e.seq))  # type: ignore
+        scored = sorted((e for e in rows if e.score is not None), key=lambda e: (-(e.score or 0.0), e.seq))
         kept = recent | {e.trial for e in scored[:keep]}
         drop = [e.trial for e in rows if e.trial not in kept]
         if max_bytes is not None:
