@@ -179,3 +179,24 @@ def test_bad_inherit_settings(change: dict[str, Any], words: str) -> None:
 def test_inherit_needs_the_train_evaluator() -> None:
     with pytest.raises(ConfigError, match=re.escape("evaluator.inherit: the 'nb201' evaluator trains nothing")):
         parse_config({**CONFIG, "space": {"name": "nb201"}, "evaluator": {"name": "nb201", "inherit": {"epochs": 1}}})
+
+
+def test_a_child_of_a_skipped_duplicate_names_the_evaluated_trial(tmp_path: Path) -> None:
+    """De-duplication tells evolution the result of a duplicate under the duplicate's own id; a child bred from that
+    member names the trial that was evaluated (whose weights exist) as its parent, also after a resume."""
+    data = {"name": "alias", "seed": 0, "space": {"name": "nb201"},
+            "strategy": {"name": "evolution", "options": {"population": 4, "sample_size": 4}},
+            "evaluator": {"name": "nb201"}, "budget": {"max_trials": 60},
+            "execution": {"executor": "local", "workers": 1}}
+    exp = Experiment.create(parse_config({**data, "budget": {"max_trials": 30}}), tmp_path / "exp")
+    exp.run()
+    exp.close()
+    exp = Experiment.open(tmp_path / "exp", max_trials=60)
+    exp.run()
+    trials = exp.store.trials()
+    skipped = exp.strategy.skipped  # type: ignore[attr-defined]
+    exp.close()
+    ids = {t.id for t in trials}
+    parents = [t.parent for t in trials if t.parent is not None]
+    assert skipped > 0 and parents
+    assert all(p in ids for p in parents)
