@@ -16,7 +16,8 @@ describes it for ``nas status``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,7 +30,7 @@ from nas.trials.objectives import Constraint, Objective, feasible, oriented, par
 from nas.trials.protocols import JobContext, JobOutcome, JobSpec, Space
 from nas.trials.trial import Result, Trial
 
-__all__ = ["Strategy", "trial_seed"]
+__all__ = ["Strategy", "Child", "trial_seed"]
 
 #: how many checked architectures a strategy remembers as members
 _MEMBER_MEMO = 4096
@@ -39,6 +40,16 @@ def trial_seed(seed: int, trial_id: int) -> int:
     """The evaluation seed of trial ``trial_id`` in an experiment seeded with ``seed`` (independent of the
     strategy, so every strategy trains the same candidate identically)."""
     return int(np.random.SeedSequence([seed, trial_id]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+@dataclass(frozen=True)
+class Child:
+    """A proposal derived from an evaluated trial (a mutation of it): ``_propose`` returns it in place of a bare
+    architecture to say which trial ``parent`` it came from, so that weight inheritance can start it from that
+    trial's trained weights (the trial carries ``parent``)."""
+
+    arch: Architecture
+    parent: int
 
 
 class Strategy(ABC):
@@ -76,7 +87,9 @@ class Strategy(ABC):
         (the last few thousand are remembered) is not checked again."""
         if not is_int(n) or n < 1:
             raise ValueError(f"ask(n): n must be a positive integer, got {n!r}")
-        proposals = self._propose(n)
+        made = self._propose(n)
+        proposals = [p.arch if isinstance(p, Child) else p for p in made]
+        parents = [p.parent if isinstance(p, Child) else None for p in made]
         for arch in proposals:
             if arch in self._members:
                 continue
@@ -89,8 +102,8 @@ class Strategy(ABC):
                 del self._members[next(iter(self._members))]  # the oldest
             self._members[arch] = None
         trials = []
-        for arch in proposals:
-            trial = Trial(self._next_id, arch, trial_seed(self.seed, self._next_id))
+        for arch, parent in zip(proposals, parents):
+            trial = Trial(self._next_id, arch, trial_seed(self.seed, self._next_id), parent)
             self._next_id += 1
             self._pending[trial.id] = trial
             trials.append(trial)
@@ -117,7 +130,8 @@ class Strategy(ABC):
             "next_id": self._next_id,
             "n_told": self.n_told,
             "rng": jsonable(self.rng.bit_generator.state),
-            "pending": [{"id": t.id, "seed": t.seed, "arch": t.arch.to_json()} for t in self.pending],
+            "pending": [{"id": t.id, "seed": t.seed, "arch": t.arch.to_json(), "parent": t.parent}
+                        for t in self.pending],
             "own": self._state(),
         }
 
@@ -155,14 +169,14 @@ class Strategy(ABC):
         self._next_id = state["next_id"]
         self.n_told = state["n_told"]
         self.rng.bit_generator.state = state["rng"]
-        self._pending = {p["id"]: Trial(p["id"], Architecture.from_json(p["arch"]), p["seed"])
+        self._pending = {p["id"]: Trial(p["id"], Architecture.from_json(p["arch"]), p["seed"], p.get("parent"))
                          for p in state["pending"]}
         self._load_state(state["own"])
 
     # -- what subclasses write -------------------------------------------------------------------
     @abstractmethod
-    def _propose(self, n: int) -> list[Architecture]:
-        """``n`` architectures to evaluate next."""
+    def _propose(self, n: int) -> Sequence[Architecture | Child]:
+        """``n`` architectures to evaluate next; a :class:`Child` names the trial it was derived from."""
 
     @abstractmethod
     def _observe(self, trial: Trial, result: Result) -> None:

@@ -23,6 +23,7 @@ cost per trial is then flat however long the search.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -40,6 +41,8 @@ __all__ = ["Deduplicate"]
 
 #: the fallback RNG's stream, next to the strategy seed (so it differs from the inner strategy's RNG)
 _RNG_STREAM = 0xDEDA
+#: aliases kept (the most recent): far more than any population a child's parent is drawn from
+_ALIASES = 4096
 
 
 class Deduplicate(Strategy):
@@ -79,6 +82,10 @@ class Deduplicate(Strategy):
         self.inflight: dict[int, str] = {}
         self.waiting: dict[str, list[int]] = {}
         self.skipped = 0
+        #: id of a duplicate the inner strategy was told a result of -> id of the trial that was evaluated (with a
+        #: result source): a child the inner strategy derives from the duplicate names the evaluated trial as its
+        #: parent, whose weights weight inheritance has
+        self.aliases: dict[int, int] = {}
 
     def ask(self, n: int = 1) -> list[Trial]:
         if not is_int(n) or n < 1:
@@ -104,8 +111,19 @@ class Deduplicate(Strategy):
                 self._skip(trial, key)
             self.inflight[trial.id] = key
             self.waiting.setdefault(key, [])
-            out.append(trial)
+            out.append(self._aliased(trial))
         return out
+
+    def _aliased(self, trial: Trial) -> Trial:
+        """``trial`` with its parent replaced by the evaluated trial when the parent is a skipped duplicate."""
+        if trial.parent is None or trial.parent not in self.aliases:
+            return trial
+        return dataclasses.replace(trial, parent=self.aliases[trial.parent])
+
+    def _alias(self, duplicate: int, evaluated: int) -> None:
+        self.aliases[duplicate] = evaluated
+        if len(self.aliases) > _ALIASES:
+            del self.aliases[next(iter(self.aliases))]
 
     def _duplicate(self, key: str) -> bool:
         return key in self.results or key in self.waiting
@@ -115,6 +133,9 @@ class Deduplicate(Strategy):
         trial in flight."""
         self.skipped += 1
         if key in self.results:
+            kept = self.results[key]
+            if isinstance(kept, int):
+                self._alias(trial.id, kept)
             self.inner.tell(trial, self._result(key))
         else:
             self.waiting[key].append(trial.id)
@@ -142,6 +163,8 @@ class Deduplicate(Strategy):
         if waiters:  # the pending trials are looked up only when duplicates wait (a sort of all in flight)
             pending = {t.id: t for t in self.inner.pending}
             for other in waiters:
+                if result.status is Status.COMPLETE and self.result_source is not None:
+                    self._alias(other, trial.id)
                 self.inner.tell(pending[other], result)
 
     def _result(self, key: str) -> Result:
@@ -185,7 +208,7 @@ class Deduplicate(Strategy):
 
     @property
     def pending(self) -> list[Trial]:
-        mine = [t for t in self.inner.pending if t.id in self.inflight and t.id not in self.own]
+        mine = [self._aliased(t) for t in self.inner.pending if t.id in self.inflight and t.id not in self.own]
         return sorted(mine + list(self.own.values()), key=lambda t: t.id)
 
     @property
@@ -201,7 +224,7 @@ class Deduplicate(Strategy):
                 "waiting": {k: list(v) for k, v in self.waiting.items()},
                 "rng": jsonable(self.rng.bit_generator.state), "fallbacks": self.fallbacks, "budget": self.budget,
                 "asked": self.asked,
-                "own_told": self.own_told,
+                "own_told": self.own_told, "aliases": [[k, v] for k, v in self.aliases.items()],
                 "own": [{"id": t.id, "seed": t.seed, "arch": t.arch.to_json()} for t in self.own.values()]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -222,6 +245,7 @@ class Deduplicate(Strategy):
         self.budget = state.get("budget", self.reserve)
         self.asked = state.get("asked", 0)
         self.own_told = state.get("own_told", 0)
+        self.aliases = {int(k): int(v) for k, v in state.get("aliases", [])}
         self.own = {p["id"]: Trial(p["id"], Architecture.from_json(p["arch"]), p["seed"]) for p in state.get("own", [])}
 
     def _propose(self, n: int) -> list[Architecture]:  # pragma: no cover - ask() is overridden

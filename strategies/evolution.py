@@ -6,7 +6,9 @@ A population of the ``population`` most recently evaluated architectures; each c
 probability ``crossover``, from a uniform crossover of two tournament winners' decisions. The oldest member
 dies when a child joins. The first ``population`` proposals are random. With several objectives the
 tournament picks by Pareto rank within the population, then by crowding distance (NSGA-II's order).
-Failed or infeasible results never join the population.
+Failed or infeasible results never join the population. A mutated child names the trial it came from (a
+:class:`~strategies.base.Child`; with crossover, the first tournament winner), so weight inheritance can start it
+from that trial's trained weights.
 
 With many workers (trials in flight) the tournament still draws from the results in; a child computing the same
 cell as a trial in flight, or as another child of the same batch, is bred again (up to 16 times): otherwise a
@@ -22,7 +24,7 @@ from nas.core.checks import check_int, check_number
 from nas.graph.architecture import Architecture
 from nas.trials.objectives import crowding_distance, non_dominated_sort
 from nas.trials.trial import Result, Trial
-from strategies.base import Strategy
+from strategies.base import Child, Strategy
 
 __all__ = ["RegularizedEvolution"]
 
@@ -44,11 +46,12 @@ class RegularizedEvolution(Strategy):
         if sample_size > population:
             raise ValueError(f"evolution: sample_size {sample_size} exceeds population {population}")
         self.crossover = check_number(f"{option} crossover", crossover, low=0.0, high=1.0)
-        self.population: list[tuple[Architecture, tuple[float, ...]]] = []
+        #: (architecture, fitness, trial id) of the most recent members, oldest first
+        self.population: list[tuple[Architecture, tuple[float, ...], int | None]] = []
         self.n_initial = 0
 
-    def _propose(self, n: int) -> list[Architecture]:
-        out: list[Architecture] = []
+    def _propose(self, n: int) -> list[Architecture | Child]:
+        out: list[Architecture | Child] = []
         running: set[str] | None = None  # cells in flight or proposed in this batch, once a child is bred
         for _ in range(n):
             if self.n_initial < self.population_size or len(self.population) < 2:
@@ -56,31 +59,36 @@ class RegularizedEvolution(Strategy):
                 out.append(self.space.sample(self.rng))
                 continue
             if running is None:
-                running = {a.canonical_hash() for a in [*(t.arch for t in self.pending), *out]}
+                running = {(a.arch if isinstance(a, Child) else a).canonical_hash()
+                           for a in [*(t.arch for t in self.pending), *out]}
             for _attempt in range(_REDRAWS):
-                child = self._child()
+                child, parent = self._child()
                 if child.canonical_hash() not in running:
                     break
             running.add(child.canonical_hash())
-            out.append(child)
+            out.append(child if parent is None else Child(child, parent))
         return out
 
-    def _child(self) -> Architecture:
+    def _child(self) -> tuple[Architecture, int | None]:
+        """A child and the trial id of the member it was derived from."""
         if self.crossover and self.rng.random() < self.crossover:
-            return self._cross(self._tournament(), self._tournament())
-        return self.space.mutate(self._tournament(), self.rng)
+            (a, parent), (b, _) = self._tournament(), self._tournament()
+            return self._cross(a, b), parent
+        arch, parent = self._tournament()
+        return self.space.mutate(arch, self.rng), parent
 
-    def _tournament(self) -> Architecture:
+    def _tournament(self) -> tuple[Architecture, int | None]:
         size = min(self.sample_size, len(self.population))
         picks = self.rng.choice(len(self.population), size=size, replace=False)
         fits = [self.population[i][1] for i in picks]
         if len(self.objectives) == 1 or not self.multi_objective:
             best = max(range(size), key=lambda k: fits[k])
         else:
-            ranks = non_dominated_sort([f for _, f in self.population])
-            crowd = crowding_distance([f for _, f in self.population])
+            ranks = non_dominated_sort([m[1] for m in self.population])
+            crowd = crowding_distance([m[1] for m in self.population])
             best = min(range(size), key=lambda k: (ranks[picks[k]], -crowd[picks[k]]))
-        return self.population[int(picks[best])][0]
+        arch, _, trial_id = self.population[int(picks[best])]
+        return arch, trial_id
 
     def _cross(self, a: Architecture, b: Architecture) -> Architecture:
         da, db = self.space.encode(a), self.space.encode(b)
@@ -93,13 +101,16 @@ class RegularizedEvolution(Strategy):
         fit = self.fitness(result)
         if fit is None:
             return
-        self.population.append((trial.arch, fit))
+        self.population.append((trial.arch, fit, trial.id))
         if len(self.population) > self.population_size:
             self.population.pop(0)
 
     def _state(self) -> dict[str, Any]:
-        return {"n_initial": self.n_initial, "population": [[a.to_json(), list(f)] for a, f in self.population]}
+        return {"n_initial": self.n_initial,
+                "population": [[a.to_json(), list(f), i] for a, f, i in self.population]}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.n_initial = state["n_initial"]
-        self.population = [(Architecture.from_json(a), tuple(f)) for a, f in state["population"]]
+        # members saved before trial ids were kept have none (their children then have no parent)
+        self.population = [(Architecture.from_json(m[0]), tuple(m[1]), m[2] if len(m) > 2 else None)
+                           for m in state["population"]]

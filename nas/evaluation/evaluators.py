@@ -30,6 +30,7 @@ from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
 from nas.core.registry import Registry, register_named, subclass_check
 from nas.evaluation.benchmarks import load_nb201
 from nas.evaluation.device import DeviceDataCache, peak_memory_mb
+from nas.evaluation.inheritance import InheritSettings, serialize_weights, start_from_parent
 from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
 from nas.evaluation.metrics import Metric, check_metric, metric_for, metric_keys
 from nas.evaluation.proxies import PROXIES
@@ -136,6 +137,12 @@ class TrainEvaluator(Evaluator):
             tensors copied and left freshly initialised, ``info["init_from"]`` says so in words.
         init: what of the copied weights is frozen (:class:`~nas.transfer.TransferSpec`; default ``full``: all
             learn).
+        inherit: weight inheritance (``evaluator.inherit``, :class:`~nas.evaluation.inheritance.InheritSettings` or
+            its dict; None: off). A trial whose ``inherit`` carries its parent's weights starts from them for every
+            unchanged op and trains ``inherit.epochs`` epochs; every completed result carries its trained weights
+            (``Result.weights``) for the runtime's weight store, and the metrics ``tensors_copied``,
+            ``tensors_fresh`` (and ``inherited_from``, the parent's id, for a child), with ``info["inheritance"]``
+            saying what happened (a corrupt or lost parent: trained from scratch, full epochs).
 
     On a worker the evaluator lives across trials: it keeps the task loaded and, for a task small enough to stay on
     the device (``train.resident_data_mb``), its tensors on the device (:class:`~nas.evaluation.device.
@@ -153,7 +160,7 @@ class TrainEvaluator(Evaluator):
 
     def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
                  train: Any = None, data_seed: int = 0, latency_runs: int = 10, metric: str | None = None,
-                 init_from: str | None = None, init: TransferSpec | None = None) -> None:
+                 init_from: str | None = None, init: TransferSpec | None = None, inherit: Any = None) -> None:
         if not isinstance(task, str) or not is_task(task):
             raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
                               + did_you_mean(str(task), list_tasks())
@@ -166,6 +173,8 @@ class TrainEvaluator(Evaluator):
         self.train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(dict(train or {}))
         self.data_seed = data_seed
         self.latency_runs = latency_runs
+        self.inherit: InheritSettings | None = (
+            inherit if isinstance(inherit, InheritSettings) or inherit is None else InheritSettings.from_dict(inherit))
         self._task: Task | None = None
         self._data = DeviceDataCache()
         #: optional early-stopping pruner with ``report(trial_id, epoch, score) -> bool``, told each epoch's score
@@ -226,6 +235,8 @@ class TrainEvaluator(Evaluator):
         regression, without ``latency_ms`` when latency is not measured (``latency_runs = 0``) and without
         ``peak_gpu_memory_mb`` when training is set to the CPU."""
         names = self.metrics | set(metric_keys(self.metric))
+        if self.inherit is not None:
+            names |= {"tensors_copied", "tensors_fresh", "inherited_from"}
         if self.problem == "regression":
             names -= {"val_acc", "test_acc"}
         if not self.latency_runs:
@@ -276,6 +287,9 @@ class TrainEvaluator(Evaluator):
                 model = self.compiler(trial.arch, task.input_shape, task.num_classes)
                 plan, init_metrics, init_note = self._transfer(model)
                 params, flops = count_params(model), count_flops(model, task.input_shape)
+                start = start_from_parent(model, trial.inherit) if self.inherit is not None else None
+                if self.inherit is not None and start is not None and start.inherited:
+                    cfg = cfg.replace(epochs=self.inherit.epochs)
                 report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch), data=data,
                                metric=self.metric, lr_groups=plan.lr_groups, keep_eval=plan.eval_modules)
             test = score_split(model, data.x_test, data.y_test, task, self.metric, cfg.eval_batch_size, cfg.loss,
@@ -295,11 +309,19 @@ class TrainEvaluator(Evaluator):
             if self.latency_runs:
                 metrics["latency_ms"] = cpu_latency_ms(model, task.input_shape, runs=self.latency_runs)
             status = Status.PRUNED if report.stopped == "pruned" else Status.COMPLETE
-            return Result(status, score=score, metrics=metrics, history=report.history,
-                          info={"signal": f"validation {self.metric.describe()} on {self.task_name}",
-                                "metric": self.metric.name, "direction": self.metric.direction,
-                                "device": str(device), **init_note},
-                          error="pruned by the scheduler" if status is Status.PRUNED else None)
+            info = {"signal": f"validation {self.metric.describe()} on {self.task_name}",
+                    "metric": self.metric.name, "direction": self.metric.direction, "device": str(device),
+                    **init_note}
+            weights = None
+            if start is not None:
+                metrics.update(tensors_copied=float(start.copied), tensors_fresh=float(start.fresh))
+                if start.parent is not None:
+                    metrics["inherited_from"] = float(start.parent)
+                plural = "" if report.epochs_run == 1 else "s"
+                info["inheritance"] = f"{start.note}; trained {report.epochs_run} epoch{plural}"
+                weights = serialize_weights(model) if status is Status.COMPLETE else None
+            return Result(status, score=score, metrics=metrics, history=report.history, info=info,
+                          error="pruned by the scheduler" if status is Status.PRUNED else None, weights=weights)
         except Diverged as err:
             return Result.failed(str(err))
         except Exception as err:  # a bad candidate is data, not a crash

@@ -64,6 +64,8 @@ class _GraphCell(nn.Module):
         ops: list[nn.Module] = []
         plan: list[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]] = []
         droppable: list[bool] = []
+        #: ``(src, dst, op)`` of each module of ``ops``: what it computes, whatever its index (weight inheritance)
+        self.edge_sites: list[tuple[int, int, str]] = []
         for node in nx.topological_sort(cell.graph):
             if node < cell.inputs:
                 continue
@@ -74,6 +76,7 @@ class _GraphCell(nn.Module):
                 (zeros if spec is not None and spec.zero else live).append((len(ops), src))
                 droppable.append(not (spec is not None and (spec.identity or spec.zero)))
                 ops.append(make_op(src, node, op))
+                self.edge_sites.append((src, node, op))
             plan.append((node, live, zeros))
         self.ops = nn.ModuleList(ops)
         self.plan = plan

@@ -104,6 +104,8 @@ class EvaluatorConfig:
     init_mode: str = "full"
     init_freeze: int | None = None
     init_body_lr_scale: float = 1.0
+    #: weight inheritance (train evaluator): {epochs, keep, max_mb}, see nas.evaluation.inheritance; None: off
+    inherit: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -503,6 +505,8 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
                        data_seed=cfg.seed, metric=ev.metric)
         if ev.init_from is not None:
             options.update(init_from=ev.init_from, init=_transfer_spec(ev))
+        if ev.inherit is not None:
+            options["inherit"] = ev.inherit
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.task is not None or ev.train:
@@ -514,6 +518,9 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
     if ev.init_from is not None and ev.name != "train":
         raise ConfigError(f"evaluator.init_from = {ev.init_from!r}: only the train evaluator trains candidates "
                           f"from weights, not {ev.name!r}; remove init_from or use the train evaluator")
+    if ev.inherit is not None and ev.name != "train":
+        raise ConfigError(f"evaluator.inherit: the {ev.name!r} evaluator trains nothing, so there are no weights to "
+                          "inherit; remove evaluator.inherit or use the train evaluator")
     if ev.metric is not None and ev.name != "train":
         raise ConfigError(f"evaluator.metric = {ev.metric!r}: the {ev.name!r} evaluator has its own score; a metric "
                           "applies to the train evaluator only")

@@ -42,6 +42,7 @@ from nas.runtime.events import (
     WaitingForWorkers,
 )
 from nas.runtime.executors import RayExecutor
+from nas.runtime.inheritance import InheritingProposer, WeightShipper, settings_of
 from nas.runtime.jobs import job_runner, on_driver
 from nas.runtime.loop import TrialRecord, run_loop
 from nas.runtime.preflight import preflight, start_executor
@@ -57,6 +58,7 @@ from nas.storage.integrity import (
 )
 from nas.storage.lock import ExperimentLock
 from nas.storage.store import RUNNING, StoredBaseline, StoredTrial, TrialStore
+from nas.storage.weights import WeightStore
 from nas.tracking.base import TrackedTrial, Trackers, decision_params
 from nas.tracking.replay import tracked_trials
 from nas.tracking.settings import open_trackers
@@ -68,6 +70,7 @@ from nas.trials.protocols import (
     JobContext,
     JobFiles,
     JobSpec,
+    Proposer,
     PrunableEvaluator,
     Pruner,
     Strategy,
@@ -121,6 +124,8 @@ class Experiment:
     RUNS_JOB = "runs_job"
     #: store meta key of the placement wait under way (the progress line, time-stamped), null when there is none
     WAITING = "waiting"
+    #: the weight store of weight inheritance (``evaluator.inherit``), see :mod:`nas.storage.weights`
+    WEIGHTS = "weights"
 
     def __init__(self, cfg: ExperimentConfig, directory: Path, components: Components, elapsed: float = 0.0, *,
                  lock: ExperimentLock | None = None, create_store: bool = True,
@@ -135,6 +140,14 @@ class Experiment:
         self.strategy: Strategy = components.strategy
         self.evaluator: Evaluator = components.evaluator
         self.store = TrialStore(directory / self.STORE, create=create_store)
+        #: the trained weights children inherit (None: the evaluator does not inherit weights)
+        self.weights: WeightStore | None = None
+        if settings_of(self.evaluator) is not None:
+            try:
+                self.weights = WeightStore(directory / self.WEIGHTS)
+            except BaseException:
+                self.store.close()
+                raise
         self.elapsed = elapsed
         self._lock = lock
         self._executor = executor
@@ -465,6 +478,13 @@ class Experiment:
         # again from the store on resume, above).
         tally = {"done": done, "running": len(resubmit), "failed": self.store.counts().get(Status.FAILED.value, 0)}
         self._tally = tally
+        # weight inheritance: children carry their parent's weights; finished trials' weights go to the store
+        proposer: Proposer = self.strategy
+        settings = settings_of(self.evaluator)
+        shipper = None
+        if self.weights is not None and settings is not None:
+            shipper = WeightShipper(self.weights, settings, ray=isinstance(executor, RayExecutor))
+            proposer = InheritingProposer(self.strategy, shipper)
 
         def on_submit(trials: list[Trial]) -> None:
             for t in trials:
@@ -473,6 +493,8 @@ class Experiment:
             self.checkpoint(time.perf_counter() - start)
 
         def on_record(record: TrialRecord) -> None:
+            if shipper is not None:  # the weights first: a kill between the two runs the trial again, same weights
+                shipper.record(record.trial, record.result)
             self.store.finished(record.trial, record.result, record.worker, record.retries)
             r = record.result
             tally["done"] += 1
@@ -507,7 +529,9 @@ class Experiment:
                 for t in resubmit:
                     earlier = self.store.get(t.id)
                     self.store.submitted(t, attempts=earlier.attempts + 1 if earlier else 1)
-                run_loop(self.strategy, self.evaluator, executor, max_trials=budget.max_trials,
+                if shipper is not None:
+                    resubmit = [shipper.attach(t) for t in resubmit]
+                run_loop(proposer, self.evaluator, executor, max_trials=budget.max_trials,
                          max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
                          on_record=on_record, keep_records=False)
         except BaseException:
@@ -661,5 +685,7 @@ class Experiment:
         if executor is not None:
             executor.shutdown()
         self.store.close()
+        if self.weights is not None:
+            self.weights.close()
         if self._lock is not None:
             self._lock.release()

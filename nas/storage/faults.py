@@ -12,6 +12,9 @@ The points (each passed before and after the write it names):
 - ``config.before`` / ``config.after``: the same for ``config.yaml``;
 - ``stage.before`` / ``stage.after``: a new experiment, staged in a hidden sibling directory, before / after it is
   renamed into place.
+
+And, with weight inheritance only (:data:`WEIGHT_POINTS`): ``weights.before`` / ``weights.after``: a trial's weights
+are in their file, before / after their index row is written (:mod:`nas.storage.weights`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["FAULT_ENV", "POINTS", "fault_point"]
+__all__ = ["FAULT_ENV", "POINTS", "WEIGHT_POINTS", "fault_point"]
 
 FAULT_ENV = "NAS_FAULT_AT"
 POINTS = tuple(f"{kind}.{when}" for kind in ("store", "checkpoint", "config", "stage") for when in ("before", "after"))
+WEIGHT_POINTS = ("weights.before", "weights.after")
 
 _passes: dict[str, int] = {}
 

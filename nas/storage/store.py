@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY, arch TEXT NOT NULL, hash TEXT NOT NULL, seed INTEGER NOT NULL,
     status TEXT NOT NULL, score REAL, metrics TEXT, info TEXT, history TEXT, error TEXT, traceback TEXT,
-    worker TEXT, submitted REAL NOT NULL, finished REAL, attempts INTEGER NOT NULL DEFAULT 1
+    worker TEXT, submitted REAL NOT NULL, finished REAL, attempts INTEGER NOT NULL DEFAULT 1, parent INTEGER
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
+# Columns added to the trials table after its first version: (name, SQL type). A store written before one was added
+# gets it when opened for writing (NULL in the old rows); a read-only reader of such a store reads NULL for it.
+_ADDED_COLUMNS = (("parent", "INTEGER"),)
 # Baselines (reference models trained beside the search, see nas.runtime.baselines) have a table of their own, made
 # when the first is submitted: the search's trial table, its counts and the checkpoint cross-check never see them.
 _BASELINE_SCHEMA = """
@@ -74,10 +77,12 @@ class StoredTrial:
     submitted: float
     finished: float | None
     attempts: int
+    #: the trial it was derived from (see :attr:`nas.trials.trial.Trial.parent`); None: none, or an old store
+    parent: int | None = None
 
     @property
     def trial(self) -> Trial:
-        return Trial(self.id, self.arch, self.seed)
+        return Trial(self.id, self.arch, self.seed, self.parent)
 
     def result(self) -> Result:
         return Result.from_dict({"status": self.status, "score": self.score, "metrics": self.metrics,
@@ -90,7 +95,7 @@ class StoredBaseline(StoredTrial):
     """One row of the baselines table: a reference model trained beside the search, under its reference ``name``
     (its ``id`` is negative, ``-1`` for the first baseline of the config, and never a search trial's)."""
 
-    name: str
+    name: str = field(kw_only=True)
 
 
 def _file_state(*paths: Path) -> tuple[tuple[int, int, int] | None, ...]:
@@ -198,9 +203,20 @@ class TrialStore:
                     raise ConfigError(f"trial store {str(self.path)!r} holds no trial table (it is empty or not "
                                       "written by `nas search`); restore it from a backup, or start a new search in "
                                       "another directory (`nas search CONFIG --out NEW_DIR`)")
+                self._migrate()
             except BaseException:
                 self._db.close()
                 raise
+
+    def _trial_columns(self) -> set[str]:
+        return {r[1] for r in self._db.execute("PRAGMA table_info(trials)")}
+
+    def _migrate(self) -> None:
+        """Add the columns of :data:`_ADDED_COLUMNS` that a store written by an older version lacks."""
+        have = self._trial_columns()
+        for name, kind in _ADDED_COLUMNS:
+            if have and name not in have:
+                self._db.execute(f"ALTER TABLE trials ADD COLUMN {name} {kind}")
 
     def has_tables(self) -> bool:
         """Whether the file holds the store's tables (an empty or foreign SQLite file does not)."""
@@ -232,9 +248,10 @@ class TrialStore:
     def submitted(self, trial: Trial, attempts: int = 1) -> None:
         """Record a trial as RUNNING (replacing an earlier attempt of the same id)."""
         self._write(
-            "INSERT OR REPLACE INTO trials (id, arch, hash, seed, status, submitted, attempts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(), attempts))
+            "INSERT OR REPLACE INTO trials (id, arch, hash, seed, status, submitted, attempts, parent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(), attempts,
+             trial.parent))
 
     def finished(self, trial: Trial, result: Result, worker: str | None = None, retries: int = 0) -> None:
         """Record the result of a trial; ``retries`` are extra attempts the executor made within this
@@ -249,21 +266,28 @@ class TrialStore:
     def _row(self, row: tuple[Any, ...]) -> StoredTrial:
         return StoredTrial(row[0], Architecture.from_json(row[1]), row[2], row[3], row[4], row[5],
                            json.loads(row[6] or "{}"), json.loads(row[7] or "{}"), json.loads(row[8] or "[]"),
-                           row[9], row[10], row[11], row[12], row[13], row[14])
+                           row[9], row[10], row[11], row[12], row[13], row[14], *row[15:16])
 
     _COLUMNS = ("id, arch, hash, seed, status, score, metrics, info, history, error, traceback, worker, "
                 "submitted, finished, attempts")
 
+    @property
+    def _trial_select(self) -> str:
+        """The columns of a :class:`StoredTrial`, ``parent`` as NULL in a store older than it (read-only)."""
+        with _sqlite_errors(self.path):
+            parent = "parent" if "parent" in self._trial_columns() else "NULL"
+        return f"{self._COLUMNS}, {parent}"
+
     def trials(self, status: str | None = None) -> list[StoredTrial]:
         """All trials (or those with ``status``), by id."""
         if status is None:
-            rows = self._read(f"SELECT {self._COLUMNS} FROM trials ORDER BY id")
+            rows = self._read(f"SELECT {self._trial_select} FROM trials ORDER BY id")
         else:
-            rows = self._read(f"SELECT {self._COLUMNS} FROM trials WHERE status = ? ORDER BY id", (status,))
+            rows = self._read(f"SELECT {self._trial_select} FROM trials WHERE status = ? ORDER BY id", (status,))
         return [self._row(r) for r in rows]
 
     def get(self, trial_id: int) -> StoredTrial | None:
-        rows = self._read(f"SELECT {self._COLUMNS} FROM trials WHERE id = ?", (trial_id,))
+        rows = self._read(f"SELECT {self._trial_select} FROM trials WHERE id = ?", (trial_id,))
         return None if not rows else self._row(rows[0])
 
     def counts(self) -> dict[str, int]:

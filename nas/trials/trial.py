@@ -9,11 +9,11 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from nas.graph.architecture import Architecture
 
-__all__ = ["Status", "Trial", "Result"]
+__all__ = ["Status", "Trial", "Result", "ParentWeights", "WeightSource"]
 
 
 class Status(str, enum.Enum):
@@ -24,13 +24,39 @@ class Status(str, enum.Enum):
     PRUNED = "PRUNED"
 
 
+class WeightSource(Protocol):
+    """Where a parent's serialized weights are read from on the worker (the bytes themselves in-process, a Ray
+    object reference on a cluster); it must pickle, and ``load`` never touches the experiment's folder."""
+
+    def load(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class ParentWeights:
+    """The trained weights a child trial starts from (weight inheritance): the parent trial's id, the sha256 of
+    the serialized weights (checked again on the worker) and where to read them. ``source`` None: the parent's
+    weights could not be had (``note`` says why) and the child trains from scratch."""
+
+    parent: int
+    sha256: str = ""
+    source: WeightSource | None = None
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class Trial:
-    """One candidate to evaluate: an id, the architecture and the seed its evaluation must use."""
+    """One candidate to evaluate: an id, the architecture and the seed its evaluation must use.
+
+    ``parent`` is the id of the trial whose architecture this one was derived from (evolution's mutation), None
+    for a proposal without one (random sampling, rl, optuna); it is stored with the trial. ``inherit`` is set by
+    the runtime just before the trial is submitted when the evaluator inherits weights: the parent's weights, or
+    why there are none. It is transport, not identity: it takes no part in equality and is never stored."""
 
     id: int
     arch: Architecture
     seed: int = 0
+    parent: int | None = None
+    inherit: ParentWeights | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -47,6 +73,8 @@ class Result:
         history: per-epoch metrics of a training run.
         error: one-line reason of a failure or pruning.
         traceback: the full traceback of a failure that raised.
+        weights: the trained model's weights serialized (weight inheritance only: the runtime keeps them in the
+            experiment's weight store and drops them from the result); never part of :meth:`to_dict`.
     """
 
     status: Status
@@ -56,6 +84,7 @@ class Result:
     history: list[dict[str, float]] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
+    weights: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -133,7 +133,7 @@ def test_multi_objective_search(strategy, dedup):
         assert len(done) >= 40 and all(len(t.values) == 2 for t in done)
     else:
         assert len(inner.population) == inner.population_size
-        assert all(len(fit) == 2 and fit[1] < 0 for _, fit in inner.population)
+        assert all(len(fit) == 2 and fit[1] < 0 for _, fit, _ in inner.population)
 
 
 def test_optuna_defaults_to_tpe_for_one_objective():
@@ -159,7 +159,7 @@ def test_evolution_population_only_holds_feasible_members(objectives, dedup):
     assert any(r.metrics["params"] > LIMIT for r in told)  # violations did occur
     inner = unwrap(s)
     assert len(inner.population) == inner.population_size
-    for arch, _ in inner.population:
+    for arch, _, _ in inner.population:
         assert nb201_result(Trial(0, arch)).metrics["params"] <= LIMIT
 
 

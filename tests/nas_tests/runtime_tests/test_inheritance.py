@@ -1,0 +1,202 @@
+"""Weight inheritance in a real search (evolution on digits, real training, local executor): children start from
+their parent's weights and train fewer epochs; a search killed at any point of the weights' bookkeeping and resumed
+equals an uninterrupted one; a corrupt weight file is detected and the child trains from scratch with a note."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from nas.cli import main
+from nas.core.errors import ConfigError
+from nas.evaluation.evaluators import TrainEvaluator
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
+from nas.runtime.inheritance import InlineWeights
+from nas.storage.faults import FAULT_ENV
+from nas.storage.store import TrialStore
+from nas.storage.weights import WeightStore
+from nas.trials.trial import ParentWeights, Trial
+from search_spaces import get_space
+
+N = 7
+CONFIG: dict[str, Any] = {
+    "name": "inherit", "seed": 2, "space": {"name": "nb201", "options": {"C": 4, "N": 1}},
+    "strategy": {"name": "evolution", "options": {"population": 3, "sample_size": 2}},
+    "evaluator": {"name": "train", "task": "digits", "train": {"epochs": 2, "batch_size": 128, "threads": 1},
+                  "inherit": {"epochs": 1, "keep": 3}, "options": {"latency_runs": 0}},
+    "budget": {"max_trials": N}, "execution": {"executor": "local", "workers": 1}}
+
+
+def rows(directory: Path) -> list[tuple[Any, ...]]:
+    """What must not depend on interruptions: ids, architectures, seeds, parents, scores and what was inherited."""
+    store = TrialStore(directory / "trials.db", readonly=True)
+    try:
+        return [(t.id, t.hash, t.seed, t.parent, t.status, t.score, t.metrics.get("epochs"),
+                 t.metrics.get("tensors_copied"), t.metrics.get("val_loss")) for t in store.trials()]
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("straight") / "exp"
+    exp = Experiment.create(parse_config(CONFIG), out)
+    try:
+        exp.run()
+    finally:
+        exp.close()
+    return out
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+def test_children_inherit_and_train_fewer_epochs(straight: Path) -> None:
+    store = TrialStore(straight / "trials.db", readonly=True)
+    trials = store.trials()
+    store.close()
+    children = [t for t in trials if t.parent is not None]
+    assert children and len(children) < len(trials)
+    ids = {t.id for t in trials}
+    for t in trials:
+        assert t.status == "COMPLETE"
+        if t.parent is None:
+            assert t.metrics["epochs"] == 2 and t.metrics["tensors_copied"] == 0
+            assert "inherited_from" not in t.metrics
+        else:
+            assert t.parent in ids and t.parent < t.id
+            assert t.metrics["inherited_from"] == t.parent
+            assert t.metrics["epochs"] == 1 and t.metrics["tensors_copied"] > 0
+            assert t.info["inheritance"].startswith(f"inherited {int(t.metrics['tensors_copied'])} of ")
+    weights = WeightStore(straight / "weights")
+    entries = weights.entries()
+    assert 0 < len(entries) <= 2 * 3  # keep 3: the 3 most recent and the 3 best
+    assert entries[-1].trial == trials[-1].id
+    for e in entries:
+        digest, data = weights.get(e.trial)
+        assert hashlib.sha256(data).hexdigest() == digest == weights.path(digest).stem
+    weights.close()
+
+
+def killed_at(argv: list[str], spec: str) -> bool:
+    """Run ``nas argv`` in a forked child with ``NAS_FAULT_AT=spec``; True if the hook killed it."""
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            os.environ[FAULT_ENV] = spec
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            code = main(argv)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        assert os.WTERMSIG(status) == signal.SIGKILL
+        return True
+    assert os.WEXITSTATUS(status) == 0
+    return False
+
+
+@pytest.mark.parametrize("spec", ["weights.before:4", "weights.after:5", "store.after:14", "checkpoint.before:7"])
+def test_a_killed_and_resumed_search_equals_an_uninterrupted_one(straight: Path, config_file: Path, tmp_path: Path,
+                                                                 spec: str) -> None:
+    out = tmp_path / "exp"
+    assert killed_at(["search", str(config_file), "--out", str(out), "--quiet"], spec)
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert rows(out) == rows(straight)
+    assert (out / "best.json").read_bytes() == (straight / "best.json").read_bytes()
+    a, b = WeightStore(out / "weights"), WeightStore(straight / "weights")
+    assert [(e.trial, e.sha256) for e in a.entries()] == [(e.trial, e.sha256) for e in b.entries()]
+    a.close()
+    b.close()
+
+
+def test_a_corrupt_weight_is_detected_and_the_child_trains_from_scratch(straight: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exp"
+    shutil.copytree(straight, out)
+    for file in (out / "weights").rglob("*.pt"):  # every kept weight file damaged on disk
+        data = bytearray(file.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        file.write_bytes(bytes(data))
+    assert main(["resume", str(out), "--max-trials", str(N + 2), "--quiet"]) == 0
+    store = TrialStore(out / "trials.db", readonly=True)
+    new = [t for t in store.trials() if t.id >= N]
+    store.close()
+    assert new
+    first = new[0]
+    assert first.parent is not None and first.parent < N
+    assert first.status == "COMPLETE"
+    assert first.metrics["epochs"] == 2 and first.metrics["tensors_copied"] == 0
+    assert f"trained from scratch: the weights of trial {first.parent} are corrupt" in first.info["inheritance"]
+
+
+def test_the_worker_checks_the_hash_too(tmp_path: Path) -> None:
+    """Weights damaged on their way to the worker: the evaluator's own sha256 check refuses them."""
+    space = get_space("nb201", C=4, N=1)
+    evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", train={"epochs": 2, "threads": 1},
+                               latency_runs=0, inherit={"epochs": 1})
+    parent = Trial(0, space.sample(np.random.default_rng(0)), 5)
+    result = evaluator.evaluate(parent)
+    assert result.ok and result.weights is not None
+    digest = hashlib.sha256(result.weights).hexdigest()
+    child = Trial(1, space.mutate(parent.arch, np.random.default_rng(1)), 6, parent=0)
+    good = evaluator.evaluate(dataclasses.replace(child, inherit=ParentWeights(0, digest,
+                                                                               InlineWeights(result.weights))))
+    assert good.metrics["epochs"] == 1 and good.metrics["tensors_copied"] > 0
+    damaged = result.weights[:-1] + bytes([result.weights[-1] ^ 1])
+    bad = evaluator.evaluate(dataclasses.replace(child, inherit=ParentWeights(0, digest, InlineWeights(damaged))))
+    assert bad.ok and bad.metrics["epochs"] == 2 and bad.metrics["tensors_copied"] == 0
+    assert "fail their hash check" in bad.info["inheritance"]
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"inherit": {"epochs": 0}}, "evaluator.inherit.epochs = 0"),
+    ({"inherit": {"epoch": 1}}, "evaluator.inherit.epoch: unknown key"),
+    ({"inherit": {"keep": "all"}}, "evaluator.inherit.keep = 'all'"),
+])
+def test_bad_inherit_settings(change: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        parse_config({**CONFIG, "evaluator": {**CONFIG["evaluator"], **change}})
+
+
+def test_inherit_needs_the_train_evaluator() -> None:
+    with pytest.raises(ConfigError, match=re.escape("evaluator.inherit: the 'nb201' evaluator trains nothing")):
+        parse_config({**CONFIG, "space": {"name": "nb201"}, "evaluator": {"name": "nb201", "inherit": {"epochs": 1}}})
+
+
+def test_a_child_of_a_skipped_duplicate_names_the_evaluated_trial(tmp_path: Path) -> None:
+    """De-duplication tells evolution the result of a duplicate under the duplicate's own id; a child bred from that
+    member names the trial that was evaluated (whose weights exist) as its parent, also after a resume."""
+    data = {"name": "alias", "seed": 0, "space": {"name": "nb201"},
+            "strategy": {"name": "evolution", "options": {"population": 4, "sample_size": 4}},
+            "evaluator": {"name": "nb201"}, "budget": {"max_trials": 60},
+            "execution": {"executor": "local", "workers": 1}}
+    exp = Experiment.create(parse_config({**data, "budget": {"max_trials": 30}}), tmp_path / "exp")
+    exp.run()
+    exp.close()
+    exp = Experiment.open(tmp_path / "exp", max_trials=60)
+    exp.run()
+    trials = exp.store.trials()
+    skipped = exp.strategy.skipped  # type: ignore[attr-defined]
+    exp.close()
+    ids = {t.id for t in trials}
+    parents = [t.parent for t in trials if t.parent is not None]
+    assert skipped > 0 and parents
+    assert all(p in ids for p in parents)

@@ -1,0 +1,74 @@
+"""Weight inheritance on Ray workers: the driver puts each parent's weights in Ray's object store once, the trial
+carries the reference, the worker reads the weights from there (never from the experiment's folder)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+for _key, _value in (("RAY_AUTH_MODE", "disabled"), ("RAY_USAGE_STATS_ENABLED", "0")):
+    os.environ.setdefault(_key, _value)  # before Ray is imported and started
+
+ray = pytest.importorskip("ray")
+
+from nas.runtime import inheritance  # noqa: E402
+from nas.runtime.config import parse_config  # noqa: E402
+from nas.runtime.experiment import Experiment  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_cluster():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    if started:
+        ray.shutdown()
+
+
+def test_children_inherit_through_the_object_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    puts: list[int] = []
+    real_put = ray.put
+
+    def counting_put(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bytes):
+            puts.append(len(value))
+        return real_put(value, *args, **kwargs)
+
+    monkeypatch.setattr(ray, "put", counting_put)
+    attached: list[Any] = []
+    real_attach = inheritance.WeightShipper.attach
+
+    def spying_attach(self: inheritance.WeightShipper, trial: Any) -> Any:
+        out = real_attach(self, trial)
+        attached.append(out.inherit)
+        return out
+
+    monkeypatch.setattr(inheritance.WeightShipper, "attach", spying_attach)
+    cfg = parse_config({
+        "name": "inherit-ray", "seed": 4, "space": {"name": "nb201", "options": {"C": 4, "N": 1}},
+        "strategy": {"name": "evolution", "options": {"population": 2, "sample_size": 2}},
+        "evaluator": {"name": "train", "task": "digits", "task_options": {"limit": 400},
+                      "train": {"epochs": 2, "threads": 1}, "inherit": {"epochs": 1, "keep": 4},
+                      "options": {"latency_runs": 0}},
+        "budget": {"max_trials": 7},
+        "execution": {"executor": "ray", "workers": 2, "cpus_per_trial": 1, "threads_per_trial": 1}})
+    exp = Experiment.create(cfg, tmp_path / "exp")
+    try:
+        exp.run()
+        trials = exp.store.trials()
+    finally:
+        exp.close()
+    children = [t for t in trials if t.parent is not None]
+    assert children and all(t.status == "COMPLETE" for t in trials)
+    shipped = [w for w in attached if w is not None]
+    assert shipped and all(isinstance(w.source, inheritance.RayWeights) for w in shipped if w.source is not None)
+    inherited = [t for t in children if t.metrics["tensors_copied"] > 0]
+    assert inherited and all(t.metrics["epochs"] == 1 for t in inherited)
+    assert all(t.worker for t in inherited)  # they ran on Ray workers
+    # one put per parent, however many children it had
+    parents = {w.parent for w in shipped if w.source is not None}
+    assert len(puts) == len(parents)
