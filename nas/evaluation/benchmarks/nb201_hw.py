@@ -29,8 +29,8 @@ HW_METRICS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
     "eyeriss_latency": ("Eyeriss (ASIC)", "estimated latency", "ms"),
     "eyeriss_energy": ("Eyeriss (ASIC)", "estimated energy", "mJ"),
     "eyeriss_arithmetic_intensity": ("Eyeriss (ASIC)", "estimated arithmetic intensity", "ops/byte"),
-    "fpga_latency": ("FPGA (Xilinx ZC706)", "estimated latency", "ms"),
-    "fpga_energy": ("FPGA (Xilinx ZC706)", "estimated energy", "mJ"),
+    "fpga_latency": ("FPGA", "estimated latency", "ms"),
+    "fpga_energy": ("FPGA", "estimated energy", "mJ"),
 })
 HW_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 _ROWS = 15625
