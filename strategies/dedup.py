@@ -33,10 +33,9 @@ before keys existed loads as ``hash`` (what it was keyed by).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
-
-import hashlib
 
 import numpy as np
 

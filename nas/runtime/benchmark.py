@@ -32,6 +32,7 @@ from nas.trials.objectives import (
 from nas.trials.protocols import Proposer
 from nas.trials.trial import Result, Trial
 from search_spaces import get_space
+from search_spaces.nb201 import NB201Space
 from strategies import get_strategy
 
 __all__ = ["BenchmarkReport", "run_benchmark", "CHECKPOINTS", "ObjectivesReport", "TrueFront", "true_front",
@@ -144,7 +145,7 @@ def parse_benchmark_objectives(text: str | None, constraints: list[str] | None =
     objectives and constraints, each metric checked against what the ``nb201`` evaluator reports. At most two
     objectives (the hypervolume is measured in two dimensions). Bad input raises :class:`ConfigError` naming
     the option, the value and the fix."""
-    known = ["score", *sorted(NB201Evaluator(dataset=dataset).metric_names())]
+    known = ["score", *sorted(NB201Evaluator.metrics)]
     items = [] if text is None else [t.strip() for t in text.split(",")]
     if text is not None and (not items or not all(items)):
         raise ConfigError(f"--objectives {text!r}: give comma-separated DIRECTION:METRIC items, e.g. "
@@ -186,7 +187,7 @@ def _front_2d(points: list[tuple[float, ...]]) -> list[tuple[float, ...]]:
 
 def _table_results(dataset: str) -> list[Result]:
     """The ``nb201`` evaluator's result for every cell of the table, in index order."""
-    space, evaluator = get_space("nb201"), NB201Evaluator(dataset=dataset)
+    space, evaluator = NB201Space(), NB201Evaluator(dataset=dataset)
     return [evaluator.evaluate(Trial(r.index, space.from_string(r.arch_str))) for r in load_nb201()]
 
 
