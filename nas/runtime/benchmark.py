@@ -5,6 +5,12 @@ with the in-process executor and the ``nb201`` evaluator). Each search picks its
 benchmark's validation accuracy; what is reported is that architecture's 200-epoch test accuracy, after
 10, 25, 50, 100, 200 and 300 queries (those up to N). A query is one evaluation by the loop; with
 de-duplication (the default) architectures that compute the same function are never queried twice.
+
+With objectives or constraints (``nas benchmark nb201 --objectives max:score,min:pixel3_latency``, ``--constraint
+'pixel3_latency <= 5'``), :func:`run_objectives_benchmark` builds the strategies with them and measures each search
+against the whole table (:func:`true_front`): with two objectives the hypervolume of the feasible points found over
+that of the true Pareto front, and always the test accuracy of the best-by-validation feasible cell and the share
+of feasible queries.
 """
 
 from __future__ import annotations
