@@ -32,7 +32,7 @@ from nas.trials.objectives import (
     feasible,
     hypervolume_2d,
     oriented,
-    parse_constraints,
+    parse_constraint,
     parse_objectives,
 )
 from nas.trials.protocols import Proposer
@@ -166,12 +166,7 @@ def parse_benchmark_objectives(text: str | None, constraints: list[str] | None =
     if objectives[0].metric != "score" or objectives[0].direction != "max":
         raise ConfigError(f"--objectives {text!r}: the first objective must be max:score (the validation accuracy "
                           "the benchmark reports the test accuracy of); put costs after it")
-    parsed: list[Constraint] = []
-    for item in constraints or ():
-        try:
-            parsed.extend(parse_constraints([item]))
-        except ConfigError as err:
-            raise ConfigError(f"--constraint {item!r}: {str(err).split(': ', 1)[-1]}") from None
+    parsed = [parse_constraint(item, "--constraint") for item in constraints or ()]
     for what, metric in [*((f"--objectives {text!r}", o.metric) for o in objectives),
                          *((f"--constraint {c.describe()!r}", c.metric) for c in parsed)]:
         if metric not in known:

@@ -27,7 +27,7 @@ def test_objectives_and_constraints_parse() -> None:
     ("min:params,max:score", [], r"first objective must be max:score"),
     ("max:score,,", [], r"comma-separated"),
     ("max:score,least:params", [], r"'least' must be 'max' or 'min'"),
-    (None, ["pixel3_latency < 5"], r"--constraint 'pixel3_latency < 5'.*METRIC <= NUMBER"),
+    (None, ["pixel3_latency < 5"], r"--constraint = 'pixel3_latency < 5' is not a bound.*METRIC <= NUMBER"),
     (None, ["raspi_latency <= 5"], r"no metric 'raspi_latency'.*did you mean 'raspi4_latency'"),
 ])
 def test_bad_objectives_and_constraints_are_refused(objectives: str | None, constraint: list[str],
