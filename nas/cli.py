@@ -481,6 +481,8 @@ def _parse_options(items: list[str]) -> dict[str, object]:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from nas.runtime.benchmark import plot_curves, run_benchmark
 
+    if args.objectives is not None or args.constraint:
+        return _benchmark_objectives(args)
     torch_threads()
     report = run_benchmark(args.strategy, queries=args.queries, seeds=args.seeds, dataset=args.dataset,
                            dedup=not args.no_dedup, options=_parse_options(args.option))
@@ -498,6 +500,39 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     for q, stats in summary["queries"].items():
         print(f"  {q:>4} queries: {stats['mean']:.2f} +- {stats['std']:.2f}")
     print(f"best-so-far curves: {plot}")
+    return 0
+
+
+def _benchmark_objectives(args: argparse.Namespace) -> int:
+    """``nas benchmark nb201 --objectives ... --constraint ...``: hypervolume ratio to the table's true front
+    (two objectives), best feasible test accuracy and the share of feasible queries."""
+    from nas.runtime.benchmark import parse_benchmark_objectives, run_objectives_benchmark
+
+    objectives, constraints = parse_benchmark_objectives(args.objectives, args.constraint, args.dataset)
+    torch_threads()
+    report = run_objectives_benchmark(args.strategy, objectives=objectives, constraints=constraints,
+                                      queries=args.queries, seeds=args.seeds, dataset=args.dataset,
+                                      dedup=not args.no_dedup, options=_parse_options(args.option))
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    true = summary["true"]
+    what = ", ".join(summary["objectives"]) + (f" subject to {', '.join(summary['constraints'])}"
+                                                if constraints else "")
+    print(f"NAS-Bench-201 {args.dataset}: {args.strategy}, {args.seeds} seeds, {args.queries} queries, {what} "
+          f"({report.seconds:.1f} s)")
+    print(f"  the table: {100 * true['feasible_share']:.1f} % of cells feasible; best feasible by validation has "
+          f"test {true['best_test']:.2f}" + (f"; true front {true['front']} cells, hypervolume {true['hv']:.4g} at "
+                                            f"reference {tuple(round(x, 4) for x in true['reference'])}"
+                                            if len(objectives) == 2 else ""))
+    for q, stats in summary["queries"].items():
+        line = (f"  {q:>4} queries: best feasible test {stats['mean']:.2f} +- {stats['std']:.2f} "
+                f"(found by {stats['found']}/{args.seeds} seeds), feasible queries "
+                f"{100 * stats['feasible_rate']:.0f} %")
+        if "hv_ratio" in stats:
+            line += f", hypervolume / true {stats['hv_ratio']['mean']:.4f} +- {stats['hv_ratio']['std']:.4f}"
+        print(line)
     return 0
 
 
@@ -556,6 +591,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16-120"])
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="strategy option")
     p.add_argument("--no-dedup", action="store_true", help="query isomorphic cells again")
+    p.add_argument("--objectives", metavar="LIST",
+                   help="comma-separated DIRECTION:METRIC, the first max:score, e.g. max:score,min:pixel3_latency "
+                        "(device costs: pixel3_latency, jetson_tx2_energy, raspi4_latency, edgetpu_latency, ...); "
+                        "two objectives report the hypervolume ratio to the table's true front")
+    p.add_argument("--constraint", action="append", default=[], metavar="BOUND",
+                   help="a bound on a metric, e.g. 'pixel3_latency <= 5' (repeatable); reports the best feasible "
+                        "test accuracy and the share of feasible queries")
     p.add_argument("--plot", help="where to write the best-so-far plot (PNG; default "
                                   "runs/benchmarks/nb201_<strategy>_<dataset>.png)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")

@@ -19,11 +19,22 @@ the id the wrapped strategy gave its last proposal (which is told the duplicate'
 is kept here and not shown to the wrapped strategy, which never proposed it), a random restart out of an exhausted
 region. Only when the samples are duplicates too (the space is nearly exhausted) is a duplicate let through. The
 cost per trial is then flat however long the search.
+
+**Which architectures are duplicates: the key.** By default (``key="auto"``) two architectures are the same when
+their canonical hashes are equal, as long as every objective and constraint reads something the hash preserves
+(the score, ``val_*`` and ``test_*`` metrics: :func:`nas.trials.objectives.hash_invariant`). When one names a
+cost of the implementation (``min:params``, ``min:pixel3_latency``, ``pixel3_latency <= 5``), members of one hash
+class differ in it (a dead branch holds parameters and runs on the device): reusing one member's result for
+another would tell the strategy a wrong cost, and the cheaper members of a class whose dear member came first would
+never be evaluated. Then the key is the exact architecture (:func:`exact_key`, a digest of its canonical JSON):
+only a repeat of the very same architecture is skipped. ``key="hash"`` or ``key="exact"`` forces one. A state saved
+before keys existed loads as ``hash`` (what it was keyed by).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -33,11 +44,21 @@ from nas.core.checks import is_int
 from nas.core.errors import ConfigError
 from nas.core.serialize import jsonable
 from nas.graph.architecture import Architecture
+from nas.trials.objectives import hash_invariant
 from nas.trials.protocols import JobContext, JobOutcome, JobSpec
 from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
 
-__all__ = ["Deduplicate"]
+__all__ = ["Deduplicate", "exact_key", "KEYS"]
+
+#: the ways of telling duplicates apart (see the module docstring)
+KEYS = ("auto", "hash", "exact")
+
+
+def exact_key(arch_json: str) -> str:
+    """The key of the exact architecture whose canonical JSON (``Architecture.to_json()``, as the store keeps it)
+    is ``arch_json``: ``exact:`` and its SHA-256, never equal to a canonical hash."""
+    return "exact:" + hashlib.sha256(arch_json.encode()).hexdigest()
 
 #: the fallback RNG's stream, next to the strategy seed (so it differs from the inner strategy's RNG)
 _RNG_STREAM = 0xDEDA
@@ -47,10 +68,10 @@ _ALIASES = 4096
 
 class Deduplicate(Strategy):
     """Wraps ``inner``; ``name``, space, seed and objectives are the inner strategy's, and so is its job (the job
-    hooks are forwarded)."""
+    hooks are forwarded). ``key`` is one of :data:`KEYS`; :attr:`key_mode` is the one used (``hash``/``exact``)."""
 
     def __init__(self, inner: Strategy, *, max_retries: int = 200, rate: int = 10, reserve: int = 2000,
-                 samples: int = 20, warmup: int = 1000) -> None:
+                 samples: int = 20, warmup: int = 1000, key: str = "auto") -> None:
         self.inner = inner
         self.name = inner.name  # type: ignore[misc]  # a ClassVar, set per wrapper instance
         self.multi_objective = inner.multi_objective  # type: ignore[misc]  # ClassVar, per wrapper
@@ -63,6 +84,13 @@ class Deduplicate(Strategy):
             least = 1 if option == "max_retries" else 0
             if not is_int(value) or value < least:
                 raise ValueError(f"Deduplicate: {option} must be an integer >= {least}, got {value!r}")
+        if key not in KEYS:
+            raise ConfigError(f"Deduplicate: key = {key!r} is not one of {', '.join(KEYS)}")
+        if key == "auto":
+            read = [o.metric for o in inner.objectives] + [c.metric for c in inner.constraints]
+            key = "hash" if all(hash_invariant(m) for m in read) else "exact"
+        #: ``hash`` (canonical hash) or ``exact`` (the exact architecture): what makes two trials duplicates
+        self.key_mode = key
         self.max_retries = max_retries
         self.rate, self.reserve, self.samples, self.warmup = rate, reserve, samples, warmup
         #: re-asks left, and proposals made so far (see the module docstring)
@@ -74,7 +102,7 @@ class Deduplicate(Strategy):
         self.own: dict[int, Trial] = {}
         self.own_told = 0
         self.fallbacks = 0
-        #: canonical hash -> its completed result (standalone) or the id of the trial that has it (with a source)
+        #: key (see :meth:`key`) -> its completed result (standalone) or the id of the trial that has it (with a source)
         self.results: dict[str, Result | int] = {}
         self.result_source: Callable[[int], Result] | None = None
         #: True after loading a state that left the results out, until :meth:`restore_results`
@@ -96,14 +124,14 @@ class Deduplicate(Strategy):
             self.asked += 1
             for attempt in range(self.max_retries):
                 (trial,) = self.inner.ask(1)
-                key = trial.arch.canonical_hash()
+                key = self.key(trial.arch)
                 if not self._duplicate(key) or attempt == self.max_retries - 1:
                     break  # new, or max_retries duplicates in a row: let it through (as before the reserve)
                 if self.budget <= 0 and self.asked > self.warmup:  # spent: a uniform sample, or the duplicate
                     sample = self._fallback(trial)
                     if sample is not None:
                         self._skip(trial, key)
-                        trial, key = sample, sample.arch.canonical_hash()
+                        trial, key = sample, self.key(sample.arch)
                         self.own[trial.id] = trial
                         self.fallbacks += 1
                     break
@@ -124,6 +152,13 @@ class Deduplicate(Strategy):
         self.aliases[duplicate] = evaluated
         if len(self.aliases) > _ALIASES:
             del self.aliases[next(iter(self.aliases))]
+    def key(self, arch: Architecture) -> str:
+        """What ``arch`` is de-duplicated by: its canonical hash, or :func:`exact_key` of its JSON."""
+        return arch.canonical_hash() if self.key_mode == "hash" else exact_key(arch.to_json())
+
+    def stored_key(self, arch_hash: str, arch_json: str) -> str:
+        """:meth:`key` of a stored trial from its stored canonical hash and JSON (nothing parsed)."""
+        return arch_hash if self.key_mode == "hash" else exact_key(arch_json)
 
     def _duplicate(self, key: str) -> bool:
         return key in self.results or key in self.waiting
@@ -145,7 +180,7 @@ class Deduplicate(Strategy):
         ``duplicate``; None when every sample is one."""
         for _ in range(self.samples):
             arch = self.space.sample(self.rng)
-            if not self._duplicate(arch.canonical_hash()):
+            if not self._duplicate(self.key(arch)):
                 return Trial(duplicate.id, arch, duplicate.seed)
         return None
 
@@ -182,8 +217,9 @@ class Deduplicate(Strategy):
         self.result_source = source
 
     def restore_results(self, told: Iterable[tuple[str, int]]) -> None:
-        """After :meth:`load_state_dict` of a state without results: ``(hash, trial id)`` of every trial told to
-        this wrapper with a completed result, in the order they were told (a later one of the same hash wins)."""
+        """After :meth:`load_state_dict` of a state without results: ``(key, trial id)`` of every trial told to
+        this wrapper with a completed result, in the order they were told (a later one of the same key wins); the
+        key as :meth:`stored_key` makes it."""
         if self.result_source is None:
             raise ValueError("restore_results() needs a result source: call use_result_source() first")
         self.results = {}
@@ -219,6 +255,7 @@ class Deduplicate(Strategy):
         # with a result source the results are the store's: left out (None), given back by restore_results
         results = None if self.result_source is not None else {k: self._result(k).to_dict() for k in self.results}
         return {"strategy": f"dedup:{self.name}", "inner": self.inner.state_dict(), "skipped": self.skipped,
+                "key": self.key_mode,
                 "results": results,
                 "inflight": {str(k): v for k, v in self.inflight.items()},
                 "waiting": {k: list(v) for k, v in self.waiting.items()},
@@ -232,6 +269,7 @@ class Deduplicate(Strategy):
             raise ConfigError(f"state of strategy {state.get('strategy')!r} cannot be loaded into 'dedup:{self.name}'")
         self.inner.load_state_dict(state["inner"])
         self.skipped = state["skipped"]
+        self.key_mode = state.get("key", "hash")  # keyed by hash before the key existed
         results = state["results"]
         self.results = {} if results is None else {k: Result.from_dict(r) for k, r in results.items()}
         self.needs_results = results is None

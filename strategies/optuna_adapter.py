@@ -10,6 +10,12 @@ resolves against the experiment directory (``nas.runtime.config.strategy_options
 nothing: the study (and its storage) is made on first use (``ask``, ``state_dict``, ``load_state_dict``), so
 validating a config leaves no file or database behind.
 
+Constraints: with a sampler that handles constraints (TPE, NSGA-II, NSGA-III, GP: those taking Optuna's
+``constraints_func``), every completed trial is told with its objective values and, per constraint, how far it
+misses (``Trial.set_constraint``; <= 0 when met), so the sampler ranks an infeasible trial below every feasible one
+by how far it misses, exactly as when Optuna is used directly with constraints; other samplers are told an
+infeasible trial failed.
+
 Trials in flight: TPE runs with ``constant_liar=True`` unless ``sampler_options`` say otherwise, so with many
 workers each ask treats the running trials as bad results and samples away from them; the other samplers keep
 their own behaviour (NSGA-II breeds from the completed generation whatever runs).
@@ -37,6 +43,7 @@ import numpy as np
 
 from nas.core.errors import ConfigError, did_you_mean
 from nas.graph.architecture import Architecture
+from nas.trials.objectives import Constraint, oriented
 from nas.trials.trial import Result, Status, Trial
 from strategies.base import Strategy
 
@@ -97,6 +104,20 @@ def _legacy_state(rng: np.random.RandomState) -> tuple[str, np.ndarray, int, int
     return state
 
 
+def _miss(constraint: Constraint, result: Result) -> float:
+    """How far ``result`` misses ``constraint`` (<= 0 when met; 1.0 when it lacks the metric): Optuna's
+    constraint value."""
+    value = result.score if constraint.metric == "score" else result.metrics.get(constraint.metric)
+    if value is None or not np.isfinite(value):
+        return 1.0
+    misses = [0.0]
+    if constraint.max is not None:
+        misses.append(float(value) - constraint.max)
+    if constraint.min is not None:
+        misses.append(constraint.min - float(value))
+    return max(misses)
+
+
 class OptunaStrategy(Strategy):
     """Options: ``sampler`` (name), ``sampler_options`` (dict), ``storage`` (URL), ``study_name``."""
 
@@ -123,6 +144,9 @@ class OptunaStrategy(Strategy):
             for name, n in zip(self.space.decision_names(), self.space.decision_sizes())
         }
         self._numbers: dict[int, int] = {}  # our trial id -> optuna trial number
+        #: the Optuna trials asked and not yet told, by number (to set their constraint values before the tell)
+        self._asked: dict[int, Any] = {}
+        self.constraint_aware = False
         self._make_sampler()  # unknown samplers and bad sampler_options fail here, when the config is checked
         self._study: Any = None
         #: records of finished trials not yet taken by :meth:`journal`
@@ -153,6 +177,8 @@ class OptunaStrategy(Strategy):
         parameters = inspect.signature(cls).parameters  # (decorated __init__s hide them from __code__)
         if "seed" in parameters:
             options.setdefault("seed", self.seed)
+        #: the sampler ranks infeasible trials by their constraint values (Optuna's own constrained samplers)
+        self.constraint_aware = "constraints_func" in parameters
         if cls_name == "TPESampler" and "constant_liar" in parameters:
             # trials in flight count as failing (Optuna's "constant liar"), so that with many workers TPE does
             # not sample again where running trials already are; with one worker nothing is in flight at an ask
@@ -179,14 +205,28 @@ class OptunaStrategy(Strategy):
             for k in range(n):
                 trial = self.study.ask(self.distributions)
                 self._numbers[self._next_id + k] = trial.number
+                self._asked[trial.number] = trial
                 out.append(self.space.decode([trial.params[name] for name in names]))
         return out
 
     def _observe(self, trial: Trial, result: Result) -> None:
+        import optuna
         from optuna.trial import TrialState
 
         number = self._numbers.pop(trial.id)
+        asked = self._asked.pop(number, None)
         fit = self.fitness(result)
+        values = oriented(result, self.objectives)
+        if self.constraints and self.constraint_aware and values is not None:
+            # told with its values and, per constraint, how far it misses (<= 0: met), as Trial.set_constraint
+            # does when Optuna is used directly: the sampler ranks an infeasible trial below every feasible one
+            if asked is None:  # asked before a restore: reach it through the study
+                stored = self.study.get_trials(deepcopy=False)[number]
+                asked = optuna.trial.Trial(self.study, stored._trial_id)
+            with _quiet():
+                for i, constraint in enumerate(self.constraints):
+                    asked.set_constraint(f"{i}:{constraint.describe()}", _miss(constraint, result))
+            fit = values
         with _quiet():
             if result.status is Status.PRUNED:
                 frozen = self.study.tell(number, state=TrialState.PRUNED)

@@ -28,7 +28,7 @@ from torch import nn
 
 from nas.core.errors import ConfigError, InvalidArchitectureError, did_you_mean
 from nas.core.registry import Registry, register_named, subclass_check
-from nas.evaluation.benchmarks import load_nb201
+from nas.evaluation.benchmarks import HW_METRICS, load_nb201, load_nb201_hw
 from nas.evaluation.device import DeviceDataCache, peak_memory_mb
 from nas.evaluation.inheritance import InheritSettings, serialize_weights, start_from_parent
 from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
@@ -346,11 +346,18 @@ _NB201_TEST = {"cifar10": "cifar10_test200", "cifar100": "cifar100_test200", "im
 class NB201Evaluator(Evaluator):
     """NAS-Bench-201 lookup. The score is the benchmark's validation accuracy (200-epoch for CIFAR-10,
     12-epoch for CIFAR-100 and ImageNet16-120, where only that exists: ``info["signal"]`` says which);
-    ``test_acc`` is the 200-epoch test accuracy, reported only."""
+    ``test_acc`` is the 200-epoch test accuracy, reported only.
+
+    Device costs from HW-NAS-Bench for the dataset's network are metrics too (:data:`HW_METRICS`:
+    ``pixel3_latency``, ``jetson_tx2_energy``, ``raspi4_latency``, ``edgetpu_latency``, ... in ms and mJ), so
+    objectives (``min:pixel3_latency``) and constraints (``pixel3_latency <= 5``) can name them. They are the
+    measured (or estimated) costs of *this* cell, which differ between cells computing the same function (a dead
+    branch still runs on the device), so a search minimising one is de-duplicated by exact architecture, not by
+    canonical hash (:class:`strategies.Deduplicate`)."""
 
     name = "nb201"
-    #: ``flops`` is in the table for some cells only
-    metrics = frozenset({"val_acc", "test_acc", "nb201_index", "params", "flops"})
+    #: ``flops`` is in the table for some cells only, and so is ``edgetpu_latency``
+    metrics = frozenset({"val_acc", "test_acc", "nb201_index", "params", "flops", *HW_METRICS})
 
     def __init__(self, *, dataset: str = "cifar10", signal: str | None = None) -> None:
         if dataset not in _NB201_SIGNALS:
@@ -389,6 +396,7 @@ class NB201Evaluator(Evaluator):
         metrics["params"] = float(record.params)
         if record.flops_M is not None:
             metrics["flops"] = record.flops_M * 1e6
+        metrics.update(load_nb201_hw(self.dataset)[record.index])
         return Result(Status.COMPLETE, score=score, metrics=metrics,
                       info={"signal": f"NAS-Bench-201 {self.dataset} {self._description}",
                             "test": f"NAS-Bench-201 {self.dataset} 200-epoch test accuracy"})

@@ -5,24 +5,44 @@ with the in-process executor and the ``nb201`` evaluator). Each search picks its
 benchmark's validation accuracy; what is reported is that architecture's 200-epoch test accuracy, after
 10, 25, 50, 100, 200 and 300 queries (those up to N). A query is one evaluation by the loop; with
 de-duplication (the default) architectures that compute the same function are never queried twice.
+
+With objectives or constraints (``nas benchmark nb201 --objectives max:score,min:pixel3_latency``, ``--constraint
+'pixel3_latency <= 5'``), :func:`run_objectives_benchmark` builds the strategies with them and measures each search
+against the whole table (:func:`true_front`): with two objectives the hypervolume of the feasible points found over
+that of the true Pareto front, and always the test accuracy of the best-by-validation feasible cell and the share
+of feasible queries.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas.core.errors import ConfigError, did_you_mean
+from nas.evaluation.benchmarks import load_nb201
 from nas.evaluation.evaluators import NB201Evaluator
 from nas.runtime.executors import LocalExecutor
 from nas.runtime.loop import run_loop
+from nas.trials.objectives import (
+    Constraint,
+    Objective,
+    feasible,
+    hypervolume_2d,
+    oriented,
+    parse_constraint,
+    parse_objectives,
+)
 from nas.trials.protocols import Proposer
 from nas.trials.trial import Result, Trial
 from search_spaces import get_space
+from search_spaces.nb201 import NB201Space
 from strategies import get_strategy
 
-__all__ = ["BenchmarkReport", "run_benchmark", "CHECKPOINTS"]
+__all__ = ["BenchmarkReport", "run_benchmark", "CHECKPOINTS", "ObjectivesReport", "TrueFront", "true_front",
+           "run_objectives_benchmark", "parse_benchmark_objectives"]
 
 CHECKPOINTS = (10, 25, 50, 100, 200, 300)
 
@@ -122,3 +142,167 @@ def plot_curves(reports: list[BenchmarkReport], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# -- objectives and constraints: hardware-aware benchmarks ----------------------------------------------------
+def parse_benchmark_objectives(text: str | None, constraints: list[str] | None = None,
+                               dataset: str = "cifar10") -> tuple[tuple[Objective, ...], tuple[Constraint, ...]]:
+    """``--objectives max:score,min:pixel3_latency`` and ``--constraint 'pixel3_latency <= 5'`` (repeatable) as
+    objectives and constraints, each metric checked against what the ``nb201`` evaluator reports. At most two
+    objectives (the hypervolume is measured in two dimensions). Bad input raises :class:`ConfigError` naming
+    the option, the value and the fix."""
+    known = ["score", *sorted(NB201Evaluator.metrics)]
+    items = [] if text is None else [t.strip() for t in text.split(",")]
+    if text is not None and (not items or not all(items)):
+        raise ConfigError(f"--objectives {text!r}: give comma-separated DIRECTION:METRIC items, e.g. "
+                          "--objectives max:score,min:pixel3_latency")
+    try:
+        objectives = parse_objectives(items or None)
+    except ConfigError as err:
+        raise ConfigError(f"--objectives {text!r}: {err}; write e.g. max:score,min:pixel3_latency") from None
+    if len(objectives) > 2:
+        raise ConfigError(f"--objectives {text!r}: {len(objectives)} objectives; the benchmark measures one, or "
+                          "two by hypervolume: give at most two")
+    if objectives[0].metric != "score" or objectives[0].direction != "max":
+        raise ConfigError(f"--objectives {text!r}: the first objective must be max:score (the validation accuracy "
+                          "the benchmark reports the test accuracy of); put costs after it")
+    parsed = [parse_constraint(item, "--constraint") for item in constraints or ()]
+    for what, metric in [*((f"--objectives {text!r}", o.metric) for o in objectives),
+                         *((f"--constraint {c.describe()!r}", c.metric) for c in parsed)]:
+        if metric not in known:
+            raise ConfigError(f"{what}: the nb201 evaluator reports no metric {metric!r}" + did_you_mean(metric, known)
+                              + f"; it reports {', '.join(known)}")
+    return objectives, tuple(parsed)
+
+
+def _front_2d(points: list[tuple[float, ...]]) -> list[tuple[float, ...]]:
+    """The non-dominated points of a 2-D set (both maximised), in O(n log n)."""
+    out: list[tuple[float, ...]] = []
+    best = float("-inf")
+    for p in sorted(set(points), key=lambda p: (-p[0], -p[1])):
+        if p[1] > best:
+            out.append(p)
+            best = p[1]
+    return out
+
+
+def _table_results(dataset: str) -> list[Result]:
+    """The ``nb201`` evaluator's result for every cell of the table, in index order."""
+    space, evaluator = NB201Space(), NB201Evaluator(dataset=dataset)
+    return [evaluator.evaluate(Trial(r.index, space.from_string(r.arch_str))) for r in load_nb201()]
+
+
+@dataclass(frozen=True)
+class TrueFront:
+    """What the best search could find in the table under ``objectives`` and ``constraints``: the oriented points
+    of the feasible cells' Pareto front and, with two objectives, the reference point (the median feasible cell's
+    value of each objective, so that a point counts only where it beats the median cell on both: the region a
+    user searches in, not the chance-level cells that cost nothing) and the front's hypervolume there; the test
+    accuracy of the best-by-validation feasible cell (``best_test``); the share of feasible cells."""
+
+    points: list[tuple[float, ...]]
+    reference: tuple[float, ...]
+    hv: float
+    best_test: float
+    feasible_share: float
+
+
+def true_front(dataset: str, objectives: tuple[Objective, ...], constraints: tuple[Constraint, ...]) -> TrueFront:
+    """The :class:`TrueFront` of the whole table (15,625 cells; a second or so)."""
+    results = _table_results(dataset)
+    ok = [r for r in results if feasible(r, constraints)]
+    if not ok:
+        raise ConfigError("no cell of the table satisfies " + ", ".join(c.describe() for c in constraints)
+                          + "; loosen the bound")
+    best = max(ok, key=lambda r: r.score if r.score is not None else float("-inf"))
+    points = [p for p in (oriented(r, objectives) for r in ok) if p is not None]
+    front = _front_2d(points) if len(objectives) == 2 else [max(points)]
+    if len(objectives) == 2:  # a point counts only where it beats the table's median cell on both objectives
+        reference: tuple[float, ...] = tuple(statistics.median(p[k] for p in points) for k in range(2))
+        hv = hypervolume_2d(front, reference)
+    else:
+        reference, hv = (), 0.0
+    return TrueFront(sorted(set(front)), reference, hv, float(best.metrics["test_acc"]), len(ok) / len(results))
+
+
+@dataclass
+class ObjectivesReport:
+    """Searches under objectives and constraints. Per seed and query: ``feasible`` (the query's result met every
+    constraint), ``curves`` (test accuracy of the best-by-validation feasible cell so far, NaN before the first)
+    and, with two objectives, ``hv`` (hypervolume of the feasible points so far over the true front's)."""
+
+    strategy: str
+    dataset: str
+    seeds: int
+    queries: int
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...]
+    true: TrueFront
+    curves: list[list[float]] = field(default_factory=list)
+    hv: list[list[float]] = field(default_factory=list)
+    feasible: list[list[bool]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """Per checkpoint: mean and s.d. over seeds of the best feasible test accuracy (over the seeds that found a
+        feasible cell; ``found`` counts them), of the share of feasible queries and, with two objectives, of the
+        hypervolume ratio."""
+        marks = [q for q in CHECKPOINTS if q <= self.queries] or [self.queries]
+        out: dict[str, Any] = {"strategy": self.strategy, "dataset": self.dataset, "seeds": self.seeds,
+                               "objectives": [f"{o.direction}:{o.metric}" for o in self.objectives],
+                               "constraints": [c.describe() for c in self.constraints],
+                               "true": {"best_test": self.true.best_test, "hv": self.true.hv,
+                                        "reference": list(self.true.reference), "front": len(self.true.points),
+                                        "feasible_share": self.true.feasible_share},
+                               "queries": {}}
+        for q in marks:
+            tests = [c[q - 1] for c in self.curves if not math.isnan(c[q - 1])]
+            rates = [sum(f[:q]) / q for f in self.feasible]
+            entry: dict[str, Any] = {"found": len(tests),
+                                     "mean": statistics.fmean(tests) if tests else float("nan"),
+                                     "std": statistics.pstdev(tests) if tests else float("nan"),
+                                     "feasible_rate": statistics.fmean(rates)}
+            if self.hv:
+                ratios = [h[q - 1] for h in self.hv]
+                entry["hv_ratio"] = {"mean": statistics.fmean(ratios), "std": statistics.pstdev(ratios)}
+            out["queries"][str(q)] = entry
+        return out
+
+
+def run_objectives_benchmark(strategy: str, *, objectives: tuple[Objective, ...],
+                             constraints: tuple[Constraint, ...] = (), queries: int, seeds: int,
+                             dataset: str = "cifar10", dedup: bool = True,
+                             options: dict[str, Any] | None = None) -> ObjectivesReport:
+    """``seeds`` searches of ``queries`` evaluations of strategy ``strategy`` built with ``objectives`` and
+    ``constraints`` (de-duplication keys on the exact cell when they name a cost, see
+    :class:`strategies.Deduplicate`); measured against :func:`true_front`."""
+    space = get_space("nb201")
+    evaluator = NB201Evaluator(dataset=dataset)
+    report = ObjectivesReport(strategy, dataset, seeds, queries, objectives, constraints,
+                              true_front(dataset, objectives, constraints))
+    start = time.perf_counter()
+    for seed in range(seeds):
+        built = get_strategy(strategy, space=space, seed=seed, dedup=dedup, objectives=list(objectives),
+                             constraints=list(constraints), **(options or {}))
+        records = run_loop(built, evaluator, LocalExecutor(), max_trials=queries)
+        curve, flags, hv, points = [], [], [], []
+        best_val, best_test, area = float("-inf"), float("nan"), 0.0
+        for record in records:
+            result = record.result
+            ok = result.ok and result.score is not None and feasible(result, constraints)
+            flags.append(ok)
+            if ok and result.score is not None and result.score > best_val:
+                best_val, best_test = result.score, result.metrics["test_acc"]
+            curve.append(best_test)
+            point = oriented(result, objectives) if ok else None
+            if len(objectives) == 2:
+                if point is not None:
+                    points.append(point)
+                    area = hypervolume_2d(points, report.true.reference)
+                hv.append(area / report.true.hv)
+        report.curves.append(curve)
+        report.feasible.append(flags)
+        if hv:
+            report.hv.append(hv)
+    report.seconds = time.perf_counter() - start
+    return report

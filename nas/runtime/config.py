@@ -21,7 +21,7 @@ A config file::
                                           # partial), init_freeze, init_body_lr_scale (see nas.transfer)
     searchable: {lr: [0.1, 0.05]}        # optional: training fields searched with the architecture
     objectives: [max:score]               # optional; e.g. [max:score, min:params]
-    constraints: {params: {max: 200000}}  # optional
+    constraints: {params: {max: 200000}}  # optional; or a list of bounds: ["pixel3_latency <= 5"]
     early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation;
                                           # {name: hyperband, ...} for Hyperband (with strategy bohb: BOHB)
     budget: {max_trials: 16, max_seconds: 600}
@@ -156,7 +156,7 @@ class ExperimentConfig:
     seed: int = 0
     searchable: dict[str, list[Any]] = field(default_factory=dict)
     objectives: list[str] = field(default_factory=lambda: ["max:score"])
-    constraints: dict[str, dict[str, float]] = field(default_factory=dict)
+    constraints: dict[str, dict[str, float]] | list[str] = field(default_factory=dict)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     early_stopping: dict[str, Any] | None = None

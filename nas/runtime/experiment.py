@@ -160,7 +160,7 @@ class Experiment:
         self.strategy.restore(self.store.journal())
 
     def _share_results(self) -> None:
-        """With de-duplication, the wrapper's completed results are the store's: it keeps ``hash -> trial id``
+        """With de-duplication, the wrapper's completed results are the store's: it keeps ``key -> trial id``
         and reads a result back from the store when a duplicate needs it, so the checkpoint stays the same size
         however many trials are done. A wrapper restored from such a checkpoint gets the ids of the completed
         trials it was told (those not in flight) from the store, in the order of their ids."""
@@ -169,7 +169,8 @@ class Experiment:
             return
         strategy.use_result_source(self._stored_result)
         if strategy.needs_results:
-            strategy.restore_results((key, trial_id) for key, trial_id in self.store.hashes(Status.COMPLETE.value)
+            strategy.restore_results((strategy.stored_key(arch_hash, arch_json), trial_id)
+                                     for arch_hash, arch_json, trial_id in self.store.keys(Status.COMPLETE.value)
                                      if trial_id not in strategy.inflight)
 
     def _stored_result(self, trial_id: int) -> Result:

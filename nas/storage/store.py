@@ -363,6 +363,12 @@ class TrialStore:
             out.append(StoredBaseline(**{f.name: getattr(row, f.name) for f in fields(StoredTrial)}, name=r[-1]))
         return out
 
+    def keys(self, status: str) -> list[tuple[str, str, int]]:
+        """``(hash, architecture JSON, id)`` of the trials with ``status``, by id (nothing parsed): what the
+        de-duplication keys a stored trial by."""
+        return [(h, a, i) for h, a, i in self._read("SELECT hash, arch, id FROM trials WHERE status = ? ORDER BY id",
+                                                    (status,))]
+
     def hashes(self, status: str) -> list[tuple[str, int]]:
         """``(hash, id)`` of the trials with ``status``, by id (no architecture or result parsed)."""
         return [(h, i) for h, i in self._read("SELECT hash, id FROM trials WHERE status = ? ORDER BY id", (status,))]

@@ -8,6 +8,7 @@ strategies compare tuples without caring about directions.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -15,8 +16,9 @@ from typing import Any, Protocol
 from nas.core.errors import ConfigError
 from nas.trials.trial import Result
 
-__all__ = ["Measured", "Objective", "Constraint", "parse_objectives", "parse_constraints", "oriented", "feasible",
-           "non_dominated_sort", "crowding_distance", "pareto_front", "hypervolume_2d"]
+__all__ = ["Measured", "Objective", "Constraint", "parse_objectives", "parse_constraints", "parse_constraint",
+           "oriented", "feasible",
+           "hash_invariant", "non_dominated_sort", "crowding_distance", "pareto_front", "hypervolume_2d"]
 
 
 class Measured(Protocol):
@@ -111,12 +113,55 @@ def parse_objectives(spec: Any) -> tuple[Objective, ...]:
     return tuple(out)
 
 
+_BOUND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=)\s*(\S+)\s*$")
+_RANGE = re.compile(r"^\s*(\S+)\s*<=\s*([A-Za-z_][\w.]*)\s*<=\s*(\S+)\s*$")
+_CONSTRAINT_FORMS = "'METRIC <= NUMBER', 'METRIC >= NUMBER' or 'LOW <= METRIC <= HIGH' (e.g. 'pixel3_latency <= 5')"
+
+
+def _bound(text: str, where: str, item: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{where} = {item!r}: {text!r} is not a finite number; write {_CONSTRAINT_FORMS}")
+    return value
+
+
+def parse_constraint(text: str, where: str = "constraint") -> Constraint:
+    """``"pixel3_latency <= 5"``, ``"params >= 1000"`` or ``"1000 <= params <= 300000"`` -> a :class:`Constraint`
+    (parsed by a pattern, never evaluated); anything else raises :class:`ConfigError` naming ``where``."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{where} = {text!r}: write {_CONSTRAINT_FORMS}")
+    ranged = _RANGE.match(text)
+    if ranged:
+        low, metric, high = ranged.groups()
+        lo, hi = _bound(low, where, text), _bound(high, where, text)
+        if lo > hi:
+            raise ConfigError(f"{where} = {text!r}: the lower bound {_number(lo)} is above the upper bound "
+                              f"{_number(hi)}; no result could satisfy it")
+        return Constraint(metric, hi, lo)
+    match = _BOUND.match(text)
+    if not match:
+        raise ConfigError(f"{where} = {text!r} is not a bound; write {_CONSTRAINT_FORMS}")
+    metric, op, number = match.groups()
+    value = _bound(number, where, text)
+    return Constraint(metric, max=value) if op == "<=" else Constraint(metric, min=value)
+
+
 def parse_constraints(spec: Any) -> tuple[Constraint, ...]:
-    """``{"params": {"max": 1e6}}`` or a list of ``Constraint`` -> constraints."""
+    """``{"params": {"max": 1e6}}``, or a list of ``Constraint`` and of bounds as text (``"pixel3_latency <= 5"``,
+    see :func:`parse_constraint`) -> constraints."""
     if not spec:
         return ()
+    if isinstance(spec, str):
+        return (parse_constraint(spec, "constraints"),)
     if isinstance(spec, (list, tuple)):
-        return tuple(spec)
+        return tuple(item if isinstance(item, Constraint) else parse_constraint(item, f"constraints[{i}]")
+                     for i, item in enumerate(spec))
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"constraints = {spec!r}: give a list of bounds such as ['pixel3_latency <= 5'] or a "
+                          "mapping such as {params: {max: 300000}}")
     out = []
     for metric, bounds in spec.items():
         if not isinstance(bounds, Mapping) or not set(bounds) <= {"max", "min"} or not bounds:
@@ -139,6 +184,16 @@ def feasible(result: Measured, constraints: Sequence[Constraint]) -> bool:
     """Whether ``result`` satisfies every constraint (always, without constraints). The one test of feasibility:
     strategies' fitness and the ranking (:mod:`nas.trials.ranking`) both use it."""
     return all(c.satisfied(result) for c in constraints)
+
+
+def hash_invariant(metric: str) -> bool:
+    """Whether ``metric`` is equal (up to training noise) for architectures with equal ``canonical_hash``, which
+    compute the same function: the ``score`` and what is measured of the function (``val_*``, ``test_*``).
+    Anything else (``params``, ``flops``, latencies, energies, memory, a plugin's metric) is a cost of the
+    implementation, which differs between them (a dead branch holds parameters and still runs), so a search that
+    optimises or bounds it must tell them apart (:class:`strategies.Deduplicate` then keys on the exact
+    architecture)."""
+    return metric == "score" or metric.startswith(("val_", "test_"))
 
 
 def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
