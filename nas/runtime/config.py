@@ -446,7 +446,7 @@ def build_strategy(cfg: ExperimentConfig, space: SearchSpace, options: dict[str,
 def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
     """The evaluator of ``cfg``; those that compile models get ``space.compiler()``, never the space."""
     from nas.evaluation.evaluators import get_evaluator  # lazy: torch, measured 1.4 s / 880 modules
-    from nas.weightsharing.evaluator import WeightSharingEvaluator  # noqa: F401  # lazy: torch, as above; registers it
+    from nas.weightsharing.evaluator import OPTIONS as WS_OPTIONS  # lazy: torch, as above; registers weight_sharing
 
     ev = cfg.evaluator
     options: dict[str, Any] = dict(ev.options)
@@ -459,6 +459,10 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, train=train,
                        data_seed=cfg.seed, metric=ev.metric)
     elif ev.name == "weight_sharing":
+        for key in ev.options:
+            if key not in WS_OPTIONS:
+                raise ConfigError(f"evaluator.options.{key} is not an option of the weight_sharing evaluator"
+                                  + did_you_mean(str(key), WS_OPTIONS) + f"; options: {', '.join(WS_OPTIONS)}")
         if ev.task is None:
             raise ConfigError("evaluator.task: missing; the weight_sharing evaluator trains a supernet on a task (see "
                               "`nas tasks`)")

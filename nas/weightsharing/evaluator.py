@@ -37,9 +37,12 @@ from nas.trials.trial import Result, Status, Trial
 from nas.weightsharing.inherit import inherit, path_of, recalibrate_bn
 from nas.weightsharing.spec import SharedWeights, SposConfig, SposTraining
 
-__all__ = ["WeightSharingEvaluator"]
+__all__ = ["WeightSharingEvaluator", "OPTIONS"]
 
 _WHERE = "evaluator.options"
+#: the evaluator's own options (``evaluator.options``); the rest comes from ``evaluator.task``/``train``/``metric``
+OPTIONS = ("supernet_epochs", "supernet_batch_size", "supernet_lr", "supernet_momentum", "supernet_weight_decay",
+           "supernet_grad_clip", "bn_recalibration_batches", "retrain_top")
 
 
 class WeightSharingEvaluator(TrainEvaluator):
