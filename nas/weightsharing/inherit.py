@@ -41,10 +41,10 @@ def path_of(arch: Architecture, slots: Mapping[str, list[Any]], edges: Mapping[s
             continue
         chosen = {(s, d): op for s, d, op in arch.cell(name).edges}
         rows = []
-        for edge in edges[name]:
-            op = chosen.get(tuple(edge))  # type: ignore[arg-type]
+        for src, dst in edges[name]:
+            op = chosen.get((src, dst))
             if op is None or op not in ops:
-                raise InvalidArchitectureError(f"cell {name!r}: edge {tuple(edge)} holds {op!r}; the supernet's "
+                raise InvalidArchitectureError(f"cell {name!r}: edge {(src, dst)} holds {op!r}; the supernet's "
                                                f"candidates are {list(ops)} on every edge {list(edges[name])}")
             rows.append(list(ops).index(op))
         path[name] = rows

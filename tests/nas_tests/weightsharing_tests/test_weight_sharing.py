@@ -264,3 +264,23 @@ def test_a_search_killed_mid_supernet_resumes_from_its_last_epoch(tmp_path):
 def test_bad_inputs_are_refused_before_the_first_trial(changes, message):
     with pytest.raises(ConfigError, match=message):
         parse_config(config(**changes))
+
+
+def test_on_ray_the_supernet_trains_in_a_worker_and_its_weights_reach_the_trials_through_the_object_store(tmp_path):
+    pytest.importorskip("ray")
+    for key, value in (("RAY_AUTH_MODE", "disabled"), ("RAY_USAGE_STATS_ENABLED", "0")):
+        os.environ.setdefault(key, value)
+    cfg = config(execution={"executor": "ray", "workers": 1, "cpus_per_trial": 1, "threads_per_trial": 1},
+                 budget={"max_trials": 3})
+    exp = Experiment.create(parse_config(cfg), tmp_path / "exp")
+    lines: list[str] = []
+    ranked = exp.run(progress=lambda event: lines.append(str(event)))
+    assert [line.split(":")[0] for line in lines if line.startswith("weight_sharing epoch")] == \
+        ["weight_sharing epoch 1/2", "weight_sharing epoch 2/2"]
+    trials = exp.store.trials()
+    assert len(trials) == 3 and all(t.status == "COMPLETE" and t.worker for t in trials)
+    assert len(exp.store.retrained()) == 2 and "inherited_score" in ranked[0].metrics
+    # no file carries the weights to the workers: the job's folder holds its checkpoint and history only
+    assert sorted(p.name for p in (tmp_path / "exp" / "weight_sharing").iterdir()) == ["checkpoint.pt",
+                                                                                    "history.json"]
+    exp.close()
