@@ -147,7 +147,8 @@ class WeightSharingEvaluator(TrainEvaluator):
             inherited = inherit(model, shared.weights, shared.sites, path)
             model.to(device)
             channels_last = cfg.memory_format == "channels_last"
-            recalibrate_bn(model, self._recalibration_batches(data, channels_last))
+            with seeded(self.data_seed, device):  # dropout or drop-path in training mode draw from torch's RNG
+                recalibrate_bn(model, self._recalibration_batches(data, channels_last))
             scores = {split: score_split(model, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), task,
                                          self.metric, cfg.eval_batch_size, cfg.loss, device=device,
                                          precision=cfg.precision, channels_last=channels_last)

@@ -284,3 +284,28 @@ def test_on_ray_the_supernet_trains_in_a_worker_and_its_weights_reach_the_trials
     assert sorted(p.name for p in (tmp_path / "exp" / "weight_sharing").iterdir()) == ["checkpoint.pt",
                                                                                     "history.json"]
     exp.close()
+
+
+def test_retrained_trials_rank_first_by_their_stand_alone_score_under_the_constraints():
+    from dataclasses import dataclass, field
+
+    from nas.trials.objectives import parse_constraints
+    from nas.trials.ranking import rank, with_retrained
+
+    @dataclass
+    class Row:
+        id: int
+        score: float | None
+        status: str = "COMPLETE"
+        metrics: dict = field(default_factory=dict)
+
+    constraints = parse_constraints({"params": {"max": 100}})
+    search = [Row(0, 90.0, metrics={"params": 50}), Row(1, 80.0, metrics={"params": 50}),
+              Row(2, 70.0, metrics={"params": 50}), Row(3, 95.0, metrics={"params": 500})]
+    ranking = rank(search, constraints, ident=lambda r: r.id, outcome=lambda r: r)
+    again = [Row(0, 60.0, metrics={"params": 50}), Row(1, 75.0, metrics={"params": 50}),
+             Row(2, None, status="FAILED", metrics={"params": 50})]
+    final = with_retrained(ranking, again, ident=lambda r: r.id, outcome=lambda r: r)
+    assert [(r.id, r.score) for r in final.ranked] == [(1, 75.0), (0, 60.0)]  # the failed retraining drops out
+    assert [r.id for r in final.infeasible] == [3] and final.violations == ranking.violations
+    assert with_retrained(ranking, [], ident=lambda r: r.id, outcome=lambda r: r) is ranking
