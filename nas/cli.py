@@ -336,6 +336,7 @@ def _cmd_list(kind: str) -> int:
         entries = STRATEGIES.entries()
     else:
         from nas.evaluation.evaluators import EVALUATORS
+        from nas.weightsharing.evaluator import WeightSharingEvaluator  # noqa: F401  (registers weight_sharing)
 
         entries = EVALUATORS.entries()
     for entry in entries:

@@ -499,7 +499,7 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     chosen = parse_formats(formats)
     view = ExperimentView.open(directory)
     cfg = view.config
-    if cfg.evaluator.name != "train":
+    if cfg.evaluator.name not in ("train", "weight_sharing"):  # weight sharing: its retrained winners rank first
         raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} trains no model, so there are "
                           "no weights to export; export from an experiment that uses the train evaluator")
     ranking = view.ranking()

@@ -23,7 +23,7 @@ from nas.runtime.summary import summarise
 from nas.storage.checkpoint import read_checkpoint
 from nas.storage.store import RUNNING, StoredBaseline, StoredTrial, TrialStore
 from nas.trials.objectives import parse_constraints
-from nas.trials.ranking import Ranking, rank
+from nas.trials.ranking import Ranking, rank, with_retrained
 from nas.trials.trial import Status
 
 __all__ = ["ExperimentView", "read_outcome"]
@@ -79,6 +79,8 @@ class ExperimentView:
     baselines: tuple[StoredBaseline, ...] = ()
     #: whether the strategy runs a job first, as recorded at creation (None in experiments written before)
     runs_job: bool | None = None
+    #: the weight-sharing evaluator's winners retrained from scratch (stand-alone results, under their trial ids)
+    retrained: tuple[StoredTrial, ...] = ()
 
     @classmethod
     def open(cls: type[_View], directory: str | Path) -> _View:
@@ -101,6 +103,7 @@ class ExperimentView:
             waiting = store.meta("waiting")
             baselines = tuple(store.baselines())
             runs_job = store.meta(RUNS_JOB)
+            retrained = tuple(store.retrained())
         finally:
             store.close()
         loop = read_checkpoint(path / CHECKPOINT)["loop"] if (path / CHECKPOINT).is_file() else None
@@ -111,14 +114,15 @@ class ExperimentView:
                    created=created if isinstance(created, (int, float)) else None, supernet=outcome, loop=loop,
                    supernet_history=history, status_counts=counts,
                    waiting=waiting if isinstance(waiting, str) else None, baselines=baselines,
-                   runs_job=runs_job if isinstance(runs_job, bool) else None)
+                   runs_job=runs_job if isinstance(runs_job, bool) else None, retrained=retrained)
 
     # -- what the search has done -----------------------------------------------------------------------------
     def ranking(self) -> Ranking[StoredTrial]:
         """The trials ranked under the config's constraints (:func:`nas.trials.ranking.rank`), as
         ``Experiment.ranking()`` ranks them: feasible completed trials by validation score, infeasible ones apart."""
-        return rank(self.trials, parse_constraints(self.config.constraints), ident=lambda t: t.id,
-                    outcome=lambda t: t)
+        ranking = rank(self.trials, parse_constraints(self.config.constraints), ident=lambda t: t.id,
+                       outcome=lambda t: t)
+        return with_retrained(ranking, self.retrained, ident=lambda t: t.id, outcome=lambda t: t)
 
     def ranked(self) -> list[StoredTrial]:
         """Completed trials that meet the constraints, best validation score first (ties: lower id first); empty

@@ -492,6 +492,7 @@ def build_strategy(cfg: ExperimentConfig, space: SearchSpace, options: dict[str,
 def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
     """The evaluator of ``cfg``; those that compile models get ``space.compiler()``, never the space."""
     from nas.evaluation.evaluators import get_evaluator  # lazy: torch, measured 1.4 s / 880 modules
+    from nas.weightsharing.evaluator import OPTIONS as WS_OPTIONS  # lazy: torch, as above; registers weight_sharing
 
     ev = cfg.evaluator
     options: dict[str, Any] = dict(ev.options)
@@ -507,6 +508,19 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
             options.update(init_from=ev.init_from, init=_transfer_spec(ev))
         if ev.inherit is not None:
             options["inherit"] = ev.inherit
+    elif ev.name == "weight_sharing":
+        for key in ev.options:
+            if key not in WS_OPTIONS:
+                raise ConfigError(f"evaluator.options.{key} is not an option of the weight_sharing evaluator"
+                                  + did_you_mean(str(key), WS_OPTIONS) + f"; options: {', '.join(WS_OPTIONS)}")
+        if ev.task is None:
+            raise ConfigError("evaluator.task: missing; the weight_sharing evaluator trains a supernet on a task (see "
+                              "`nas tasks`)")
+        train = dict(ev.train)
+        if cfg.execution.threads_per_trial and "threads" not in train:
+            train["threads"] = cfg.execution.threads_per_trial
+        options.update(space=space, compiler=space.compiler(), task=ev.task, task_options=ev.task_options,
+                       train=train, data_seed=cfg.seed, metric=ev.metric)
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.task is not None or ev.train:
@@ -521,7 +535,7 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
     if ev.inherit is not None and ev.name != "train":
         raise ConfigError(f"evaluator.inherit: the {ev.name!r} evaluator trains nothing, so there are no weights to "
                           "inherit; remove evaluator.inherit or use the train evaluator")
-    if ev.metric is not None and ev.name != "train":
+    if ev.metric is not None and ev.name not in ("train", "weight_sharing"):
         raise ConfigError(f"evaluator.metric = {ev.metric!r}: the {ev.name!r} evaluator has its own score; a metric "
                           "applies to the train evaluator only")
     if ev.name == "nb201" and cfg.space.name != "nb201":

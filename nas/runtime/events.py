@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from nas.trials.trial import Status
 
-__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "BaselineFinished", "JobStarted", "JobEpoch",
-           "JobDone", "WorkersLimited", "WaitingForWorkers", "NodeLost", "TrackerStopped"]
+__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "BaselineFinished", "Retrained", "JobStarted",
+           "JobEpoch", "JobDone", "WorkersLimited", "WaitingForWorkers", "NodeLost", "TrackerStopped"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +96,26 @@ class BaselineFinished(Event):
                 else f"{self.status.value}: {self.error}")
         params = f", {self.params:,.0f} params" if self.params else ""
         return f"[baseline {self.n}/{self.total}] {self.name} {self.status.value} {what}{params}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retrained(Event):
+    """Search trial ``trial_id`` (one of the best by a cheap score, ``inherited``) was trained again from scratch,
+    the ``n``-th of ``total`` in this session; ``score`` is its stand-alone validation score."""
+
+    trial_id: int
+    n: int
+    total: int
+    status: Status
+    score: float | None
+    inherited: float | None
+    error: str | None
+
+    def __str__(self) -> str:
+        what = (f"stand-alone score {self.score:.2f}" if self.status is Status.COMPLETE and self.score is not None
+                else f"{self.status.value}: {self.error}")
+        inherited = f" (inherited-weight score {self.inherited:.2f})" if self.inherited is not None else ""
+        return f"[retrain {self.n}/{self.total}] trial {self.trial_id} {what}{inherited}"
 
 
 @dataclass(frozen=True, kw_only=True)

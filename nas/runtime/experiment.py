@@ -36,6 +36,7 @@ from nas.runtime.events import (
     JobDone,
     JobEpoch,
     JobStarted,
+    Retrained,
     SearchStarted,
     TrackerStopped,
     TrialFinished,
@@ -68,14 +69,17 @@ from nas.trials.protocols import (
     Evaluator,
     Executor,
     JobContext,
+    JobEvaluator,
     JobFiles,
+    JobOutcome,
     JobSpec,
     Proposer,
     PrunableEvaluator,
     Pruner,
+    RetrainingEvaluator,
     Strategy,
 )
-from nas.trials.ranking import Ranking, rank
+from nas.trials.ranking import Ranking, rank, with_retrained
 from nas.trials.trial import Result, Status, Trial
 from strategies import strategy_class
 from strategies.dedup import Deduplicate
@@ -122,6 +126,9 @@ class Experiment:
     #: store meta key: whether the strategy runs a job first (a one-shot strategy), so that ``nas status`` need not
     #: import the strategies (and torch) to know
     RUNS_JOB = "runs_job"
+    #: the evaluator's job (the weight-sharing evaluator's supernet training): its directory, and the store meta key
+    #: of its outcome (JSON data, the weights stay in the job's checkpoint)
+    EVALUATOR_JOB, EVALUATOR_JOB_META = "weight_sharing", "evaluator_job"
     #: store meta key of the placement wait under way (the progress line, time-stamped), null when there is none
     WAITING = "waiting"
     #: the weight store of weight inheritance (``evaluator.inherit``), see :mod:`nas.storage.weights`
@@ -320,6 +327,7 @@ class Experiment:
         try:
             remove_stray_temps(path)
             remove_stray_temps(path / cls.JOB)
+            remove_stray_temps(path / cls.EVALUATOR_JOB)
             exp = cls(cfg, path, components, elapsed=state["loop"]["elapsed"], lock=lock, create_store=False,
                       executor=executor)
         except BaseException:
@@ -357,7 +365,13 @@ class Experiment:
 
     def ranking(self) -> Ranking[StoredTrial]:
         """The stored trials ranked under the config's constraints (:func:`nas.trials.ranking.rank`): feasible
-        completed trials by validation score, and the infeasible ones kept apart."""
+        completed trials by validation score, and the infeasible ones kept apart; the winners retrained from scratch
+        (weight sharing) first, by their stand-alone score (:func:`nas.trials.ranking.with_retrained`)."""
+        return with_retrained(self.search_ranking(), self.store.retrained(), ident=lambda t: t.id,
+                              outcome=lambda t: t)
+
+    def search_ranking(self) -> Ranking[StoredTrial]:
+        """The stored trials ranked by the search's own score (the inherited-weight one, with weight sharing)."""
         return rank(self.store.trials("COMPLETE"), parse_constraints(self.cfg.constraints), ident=lambda t: t.id,
                     outcome=lambda t: t)
 
@@ -365,12 +379,14 @@ class Experiment:
         """Completed trials that meet the constraints, best validation score first (empty when none does)."""
         return self.ranking().ranked
 
-    def job_context(self) -> JobContext:
+    def job_context(self, folder: str | None = None) -> JobContext:
         """What the strategy's job gets from this experiment (its directory: ``<experiment>/supernet``; its files
-        under ``<execution.storage>/<name>/supernet`` when a storage location is configured)."""
+        under ``<execution.storage>/<name>/supernet`` when a storage location is configured); ``folder`` in place
+        of ``supernet`` for another job (the evaluator's, :attr:`EVALUATOR_JOB`)."""
+        folder = folder or self.JOB
         storage = self.cfg.execution.storage
-        files = None if storage is None else StorageFiles(f"{storage.rstrip('/')}/{self.cfg.name}/{self.JOB}")
-        return dataclasses.replace(build_job_context(self.cfg, self.directory / self.JOB), files=files)
+        files = None if storage is None else StorageFiles(f"{storage.rstrip('/')}/{self.cfg.name}/{folder}")
+        return dataclasses.replace(build_job_context(self.cfg, self.directory / folder), files=files)
 
     # -- running -----------------------------------------------------------------------------------
     def make_executor(self, notify: Callable[[Event], None] | None = None) -> Executor:
@@ -385,12 +401,14 @@ class Experiment:
             executor.set_notify(notify)
         return executor
 
-    def _job_files(self, executor: Executor) -> tuple[JobFiles | None, Callable[[], None]]:
+    def _job_files(self, executor: Executor, folder: str | None = None
+                   ) -> tuple[JobFiles | None, Callable[[], None]]:
         """Where the job's files go (see :mod:`nas.cluster.files`) and how to let go of it: the configured
-        storage (``<execution.storage>/<name>/supernet``); else, on Ray, the experiment's directory reached
-        through an actor on this (the driver's) node, so a job on any node checkpoints here; else None (the
-        experiment's directory, written in this process)."""
-        context = self.job_context()
+        storage (``<execution.storage>/<name>/<folder>``, ``folder`` by default :attr:`JOB`); else, on Ray, the
+        experiment's directory reached through an actor on this (the driver's) node, so a job on any node
+        checkpoints here; else None (the experiment's directory, written in this process)."""
+        folder = folder or self.JOB
+        context = self.job_context(folder)
         if context.files is not None:
             return context.files, lambda: None
         if isinstance(executor, RayExecutor):
@@ -399,7 +417,7 @@ class Experiment:
                 raise ConfigError(f"execution.address = {address!r} is a Ray Client address: the supernet job's "
                                   "checkpoints cannot reach this machine through it; set execution.storage to a "
                                   "location every node reaches (s3://bucket/prefix or a shared absolute path)")
-            files = DriverFiles.start(self.directory / self.JOB, executor.runtime_env)
+            files = DriverFiles.start(self.directory / folder, executor.runtime_env)
             return files, files.close
         return None, lambda: None
 
@@ -445,7 +463,8 @@ class Experiment:
         budget = self.cfg.budget
         remaining_time = None if budget.max_seconds is None else max(0.0, budget.max_seconds - self.elapsed)
         baselines = self._baselines_to_run()
-        if remaining_time == 0.0 or (done >= budget.max_trials and not baselines):
+        retrain = self._retrain_todo() if done >= budget.max_trials or remaining_time == 0.0 else []
+        if (remaining_time == 0.0 or (done >= budget.max_trials and not baselines)) and not retrain:
             emit(BudgetSpent(done=done, directory=str(self.directory)))
             log.close()
             if len(resubmit) < len(pending):  # stopped after the last results were stored, before the rest
@@ -535,6 +554,8 @@ class Experiment:
                 run_loop(proposer, self.evaluator, executor, max_trials=budget.max_trials,
                          max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
                          on_record=on_record, keep_records=False)
+            # the winners of a cheap score (inherited weights) trained again from scratch, ranked by that
+            self._run_retraining(self._retrain_todo(), executor, emit)
         except BaseException:
             failed = True
             self._close_trackers()
@@ -629,6 +650,43 @@ class Experiment:
         run_loop(BaselineProposer([trial for _, trial in todo]), self.evaluator, executor, max_trials=len(todo),
                  max_seconds=max_seconds, on_submit=on_submit, on_record=on_record, keep_records=False)
 
+    def _retrain_todo(self) -> list[Trial]:
+        """The search's ``retrain_top`` best trials (by its own score) with no stand-alone result yet (a
+        :class:`~nas.trials.protocols.RetrainingEvaluator` only; none for other evaluators)."""
+        evaluator = self.evaluator
+        if not isinstance(evaluator, RetrainingEvaluator) or evaluator.retrain_top <= 0:
+            return []
+        finished = {t.id for t in self.store.retrained() if t.status != RUNNING}
+        return [t.trial for t in self.search_ranking().ranked[:evaluator.retrain_top] if t.id not in finished]
+
+    def _run_retraining(self, todo: list[Trial], executor: Executor, emit: Callable[[Event], None]) -> None:
+        """Train the trials ``todo`` again from scratch with the evaluator's ``retrainer()`` (the same loop, with a
+        fixed list of trials; the strategy learns nothing of them) and record each stand-alone result, with its
+        inherited-weight score as ``inherited_score`` (and ``inherited_val_acc``), in the store's retrained table."""
+        if not todo or not isinstance(self.evaluator, RetrainingEvaluator):
+            return
+        cheap = {t.id: self.store.result(t.id) for t in todo}
+        earlier = {t.id: t.attempts for t in self.store.retrained()}
+        n = [0]
+
+        def on_submit(trials: list[Trial]) -> None:
+            for t in trials:
+                self.store.retrain_submitted(t, attempts=earlier.get(t.id, 0) + 1)
+
+        def on_record(record: TrialRecord) -> None:
+            before, r = cheap[record.trial.id], record.result
+            extra = {} if before is None else {"inherited_score": before.score,
+                                               "inherited_val_acc": before.metrics.get("val_acc")}
+            r = dataclasses.replace(r, metrics={**r.metrics, **{k: v for k, v in extra.items() if v is not None}},
+                                    info={**r.info, "retrained": "from scratch, after weight sharing"})
+            self.store.retrain_finished(record.trial.id, r, record.worker, record.retries)
+            n[0] += 1
+            emit(Retrained(trial_id=record.trial.id, n=n[0], total=len(todo), status=r.status, score=r.score,
+                           inherited=None if before is None else before.score, error=r.error))
+
+        run_loop(BaselineProposer(todo), self.evaluator.retrainer(), executor, max_trials=len(todo),
+                 on_submit=on_submit, on_record=on_record, keep_records=False)
+
     def _set_waiting(self, event: WaitingForWorkers | None) -> None:
         """Keep the placement wait under way (None: there is none) in the store, for ``nas status``."""
         self.store.set_meta(self.WAITING, None if event is None else f"{time.strftime('%Y-%m-%d %H:%M:%S')} {event}")
@@ -636,18 +694,33 @@ class Experiment:
     def _run_job(self, executor: Executor, emit: Callable[[Event], None]) -> None:
         """Run (or continue from its last saved epoch) the job the strategy describes, if it has one still to do,
         with the runner registered for it (:mod:`nas.runtime.jobs`); then hand the outcome to the strategy and keep
-        it in the store (meta :attr:`JOB_META`)."""
-        if self.strategy.job(self.job_context()) is None:
+        it in the store (meta :attr:`JOB_META`). Then the same for the evaluator's job (a
+        :class:`~nas.trials.protocols.JobEvaluator`; folder :attr:`EVALUATOR_JOB`, meta :attr:`EVALUATOR_JOB_META`),
+        which runs every session: its outcome is not checkpointed, a finished job's runner reads it back."""
+        if self.strategy.job(self.job_context()) is not None:
+            files, release = self._job_files(executor)
+            try:
+                job = self.strategy.job(dataclasses.replace(self.job_context(), files=files))
+                assert job is not None  # as just asked
+                self._run_described_job(executor, on_driver(job), emit)
+            finally:
+                release()
+        evaluator = self.evaluator
+        if not isinstance(evaluator, JobEvaluator) or evaluator.job(self.job_context(self.EVALUATOR_JOB)) is None:
             return
-        files, release = self._job_files(executor)
+        files, release = self._job_files(executor, self.EVALUATOR_JOB)
         try:
-            job = self.strategy.job(dataclasses.replace(self.job_context(), files=files))
+            job = evaluator.job(dataclasses.replace(self.job_context(self.EVALUATOR_JOB), files=files))
             assert job is not None  # as just asked
-            self._run_described_job(executor, on_driver(job), emit)
+            self._run_described_job(executor, on_driver(job), emit, tell=evaluator.tell_job,
+                                    meta=self.EVALUATOR_JOB_META)
         finally:
             release()
 
-    def _run_described_job(self, executor: Executor, job: JobSpec, emit: Callable[[Event], None]) -> None:
+    def _run_described_job(self, executor: Executor, job: JobSpec, emit: Callable[[Event], None],
+                           tell: Callable[[JobOutcome], None] | None = None, meta: str | None = None) -> None:
+        """Run ``job``, hand its outcome to ``tell`` (the strategy's ``tell_job`` by default) and keep it in the
+        store under ``meta`` (:attr:`JOB_META` by default)."""
         runner = job_runner(job)
         emit(JobStarted(name=job.name, label=job.label, epochs=job.epochs, done=len(job.read_history())))
 
@@ -666,8 +739,8 @@ class Experiment:
             raise NASError(f"the {job.name} search failed after {done} of {job.epochs} epochs: "
                            f"{type(err).__name__}: {first}{job.failure_hint(first)}; fix it, then "
                            f"`nas resume {self.directory}` continues from the last saved epoch") from err
-        self.strategy.tell_job(outcome)
-        self.store.set_meta(self.JOB_META, outcome.to_dict())
+        (tell or self.strategy.tell_job)(outcome)
+        self.store.set_meta(meta or self.JOB_META, outcome.to_dict())
         self.checkpoint()
         emit(JobDone(name=job.name, summary=outcome.describe()))
 

@@ -3,7 +3,9 @@
 A strategy only describes the job it needs done before it can propose (a :class:`nas.trials.protocols.JobSpec`,
 plain data: strategies never train); the experiment looks up the runner registered under the description's
 ``name`` here and has its executor run ``runner(spec)``. Built in: ``supernet``, the one-shot supernet search
-(:class:`nas.oneshot.spec.SupernetSearch`, run by :func:`nas.oneshot.job.run_supernet_search`). A strategy of
+(:class:`nas.oneshot.spec.SupernetSearch`, run by :func:`nas.oneshot.job.run_supernet_search`) and
+``weight_sharing``, the single-path supernet training of the weight-sharing evaluator
+(:class:`nas.weightsharing.spec.SposTraining`, run by :func:`nas.weightsharing.job.run_spos_training`). A strategy of
 a plugin that needs another kind of job registers that job's runner with :func:`register_job_runner`.
 """
 
@@ -17,6 +19,9 @@ from nas.core.registry import Registry
 from nas.oneshot.job import run_supernet_search, with_data
 from nas.oneshot.spec import SupernetSearch
 from nas.trials.protocols import JobRunner, JobSpec
+from nas.weightsharing.job import run_spos_training
+from nas.weightsharing.job import with_data as spos_with_data
+from nas.weightsharing.spec import SposTraining
 
 _Spec = TypeVar("_Spec", bound=JobSpec)
 
@@ -50,11 +55,12 @@ def job_runner(spec: JobSpec) -> JobRunner[Any]:
 
 
 register_job_runner(SupernetSearch.name, run_supernet_search)
+register_job_runner(SposTraining.name, run_spos_training)
 
 
 #: by a job's ``name``: what the driver does to a job description before it goes to a worker (the supernet
 #: search loads its task's data here, so that the worker reads no file that only the driver has)
-_ON_DRIVER: dict[str, Callable[[Any], Any]] = {SupernetSearch.name: with_data}
+_ON_DRIVER: dict[str, Callable[[Any], Any]] = {SupernetSearch.name: with_data, SposTraining.name: spos_with_data}
 
 
 def on_driver(spec: _Spec) -> _Spec:

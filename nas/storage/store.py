@@ -53,6 +53,16 @@ CREATE TABLE IF NOT EXISTS baselines (
 );
 """
 
+# Retrained winners (the weight-sharing evaluator's best candidates trained again from scratch) have a table of
+# their own, made when the first is submitted: one row per search trial retrained, under that trial's id.
+_RETRAINED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS retrained (
+    id INTEGER PRIMARY KEY, arch TEXT NOT NULL, hash TEXT NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL, score REAL, metrics TEXT, info TEXT, history TEXT, error TEXT, traceback TEXT,
+    worker TEXT, submitted REAL NOT NULL, finished REAL, attempts INTEGER NOT NULL DEFAULT 1
+);
+"""
+
 # The strategy's journal (records of history its checkpointed state leaves out, see Strategy.journal) has a table of
 # its own, made when the first record is written.
 _JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (key INTEGER PRIMARY KEY, data TEXT NOT NULL);"
@@ -368,6 +378,32 @@ class TrialStore:
         de-duplication keys a stored trial by."""
         return [(h, a, i) for h, a, i in self._read("SELECT hash, arch, id FROM trials WHERE status = ? ORDER BY id",
                                                     (status,))]
+    # -- retrained winners ----------------------------------------------------------------------------------
+    def retrain_submitted(self, trial: Trial, attempts: int = 1) -> None:
+        """Record the retraining of search trial ``trial`` as RUNNING, replacing an earlier attempt."""
+        with _sqlite_errors(self.path):
+            self._db.executescript(_RETRAINED_SCHEMA)
+        self._write(
+            "INSERT OR REPLACE INTO retrained (id, arch, hash, seed, status, submitted, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(),
+             attempts))
+
+    def retrain_finished(self, trial_id: int, result: Result, worker: str | None = None, retries: int = 0) -> None:
+        """Record the stand-alone result of retrained search trial ``trial_id``."""
+        d = result.to_dict()
+        self._write(
+            "UPDATE retrained SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
+            "finished=?, attempts=attempts+? WHERE id=?",
+            (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
+             d["error"], d["traceback"], worker, time.time(), retries, trial_id))
+
+    def retrained(self) -> list[StoredTrial]:
+        """Every retraining recorded (none in a store without the table), by trial id."""
+        tables = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "retrained" not in tables:
+            return []
+        return [self._row(r) for r in self._read(f"SELECT {self._COLUMNS} FROM retrained ORDER BY id")]
 
     def hashes(self, status: str) -> list[tuple[str, int]]:
         """``(hash, id)`` of the trials with ``status``, by id (no architecture or result parsed)."""

@@ -22,7 +22,8 @@ from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
 
 __all__ = ["Space", "Proposer", "Strategy", "Evaluator", "Pruner", "PrunableEvaluator", "TrialExecutor", "Executor",
-           "JobSpec", "JobRunner", "JobOutcome", "JobContext", "JobFiles", "Completion", "EpochCallback", "JobProgress"]
+           "JobSpec", "JobRunner", "JobOutcome", "JobContext", "JobFiles", "Completion", "EpochCallback", "JobProgress",
+           "JobEvaluator", "RetrainingEvaluator"]
 
 #: called by an evaluator after each training epoch with ``(epoch, metrics)``; returning False stops the training
 EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
@@ -252,3 +253,29 @@ class Executor(TrialExecutor, Protocol):
     def run_job(self, runner: JobRunner[_Spec], spec: _Spec, on_progress: JobProgress | None = None) -> JobOutcome: ...
 
     def shutdown(self) -> None: ...
+
+
+@runtime_checkable
+class JobEvaluator(Evaluator, Protocol):
+    """An evaluator that needs a job done before its first trial (the weight-sharing evaluator's supernet
+    training), as a strategy may: ``job(context)`` describes it while it is still to be done (else None; the
+    runtime runs it, in the ``weight_sharing`` folder of the experiment, each session: a finished job's runner
+    returns its outcome from its checkpoint), ``tell_job`` receives its outcome and ``job_summary`` describes it
+    for ``nas status``."""
+
+    def job(self, context: JobContext) -> JobSpec | None: ...
+
+    def tell_job(self, outcome: JobOutcome) -> None: ...
+
+    def job_summary(self, context: JobContext) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class RetrainingEvaluator(Evaluator, Protocol):
+    """An evaluator whose scores are cheap estimates (inherited weights): when the search's budget is spent the
+    experiment trains its ``retrain_top`` best candidates again with ``retrainer()`` (an evaluator that trains
+    from scratch) and ranks them first, by that stand-alone score."""
+
+    retrain_top: int
+
+    def retrainer(self) -> Evaluator: ...

@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from nas.trials.objectives import Constraint, feasible
 from nas.trials.trial import Status
 
-__all__ = ["Outcome", "Ranking", "rank"]
+__all__ = ["Outcome", "Ranking", "rank", "with_retrained"]
 
 T = TypeVar("T")
 
@@ -98,3 +98,21 @@ def rank(items: Iterable[T], constraints: Sequence[Constraint] = (), *, ident: C
     infeasible.sort(key=lambda e: (e[0], e[1]))
     return Ranking([e[2] for e in feasible_], [e[2] for e in infeasible], [e[3] for e in infeasible],
                    tuple(constraints))
+
+
+def with_retrained(ranking: Ranking[T], retrained: Iterable[T], *, ident: Callable[[T], int],
+                   outcome: Callable[[T], Outcome]) -> Ranking[T]:
+    """``ranking`` (of scores measured cheaply, e.g. with inherited weights) with the candidates that were trained
+    again from scratch (``retrained``: their stand-alone outcomes, under the same trial ids) ranked first, by their
+    stand-alone score under the same constraints, then the other ranked trials in their order. A retrained trial
+    that failed or violates a constraint is dropped from the ranking; ``ranking`` itself when nothing was
+    retrained."""
+    items = list(retrained)
+    if not items:
+        return ranking
+    done = {ident(item) for item in items}
+    again = rank(items, ranking.constraints, ident=ident, outcome=outcome)
+    rest = [item for item in ranking.ranked if ident(item) not in done]
+    return Ranking(again.ranked + rest, again.infeasible + [t for t in ranking.infeasible if ident(t) not in done],
+                   again.violations + [v for t, v in zip(ranking.infeasible, ranking.violations)
+                                       if ident(t) not in done], ranking.constraints)

@@ -17,6 +17,7 @@ from nas.evaluation.tasks import list_tasks
 from nas.graph.architecture import Architecture
 from nas.runtime.config import load_config
 from nas.runtime.executors import LocalExecutor
+from nas.weightsharing.evaluator import WeightSharingEvaluator  # noqa: F401  (registered, as `nas evaluators` does)
 from strategies import list_strategies
 
 CONFIG = {"name": "cli", "seed": 2, "space": {"name": "nb201"},

@@ -19,6 +19,7 @@ from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
 from nas.evaluation.proxies import PROXIES, naswot, synflow
 from nas.graph.compiler import build_model
 from nas.trials.trial import Result, Status, Trial
+from nas.weightsharing.evaluator import WeightSharingEvaluator
 from search_spaces import get_space
 
 NB201 = get_space("nb201")
@@ -40,8 +41,9 @@ def all_archs():
     return [NB201.from_string(r.arch_str) for r in RECORDS]
 
 
-def test_registry_lists_the_three_evaluators():
-    assert set(list_evaluators()) == {"train", "nb201", "proxy"}
+def test_registry_lists_the_built_in_evaluators():
+    # weight_sharing lives a layer above evaluation and registers itself when imported (the runtime imports it)
+    assert set(list_evaluators()) == {"train", "nb201", "proxy", WeightSharingEvaluator.name}
     with pytest.raises(UnknownNameError, match="did you mean 'nb201'"):
         get_evaluator("nb210")
 

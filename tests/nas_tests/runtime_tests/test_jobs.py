@@ -100,7 +100,7 @@ def test_a_registered_runner_runs_its_job_on_the_executor_resuming_from_its_hist
 
 def test_a_job_without_a_runner_is_refused_naming_the_fix(tmp_path):
     with pytest.raises(NASError, match=r"no runner for the 'countdown' job of Countdown \(unknown job runner "
-                                       r"'countdown'; known: supernet\); register one with "
+                                       r"'countdown'; known: supernet, weight_sharing\); register one with "
                                        r"nas.runtime.jobs.register_job_runner"):
         job_runner(Countdown(directory=str(tmp_path)))
 

@@ -1,0 +1,132 @@
+"""The single-path supernet training described as data (no torch): what the ``weight_sharing`` evaluator asks
+the experiment to run before its first trial, its settings, and its outcome.
+
+:class:`SposTraining` is a job description in the sense of :class:`nas.trials.protocols.JobSpec`; its runner is
+:func:`nas.weightsharing.job.run_spos_training`. :class:`SharedWeights` is the outcome: the trained supernet's
+weights (a state dict of CPU tensors; they travel to the workers inside the evaluator, through Ray's object store)
+and, for the store and ``nas status``, the per-epoch records and the cost (``to_dict`` leaves the weights out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nas.core.checks import check_int, check_number
+from nas.core.errors import ConfigError
+from nas.core.io import DirectoryFiles
+from nas.trials.protocols import JobFiles
+
+__all__ = ["SposConfig", "SposTraining", "SharedWeights"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SposConfig:
+    """How the supernet is trained: ``epochs`` over the task's training split with SGD (``lr`` cosine-annealed to
+    0, ``momentum``, ``weight_decay``, gradients clipped to ``grad_clip``), one uniformly sampled path per step of
+    ``batch_size`` examples; ``device`` ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    grad_clip: float = 5.0
+    device: str = "auto"
+
+    def check(self, where: str) -> None:
+        """:class:`ConfigError` naming ``where.supernet_<field>``, the value and the fix."""
+        check_int(f"{where}.supernet_epochs", self.epochs, minimum=1)
+        check_int(f"{where}.supernet_batch_size", self.batch_size, minimum=1)
+        for name, (low, high) in {"lr": (0.0, math.inf), "momentum": (0.0, 1.0), "weight_decay": (0.0, math.inf),
+                                  "grad_clip": (0.0, math.inf)}.items():
+            check_number(f"{where}.supernet_{name}", getattr(self, name), low=low, high=high)
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"{where}.supernet_device = {self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SposTraining:
+    """One supernet training: ``space`` (the configured space), the task and its options, the experiment seed,
+    the settings and the ``directory`` of its files (``checkpoint.pt``, ``history.json``); torch uses
+    ``threads`` threads if set; ``files`` and ``data`` as for :class:`nas.oneshot.spec.SupernetSearch` (where
+    the files go when the job runs on another node; the task's data loaded on the driver)."""
+
+    space: Any
+    task: str
+    task_options: dict[str, Any]
+    seed: int
+    config: SposConfig
+    directory: str
+    threads: int | None = None
+    files: JobFiles | None = None
+    data: Any = None
+
+    CHECKPOINT: ClassVar[str] = "checkpoint.pt"
+    HISTORY: ClassVar[str] = "history.json"
+    #: the kind of job: names it in progress lines, and its runner in :mod:`nas.runtime.jobs`
+    name: ClassVar[str] = "weight_sharing"
+
+    @property
+    def label(self) -> str:
+        return "single-path supernet"
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
+
+    def describe_epoch(self, record: dict[str, Any]) -> str:
+        return f"train loss {record['train_loss']:.3f} | sampled-path train acc {record['train_acc']:.1f}"
+
+    def failure_hint(self, message: str) -> str:
+        if "out of memory" in message.lower():
+            return " (out of memory: lower evaluator.options.supernet_batch_size)"
+        return ""
+
+    def storage(self) -> JobFiles:
+        """Where the training's files are: ``files``, else ``directory``."""
+        return self.files if self.files is not None else DirectoryFiles(Path(self.directory))
+
+    def read_history(self) -> list[dict[str, Any]]:
+        data = self.storage().read(self.HISTORY)
+        return json.loads(data) if data is not None else []
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedWeights:
+    """A trained single-path supernet: ``weights`` (the supernet network's state dict, CPU tensors), ``sites``
+    (the module path of every mixed op in that network -> ``[slot, row]``), ``slots`` (slot -> its candidate op
+    names, or macro values), ``edges`` (cell slot -> the ``(src, dst)`` of each row), ``macro`` (macro slot ->
+    the macro setting it chooses), the per-epoch ``history`` and the cost."""
+
+    weights: dict[str, Any]
+    sites: dict[str, list[Any]]
+    slots: dict[str, list[Any]]
+    edges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    macro: dict[str, str] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epochs_run: int = 0
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data for the store (the weights stay in the job's checkpoint)."""
+        return {"kind": "weight_sharing", "slots": self.slots, "history": self.history,
+                "epochs_run": self.epochs_run, "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds}
+
+    def describe(self) -> str:
+        last = self.history[-1] if self.history else {}
+        acc = f", sampled-path train acc {last['train_acc']:.1f}" if "train_acc" in last else ""
+        return f"{self.epochs_run} epochs, {self.wall_seconds:.0f}s ({self.cpu_seconds / 60:.1f} CPU-min){acc}"
+
+    def summary(self) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        return {"state": "done", "kind": "weight_sharing", "epochs_run": self.epochs_run,
+                "cpu_minutes": round(self.cpu_seconds / 60.0, 2), "train_acc": last.get("train_acc")}
