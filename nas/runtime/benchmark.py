@@ -22,7 +22,7 @@ from nas.trials.trial import Result, Trial
 from search_spaces import get_space
 from strategies import get_strategy
 
-__all__ = ["BenchmarkReport", "run_benchmark", "CHECKPOINTS"]
+__all__ = ["BenchmarkReport", "run_benchmark", "attach_zero_cost", "CHECKPOINTS"]
 
 CHECKPOINTS = (10, 25, 50, 100, 200, 300)
 
@@ -74,6 +74,17 @@ class BenchmarkReport:
         return 1e3 * self.strategy_seconds / max(1, self.seeds * self.queries)
 
 
+def attach_zero_cost(strategy: Any, evaluator: Any) -> bool:
+    """Hand ``evaluator.zero_cost`` to a strategy that screens candidates with one (``use_zero_cost``, looked up
+    through a de-duplication wrapper); True if attached. Zero-cost scores are not queries."""
+    inner = getattr(strategy, "inner", strategy)
+    scorer = getattr(evaluator, "zero_cost", None)
+    if scorer is None or not hasattr(inner, "use_zero_cost"):
+        return False
+    inner.use_zero_cost(scorer)
+    return True
+
+
 def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "cifar10", dedup: bool = True,
                   options: dict[str, Any] | None = None) -> BenchmarkReport:
     """Run ``seeds`` searches of ``queries`` evaluations each (see the module docstring)."""
@@ -82,7 +93,9 @@ def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "ci
     report = BenchmarkReport(strategy, dataset, seeds, queries)
     start = time.perf_counter()
     for seed in range(seeds):
-        timed = _Timed(get_strategy(strategy, space=space, seed=seed, dedup=dedup, **(options or {})))
+        built = get_strategy(strategy, space=space, seed=seed, dedup=dedup, **(options or {}))
+        attach_zero_cost(built, evaluator)
+        timed = _Timed(built)
         records = run_loop(timed, evaluator, LocalExecutor(), max_trials=queries)
         curve, best_val, best_test = [], float("-inf"), float("nan")
         for record in records:
