@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary["seconds"] = report.seconds
     summary["overhead_ms"] = report.overhead_ms()
     if args.json:
-        summary["curves"] = report.curves
+        summary.update(first_seed=args.first_seed, curves=report.curves)
         print(json.dumps(summary))
         return 0
     print(f"NAS-Bench-201 {args.dataset}: {LABELS[args.sampler]} (optuna {optuna.__version__}), {args.seeds} seeds, "

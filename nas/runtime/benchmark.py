@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.evaluation.evaluators import NB201Evaluator
+from nas.runtime.config import attach_zero_cost
 from nas.runtime.executors import LocalExecutor
 from nas.runtime.loop import run_loop
 from nas.trials.protocols import Proposer
@@ -72,17 +73,6 @@ class BenchmarkReport:
     def overhead_ms(self) -> float:
         """Mean strategy time (ask + tell) per query, in milliseconds."""
         return 1e3 * self.strategy_seconds / max(1, self.seeds * self.queries)
-
-
-def attach_zero_cost(strategy: Any, evaluator: Any) -> bool:
-    """Hand ``evaluator.zero_cost`` to a strategy that screens candidates with one (``use_zero_cost``, looked up
-    through a de-duplication wrapper); True if attached. Zero-cost scores are not queries."""
-    inner = getattr(strategy, "inner", strategy)
-    scorer = getattr(evaluator, "zero_cost", None)
-    if scorer is None or not hasattr(inner, "use_zero_cost"):
-        return False
-    inner.use_zero_cost(scorer)
-    return True
 
 
 def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "cifar10", dedup: bool = True,

@@ -9,7 +9,9 @@ import pytest
 
 from nas.core.errors import ConfigError
 from nas.evaluation.evaluators import NB201Evaluator
-from nas.runtime.benchmark import attach_zero_cost, run_benchmark
+from nas.runtime.benchmark import run_benchmark
+from nas.runtime.api import search
+from nas.runtime.config import attach_zero_cost, build, parse_config
 from nas.testing.strategies import StrategyConformance, drive, nb201_result, unwrap
 from search_spaces import get_space
 from strategies import GraphBayesOpt, Strategy, get_strategy
@@ -93,3 +95,22 @@ class TestGraphBOWithZeroCost(StrategyConformance):
         if strategy.space.name == "nb201":
             attach_zero_cost(strategy, EVALUATOR)
         return strategy
+
+
+def test_an_experiment_hands_the_evaluators_zero_cost_to_the_strategy(tmp_path) -> None:
+    """``nas search`` with the nb201 evaluator: the runtime attaches the evaluator's zero-cost score, so the first
+    trial is the best-scored cell of the warm-start pool, and the experiment's trials are those of the same
+    strategy driven directly with the scorer attached."""
+    data = {"name": "zc", "seed": 3, "space": {"name": "nb201"},
+            "strategy": {"name": "graph_bo", "options": {"warm_start": 50}},
+            "evaluator": {"name": "nb201"}, "budget": {"max_trials": 8},
+            "execution": {"executor": "local", "workers": 1}}
+    inner = unwrap(build(parse_config(data)).strategy)
+    assert isinstance(inner, GraphBayesOpt) and inner._zero_cost is not None
+    exp = search(data, directory=tmp_path / "zc")
+    try:
+        ran = [t.arch.to_json() for t in sorted(exp.store.trials(), key=lambda t: t.id)]
+    finally:
+        exp.close()
+    direct = with_zero_cost(3, warm_start=50)
+    assert ran == [proposal[2] for proposal in drive(direct, 8, nb201_result)]
