@@ -9,8 +9,8 @@ import pytest
 
 from nas.core.errors import ConfigError
 from nas.evaluation.evaluators import NB201Evaluator
-from nas.runtime.benchmark import run_benchmark
 from nas.runtime.api import search
+from nas.runtime.benchmark import run_benchmark
 from nas.runtime.config import attach_zero_cost, build, parse_config
 from nas.testing.strategies import StrategyConformance, drive, nb201_result, unwrap
 from search_spaces import get_space
