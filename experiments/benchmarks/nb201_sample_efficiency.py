@@ -9,8 +9,9 @@ Two steps, because Optuna's ``GPSampler`` costs about half a second per trial an
 ``table`` reads every JSON file in ``--runs`` (these, and ``optuna_direct_nb201.py --json`` outputs saved there as
          ``<anything>.json``; runs of one strategy and dataset over disjoint seeds are pooled) and prints, or with
          ``--write`` replaces, the ``nb201_sample_efficiency`` section of ``RESULTS.md``: per dataset, mean +-
-         standard error at 25 / 50 / 100 / 300 queries (each column over the seeds that reached it), and the margin
-         of ``graph_bo`` over the better of the two Optuna samplers in standard errors of the difference.
+         standard error at 25 / 50 / 100 / 300 queries (each column over the seeds that reached it), and the margins
+         of ``graph_bo`` and ``gp_bo`` over the better of the two Optuna samplers in standard errors of the
+         difference.
 
 A search's figure after ``q`` queries is the 200-epoch test accuracy of its best cell by the validation accuracy
 the ``nb201`` evaluator gives (200-epoch for CIFAR-10, 12-epoch for CIFAR-100 and ImageNet16-120).
@@ -107,11 +108,13 @@ def table(runs: Path) -> str:
             label = name if name in DIRECT else f"{name} (ours)"
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
-        if (OURS, dataset) in pooled:
-            lines += [f"Margin of {OURS} over the better Optuna sampler used directly (difference of means, in "
-                      "standard errors of the difference):", ""]
+        for ours_name in (OURS, "gp_bo"):
+            if (ours_name, dataset) not in pooled:
+                continue
+            lines += [f"Margin of {ours_name} over the better Optuna sampler used directly at each column "
+                      "(difference of means; in standard errors of the difference):", ""]
             for q in MARKS:
-                ours = _mean_se(_at(pooled[(OURS, dataset)], q))
+                ours = _mean_se(_at(pooled[(ours_name, dataset)], q))
                 peers = [(name, _mean_se(_at(pooled[(name, dataset)], q))) for name in DIRECT
                          if (name, dataset) in pooled and _at(pooled[(name, dataset)], q)]
                 if not peers or math.isnan(ours[0]):
