@@ -23,9 +23,10 @@ the incumbents.
   best-scored cells of a screened pool (see :class:`GraphBayesOpt`).
 
 Where it stands (``experiments/benchmarks/RESULTS.md``, section ``nb201_sample_efficiency``): on NAS-Bench-201
-it is the best of our strategies at 25 queries on CIFAR-10, level with ``gp_bo`` at 50-100 queries there and
-behind it on CIFAR-100 and ImageNet16-120 (guided by the noisier 12-epoch validation accuracy; on
-ImageNet16-120, 20 seeds with the warm start off or the score feature off did no better).
+CIFAR-10 it is the best of our strategies at 25 queries and level with ``gp_bo`` at 50-100, about one standard
+error ahead of Optuna's samplers used directly; on CIFAR-100 and ImageNet16-120 (guided by the noisier 12-epoch
+validation accuracy) it is behind ``gp_bo`` and Optuna's ``GPSampler`` (on ImageNet16-120, 20 seeds with the
+warm start off or the score feature off did no better).
 """
 
 from __future__ import annotations
