@@ -21,6 +21,7 @@ from strategies.bohb import BOHB
 from strategies.dedup import Deduplicate
 from strategies.evolution import RegularizedEvolution
 from strategies.gp_bo import GPBayesOpt
+from strategies.graph_bo import GraphBayesOpt
 from strategies.oneshot import BetaDartsStrategy, DartsStrategy, GDASStrategy, OneShotStrategy
 from strategies.optuna_adapter import OptunaStrategy
 from strategies.random import RandomSearch
@@ -30,10 +31,10 @@ from strategies.rl import ReinforceController
 __all__ = ["Strategy", "Deduplicate", "get_strategy", "list_strategies", "strategy_class", "register_strategy",
            "STRATEGIES", "trial_seed",
            "RandomSearch", "RegularizedEvolution", "ReinforceController", "OptunaStrategy", "GPBayesOpt",
-           "OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy", "BOHB"]
+           "GraphBayesOpt", "OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy", "BOHB"]
 
-for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt, DartsStrategy,
-             GDASStrategy, BetaDartsStrategy, BOHB):
+for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt, GraphBayesOpt,
+             DartsStrategy, GDASStrategy, BetaDartsStrategy, BOHB):
     register_strategy(_cls)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from nas.core.errors import ConfigError, did_you_mean
 from nas.evaluation.benchmarks import load_nb201
 from nas.evaluation.evaluators import NB201Evaluator
+from nas.runtime.config import attach_zero_cost
 from nas.runtime.executors import LocalExecutor
 from nas.runtime.loop import run_loop
 from nas.trials.objectives import (
@@ -41,8 +42,8 @@ from search_spaces import get_space
 from search_spaces.nb201 import NB201Space
 from strategies import get_strategy
 
-__all__ = ["BenchmarkReport", "run_benchmark", "CHECKPOINTS", "ObjectivesReport", "TrueFront", "true_front",
-           "run_objectives_benchmark", "parse_benchmark_objectives"]
+__all__ = ["BenchmarkReport", "run_benchmark", "attach_zero_cost", "CHECKPOINTS", "ObjectivesReport", "TrueFront",
+           "true_front", "run_objectives_benchmark", "parse_benchmark_objectives"]
 
 CHECKPOINTS = (10, 25, 50, 100, 200, 300)
 
@@ -102,7 +103,9 @@ def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "ci
     report = BenchmarkReport(strategy, dataset, seeds, queries)
     start = time.perf_counter()
     for seed in range(seeds):
-        timed = _Timed(get_strategy(strategy, space=space, seed=seed, dedup=dedup, **(options or {})))
+        built = get_strategy(strategy, space=space, seed=seed, dedup=dedup, **(options or {}))
+        attach_zero_cost(built, evaluator)
+        timed = _Timed(built)
         records = run_loop(timed, evaluator, LocalExecutor(), max_trials=queries)
         curve, best_val, best_test = [], float("-inf"), float("nan")
         for record in records:

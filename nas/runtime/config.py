@@ -427,7 +427,20 @@ def build(cfg: ExperimentConfig, directory: Path | None = None) -> Components:
         if options != cfg.strategy.options:
             strategy = build_strategy(cfg, components.space, options=options)
             components = dataclasses.replace(components, strategy=strategy)
+    attach_zero_cost(components.strategy, components.evaluator)
     return components
+
+
+def attach_zero_cost(strategy: Any, evaluator: Any) -> bool:
+    """Hand the evaluator's ``zero_cost(arch)`` (a training-free score, e.g. the ``nb201`` evaluator's) to a
+    strategy that screens candidates with one (``use_zero_cost``, found through a de-duplication wrapper), so
+    the strategy never evaluates anything itself; True if attached. Zero-cost scores are not queries."""
+    inner = getattr(strategy, "inner", strategy)
+    scorer = getattr(evaluator, "zero_cost", None)
+    if scorer is None or not hasattr(inner, "use_zero_cost"):
+        return False
+    inner.use_zero_cost(scorer)
+    return True
 
 
 def resolve_storage(url: str, directory: Path) -> str:

@@ -1,0 +1,162 @@
+"""Sample efficiency on the three NAS-Bench-201 datasets: ``graph_bo`` against Optuna's TPE and GP samplers used
+directly, and our other strategies, at 25 / 50 / 100 / 300 queries.
+
+Two steps, because Optuna's ``GPSampler`` costs about half a second per trial and the runs are best spread out:
+
+``run``  runs :func:`nas.runtime.benchmark.run_benchmark` (what ``nas benchmark nb201`` runs, de-duplication on,
+         default options) for each ``--strategies`` x ``--datasets`` with seeds ``0 .. --seeds - 1`` and writes one
+         JSON file per run (summary and per-seed best-so-far curves) into ``--out``.
+``table`` reads every JSON file in ``--runs`` (these, and ``optuna_direct_nb201.py --json`` outputs saved there as
+         ``<anything>.json``; runs of one strategy and dataset over disjoint seeds are pooled) and prints, or with
+         ``--write`` replaces, the ``nb201_sample_efficiency`` section of ``RESULTS.md``: per dataset, mean +-
+         standard error at 25 / 50 / 100 / 300 queries (each column over the seeds that reached it), and the margins
+         of ``graph_bo`` and ``gp_bo`` over the better of the two Optuna samplers in standard errors of the
+         difference.
+
+A search's figure after ``q`` queries is the 200-epoch test accuracy of its best cell by the validation accuracy
+the ``nb201`` evaluator gives (200-epoch for CIFAR-10, 12-epoch for CIFAR-100 and ImageNet16-120).
+
+Usage (from the repository root)::
+
+    .venv/bin/python experiments/benchmarks/nb201_sample_efficiency.py run --out runs/se [--seeds 50]
+        [--queries 100] [--strategies graph_bo,evolution,gp_bo,random] [--datasets cifar10,cifar100,imagenet16-120]
+    .venv/bin/python experiments/benchmarks/optuna_direct_nb201.py --sampler gp --dataset cifar100 --json \\
+        > runs/se/gp_cifar100.json
+    .venv/bin/python experiments/benchmarks/nb201_sample_efficiency.py table --runs runs/se [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from _results import provenance, publish
+
+from nas.runtime.benchmark import run_benchmark
+
+SECTION = "nb201_sample_efficiency"
+DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+MARKS = (25, 50, 100, 300)
+OURS = "graph_bo"
+DIRECT = ("Optuna TPESampler used directly", "Optuna GPSampler used directly")
+ORDER = (OURS, "gp_bo", "evolution", "random", *DIRECT)
+SIGNAL = {"cifar10": "200-epoch validation", "cifar100": "12-epoch validation", "imagenet16-120": "12-epoch validation"}
+
+
+def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries: int, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for dataset in datasets:
+        for name in strategies:
+            start = time.perf_counter()
+            report = run_benchmark(name, queries=queries, seeds=seeds, dataset=dataset)
+            summary = report.summary()
+            summary.update(seconds=time.perf_counter() - start, overhead_ms=report.overhead_ms(),
+                           curves=report.curves)
+            path = out / f"{name}_{dataset}_{seeds}x{queries}.json"
+            path.write_text(json.dumps(summary))
+            print(f"{dataset} {name}: {summary['seconds']:.0f} s, {report.overhead_ms():.1f} ms per query", flush=True)
+
+
+def _pool(runs: Path) -> dict[tuple[str, str], list[list[float]]]:
+    """(strategy, dataset) -> curves, one per seed (runs over the same seeds are not pooled twice)."""
+    pooled: dict[tuple[str, str], dict[int, list[float]]] = {}
+    for path in sorted(runs.glob("*.json")):
+        data = json.loads(path.read_text())
+        if "curves" not in data:
+            continue
+        seeds = pooled.setdefault((data["strategy"], data["dataset"]), {})
+        for i, curve in enumerate(data["curves"]):
+            seed = data.get("first_seed", 0) + i
+            if len(curve) > len(seeds.get(seed, [])):
+                seeds[seed] = curve
+    return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}
+
+
+def _at(curves: list[list[float]], q: int) -> list[float]:
+    return [c[q - 1] for c in curves if len(c) >= q]
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return (values[0] if values else math.nan), math.nan
+    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
+
+
+def table(runs: Path) -> str:
+    pooled = _pool(runs)
+    lines: list[str] = []
+    for dataset in DATASETS:
+        names = [n for n in ORDER if (n, dataset) in pooled] + sorted(
+            n for n, d in pooled if d == dataset and n not in ORDER)
+        if not names:
+            continue
+        lines += [f"**{dataset}** (guided by the {SIGNAL[dataset]} accuracy; 200-epoch test accuracy, mean ± s.e.; "
+                  "seeds in brackets where a column has fewer than 50)", "",
+                  "| strategy | " + " | ".join(str(q) for q in MARKS) + " |", "|---|" + "---:|" * len(MARKS)]
+        for name in names:
+            cells = []
+            for q in MARKS:
+                values = _at(pooled[(name, dataset)], q)
+                mean, se = _mean_se(values)
+                cells.append("—" if not values else f"{mean:.2f} ± {se:.2f}" + ("" if len(values) >= 50
+                                                                                 else f" [{len(values)}]"))
+            label = name if name in DIRECT else f"{name} (ours)"
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for ours_name in (OURS, "gp_bo"):
+            if (ours_name, dataset) not in pooled:
+                continue
+            lines += [f"Margin of {ours_name} over the better Optuna sampler used directly at each column "
+                      "(difference of means; in standard errors of the difference):", ""]
+            for q in MARKS:
+                ours = _mean_se(_at(pooled[(ours_name, dataset)], q))
+                peers = [(name, _mean_se(_at(pooled[(name, dataset)], q))) for name in DIRECT
+                         if (name, dataset) in pooled and _at(pooled[(name, dataset)], q)]
+                if not peers or math.isnan(ours[0]):
+                    continue
+                name, (mean, se) = max(peers, key=lambda p: p[1][0])
+                diff = ours[0] - mean
+                se_diff = math.hypot(ours[1], se)
+                lines.append(f"- {q} queries: {ours[0]:.3f} vs {mean:.3f} ({name}): {diff:+.3f}, "
+                             f"{diff / se_diff:+.1f} s.e.")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("run")
+    p.add_argument("--strategies", default="graph_bo,evolution,gp_bo,random")
+    p.add_argument("--datasets", default=",".join(DATASETS))
+    p.add_argument("--seeds", type=int, default=50)
+    p.add_argument("--queries", type=int, default=100)
+    p.add_argument("--out", type=Path, required=True)
+    t = sub.add_parser("table")
+    t.add_argument("--runs", type=Path, required=True)
+    t.add_argument("--write", action="store_true", help=f"replace the {SECTION} section of RESULTS.md")
+    t.add_argument("--notes", type=Path, help="a Markdown file of notes to put under the tables")
+    args = parser.parse_args(argv)
+    if args.step == "run":
+        run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out)
+        return 0
+    body = table(args.runs)
+    if args.notes:
+        body += "\n" + args.notes.read_text()
+    if not args.write:
+        print(body)
+        return 0
+    section = "\n".join([
+        "## Sample efficiency on NAS-Bench-201, three datasets, against Optuna used directly "
+        "(`nb201_sample_efficiency.py`)", "", provenance(), "", body])
+    publish(SECTION, section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
