@@ -1,0 +1,103 @@
+"""Explanations: every `nas explain` method on a trained image export (NAS-Bench-201 cell on digits) and a
+trained sequence export (transformer cell on UCR ItalyPowerDemand): time, the model-randomisation check and the
+deletion / insertion faithfulness AUCs against a random order. Writes the section ``explain`` of RESULTS.md.
+
+    .venv/bin/python experiments/benchmarks/explain.py [--workdir runs/explain-bench]
+
+``--workdir`` keeps the two experiments (searched and exported once, reused by later runs); by default they are
+built in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import load_average, provenance, publish
+
+from nas.outputs.explain import METHODS, explain
+from nas.outputs.export import export_experiment
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
+
+#: (label, folder, space, task, training, trials)
+EXPERIMENTS: list[tuple[str, str, dict[str, Any], str, dict[str, Any], int]] = [
+    ("image: nb201 (C=8) on digits", "image", {"name": "nb201", "options": {"C": 8, "N": 1}}, "digits",
+     {"epochs": 6, "batch_size": 64}, 2),
+    ("sequence: transformer (d=16) on italy_power", "sequence",
+     {"name": "transformer", "options": {"d_model": 16, "num_cells": 1}}, "italy_power",
+     {"epochs": 8, "batch_size": 32}, 1),
+]
+HEADER = ("| export | method | s (N inputs) | randomisation rho (compared) | passed | deletion AUC (random) "
+          "| insertion AUC (random) |\n|---|---|---:|---|---|---|---|")
+
+
+def exported(directory: Path, space: dict[str, Any], task: str, train: dict[str, Any], trials: int) -> Path:
+    """The experiment at ``directory``, searched and exported (json + weights) unless that was done before."""
+    if not (directory / "export" / "manifest.json").is_file():
+        cfg = parse_config({"name": f"explain-{directory.name}", "seed": 0, "space": space, "strategy": "random",
+                            "evaluator": {"name": "train", "task": task, "train": train},
+                            "budget": {"max_trials": trials}, "execution": {"executor": "local", "workers": 1}})
+        exp = Experiment.create(cfg, directory)
+        try:
+            exp.run()
+        finally:
+            exp.close()
+        export_experiment(directory, top=1, formats="json,weights", verify=False)
+    return directory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", help="keep the experiments here (default: a temporary folder)")
+    parser.add_argument("--samples", type=int, default=6)
+    parser.add_argument("--perturbations", type=int, default=200)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    load = load_average()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.workdir) if args.workdir else Path(tmp)
+        for label, folder, space, task, train, trials in EXPERIMENTS:
+            directory = exported(root / folder, space, task, train, trials)
+            result = explain(directory, samples=args.samples, perturbations=args.perturbations,
+                             out=Path(tmp) / f"explain-{folder}")
+            n = len(result.index["inputs"])
+            for m in result.index["methods"]:
+                r, f = m["randomisation"], m["faithfulness"]
+                rows.append(f"| {label} | {m['method']} | {m['seconds']:.1f} ({n}) | {r['correlation']:.2f} "
+                            f"({r['compared']}) | {'yes' if r['passed'] else 'NO'} | {f['deletion_auc']:.3f} "
+                            f"({f['random_deletion_auc']:.3f}) | {f['insertion_auc']:.3f} "
+                            f"({f['random_insertion_auc']:.3f}) |")
+    body = f"""## Explanations: sanity and faithfulness of every `nas explain` method (`explain.py`)
+
+**What was measured.** Two small real searches (random, local executor; image: {EXPERIMENTS[0][5]} trials of
+{EXPERIMENTS[0][4]['epochs']} epochs, sequence: {EXPERIMENTS[1][5]} trial of {EXPERIMENTS[1][4]['epochs']} epochs),
+each exported (rank 1, JSON + weights) and explained by `nas explain` with every method ({', '.join(METHODS)}) on
+{args.samples} validation inputs for the predicted class; LIME and KernelSHAP draw {args.perturbations} perturbed
+inputs each. Per method: the attribution time, the model-randomisation check (Adebayo et al. 2018: Spearman
+correlation, per input then averaged, between the attributions of the trained model and of a copy with every weight
+re-drawn at random; passes below 0.5; magnitudes compared for Grad-CAM and saliency, signed values for the signed
+methods), and the deletion / insertion AUCs (Petsiuk et al. 2018: the predicted class's probability as input elements
+are set to 0 from the most to the least attributed, or restored into an all-zero input in that order, 20 steps;
+deletion lower is better, insertion higher is better), each beside the same AUC for a random order.
+
+{provenance(load)}
+
+**Figures.**
+
+{HEADER}
+{chr(10).join(rows)}
+"""
+    publish("explain", body, write=not args.no_write)
+
+
+if __name__ == "__main__":
+    main()
