@@ -1,6 +1,7 @@
 """Explanations: every `nas explain` method on a trained image export (NAS-Bench-201 cell on digits) and a
-trained sequence export (transformer cell on UCR ItalyPowerDemand): time, the model-randomisation check and the
-deletion / insertion faithfulness AUCs against a random order. Writes the section ``explain`` of RESULTS.md.
+trained sequence export (rnn space: DARTS-RNN cell, LSTM or GRU, on UCR ItalyPowerDemand): time, the
+model-randomisation check and the deletion / insertion faithfulness AUCs against a random order. Writes the
+section ``explain`` of RESULTS.md.
 
     .venv/bin/python experiments/benchmarks/explain.py [--workdir runs/explain-bench]
 
@@ -30,9 +31,9 @@ from nas.runtime.experiment import Experiment
 EXPERIMENTS: list[tuple[str, str, dict[str, Any], str, dict[str, Any], int]] = [
     ("image: nb201 (C=8) on digits", "image", {"name": "nb201", "options": {"C": 8, "N": 1}}, "digits",
      {"epochs": 6, "batch_size": 64}, 2),
-    ("sequence: transformer (d=16) on italy_power", "sequence",
-     {"name": "transformer", "options": {"d_model": 16, "num_cells": 1}}, "italy_power",
-     {"epochs": 8, "batch_size": 32}, 1),
+    ("sequence: rnn (d=16) on italy_power", "sequence",
+     {"name": "rnn", "options": {"d_model": 16, "steps": 4, "num_layers": 1}}, "italy_power",
+     {"epochs": 4, "batch_size": 64}, 1),
 ]
 HEADER = ("| export | method | s (N inputs) | randomisation rho (compared) | passed | deletion AUC (random) "
           "| insertion AUC (random) |\n|---|---|---:|---|---|---|---|")

@@ -114,7 +114,8 @@ def _task(folder: Path, info: dict[str, Any]) -> Task:
                           "classifiers can be explained")
     if kind not in ("image", "sequence"):
         raise ConfigError(f"{folder}: task kind {kind!r}; `nas explain` covers image and sequence models")
-    options = info.get("task_options") if isinstance(info.get("task_options"), dict) else {}
+    given = info.get("task_options")
+    options: dict[str, Any] = given if isinstance(given, dict) else {}
     task = load_task(str(info["task"]), seed=int(info.get("data_seed", 0)), **options)
     if list(task.input_shape) != list(info["input_shape"]):
         raise ConfigError(f"{folder}: the model takes {info['input_shape']} but task {task.name!r} now loads "

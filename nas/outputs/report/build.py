@@ -404,6 +404,14 @@ def _explain(d: _Data) -> str:
     if index is None:
         raise SkipSection(f"no explanations yet: run `nas explain DIR` (after `nas export DIR`) to attribute the "
                           f"best model's predictions with {', '.join(METHODS)}; this section then shows them")
+    try:
+        return _explanations(folder, index)
+    except (KeyError, TypeError, ValueError) as err:  # an index.json written by hand or by another version
+        raise SkipSection(f"{folder / 'index.json'} does not describe explanations ({type(err).__name__}: {err}); "
+                          "run `nas explain DIR` again") from None
+
+
+def _explanations(folder: Path, index: dict[str, Any]) -> str:
     model = index.get("model", {})
     rows, figures = [], []
     for m in index["methods"]:

@@ -1,5 +1,6 @@
-"""``nas explain`` and the search's SHAP panel, on real trained exports (an NAS-Bench-201 cell on digits, a
-transformer cell on the UCR ItalyPowerDemand series) and on hand-built models whose evidence is known.
+"""``nas explain`` and the search's SHAP panel, on real trained exports (an NAS-Bench-201 cell on digits, an
+rnn-space model (DARTS-RNN cell, LSTM or GRU) on the UCR ItalyPowerDemand series) and on hand-built models whose
+evidence is known.
 
 ``explained_experiment`` builds the image experiment once per session (10 short trials, exported, explained); the
 browser test reuses it for a report with the SHAP panel and the explanations."""
@@ -30,10 +31,10 @@ IMAGE = {"name": "explain-nb201", "seed": 0, "space": {"name": "nb201", "options
          "evaluator": {"name": "train", "task": "digits", "task_options": {"limit": 700},
                        "train": {"epochs": 3, "batch_size": 32}},
          "budget": {"max_trials": MIN_TRIALS}, "execution": {"executor": "local", "workers": 1}}
-SEQUENCE = {"name": "explain-transformer", "seed": 0,
-            "space": {"name": "transformer", "options": {"d_model": 16, "num_cells": 1}},
+SEQUENCE = {"name": "explain-rnn", "seed": 0,
+            "space": {"name": "rnn", "options": {"d_model": 16, "steps": 4, "num_layers": 1}},
             "strategy": {"name": "random"},
-            "evaluator": {"name": "train", "task": "italy_power", "train": {"epochs": 6, "batch_size": 32}},
+            "evaluator": {"name": "train", "task": "italy_power", "train": {"epochs": 4, "batch_size": 64}},
             "budget": {"max_trials": 1}, "execution": {"executor": "local", "workers": 1}}
 _BUILT: dict[str, Path] = {}
 #: the CLI arguments every end-to-end run uses (4 inputs, a small perturbation budget: CPU-cheap)
