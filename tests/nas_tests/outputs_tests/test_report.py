@@ -165,7 +165,8 @@ def test_the_file_is_replaced_atomically_and_readable(trained: tuple[Path, _Page
     out.write_text("old")
     result = build_report(directory, out, ReportOptions(gradcam=False, top=2))
     assert result.path == out and result.skipped["gradcam"] == "turned off (--no-gradcam)"
-    assert set(result.skipped) == {"gradcam", "supernet"}
+    assert set(result.skipped) == {"gradcam", "supernet", "explain"}  # `nas explain` was not run
+    assert "nas explain DIR" in result.skipped["explain"]
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["again.html"]  # no temporary file left behind
     assert os.stat(out).st_mode & 0o044 == 0o044 & ~_umask()
