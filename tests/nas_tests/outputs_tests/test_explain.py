@@ -60,14 +60,17 @@ def explained_experiment(factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _check_index(out: Path, kind: str) -> dict:
+def _check_index(out: Path, kind: str, must_pass: tuple[str, ...] = METHODS) -> dict:
+    """The index of ``out``: every method's PNG, its checks recorded; the randomisation check passed by
+    ``must_pass``."""
     index = json.loads((out / "index.json").read_text())
     assert index["model"]["kind"] == kind and len(index["inputs"]) == 4
     assert [m["method"] for m in index["methods"]] == list(METHODS)
     for m in index["methods"]:
         assert (out / m["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         r = m["randomisation"]
-        assert r["passed"] and r["correlation"] < r["threshold"], (m["method"], r)
+        assert r["passed"] == (r["correlation"] < r["threshold"]) and len(r["per_input"]) == 4
+        assert r["passed"] or m["method"] not in must_pass, (m["method"], r)
         f = m["faithfulness"]
         assert all(0.0 <= v <= 1.0 for v in f.values()), f
     return index
@@ -88,7 +91,10 @@ def test_every_method_on_a_sequence_export(tmp_path_factory: pytest.TempPathFact
     directory = _exported(SEQUENCE, tmp_path_factory)
     out = tmp_path / "seq"
     assert main(["explain", str(directory / "export"), "--out", str(out), *ARGS]) == 0
-    index = _check_index(out, "sequence")
+    # saliency fails here: |d logit / d x| of the short-trained recurrent model ranks the time steps much as that
+    # of the same network with random weights does (rho 0.70 over 4 inputs; the recurrence's own prior over time),
+    # which is what the check exists to show; the index records it and the report prints FAILED
+    index = _check_index(out, "sequence", must_pass=("gradcam",))
     assert index["model"]["input_shape"] == [24, 1]
 
 
