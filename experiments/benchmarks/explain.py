@@ -12,6 +12,7 @@ built in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--workdir", help="keep the experiments here (default: a temporary folder)")
     parser.add_argument("--samples", type=int, default=6)
     parser.add_argument("--perturbations", type=int, default=200)
+    parser.add_argument("--only", choices=[e[1] for e in EXPERIMENTS], help="run one export of the two")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -67,10 +69,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir) if args.workdir else Path(tmp)
         for label, folder, space, task, train, trials in EXPERIMENTS:
+            if args.only and folder != args.only:
+                continue
             directory = exported(root / folder, space, task, train, trials)
             result = explain(directory, samples=args.samples, perturbations=args.perturbations,
                              out=Path(tmp) / f"explain-{folder}")
             n = len(result.index["inputs"])
+            accuracy = json.loads((directory / "export" / "manifest.json").read_text())["models"][0]["metrics"]
+            label = f"{label} (test acc {accuracy['test_acc']:.1f}%)"
             for m in result.index["methods"]:
                 r, f = m["randomisation"], m["faithfulness"]
                 rows.append(f"| {label} | {m['method']} | {m['seconds']:.1f} ({n}) | {r['correlation']:.2f} "
