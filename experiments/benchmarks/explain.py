@@ -34,7 +34,7 @@ EXPERIMENTS: list[tuple[str, str, dict[str, Any], str, dict[str, Any], int]] = [
      {"epochs": 6, "batch_size": 64}, 2),
     ("sequence: rnn (d=16) on italy_power", "sequence",
      {"name": "rnn", "options": {"d_model": 16, "steps": 4, "num_layers": 1}}, "italy_power",
-     {"epochs": 4, "batch_size": 64}, 1),
+     {"epochs": 10, "batch_size": 32}, 4),
 ]
 HEADER = ("| export | method | s (N inputs) | randomisation rho (compared) | passed | deletion AUC (random) "
           "| insertion AUC (random) |\n|---|---|---:|---|---|---|---|")
@@ -83,18 +83,19 @@ def main() -> None:
                             f"({r['compared']}) | {'yes' if r['passed'] else 'NO'} | {f['deletion_auc']:.3f} "
                             f"({f['random_deletion_auc']:.3f}) | {f['insertion_auc']:.3f} "
                             f"({f['random_insertion_auc']:.3f}) |")
+    ran = [e for e in EXPERIMENTS if not args.only or e[1] == args.only]
+    searches = "; ".join(f"{e[1]}: {e[0].split(': ')[1]}, {e[5]} trial(s) of {e[4]['epochs']} epochs" for e in ran)
     body = f"""## Explanations: sanity and faithfulness of every `nas explain` method (`explain.py`)
 
-**What was measured.** Two small real searches (random, local executor; image: {EXPERIMENTS[0][5]} trials of
-{EXPERIMENTS[0][4]['epochs']} epochs, sequence: {EXPERIMENTS[1][5]} trial of {EXPERIMENTS[1][4]['epochs']} epochs),
-each exported (rank 1, JSON + weights) and explained by `nas explain` with every method ({', '.join(METHODS)}) on
-{args.samples} validation inputs for the predicted class; LIME and KernelSHAP draw {args.perturbations} perturbed
-inputs each. Per method: the attribution time, the model-randomisation check (Adebayo et al. 2018: Spearman
-correlation, per input then averaged, between the attributions of the trained model and of a copy with every weight
-re-drawn at random; passes below 0.5; magnitudes compared for Grad-CAM and saliency, signed values for the signed
-methods), and the deletion / insertion AUCs (Petsiuk et al. 2018: the predicted class's probability as input elements
-are set to 0 from the most to the least attributed, or restored into an all-zero input in that order, 20 steps;
-deletion lower is better, insertion higher is better), each beside the same AUC for a random order.
+**What was measured.** Small real searches (random, local executor; {searches}), each exported (rank 1, JSON +
+weights) and explained by `nas explain` with every method ({', '.join(METHODS)}) on {args.samples} validation
+inputs for the predicted class; LIME and KernelSHAP draw {args.perturbations} perturbed inputs each. Per method:
+the attribution time, the model-randomisation check (Adebayo et al. 2018: Spearman correlation, per input then
+averaged, between the attributions of the trained model and of a copy with every weight re-drawn at random; passes
+below 0.5; magnitudes compared for Grad-CAM and saliency, signed values for the signed methods), and the deletion /
+insertion AUCs (Petsiuk et al. 2018: the predicted class's probability as input elements are set to 0 from the most
+to the least attributed, or restored into an all-zero input in that order, 20 steps; deletion lower is better,
+insertion higher is better), each beside the same AUC for a random order.
 
 {provenance(load)}
 
