@@ -34,8 +34,8 @@ IMAGE = {"name": "explain-nb201", "seed": 0, "space": {"name": "nb201", "options
 SEQUENCE = {"name": "explain-rnn", "seed": 0,
             "space": {"name": "rnn", "options": {"d_model": 16, "steps": 4, "num_layers": 1}},
             "strategy": {"name": "random"},
-            "evaluator": {"name": "train", "task": "italy_power", "train": {"epochs": 4, "batch_size": 64}},
-            "budget": {"max_trials": 1}, "execution": {"executor": "local", "workers": 1}}
+            "evaluator": {"name": "train", "task": "italy_power", "train": {"epochs": 10, "batch_size": 32}},
+            "budget": {"max_trials": 4}, "execution": {"executor": "local", "workers": 1}}
 _BUILT: dict[str, Path] = {}
 #: the CLI arguments every end-to-end run uses (4 inputs, a small perturbation budget: CPU-cheap)
 ARGS = ["--samples", "4", "--perturbations", "80", "--quiet"]
@@ -89,12 +89,15 @@ def test_every_method_on_an_image_export(tmp_path_factory: pytest.TempPathFactor
 
 def test_every_method_on_a_sequence_export(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     directory = _exported(SEQUENCE, tmp_path_factory)
+    manifest = json.loads((directory / "export" / "manifest.json").read_text())
+    assert manifest["models"][0]["metrics"]["test_acc"] > 70.0  # a model that learned (chance is 50%)
     out = tmp_path / "seq"
     assert main(["explain", str(directory / "export"), "--out", str(out), *ARGS]) == 0
-    # saliency fails here: |d logit / d x| of the short-trained recurrent model ranks the time steps much as that
-    # of the same network with random weights does (rho 0.70 over 4 inputs; the recurrence's own prior over time),
-    # which is what the check exists to show; the index records it and the report prints FAILED
-    index = _check_index(out, "sequence", must_pass=("gradcam",))
+    # Integrated Gradients and LIME failed the check on this config's model in the benchmark (RESULTS.md, section
+    # explain: their signed maps of the
+    # randomised network still rank the time steps like the trained one's); the index records it, the report prints
+    # FAILED; the gradient-magnitude methods must pass
+    index = _check_index(out, "sequence", must_pass=("gradcam", "saliency"))
     assert index["model"]["input_shape"] == [24, 1]
 
 
