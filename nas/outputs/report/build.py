@@ -31,6 +31,7 @@ import yaml
 from nas.core.checks import check_int
 from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text
+from nas.core.requires import require
 from nas.core.version import __version__
 from nas.graph.architecture import Architecture
 from nas.outputs.explain.attribution import METHODS
@@ -379,6 +380,10 @@ def _failures(d: _Data) -> str:
 def _gradcam(d: _Data) -> str:
     if not d.options.gradcam:
         raise SkipSection("turned off (--no-gradcam)")
+    try:  # before any model is trained: Grad-CAM is computed by Captum (extra explain)
+        require("captum.attr", "Grad-CAM", "explain")
+    except ConfigError as err:
+        raise SkipSection(str(err)) from None
     task = training_task(d.models)  # first: it skips the section for tasks Grad-CAM cannot explain
     trained = best_trained_model(d.models, d.ranked, d.options.retrain_epochs)
     idx = pick_images(task, d.options.images)
