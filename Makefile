@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/python -m pip install --quiet -e ".[test,data,export,tracking]" "$(TORCH_PIN)"
+	$(BIN)/python -m pip install --quiet -e ".[test,data,export,tracking,explain]" "$(TORCH_PIN)"
 	touch $(STAMP)
 
 # Style (ruff), the import rule (lint-imports: the layers and contracts in setup.cfg; check_imports.py: imports sit at

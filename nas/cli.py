@@ -325,6 +325,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    """``nas explain SOURCE``: attribute the best exported model's predictions, write PNGs and index.json."""
+    from nas.outputs.explain.run import explain
+
+    torch_threads()
+    methods = [m.strip() for item in args.method or [] for m in item.split(",") if m.strip()]
+    result = explain(args.source, methods=methods, samples=args.samples, out=args.out, seed=args.seed,
+                     check=not args.no_check, perturbations=args.perturbations,
+                     progress=None if args.quiet else print)
+    index = result.index
+    print(f"explained {len(index['inputs'])} validation input(s) of {index['model']['task']} with "
+          f"{index['model']['folder']}:")
+    for m in index["methods"]:
+        r, f = m.get("randomisation"), m.get("faithfulness")
+        check = (f"randomisation {'passed' if r['passed'] else 'FAILED'} (rho {r['correlation']:.2f})" if r
+                 else "checks skipped")
+        faith = (f", deletion AUC {f['deletion_auc']:.3f} (random {f['random_deletion_auc']:.3f}), insertion AUC "
+                 f"{f['insertion_auc']:.3f} (random {f['random_insertion_auc']:.3f})" if f else "")
+        print(f"  {m['method']:<21} {m['file']:<26} {check}{faith}")
+    print(f"index: {result.out / 'index.json'} ({result.seconds:.1f} s)")
+    return 0
+
+
 def _cmd_list(kind: str) -> int:
     if kind == "tasks":
         from nas.evaluation.tasks import TASKS
@@ -631,6 +654,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain-epochs", type=int, help="cap the epochs when the best model must be trained again")
     p.add_argument("--no-gradcam", action="store_true", help="leave out Grad-CAM (no model is loaded or trained)")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("explain", help="explain the best exported model's predictions (Grad-CAM, saliency, "
+                                       "Integrated Gradients, LIME, KernelSHAP through Captum) with sanity checks")
+    p.add_argument("source", help="experiment directory (exported with `nas export`), export folder or model folder")
+    p.add_argument("--method", action="append", metavar="NAME",
+                   help="gradcam, saliency, integrated_gradients, lime or kernel_shap; repeat or comma-separate "
+                        "(default: all)")
+    p.add_argument("--samples", type=int, default=6, help="validation inputs to explain (default 6)")
+    p.add_argument("--out", help="output folder (default DIR/explain, where `nas report` embeds them)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the perturbations and the randomised weights")
+    p.add_argument("--perturbations", type=int, default=200, help="perturbed samples per input for LIME and "
+                                                                  "KernelSHAP (default 200)")
+    p.add_argument("--no-check", action="store_true", help="skip the randomisation and deletion/insertion checks")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_explain)
     for kind in ("tasks", "strategies", "evaluators"):
         p = sub.add_parser(kind, help=f"list the {kind}")
         p.set_defaults(func=lambda args, k=kind: _cmd_list(k))

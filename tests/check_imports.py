@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Third-party packages whose import is costly enough to defer (cumulative import time on the reference machine).
 HEAVY = frozenset({"torch", "torchvision", "ray", "optuna", "matplotlib", "sklearn", "scipy", "pandas", "onnx",
-                   "onnxruntime", "onnxscript", "mlxtend", "mnist1d", "aeon", "pyarrow"})
+                   "onnxruntime", "onnxscript", "mlxtend", "mnist1d", "aeon", "pyarrow", "captum",
+                   "shap"})
 
 #: Function-level internal imports allowed without a comment: (file, imported module or "*") -> the measured reason.
 ALLOWED: dict[tuple[str, str], str] = {

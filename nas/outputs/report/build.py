@@ -2,10 +2,11 @@
 
 Sections (ids in :data:`SECTIONS`): a summary; the best-so-far score over finished trials and over wall time;
 every completed trial as score against parameters, FLOPs and latency with the Pareto fronts; a table of the top
-K; drawings of the best architectures' cells; op frequencies among the best trials and decision importances
-(fANOVA); failures grouped by reason; the supernet search of one-shot strategies; Grad-CAM heat maps of the best
-conv model on validation images. A section that has nothing to show says why instead, so every section is
-always there.
+K; drawings of the best architectures' cells; op frequencies among the best trials, decision importances
+(fANOVA) and the SHAP values of a surrogate of the score (:mod:`nas.outputs.explain.surrogate`); failures grouped
+by reason; the supernet search of one-shot strategies; Grad-CAM heat maps of the best conv model on validation
+images; the explanations ``nas explain`` wrote to ``DIR/explain`` with their sanity checks.
+A section that has nothing to show says why instead, so every section is always there.
 
 Plots are PNG ``data:`` URIs, style and script are inline: the file loads nothing else and can be mailed or
 archived on its own. It is written atomically (a reader sees the previous report or the new one).
@@ -13,6 +14,7 @@ archived on its own. It is written atomically (a reader sees the previous report
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -27,8 +29,14 @@ import torch
 import yaml
 
 from nas.core.checks import check_int
+from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text
+from nas.core.requires import require
 from nas.core.version import __version__
+from nas.graph.architecture import Architecture
+from nas.outputs.explain.attribution import METHODS
+from nas.outputs.explain.run import EXPLAIN_DIR, read_index
+from nas.outputs.explain.surrogate import search_shap, shap_figure
 from nas.outputs.report.analysis import best_fraction_count, decision_importance, op_frequency
 from nas.outputs.report.cam import grad_cam
 from nas.outputs.report.cells import draw_architecture
@@ -71,6 +79,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("failures", "Failures"),
     ("supernet", "One-shot search"),
     ("gradcam", "Grad-CAM"),
+    ("explain", "Explanations"),
 )
 
 
@@ -319,7 +328,27 @@ def _ops(d: _Data) -> str:
                    f"trials; the {shown} most important of {len(imp.names)} varying decisions.</p></div>")
     else:
         out.append(f'<div><p class="skip">Decision importance: not computed: {_e(imp.reason)}.</p></div>')
+    out.append(_search_shap(d, archs, scores))
     return "".join(out) + "</div>"
+
+
+def _search_shap(d: _Data, archs: list[Architecture], scores: list[float]) -> str:
+    """The SHAP panel beside the fANOVA importance: a surrogate of the score over the decisions, its SHAP values
+    per decision and per choice, and its cross-validated fit."""
+    try:
+        res = search_shap(d.models.space, archs, scores, seed=d.view.config.seed)
+    except ConfigError as err:  # shap not installed: say which extra brings it
+        return f'<div><p class="skip">Which choices mattered (SHAP): not computed: {_e(err)}.</p></div>'
+    if res.reason:
+        return f'<div><p class="skip">Which choices mattered (SHAP): not computed: {_e(res.reason)}.</p></div>'
+    trust = ("a good fit" if res.r2 >= 0.5 else "a loose fit: read the values as hints" if res.r2 >= 0.1
+             else "no better than the mean score: do not read much into the values")
+    return (f'<div class="wide">{_figure(shap_figure(res), "SHAP values of a surrogate of the score")}'
+            f"<p>Which choices mattered (SHAP): {_e(res.model)}, fitted on {res.n_trials} completed trials to predict "
+            f"the score, explained by <code>shap.TreeExplainer</code>. Left: how far each decision moves the "
+            f"predicted score (mean |SHAP|); right: the estimated effect of taking a choice (mean SHAP over the "
+            f"trials that took it; green raises the score). Surrogate fit, {res.folds}-fold cross-validated: "
+            f"R<sup>2</sup> {res.r2:.2f}, Spearman {res.spearman:.2f} ({_e(trust)}).</p></div>")
 
 
 def _failures(d: _Data) -> str:
@@ -351,6 +380,10 @@ def _failures(d: _Data) -> str:
 def _gradcam(d: _Data) -> str:
     if not d.options.gradcam:
         raise SkipSection("turned off (--no-gradcam)")
+    try:  # before any model is trained: Grad-CAM is computed by Captum (extra explain)
+        require("captum.attr", "Grad-CAM", "explain")
+    except ConfigError as err:
+        raise SkipSection(str(err)) from None
     task = training_task(d.models)  # first: it skips the section for tasks Grad-CAM cannot explain
     trained = best_trained_model(d.models, d.ranked, d.options.retrain_epochs)
     idx = pick_images(task, d.options.images)
@@ -365,6 +398,49 @@ def _gradcam(d: _Data) -> str:
               f"channels, {height}x{width}: the last feature map at least {GRADCAM_MIN_SIZE}x{GRADCAM_MIN_SIZE} "
               f"before the classifier, or the last one when none is), upsampled to the input size; red marks the "
               "regions that raise the class score most.</p>")
+
+
+def _explain(d: _Data) -> str:
+    folder = d.view.directory / EXPLAIN_DIR
+    try:
+        index = read_index(folder)
+    except NASError as err:
+        raise SkipSection(str(err)) from None
+    if index is None:
+        raise SkipSection(f"no explanations yet: run `nas explain DIR` (after `nas export DIR`) to attribute the "
+                          f"best model's predictions with {', '.join(METHODS)}; this section then shows them")
+    try:
+        return _explanations(folder, index)
+    except (KeyError, TypeError, ValueError) as err:  # an index.json written by hand or by another version
+        raise SkipSection(f"{folder / 'index.json'} does not describe explanations ({type(err).__name__}: {err}); "
+                          "run `nas explain DIR` again") from None
+
+
+def _explanations(folder: Path, index: dict[str, Any]) -> str:
+    model = index.get("model", {})
+    rows, figures = [], []
+    for m in index["methods"]:
+        png = folder / str(m.get("file", ""))
+        if png.is_file() and png.parent == folder:
+            uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+            figures.append(f"<h3>{_e(m['method'])}</h3>{_img(uri, 'attributions by ' + str(m['method']))}")
+        r, f = m.get("randomisation"), m.get("faithfulness")
+        check = (f"{'passed' if r['passed'] else 'FAILED'} (rho {r['correlation']:.2f} &lt; {r['threshold']:.2f}"
+                 f"{'' if r['passed'] else ' not met'})" if r else "not run")
+        faith = (f"{f['deletion_auc']:.3f} (random {f['random_deletion_auc']:.3f})</td><td class=\"num\">"
+                 f"{f['insertion_auc']:.3f} (random {f['random_insertion_auc']:.3f})" if f else "-</td><td>-")
+        rows.append(f"<tr><td>{_e(m['method'])}</td><td>{check}</td><td class=\"num\">{faith}</td>"
+                    f'<td class="num">{float(m.get("seconds", 0)):.1f}</td></tr>')
+    table = ('<table class="data"><thead><tr><th>method</th><th>model randomisation</th><th>deletion AUC</th>'
+             "<th>insertion AUC</th><th>seconds</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (f"<p>Model {_e(model.get('folder', '?'))} on {len(index.get('inputs', []))} validation inputs of task "
+            f"{_e(model.get('task', '?'))} ({_e(model.get('kind', '?'))}), each explained for the class it "
+            "predicts (written by <code>nas explain</code>).</p>" + table
+            + "<p>Model randomisation (Adebayo et al. 2018): Spearman correlation between the attributions of the "
+              "trained model and of a copy with random weights; a method that explains what was learned changes "
+              "(passes below the threshold). Deletion / insertion (Petsiuk et al. 2018): area under the predicted "
+              "class's probability as the most attributed inputs are removed (lower is better) or restored (higher "
+              "is better), against a random order.</p>" + "".join(figures))
 
 
 def _supernet(d: _Data) -> str:
@@ -402,6 +478,7 @@ def _supernet(d: _Data) -> str:
 _BUILDERS: dict[str, Callable[[_Data], str]] = {
     "summary": _summary, "progress": _progress, "tradeoffs": _tradeoffs, "top": _top, "cells": _cells,
     "ops": _ops, "failures": _failures, "supernet": _supernet, "gradcam": _gradcam,
+    "explain": _explain,
 }
 
 
@@ -435,6 +512,7 @@ pre { background: #f3f5f8; padding: 8px; overflow-x: auto; max-height: 320px; }
 .ok { color: #1b6e2a; }
 .pair { display: flex; flex-wrap: wrap; gap: 24px; }
 .pair > div { flex: 1 1 420px; }
+.pair > div.wide { flex: 1 1 100%; }
 footer { color: #777; font-size: 12px; text-align: center; margin: 12px; }
 """
 

@@ -1,4 +1,4 @@
-"""Grad-CAM (Selvaraju et al., ICCV 2017) for any PyTorch image classifier.
+"""Grad-CAM (Selvaraju et al., ICCV 2017) for any PyTorch image classifier, computed by Captum.
 
 The class activation map of class ``c`` at a feature map ``A`` (``K`` channels) is
 ``relu(sum_k w_k A_k)`` with ``w_k`` the spatial mean of ``d logit_c / d A_k``; it is upsampled to the input
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from nas.core.requires import require
 
 __all__ = ["GradCAM", "grad_cam", "feature_maps", "last_feature_map"]
 
@@ -94,33 +96,35 @@ def grad_cam(model: nn.Module, x: torch.Tensor, *, target: torch.Tensor | None =
              layer: str | None = None, min_size: int = 1) -> GradCAM:
     """Grad-CAM of ``model`` (put in eval mode for the call) on images ``x`` ``(N, C, H, W)``, for classes
     ``target`` (default: the predicted classes), at the output of submodule ``layer`` (default:
-    ``last_feature_map(model, x, min_size)``). The model's parameters and mode are left as they were."""
+    ``last_feature_map(model, x, min_size)``). The model's parameters and mode are left as they were.
+
+    Computed by Captum (``captum.attr.LayerGradCam`` with ReLU, then ``LayerAttribution.interpolate``, bilinear);
+    a :class:`~nas.core.errors.ConfigError` naming the ``explain`` extra when Captum is not installed."""
     if x.dim() != 4:
         raise ValueError(f"grad_cam takes images (N, C, H, W), got shape {tuple(x.shape)}")
     name = layer or last_feature_map(model, x[:1], min_size)[0]
     module = dict(model.named_modules()).get(name)
     if module is None:
         raise ValueError(f"the model has no submodule {name!r}")
-    captured: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, i, out: captured.append(out))
+    attr = require("captum.attr", "Grad-CAM", "explain")
     was = model.training
     try:
         model.eval()
-        with torch.enable_grad():
-            logits = model(x)
-            activation = captured[-1]
-            probs = logits.softmax(dim=1)
-            predicted = probs.argmax(dim=1)
-            chosen = predicted if target is None else target.to(predicted.device)
-            score = logits.gather(1, chosen[:, None]).sum()
-            (grads,) = torch.autograd.grad(score, activation)
+        with torch.no_grad():
+            probs = model(x).softmax(dim=1)
+        predicted = probs.argmax(dim=1)
+        chosen = predicted if target is None else target.to(predicted.device)
+        captured: list[torch.Tensor] = []
+        handle = module.register_forward_hook(lambda m, i, out: captured.append(out.detach()))
+        try:
+            with torch.enable_grad():
+                cam = attr.LayerGradCam(model, module).attribute(x, target=chosen, relu_attributions=True)
+        finally:
+            handle.remove()
     finally:
-        handle.remove()
         model.train(was)
-    weights = grads.mean(dim=(2, 3), keepdim=True)
-    cam = torch.relu((weights * activation).sum(dim=1, keepdim=True)).detach()
-    cam = nn.functional.interpolate(cam, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False)[:, 0]
+    cam = attr.LayerAttribution.interpolate(cam.detach(), tuple(x.shape[2:]), interpolate_mode="bilinear")[:, 0]
     peak = cam.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
     return GradCAM(heatmaps=(cam / peak).cpu(), targets=chosen.detach().cpu(), predicted=predicted.detach().cpu(),
                    probability=probs.gather(1, predicted[:, None])[:, 0].detach().cpu(), layer=name,
-                   feature_shape=tuple(activation.shape[1:]))
+                   feature_shape=tuple(captured[-1].shape[1:]))

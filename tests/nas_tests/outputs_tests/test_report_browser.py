@@ -18,8 +18,11 @@ from typing import Any
 
 import pytest
 from devtools import Page, chromium, needs_chromium, open_tab
+from test_explain import explained_experiment
 from test_report import report_file
 
+from nas.cli import main
+from nas.outputs.explain import METHODS
 from nas.outputs.report.build import SECTIONS
 
 pytestmark = needs_chromium
@@ -110,9 +113,27 @@ def test_the_report_loads_cleanly_and_shows_every_section(kind: str, browser: st
         images = {sid: s["images"] for sid, s in state["sections"].items()}
         assert images["progress"] == images["tradeoffs"] == 1 and images["cells"] == 3 and images["ops"] == 2
         assert images["gradcam"] == (1 if kind == "nb201" else 0)
+        assert images["explain"] == 0  # no `nas explain` was run: the section says so
         order = page.evaluate(_SORT)
         assert order["ascending"] == sorted(order["before"]) and order["descending"] == sorted(order["before"])[::-1]
         assert not _problems(page.events, path.resolve().as_uri())  # sorting raised nothing either
+    finally:
+        page.ws.close()
+
+
+def test_a_report_with_the_shap_panel_and_explanations_loads_cleanly(
+        browser: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    directory = explained_experiment(tmp_path_factory)
+    path = directory / "report-explained.html"
+    assert main(["report", str(directory), "--out", str(path), "--no-gradcam"]) == 0
+    page, state = _load(browser, path)
+    try:
+        for sid, title in SECTIONS:
+            shown = state["sections"][sid]
+            assert shown["heading"] == title and shown["height"] > 40, (sid, shown)
+            assert shown["decoded"] == shown["images"], (sid, shown)
+        assert state["sections"]["ops"]["images"] == 3  # op frequency, fANOVA, SHAP
+        assert state["sections"]["explain"]["images"] == len(METHODS)
     finally:
         page.ws.close()
 

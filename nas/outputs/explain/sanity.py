@@ -1,0 +1,143 @@
+"""Sanity checks of attributions.
+
+* Model randomisation (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018): an explanation that
+  reflects what the model learned must change when the learned weights are replaced by random ones. We re-draw
+  every parameter of a copy of the model (normal, with the trained tensor's standard deviation, from a generator
+  seeded by ``seed``), attribute the same inputs for the same classes, and take the Spearman rank correlation of
+  the two attributions per input: of their magnitudes for methods whose maps are magnitudes (Grad-CAM, saliency),
+  of the signed values for methods whose sign is part of the explanation (Integrated Gradients, LIME, KernelSHAP),
+  as Adebayo et al. report both. The check passes when the mean correlation is below
+  :data:`RANDOMISATION_THRESHOLD`. A map that is constant on either side shares no ranking with the other and
+  counts as correlation 0.
+* Deletion and insertion (Petsiuk et al., "RISE", BMVC 2018): input elements are removed (set to 0, the
+  train-split mean of standardised data) from the most to the least attributed, or inserted into an all-zero
+  input in that order; the area under the curve of the explained class's probability over the fraction changed
+  is the score (deletion: lower is better; insertion: higher is better). The same curves for a random order
+  are the reference a faithful explanation must beat.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch import nn
+
+__all__ = ["RANDOMISATION_THRESHOLD", "CURVE_STEPS", "Randomisation", "Faithfulness", "randomised_copy",
+           "rank_correlation", "randomisation_check", "deletion_insertion"]
+
+#: the model-randomisation check passes when the mean rank correlation is below this
+RANDOMISATION_THRESHOLD = 0.5
+#: points of the deletion and insertion curves (fractions 0, 1/steps, ..., 1)
+CURVE_STEPS = 20
+
+
+@dataclass(frozen=True)
+class Randomisation:
+    """The mean (and per input) Spearman correlation of attribution magnitudes, trained against randomised
+    model; ``passed`` when the mean is below ``threshold``."""
+
+    correlation: float
+    per_input: list[float]
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return self.correlation < self.threshold
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """Deletion and insertion AUCs (probability of the explained class, mean over inputs) in the attribution's
+    order and in a random order."""
+
+    deletion: float
+    insertion: float
+    random_deletion: float
+    random_insertion: float
+
+
+def randomised_copy(model: nn.Module, seed: int) -> nn.Module:
+    """A copy of ``model`` with every parameter re-drawn from ``N(0, s^2)``, ``s`` the trained tensor's standard
+    deviation (or 0.1 for single values and constant tensors), from a generator seeded by ``seed``; buffers
+    (batch-norm statistics) are kept. ``model`` is not changed."""
+    twin = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in twin.parameters():
+            scale = float(p.std()) if p.numel() > 1 else 0.0
+            scale = scale if scale > 0 else 0.1
+            p.copy_(torch.randn(p.shape, generator=generator).to(p) * scale)
+    return twin
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> float:
+    """Spearman correlation of two attribution maps (flattened), of their magnitudes when ``absolute``; 0 when
+    either is constant."""
+    x, y = np.ravel(a), np.ravel(b)
+    if absolute:
+        x, y = np.abs(x), np.abs(y)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(spearmanr(x, y).statistic)
+
+
+def randomisation_check(explain: Callable[[nn.Module], torch.Tensor], model: nn.Module, seed: int,
+                        trained: torch.Tensor | None = None,
+                        threshold: float = RANDOMISATION_THRESHOLD, absolute: bool = True) -> Randomisation:
+    """Run ``explain`` (the attribution of fixed inputs and classes, given a model) on ``model`` (unless its
+    result ``trained`` is passed) and on :func:`randomised_copy` of it, and compare per input (magnitudes when
+    ``absolute``)."""
+    ours = (trained if trained is not None else explain(model)).numpy()
+    theirs = explain(randomised_copy(model, seed)).numpy()
+    per_input = [rank_correlation(a, b, absolute) for a, b in zip(ours, theirs)]
+    return Randomisation(float(np.mean(per_input)), per_input, threshold)
+
+
+def _curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor, order: torch.Tensor, insert: bool,
+           steps: int) -> np.ndarray:
+    """Probability of ``target`` as the elements of each input are deleted (or inserted) in ``order``."""
+    n, size = x.shape[0], x[0].numel()
+    flat = x.reshape(n, size)
+    probs = []
+    with torch.no_grad():
+        for k in range(steps + 1):
+            count = round(k * size / steps)
+            chosen = torch.zeros(n, size, dtype=torch.bool)
+            chosen.scatter_(1, order[:, :count], True)
+            keep = chosen if insert else ~chosen
+            changed = torch.where(keep, flat, torch.zeros_like(flat)).reshape(x.shape)
+            p = model(changed).softmax(dim=1).gather(1, target[:, None])[:, 0]
+            probs.append(p.numpy())
+    return np.stack(probs, axis=1)  # (n, steps + 1)
+
+
+def _auc(curve: np.ndarray) -> float:
+    """Trapezoid area of curves over ``[0, 1]``, averaged over inputs."""
+    dx = 1.0 / (curve.shape[1] - 1)
+    return float(np.mean((curve[:, 1:] + curve[:, :-1]).sum(axis=1) * dx / 2))
+
+
+def deletion_insertion(model: nn.Module, x: torch.Tensor, target: torch.Tensor, attributions: torch.Tensor,
+                       seed: int, steps: int = CURVE_STEPS) -> Faithfulness:
+    """The deletion and insertion AUCs of ``attributions`` (shape of ``x``) for classes ``target``, and of one
+    random order per input (from a generator seeded by ``seed``). The model is put in eval mode for the call."""
+    was = model.training
+    model.eval()
+    try:
+        n = x.shape[0]
+        ranked = torch.argsort(attributions.reshape(n, -1), dim=1, descending=True, stable=True)
+        generator = torch.Generator().manual_seed(seed)
+        shuffled = torch.stack([torch.randperm(ranked.shape[1], generator=generator) for _ in range(n)])
+        x = x.detach().float()
+        return Faithfulness(
+            deletion=_auc(_curve(model, x, target, ranked, False, steps)),
+            insertion=_auc(_curve(model, x, target, ranked, True, steps)),
+            random_deletion=_auc(_curve(model, x, target, shuffled, False, steps)),
+            random_insertion=_auc(_curve(model, x, target, shuffled, True, steps)))
+    finally:
+        model.train(was)
