@@ -16,6 +16,7 @@ from nas.runtime.config import attach_zero_cost, build, parse_config
 from nas.testing.strategies import StrategyConformance, drive, nb201_result, unwrap
 from search_spaces import get_space
 from strategies import GraphBayesOpt, Strategy, get_strategy
+from strategies.gp_bo import WARPS, warp_targets
 from strategies.graph_bo import path_features
 
 NB201 = get_space("nb201")
@@ -87,15 +88,17 @@ def test_the_warm_start_lifts_early_queries_on_the_benchmark() -> None:
     assert warm.at(10)[0] > cold.at(10)[0]
 
 
-@pytest.mark.parametrize("warp", ["log_gap", "copula", "none"])
+@pytest.mark.parametrize("warp", WARPS)
 def test_target_warps_are_monotone_standardised_and_scale_free(warp: str) -> None:
+    """The warps graph_bo and gp_bo share (``strategies.gp_bo.warp_targets``)."""
     inner = unwrap(get_strategy("graph_bo", space=NB201, warp=warp))
     assert isinstance(inner, GraphBayesOpt)
     y = np.asarray([10.0, 85.2, 91.5, 91.3, 10.0, 90.1, 88.0])
     ys = inner._warp(y)
+    np.testing.assert_array_equal(ys, warp_targets(y, warp))
     assert np.all(np.diff(ys[np.argsort(y, kind="stable")]) >= 0)  # order kept, ties kept tied
     assert abs(ys.mean()) < 1e-9 and abs(ys.std() - 1.0) < 1e-9
-    np.testing.assert_allclose(inner._warp(3.0 * y + 7.0), ys, atol=1e-9)
+    np.testing.assert_allclose(warp_targets(3.0 * y + 7.0, warp), ys, atol=1e-9)
     if warp != "none":  # the best two are further apart than a plain standardisation puts them
         plain = (y - y.mean()) / y.std()
         assert ys[2] - ys[3] > plain[2] - plain[3]
