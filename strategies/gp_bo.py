@@ -32,7 +32,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 from nas.core.checks import check_int
 from nas.core.errors import ConfigError
@@ -76,8 +76,6 @@ def _norm_pdf(z: np.ndarray) -> np.ndarray:
 
 
 def _norm_cdf(z: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr
-
     return ndtr(z)
 
 
