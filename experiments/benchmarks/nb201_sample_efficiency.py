@@ -1,5 +1,6 @@
-"""Sample efficiency on the three NAS-Bench-201 datasets: ``graph_bo`` against Optuna's TPE and GP samplers used
-directly, and our other strategies, at 25 / 50 / 100 / 300 queries.
+"""Sample efficiency on the three NAS-Bench-201 datasets: ``gp_bo`` and ``graph_bo`` against Optuna's samplers.
+
+Optuna's TPE and GP samplers used directly, and our other strategies, at 25 / 50 / 100 / 300 queries.
 
 Two steps, because Optuna's ``GPSampler`` costs about half a second per trial and the runs are best spread out:
 
@@ -10,7 +11,7 @@ Two steps, because Optuna's ``GPSampler`` costs about half a second per trial an
          ``<anything>.json``; runs of one strategy and dataset over disjoint seeds are pooled) and prints, or with
          ``--write`` replaces, the ``nb201_sample_efficiency`` section of ``RESULTS.md``: per dataset, mean +-
          standard error at 25 / 50 / 100 / 300 queries (each column over the seeds that reached it), and the margins
-         of ``graph_bo`` and ``gp_bo`` over the better of the two Optuna samplers in standard errors of the
+         of ``gp_bo`` and ``graph_bo`` over the better of the two Optuna samplers in standard errors of the
          difference.
 
 A search's figure after ``q`` queries is the 200-epoch test accuracy of its best cell by the validation accuracy
@@ -19,7 +20,7 @@ the ``nb201`` evaluator gives (200-epoch for CIFAR-10, 12-epoch for CIFAR-100 an
 Usage (from the repository root)::
 
     .venv/bin/python experiments/benchmarks/nb201_sample_efficiency.py run --out runs/se [--seeds 50]
-        [--queries 100] [--strategies graph_bo,evolution,gp_bo,random] [--datasets cifar10,cifar100,imagenet16-120]
+        [--queries 100] [--strategies gp_bo,graph_bo,evolution,random] [--datasets cifar10,cifar100,imagenet16-120]
     .venv/bin/python experiments/benchmarks/optuna_direct_nb201.py --sampler gp --dataset cifar100 --json \\
         > runs/se/gp_cifar100.json
     .venv/bin/python experiments/benchmarks/nb201_sample_efficiency.py table --runs runs/se [--write]
@@ -42,9 +43,9 @@ from nas.runtime.benchmark import run_benchmark
 SECTION = "nb201_sample_efficiency"
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 MARKS = (25, 50, 100, 300)
-OURS = "graph_bo"
+OURS = "gp_bo"
 DIRECT = ("Optuna TPESampler used directly", "Optuna GPSampler used directly")
-ORDER = (OURS, "gp_bo", "evolution", "random", *DIRECT)
+ORDER = (OURS, "graph_bo", "evolution", "random", *DIRECT)
 SIGNAL = {"cifar10": "200-epoch validation", "cifar100": "12-epoch validation", "imagenet16-120": "12-epoch validation"}
 
 
@@ -108,7 +109,7 @@ def table(runs: Path) -> str:
             label = name if name in DIRECT else f"{name} (ours)"
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
-        for ours_name in (OURS, "gp_bo"):
+        for ours_name in (OURS, "graph_bo"):
             if (ours_name, dataset) not in pooled:
                 continue
             lines += [f"Margin of {ours_name} over the better Optuna sampler used directly at each column "
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("run")
-    p.add_argument("--strategies", default="graph_bo,evolution,gp_bo,random")
+    p.add_argument("--strategies", default="gp_bo,graph_bo,evolution,random")
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--seeds", type=int, default=50)
     p.add_argument("--queries", type=int, default=100)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from nas.core.errors import ConfigError
@@ -15,6 +16,7 @@ from nas.runtime.config import attach_zero_cost, build, parse_config
 from nas.testing.strategies import StrategyConformance, drive, nb201_result, unwrap
 from search_spaces import get_space
 from strategies import GraphBayesOpt, Strategy, get_strategy
+from strategies.gp_bo import WARPS, warp_targets
 from strategies.graph_bo import path_features
 
 NB201 = get_space("nb201")
@@ -42,7 +44,7 @@ def test_cells_computing_the_same_function_share_path_features() -> None:
 
 
 @pytest.mark.parametrize("option, value", [("warm_start", -1), ("proxy_weight", -0.5), ("path_weight", "x"),
-                                           ("explore", math.inf), ("n_init", 0)])
+                                           ("explore", math.inf), ("n_init", 0), ("warp", "log")])
 def test_bad_options_are_refused_naming_the_option(option: str, value: object) -> None:
     with pytest.raises(ConfigError, match=option):
         get_strategy("graph_bo", space=NB201, **{option: value})
@@ -84,6 +86,30 @@ def test_the_warm_start_lifts_early_queries_on_the_benchmark() -> None:
     warm = run_benchmark("graph_bo", queries=10, seeds=8)
     cold = run_benchmark("graph_bo", queries=10, seeds=8, options={"warm_start": 0})
     assert warm.at(10)[0] > cold.at(10)[0]
+
+
+@pytest.mark.parametrize("warp", WARPS)
+def test_target_warps_are_monotone_standardised_and_scale_free(warp: str) -> None:
+    """The warps graph_bo and gp_bo share (``strategies.gp_bo.warp_targets``)."""
+    inner = unwrap(get_strategy("graph_bo", space=NB201, warp=warp))
+    assert isinstance(inner, GraphBayesOpt)
+    y = np.asarray([10.0, 85.2, 91.5, 91.3, 10.0, 90.1, 88.0])
+    ys = inner._warp(y)
+    np.testing.assert_array_equal(ys, warp_targets(y, warp))
+    assert np.all(np.diff(ys[np.argsort(y, kind="stable")]) >= 0)  # order kept, ties kept tied
+    assert abs(ys.mean()) < 1e-9 and abs(ys.std() - 1.0) < 1e-9
+    np.testing.assert_allclose(warp_targets(3.0 * y + 7.0, warp), ys, atol=1e-9)
+    if warp != "none":  # the best two are further apart than a plain standardisation puts them
+        plain = (y - y.mean()) / y.std()
+        assert ys[2] - ys[3] > plain[2] - plain[3]
+
+
+def test_the_log_gap_warp_lifts_the_search_at_100_queries() -> None:
+    """On NAS-Bench-201 CIFAR-10 (seeds 0-5), the default ``log_gap`` warp finds better cells by 100 queries than
+    the plain standardised targets (50 seeds: 94.26 against 94.17, see RESULTS.md)."""
+    warped = run_benchmark("graph_bo", queries=100, seeds=6)
+    plain = run_benchmark("graph_bo", queries=100, seeds=6, options={"warp": "none"})
+    assert warped.at(100)[0] > plain.at(100)[0]
 
 
 class TestGraphBOWithZeroCost(StrategyConformance):
