@@ -3,7 +3,8 @@ without ``evaluator.inherit``, on a real task with real training, for several in
 
 Per seed it runs the search without inheritance (every candidate trained ``--epochs`` from scratch), the same search
 training every candidate ``--short-epochs`` from scratch (the cheap baseline inheritance must beat), and one search per
-``--variant EPOCHS:LR_SCALE:SCHEDULE`` (``evaluator.inherit: {epochs, lr_scale, schedule}``). It reports the best
+``--variant EPOCHS:LR_SCALE:SCHEDULE[:TRIALS]`` (``evaluator.inherit: {epochs, lr_scale, schedule}``; TRIALS: a
+budget of its own, e.g. to spend as many epochs as the reference). It reports the best
 validation accuracy found and the test accuracy of that trial against the cumulative training epochs of the search
 (a curve, averaged over seeds), and after what share of the plain search's epochs each setting reached the plain
 search's final best validation accuracy. Runs go to ``--jobs`` processes. Writes the section ``inheritance`` of
@@ -49,7 +50,7 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
         evaluator["inherit"] = {**setting["inherit"], "keep": args.population}
     data = {"name": "inheritance", "seed": seed, "space": {"name": "nb201", "options": {"C": 8, "N": 1}},
             "strategy": {"name": "evolution", "options": {"population": args.population, "sample_size": 3}},
-            "evaluator": evaluator, "budget": {"max_trials": args.trials},
+            "evaluator": evaluator, "budget": {"max_trials": setting.get("trials", args.trials)},
             "execution": {"executor": "local", "workers": 1, "threads_per_trial": 1}}
     with tempfile.TemporaryDirectory() as tmp:
         exp = Experiment.create(parse_config(data), Path(tmp) / "exp")
@@ -85,13 +86,16 @@ def at(points: list[tuple[float, float, float]], epochs: float) -> tuple[float, 
 
 def settings(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The plain search, the short from-scratch one, then one per ``--variant``."""
-    out: list[dict[str, Any]] = [
-        {"label": f"scratch, {args.epochs} epochs", "epochs": args.epochs, "inherit": None},
-        {"label": f"scratch, {args.short_epochs} epochs", "epochs": args.short_epochs, "inherit": None}]
+    out: list[dict[str, Any]] = [{"label": f"scratch, {args.epochs} epochs", "epochs": args.epochs, "inherit": None}]
+    if args.short_epochs:
+        out.append({"label": f"scratch, {args.short_epochs} epochs", "epochs": args.short_epochs, "inherit": None})
     for text in args.variant:
-        epochs, scale, schedule = text.split(":")
-        out.append({"label": f"inherit {epochs} ep, lr x{float(scale):g}, {schedule}", "epochs": args.epochs,
-                    "inherit": {"epochs": int(epochs), "lr_scale": float(scale), "schedule": schedule}})
+        epochs, scale, schedule, *trials = text.split(":")
+        setting = {"label": f"inherit {epochs} ep, lr x{float(scale):g}, {schedule}", "epochs": args.epochs,
+                   "inherit": {"epochs": int(epochs), "lr_scale": float(scale), "schedule": schedule}}
+        if trials:
+            setting.update(trials=int(trials[0]), label=f"{setting['label']}, {trials[0]} trials")
+        out.append(setting)
     return out
 
 
@@ -105,9 +109,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--short-epochs", type=int, default=2)
+    parser.add_argument("--short-epochs", type=int, default=2, help="0: no short from-scratch baseline")
     parser.add_argument("--variant", nargs="+", default=["1:1:cosine", "1:0.2:constant", "2:0.3:cosine"],
-                        help="EPOCHS:LR_SCALE:SCHEDULE of evaluator.inherit, one search each")
+                        help="EPOCHS:LR_SCALE:SCHEDULE[:TRIALS] of evaluator.inherit, one search each (TRIALS: "
+                             "its own budget, default --trials)")
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--task", default="digits")
     parser.add_argument("--limit", type=int, default=0, help="samples of the task (0: all)")
