@@ -139,7 +139,8 @@ class TrainEvaluator(Evaluator):
             learn).
         inherit: weight inheritance (``evaluator.inherit``, :class:`~nas.evaluation.inheritance.InheritSettings` or
             its dict; None: off). A trial whose ``inherit`` carries its parent's weights starts from them for every
-            unchanged op and trains ``inherit.epochs`` epochs; every completed result carries its trained weights
+            unchanged op and trains ``inherit.epochs`` epochs (at ``inherit.lr_scale`` times the learning rate, with
+            ``inherit.schedule`` if given); every completed result carries its trained weights
             (``Result.weights``) for the runtime's weight store, and the metrics ``tensors_copied``,
             ``tensors_fresh`` (and ``inherited_from``, the parent's id, for a child), with ``info["inheritance"]``
             saying what happened (a corrupt or lost parent: trained from scratch, full epochs).
@@ -289,7 +290,7 @@ class TrainEvaluator(Evaluator):
                 params, flops = count_params(model), count_flops(model, task.input_shape)
                 start = start_from_parent(model, trial.inherit) if self.inherit is not None else None
                 if self.inherit is not None and start is not None and start.inherited:
-                    cfg = cfg.replace(epochs=self.inherit.epochs)
+                    cfg = self.inherit.child_config(cfg)
                 report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch), data=data,
                                metric=self.metric, lr_groups=plan.lr_groups, keep_eval=plan.eval_modules)
             test = score_split(model, data.x_test, data.y_test, task, self.metric, cfg.eval_batch_size, cfg.loss,

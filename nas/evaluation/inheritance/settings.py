@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nas.core.checks import check_int, check_number
+from nas.core.checks import check_choice, check_int, check_number
 from nas.core.errors import ConfigError, did_you_mean
+from nas.evaluation.training import SCHEDULES, TrainConfig
 
 __all__ = ["InheritSettings"]
 
@@ -17,11 +18,24 @@ class InheritSettings:
     """``epochs``: how many epochs a child that inherits weights trains (instead of ``train.epochs``); ``keep``: the
     weight store keeps the weights of the ``keep`` most recently finished trials (the population, for aging evolution:
     make it at least the population) and of the ``keep`` best ones; ``max_mb``: a byte budget on top (None: none),
-    within which the oldest weights go first."""
+    within which the oldest weights go first.
+
+    A child continues training from weights that are already trained, so restarting the full learning-rate schedule
+    (say cosine from ``train.lr``) on it can undo much of what it inherited: ``lr_scale`` multiplies ``train.lr`` (and
+    ``train.min_lr``) for a child that inherits, and ``schedule`` (None: ``train.schedule``) replaces the schedule,
+    e.g. ``constant`` to continue at a low rate as Real et al. (2017) do. Warm-up is skipped for such a child. A child
+    that inherits nothing trains exactly like a trial without a parent."""
 
     epochs: int = 1
     keep: int = 32
     max_mb: float | None = None
+    lr_scale: float = 1.0
+    schedule: str | None = None
+
+    def child_config(self, cfg: TrainConfig) -> TrainConfig:
+        """The training config of a child that inherits weights, from the trial's own ``cfg``."""
+        return cfg.replace(epochs=self.epochs, lr=cfg.lr * self.lr_scale, min_lr=cfg.min_lr * self.lr_scale,
+                           schedule=self.schedule or cfg.schedule, warmup_epochs=0)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> InheritSettings:
@@ -30,7 +44,7 @@ class InheritSettings:
             return cls()
         if not isinstance(data, Mapping):
             raise ConfigError(f"evaluator.inherit = {data!r}: expected a mapping such as {{epochs: 2, keep: 32}}")
-        known = ("epochs", "keep", "max_mb")
+        known = ("epochs", "keep", "max_mb", "lr_scale", "schedule")
         for key in data:
             if key not in known:
                 raise ConfigError(f"evaluator.inherit.{key}: unknown key" + did_you_mean(str(key), known)
@@ -40,7 +54,15 @@ class InheritSettings:
         max_mb = data.get("max_mb")
         if max_mb is not None:
             max_mb = check_number("evaluator.inherit.max_mb", max_mb, low=0.0, finite=True)
-        return cls(epochs=epochs, keep=keep, max_mb=max_mb)
+        lr_scale = data.get("lr_scale", 1.0)
+        if not (isinstance(lr_scale, (int, float)) and not isinstance(lr_scale, bool) and 0 < lr_scale <= 1):
+            raise ConfigError(f"evaluator.inherit.lr_scale = {lr_scale!r}: must be a number in (0, 1], the factor "
+                              "on train.lr for a child that inherits weights (e.g. 0.3)")
+        schedule = data.get("schedule")
+        if schedule is not None:
+            schedule = check_choice("evaluator.inherit.schedule", schedule, SCHEDULES)
+        return cls(epochs=epochs, keep=keep, max_mb=max_mb, lr_scale=float(lr_scale), schedule=schedule)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "keep": self.keep, "max_mb": self.max_mb}
+        return {"epochs": self.epochs, "keep": self.keep, "max_mb": self.max_mb, "lr_scale": self.lr_scale,
+                "schedule": self.schedule}

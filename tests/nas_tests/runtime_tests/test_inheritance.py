@@ -166,10 +166,37 @@ def test_the_worker_checks_the_hash_too(tmp_path: Path) -> None:
     assert "fail their hash check" in bad.info["inheritance"]
 
 
+def test_an_inheriting_child_trains_at_the_scaled_rate_and_schedule() -> None:
+    """``lr_scale`` and ``schedule`` apply to a child that inherits weights, and only to it: a child whose parent's
+    weights are unusable trains like a trial without a parent (full rate, the trial's schedule and epochs)."""
+    space = get_space("nb201", C=4, N=1)
+    evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", latency_runs=0,
+                               train={"epochs": 2, "threads": 1, "lr": 0.05, "schedule": "cosine", "warmup_epochs": 1},
+                               inherit={"epochs": 2, "lr_scale": 0.2, "schedule": "constant"})
+    parent = Trial(0, space.sample(np.random.default_rng(0)), 5)
+    first = evaluator.evaluate(parent)
+    assert first.ok and first.weights is not None
+    assert first.history[0]["lr"] < 0.05 / 100  # the trial's warm-up starts near 0
+    digest = hashlib.sha256(first.weights).hexdigest()
+    child = Trial(1, space.mutate(parent.arch, np.random.default_rng(1)), 6, parent=0)
+    warm = evaluator.evaluate(dataclasses.replace(child, inherit=ParentWeights(0, digest,
+                                                                               InlineWeights(first.weights))))
+    assert warm.metrics["tensors_copied"] > 0 and warm.metrics["epochs"] == 2
+    assert [h["lr"] for h in warm.history] == pytest.approx([0.01, 0.01])  # constant 0.2 x 0.05, no warm-up
+    cold = evaluator.evaluate(dataclasses.replace(child, inherit=ParentWeights(0, note="not kept")))
+    assert cold.metrics["tensors_copied"] == 0
+    assert [h["lr"] for h in cold.history] == pytest.approx([h["lr"] for h in first.history])
+    settings = evaluator.inherit
+    assert settings is not None and type(settings).from_dict(settings.to_dict()) == settings
+
+
 @pytest.mark.parametrize(("change", "words"), [
     ({"inherit": {"epochs": 0}}, "evaluator.inherit.epochs = 0"),
     ({"inherit": {"epoch": 1}}, "evaluator.inherit.epoch: unknown key"),
     ({"inherit": {"keep": "all"}}, "evaluator.inherit.keep = 'all'"),
+    ({"inherit": {"lr_scale": 0}}, "evaluator.inherit.lr_scale = 0: must be a number in (0, 1]"),
+    ({"inherit": {"lr_scale": True}}, "evaluator.inherit.lr_scale = True"),
+    ({"inherit": {"schedule": "cosin"}}, "evaluator.inherit.schedule = 'cosin': choose from"),
 ])
 def test_bad_inherit_settings(change: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(words)):
