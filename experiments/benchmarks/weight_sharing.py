@@ -61,20 +61,24 @@ def distinct_cells(space: Any, n: int, seed: int) -> list[Architecture]:
 
 
 def train_standalone(space_options: dict[str, Any], cells: int, task: str, task_options: dict[str, Any],
-                     train: dict[str, Any], data_seed: int) -> list[dict[str, float]]:
-    """The ``cells`` random cells trained from scratch (the search's training settings and data seed); runs in a
-    child process, next to the search, so that both fit the time box; CPU time is this process's."""
+                     train: dict[str, Any], data_seed: int, part: int = 0,
+                     parts: int = 1) -> dict[int, dict[str, float]]:
+    """The random cells ``i`` (of ``cells``) with ``i % parts == part`` trained from scratch (the search's training
+    settings and data seed); runs in a child process, next to the search, so that both fit the time box; CPU
+    time is this process's."""
     torch.set_num_threads(1)
     space = get_space("nb201", **space_options)
     evaluator = TrainEvaluator(compiler=space.compiler(), task=task, task_options=task_options, train=train,
                                data_seed=data_seed, latency_runs=0)
-    out = []
+    out = {}
     for i, arch in enumerate(distinct_cells(space, cells, seed=1)):
+        if i % parts != part:
+            continue
         c = time.process_time()
         alone = evaluator.evaluate(Trial(i, arch, 1000 + i))
-        out.append({"val": alone.metrics.get("val_acc", float("nan")), "test": alone.metrics.get("test_acc"),
-                    "cpu": time.process_time() - c})
-        print("stand-alone", i, out[-1], flush=True)
+        out[i] = {"val": alone.metrics.get("val_acc", float("nan")), "test": alone.metrics.get("test_acc"),
+                  "cpu": time.process_time() - c}
+        print("stand-alone", i, out[i], flush=True)
     return out
 
 
@@ -114,9 +118,10 @@ def run(args: argparse.Namespace) -> str:
         exp = Experiment.create(parse_config(cfg), Path(tmp) / "exp")
         evaluator = exp.evaluator
         assert isinstance(evaluator, WeightSharingEvaluator)
-        pool = multiprocessing.get_context("spawn").Pool(1)
-        pending = pool.apply_async(train_standalone, (space_options, args.cells, args.task, task_options, train,
-                                                      evaluator.data_seed))
+        parts = args.standalone_processes
+        pool = multiprocessing.get_context("spawn").Pool(parts)
+        pending = [pool.apply_async(train_standalone, (space_options, args.cells, args.task, task_options, train,
+                                                       evaluator.data_seed, part, parts)) for part in range(parts)]
         c0, w0 = time.process_time(), time.perf_counter()
         exp.run()
         search_cpu, search_wall = time.process_time() - c0, time.perf_counter() - w0
@@ -132,7 +137,7 @@ def run(args: argparse.Namespace) -> str:
     cells = distinct_cells(space, args.cells, seed=1)
     inherited = [evaluator.evaluate(Trial(i, arch, 1000 + i)).metrics.get("val_acc", float("nan"))
                  for i, arch in enumerate(cells)]
-    alone = pending.get()
+    alone = {i: row for job in pending for i, row in job.get().items()}
     pool.close()
     pool.join()
     rows = [{"inherited": inherited[i], **alone[i], "nb201": float(table.lookup(arch).cifar10_test200)}
@@ -170,7 +175,8 @@ scored in evaluation mode), then the {args.retrain_top} best retrained from scra
 settings ({args.train_epochs} epochs, SGD lr 0.05 cosine, batch 64) and ranked by that. Then {args.cells} distinct
 uniformly drawn cells were scored both ways with that supernet: inherited-weight validation accuracy, and
 stand-alone validation accuracy after training from scratch with the same settings (one seed each; these trained in
-a second process next to the search). NB201 is the cell's CIFAR-10 200-epoch test accuracy from the shipped
+{args.standalone_processes} more process(es) next to the search).
+NB201 is the cell's CIFAR-10 200-epoch test accuracy from the shipped
 NAS-Bench-201 table. CPU times are per process (1 torch thread each, local executor).
 
 {provenance(args.load, threads=1)}
@@ -221,6 +227,8 @@ def main() -> None:
     parser.add_argument("--retrain-top", type=int, default=3)
     parser.add_argument("--cells", type=int, default=40, help="random cells scored both ways")
     parser.add_argument("--train-epochs", type=int, default=2)
+    parser.add_argument("--standalone-processes", type=int, default=1,
+                        help="processes that train the random cells next to the search")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
