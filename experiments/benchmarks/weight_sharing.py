@@ -1,24 +1,25 @@
 """Weight sharing (single-path one-shot) on NAS-Bench-201 cells, CPU: how well inherited-weight accuracy ranks
 cells, and what a search with it finds at the cost of one supernet training.
 
-One experiment (``nas.runtime.experiment.Experiment``, local executor) searches the ``nb201`` space on a real
-task with the ``weight_sharing`` evaluator: it trains one single-path supernet (uniformly sampled paths), scores
+One experiment (``nas.runtime.experiment.Experiment``, local executor) searches the ``nb201`` space on a real task
+with the ``weight_sharing`` evaluator: it trains one single-path supernet (uniformly sampled paths), scores
 ``--candidates`` candidates proposed by ``--strategy`` with inherited weights (batch-norm recalibrated), then
-retrains the ``--retrain-top`` best from scratch with the search's training settings and ranks them by that.
-Then ``--cells`` uniformly drawn distinct cells are scored both ways with the experiment's own supernet: with
-inherited weights, and trained from scratch with the same training settings (stand-alone). Reported: Kendall's
-tau (and Spearman's rho) of inherited-weight accuracy against stand-alone accuracy and against NAS-Bench-201's
-CIFAR-10 accuracy (200-epoch test), and the search's winner (after retraining) against the random cells at equal
-total CPU cost: its percentile among the stand-alone random cells (ties half, as ``darts_nb201.py`` reports it) and
-the best of as many random cells as the search's cost would have trained. Writes the section ``weight-sharing`` of
-RESULTS.md.
+retrains the ``--retrain-top`` best from scratch with the search's training settings and ranks them by that. Then
+``--cells`` uniformly drawn distinct cells are scored both ways with the experiment's own supernet: with inherited
+weights, and trained from scratch with the same training settings (stand-alone, in a second process while the search
+runs). Reported: Kendall's tau (with a 95% bootstrap interval over the cells; and Spearman's rho) of
+inherited-weight accuracy against stand-alone accuracy and against NAS-Bench-201's CIFAR-10 accuracy (200-epoch
+test), and the search's winner (after retraining) against the random cells at equal total CPU cost: its percentile
+among the stand-alone random cells (ties half, as ``darts_nb201.py`` reports it) and the best of as many random
+cells as the search's cost would have trained. Writes the section ``weight-sharing`` of RESULTS.md.
 
-    .venv/bin/python experiments/benchmarks/weight_sharing.py [--cells 40] [--candidates 200] [--no-write]
+    .venv/bin/python experiments/benchmarks/weight_sharing.py [--task mnist] [--cells 40] [--no-write]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -32,7 +33,7 @@ from scipy.stats import kendalltau, spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import load_average, provenance, publish
 
-from nas.evaluation.evaluators import NB201Evaluator
+from nas.evaluation.evaluators import NB201Evaluator, TrainEvaluator
 from nas.graph.architecture import Architecture
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
@@ -59,13 +60,54 @@ def distinct_cells(space: Any, n: int, seed: int) -> list[Architecture]:
     return out
 
 
+def train_standalone(space_options: dict[str, Any], cells: int, task: str, task_options: dict[str, Any],
+                     train: dict[str, Any], data_seed: int, part: int = 0,
+                     parts: int = 1) -> dict[int, dict[str, float]]:
+    """The random cells ``i`` (of ``cells``) with ``i % parts == part`` trained from scratch (the search's training
+    settings and data seed); runs in a child process, next to the search, so that both fit the time box; CPU
+    time is this process's."""
+    torch.set_num_threads(1)
+    space = get_space("nb201", **space_options)
+    evaluator = TrainEvaluator(compiler=space.compiler(), task=task, task_options=task_options, train=train,
+                               data_seed=data_seed, latency_runs=0)
+    out = {}
+    for i, arch in enumerate(distinct_cells(space, cells, seed=1)):
+        if i % parts != part:
+            continue
+        c = time.process_time()
+        alone = evaluator.evaluate(Trial(i, arch, 1000 + i))
+        out[i] = {"val": alone.metrics.get("val_acc", float("nan")), "test": alone.metrics.get("test_acc"),
+                  "cpu": time.process_time() - c}
+        print("stand-alone", i, out[i], flush=True)
+    return out
+
+
+def bootstrap_tau(a: np.ndarray, b: np.ndarray, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """The 95% percentile interval of Kendall's tau over ``draws`` resamples (with replacement) of the cells."""
+    rng = np.random.default_rng(seed)
+    taus = []
+    for _ in range(draws):
+        idx = rng.integers(0, len(a), len(a))
+        tau = kendalltau(a[idx], b[idx])[0]
+        if np.isfinite(tau):
+            taus.append(tau)
+    return float(np.percentile(taus, 2.5)), float(np.percentile(taus, 97.5))
+
+
+def ci(p: float, interval: tuple[float, float]) -> str:
+    return f"p={p:.3g}; 95% bootstrap {interval[0]:.2f} to {interval[1]:.2f}"
+
+
 def run(args: argparse.Namespace) -> str:
     space_options = {"C": args.channels, "N": 1}
-    task_options = {"val_fraction": 0.3, "test_fraction": 0.2}
+    task_options: dict[str, Any] = {"val_fraction": 0.3, "test_fraction": 0.2}
+    if args.limit:
+        task_options["limit"] = args.limit
     train = {"epochs": args.train_epochs, "batch_size": 64, "lr": 0.05, "optimizer": "sgd", "schedule": "cosine",
              "threads": 1}
     options = {"supernet_epochs": args.supernet_epochs, "supernet_batch_size": 64, "supernet_lr": 0.05,
-               "bn_recalibration_batches": args.bn_batches, "retrain_top": args.retrain_top}
+               "supernet_none_weight": args.none_weight, "bn_recalibration_batches": args.bn_batches,
+               "retrain_top": args.retrain_top}
     cfg = {"name": "weight-sharing-bench", "seed": 0, "space": {"name": "nb201", "options": space_options},
            "strategy": {"name": args.strategy},
            "evaluator": {"name": "weight_sharing", "task": args.task, "task_options": task_options, "train": train,
@@ -73,12 +115,17 @@ def run(args: argparse.Namespace) -> str:
            "budget": {"max_trials": args.candidates}, "execution": {"executor": "local", "workers": 1}}
     table = NB201Evaluator()
     with tempfile.TemporaryDirectory() as tmp:
-        c0, w0 = time.process_time(), time.perf_counter()
         exp = Experiment.create(parse_config(cfg), Path(tmp) / "exp")
+        evaluator = exp.evaluator
+        assert isinstance(evaluator, WeightSharingEvaluator)
+        parts = args.standalone_processes
+        pool = multiprocessing.get_context("spawn").Pool(parts)
+        pending = [pool.apply_async(train_standalone, (space_options, args.cells, args.task, task_options, train,
+                                                       evaluator.data_seed, part, parts)) for part in range(parts)]
+        c0, w0 = time.process_time(), time.perf_counter()
         exp.run()
         search_cpu, search_wall = time.process_time() - c0, time.perf_counter() - w0
-        evaluator = exp.evaluator
-        assert isinstance(evaluator, WeightSharingEvaluator) and evaluator.shared is not None
+        assert evaluator.shared is not None
         shared = evaluator.shared
         retrained = [t for t in exp.store.retrained() if t.status == "COMPLETE"]
         winner = exp.ranked()[0]
@@ -88,16 +135,13 @@ def run(args: argparse.Namespace) -> str:
         exp.close()
     space = get_space("nb201", **space_options)
     cells = distinct_cells(space, args.cells, seed=1)
-    standalone = evaluator.retrainer()
-    rows = []
-    for i, arch in enumerate(cells):
-        inherited = evaluator.evaluate(Trial(i, arch, 1000 + i))
-        c = time.process_time()
-        alone = standalone.evaluate(Trial(i, arch, 1000 + i))
-        rows.append({"arch": arch, "inherited": inherited.metrics.get("val_acc", float("nan")),
-                     "val": alone.metrics.get("val_acc", float("nan")), "test": alone.metrics.get("test_acc"),
-                     "cpu": time.process_time() - c, "nb201": float(table.lookup(arch).cifar10_test200)})
-        print(i, {k: v for k, v in rows[-1].items() if k != "arch"}, flush=True)
+    inherited = [evaluator.evaluate(Trial(i, arch, 1000 + i)).metrics.get("val_acc", float("nan"))
+                 for i, arch in enumerate(cells)]
+    alone = {i: row for job in pending for i, row in job.get().items()}
+    pool.close()
+    pool.join()
+    rows = [{"inherited": inherited[i], **alone[i], "nb201": float(table.lookup(arch).cifar10_test200)}
+            for i, arch in enumerate(cells)]
     inh = np.array([r["inherited"] for r in rows])
     val = np.array([r["val"] for r in rows])
     nb = np.array([r["nb201"] for r in rows])
@@ -107,6 +151,7 @@ def run(args: argparse.Namespace) -> str:
     tau_nb, p_nb = kendalltau(inh, nb)
     rho_nb = spearmanr(inh, nb)[0]
     tau_ref = kendalltau(val, nb)[0]
+    ci_sa, ci_nb = bootstrap_tau(inh, val), bootstrap_tau(inh, nb)
     # random search at the search's total CPU cost: as many stand-alone cells as that cost trains
     n_equal = max(1, int(search_cpu // cell_cpu))
     rng = np.random.default_rng(0)
@@ -117,18 +162,22 @@ def run(args: argparse.Namespace) -> str:
             f"{t.metrics['val_acc']:.2f} | {t.metrics['test_acc']:.2f} | "
             f"{float(table.lookup(t.arch).cifar10_test200):.2f} |" for t in sorted(retrained, key=lambda t: t.id)]
     supernet_cpu = shared.cpu_seconds
+    subset = f"first {args.limit} samples, " if args.limit else ""
     return f"""## Weight sharing on NAS-Bench-201 cells: inherited against stand-alone accuracy (`weight_sharing.py`)
 
-**What was measured.** One experiment searched the `nb201` space (C={args.channels}, N=1) on `{args.task}` (split
-train/val/test 50/30/20%) with the `weight_sharing` evaluator and the `{args.strategy}` strategy: one
-single-path supernet trained {args.supernet_epochs} epochs (one uniformly sampled op per edge and step, SGD lr 0.05
+**What was measured.** One experiment searched the `nb201` space (C={args.channels}, N=1) on `{args.task}`
+({subset}split train/val/test 50/30/20%) with the `weight_sharing` evaluator and the `{args.strategy}` strategy: one
+single-path supernet trained {args.supernet_epochs} epochs (one sampled op
+per edge and step, the `none` op with sampling weight {args.none_weight} against 1 for the others, SGD lr 0.05
 cosine, momentum 0.9, batch 64), then {args.candidates} candidates scored with inherited weights (batch-norm
-statistics recalibrated on {args.bn_batches} training batches of 64), then the {args.retrain_top} best retrained
-from scratch with the search's training settings ({args.train_epochs} epochs, SGD lr 0.05 cosine, batch 64) and
-ranked by that. Then {args.cells} distinct uniformly drawn cells were scored both ways with that supernet:
-inherited-weight validation accuracy, and stand-alone validation accuracy after training from scratch with the
-same settings (one seed each). NB201 is the cell's CIFAR-10 200-epoch test accuracy from the shipped
-NAS-Bench-201 table. CPU times are this process's (1 torch thread, local executor).
+statistics recalibrated on {args.bn_batches} training batches of 64, cumulative average in training mode, then
+scored in evaluation mode), then the {args.retrain_top} best retrained from scratch with the search's training
+settings ({args.train_epochs} epochs, SGD lr 0.05 cosine, batch 64) and ranked by that. Then {args.cells} distinct
+uniformly drawn cells were scored both ways with that supernet: inherited-weight validation accuracy, and
+stand-alone validation accuracy after training from scratch with the same settings (one seed each; these trained in
+{args.standalone_processes} more process(es) next to the search).
+NB201 is the cell's CIFAR-10 200-epoch test accuracy from the shipped
+NAS-Bench-201 table. CPU times are per process (1 torch thread each, local executor).
 
 {provenance(args.load, threads=1)}
 
@@ -136,8 +185,8 @@ NAS-Bench-201 table. CPU times are this process's (1 torch thread, local executo
 
 | rank correlation over {args.cells} cells | Kendall tau | Spearman rho |
 |---|---:|---:|
-| inherited-weight val acc vs stand-alone val acc ({args.task}) | **{tau_sa:.3f}** (p={p_sa:.3g}) | {rho_sa:.3f} |
-| inherited-weight val acc vs NAS-Bench-201 CIFAR-10 test acc | **{tau_nb:.3f}** (p={p_nb:.3g}) | {rho_nb:.3f} |
+| inherited-weight val acc vs stand-alone val acc ({args.task}) | **{tau_sa:.3f}** ({ci(p_sa, ci_sa)}) | {rho_sa:.3f} |
+| inherited-weight val acc vs NAS-Bench-201 CIFAR-10 test acc | **{tau_nb:.3f}** ({ci(p_nb, ci_nb)}) | {rho_nb:.3f} |
 | (reference) stand-alone val acc vs NAS-Bench-201 CIFAR-10 test acc | {tau_ref:.3f} | |
 
 Random cells trained stand-alone: mean val {np.mean(val):.2f}, median {np.median(val):.2f}, best {np.max(val):.2f};
@@ -166,15 +215,20 @@ the best of {min(n_equal, len(val))} random cells drawn from the {args.cells} in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="digits", help="an image task")
-    parser.add_argument("--channels", type=int, default=8, help="nb201 C of the supernet and the cells")
+    parser.add_argument("--task", default="mnist", help="an image task")
+    parser.add_argument("--limit", type=int, default=3000, help="use the task's first LIMIT samples (0: all)")
+    parser.add_argument("--none-weight", type=float, default=1.0,
+                        help="sampling weight of the none op in the supernet training (1: uniform)")
+    parser.add_argument("--channels", type=int, default=4, help="nb201 C of the supernet and the cells")
     parser.add_argument("--strategy", default="evolution")
     parser.add_argument("--supernet-epochs", type=int, default=30)
-    parser.add_argument("--bn-batches", type=int, default=8)
-    parser.add_argument("--candidates", type=int, default=200, help="candidates the search scores")
+    parser.add_argument("--bn-batches", type=int, default=20)
+    parser.add_argument("--candidates", type=int, default=100, help="candidates the search scores")
     parser.add_argument("--retrain-top", type=int, default=3)
     parser.add_argument("--cells", type=int, default=40, help="random cells scored both ways")
-    parser.add_argument("--train-epochs", type=int, default=6)
+    parser.add_argument("--train-epochs", type=int, default=2)
+    parser.add_argument("--standalone-processes", type=int, default=1,
+                        help="processes that train the random cells next to the search")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -42,7 +42,7 @@ __all__ = ["WeightSharingEvaluator", "OPTIONS"]
 _WHERE = "evaluator.options"
 #: the evaluator's own options (``evaluator.options``); the rest comes from ``evaluator.task``/``train``/``metric``
 OPTIONS = ("supernet_epochs", "supernet_batch_size", "supernet_lr", "supernet_momentum", "supernet_weight_decay",
-           "supernet_grad_clip", "bn_recalibration_batches", "retrain_top")
+           "supernet_grad_clip", "supernet_none_weight", "bn_recalibration_batches", "retrain_top")
 
 
 class WeightSharingEvaluator(TrainEvaluator):
@@ -53,8 +53,11 @@ class WeightSharingEvaluator(TrainEvaluator):
 
     * ``supernet_epochs``, ``supernet_batch_size``, ``supernet_lr``, ``supernet_momentum``,
       ``supernet_weight_decay``, ``supernet_grad_clip``: the supernet training (:class:`SposConfig`);
-    * ``bn_recalibration_batches`` (default 10): training batches (of ``supernet_batch_size``) that recalibrate
-      the batch-norm statistics of each candidate; 0 keeps the supernet's;
+    * ``supernet_none_weight`` (default 1, uniform as in SPOS): the sampling weight of a zero op (``none``)
+      against 1 for every other op when the supernet training draws a path; in [0, 1];
+    * ``bn_recalibration_batches`` (default 20, as SPOS): training batches (of ``supernet_batch_size``) that
+      recalibrate the batch-norm statistics of each candidate (a cumulative average, in training mode; the model is
+      then scored in evaluation mode); 0 keeps the supernet's;
     * ``retrain_top`` (default 3): how many of the best candidates are retrained from scratch at the end and
       ranked by that; 0 ranks by the inherited-weight score alone.
     """
@@ -67,7 +70,8 @@ class WeightSharingEvaluator(TrainEvaluator):
                  task_options: Mapping[str, Any] | None = None, train: Any = None, data_seed: int = 0,
                  metric: str | None = None, supernet_epochs: int = 20, supernet_batch_size: int = 64,
                  supernet_lr: float = 0.05, supernet_momentum: float = 0.9, supernet_weight_decay: float = 4e-5,
-                 supernet_grad_clip: float = 5.0, bn_recalibration_batches: int = 10, retrain_top: int = 3) -> None:
+                 supernet_grad_clip: float = 5.0, supernet_none_weight: float = 1.0,
+                 bn_recalibration_batches: int = 20, retrain_top: int = 3) -> None:
         super().__init__(compiler=compiler, task=task, task_options=task_options, train=train, data_seed=data_seed,
                          latency_runs=0, metric=metric)
         if self.problem == "regression":
@@ -75,7 +79,8 @@ class WeightSharingEvaluator(TrainEvaluator):
                               "its supernet on class labels: use a classification task or the train evaluator")
         self.supernet = SposConfig(epochs=supernet_epochs, batch_size=supernet_batch_size, lr=supernet_lr,
                                    momentum=supernet_momentum, weight_decay=supernet_weight_decay,
-                                   grad_clip=supernet_grad_clip, device=self.train_config.device)
+                                   grad_clip=supernet_grad_clip, none_weight=supernet_none_weight,
+                                   device=self.train_config.device)
         self.supernet.check(_WHERE)
         self.bn_batches = check_int(f"{_WHERE}.bn_recalibration_batches", bn_recalibration_batches, minimum=0)
         self.retrain_top = check_int(f"{_WHERE}.retrain_top", retrain_top, minimum=0)

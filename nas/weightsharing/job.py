@@ -2,11 +2,11 @@
 
 The supernet is the space's continuous relaxation (:func:`nas.oneshot.supernet.build_supernet`, as the one-shot
 strategies build it), but no architecture parameters are learnt: every step draws one op per edge (and per macro
-choice) uniformly at random and trains only that path's weights on a batch of the task's training split. The
-paths and the data order derive from the seed and the epoch; the weights, the optimiser, the learning-rate
-schedule and the loop state are checkpointed after every epoch (``checkpoint.pt`` in the job's files), so a killed
-training continues from its last epoch with identical results, and a finished one is read back (no training)
-when the experiment is resumed.
+choice) at random (uniformly, or with the zero ops down-weighted by ``none_weight``) and trains only that path's
+weights on a batch of the task's training split. The paths and the data order derive from the seed and the epoch;
+the weights, the optimiser, the learning-rate schedule and the loop state are checkpointed after every epoch
+(``checkpoint.pt`` in the job's files), so a killed training continues from its last epoch with identical results,
+and a finished one is read back (no training) when the experiment is resumed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from nas.oneshot.supernet import MixedOp, Supernet, build_supernet
 from nas.trials.protocols import JobProgress
 from nas.weightsharing.spec import SharedWeights, SposTraining
 
-__all__ = ["run_spos_training", "with_data", "set_path", "sample_path", "mixed_sites"]
+__all__ = ["run_spos_training", "with_data", "set_path", "sample_path", "zero_ops", "mixed_sites"]
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -41,10 +41,31 @@ def mixed_sites(net: Supernet) -> dict[str, list[Any]]:
     return {name: [m.slot, m.row] for name, m in net.network.named_modules() if isinstance(m, MixedOp)}
 
 
-def sample_path(net: Supernet, gen: torch.Generator) -> dict[str, list[int]]:
-    """One op index per row of every slot, uniformly at random from ``gen``."""
-    return {name: torch.randint(len(slot.ops), (slot.rows,), generator=gen).tolist()
-            for name, slot in net.slots.items()}
+def zero_ops(net: Supernet) -> dict[str, list[bool]]:
+    """Slot -> which of its candidates output zeros (NB201's ``none``), read from the slot's mixed ops."""
+    flags: dict[str, list[bool]] = {}
+    for m in net.network.modules():
+        if isinstance(m, MixedOp):
+            flags.setdefault(m.slot, list(m.zero))
+    return flags
+
+
+def sample_path(net: Supernet, gen: torch.Generator, none_weight: float = 1.0,
+                zero: dict[str, list[bool]] | None = None) -> dict[str, list[int]]:
+    """One op index per row of every slot, drawn from ``gen``: uniformly when ``none_weight`` is 1, else each zero
+    op (``zero``, as :func:`zero_ops` reads it) with weight ``none_weight`` against 1 for every other op (a slot
+    whose ops are all zero ops stays uniform)."""
+    if none_weight == 1.0:
+        return {name: torch.randint(len(slot.ops), (slot.rows,), generator=gen).tolist()
+                for name, slot in net.slots.items()}
+    flags = zero if zero is not None else zero_ops(net)
+    path = {}
+    for name, slot in net.slots.items():
+        weights = torch.tensor([none_weight if z else 1.0 for z in flags.get(name, [False] * len(slot.ops))])
+        if float(weights.sum()) <= 0.0:
+            weights = torch.ones(len(slot.ops))
+        path[name] = torch.multinomial(weights, slot.rows, replacement=True, generator=gen).tolist()
+    return path
 
 
 def set_path(net: Supernet, path: dict[str, list[int]], device: torch.device) -> None:
@@ -112,10 +133,11 @@ def _epoch(spec: SposTraining, net: Supernet, opt: torch.optim.Optimizer, x: tor
     order = torch.randperm(len(y), generator=gen).to(device)
     bs = cfg.batch_size
     loss_sum = correct = seen = 0.0
+    zero = zero_ops(net)
     net.train()
     for step in range(max(1, math.ceil(len(y) / bs))):
         idx = order[step * bs:(step + 1) * bs]
-        set_path(net, sample_path(net, gen), device)
+        set_path(net, sample_path(net, gen, cfg.none_weight, zero), device)
         opt.zero_grad(set_to_none=True)
         logits = net.network(x[idx])
         loss = F.cross_entropy(logits, y[idx])

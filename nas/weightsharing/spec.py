@@ -27,8 +27,10 @@ __all__ = ["SposConfig", "SposTraining", "SharedWeights"]
 @dataclass(frozen=True, kw_only=True)
 class SposConfig:
     """How the supernet is trained: ``epochs`` over the task's training split with SGD (``lr`` cosine-annealed to
-    0, ``momentum``, ``weight_decay``, gradients clipped to ``grad_clip``), one uniformly sampled path per step of
-    ``batch_size`` examples; ``device`` ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    0, ``momentum``, ``weight_decay``, gradients clipped to ``grad_clip``), one sampled path per step of
+    ``batch_size`` examples: on every edge an op drawn at random, each op with probability proportional to 1 except
+    the zero ops (NB201's ``none``), whose weight is ``none_weight`` (1: uniform, as SPOS; 0: a zero op is never
+    trained, so the path always carries a signal); ``device`` ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -36,6 +38,7 @@ class SposConfig:
     momentum: float = 0.9
     weight_decay: float = 4e-5
     grad_clip: float = 5.0
+    none_weight: float = 1.0
     device: str = "auto"
 
     def check(self, where: str) -> None:
@@ -43,7 +46,7 @@ class SposConfig:
         check_int(f"{where}.supernet_epochs", self.epochs, minimum=1)
         check_int(f"{where}.supernet_batch_size", self.batch_size, minimum=1)
         for name, (low, high) in {"lr": (0.0, math.inf), "momentum": (0.0, 1.0), "weight_decay": (0.0, math.inf),
-                                  "grad_clip": (0.0, math.inf)}.items():
+                                  "grad_clip": (0.0, math.inf), "none_weight": (0.0, 1.0)}.items():
             check_number(f"{where}.supernet_{name}", getattr(self, name), low=low, high=high)
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"{where}.supernet_device = {self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")

@@ -29,7 +29,7 @@ from nas.runtime.experiment import Experiment
 from nas.trials.trial import Status, Trial
 from nas.weightsharing.evaluator import WeightSharingEvaluator
 from nas.weightsharing.inherit import inherit, path_of, recalibrate_bn
-from nas.weightsharing.job import run_spos_training, set_path
+from nas.weightsharing.job import run_spos_training, sample_path, set_path, zero_ops
 from nas.weightsharing.spec import SharedWeights, SposConfig, SposTraining
 from search_spaces import get_space
 
@@ -41,10 +41,10 @@ def space():
     return get_space("nb201", C=2, N=1)
 
 
-def train_supernet(space, directory, *, seed=0, epochs=2, on_epoch=None) -> SharedWeights:
+def train_supernet(space, directory, *, seed=0, epochs=2, on_epoch=None, none_weight=1.0) -> SharedWeights:
     spec = SposTraining(space=space, task="digits", task_options=TASK_OPTIONS, seed=seed,
-                        config=SposConfig(epochs=epochs, batch_size=32, device="cpu"), directory=str(directory),
-                        threads=1)
+                        config=SposConfig(epochs=epochs, batch_size=32, device="cpu", none_weight=none_weight),
+                        directory=str(directory), threads=1)
     return run_spos_training(spec, on_epoch)
 
 
@@ -121,6 +121,41 @@ def test_bn_recalibration_changes_only_the_running_statistics(space, shared):
         means = [stem_conv(b).mean(dim=(0, 2, 3)) for b in batches]
     assert torch.allclose(stem_bn.running_mean, torch.stack(means).mean(0), atol=1e-6)
     assert int(stem_bn.num_batches_tracked) == 2
+
+
+def test_path_sampling_is_uniform_by_default_and_down_weights_the_none_op_on_request(space):
+    task = load_task("digits", seed=0, **TASK_OPTIONS)
+    net = build_supernet(space, task.input_shape, task.num_classes, seed=0)
+    zero = zero_ops(net)
+    (slot, ops), = net.slots.items()
+    assert [op == "none" for op in ops.ops] == zero[slot] and sum(zero[slot]) == 1
+    none = zero[slot].index(True)
+
+    def counts(none_weight: float) -> np.ndarray:
+        gen = torch.Generator().manual_seed(0)
+        drawn = [i for _ in range(400) for i in sample_path(net, gen, none_weight, zero)[slot]]
+        return np.bincount(drawn, minlength=len(ops.ops)) / len(drawn)
+
+    uniform, never, half = counts(1.0), counts(0.0), counts(0.5)
+    assert np.all(np.abs(uniform - 1 / len(ops.ops)) < 0.02)  # 2400 draws: sd ~0.008
+    assert never[none] == 0 and np.all(np.abs(np.delete(never, none) - 1 / (len(ops.ops) - 1)) < 0.02)
+    assert abs(half[none] - 0.5 / (len(ops.ops) - 0.5)) < 0.02
+    # the default draws exactly what a uniform draw per row draws (checkpoints of earlier trainings stay valid)
+    gen_a, gen_b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert sample_path(net, gen_a) == {slot: torch.randint(len(ops.ops), (ops.rows,), generator=gen_b).tolist()}
+
+
+def test_a_supernet_trained_without_the_none_op_differs_and_its_settings_guard_the_checkpoint(space, shared,
+                                                                                               tmp_path):
+    no_none = train_supernet(space, tmp_path / "n", none_weight=0.0)
+    assert any(not torch.equal(no_none.weights[k], shared.weights[k]) for k in shared.weights
+               if shared.weights[k].is_floating_point())
+    with pytest.raises(ConfigError, match="other settings"):
+        train_supernet(space, tmp_path / "n", none_weight=0.5)
+    ev = evaluator(space, no_none)
+    assert ev.bn_batches == 2 and WeightSharingEvaluator.__init__.__kwdefaults__["bn_recalibration_batches"] == 20
+    result = ev.evaluate(Trial(0, space.sample(np.random.default_rng(4)), 1))
+    assert result.status is Status.COMPLETE, result.error
 
 
 def test_supernet_training_and_scores_are_deterministic_under_a_seed(space, shared, tmp_path):
@@ -255,6 +290,8 @@ def test_a_search_killed_mid_supernet_resumes_from_its_last_epoch(tmp_path):
     ({"evaluator": {"name": "weight_sharing"}}, r"evaluator.task: missing; the weight_sharing evaluator"),
     ({"evaluator": {"name": "weight_sharing", "task": "digits", "options": {"supernet_epochs": 0}}},
      r"evaluator.options.supernet_epochs = 0: must be an integer >= 1"),
+    ({"evaluator": {"name": "weight_sharing", "task": "digits", "options": {"supernet_none_weight": 2}}},
+     r"evaluator.options.supernet_none_weight = 2: must be a number in \[0(.0)?, 1(.0)?\]"),
     ({"evaluator": {"name": "weight_sharing", "task": "digits", "options": {"retrain_top": -1}}},
      r"evaluator.options.retrain_top = -1"),
     ({"evaluator": {"name": "weight_sharing", "task": "digits", "options": {"supernet_epoch": 3}}},
