@@ -112,8 +112,10 @@ class Deduplicate(Strategy):
         self.skipped = 0
         #: id of a duplicate the inner strategy was told a result of -> id of the trial that was evaluated (with a
         #: result source): a child the inner strategy derives from the duplicate names the evaluated trial as its
-        #: parent, whose weights weight inheritance has
+        #: parent, whose weights weight inheritance has. Kept only with :attr:`track_parents` (the runtime sets it
+        #: when the evaluator inherits weights), so the checkpoint of a search without inheritance does not grow.
         self.aliases: dict[int, int] = {}
+        self.track_parents = False
 
     def ask(self, n: int = 1) -> list[Trial]:
         if not is_int(n) or n < 1:
@@ -149,6 +151,8 @@ class Deduplicate(Strategy):
         return dataclasses.replace(trial, parent=self.aliases[trial.parent])
 
     def _alias(self, duplicate: int, evaluated: int) -> None:
+        if not self.track_parents:
+            return
         self.aliases[duplicate] = evaluated
         if len(self.aliases) > _ALIASES:
             del self.aliases[next(iter(self.aliases))]

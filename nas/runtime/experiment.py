@@ -175,6 +175,8 @@ class Experiment:
         if not isinstance(strategy, Deduplicate):
             return
         strategy.use_result_source(self._stored_result)
+        # a child bred from a skipped duplicate must name the evaluated trial, whose weights it inherits
+        strategy.track_parents = settings_of(self.evaluator) is not None
         if strategy.needs_results:
             strategy.restore_results((strategy.stored_key(arch_hash, arch_json), trial_id)
                                      for arch_hash, arch_json, trial_id in self.store.keys(Status.COMPLETE.value)

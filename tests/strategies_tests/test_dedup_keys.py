@@ -79,7 +79,7 @@ def _scripted_inner(strings: list[str], **options: Any) -> Any:
         told.append((NB201.to_string(trial.arch), result))
         tell(trial, result)
 
-    inner._propose, inner.tell = scripted, spy  # type: ignore[method-assign]
+    inner._propose, inner.tell = scripted, spy  # type: ignore[method-assign]  # a scripted inner strategy
     return inner, told
 
 

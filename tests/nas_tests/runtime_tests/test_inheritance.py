@@ -215,15 +215,33 @@ def test_a_child_of_a_skipped_duplicate_names_the_evaluated_trial(tmp_path: Path
             "strategy": {"name": "evolution", "options": {"population": 4, "sample_size": 4}},
             "evaluator": {"name": "nb201"}, "budget": {"max_trials": 60},
             "execution": {"executor": "local", "workers": 1}}
+    # the table evaluator keeps the test fast; the runtime tracks parents only when the evaluator inherits weights,
+    # so the test turns it on as that runtime would
     exp = Experiment.create(parse_config({**data, "budget": {"max_trials": 30}}), tmp_path / "exp")
+    exp.strategy.track_parents = True  # type: ignore[attr-defined]  # the Deduplicate wrapper
     exp.run()
     exp.close()
     exp = Experiment.open(tmp_path / "exp", max_trials=60)
+    exp.strategy.track_parents = True  # type: ignore[attr-defined]  # the Deduplicate wrapper
     exp.run()
     trials = exp.store.trials()
-    skipped = exp.strategy.skipped  # type: ignore[attr-defined]
+    skipped = exp.strategy.skipped  # type: ignore[attr-defined]  # the Deduplicate wrapper
     exp.close()
     ids = {t.id for t in trials}
     parents = [t.parent for t in trials if t.parent is not None]
     assert skipped > 0 and parents
     assert all(p in ids for p in parents)
+
+
+def test_parents_are_tracked_only_when_the_evaluator_inherits(tmp_path: Path) -> None:
+    """Without inheritance the de-duplication keeps no aliases, so its checkpoint does not grow with the trials."""
+    data = {"name": "noalias", "seed": 0, "space": {"name": "nb201"},
+            "strategy": {"name": "evolution", "options": {"population": 4, "sample_size": 4}},
+            "evaluator": {"name": "nb201"}, "budget": {"max_trials": 30},
+            "execution": {"executor": "local", "workers": 1}}
+    exp = Experiment.create(parse_config(data), tmp_path / "exp")
+    exp.run()
+    strategy = exp.strategy
+    exp.close()
+    assert strategy.skipped > 0  # type: ignore[attr-defined]  # the Deduplicate wrapper
+    assert strategy.track_parents is False and strategy.aliases == {}  # type: ignore[attr-defined]  # the wrapper
