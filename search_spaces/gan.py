@@ -25,7 +25,17 @@ from nas.graph.architecture import Architecture, Cell, freeze_macro
 from nas.graph.ops.generator import GEN_CONV_OPS, UP_OPS
 from search_spaces.base import MAX_WIDTH, SearchSpace
 
-__all__ = ["GanSpace"]
+__all__ = ["GanSpace", "GAN_REFERENCES"]
+
+#: hand-designed generators as members (decisions per cell: up_a, conv_a, conv_b, shortcut) and the loss each is
+#: published with. ``dcgan`` (Radford et al. 2016): a transposed 4x4 conv per doubling, BN-ReLU before it, no
+#: residual; ``wgan-gp`` (Gulrajani et al. 2017): the same DCGAN-style generator trained with the WGAN-GP loss
+#: against a critic without batch norm (the pairing of their MNIST model). Their discriminators are the fixed
+#: :class:`nas.evaluation.gan.Discriminator` (batch norm for ``ns``, none for ``wgan-gp``).
+GAN_REFERENCES: dict[str, tuple[tuple[str, str, str, str], str]] = {
+    "dcgan": (("up_deconv", "skip_connect", "skip_connect", "none"), "ns"),
+    "wgan-gp": (("up_deconv", "skip_connect", "skip_connect", "none"), "wgan-gp"),
+}
 
 #: the edges of a cell, in decision order: (src, dst, kind)
 _EDGES: tuple[tuple[int, int, str], ...] = ((0, 1, "up"), (1, 2, "conv"), (2, 3, "conv"), (0, 3, "shortcut"))
@@ -75,6 +85,19 @@ class GanSpace(SearchSpace):
             edges = tuple((s, d, self._choices[kind][v]) for (s, d, kind), v in zip(_EDGES, chosen))
             cells[name] = Cell(family="gen", inputs=1, nodes=4, edges=edges, output=(3,))
         return Architecture(space=self.name, cells=cells, macro=self._macro)
+
+    def reference(self, name: str) -> Architecture:
+        """The hand-designed generator ``name`` of :data:`GAN_REFERENCES` as a member of this space (every cell
+        alike); raises :class:`ConfigError` when this space's op choices cannot express it."""
+        if name not in GAN_REFERENCES:
+            raise ConfigError(f"gan reference {name!r}: choose from {', '.join(GAN_REFERENCES)}")
+        ops, _ = GAN_REFERENCES[name]
+        try:
+            cell = [self._choices[kind].index(op) for (_, _, kind), op in zip(_EDGES, ops)]
+        except ValueError:
+            raise ConfigError(f"gan reference {name!r} needs ops {list(ops)}; this space offers up_ops "
+                              f"{list(self.up_ops)} and conv_ops {list(self.conv_ops)}") from None
+        return self._decode(cell * self.cells)
 
     def _encode(self, arch: Architecture) -> list[int]:
         out = []

@@ -64,3 +64,21 @@ def test_errors_name_the_problem() -> None:
                edges=((0, 1, "conv_3x3"), (1, 2, "conv_3x3"), (2, 3, "conv_3x3"), (0, 3, "none")))
     with pytest.raises(InvalidArchitectureError, match="edge 0->1 runs 'conv_3x3'"):
         space.compiler()(arch.replace(cells={**arch.cells, "cell_0": bad}), (1, 32, 32), 10)
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_references_are_members_with_their_stated_parameter_counts() -> None:
+    space = get_space("gan")  # C=64, latent 128, 2 cells
+    arch = space.reference("dcgan")
+    assert space.contains(arch) and arch == space.reference("wgan-gp")
+    assert {op for c in arch.cells.values() for _, _, op in c.edges} == {"up_deconv", "skip_connect", "none"}
+    # linear 128 -> 64x7x7, two (BN + 4x4 transposed conv 64 -> 64), BN + 3x3 conv to 1 channel: as in the README
+    expected = 128 * 3136 + 3136 + 2 * (128 + 64 * 64 * 16) + 128 + 577
+    assert _params(space.build_model(arch, (1, 28, 28), 10)) == expected == 536_577
+    with pytest.raises(ConfigError, match=r"needs ops .*up_deconv"):
+        get_space("gan", up_ops=["up_nearest"]).reference("dcgan")
+    with pytest.raises(ConfigError, match="gan reference 'began': choose from dcgan, wgan-gp"):
+        space.reference("began")
