@@ -9,7 +9,8 @@ normalised before it is transformed.
   channel count changes;
 * ``up_deconv`` -- BN-ReLU, transposed 4x4 conv with stride 2 (learned upsampling);
 * ``conv_3x3``, ``conv_5x5`` -- BN-ReLU-Conv at the same resolution;
-* ``skip_connect`` -- identity (``C_in == C_out``), ``none`` -- zero (drops the edge).
+* ``skip_connect`` -- identity (``C_in == C_out``); ``none`` -- zeros at 2x the resolution (drops an upsampling
+  edge: generator cells allow it only where an ``up_*`` op could go).
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class _Zero(nn.Module):
         super().__init__()
         self.C_out = C_out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.new_zeros(x.shape[0], self.C_out, *x.shape[2:])
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # zeros at 2x resolution, attached to the graph
+        return nn.functional.interpolate(x[:, :1].mul(0.0), scale_factor=2.0).expand(-1, self.C_out, -1, -1)
 
 
 def _identity(C_in: int, C_out: int) -> nn.Module:
