@@ -18,6 +18,7 @@ from nas.core.errors import ConfigError, did_you_mean
 from search_spaces.base import SearchSpace
 from search_spaces.cell import CellSpace
 from search_spaces.darts import DartsSpace
+from search_spaces.gan import GanSpace
 from search_spaces.nb201 import NB201Space
 from search_spaces.python import MLPSpace, PythonSpace
 from search_spaces.registry import SPACES, list_spaces, register_space, space_class
@@ -25,9 +26,10 @@ from search_spaces.rnn import RNNSpace
 from search_spaces.transformer import TransformerSpace
 
 __all__ = ["SearchSpace", "get_space", "list_spaces", "register_space", "space_class", "SPACES", "NB201Space",
-           "DartsSpace", "RNNSpace", "TransformerSpace", "PythonSpace", "MLPSpace", "CellSpace"]
+           "DartsSpace", "RNNSpace", "TransformerSpace", "PythonSpace", "MLPSpace", "CellSpace",
+           "GanSpace"]
 
-for _cls in (NB201Space, DartsSpace, RNNSpace, TransformerSpace, PythonSpace, MLPSpace, CellSpace):
+for _cls in (NB201Space, DartsSpace, RNNSpace, TransformerSpace, PythonSpace, MLPSpace, CellSpace, GanSpace):
     register_space(_cls)
 
 

@@ -67,6 +67,9 @@ class SearchSpace(ABC):
     name: ClassVar[str]
     #: ``"image"`` (input ``(C, H, W)``) or ``"sequence"`` (input ``(T, C)``).
     input_kind: ClassVar[str]
+    #: what members compile to: ``"classifier"`` (``input_shape`` -> ``num_classes`` logits) or ``"generator"``
+    #: (latent vectors ``(N, model.latent_dim)`` -> images of ``input_shape``; trained by the GAN trainer).
+    model_kind: ClassVar[str] = "classifier"
 
     # -- what a space states -------------------------------------------------------------------
     @abstractmethod

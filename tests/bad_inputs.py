@@ -230,6 +230,9 @@ CONFIGS: list[Bad] = [
 TRAIN: list[Bad] = [
     _cfg("train evaluator without a task", None, r"evaluator.task: missing", base="train", drop=("evaluator.task",)),
     _cfg("unknown task", {"evaluator.task": "digts"}, r"'digts'.*did you mean 'digits'", base="train"),
+    _cfg("train evaluator on the gan (generator) space", {"space": {"name": "gan", "options": {"C": 4}}},
+         r"evaluator.name = 'train' trains or scores classifiers, but space.name = 'gan' compiles generators",
+         base="train"),
     _cfg("task is a number", {"evaluator.task": 3}, r"evaluator.task = 3", base="train"),
     _cfg("sequence task for an image space", {"evaluator.task": "italy_power"},
          r"evaluator.task = 'italy_power' holds sequence data", base="train"),

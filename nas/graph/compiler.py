@@ -17,6 +17,8 @@ The skeleton is named by ``macro["skeleton"]``:
     named in ``stack``, in order -> layer norm -> mean or last-step pooling (``pool``) -> linear classifier.
     ``pos_encoding`` is a *macro site* (:data:`MACRO_SITES`): compiled into one module, ``pos``, that a supernet
     may replace by a mixed op.
+``generator`` (latent vectors ``(N, latent_dim)`` -> images of ``input_shape``)
+    :mod:`nas.graph.generator`: a linear map to a small feature map, upsampling ``gen`` cells, a tanh head.
 
 ``build_model(arch, input_shape, num_classes)`` checks the macro settings and the input shape and
 raises :class:`~nas.core.errors.InvalidArchitectureError` / :class:`~nas.core.errors.ShapeError` that say
@@ -38,6 +40,7 @@ from nas.core.registry import Registry
 from nas.graph.architecture import BUILDER_KEY, CELL_REF_PREFIX, Architecture, Cell
 from nas.graph.builder import build_module
 from nas.graph.cells import ConvCell, EdgeOpFactory, SequenceCell, darts_rnn_layer
+from nas.graph.generator import GeneratorNetwork
 from nas.graph.ops import SEQUENCE_OPS
 from nas.graph.ops.conv import FactorizedReduce, ReLUConvBN, ResNetBasicBlock
 from nas.graph.standalone import InputCheck
@@ -288,6 +291,7 @@ SKELETONS: Registry[tuple[Builder, int, str]] = Registry("skeleton")
 SKELETONS.register("cells", (CellsNetwork, 3, "(channels, height, width)"))
 SKELETONS.register("darts", (DartsNetwork, 3, "(channels, height, width)"))
 SKELETONS.register("sequence", (SequenceNetwork, 2, "(time steps, features)"))
+SKELETONS.register("generator", (GeneratorNetwork, 3, "(channels, height, width) of the generated images"))
 
 
 def build_model(arch: Architecture, input_shape: Sequence[int], num_classes: int, *,

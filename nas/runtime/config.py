@@ -509,6 +509,10 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
 
     ev = cfg.evaluator
     options: dict[str, Any] = dict(ev.options)
+    if space.model_kind == "generator" and ev.name in ("train", "proxy"):
+        raise ConfigError(f"evaluator.name = {ev.name!r} trains or scores classifiers, but space.name = "
+                          f"{cfg.space.name!r} compiles generators (latent vector -> image); evaluate them with "
+                          "nas.evaluation.gan.GanEvaluator (FID)")
     if ev.name == "train":
         if ev.task is None:
             raise ConfigError("evaluator.task: missing; the train evaluator needs a task (see `nas tasks`)")

@@ -29,7 +29,7 @@ from nas.core.errors import ConfigError, InvalidArchitectureError
 from nas.graph.architecture import Architecture
 from search_spaces import SearchSpace, get_space, list_spaces
 
-__all__ = ["SpaceConformance", "forward_backward"]
+__all__ = ["SpaceConformance", "forward_backward", "generator_forward_backward", "check_model"]
 
 
 def forward_backward(space: SearchSpace, arch: Architecture, shape: tuple[int, ...], classes: int = 5) -> None:
@@ -46,6 +46,30 @@ def forward_backward(space: SearchSpace, arch: Architecture, shape: tuple[int, .
     assert grads and all(torch.isfinite(g).all() for g in grads)
     head = list(model.parameters())[-1]  # the classifier bias always trains
     assert head.grad is not None and head.grad.abs().sum() > 0
+
+
+def generator_forward_backward(space: SearchSpace, arch: Architecture, shape: tuple[int, ...],
+                               classes: int = 5) -> None:
+    """Compile the generator ``arch`` for images of ``shape``, map two latent vectors to two finite images in
+    ``[-1, 1]`` of that shape, and back: finite gradients, and the first layer (the latent projection) trains."""
+    model = space.build_model(arch, shape, classes)
+    assert isinstance(model, torch.nn.Module)
+    z = torch.randn(2, int(getattr(model, "latent_dim")))  # noqa: B009  # an attribute mypy cannot see on nn.Module
+    args = (z, torch.tensor([0, 1])) if getattr(model, "conditional", False) else (z,)
+    out = model(*args)
+    assert out.shape == (2, *shape)
+    assert torch.isfinite(out).all() and out.abs().max() <= 1
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def check_model(space: SearchSpace, arch: Architecture, shape: tuple[int, ...], classes: int = 5) -> None:
+    """:func:`forward_backward` for classifier spaces, :func:`generator_forward_backward` for generator spaces
+    (``space.model_kind``)."""
+    check = generator_forward_backward if space.model_kind == "generator" else forward_backward
+    check(space, arch, shape, classes)
 
 
 def _int_options(name: str) -> list[str]:
@@ -131,11 +155,11 @@ class SpaceConformance:
     def test_members_compile_and_train(self, name: str) -> None:
         space = self.small(name)
         for arch in self.samples(space):
-            forward_backward(space, arch, self.shape(space), self.classes)
+            check_model(space, arch, self.shape(space), self.classes)
 
     def test_default_options_compile_and_train(self, name: str) -> None:
         space = get_space(name)
-        forward_backward(space, space.sample(np.random.default_rng(0)), self.shape(space), self.classes)
+        check_model(space, space.sample(np.random.default_rng(0)), self.shape(space), self.classes)
 
     # -- JSON ------------------------------------------------------------------------------------------
     def test_json_round_trip(self, name: str) -> None:

@@ -25,6 +25,7 @@ SMALL_OPTIONS: dict[str, dict[str, Any]] = {
     "python": {"kwargs": {"max_depth": 2, "max_width": 16}},
     "mlp": {"max_depth": 2, "max_width": 16},
     "cell": {"C": 4, "N": 1, "nodes": 2},
+    "gan": {"C": 4, "latent_dim": 8},
 }
 SPACES = list_spaces()
 

@@ -1,4 +1,4 @@
-"""Op library: one :class:`OpTable` per family (``conv``, ``sequence``, ``rnn``).
+"""Op library: one :class:`OpTable` per family (``conv``, ``sequence``, ``rnn``, ``gen``).
 
 ``get_op_table(family)`` returns a family's table; ``OP_TABLES`` maps every family to its table.
 :func:`register_op` adds an op to a family: architectures naming it in a cell of that family then validate
@@ -15,16 +15,17 @@ from torch import nn
 from nas.core.registry import Registry
 from nas.graph.ops.base import OpSpec, OpTable
 from nas.graph.ops.conv import CONV_OPS
+from nas.graph.ops.generator import GEN_OPS
 from nas.graph.ops.recurrent import RNN_ACTIVATIONS
 from nas.graph.ops.sequence import SEQUENCE_OPS
 
-__all__ = ["OpSpec", "OpTable", "CONV_OPS", "SEQUENCE_OPS", "RNN_ACTIVATIONS", "OP_TABLES", "get_op_table",
+__all__ = ["OpSpec", "OpTable", "CONV_OPS", "SEQUENCE_OPS", "RNN_ACTIVATIONS", "GEN_OPS", "OP_TABLES", "get_op_table",
            "register_op"]
 
 Factory = Callable[..., nn.Module]
 
 OP_TABLES: Registry[OpTable] = Registry("op family")
-for _table in (CONV_OPS, SEQUENCE_OPS, RNN_ACTIVATIONS):
+for _table in (CONV_OPS, SEQUENCE_OPS, RNN_ACTIVATIONS, GEN_OPS):
     OP_TABLES.register(_table.family, _table)
 
 

@@ -266,7 +266,7 @@ def test_wrong_feature_count_at_forward_time() -> None:
 
 
 def test_skeletons() -> None:
-    assert sorted(SKELETONS) == ["cells", "darts", "sequence"]
+    assert sorted(SKELETONS) == ["cells", "darts", "generator", "sequence"]
 
 
 def test_unknown_or_missing_skeleton() -> None:
@@ -275,7 +275,8 @@ def test_unknown_or_missing_skeleton() -> None:
         build_model(image_arch(skeleton="cell"), (3, 8, 8), 10)
     arch = image_arch()
     no_skeleton = arch.replace(macro={k: v for k, v in arch.macro.items() if k != "skeleton"})
-    with pytest.raises(InvalidArchitectureError, match=r"unknown skeleton None; known: cells, darts, sequence"):
+    with pytest.raises(InvalidArchitectureError,
+                       match=r"unknown skeleton None; known: cells, darts, generator, sequence"):
         build_model(no_skeleton, (3, 8, 8), 10)
 
 

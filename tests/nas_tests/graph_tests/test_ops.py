@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nas.core.errors import ShapeError, UnknownNameError
-from nas.graph.ops import CONV_OPS, OP_TABLES, RNN_ACTIVATIONS, SEQUENCE_OPS, get_op_table
+from nas.graph.ops import CONV_OPS, GEN_OPS, OP_TABLES, RNN_ACTIVATIONS, SEQUENCE_OPS, get_op_table
 from nas.graph.ops.attention import SelfAttention
 from nas.graph.ops.conv import FactorizedReduce
 from nas.graph.ops.recurrent import RecurrentLayer
@@ -65,7 +65,20 @@ def check_rnn(name: str) -> None:
     _check_backward(act, out, x)
 
 
-CHECKS = {"conv": lambda name: [check_conv(name, s) for s in (1, 2)], "sequence": check_sequence, "rnn": check_rnn}
+def check_gen(name: str) -> None:
+    """Generator-cell ops: ``up_*`` and ``none`` double the resolution, the others keep it; widths change except
+    for ``skip_connect``."""
+    c_out = C_IN if name == "skip_connect" else C_OUT
+    op = GEN_OPS.create(name, C_IN, c_out)
+    x = torch.randn(N, C_IN, HW, HW, requires_grad=True)
+    out = op(x)
+    side = 2 * HW if name.startswith("up_") or name == "none" else HW
+    assert out.shape == (N, c_out, side, side) and torch.isfinite(out).all()
+    _check_backward(op, out, x)
+
+
+CHECKS = {"conv": lambda name: [check_conv(name, s) for s in (1, 2)], "sequence": check_sequence, "rnn": check_rnn,
+          "gen": check_gen}
 
 
 @pytest.mark.parametrize(("family", "name"), ALL_OPS, ids=[f"{f}:{n}" for f, n in ALL_OPS])
@@ -75,7 +88,8 @@ def test_every_op_builds_runs_and_trains(family: str, name: str) -> None:
 
 
 def test_families_and_signatures() -> None:
-    assert sorted(OP_TABLES) == ["conv", "rnn", "sequence"]
+    assert sorted(OP_TABLES) == ["conv", "gen", "rnn", "sequence"]
+    assert get_op_table("gen") is GEN_OPS and GEN_OPS.signature == "factory(C_in, C_out)"
     assert get_op_table("conv") is CONV_OPS and get_op_table("sequence") is SEQUENCE_OPS
     assert get_op_table("rnn") is RNN_ACTIVATIONS
     assert CONV_OPS.signature == "factory(C_in, C_out, stride, affine)"
@@ -104,6 +118,8 @@ def test_parameter_free_flag(family: str, name: str) -> None:
         op = CONV_OPS.create(name, 4, 4, 1, True)
     elif family == "sequence":
         op = SEQUENCE_OPS.create(name, D, T)
+    elif family == "gen":
+        op = GEN_OPS.create(name, 4, 4)
     else:
         op = RNN_ACTIVATIONS.create(name)
     assert (len(list(op.parameters())) == 0) == spec.parameter_free
@@ -112,8 +128,8 @@ def test_parameter_free_flag(family: str, name: str) -> None:
 def test_zero_and_identity_ops() -> None:
     zero_ops = sorted((f, n) for f, n in ALL_OPS if OP_TABLES.get(f).get(n).zero)
     identity_ops = sorted((f, n) for f, n in ALL_OPS if OP_TABLES.get(f).get(n).identity)
-    assert zero_ops == [("conv", "none"), ("sequence", "none")]
-    assert identity_ops == [("conv", "skip_connect"), ("sequence", "skip_connect")]
+    assert zero_ops == [("conv", "none"), ("gen", "none"), ("sequence", "none")]
+    assert identity_ops == [("conv", "skip_connect"), ("gen", "skip_connect"), ("sequence", "skip_connect")]
     # the DARTS-RNN 'identity' activation is not an identity op: the node keeps its weights and gate
     assert not RNN_ACTIVATIONS.get("identity").identity
     x = torch.randn(N, 4, HW, HW)

@@ -1,0 +1,159 @@
+"""The GAN trainer: a generator against the fixed :class:`~nas.evaluation.gan.discriminator.Discriminator`,
+alternating updates, seeded.
+
+Per generator step the discriminator (critic) takes ``n_critic`` steps on a real batch and a detached fake batch,
+then the generator one step on a fresh fake batch. Losses: ``ns`` (non-saturating, Adam betas ``(0.5, 0.999)``,
+DCGAN) or ``wgan-gp`` (gradient penalty ``gp_weight``, Adam betas ``(0.0, 0.9)``, no batch norm in the critic).
+
+Failures are results, not exceptions: a non-finite loss stops the run as ``diverged``, and a generator whose
+samples are less diverse than ``collapse_ratio`` times the real images' (mean pairwise L2 distance of
+``diversity_samples`` images) is ``mode collapse``. All randomness (weights, batches, latent vectors, penalty
+interpolates) comes from ``seed``: the same seed gives the same generator, bit for bit on the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.core.errors import ConfigError
+from nas.evaluation.gan.discriminator import Discriminator
+from nas.evaluation.gan.losses import LOSSES, ns_d_loss, ns_g_loss, wgan_g_loss, wgan_gp_d_loss
+
+__all__ = ["GanConfig", "GanRun", "train_gan", "sample_diversity"]
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """How a generator is trained. ``lr`` and ``betas`` default by ``loss`` (``None``: 2e-4 and (0.5, 0.999) for
+    ``ns``, 1e-4 and (0.0, 0.9) for ``wgan-gp``); ``n_critic`` defaults to 1 for ``ns`` and 5 for ``wgan-gp``."""
+
+    loss: str = "ns"
+    steps: int = 300
+    batch_size: int = 64
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    n_critic: int | None = None
+    gp_weight: float = 10.0
+    disc_width: int = 64
+    spectral_norm: bool = False
+    collapse_ratio: float = 0.25
+    diversity_samples: int = 256
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"gan.loss = {self.loss!r}: choose from {', '.join(LOSSES)}")
+        for name in ("steps", "batch_size", "disc_width", "diversity_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"gan.{name} = {value!r}: must be a positive integer")
+        if self.n_critic is not None and (not isinstance(self.n_critic, int) or self.n_critic < 1):
+            raise ConfigError(f"gan.n_critic = {self.n_critic!r}: must be a positive integer")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ConfigError(f"gan.lr = {self.lr!r}: must be a positive number")
+        if not 0 <= self.collapse_ratio < 1:
+            raise ConfigError(f"gan.collapse_ratio = {self.collapse_ratio!r}: must be in [0, 1)")
+
+    @property
+    def wgan(self) -> bool:
+        return self.loss == "wgan-gp"
+
+    def resolved(self) -> GanConfig:
+        """This config with the loss-dependent defaults filled in."""
+        return replace(self, lr=self.lr or (1e-4 if self.wgan else 2e-4),
+                       betas=self.betas or ((0.0, 0.9) if self.wgan else (0.5, 0.999)),
+                       n_critic=self.n_critic or (5 if self.wgan else 1))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GanConfig:
+        known = set(cls.__dataclass_fields__)
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"gan has no setting {key!r}; its settings: {', '.join(sorted(known))}")
+        if "betas" in data and data["betas"] is not None:
+            data = {**data, "betas": tuple(data["betas"])}
+        return cls(**data)
+
+
+@dataclass
+class GanRun:
+    """What a training run produced: the trained generator (eval mode), the discriminator, per-step losses,
+    and ``failure`` (``None``, or the reason: ``diverged ...`` / ``mode collapse ...``)."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    history: list[dict[str, float]] = field(default_factory=list)
+    failure: str | None = None
+    diversity: float = float("nan")
+    real_diversity: float = float("nan")
+
+
+@torch.no_grad()
+def sample_diversity(images: torch.Tensor) -> float:
+    """Mean pairwise L2 distance between the flattened ``images`` (distinct pairs)."""
+    flat = images.flatten(1).double()
+    n = flat.shape[0]
+    return float(torch.cdist(flat, flat).sum() / (n * (n - 1)))
+
+
+def _latent(model: nn.Module, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.randn(n, int(getattr(model, "latent_dim")), generator=gen).to(device)  # noqa: B009
+
+
+def train_gan(generator: nn.Module, real: torch.Tensor, config: GanConfig, *, seed: int = 0,
+              device: torch.device | str = "cpu") -> GanRun:
+    """Train ``generator`` (a module with ``latent_dim`` mapping ``z`` to images in ``[-1, 1]``) on ``real`` images
+    ``(N, C, H, W)`` in ``[-1, 1]``; see the module docstring. The discriminator is built here from ``seed``."""
+    cfg = config.resolved()
+    device = torch.device(device)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        disc = Discriminator(real.shape[1:], width=cfg.disc_width,
+                             norm="spectral" if cfg.spectral_norm else ("none" if cfg.wgan else "batch"))
+    generator, disc = generator.to(device).train(), disc.to(device).train()
+    assert cfg.lr is not None and cfg.betas is not None and cfg.n_critic is not None  # set by resolved()
+    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=cfg.betas)
+    run = GanRun(generator, disc)
+    n = real.shape[0]
+    bs = min(cfg.batch_size, n)
+    for step in range(cfg.steps):
+        d_loss = torch.zeros(())
+        for _ in range(cfg.n_critic):
+            idx = torch.randint(n, (bs,), generator=gen)
+            batch = real[idx].to(device)
+            with torch.no_grad():
+                fake = generator(_latent(generator, bs, gen, device))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss = (wgan_gp_d_loss(disc, batch, fake, cfg.gp_weight, gen) if cfg.wgan
+                      else ns_d_loss(disc, batch, fake))
+            d_loss.backward()
+            opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        fake = generator(_latent(generator, bs, gen, device))
+        g_loss = wgan_g_loss(disc, fake) if cfg.wgan else ns_g_loss(disc, fake)
+        g_loss.backward()
+        opt_g.step()
+        d, g = float(d_loss.detach()), float(g_loss.detach())
+        run.history.append({"step": float(step + 1), "d_loss": d, "g_loss": g})
+        if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
+            run.failure = f"diverged at step {step + 1}: d_loss={d}, g_loss={g}"
+            break
+    generator.eval()
+    if run.failure is None:
+        with torch.no_grad():
+            k = min(cfg.diversity_samples, n)
+            samples = generator(_latent(generator, k, gen, device)).cpu()
+            if not torch.isfinite(samples).all():
+                run.failure = "diverged: the trained generator outputs non-finite pixels"
+            else:
+                run.diversity = sample_diversity(samples)
+                run.real_diversity = sample_diversity(real[torch.randperm(n, generator=gen)[:k]])
+                if run.diversity < cfg.collapse_ratio * run.real_diversity:
+                    run.failure = (f"mode collapse: sample diversity {run.diversity:.3f} is below "
+                                   f"{cfg.collapse_ratio} x the real images' {run.real_diversity:.3f}")
+    return run
