@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from nas.outputs.report.gradcam import display_image
+
 __all__ = ["SIGNED", "image_figure", "sequence_figure"]
 
 #: methods whose attributions carry a sign (drawn red for evidence for the class, blue against)
@@ -20,14 +22,6 @@ def _scaled(values: np.ndarray, signed: bool) -> tuple[np.ndarray, str, float, f
     return (scaled, "bwr", -1.0, 1.0) if signed else (scaled, "jet", 0.0, 1.0)
 
 
-def _display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    lo, hi = float(image.min()), float(image.max())
-    scaled = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
-    if scaled.shape[0] == 3:
-        return np.transpose(scaled, (1, 2, 0)), None
-    return scaled[0], "gray"
-
-
 def image_figure(images: np.ndarray, attributions: np.ndarray, titles: Sequence[str], captions: Sequence[str],
                  method: str) -> Figure:
     """Two rows: the images ``(N, C, H, W)`` titled ``titles``, and each image's attribution (summed over
@@ -36,7 +30,7 @@ def image_figure(images: np.ndarray, attributions: np.ndarray, titles: Sequence[
     fig = Figure(figsize=(1.6 * n + 0.4, 4.0), dpi=100)
     axes = np.atleast_2d(fig.subplots(2, n, squeeze=False))
     for i in range(n):
-        shown, cmap = _display(images[i])
+        shown, cmap = display_image(images[i])
         height, width = shown.shape[:2]
         extent = (0, width, height, 0)
         heat, heat_cmap, lo, hi = _scaled(attributions[i].sum(axis=0), method in SIGNED)

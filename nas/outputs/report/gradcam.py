@@ -186,7 +186,7 @@ def pick_images(task: Task, count: int) -> list[int]:
     return chosen
 
 
-def _display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+def display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     """A ``(C, H, W)`` standardised image scaled to ``[0, 1]`` for display, and its colour map."""
     lo, hi = float(image.min()), float(image.max())
     scaled = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
@@ -202,7 +202,7 @@ def gradcam_figure(images: np.ndarray, labels: list[str], cam: Any, class_names:
     fig = Figure(figsize=(1.6 * n + 0.4, 3.6), dpi=100)
     axes = np.atleast_2d(fig.subplots(2, n, squeeze=False))
     for i in range(n):
-        shown, cmap = _display(images[i])
+        shown, cmap = display_image(images[i])
         height, width = shown.shape[:2]
         extent = (0, width, height, 0)
         axes[0, i].imshow(shown, cmap=cmap, interpolation="nearest", extent=extent)
