@@ -10,16 +10,13 @@ and, for the store and ``nas status``, the per-epoch records and the cost (``to_
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from nas.core.checks import check_int, check_number
 from nas.core.errors import ConfigError
-from nas.core.io import DirectoryFiles
-from nas.trials.protocols import JobFiles
+from nas.oneshot.spec import SupernetJob
 
 __all__ = ["SposConfig", "SposTraining", "SharedWeights"]
 
@@ -56,24 +53,10 @@ class SposConfig:
 
 
 @dataclass(frozen=True)
-class SposTraining:
-    """One supernet training: ``space`` (the configured space), the task and its options, the experiment seed,
-    the settings and the ``directory`` of its files (``checkpoint.pt``, ``history.json``); torch uses
-    ``threads`` threads if set; ``files`` and ``data`` as for :class:`nas.oneshot.spec.SupernetSearch` (where
-    the files go when the job runs on another node; the task's data loaded on the driver)."""
+class SposTraining(SupernetJob[SposConfig]):
+    """One supernet training: a :class:`nas.oneshot.spec.SupernetJob` with :class:`SposConfig` settings (its
+    fields, files and history as there)."""
 
-    space: Any
-    task: str
-    task_options: dict[str, Any]
-    seed: int
-    config: SposConfig
-    directory: str
-    threads: int | None = None
-    files: JobFiles | None = None
-    data: Any = None
-
-    CHECKPOINT: ClassVar[str] = "checkpoint.pt"
-    HISTORY: ClassVar[str] = "history.json"
     #: the kind of job: names it in progress lines, and its runner in :mod:`nas.runtime.jobs`
     name: ClassVar[str] = "weight_sharing"
 
@@ -92,14 +75,6 @@ class SposTraining:
         if "out of memory" in message.lower():
             return " (out of memory: lower evaluator.options.supernet_batch_size)"
         return ""
-
-    def storage(self) -> JobFiles:
-        """Where the training's files are: ``files``, else ``directory``."""
-        return self.files if self.files is not None else DirectoryFiles(Path(self.directory))
-
-    def read_history(self) -> list[dict[str, Any]]:
-        data = self.storage().read(self.HISTORY)
-        return json.loads(data) if data is not None else []
 
 
 @dataclass(frozen=True, kw_only=True)
