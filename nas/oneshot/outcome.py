@@ -1,8 +1,7 @@
-"""The outcome of a one-shot supernet search, typed (no torch): what
-:func:`nas.oneshot.job.run_supernet_search` returns,
-what the one-shot strategies propose from, what the experiment stores (meta ``supernet``) and what ``nas status``,
-the report and :func:`nas.load_experiment` read. ``to_dict()`` / ``from_dict()`` give and take the stored JSON
-data (keys and order as stored since the first one-shot release).
+"""The outcome of a one-shot supernet search, typed (no torch): what :func:`nas.oneshot.job.run_supernet_search`
+returns, what the one-shot strategies propose from, what the experiment stores (meta ``supernet``) and what
+``nas status``, the report and :func:`nas.load_experiment` read. ``to_dict()`` / ``from_dict()`` give and take the
+stored JSON data (keys and order as stored since the first one-shot release).
 """
 
 from __future__ import annotations
