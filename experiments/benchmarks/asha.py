@@ -11,49 +11,24 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pruning_runs import add_arguments, run_search, search_config
 from _results import load_average, provenance, publish
-
-from nas.runtime.config import parse_config
-from nas.runtime.experiment import Experiment
 
 
 def run(directory: Path, trials: int, epochs: int, asha: dict[str, int] | None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": "asha", "seed": 0, "space": {"name": "nb201", "options": {"C": 8, "N": 1}}, "strategy": "random",
-        "evaluator": {"name": "train", "task": "mnist", "task_options": {"limit": 2000},
-                      "train": {"epochs": epochs, "batch_size": 64, "lr": 0.05, "optimizer": "sgd",
-                                "schedule": "cosine"}},
-        "budget": {"max_trials": trials}, "execution": {"executor": "local", "workers": 1, "threads_per_trial": 1}}
-    if asha is not None:
-        data["early_stopping"] = asha
-    exp = Experiment.create(parse_config(data), directory)
-    start = time.perf_counter()
-    try:
-        exp.run()
-        seconds = time.perf_counter() - start
-        trials_ = exp.store.trials()
-        ranked = exp.ranked()
-    finally:
-        exp.close()
-    return {"seconds": seconds, "epochs": sum(len(t.history) for t in trials_),
-            "pruned": sum(t.status == "PRUNED" for t in trials_), "ranked": ranked,
-            "scores": {t.id: t.score for t in trials_ if t.status == "COMPLETE"}}
+    return run_search(directory, search_config(name="asha", task="mnist", limit=2000, channels=8, epochs=epochs,
+                                               trials=trials, early_stopping=asha))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=24)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--grace", type=int, default=1)
-    parser.add_argument("--eta", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true")
+    add_arguments(parser, trials=24, epochs=8, eta=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
     load = load_average()
@@ -62,9 +37,9 @@ def main() -> None:
         asha = run(Path(tmp) / "asha", args.trials, args.epochs,
                    {"grace_epochs": args.grace, "reduction_factor": args.eta})
     winner, best = full["ranked"][0], asha["ranked"][0]
-    survived = winner.id in asha["scores"]
+    survived = winner.id in asha["complete"]
     top3 = {t.id for t in full["ranked"][:3]}
-    kept3 = sum(i in asha["scores"] for i in top3)
+    kept3 = sum(i in asha["complete"] for i in top3)
     body = f"""## ASHA early stopping (`asha.py`)
 
 **What was measured.** The same random search (seed 0: identical proposals and training seeds) of {args.trials}

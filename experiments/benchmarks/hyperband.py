@@ -15,58 +15,33 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pruning_runs import add_arguments, run_search, search_config
 from _results import load_average, provenance, publish
-
-from nas.runtime.config import parse_config
-from nas.runtime.experiment import Experiment
 
 RUNS = ("none", "asha", "hyperband", "bohb")
 
 
 def run(directory: Path, args: argparse.Namespace, kind: str) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": kind, "seed": 0, "space": {"name": "nb201", "options": {"C": args.channels, "N": 1}},
-        "strategy": "bohb" if kind == "bohb" else "random",
-        "evaluator": {"name": "train", "task": args.task, "task_options": {"limit": args.limit},
-                      "train": {"epochs": args.epochs, "batch_size": 64, "lr": 0.05, "optimizer": "sgd",
-                                "schedule": "cosine"}},
-        "budget": {"max_trials": args.trials}, "execution": {"executor": "local", "workers": 1,
-                                                              "threads_per_trial": 1}}
-    if kind != "none":
-        data["early_stopping"] = {"name": "asha" if kind == "asha" else "hyperband", "grace_epochs": args.grace,
-                                  "reduction_factor": args.eta}
-    exp = Experiment.create(parse_config(data), directory)
-    start = time.perf_counter()
-    try:
-        exp.run()
-        seconds = time.perf_counter() - start
-        trials = exp.store.trials()
-        ranked = exp.ranked()
-    finally:
-        exp.close()
-    return {"seconds": seconds, "epochs": sum(len(t.history) for t in trials),
-            "pruned": sum(t.status == "PRUNED" for t in trials), "ranked": ranked,
-            "complete": {t.id for t in trials if t.status == "COMPLETE"},
-            "archs": {t.id: t.arch for t in trials}}
+    stopping = None if kind == "none" else {"name": "asha" if kind == "asha" else "hyperband",
+                                            "grace_epochs": args.grace, "reduction_factor": args.eta}
+    return run_search(directory, search_config(name=kind, task=args.task, limit=args.limit, channels=args.channels,
+                                               epochs=args.epochs, trials=args.trials,
+                                               strategy="bohb" if kind == "bohb" else "random",
+                                               early_stopping=stopping))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--grace", type=int, default=1)
-    parser.add_argument("--eta", type=int, default=2)
+    add_arguments(parser, trials=16, epochs=6, eta=2)
     parser.add_argument("--task", default="digits")
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=4)
-    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     load = load_average()

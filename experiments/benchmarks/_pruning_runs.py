@@ -1,0 +1,57 @@
+"""What the early-stopping benchmarks (``asha.py``, ``hyperband.py``) share: their command-line arguments, the
+random search on real training they run (an ``nb201`` cell space, the ``train`` evaluator with SGD, local
+executor, one thread, seed 0) and what each run reports."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
+
+__all__ = ["add_arguments", "run_search", "search_config"]
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, trials: int, epochs: int, eta: int) -> None:
+    """``--trials``, ``--epochs``, ``--grace`` (first rung, epochs), ``--eta`` (reduction factor), ``--no-write``."""
+    parser.add_argument("--trials", type=int, default=trials)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--grace", type=int, default=1)
+    parser.add_argument("--eta", type=int, default=eta)
+    parser.add_argument("--no-write", action="store_true")
+
+
+def search_config(*, name: str, task: str, limit: int, channels: int, epochs: int, trials: int,
+                  strategy: str = "random", early_stopping: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The experiment config: ``trials`` cells of ``nb201`` (C=``channels``, N=1) trained ``epochs`` epochs on
+    ``limit`` samples of ``task`` (SGD lr 0.05 cosine, batch 64), proposed by ``strategy``, pruned by
+    ``early_stopping`` (None: every trial trained to the end)."""
+    data: dict[str, Any] = {
+        "name": name, "seed": 0, "space": {"name": "nb201", "options": {"C": channels, "N": 1}}, "strategy": strategy,
+        "evaluator": {"name": "train", "task": task, "task_options": {"limit": limit},
+                      "train": {"epochs": epochs, "batch_size": 64, "lr": 0.05, "optimizer": "sgd",
+                                "schedule": "cosine"}},
+        "budget": {"max_trials": trials}, "execution": {"executor": "local", "workers": 1, "threads_per_trial": 1}}
+    if early_stopping is not None:
+        data["early_stopping"] = early_stopping
+    return data
+
+
+def run_search(directory: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Run the experiment ``data`` describes in ``directory``: its wall ``seconds``, ``epochs`` trained over all
+    trials, trials ``pruned``, the ``ranked`` trials and the ``complete`` ones (id -> score)."""
+    exp = Experiment.create(parse_config(data), directory)
+    start = time.perf_counter()
+    try:
+        exp.run()
+        seconds = time.perf_counter() - start
+        trials = exp.store.trials()
+        ranked = exp.ranked()
+    finally:
+        exp.close()
+    return {"seconds": seconds, "epochs": sum(len(t.history) for t in trials),
+            "pruned": sum(t.status == "PRUNED" for t in trials), "ranked": ranked,
+            "complete": {t.id: t.score for t in trials if t.status == "COMPLETE"}}
