@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import ConfigError, NASError
 from nas.runtime.events import Event, NodeLost, TrialFinished, WaitingForWorkers, WorkersLimited
@@ -280,6 +280,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"{sn['warnings']} collapse warnings" + (f"; stopped: {sn['stopped']}" if sn["stopped"] else ""))
         if sn.get("uniform"):
             print(f"WARNING supernet search: {sn['uniform']}")
+    _print_evaluator_job(summary["evaluator_job"])
     if summary["constraints"]:
         print(f"constraints {', '.join(summary['constraints'])}: {summary['feasible']} feasible, "
               f"{summary['infeasible']} infeasible (not ranked) of the completed trials")
@@ -291,6 +292,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for reason, n in summary["failures"].items():
         print(f"  failed x{n}: {reason}")
     return 0
+
+
+def _print_evaluator_job(job: dict[str, Any] | None) -> None:
+    """The line of ``nas status`` on the weight-sharing evaluator's supernet training (nothing without one)."""
+    if job is None:
+        return
+    if job["state"] == "training":
+        print(f"weight-sharing supernet: {job['epochs_run']}/{job['epochs']} epochs done (`nas resume` continues it)")
+        return
+    acc = "" if job["train_acc"] is None else f", sampled-path train acc {job['train_acc']:.1f}"
+    print(f"weight-sharing supernet: {job['epochs_run']} epochs, {job['cpu_minutes']} CPU-min{acc}")
 
 
 def _print_top(view: ExperimentView, top: int) -> None:

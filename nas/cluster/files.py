@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # annotations only: ray and pyarrow (0.38 s) are imported whe
     import pyarrow.fs as pafs
     from ray.actor import ActorClass, ActorHandle
 
-__all__ = ["StorageFiles", "DriverFiles", "check_storage"]
+__all__ = ["StorageFiles", "DriverFiles", "check_storage", "job_storage"]
 
 #: seconds one read or write through the driver's actor may take before the job fails (and is retried)
 CALL_TIMEOUT = 300.0
@@ -98,6 +98,13 @@ class StorageFiles:
 
     def where(self, name: str) -> str:
         return f"{self.uri}/{name}"
+
+
+def job_storage(storage: str, experiment: str, folder: str) -> StorageFiles:
+    """The files of the job kept in ``folder`` (``supernet``, ``weight_sharing``) of the experiment named
+    ``experiment`` under the storage location ``storage`` (``execution.storage``): ``<storage>/<experiment>/<folder>``.
+    The one place that layout is written: the experiment writes there and ``nas status`` reads there."""
+    return StorageFiles(f"{storage.rstrip('/')}/{experiment}/{folder}")
 
 
 class DriverFiles:

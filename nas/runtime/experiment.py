@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from nas.cluster.files import DriverFiles, StorageFiles
+from nas.cluster.files import DriverFiles, job_storage
 from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text, ordinary_dir_mode, remove_stray_temps
 from nas.core.version import __version__
@@ -387,7 +387,7 @@ class Experiment:
         of ``supernet`` for another job (the evaluator's, :attr:`EVALUATOR_JOB`)."""
         folder = folder or self.JOB
         storage = self.cfg.execution.storage
-        files = None if storage is None else StorageFiles(f"{storage.rstrip('/')}/{self.cfg.name}/{folder}")
+        files = None if storage is None else job_storage(storage, self.cfg.name, folder)
         return dataclasses.replace(build_job_context(self.cfg, self.directory / folder), files=files)
 
     # -- running -----------------------------------------------------------------------------------
@@ -748,11 +748,21 @@ class Experiment:
 
     def summary(self, top: int = 5) -> dict[str, Any]:
         """Progress, best trials (feasible ones only), how many completed trials meet the constraints, failures
-        grouped by reason, and the strategy's job in brief, as JSON data (:func:`nas.runtime.summary.summarise`)."""
+        grouped by reason, and the strategy's and the evaluator's jobs in brief, as JSON data
+        (:func:`nas.runtime.summary.summarise`)."""
         return summarise(name=self.cfg.name, directory=self.directory, max_trials=self.cfg.budget.max_trials,
                          done=self.done(), counts=self.store.counts(), elapsed=self.elapsed, ranking=self.ranking(),
                          failed=self.store.trials("FAILED"), job=self.strategy.job_summary(self.job_context()),
-                         waiting=self.store.meta(self.WAITING), top=top, baselines=self.store.baselines())
+                         waiting=self.store.meta(self.WAITING), top=top, baselines=self.store.baselines(),
+                         evaluator_job=self._evaluator_job_summary())
+
+    def _evaluator_job_summary(self) -> dict[str, Any] | None:
+        """The evaluator's job in brief, its own account (:meth:`~nas.trials.protocols.JobEvaluator.job_summary`);
+        None for an evaluator that runs no job."""
+        evaluator = self.evaluator
+        if not isinstance(evaluator, JobEvaluator):
+            return None
+        return evaluator.job_summary(self.job_context(self.EVALUATOR_JOB))
 
     def close(self) -> None:
         """Shut down the executor the preflight started if no run took it, close the store and release the writer

@@ -16,10 +16,12 @@ __all__ = ["summarise"]
 
 def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts: Mapping[str, int], elapsed: float,
               ranking: Ranking[StoredTrial], failed: Iterable[StoredTrial], job: dict[str, Any] | None,
-              waiting: Any, top: int, baselines: Iterable[StoredBaseline] = ()) -> dict[str, Any]:
+              waiting: Any, top: int, baselines: Iterable[StoredBaseline] = (),
+              evaluator_job: dict[str, Any] | None = None) -> dict[str, Any]:
     """Progress, the ``top`` best feasible trials, how many completed trials meet the constraints and the ``top``
     best that do not (with what they violate), ``ranking_note`` (why nothing is ranked, else None), failures
-    grouped by reason, the strategy's job in brief (``supernet``), the placement wait under way (``waiting``) and the
+    grouped by reason, the strategy's job in brief (``supernet``), the evaluator's job in brief (``evaluator_job``:
+    the weight-sharing evaluator's supernet training), the placement wait under way (``waiting``) and the
     ``baselines`` (reference models trained beside the search, each with ``place``: where its score would rank
     among the search's feasible trials, 1 = ahead of all; None when it has no score)."""
     metric = next((t.info for t in ranking.ranked if "metric" in t.info), None)
@@ -44,6 +46,7 @@ def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts:
                             for t, why in zip(ranking.infeasible[:top], ranking.violations)],
         "failures": failures,
         "supernet": job,
+        "evaluator_job": evaluator_job,
         "waiting": waiting,
         "baselines": [{"name": b.name, "id": b.id, "status": b.status, "score": b.score,
                        "val_acc": b.metrics.get("val_acc"), "test_acc": b.metrics.get("test_acc"),

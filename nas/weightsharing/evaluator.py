@@ -35,7 +35,7 @@ from nas.oneshot.config import SupernetSpace
 from nas.trials.protocols import JobContext, JobOutcome
 from nas.trials.trial import Result, Status, Trial
 from nas.weightsharing.inherit import inherit, path_of, recalibrate_bn
-from nas.weightsharing.spec import SharedWeights, SposConfig, SposTraining
+from nas.weightsharing.spec import SharedWeights, SposConfig, SposTraining, training_summary
 
 __all__ = ["WeightSharingEvaluator", "OPTIONS"]
 
@@ -110,8 +110,7 @@ class WeightSharingEvaluator(TrainEvaluator):
             return self.shared.summary()
         job = self.job(context)
         assert job is not None
-        return {"state": "training", "kind": "weight_sharing", "epochs_run": len(job.read_history()),
-                "epochs": job.epochs}
+        return training_summary(len(job.read_history()), job.epochs)
 
     def retrainer(self) -> TrainEvaluator:
         """The ``train`` evaluator that retrains the winners from scratch: same compiler, task, training settings,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from nas.core.checks import check_int, check_number
 from nas.core.errors import ConfigError
 from nas.oneshot.spec import SupernetJob
 
-__all__ = ["SposConfig", "SposTraining", "SharedWeights"]
+__all__ = ["SposConfig", "SposTraining", "SharedWeights", "training_summary", "trained_summary"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +106,19 @@ class SharedWeights:
         return f"{self.epochs_run} epochs, {self.wall_seconds:.0f}s ({self.cpu_seconds / 60:.1f} CPU-min){acc}"
 
     def summary(self) -> dict[str, Any]:
-        last = self.history[-1] if self.history else {}
-        return {"state": "done", "kind": "weight_sharing", "epochs_run": self.epochs_run,
-                "cpu_minutes": round(self.cpu_seconds / 60.0, 2), "train_acc": last.get("train_acc")}
+        """The training in brief, for ``nas status`` (:func:`trained_summary`)."""
+        return trained_summary(self.to_dict())
+
+
+def training_summary(epochs_run: int, epochs: int) -> dict[str, Any]:
+    """A supernet training under way in brief, for ``nas status``: ``epochs_run`` of ``epochs`` done."""
+    return {"state": "training", "kind": "weight_sharing", "epochs_run": epochs_run, "epochs": epochs}
+
+
+def trained_summary(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A finished supernet training in brief, for ``nas status``, from its :meth:`SharedWeights.to_dict` data (as
+    the store keeps it): epochs run, CPU minutes, the sampled-path training accuracy of the last epoch."""
+    history = data.get("history") or []
+    last = history[-1] if history else {}
+    return {"state": "done", "kind": "weight_sharing", "epochs_run": data["epochs_run"],
+            "cpu_minutes": round(data["cpu_seconds"] / 60.0, 2), "train_acc": last.get("train_acc")}

@@ -97,6 +97,61 @@ def test_a_supernet_search_under_way_is_summarised_as_the_experiment_does(tmp_pa
                                                                          "epochs": 4}
 
 
+WEIGHT_SHARING = {**TABLE, "space": {"name": "nb201", "options": {"C": 2, "N": 1}}, "strategy": {"name": "random"},
+                  "evaluator": {"name": "weight_sharing", "task": "digits", "task_options": {"limit": 200},
+                                "train": {"epochs": 1, "batch_size": 32}, "options": {"supernet_epochs": 5}}}
+DARTS = {**TABLE, "strategy": {"name": "darts", "options": {"epochs": 4, "task": "digits",
+                                                             "space_options": {"C": 2, "N": 1}}}}
+
+
+def _status(directory: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(["status", str(directory)]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_weight_sharing_training_under_way_is_summarised_and_shown_by_status(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exp = Experiment.create(parse_config(WEIGHT_SHARING), tmp_path / "exp")
+    try:
+        assert ExperimentView.open(exp.directory).evaluator_job_summary() == exp.summary()["evaluator_job"] == {
+            "state": "training", "kind": "weight_sharing", "epochs_run": 0, "epochs": 5}
+        (exp.directory / "weight_sharing").mkdir()
+        (exp.directory / "weight_sharing" / "history.json").write_text(json.dumps([{"epoch": 0}, {"epoch": 1}]))
+        view = ExperimentView.open(exp.directory)
+        assert view.summary()["evaluator_job"] == exp.summary()["evaluator_job"]
+        assert view.evaluator_job_summary() == {"state": "training", "kind": "weight_sharing", "epochs_run": 2,
+                                                "epochs": 5}
+        assert view.summary()["supernet"] is None  # the random strategy runs no job of its own
+    finally:
+        exp.close()
+    out = _status(tmp_path / "exp", capsys)
+    assert "weight-sharing supernet: 2/5 epochs done (`nas resume` continues it)" in out
+    assert "supernet search" not in out
+
+
+@pytest.mark.parametrize("config, folder, line", [
+    (DARTS, "supernet", "supernet search: 2/4 epochs done"),
+    (WEIGHT_SHARING, "weight_sharing", "weight-sharing supernet: 2/5 epochs done")], ids=["darts", "weight_sharing"])
+def test_a_job_under_way_is_read_from_the_storage_location(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], config: dict, folder: str, line: str) -> None:
+    """With ``execution.storage`` the job's files are under ``<storage>/<name>/<folder>``, not in the
+    experiment's directory: status reads them there."""
+    storage = tmp_path / "shared"
+    cfg = {**config, "execution": {**config["execution"], "storage": str(storage)}}
+    exp = Experiment.create(parse_config(cfg), tmp_path / "exp")
+    try:
+        assert exp.job_context(folder).files is not None  # where the experiment's job writes
+        exp.job_context(folder).files.write("history.json", json.dumps([{"epoch": 0}, {"epoch": 1}]).encode())
+        assert (storage / cfg["name"] / folder / "history.json").is_file()
+        summary = exp.summary()
+        assert ExperimentView.open(exp.directory).summary() == summary
+        assert summary["supernet" if folder == "supernet" else "evaluator_job"]["epochs_run"] == 2
+    finally:
+        exp.close()
+    assert line in _status(tmp_path / "exp", capsys)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished, cleanly closed experiment whose models can be exported (2 trials trained 1 epoch)."""

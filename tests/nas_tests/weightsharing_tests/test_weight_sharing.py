@@ -211,7 +211,7 @@ def config(**changes) -> dict:
     return cfg
 
 
-def test_a_search_scores_with_inherited_weights_then_retrains_and_ranks_the_best(tmp_path):
+def test_a_search_scores_with_inherited_weights_then_retrains_and_ranks_the_best(tmp_path, capsys):
     exp = Experiment.create(parse_config(config()), tmp_path / "exp")
     lines: list[str] = []
     ranked = exp.run(progress=lambda event: lines.append(str(event)))
@@ -236,7 +236,13 @@ def test_a_search_scores_with_inherited_weights_then_retrains_and_ranks_the_best
     assert (tmp_path / "exp" / "weight_sharing" / "checkpoint.pt").is_file()
     view = ExperimentView.open(tmp_path / "exp")
     assert [t.id for t in view.ranked()] == [t.id for t in ranked]
+    done = view.summary()["evaluator_job"]
+    assert done == exp.summary()["evaluator_job"] and done["state"] == "done" and done["epochs_run"] == 2
     exp.close()
+    capsys.readouterr()
+    assert main(["status", str(tmp_path / "exp")]) == 0
+    assert (f"weight-sharing supernet: 2 epochs, {done['cpu_minutes']} CPU-min, sampled-path train acc "
+            f"{done['train_acc']:.1f}") in capsys.readouterr().out
     # resuming with a larger budget reads the trained supernet back (no epoch runs again) and retrains only the
     # candidates that entered the top 2
     more = Experiment.open(tmp_path / "exp", max_trials=9)
