@@ -3,23 +3,17 @@ named whole (a real git repository in a temporary directory)."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "benchmarks" / "_code_version.py"
+from _experiments import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def code_version_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmark_code_version", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("_code_version.py")
 
 
 def _git(repo: Path, *args: str) -> None:

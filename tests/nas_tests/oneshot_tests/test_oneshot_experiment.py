@@ -6,13 +6,9 @@ with identical architecture parameters; on Ray the job reports its epochs while 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-import yaml
+from _experiments import kill_mid_job, write_config
 
 from nas.cli import main
 from nas.core.errors import ConfigError, NASError
@@ -120,25 +116,9 @@ def test_a_search_killed_mid_supernet_resumes_from_its_last_epoch(tmp_path):
     # one torch thread in the killed process and here alike: a different thread count reorders float sums
     cfg = config(strategy={"name": "darts", "options": {**SEARCH, "epochs": 12}}, budget={"max_trials": 1},
                  execution={"executor": "local", "workers": 1, "threads_per_trial": 1})
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path = write_config(tmp_path, cfg, "cfg.yaml")
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(path), "--out", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    history = killed / "supernet" / "history.json"
-    deadline = time.monotonic() + 120
-    epochs = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if history.is_file():
-            import json
-
-            epochs = len(json.loads(history.read_text()))
-            if epochs >= 2:
-                break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    epochs = kill_mid_job(path, killed, "supernet", env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert 2 <= epochs < 12, f"the search was not caught mid-supernet ({epochs} epochs)"
     assert main(["resume", str(killed), "--quiet"]) == 0
     log = (killed / "search.log").read_text()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _experiments import run_experiment
 
 import nas
 from nas.cli import main
@@ -155,13 +156,7 @@ def test_a_job_under_way_is_read_from_the_storage_location(
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished, cleanly closed experiment whose models can be exported (2 trials trained 1 epoch)."""
-    directory = tmp_path_factory.mktemp("view") / "exp"
-    exp = Experiment.create(parse_config(TRAINED), directory)
-    try:
-        exp.run()
-    finally:
-        exp.close()
-    return directory
+    return run_experiment(TRAINED, tmp_path_factory.mktemp("view") / "exp")
 
 
 def _in_state(trained: Path, tmp_path: Path, state: str) -> tuple[Path, TrialStore | None]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _experiments import run_experiment
 
 from nas.cli import main
 from nas.outputs.export import export_experiment
@@ -35,13 +36,7 @@ _RUN: dict[str, Path] = {}
 def finished(factory: pytest.TempPathFactory) -> Path:
     """The directory of the search of CONFIG, run once for the module."""
     if "dir" not in _RUN:
-        directory = factory.mktemp("baselines") / "exp"
-        exp = Experiment.create(parse_config(CONFIG), directory)
-        try:
-            exp.run()
-        finally:
-            exp.close()
-        _RUN["dir"] = directory
+        _RUN["dir"] = run_experiment(CONFIG, factory.mktemp("baselines") / "exp")
     return _RUN["dir"]
 
 
@@ -159,10 +154,6 @@ def test_nas_train_trains_one_reference_into_an_exportable_experiment(
 def test_export_baselines_of_an_experiment_without_any_says_how_to_get_them(tmp_path: Path) -> None:
     cfg = {**CONFIG, "name": "none", "baselines": [], "budget": {"max_trials": 1},
            "evaluator": {**CONFIG["evaluator"], "train": {"epochs": 1}}}
-    exp = Experiment.create(parse_config(cfg), tmp_path / "exp")
-    try:
-        exp.run()
-    finally:
-        exp.close()
+    run_experiment(cfg, tmp_path / "exp")
     with pytest.raises(ExportError, match=r"no completed baseline to export \(none recorded\).*nas train"):
         export_experiment(tmp_path / "exp", baselines=True)

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 import shutil
-import signal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
+from _experiments import killed_at, run_experiment, write_config
 
 from nas.cli import main
 from nas.core.errors import ConfigError
@@ -23,7 +21,6 @@ from nas.evaluation.evaluators import TrainEvaluator
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 from nas.runtime.inheritance import InlineWeights
-from nas.storage.faults import FAULT_ENV
 from nas.storage.store import TrialStore
 from nas.storage.weights import WeightStore
 from nas.trials.trial import ParentWeights, Trial
@@ -50,20 +47,12 @@ def rows(directory: Path) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("straight") / "exp"
-    exp = Experiment.create(parse_config(CONFIG), out)
-    try:
-        exp.run()
-    finally:
-        exp.close()
-    return out
+    return run_experiment(CONFIG, tmp_path_factory.mktemp("straight") / "exp")
 
 
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
-    path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(CONFIG))
-    return path
+    return write_config(tmp_path, CONFIG)
 
 
 def test_children_inherit_and_train_fewer_epochs(straight: Path) -> None:
@@ -91,27 +80,6 @@ def test_children_inherit_and_train_fewer_epochs(straight: Path) -> None:
         digest, data = weights.get(e.trial)
         assert hashlib.sha256(data).hexdigest() == digest == weights.path(digest).stem
     weights.close()
-
-
-def killed_at(argv: list[str], spec: str) -> bool:
-    """Run ``nas argv`` in a forked child with ``NAS_FAULT_AT=spec``; True if the hook killed it."""
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            os.environ[FAULT_ENV] = spec
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            code = main(argv)
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        assert os.WTERMSIG(status) == signal.SIGKILL
-        return True
-    assert os.WEXITSTATUS(status) == 0
-    return False
 
 
 @pytest.mark.parametrize("spec", ["weights.before:4", "weights.after:5", "store.after:14", "checkpoint.before:7"])

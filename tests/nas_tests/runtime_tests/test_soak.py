@@ -6,31 +6,24 @@ de-duplicated optuna (TPE) search.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from _experiments import load_benchmark, run_experiment
 
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 from nas.storage.checkpoint import read_checkpoint
 from nas.storage.store import TrialStore
 
-SCRIPT = Path(__file__).resolve().parents[3] / "experiments" / "benchmarks" / "soak.py"
 TRIALS = 300
 
 
 @pytest.fixture(scope="module")
 def soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soak_benchmark", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("soak.py")
 
 
 def test_killed_and_resumed_soak_matches_the_uninterrupted_run(soak: ModuleType, tmp_path: Path) -> None:
@@ -39,9 +32,7 @@ def test_killed_and_resumed_soak_matches_the_uninterrupted_run(soak: ModuleType,
     assert len(set(points)) == 2 and all(0 < p < TRIALS for p in points)
 
     reference = tmp_path / "reference"
-    exp = Experiment.create(parse_config(config), reference)
-    exp.run()
-    exp.close()
+    run_experiment(config, reference)
     expected = soak.store_rows(reference / Experiment.STORE)
     assert [r[0] for r in expected] == sorted({r[0] for r in expected}) and len(expected) == TRIALS
     assert all(r[3] == "COMPLETE" and r[4] is not None for r in expected)
@@ -68,9 +59,7 @@ def test_a_killed_and_resumed_optuna_search_matches_the_uninterrupted_run(soak: 
     points = soak.kill_points(trials, 2, seed=2)
 
     reference = tmp_path / "reference"
-    exp = Experiment.create(parse_config(config), reference)
-    exp.run()
-    exp.close()
+    run_experiment(config, reference)
     expected = soak.store_rows(reference / Experiment.STORE)
     assert len(expected) == trials and all(r[3] == "COMPLETE" for r in expected)
 

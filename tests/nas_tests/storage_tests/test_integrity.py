@@ -19,12 +19,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from _experiments import killed_at, run_experiment, write_config
 
 from nas.cli import main
 from nas.core.errors import ConfigError
 from nas.core.io import remove_stray_temps
-from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 from nas.storage.checkpoint import read_checkpoint
 from nas.storage.faults import FAULT_ENV, POINTS
@@ -56,11 +55,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 
 def run(directory: Path, max_trials: int = N) -> None:
-    exp = Experiment.create(parse_config({**CONFIG, "budget": {"max_trials": max_trials}}), directory)
-    try:
-        exp.run()
-    finally:
-        exp.close()
+    run_experiment({**CONFIG, "budget": {"max_trials": max_trials}}, directory)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +70,7 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
-    path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(CONFIG))
-    return path
+    return write_config(tmp_path, CONFIG)
 
 
 @pytest.fixture
@@ -104,9 +97,7 @@ def _older_checkpoint(d: Path, tmp: Path) -> None:
 def _foreign_store(d: Path, tmp: Path) -> None:
     """A store of another experiment with as many trials (another seed: other architectures)."""
     other = tmp / "other"
-    exp = Experiment.create(parse_config({**CONFIG, "seed": 99}), other)
-    exp.run()
-    exp.close()
+    run_experiment({**CONFIG, "seed": 99}, other)
     shutil.copy(other / "trials.db", d / "trials.db")
     with sqlite3.connect(d / "trials.db") as con:  # and one of its trials still pending in our checkpoint
         con.execute("UPDATE trials SET status = 'RUNNING' WHERE id = 5")
@@ -246,28 +237,6 @@ def test_creation_builds_first_and_a_bad_output_path_is_exit_2(tmp_path: Path, c
 
 
 # -- SIGKILL at every write point, then resume ------------------------------------------------------------------
-def killed_at(argv: list[str], spec: str) -> bool:
-    """Run ``nas argv`` in a forked child with ``NAS_FAULT_AT=spec``; True if the hook killed it (SIGKILL),
-    False if it ended by itself."""
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 70
-        try:
-            os.environ[FAULT_ENV] = spec
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            code = main(argv)
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        assert os.WTERMSIG(status) == signal.SIGKILL
-        return True
-    assert os.WEXITSTATUS(status) == 0, f"nas {' '.join(argv)} with {spec} exited {os.WEXITSTATUS(status)}"
-    return False
-
-
 def finish(out: Path, config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Carry on as a user would: resume; if the kill came before the experiment existed, search again."""
     if (out / "config.yaml").exists():

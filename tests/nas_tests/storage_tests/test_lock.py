@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _experiments import run_experiment
 
 from nas.cli import main
 from nas.core.errors import ConfigError
@@ -30,10 +31,7 @@ CONFIG = {"name": "lock", "seed": 1, "space": {"name": "nb201"}, "strategy": {"n
 
 @pytest.fixture
 def experiment(tmp_path: Path) -> Path:
-    exp = Experiment.create(parse_config(CONFIG), tmp_path / "exp")
-    exp.run()
-    exp.close()
-    return tmp_path / "exp"
+    return run_experiment(CONFIG, tmp_path / "exp")
 
 
 def files(directory: Path) -> dict[str, bytes]:

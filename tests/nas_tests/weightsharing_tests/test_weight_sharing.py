@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import torch
-import yaml
+from _experiments import kill_mid_job, write_config
 
 from nas.cli import main
 from nas.core.errors import ConfigError, InvalidArchitectureError
@@ -258,22 +254,9 @@ def test_a_search_scores_with_inherited_weights_then_retrains_and_ranks_the_best
 def test_a_search_killed_mid_supernet_resumes_from_its_last_epoch(tmp_path):
     cfg = config(budget={"max_trials": 1})
     cfg["evaluator"]["options"] = {**cfg["evaluator"]["options"], "supernet_epochs": 12, "retrain_top": 0}
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path = write_config(tmp_path, cfg, "cfg.yaml")
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(path), "--out", str(killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
-    history = killed / "weight_sharing" / "history.json"
-    deadline = time.monotonic() + 300
-    epochs = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if history.is_file():
-            epochs = len(json.loads(history.read_text()))
-            if epochs >= 2:
-                break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    epochs = kill_mid_job(path, killed, "weight_sharing", timeout=300)
     assert 2 <= epochs < 12, f"the search was not caught mid-supernet ({epochs} epochs)"
     assert main(["resume", str(killed), "--quiet"]) == 0
     assert "resuming after epoch" in (killed / "search.log").read_text()
