@@ -656,9 +656,10 @@ def _with_config_folder(data: dict[str, Any], folder: Path) -> dict[str, Any]:
         if "path" not in space["options"] and is_reference(builder) and module_file(builder, folder):
             data = {**data, "space": {**space, "options": {**space["options"], "path": where}}}
     ev = data.get("evaluator")
-    init_from = ev.get("init_from") if isinstance(ev, dict) else None
-    if isinstance(init_from, str) and init_from and not os.path.isabs(os.path.expanduser(init_from)):
-        data = {**data, "evaluator": {**ev, "init_from": os.path.join(where, init_from)}}
+    if isinstance(ev, dict):
+        init_from = ev.get("init_from")
+        if isinstance(init_from, str) and init_from and not os.path.isabs(os.path.expanduser(init_from)):
+            data = {**data, "evaluator": {**ev, "init_from": os.path.join(where, init_from)}}
     return data
 
 
