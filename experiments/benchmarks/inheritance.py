@@ -108,8 +108,13 @@ def settings(args: argparse.Namespace) -> list[dict[str, Any]]:
         out.append({"label": f"scratch, {args.short_epochs} epochs", "epochs": args.short_epochs, "inherit": None})
     for text in args.variant:
         epochs, scale, schedule, *trials = text.split(":")
-        setting = {"label": f"inherit {epochs} ep, lr x{float(scale):g}, {schedule}", "epochs": args.epochs,
-                   "inherit": {"epochs": int(epochs), "lr_scale": float(scale), "schedule": schedule}}
+        zero = "zero" in trials
+        trials = [t for t in trials if t != "zero"]
+        setting = {"label": f"inherit {epochs} ep, lr x{float(scale):g}, {schedule}" + (", new ops at 0" if zero
+                                                                                           else ""),
+                   "epochs": args.epochs,
+                   "inherit": {"epochs": int(epochs), "lr_scale": float(scale), "schedule": schedule,
+                               **({"zero_new_ops": True} if zero else {})}}
         if trials:
             setting.update(trials=int(trials[0]), label=f"{setting['label']}, {trials[0]} trials")
         out.append(setting)
@@ -169,8 +174,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--short-epochs", type=int, default=2, help="0: no short from-scratch baseline")
     parser.add_argument("--variant", nargs="+", default=["1:1:cosine", "1:0.2:constant", "2:0.3:cosine"],
-                        help="EPOCHS:LR_SCALE:SCHEDULE[:TRIALS] of evaluator.inherit, one search each (TRIALS: "
-                             "its own budget, default --trials)")
+                        help="EPOCHS:LR_SCALE:SCHEDULE[:TRIALS][:zero] of evaluator.inherit, one search each "
+                             "(TRIALS: its own budget, default --trials; zero: zero_new_ops)")
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--task", default="digits")
     parser.add_argument("--limit", type=int, default=0, help="samples of the task (0: all)")
@@ -180,7 +185,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=3, help="searches run at once (processes)")
     parser.add_argument("--save", type=Path, help="also write the raw runs to this JSON file")
-    parser.add_argument("--load", type=Path, help="report the runs of a --save file instead of running")
+    parser.add_argument("--load", type=Path, nargs="+",
+                        help="report the runs of --save files (merged) instead of running")
+    parser.add_argument("--only", type=int, nargs="+",
+                        help="run only these settings (0: the reference, then the short one, then the variants)")
     parser.add_argument("--plot", type=Path, default=Path(__file__).resolve().parent / "inheritance.png",
                         help="the best-validation-against-epochs figure (written unless --no-write)")
     parser.add_argument("--no-write", action="store_true")
@@ -188,14 +196,15 @@ def main() -> None:
     torch.set_num_threads(1)
     todo = settings(args)
     if args.load:
-        saved = json.loads(args.load.read_text())
+        files = [json.loads(path.read_text()) for path in args.load]
+        saved = files[0]
         load, date, version = saved["load"], saved["date"], saved["version"]
-        runs = {(int(r["seed"]), int(r["k"])): r["run"] for r in saved["runs"]}
-        original = " ".join([Path(saved["command"][0]).name, *saved["command"][1:]])
-        note = f" (the figures of a saved run of `{original}`)"
+        runs = {(int(r["seed"]), int(r["k"])): r["run"] for f in files for r in f["runs"]}
+        original = "; ".join(" ".join([Path(f["command"][0]).name, *f["command"][1:]]) for f in files)
+        note = f" (the figures of the saved runs of `{original}`)"
     else:
         load, date, version = load_average(), utc_date(), code_version()
-        keys = [(seed, k) for seed in args.seeds for k in range(len(todo))]
+        keys = [(seed, k) for seed in args.seeds for k in range(len(todo)) if args.only is None or k in args.only]
         # the most epochs first, so the pool ends together
         cost = {k: todo[k]["epochs"] * todo[k].get("trials", args.trials) for k in range(len(todo))}
         order = sorted(keys, key=lambda key: -cost[key[1]])
@@ -210,6 +219,8 @@ def main() -> None:
                         "runs": [{"seed": s, "k": k, "run": r} for (s, k), r in done.items()]}))
         runs = {key: done[key] for key in keys}
         note = ""
+        if args.only is not None:
+            return
     plain_total = {seed: curve(runs[(seed, 0)]["rows"])[-1][0] for seed in args.seeds}
     fractions = (0.25, 0.5, 0.75, 1.0)
     lines, seed_lines = [], []
