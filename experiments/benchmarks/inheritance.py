@@ -148,7 +148,9 @@ def plot(runs: dict[tuple[int, int], dict[str, Any]], todo: list[dict[str, Any]]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=90)
     for k, setting in enumerate(todo):
         color = f"C{k}"
-        curves = [curve(runs[(s, k)]["rows"]) for s in seeds]
+        curves = [curve(runs[(s, k)]["rows"]) for s in seeds if (s, k) in runs]
+        if not curves:
+            continue
         for c in curves:
             ax.plot([p[0] for p in c], [p[1] for p in c], color=color, alpha=0.25, lw=0.8)
         n = min(len(c) for c in curves)
@@ -225,26 +227,31 @@ def main() -> None:
     fractions = (0.25, 0.5, 0.75, 1.0)
     lines, seed_lines = [], []
     for k, setting in enumerate(todo):
-        points = {seed: curve(runs[(seed, k)]["rows"]) for seed in args.seeds}
+        seeds = [s for s in args.seeds if (s, k) in runs]  # all of them, unless a search was cut short
+        if not seeds:
+            continue
+        label = setting["label"] + ("" if len(seeds) == len(args.seeds) else
+                                    f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} only)")
+        points = {seed: curve(runs[(seed, k)]["rows"]) for seed in seeds}
         cells = []
         for f in fractions:
-            vals = [at(points[s], f * plain_total[s]) for s in args.seeds]
+            vals = [at(points[s], f * plain_total[s]) for s in seeds]
             cells.append(f"{_mean([v[0] for v in vals]):.2f} / {_mean([v[1] for v in vals]):.2f}")
-        share = _mean([points[s][-1][0] / plain_total[s] for s in args.seeds])
+        share = _mean([points[s][-1][0] / plain_total[s] for s in seeds])
         reach = []
-        for s in args.seeds:
+        for s in seeds:
             target = curve(runs[(s, 0)]["rows"])[-1][1]
             rows = runs[(s, k)]["rows"]
             hit = next((i for i, p in enumerate(points[s]) if p[1] >= target), None)
             reach.append("-" if hit is None else
                          f"{100 * points[s][hit][0] / plain_total[s]:.0f}% ({rows[hit]['wall']:.0f} s)")
-        children = [r for s in args.seeds for r in runs[(s, k)]["rows"] if r["copied"] > 0]
-        inheriting = len(children) / len(args.seeds)
+        children = [r for s in seeds for r in runs[(s, k)]["rows"] if r["copied"] > 0]
+        inheriting = len(children) / len(seeds)
         copied = _mean([100 * r["copied"] / (r["copied"] + r["fresh"]) for r in children])
-        wall = _mean([runs[(s, k)]["seconds"] for s in args.seeds])
-        lines.append(f"| {setting['label']} | {' | '.join(cells)} | {100 * share:.0f}% | {'; '.join(reach)} | "
+        wall = _mean([runs[(s, k)]["seconds"] for s in seeds])
+        lines.append(f"| {label} | {' | '.join(cells)} | {100 * share:.0f}% | {'; '.join(reach)} | "
                      f"{inheriting:.1f} | {'-' if math.isnan(copied) else f'{copied:.0f}%'} | {wall:.0f} |")
-        for s in args.seeds:
+        for s in seeds:
             rows = runs[(s, k)]["rows"]
             end = points[s][-1]
             best = max(rows, key=lambda r: r["val"])
