@@ -188,7 +188,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3, help="searches run at once (processes)")
     parser.add_argument("--save", type=Path, help="also write the raw runs to this JSON file")
     parser.add_argument("--load", type=Path, nargs="+",
-                        help="report the runs of --save files (merged) instead of running")
+                        help="report the runs of --save files (merged; a run belongs to the setting of its label) "
+                             "instead of running")
     parser.add_argument("--only", type=int, nargs="+",
                         help="run only these settings (0: the reference, then the short one, then the variants)")
     parser.add_argument("--plot", type=Path, default=Path(__file__).resolve().parent / "inheritance.png",
@@ -201,7 +202,9 @@ def main() -> None:
         files = [json.loads(path.read_text()) for path in args.load]
         saved = files[0]
         load, date, version = saved["load"], saved["date"], saved["version"]
-        runs = {(int(r["seed"]), int(r["k"])): r["run"] for f in files for r in f["runs"]}
+        index = {setting["label"]: k for k, setting in enumerate(todo)}  # runs match settings by their label
+        runs = {(int(r["seed"]), index[r["label"]]): r["run"] for f in files for r in f["runs"]
+                if r["label"] in index}
         original = "; ".join(" ".join([Path(f["command"][0]).name, *f["command"][1:]]) for f in files)
         note = f" (the figures of the saved runs of `{original}`)"
     else:
@@ -218,7 +221,7 @@ def main() -> None:
                 if args.save:  # after each search, so that finished searches survive an interrupted run
                     atomic_write_text(args.save, json.dumps({
                         "load": load, "date": date, "version": version, "command": sys.argv,
-                        "runs": [{"seed": s, "k": k, "run": r} for (s, k), r in done.items()]}))
+                        "runs": [{"seed": s, "label": todo[k]["label"], "run": r} for (s, k), r in done.items()]}))
         runs = {key: done[key] for key in keys}
         note = ""
         if args.only is not None:
@@ -245,12 +248,17 @@ def main() -> None:
             hit = next((i for i, p in enumerate(points[s]) if p[1] >= target), None)
             reach.append("-" if hit is None else
                          f"{100 * points[s][hit][0] / plain_total[s]:.0f}% ({rows[hit]['wall']:.0f} s)")
+        by_id = {(s, r["id"]): r for s in seeds for r in runs[(s, k)]["rows"]}
         children = [r for s in seeds for r in runs[(s, k)]["rows"] if r["copied"] > 0]
         inheriting = len(children) / len(seeds)
         copied = _mean([100 * r["copied"] / (r["copied"] + r["fresh"]) for r in children])
+        gains = [r["val"] - by_id[(s, r["parent"])]["val"] for s in seeds for r in runs[(s, k)]["rows"]
+                 if r["copied"] > 0 and (s, r["parent"]) in by_id]
+        better = f"{100 * sum(g > 0 for g in gains) / len(gains):.0f}% ({_mean(gains):+.1f})" if gains else "-"
         wall = _mean([runs[(s, k)]["seconds"] for s in seeds])
         lines.append(f"| {label} | {' | '.join(cells)} | {100 * share:.0f}% | {'; '.join(reach)} | "
-                     f"{inheriting:.1f} | {'-' if math.isnan(copied) else f'{copied:.0f}%'} | {wall:.0f} |")
+                     f"{inheriting:.1f} | {'-' if math.isnan(copied) else f'{copied:.0f}%'} | {better} | "
+                     f"{wall:.0f} |")
         for s in seeds:
             rows = runs[(s, k)]["rows"]
             end = points[s][-1]
@@ -276,16 +284,18 @@ trial). The curve gives, averaged over seeds, the best validation accuracy found
 once 25/50/75/100% of the epochs the reference search spent were spent. "Reached at" is, per seed, the share of the
 reference's epochs (and the search's wall seconds) after which the setting's best validation accuracy first equalled
 or passed the reference's final best. "Copied" is the share of a child's tensors (parameters and buffers) taken from
-its parent, over the children that inherited. Real training throughout; settings are compared on validation accuracy,
-the test accuracy is reported, never used to choose.
+its parent, over the children that inherited; "above parent": the share of those children whose validation accuracy
+passed their parent's (and the mean change, in points). Real training throughout; settings are compared on
+validation accuracy, the test accuracy is reported, never used to choose.
 
 {provenance(load, threads=1, date=date, version=version, command_note=note)}
 Searches ran {args.jobs} at a time, one torch thread each.
 
 **Figures (mean over seeds).**
 
-| setting | {pct} | epochs spent | reference's final best val reached at | children inheriting | copied | wall (s) |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| setting | {pct} | epochs spent | reference's final best val reached at | children inheriting | copied | \
+above parent | wall (s) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(lines)}
 
 Per seed, at the end of each search ("lineage epochs": the training epochs the best trial's weights carry, its own
