@@ -271,6 +271,8 @@ TRAIN: list[Bad] = [
          r"evaluator.inherit.lr_scale = 3: must be a number in \(0, 1\]", base="train"),
     _cfg("misspelt weight inheritance schedule", {"evaluator.inherit": {"schedule": "constnat"}},
          r"evaluator.inherit.schedule = 'constnat'.*did you mean 'constant'", base="train"),
+    _cfg("weight inheritance zero_new_ops not a boolean", {"evaluator.inherit": {"zero_new_ops": "yes"}},
+         r"evaluator.inherit.zero_new_ops = 'yes': must be true or false", base="train"),
     _cfg("weight store smaller than the population",
          {"strategy": {"name": "evolution", "options": {"population": 4, "sample_size": 2}},
           "evaluator.inherit": {"keep": 2}},

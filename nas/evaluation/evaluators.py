@@ -288,7 +288,8 @@ class TrainEvaluator(Evaluator):
                 model = self.compiler(trial.arch, task.input_shape, task.num_classes)
                 plan, init_metrics, init_note = self._transfer(model)
                 params, flops = count_params(model), count_flops(model, task.input_shape)
-                start = start_from_parent(model, trial.inherit) if self.inherit is not None else None
+                start = (start_from_parent(model, trial.inherit, zero_new_ops=self.inherit.zero_new_ops)
+                         if self.inherit is not None else None)
                 if self.inherit is not None and start is not None and start.inherited:
                     cfg = self.inherit.child_config(cfg)
                 report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch), data=data,

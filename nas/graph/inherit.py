@@ -73,22 +73,49 @@ def inheritable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 @dataclass(frozen=True)
 class Inherited:
-    """What :func:`inherit` did: tensors copied from the parent and tensors left as initialised."""
+    """What :func:`inherit` did: tensors copied from the parent and tensors left as initialised; ``zeroed``: new
+    cell ops whose output starts at zero (``zero_new_ops``)."""
 
     copied: int
     fresh: int
+    zeroed: int = 0
 
 
-def inherit(model: nn.Module, parent: Mapping[str, torch.Tensor]) -> Inherited:
+def inherit(model: nn.Module, parent: Mapping[str, torch.Tensor], *, zero_new_ops: bool = False) -> Inherited:
     """Copy into ``model`` (a freshly initialised child) every tensor of ``parent`` (an :func:`inheritable_state`)
-    whose site name, shape and dtype match one of the child's, exactly (bit for bit); the others stay as they are."""
+    whose site name, shape and dtype match one of the child's, exactly (bit for bit); the others stay as they are.
+
+    With ``zero_new_ops``, a cell edge op that inherited none of its tensors (the op a mutation put there) starts
+    with the scale of its last batch norm at zero, so it adds nothing to its node at first and the child starts
+    close to its parent's function (an approximate network morphism, as in LEMONADE) instead of adding random
+    features to trained ones; its weights still train (the gradient of the scale is not zero). Ops without a batch
+    norm scale (pooling, skip, a non-affine norm) are left as they are. Nothing copied is touched."""
     names = site_names(model)
     state = model.state_dict()
-    copied = 0
+    copied: set[str] = set()
     with torch.no_grad():
         for key, tensor in state.items():
             source = parent.get(names[key])
             if source is not None and source.shape == tensor.shape and source.dtype == tensor.dtype:
                 tensor.copy_(source)
-                copied += 1
-    return Inherited(copied=copied, fresh=len(state) - copied)
+                copied.add(key)
+    zeroed = _zero_new_ops(model, copied) if zero_new_ops and copied else 0
+    return Inherited(copied=len(copied), fresh=len(state) - len(copied), zeroed=zeroed)
+
+
+def _zero_new_ops(model: nn.Module, copied: set[str]) -> int:
+    """Zero the last batch-norm scale of every cell edge op none of whose tensors is in ``copied``; how many."""
+    zeroed = 0
+    with torch.no_grad():
+        for path, cell in model.named_modules():
+            if not isinstance(cell, _GraphCell):
+                continue
+            for i, op in enumerate(cell.ops):
+                prefix = f"{path}.ops.{i}." if path else f"ops.{i}."
+                keys = [prefix + k for k in op.state_dict()]
+                norms = [m for m in op.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                         and m.weight is not None]
+                if keys and norms and not copied.intersection(keys):
+                    norms[-1].weight.zero_()
+                    zeroed += 1
+    return zeroed

@@ -104,7 +104,8 @@ class EvaluatorConfig:
     init_mode: str = "full"
     init_freeze: int | None = None
     init_body_lr_scale: float = 1.0
-    #: weight inheritance (train evaluator): {epochs, keep, max_mb}, see nas.evaluation.inheritance; None: off
+    #: weight inheritance (train evaluator): {epochs, keep, max_mb, lr_scale, schedule, zero_new_ops}, see
+    #: nas.evaluation.inheritance; None: off
     inherit: dict[str, Any] | None = None
 
 
@@ -640,7 +641,10 @@ def _with_config_folder(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     """One rule for user code beside a config: a reference whose module is a file (or package) in the config's
     folder gets that folder as its import folder, unless one is given: ``evaluator.task_options.module_dir`` for a
     task function (``evaluator.task: "module:function"``), ``space.options.path`` for a ``python`` space's builder.
-    Both are imported by :func:`nas.core.references.import_reference`, on the driver and on every worker."""
+    Both are imported by :func:`nas.core.references.import_reference`, on the driver and on every worker. Files
+    named in a config follow the same rule: a relative ``evaluator.init_from`` is a path from the config's folder
+    (made absolute here, so the experiment's copy of the config and every worker read the same file), not from the
+    working directory."""
     where = str(folder.resolve())
     ev = data.get("evaluator")
     if isinstance(ev, dict) and is_reference(ev.get("task")) and module_file(ev["task"], folder):
@@ -652,6 +656,11 @@ def _with_config_folder(data: dict[str, Any], folder: Path) -> dict[str, Any]:
         builder = space["options"].get("builder")
         if "path" not in space["options"] and is_reference(builder) and module_file(builder, folder):
             data = {**data, "space": {**space, "options": {**space["options"], "path": where}}}
+    ev = data.get("evaluator")
+    if isinstance(ev, dict):
+        init_from = ev.get("init_from")
+        if isinstance(init_from, str) and init_from and not os.path.isabs(os.path.expanduser(init_from)):
+            data = {**data, "evaluator": {**ev, "init_from": os.path.join(where, init_from)}}
     return data
 
 

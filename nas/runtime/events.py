@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from nas.trials.trial import Status
 
-__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "BaselineFinished", "Retrained", "JobStarted",
+__all__ = ["Event", "SearchStarted", "BudgetSpent", "TrialFinished", "BaselineFinished", "Retrained", "RetrainingCut",
+           "JobStarted",
            "JobEpoch", "JobDone", "WorkersLimited", "WaitingForWorkers", "NodeLost", "TrackerStopped"]
 
 
@@ -116,6 +117,21 @@ class Retrained(Event):
                 else f"{self.status.value}: {self.error}")
         inherited = f" (inherited-weight score {self.inherited:.2f})" if self.inherited is not None else ""
         return f"[retrain {self.n}/{self.total}] trial {self.trial_id} {what}{inherited}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrainingCut(Event):
+    """The time budget (``budget.max_seconds``) ran out before ``left`` of the ``total`` best trials by a cheap
+    score were trained again from scratch: they keep their cheap (inherited-weight) score."""
+
+    left: int
+    total: int
+    max_seconds: float
+
+    def __str__(self) -> str:
+        return (f"budget.max_seconds = {self.max_seconds:g} spent: {self.left} of the {self.total} best trials not "
+                "retrained from scratch (they keep their inherited-weight score); raise budget.max_seconds or "
+                "lower evaluator.options.retrain_top to retrain them all")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -37,6 +37,7 @@ from nas.runtime.events import (
     JobEpoch,
     JobStarted,
     Retrained,
+    RetrainingCut,
     SearchStarted,
     TrackerStopped,
     TrialFinished,
@@ -465,8 +466,12 @@ class Experiment:
         budget = self.cfg.budget
         remaining_time = None if budget.max_seconds is None else max(0.0, budget.max_seconds - self.elapsed)
         baselines = self._baselines_to_run()
+        # the retraining of a weight-sharing search's winners is part of the time budget: none once it is spent
         retrain = self._retrain_todo() if done >= budget.max_trials or remaining_time == 0.0 else []
-        if (remaining_time == 0.0 or (done >= budget.max_trials and not baselines)) and not retrain:
+        if remaining_time == 0.0 or (done >= budget.max_trials and not baselines and not retrain):
+            if retrain and budget.max_seconds is not None:
+                emit(RetrainingCut(left=len(retrain), total=len(retrain) + len(self._retrained_ids()),
+                                   max_seconds=budget.max_seconds))
             emit(BudgetSpent(done=done, directory=str(self.directory)))
             log.close()
             if len(resubmit) < len(pending):  # stopped after the last results were stored, before the rest
@@ -556,8 +561,11 @@ class Experiment:
                 run_loop(proposer, self.evaluator, executor, max_trials=budget.max_trials,
                          max_seconds=remaining_time, done=done, resubmit=resubmit, on_submit=on_submit,
                          on_record=on_record, keep_records=False)
-            # the winners of a cheap score (inherited weights) trained again from scratch, ranked by that
-            self._run_retraining(self._retrain_todo(), executor, emit)
+            # the winners of a cheap score (inherited weights) trained again from scratch, ranked by that, within
+            # what is left of the time budget
+            left = (None if budget.max_seconds is None
+                    else max(0.0, budget.max_seconds - self.elapsed - (time.perf_counter() - start)))
+            self._run_retraining(self._retrain_todo(), executor, emit, left)
         except BaseException:
             failed = True
             self._close_trackers()
@@ -658,14 +666,25 @@ class Experiment:
         evaluator = self.evaluator
         if not isinstance(evaluator, RetrainingEvaluator) or evaluator.retrain_top <= 0:
             return []
-        finished = {t.id for t in self.store.retrained() if t.status != RUNNING}
+        finished = self._retrained_ids()
         return [t.trial for t in self.search_ranking().ranked[:evaluator.retrain_top] if t.id not in finished]
 
-    def _run_retraining(self, todo: list[Trial], executor: Executor, emit: Callable[[Event], None]) -> None:
+    def _retrained_ids(self) -> set[int]:
+        """The ids of the trials with a stand-alone result (see :meth:`_retrain_todo`)."""
+        return {t.id for t in self.store.retrained() if t.status != RUNNING}
+
+    def _run_retraining(self, todo: list[Trial], executor: Executor, emit: Callable[[Event], None],
+                        max_seconds: float | None = None) -> None:
         """Train the trials ``todo`` again from scratch with the evaluator's ``retrainer()`` (the same loop, with a
         fixed list of trials; the strategy learns nothing of them) and record each stand-alone result, with its
-        inherited-weight score as ``inherited_score`` (and ``inherited_val_acc``), in the store's retrained table."""
+        inherited-weight score as ``inherited_score`` (and ``inherited_val_acc``), in the store's retrained table.
+        No retraining starts once ``max_seconds`` (what is left of ``budget.max_seconds``; None: no limit) have
+        passed (those in flight finish); the rest keep their cheap score, and a :class:`RetrainingCut` says so."""
         if not todo or not isinstance(self.evaluator, RetrainingEvaluator):
+            return
+        if max_seconds == 0.0:
+            emit(RetrainingCut(left=len(todo), total=len(todo) + len(self._retrained_ids()),
+                               max_seconds=self.cfg.budget.max_seconds or 0.0))
             return
         cheap = {t.id: self.store.result(t.id) for t in todo}
         earlier = {t.id: t.attempts for t in self.store.retrained()}
@@ -687,7 +706,10 @@ class Experiment:
                            inherited=None if before is None else before.score, error=r.error))
 
         run_loop(BaselineProposer(todo), self.evaluator.retrainer(), executor, max_trials=len(todo),
-                 on_submit=on_submit, on_record=on_record, keep_records=False)
+                 max_seconds=max_seconds, on_submit=on_submit, on_record=on_record, keep_records=False)
+        if n[0] < len(todo) and max_seconds is not None:
+            emit(RetrainingCut(left=len(todo) - n[0], total=len(todo) + len(self._retrained_ids()) - n[0],
+                               max_seconds=self.cfg.budget.max_seconds or 0.0))
 
     def _set_waiting(self, event: WaitingForWorkers | None) -> None:
         """Keep the placement wait under way (None: there is none) in the store, for ``nas status``."""

@@ -24,13 +24,18 @@ class InheritSettings:
     (say cosine from ``train.lr``) on it can undo much of what it inherited: ``lr_scale`` multiplies ``train.lr`` (and
     ``train.min_lr``) for a child that inherits, and ``schedule`` (None: ``train.schedule``) replaces the schedule,
     e.g. ``constant`` to continue at a low rate as Real et al. (2017) do. Warm-up is skipped for such a child. A child
-    that inherits nothing trains exactly like a trial without a parent."""
+    that inherits nothing trains exactly like a trial without a parent.
+
+    ``zero_new_ops``: the op a mutation put in a child starts with its output at zero (the scale of its last batch
+    norm), so the child starts near its parent's function rather than with random features added to trained ones
+    (see :func:`nas.graph.inherit.inherit`)."""
 
     epochs: int = 1
     keep: int = 32
     max_mb: float | None = None
     lr_scale: float = 1.0
     schedule: str | None = None
+    zero_new_ops: bool = False
 
     def child_config(self, cfg: TrainConfig) -> TrainConfig:
         """The training config of a child that inherits weights, from the trial's own ``cfg``."""
@@ -44,7 +49,7 @@ class InheritSettings:
             return cls()
         if not isinstance(data, Mapping):
             raise ConfigError(f"evaluator.inherit = {data!r}: expected a mapping such as {{epochs: 2, keep: 32}}")
-        known = ("epochs", "keep", "max_mb", "lr_scale", "schedule")
+        known = ("epochs", "keep", "max_mb", "lr_scale", "schedule", "zero_new_ops")
         for key in data:
             if key not in known:
                 raise ConfigError(f"evaluator.inherit.{key}: unknown key" + did_you_mean(str(key), known)
@@ -61,8 +66,13 @@ class InheritSettings:
         schedule = data.get("schedule")
         if schedule is not None:
             schedule = check_choice("evaluator.inherit.schedule", schedule, SCHEDULES)
-        return cls(epochs=epochs, keep=keep, max_mb=max_mb, lr_scale=float(lr_scale), schedule=schedule)
+        zero_new_ops = data.get("zero_new_ops", False)
+        if not isinstance(zero_new_ops, bool):
+            raise ConfigError(f"evaluator.inherit.zero_new_ops = {zero_new_ops!r}: must be true or false (true: an op "
+                              "a mutation put in a child starts at zero output)")
+        return cls(epochs=epochs, keep=keep, max_mb=max_mb, lr_scale=float(lr_scale), schedule=schedule,
+                   zero_new_ops=zero_new_ops)
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "keep": self.keep, "max_mb": self.max_mb, "lr_scale": self.lr_scale,
-                "schedule": self.schedule}
+                "schedule": self.schedule, "zero_new_ops": self.zero_new_ops}

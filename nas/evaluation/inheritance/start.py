@@ -41,8 +41,9 @@ def serialize_weights(model: nn.Module) -> bytes:
     return buffer.getvalue()
 
 
-def start_from_parent(model: nn.Module, weights: ParentWeights | None) -> Start:
-    """Copy into the fresh ``model`` what it inherits from ``weights`` (None: the trial has no parent)."""
+def start_from_parent(model: nn.Module, weights: ParentWeights | None, *, zero_new_ops: bool = False) -> Start:
+    """Copy into the fresh ``model`` what it inherits from ``weights`` (None: the trial has no parent); with
+    ``zero_new_ops`` the ops it does not inherit start at zero output (see :func:`nas.graph.inherit.inherit`)."""
     total = len(model.state_dict())
     if weights is None:
         return Start(None, 0, total, "no parent: trained from scratch")
@@ -65,7 +66,9 @@ def start_from_parent(model: nn.Module, weights: ParentWeights | None) -> Start:
     except Exception as err:
         return Start(parent, 0, total, f"trained from scratch: the weights of trial {parent} are unreadable "
                                        f"({type(err).__name__})")
-    done = inherit(model, state)
+    done = inherit(model, state, zero_new_ops=zero_new_ops)
     note = (f"inherited {done.copied} of {total} tensors from trial {parent}" if done.copied
             else f"trained from scratch: no op of trial {parent} is unchanged")
+    if done.zeroed:
+        note += f" ({done.zeroed} new ops start at zero output)"
     return Start(parent, done.copied, done.fresh, note)

@@ -134,3 +134,43 @@ def test_shapes_that_changed_stay_fresh() -> None:
     wider = get_space("nb201", C=6, N=1).decode(NB201.encode(arch))
     copied, _ = check_exact(arch, wider, (1, 8, 8))
     assert copied < len(compiled(arch, 0, (1, 8, 8)).state_dict()) // 2
+
+
+def test_zero_new_ops_silences_exactly_the_new_convolutions_and_copies_the_same() -> None:
+    """``zero_new_ops``: the same tensors are copied; the only other change is the last batch-norm scale of each
+    new conv op, now zero, so the new op adds nothing to its node; with the old op put back (the parent's cell),
+    the child computes its parent's function exactly."""
+    rng = np.random.default_rng(11)
+    parent_arch = NB201.sample(rng)
+    edges = list(parent_arch.cell("cell").edges)
+    src, dst, _ = edges[0]
+    edges[0] = (src, dst, "skip_connect")
+    parent_arch = parent_arch.replace(cells={"cell": parent_arch.cell("cell").with_edges(edges)})
+    edges[0] = (src, dst, "nor_conv_3x3")
+    child_arch = parent_arch.replace(cells={"cell": parent_arch.cell("cell").with_edges(edges)})
+    parent = compiled(parent_arch, 0, (1, 8, 8))
+    trained_like(parent)
+    with torch.no_grad():  # variances stay positive, so the forward pass below is finite
+        for key, tensor in parent.state_dict().items():
+            if key.endswith("running_var"):
+                tensor.abs_().add_(0.5)
+    plain, zeroed = compiled(child_arch, 1, (1, 8, 8)), compiled(child_arch, 1, (1, 8, 8))
+    a = inherit(plain, inheritable_state(parent))
+    b = inherit(zeroed, inheritable_state(parent), zero_new_ops=True)
+    assert (a.copied, a.fresh, a.zeroed) == (b.copied, b.fresh, 0) and b.zeroed == 3  # one cell per stage
+    names = site_names(zeroed)
+    differ = [k for k, v in zeroed.state_dict().items() if not torch.equal(v, plain.state_dict()[k])]
+    assert len(differ) == 3 and all(k.endswith(".weight") and f"[{src}>{dst}:nor_conv_3x3]" in names[k]
+                                    and "BatchNorm2d" in names[k].rpartition("/")[2] for k in differ)
+    assert all(not zeroed.state_dict()[k].any() for k in differ)
+    # the new conv adds exactly nothing: the child equals its parent with that edge's op removed (``none``)
+    edges[0] = (src, dst, "none")
+    without = compiled(parent_arch.replace(cells={"cell": parent_arch.cell("cell").with_edges(edges)}), 2, (1, 8, 8))
+    inherit(without, inheritable_state(parent))
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    zeroed.eval()
+    without.eval()
+    with torch.no_grad():
+        assert torch.allclose(zeroed(x), without(x), atol=1e-6)
+    # nothing to zero without the option, or when nothing was inherited
+    assert inherit(compiled(child_arch, 3, (1, 8, 8)), {}, zero_new_ops=True).zeroed == 0

@@ -6,11 +6,13 @@ local executor (every trial records what it copied); bad inputs exit 2 naming th
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import nas
 from nas.cli import main
@@ -152,6 +154,38 @@ def test_init_from_starts_every_candidate_of_a_search_from_the_weights(source: P
             assert f"from {source}; mode partial (stem and the first 1 cells frozen)" in t.info["init_from"]
     finally:
         exp.close()
+
+
+def test_a_relative_init_from_is_a_path_from_the_config_folder(source: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config's folder rule (as for a task function beside it): ``init_from: weights/model`` in
+    ``conf/search.yaml`` names ``conf/weights/model`` whatever the working directory, and the experiment's own copy
+    of the config keeps that file (a resume from anywhere reads the same weights)."""
+    conf = tmp_path / "conf"
+    shutil.copytree(source, conf / "weights" / "model")
+    config = json.loads(json.dumps(SEARCH))
+    config["evaluator"]["init_from"] = "weights/model"
+    config["budget"]["max_trials"] = 1
+    (conf / "search.yaml").write_text(yaml.safe_dump(config))
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "weights").mkdir(parents=True)  # a decoy: the same relative path from the working directory
+    torch.save({"junk": torch.zeros(1)}, elsewhere / "weights" / "model")
+    monkeypatch.chdir(elsewhere)
+    cfg = nas.load_config(Path("..") / "conf" / "search.yaml")
+    assert cfg.evaluator.init_from == str((conf / "weights" / "model").resolve())
+    exp = nas.search(Path("..") / "conf" / "search.yaml", directory=tmp_path / "exp")
+    try:
+        (trial,) = exp.store.trials()
+        assert trial.status == "COMPLETE" and trial.metrics["init_copied"] > 0
+        assert f"from {(conf / 'weights' / 'model').resolve()}; mode full" in trial.info["init_from"]
+    finally:
+        exp.close()
+    saved = yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())
+    assert saved["evaluator"]["init_from"] == str((conf / "weights" / "model").resolve())
+    # an absolute path is left alone
+    config["evaluator"]["init_from"] = str(source)
+    (conf / "abs.yaml").write_text(yaml.safe_dump(config))
+    assert nas.load_config(conf / "abs.yaml").evaluator.init_from == str(source)
 
 
 def test_the_folder_nas_train_wrote_is_a_source(tmp_path: Path) -> None:

@@ -158,6 +158,29 @@ def test_an_inheriting_child_trains_at_the_scaled_rate_and_schedule() -> None:
     assert settings is not None and type(settings).from_dict(settings.to_dict()) == settings
 
 
+def test_zero_new_ops_reaches_the_child_through_the_evaluator() -> None:
+    """``evaluator.inherit.zero_new_ops``: the convolution a mutation added to a child starts at zero output (once per
+    cell: 3 in nb201 with N=1), and the child's note says so."""
+    space = get_space("nb201", C=4, N=1)
+    evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
+                               train={"epochs": 1, "threads": 1}, latency_runs=0,
+                               inherit={"epochs": 1, "zero_new_ops": True})
+    arch = space.sample(np.random.default_rng(0))
+    edges = list(arch.cell("cell").edges)
+    src, dst, _ = edges[0]
+    edges[0] = (src, dst, "none")
+    parent = Trial(0, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 5)
+    edges[0] = (src, dst, "nor_conv_3x3")
+    child = Trial(1, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 6, parent=0)
+    first = evaluator.evaluate(parent)
+    assert first.ok and first.weights is not None
+    digest = hashlib.sha256(first.weights).hexdigest()
+    result = evaluator.evaluate(dataclasses.replace(child, inherit=ParentWeights(0, digest,
+                                                                                 InlineWeights(first.weights))))
+    assert result.ok and result.metrics["tensors_copied"] > 0
+    assert "(3 new ops start at zero output)" in result.info["inheritance"]
+
+
 @pytest.mark.parametrize(("change", "words"), [
     ({"inherit": {"epochs": 0}}, "evaluator.inherit.epochs = 0"),
     ({"inherit": {"epoch": 1}}, "evaluator.inherit.epoch: unknown key"),
@@ -165,6 +188,7 @@ def test_an_inheriting_child_trains_at_the_scaled_rate_and_schedule() -> None:
     ({"inherit": {"lr_scale": 0}}, "evaluator.inherit.lr_scale = 0: must be a number in (0, 1]"),
     ({"inherit": {"lr_scale": True}}, "evaluator.inherit.lr_scale = True"),
     ({"inherit": {"schedule": "cosin"}}, "evaluator.inherit.schedule = 'cosin': choose from"),
+    ({"inherit": {"zero_new_ops": 1}}, "evaluator.inherit.zero_new_ops = 1: must be true or false"),
 ])
 def test_bad_inherit_settings(change: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(words)):

@@ -251,6 +251,27 @@ def test_a_search_scores_with_inherited_weights_then_retrains_and_ranks_the_best
     more.close()
 
 
+def test_the_retraining_of_the_winners_is_part_of_the_time_budget(tmp_path):
+    """``budget.max_seconds`` covers the whole search: once it is spent (here during the candidates, whose trial
+    budget is out of reach), no winner is retrained; they keep their inherited-weight score, and the log says so.
+    A session opened after the budget is spent retrains nothing either."""
+    exp = Experiment.create(parse_config(config(budget={"max_trials": 1000, "max_seconds": 0.5})), tmp_path / "exp")
+    lines: list[str] = []
+    ranked = exp.run(progress=lambda event: lines.append(str(event)))
+    assert 0 < len(exp.store.trials()) < 1000 and exp.store.retrained() == []
+    assert not any(line.startswith("[retrain") for line in lines)
+    cut = [line for line in lines if "not retrained" in line]
+    assert cut == ["budget.max_seconds = 0.5 spent: 2 of the 2 best trials not retrained from scratch (they keep "
+                   "their inherited-weight score); raise budget.max_seconds or lower evaluator.options.retrain_top "
+                   "to retrain them all"]
+    assert [t.id for t in ranked] == [t.id for t in exp.search_ranking().ranked]
+    lines.clear()
+    exp.run(progress=lambda event: lines.append(str(event)))
+    assert exp.store.retrained() == [] and any("not retrained" in line for line in lines)
+    assert any(line.startswith("budget already spent") for line in lines)
+    exp.close()
+
+
 def test_a_search_killed_mid_supernet_resumes_from_its_last_epoch(tmp_path):
     cfg = config(budget={"max_trials": 1})
     cfg["evaluator"]["options"] = {**cfg["evaluator"]["options"], "supernet_epochs": 12, "retrain_top": 0}
