@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,9 +20,11 @@ from torch import nn
 from nas.cli import main
 from nas.core.errors import ConfigError
 from nas.outputs.explain import METHODS, attribute, deletion_insertion, explain, randomisation_check
+from nas.outputs.explain.figures import image_figure
 from nas.outputs.explain.surrogate import MIN_TRIALS, choice_labels, search_shap
 from nas.outputs.export import export_experiment
 from nas.outputs.report.build import ReportOptions, build_report
+from nas.outputs.report.gradcam import gradcam_figure
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 from search_spaces import get_space
@@ -220,3 +223,21 @@ def test_shap_finds_the_decision_and_the_op_that_set_the_score() -> None:
     assert res.r2 > 0.8 and res.spearman > 0.3 and res.n_trials == 60
     few = search_shap(space, archs[: MIN_TRIALS - 1], scores[: MIN_TRIALS - 1])
     assert few.reason and "at least" in few.reason and not few.decisions
+
+
+def test_explain_and_report_image_figures_share_one_layout() -> None:
+    """`nas explain`'s image maps and the report's Grad-CAM lay out their two rows with one helper: the same axes
+    at the same places, the heat map drawn over the image in the second row."""
+    images = np.random.default_rng(0).normal(size=(3, 1, 8, 8))
+    heat = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    cam = SimpleNamespace(heatmaps=heat, predicted=torch.tensor([1, 2, 0]), probability=torch.tensor([0.9, 0.8, 0.7]))
+    report = gradcam_figure(images, ["1", "2", "0"], cam, ("0", "1", "2"))
+    ours = image_figure(images, np.repeat(heat.numpy()[:, None], 1, axis=1), ["a", "b", "c"], ["d", "e", "f"],
+                        "saliency")
+    assert len(report.axes) == len(ours.axes) == 6
+    for fig in (report, ours):
+        assert [len(ax.images) for ax in fig.axes] == [1, 1, 1, 2, 2, 2]  # row by row: images, images + maps
+        tops = sorted({round(ax.get_position().y0, 2) for ax in fig.axes})
+        assert len(tops) == 2  # two rows
+    assert [ax.get_title() for ax in report.axes[::3]] == ["true 1", "pred 1 (90%)"]
+    assert ours._suptitle is not None and ours._suptitle.get_text() == "saliency"
