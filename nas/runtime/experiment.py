@@ -61,7 +61,7 @@ from nas.storage.lock import ExperimentLock
 from nas.storage.store import RUNNING, StoredBaseline, StoredTrial, TrialStore
 from nas.storage.weights import WeightStore
 from nas.tracking.base import TrackedTrial, Trackers, TrialEpoch, decision_params
-from nas.tracking.replay import tracked_trials
+from nas.tracking.replay import tracked_baselines, tracked_trials
 from nas.tracking.settings import open_trackers
 from nas.trials.baselines import BaselineProposer, baseline_trials
 from nas.trials.objectives import feasible, parse_constraints, parse_objectives
@@ -629,6 +629,8 @@ class Experiment:
                                  warn=lambda text: emit(TrackerStopped(message=text)))
         for tracked in tracked_trials(self.store.trials(), self.space, parse_constraints(cfg.constraints)):
             trackers.trial(tracked)
+        for name, baseline in tracked_baselines(self.store.baselines(), self.space):
+            trackers.baseline(name, baseline)
         return trackers
 
     def _write_best(self, ranked: list[StoredTrial]) -> None:
@@ -671,6 +673,12 @@ class Experiment:
             n[0] += 1
             emit(BaselineFinished(name=name, n=n[0], total=len(todo), status=r.status, score=r.score, error=r.error,
                                   params=r.metrics.get("params")))
+            if self._trackers:
+                arch = record.trial.arch
+                self._trackers.baseline(name, TrackedTrial(
+                    id=record.trial.id, n=0, arch=arch, hash=arch.canonical_hash(), seed=record.trial.seed,
+                    status=r.status, score=r.score, metrics=r.metrics, history=r.history, error=r.error,
+                    params=decision_params(self.space, arch)))
 
         run_loop(BaselineProposer([trial for _, trial in todo]), self.evaluator, executor, max_trials=len(todo),
                  max_seconds=max_seconds, on_submit=on_submit, on_record=on_record, keep_records=False)

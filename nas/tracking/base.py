@@ -90,7 +90,9 @@ class TrialEpoch:
 class Tracker(Protocol):
     """One sink. ``trial`` records a finished trial (a trial id recorded before is skipped where the sink can
     tell, so resuming never duplicates); ``epoch`` one epoch of a trial while it trains (see
-    :class:`TrialEpoch` for order and exactly-once); ``job_epoch`` one epoch of a strategy's job (a supernet search);
+    :class:`TrialEpoch` for order and exactly-once); ``baseline`` records a finished baseline of the config
+    (a reference model trained beside the search) under its name, kept apart from the search's trials (never in
+    its ranking or best-so-far), once; ``job_epoch`` one epoch of a strategy's job (a supernet search);
     ``artifacts`` files that describe the search as a whole (``best.json``, the report), by name; ``close``
     flushes and releases the sink."""
 
@@ -99,6 +101,8 @@ class Tracker(Protocol):
     def trial(self, trial: TrackedTrial) -> None: ...
 
     def epoch(self, event: TrialEpoch) -> None: ...
+
+    def baseline(self, name: str, trial: TrackedTrial) -> None: ...
 
     def job_epoch(self, job: str, record: Mapping[str, Any]) -> None: ...
 
@@ -183,6 +187,9 @@ class Trackers:
                 return
             self._pending_epochs += 1
         self._each(_EpochCall(event))
+
+    def baseline(self, name: str, trial: TrackedTrial) -> None:
+        self._each(lambda t: t.baseline(name, trial))
 
     def job_epoch(self, job: str, record: Mapping[str, Any]) -> None:
         record = dict(record)

@@ -13,6 +13,10 @@ A trial's run is opened (status RUNNING) at its first epoch and its ``epoch/<met
 trains (:class:`~nas.tracking.base.TrialEpoch`); the finished trial adds what the stream missed and ends the
 run. A trial run left RUNNING by a run that never finished (a worker died, the search was killed) is deleted
 when the trial runs again, so each trial has one run, with the curve of the run that finished.
+
+Each baseline of the config (``baselines:``) is a child run tagged ``nas.role=baseline`` and
+``nas.baseline=<name>`` with the same contents as a trial's, kept out of the parent's ``score`` and
+``best_so_far`` (filter the runs by ``tags.`nas.role` = 'trial'`` to compare the search's trials only).
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from mlflow.tracking import MlflowClient
 from nas.tracking.base import Scalar, TrackedTrial, TrialEpoch, finite
 from nas.trials.trial import Status
 
-__all__ = ["MlflowTracker", "ROLE", "TRIAL_ID"]
+__all__ = ["MlflowTracker", "ROLE", "TRIAL_ID", "BASELINE"]
 
 ROLE, TRIAL_ID, HASH, STATUS, PARENT = "nas.role", "nas.trial_id", "nas.hash", "nas.status", "mlflow.parentRunId"
+BASELINE = "nas.baseline"
 _RUN_STATUS = {Status.COMPLETE: "FINISHED", Status.FAILED: "FAILED", Status.PRUNED: "KILLED"}
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
 
@@ -80,6 +85,12 @@ class MlflowTracker:
         for r in trial_runs:
             if r.info.status == "RUNNING":
                 self._stale.setdefault(r.data.tags.get(TRIAL_ID, ""), []).append(r.info.run_id)
+        baselines = self._runs(f"tags.`{ROLE}` = 'baseline'")
+        self._baselines = {r.data.tags.get(BASELINE) for r in baselines if r.info.status != "RUNNING"}
+        self._baselines_stale: dict[str, list[str]] = {}
+        for r in baselines:
+            if r.info.status == "RUNNING":
+                self._baselines_stale.setdefault(r.data.tags.get(BASELINE, ""), []).append(r.info.run_id)
         #: trials training now: trial id -> (attempt, last epoch, run id, epochs logged)
         self._live: dict[int, tuple[int, int, str, set[int]]] = {}
         self._jobs: dict[str, str] = {r.data.tags.get("nas.job", ""): r.info.run_id
@@ -140,6 +151,29 @@ class MlflowTracker:
             self.client.log_batch(run_id, params=[_param("seed", trial.seed)])
         else:
             run_id, written = self._open_run(trial.id, trial.params, trial.seed), set()
+        self._finish(run_id, trial, written)
+        self._seen.add(str(trial.id))
+
+    def baseline(self, name: str, trial: TrackedTrial) -> None:
+        """Baseline ``name`` as a child run tagged ``nas.role=baseline`` and ``nas.baseline=<name>``: its decisions,
+        curves, final metrics and architecture as a trial's, but not in the parent's ``score`` and
+        ``best_so_far`` series (a baseline is a reference, not a result of the search). Logged once."""
+        if name in self._baselines:
+            return
+        for run_id in self._baselines_stale.pop(name, []):
+            self.client.delete_run(run_id)
+        run = self.client.create_run(self.experiment_id, run_name=f"baseline {name}", tags={
+            ROLE: "baseline", BASELINE: name, TRIAL_ID: str(trial.id), PARENT: self.parent})
+        logged = [_param(k, v) for k, v in trial.params.items()] + [_param("seed", trial.seed)]
+        for start in range(0, len(logged), 100):
+            self.client.log_batch(run.info.run_id, params=logged[start:start + 100])
+        self._finish(run.info.run_id, trial, set())
+        self._baselines.add(name)
+
+    def _finish(self, run_id: str, trial: TrackedTrial, written: set[int]) -> None:
+        """Tags, the epochs not in ``written``, final metrics and the architecture of ``trial``; ends the run."""
+        now = _ms()
+        score = finite(trial.score)
         tags = {HASH: trial.hash, STATUS: trial.status.value, **({"nas.error": trial.error[:5000]} if trial.error
                                                                  else {})}
         for key, value in tags.items():
@@ -159,7 +193,6 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=metrics[start:start + 1000])
         self.client.log_text(run_id, trial.arch.to_json(indent=2), "architecture.json")
         self.client.set_terminated(run_id, status=_RUN_STATUS[trial.status])
-        self._seen.add(str(trial.id))
 
     def job_epoch(self, job: str, record: Mapping[str, Any]) -> None:
         run_id = self._jobs.get(job)

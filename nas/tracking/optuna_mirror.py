@@ -14,6 +14,13 @@ decisions and our trial id, and each epoch's score is set as the intermediate va
 trial left by a run that never finished (a worker died, the search was killed) is taken over when the trial runs
 again: Optuna cannot delete a trial, so the new run overwrites the steps it reaches, and a step only the
 unfinished run reached (the new run was pruned earlier) keeps that run's value.
+
+Baselines (``baselines:`` in the config) are references, not results of the search, so they stay out of the
+study (its best trial, its history and importance plots, ``load_study``'s trials are the search's only). Each is
+a trial of the companion study ``<study>-baselines`` (:func:`baseline_study_name`) in the same storage, written
+like a search trial plus the user attribute ``nas_baseline`` (its name), so optuna-dashboard shows them as a
+study of their own; the main study's user attribute ``nas_baselines`` maps each name to its state, score and
+trial id, to compare at a glance.
 """
 
 from __future__ import annotations
@@ -31,11 +38,17 @@ from nas.tracking.base import Scalar, TrackedTrial, TrialEpoch, finite
 from nas.trials.protocols import Space
 from nas.trials.trial import Status
 
-__all__ = ["OptunaMirror", "TRIAL_ID", "HASH", "ARCHITECTURE", "SEED", "ERROR"]
+__all__ = ["OptunaMirror", "TRIAL_ID", "HASH", "ARCHITECTURE", "SEED", "ERROR", "BASELINE", "baseline_study_name"]
 
 #: user attributes of every mirrored trial
 TRIAL_ID, HASH, ARCHITECTURE, SEED, ERROR = "nas_trial_id", "nas_hash", "nas_architecture", "nas_seed", "nas_error"
+BASELINE = "nas_baseline"
 _STATES = {Status.COMPLETE: TrialState.COMPLETE, Status.FAILED: TrialState.FAIL, Status.PRUNED: TrialState.PRUNED}
+
+
+def baseline_study_name(study_name: str) -> str:
+    """The companion study that holds the baselines of study ``study_name``."""
+    return f"{study_name}-baselines"
 
 
 def _write_ahead(storage: optuna.storages.RDBStorage) -> None:
@@ -64,7 +77,9 @@ class OptunaMirror:
                  objectives: Sequence[tuple[str, str]] = (("score", "max"),),
                  attrs: Mapping[str, Any] | None = None) -> None:
         self.storage_url = storage
+        self.study_name = study_name
         self.objectives = list(objectives)
+        self._baseline_study: optuna.Study | None = None
         self._distributions: dict[str, BaseDistribution] = {
             name: CategoricalDistribution(choices)
             for name, choices in zip(space.decision_names(), space.decision_choices())}
@@ -122,6 +137,51 @@ class OptunaMirror:
         if trial.id in self._seen:
             self._running.pop(trial.id, None)
             return
+        state, values, attrs, intermediate, params = self._contents(trial)
+        running = self._running.pop(trial.id, None)
+        if running is not None:  # it was mirrored while it trained: finish that Optuna trial
+            held = self._storage.get_trial(running)
+            for key, value in attrs.items():
+                self._storage.set_trial_user_attr(running, key, value)
+            for name, choice in params.items():
+                if name not in held.params:
+                    distribution = self._distributions[name]
+                    self._storage.set_trial_param(running, name, distribution.to_internal_repr(choice), distribution)
+            for step, value in intermediate.items():
+                if held.intermediate_values.get(step) != value:
+                    self._storage.set_trial_intermediate_value(running, step, value)
+            self._storage.set_trial_state_values(running, state, values)
+        else:
+            self.study.add_trial(self._frozen(state, values, attrs, intermediate, params))
+        self._seen.add(trial.id)
+
+    def baseline(self, name: str, trial: TrackedTrial) -> None:
+        """Baseline ``name`` as a trial of the companion study (module doc), once; its summary in the main study's
+        ``nas_baselines``."""
+        if self._baseline_study is None:
+            self._baseline_study = optuna.create_study(
+                storage=self._storage, study_name=baseline_study_name(self.study_name), load_if_exists=True,
+                directions=list(self.study.directions))
+        known = {t.user_attrs.get(BASELINE) for t in self._baseline_study.get_trials(deepcopy=False)}
+        if name not in known:
+            state, values, attrs, intermediate, params = self._contents(trial)
+            attrs[BASELINE] = name
+            self._baseline_study.add_trial(self._frozen(state, values, attrs, intermediate, params))
+        summary = dict(self.study.user_attrs.get("nas_baselines", {}))
+        summary[name] = {"state": _STATES[trial.status].name, "score": finite(trial.score), TRIAL_ID: trial.id}
+        self.study.set_user_attr("nas_baselines", summary)
+
+    def _frozen(self, state: TrialState, values: list[float] | None, attrs: dict[str, Any],
+                intermediate: dict[int, float], params: dict[str, Any]) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(
+            state=state, values=values, params=params,
+            distributions={k: self._distributions[k] for k in params}, user_attrs=attrs,
+            intermediate_values=intermediate)
+
+    def _contents(self, trial: TrackedTrial) -> tuple[TrialState, list[float] | None, dict[str, Any],
+                                                       dict[int, float], dict[str, Any]]:
+        """The state, objective values, user attributes, intermediate values and parameters ``trial`` is
+        mirrored with."""
         state = _STATES[trial.status]
         values: list[float] | None = None
         attrs: dict[str, Any] = {TRIAL_ID: trial.id, HASH: trial.hash, SEED: trial.seed,
@@ -147,27 +207,7 @@ class OptunaMirror:
             if at_step is not None:
                 intermediate[step] = at_step
         params = {k: v for k, v in trial.params.items() if k in self._distributions}
-        running = self._running.pop(trial.id, None)
-        if running is not None:  # it was mirrored while it trained: finish that Optuna trial
-            held = self._storage.get_trial(running)
-            for key, value in attrs.items():
-                self._storage.set_trial_user_attr(running, key, value)
-            for name, choice in params.items():
-                if name not in held.params:
-                    distribution = self._distributions[name]
-                    self._storage.set_trial_param(running, name, distribution.to_internal_repr(choice), distribution)
-            for step, value in intermediate.items():
-                if held.intermediate_values.get(step) != value:
-                    self._storage.set_trial_intermediate_value(running, step, value)
-            self._storage.set_trial_state_values(running, state, values)
-            self._seen.add(trial.id)
-            return
-        frozen = optuna.trial.create_trial(
-            state=state, values=values, params=params,
-            distributions={k: self._distributions[k] for k in params}, user_attrs=attrs,
-            intermediate_values=intermediate)
-        self.study.add_trial(frozen)
-        self._seen.add(trial.id)
+        return state, values, attrs, intermediate, params
 
     def job_epoch(self, job: str, record: Mapping[str, Any]) -> None:
         """A job's epochs are not trials: the last one is kept as the study's user attribute ``<job>_epoch``."""

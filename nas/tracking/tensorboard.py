@@ -8,6 +8,7 @@ on it shows every run)::
                        epoch/<metric> per training epoch (the curves), final/<metric>, the architecture (text),
                        and the trial's decisions and status as hyper-parameters with its final metrics (HParams)
     jobs/<job>/        job/<figure> per epoch of a strategy's job (a supernet search)
+    baselines/<name>/  a baseline of the config (``baselines:``), as a trial's directory (kept out of search/)
 
 A trial's curve is written while it trains (:class:`~nas.tracking.base.TrialEpoch`), into its directory; the
 finished trial adds the epochs the stream missed, the final metrics and the HParams, then the marker file
@@ -19,6 +20,7 @@ when the trial runs again.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,9 +28,9 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from nas.tracking.base import TrackedTrial, TrialEpoch, finite
+from nas.tracking.base import Scalar, TrackedTrial, TrialEpoch, finite
 
-__all__ = ["TensorBoardTracker", "trial_dir", "DONE"]
+__all__ = ["TensorBoardTracker", "trial_dir", "baseline_dir", "DONE"]
 
 #: the file that marks a trial's directory complete
 DONE = ".nas_done"
@@ -37,6 +39,12 @@ DONE = ".nas_done"
 def trial_dir(root: Path, trial_id: int) -> Path:
     """Where trial ``trial_id``'s events go under ``root``."""
     return root / "trials" / f"trial_{trial_id:06d}"
+
+
+def baseline_dir(root: Path, name: str) -> Path:
+    """Where baseline ``name``'s events go under ``root`` (characters other than letters, digits, ``-``, ``_``
+    and ``.`` replaced by ``_``)."""
+    return root / "baselines" / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
 class TensorBoardTracker:
@@ -86,6 +94,23 @@ class TensorBoardTracker:
         self._search.flush()
         live = self._live.pop(trial.id, None)
         writer, written = (live[2], live[3]) if live is not None else (self._fresh(trial.id), set())
+        self._write(folder, writer, trial, written, {"trial": trial.id})
+
+    def baseline(self, name: str, trial: TrackedTrial) -> None:
+        """Baseline ``name`` in ``baselines/<name>/``, with the contents of a trial's directory; not in the
+        search's score and best-so-far curves. Written once (:data:`DONE`)."""
+        folder = baseline_dir(self.directory, name)
+        if (folder / DONE).exists():
+            return
+        if folder.exists():
+            shutil.rmtree(folder)
+        self._write(folder, SummaryWriter(log_dir=str(folder)), trial, set(), {"baseline": name})
+
+    def _write(self, folder: Path, writer: Any, trial: TrackedTrial, written: set[int],
+               label: Mapping[str, Scalar]) -> None:
+        """The epochs of ``trial`` not in ``written``, its final metrics, architecture and HParams (with ``label``)
+        into ``writer`` at ``folder``; closes it and marks the folder :data:`DONE`."""
+        score = finite(trial.score)
         try:
             for i, epoch in enumerate(trial.history):
                 step = int(epoch.get("epoch", i + 1))
@@ -100,7 +125,7 @@ class TensorBoardTracker:
             writer.add_text("architecture", "```\n" + trial.arch.to_json(indent=2) + "\n```", 0)
             if trial.error:
                 writer.add_text("error", trial.error, 0)
-            hparams: dict[str, Any] = {"trial": trial.id, "status": trial.status.value, **trial.params}
+            hparams: dict[str, Any] = {**label, "status": trial.status.value, **trial.params}
             metrics = {f"hparam/{key}": number for key, number in final.items() if number is not None}
             # run_name ".": the HParams summary goes into this trial's own directory, not a new one
             writer.add_hparams(hparams, metrics or {"hparam/score": float("nan")}, run_name=".")

@@ -19,7 +19,15 @@ from torch import nn
 
 from nas.cli import main
 from nas.core.errors import ConfigError
-from nas.outputs.explain import METHODS, attribute, deletion_insertion, explain, randomisation_check
+from nas.outputs.explain import (
+    METHODS,
+    attribute,
+    cascading_randomisation,
+    deletion_insertion,
+    explain,
+    randomisation_check,
+    randomised_copy,
+)
 from nas.outputs.explain.figures import image_figure
 from nas.outputs.explain.surrogate import MIN_TRIALS, choice_labels, search_shap
 from nas.outputs.export import export_experiment
@@ -197,6 +205,36 @@ def test_the_randomisation_check_fails_a_map_that_ignores_the_model() -> None:
     target = torch.zeros(4, dtype=torch.long)
     grads = randomisation_check(lambda m: attribute(m, x, "saliency", target=target, kind="image"), _PatchNet(), 0)
     assert grads.passed
+
+
+def test_randomisation_re_initialises_the_weights_as_the_model_was_built() -> None:
+    """Adebayo et al. re-initialise: each module's own initialiser runs (a norm layer back to weight 1, bias 0), a
+    parameter no module initialises is re-drawn at its trained scale; seeded, the caller's RNG untouched; the
+    cascade re-initialises from the output side down, its last stage the whole model."""
+    model = nn.Sequential()
+    model.add_module("stem", _PatchNet())
+    model.add_module("norm", nn.LayerNorm(2))
+    scale = nn.Parameter(torch.full((2,), 3.0) + torch.arange(2.0))
+    model.register_parameter("scale", scale)
+    with torch.no_grad():
+        model.norm.weight.fill_(5.0)
+    before = torch.random.get_rng_state()
+    twin = randomised_copy(model, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert torch.equal(twin.norm.weight, torch.ones(2)) and torch.equal(model.norm.weight, torch.full((2,), 5.0))
+    assert not torch.equal(twin.stem.classifier.weight, model.stem.classifier.weight)
+    assert not torch.equal(twin.scale, scale) and float(twin.scale.abs().max()) < 5.0  # N(0, std 0.71)
+    again = randomised_copy(model, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(twin.parameters(), again.parameters()))
+    top = randomised_copy(model, seed=1, layers=["norm"])
+    assert torch.equal(top.stem.classifier.weight, model.stem.classifier.weight)
+    x = _inputs((4, 1, 8, 8))
+    target = torch.zeros(4, dtype=torch.long)
+    stages = cascading_randomisation(lambda m: attribute(m.stem, x, "saliency", target=target, kind="image"),
+                                     model, seed=0)
+    assert [name for name, _, _ in stages] == ["norm", "stem"]
+    assert stages[0][1] == pytest.approx(1.0)  # the norm layer takes no part in the stem's saliency
+    assert stages[1][1] < 0.5
 
 
 def test_deletion_of_the_evidence_beats_a_random_order() -> None:
