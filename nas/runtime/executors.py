@@ -132,8 +132,9 @@ class RayExecutor:
     Live epochs (:meth:`set_epoch_sink`): each worker posts every epoch of the trial it trains to one mailbox
     actor (holding at most :data:`MAILBOX_SIZE` epochs; a post it does not take within :data:`POST_TIMEOUT`
     seconds, or finds full, is dropped, so training never waits on it); the driver drains it at every wait of
-    :meth:`next_done` (at most ``poll_seconds`` apart) and once more before it returns a completion, so a trial's
-    epochs reach the sink before its result. A dropped epoch is still in the result's history.
+    :meth:`next_done` (at most ``poll_seconds`` apart, without waiting for it) and, waiting for it, before it
+    returns a completion, so a trial's epochs reach the sink before its result. A dropped epoch (or one whose
+    post was slower than the result) is still in the result's history.
     """
 
     def __init__(self, *, workers: int = 2, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
@@ -194,6 +195,7 @@ class RayExecutor:
         self._last_evaluator: Evaluator | None = None
         self._sink: EpochSink | None = None
         self._mailbox: ActorHandle[Any] | None = None
+        self._draining: ObjectRef[Any] | None = None  # a drain of the mailbox not yet answered
         self._waiting_since: float | None = None  # the queue has been non-empty since
         self._stalled_since: float | None = None  # ... and nothing has run since
         self._last_notice = 0.0
@@ -223,20 +225,30 @@ class RayExecutor:
                 num_cpus=0, **self._env_option()).remote(MAILBOX_SIZE)
             self._mailbox = mailbox
 
-    def _drain(self) -> None:
-        """Hand the epochs the mailbox holds to the sink (none when it does not answer within ``poll_seconds``:
-        the next drain takes them)."""
+    def _drain(self, settle: bool = False) -> None:
+        """Hand the epochs the mailbox holds to the sink. A drain is one call to the mailbox, kept until it
+        answers (never dropped, so no epoch is lost to a slow answer): without ``settle`` it is only looked at
+        (the loop does not wait); with ``settle`` (a trial's result is in) the pending drain and then a fresh one
+        are waited for, up to :data:`POST_TIMEOUT` seconds each, so every epoch posted before the result is
+        handed on before it."""
         import ray
-        from ray.exceptions import GetTimeoutError, RayError
+        from ray.exceptions import RayError
 
         if self._mailbox is None or self._sink is None:
             return
-        try:
-            events = ray.get(self._mailbox.drain.remote(), timeout=self.poll_seconds)
-        except (GetTimeoutError, RayError):
-            return
-        for trial_id, attempt, epoch, metrics in events:
-            self._sink(trial_id, attempt, epoch, metrics)
+        for _ in range(2 if settle else 1):
+            if self._draining is None:
+                self._draining = self._mailbox.drain.remote()
+            ready, _ = ray.wait([self._draining], timeout=POST_TIMEOUT if settle else 0)
+            if not ready:
+                return
+            try:
+                events = ray.get(self._draining)
+            except RayError:  # the mailbox died: those epochs are in the results' histories
+                events = []
+            self._draining = None
+            for trial_id, attempt, epoch, metrics in events:
+                self._sink(trial_id, attempt, epoch, metrics)
 
     # -- notices -----------------------------------------------------------------------------------------
     def set_notify(self, notify: Callable[[Event], None] | None) -> None:
@@ -425,7 +437,7 @@ class RayExecutor:
             if judged is not None:
                 return judged
             ref = self._next_ready()
-            self._drain()
+            self._drain(settle=ref is not None and ref in self._running)
             if ref is None:
                 self._waited()
                 continue
@@ -606,7 +618,7 @@ class RayExecutor:
         self._finished.clear()
         if self._mailbox is not None:
             ray.kill(self._mailbox, no_restart=True)
-            self._mailbox = None
+            self._mailbox = self._draining = None
         self._queue.clear()
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
