@@ -94,6 +94,8 @@ def test_a_retry_restarts_the_curve_and_dropped_epochs_are_filled_in_once(tmp_pa
         t.epoch(epoch(3, 2, 1, 6.0))  # attempt 2 in the same session
         t.epoch(epoch(3, 2, 3, 8.0))  # epoch 2 was dropped on the way
         t.trial(finished(3, [6.0, 7.0, 8.0]))
+        t.baseline("lenet5", finished(-1, [50.0, 90.0]))  # a baseline: a run of its own, not a trial
+        t.baseline("lenet5", finished(-1, [50.0, 90.0]))  # again (a resume): once
         t.close()
     curve, runs, mirrored = read_back(tmp_path, 3)
     assert sorted(curve) == [(1, 6.0), (2, 7.0), (3, 8.0)]  # the missed epoch written at the end, by its step
@@ -102,6 +104,13 @@ def test_a_retry_restarts_the_curve_and_dropped_epochs_are_filled_in_once(tmp_pa
     history = sorted((m.step, m.value) for m in client.get_metric_history(runs[0].info.run_id, "epoch/score"))
     assert history == [(1, 6.0), (2, 7.0), (3, 8.0)]
     assert len(mirrored) == 1 and mirrored[0].intermediate_values == {1: 6.0, 2: 7.0, 3: 8.0}
+    found = client.get_experiment_by_name("live")
+    assert found is not None
+    (reference,) = client.search_runs([found.experiment_id], filter_string="tags.`nas.role` = 'baseline'")
+    assert reference.data.tags["nas.baseline"] == "lenet5" and reference.data.metrics["score"] == 90.0
+    assert reference.info.status == "FINISHED" and reference.data.tags["mlflow.parentRunId"]
+    (parent,) = client.search_runs([found.experiment_id], filter_string="tags.`nas.role` = 'search'")
+    assert [m.value for m in client.get_metric_history(parent.info.run_id, "score")] == [8.0]  # the trial only
 
 
 def test_a_slow_tracker_never_holds_the_loop_and_drops_epochs_past_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
