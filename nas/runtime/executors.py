@@ -68,7 +68,8 @@ class LocalExecutor:
         if sink is not None:
             def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
                 sink(trial.id, 1, epoch, dict(metrics))
-        self._done.append(Completion(trial, evaluator.evaluate(trial, on_epoch)))
+        result = evaluator.evaluate(trial) if on_epoch is None else evaluator.evaluate(trial, on_epoch)
+        self._done.append(Completion(trial, result))
 
     @property
     def in_flight(self) -> int:
@@ -740,7 +741,9 @@ def _worker_class() -> ActorClass[Any]:
                         ray.get(mailbox.post.remote((trial.id, attempt, epoch, dict(metrics))), timeout=POST_TIMEOUT)
                     except Exception:  # a mailbox gone or slow: drop the epoch, training goes on
                         pass
-            return self._evaluators[key].evaluate(trial, on_epoch), _describe_worker()
+            evaluator = self._evaluators[key]
+            result = evaluator.evaluate(trial) if on_epoch is None else evaluator.evaluate(trial, on_epoch)
+            return result, _describe_worker()
 
     return ray.remote(TrialWorker)
 
