@@ -175,3 +175,56 @@ def test_a_local_search_streams_each_epoch_before_its_trial_is_recorded(tmp_path
     assert sorted(t.user_attrs["nas_trial_id"] for t in study.trials) == [t.id for t in trials]
     for mirrored in study.trials:
         assert mirrored.state == optuna.trial.TrialState.COMPLETE and len(mirrored.intermediate_values) == 2
+
+
+class _Killed(BaseException):
+    """Stands for the search being killed (as Ctrl-C would) in the middle of a trial's training."""
+
+
+def test_a_search_killed_mid_trial_and_resumed_shows_each_curve_once(tmp_path: Path) -> None:
+    """End to end: the search dies after the first epoch of its second trial has reached the trackers; `resume`
+    runs that trial again from its first epoch; TensorBoard and the Optuna study then hold each trial's curve once,
+    the curve of the run that finished."""
+    cfg = parse_config({"name": "killed", "seed": 0, "space": {"name": "nb201", "options": {"C": 2, "N": 1}},
+                        "strategy": {"name": "random"},
+                        "evaluator": {"name": "train", "task": "digits", "task_options": {"limit": 200},
+                                      "train": {"epochs": 2, "batch_size": 32}},
+                        "budget": {"max_trials": 2}, "execution": {"executor": "local", "workers": 1},
+                        "tracking": {"optuna": True, "tensorboard": True}})
+    out = tmp_path / "exp"
+    exp = Experiment.create(cfg, out)
+    executor = LocalExecutor()
+    original = executor.set_epoch_sink
+    killed: list[int] = []
+
+    def killing(sink: Any) -> None:
+        def kill_once(trial_id: int, attempt: int, step: int, metrics: dict[str, float]) -> None:
+            sink(trial_id, attempt, step, metrics)
+            if trial_id == 1 and not killed:
+                killed.append(step)
+                raise _Killed
+        original(kill_once if sink is not None else None)
+
+    executor.set_epoch_sink = killing  # type: ignore[method-assign]  # the kill comes from inside training
+    try:
+        with pytest.raises(_Killed):
+            exp.run(executor=executor)
+    finally:
+        exp.close()
+    assert killed == [1]
+    exp = Experiment.open(out)
+    try:
+        assert exp.store.get(1) is not None and exp.store.get(1).status == "RUNNING"  # type: ignore[union-attr]
+        exp.run()
+        trials = exp.store.trials()
+    finally:
+        exp.close()
+    assert [t.status for t in trials] == ["COMPLETE", "COMPLETE"]
+    study = optuna.load_study(study_name="killed", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert sorted(t.user_attrs["nas_trial_id"] for t in study.trials) == [0, 1]
+    by_id = {t.user_attrs["nas_trial_id"]: t for t in study.trials}
+    for t in trials:
+        curve = scalars(trial_dir(out / "tensorboard", t.id))["epoch/score"]
+        assert sorted(curve) == [(h["epoch"], pytest.approx(h["score"])) for h in t.history]  # once each
+        assert by_id[t.id].state == optuna.trial.TrialState.COMPLETE
+        assert by_id[t.id].intermediate_values == pytest.approx({h["epoch"]: h["score"] for h in t.history})
