@@ -107,8 +107,8 @@ def main() -> None:
                             f"({f['random_insertion_auc']:.3f}) |")
             stages = cascade(directory, result.index["inputs"], result.index["targets"], args.perturbations)
             names = [name for name, _, _ in next(iter(stages.values()))]
-            cascades.append(f"\n{folder} ({' > '.join(names)}; each column re-initialises that module and every "
-                            "one after it), rho magnitudes / signed:\n\n| method | "
+            cascades.append(f"\n{folder} ({' > '.join(names)}; each column re-initialises that module and every module "
+                            "after it in the forward pass), rho magnitudes / signed:\n\n| method | "
                             + " | ".join(f"from {name}" for name in names) + " |\n|---|"
                             + "---|" * len(names) + "\n" + "\n".join(
                                 f"| {method} | " + " | ".join(f"{a:.2f} / {b:.2f}" for _, a, b in stage) + " |"
