@@ -1,5 +1,6 @@
 """The trackers (:mod:`nas.tracking`) of a finished experiment: ``nas export-optuna DIR`` mirrors it into an Optuna
-study after the fact, as ``tracking: {optuna: ...}`` mirrors it during the search
+study after the fact (its baselines into the companion study ``<name>-baselines``), as ``tracking: {optuna: ...}``
+mirrors it during the search
 (:class:`nas.tracking.optuna_mirror.OptunaMirror`), idempotent by trial id, so exporting again adds only the trials
 finished since; :func:`log_artifacts` hands files written after the search (the report) to the configured
 trackers."""
@@ -12,7 +13,7 @@ from pathlib import Path
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import build_space, tracking_settings
 from nas.tracking.optuna_mirror import OptunaMirror
-from nas.tracking.replay import tracked_trials
+from nas.tracking.replay import tracked_baselines, tracked_trials
 from nas.tracking.settings import open_trackers, resolve_tracking
 from nas.trials.objectives import parse_constraints, parse_objectives
 
@@ -50,6 +51,8 @@ def export_optuna(directory: str | Path, storage: str | None = None, study_name:
             if trial.id not in mirror:
                 mirror.trial(trial)
                 added += 1
+        for name, baseline in tracked_baselines(view.baselines, space):  # into the companion study, once
+            mirror.baseline(name, baseline)
         total = len(mirror.study.get_trials(deepcopy=False))
     finally:
         mirror.close()

@@ -6,6 +6,12 @@ order; the completion names the worker and the retries it took), ``shutdown()``,
 on_progress)`` for a strategy's job (a one-shot supernet search: ``runner(spec)``), which blocks until the job ends
 and returns its outcome. ``in_flight`` counts the trials submitted and not yet collected; the Ray executor's
 ``ready`` counts those known to be finished, which the loop collects before asking again (one ask per batch).
+
+Live epochs: ``set_epoch_sink(sink)`` has every training epoch of a running trial handed to
+``sink(trial_id, attempt, epoch, metrics)`` on the driver, in the order the worker made them and before the trial's
+completion is returned (the local executor calls it directly; the Ray executor's workers post to a bounded
+mailbox actor the driver drains while it waits, see :class:`RayExecutor`). ``attempt`` counts the runs of a trial
+in this executor (a retry after its worker died is the next).
 """
 
 from __future__ import annotations
@@ -31,9 +37,16 @@ if TYPE_CHECKING:  # annotations only: ray is imported where used, so that local
     from ray import ObjectRef
     from ray.actor import ActorClass, ActorHandle
 
-__all__ = ["LocalExecutor", "RayExecutor", "PlacementTimeoutError", "placement_fit"]
+__all__ = ["LocalExecutor", "RayExecutor", "PlacementTimeoutError", "placement_fit", "EpochSink", "MAILBOX_SIZE"]
 
 _Spec = TypeVar("_Spec", bound=JobSpec)
+
+#: where live epochs go: ``sink(trial_id, attempt, epoch, metrics)``
+EpochSink = Callable[[int, int, int, dict[str, float]], None]
+#: epochs the Ray mailbox holds before a worker's next post is dropped (the result's history still has it)
+MAILBOX_SIZE = 10_000
+#: seconds a worker waits for the mailbox to take an epoch before dropping it (training never waits longer)
+POST_TIMEOUT = 5.0
 
 
 class LocalExecutor:
@@ -43,9 +56,20 @@ class LocalExecutor:
 
     def __init__(self) -> None:
         self._done: deque[Completion] = deque()
+        self._sink: EpochSink | None = None
+
+    def set_epoch_sink(self, sink: EpochSink | None) -> None:
+        """Hand each training epoch to ``sink`` as it is made (see the module doc)."""
+        self._sink = sink
 
     def submit(self, evaluator: Evaluator, trial: Trial) -> None:
-        self._done.append(Completion(trial, evaluator.evaluate(trial)))
+        sink = self._sink
+        on_epoch = None
+        if sink is not None:
+            def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+                sink(trial.id, 1, epoch, dict(metrics))
+        result = evaluator.evaluate(trial) if on_epoch is None else evaluator.evaluate(trial, on_epoch)
+        self._done.append(Completion(trial, result))
 
     @property
     def in_flight(self) -> int:
@@ -105,6 +129,13 @@ class RayExecutor:
 
     ``notify`` (settable later with :meth:`set_notify`) receives those progress events; notices made before it
     is set are kept and handed to it when it is.
+
+    Live epochs (:meth:`set_epoch_sink`): each worker posts every epoch of the trial it trains to one mailbox
+    actor (holding at most :data:`MAILBOX_SIZE` epochs; a post it does not take within :data:`POST_TIMEOUT`
+    seconds, or finds full, is dropped, so training never waits on it); the driver drains it at every wait of
+    :meth:`next_done` (at most ``poll_seconds`` apart, without waiting for it) and, waiting for it, before it
+    returns a completion, so a trial's epochs reach the sink before its result. A dropped epoch (or one whose
+    post was slower than the result) is still in the result's history.
     """
 
     def __init__(self, *, workers: int = 2, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
@@ -163,6 +194,9 @@ class RayExecutor:
         self._suspects: list[_Suspect] = []
         self._evaluator_ref: tuple[int, ObjectRef[Evaluator]] | None = None
         self._last_evaluator: Evaluator | None = None
+        self._sink: EpochSink | None = None
+        self._mailbox: ActorHandle[Any] | None = None
+        self._draining: ObjectRef[Any] | None = None  # a drain of the mailbox not yet answered
         self._waiting_since: float | None = None  # the queue has been non-empty since
         self._stalled_since: float | None = None  # ... and nothing has run since
         self._last_notice = 0.0
@@ -181,6 +215,41 @@ class RayExecutor:
         self.capacity = min(workers, fit)
         if fit < workers:
             self._tell(WorkersLimited(requested=workers, fit=fit, need=self._need(), cluster=_describe(nodes)))
+
+    # -- live epochs -------------------------------------------------------------------------------------
+    def set_epoch_sink(self, sink: EpochSink | None) -> None:
+        """Hand each training epoch to ``sink`` on the driver (see the class doc); the mailbox actor is started
+        with the first sink."""
+        self._sink = sink
+        if sink is not None and self._mailbox is None:
+            mailbox: ActorHandle[Any] = _mailbox_class().options(  # type: ignore[assignment]  # ray types remote() loosely
+                num_cpus=0, **self._env_option()).remote(MAILBOX_SIZE)
+            self._mailbox = mailbox
+
+    def _drain(self, settle: bool = False) -> None:
+        """Hand the epochs the mailbox holds to the sink. A drain is one call to the mailbox, kept until it
+        answers (never dropped, so no epoch is lost to a slow answer): without ``settle`` it is only looked at
+        (the loop does not wait); with ``settle`` (a trial's result is in) the pending drain and then a fresh one
+        are waited for, up to :data:`POST_TIMEOUT` seconds each, so every epoch posted before the result is
+        handed on before it."""
+        import ray
+        from ray.exceptions import RayError
+
+        if self._mailbox is None or self._sink is None:
+            return
+        for _ in range(2 if settle else 1):
+            if self._draining is None:
+                self._draining = self._mailbox.drain.remote()
+            ready, _ = ray.wait([self._draining], timeout=POST_TIMEOUT if settle else 0)
+            if not ready:
+                return
+            try:
+                events = ray.get(self._draining)
+            except RayError:  # the mailbox died: those epochs are in the results' histories
+                events = []
+            self._draining = None
+            for trial_id, attempt, epoch, metrics in events:
+                self._sink(trial_id, attempt, epoch, metrics)
 
     # -- notices -----------------------------------------------------------------------------------------
     def set_notify(self, notify: Callable[[Event], None] | None) -> None:
@@ -234,7 +303,8 @@ class RayExecutor:
             trial, attempts, deaths = self._queue.popleft()
             worker = self._idle.pop()
             assert self._evaluator_ref is not None  # set by submit()
-            ref = worker.handle.evaluate.remote([self._evaluator_ref[1]], trial)
+            ref = worker.handle.evaluate.remote([self._evaluator_ref[1]], trial, self._mailbox if self._sink else None,
+                                                attempts)
             self._running[ref] = (trial, worker, attempts, deaths)
         while self._queue and len(self._starting) < len(self._queue) and self._workers() < self.capacity:
             self._new_worker()
@@ -368,6 +438,7 @@ class RayExecutor:
             if judged is not None:
                 return judged
             ref = self._next_ready()
+            self._drain(settle=ref is not None and ref in self._running)
             if ref is None:
                 self._waited()
                 continue
@@ -546,6 +617,9 @@ class RayExecutor:
             ray.kill(worker.handle, no_restart=True)
         self._idle, self._running, self._starting = [], {}, {}
         self._finished.clear()
+        if self._mailbox is not None:
+            ray.kill(self._mailbox, no_restart=True)
+            self._mailbox = self._draining = None
         self._queue.clear()
         if self._owns_ray and ray.is_initialized():
             ray.shutdown()
@@ -654,11 +728,48 @@ def _worker_class() -> ActorClass[Any]:
             """The id of this worker's node and its description (``host/node:pid[:gpuN]``): the placement probe."""
             return ray.get_runtime_context().get_node_id(), _describe_worker()
 
-        def evaluate(self, evaluator_ref: list[ObjectRef[Evaluator]], trial: Trial) -> tuple[Result, str]:
+        def evaluate(self, evaluator_ref: list[ObjectRef[Evaluator]], trial: Trial,
+                     mailbox: ActorHandle[Any] | None = None, attempt: int = 1) -> tuple[Result, str]:
             ref = evaluator_ref[0]
             key = ref.hex()  # a ray ObjectRef, passed in a list unresolved
             if key not in self._evaluators:
                 self._evaluators = {key: ray.get(ref)}
-            return self._evaluators[key].evaluate(trial), _describe_worker()
+            on_epoch = None
+            if mailbox is not None:
+                def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+                    try:  # waited for, so the epochs arrive in order and before the result
+                        ray.get(mailbox.post.remote((trial.id, attempt, epoch, dict(metrics))), timeout=POST_TIMEOUT)
+                    except Exception:  # a mailbox gone or slow: drop the epoch, training goes on
+                        pass
+            evaluator = self._evaluators[key]
+            result = evaluator.evaluate(trial) if on_epoch is None else evaluator.evaluate(trial, on_epoch)
+            return result, _describe_worker()
 
     return ray.remote(TrialWorker)
+
+
+@functools.lru_cache(maxsize=1)
+def _mailbox_class() -> ActorClass[Any]:
+    """The Ray actor that holds live epochs between the workers' posts and the driver's drains."""
+    import ray
+
+    class EpochMailbox:
+        """A bounded FIFO of ``(trial_id, attempt, epoch, metrics)``; a post to a full box is dropped. A plain
+        (not async) actor: the calls of one caller run in the order they were made."""
+
+        def __init__(self, size: int) -> None:
+            self._events: deque[tuple[int, int, int, dict[str, float]]] = deque()
+            self._size = size
+
+        def post(self, event: tuple[int, int, int, dict[str, float]]) -> bool:
+            if len(self._events) >= self._size:
+                return False
+            self._events.append(event)
+            return True
+
+        def drain(self) -> list[tuple[int, int, int, dict[str, float]]]:
+            out = list(self._events)
+            self._events.clear()
+            return out
+
+    return ray.remote(EpochMailbox)

@@ -61,8 +61,8 @@ from nas.storage.integrity import (
 from nas.storage.lock import ExperimentLock
 from nas.storage.store import RUNNING, StoredBaseline, StoredTrial, TrialStore
 from nas.storage.weights import WeightStore
-from nas.tracking.base import TrackedTrial, Trackers, decision_params
-from nas.tracking.replay import tracked_trials
+from nas.tracking.base import TrackedTrial, Trackers, TrialEpoch, decision_params
+from nas.tracking.replay import tracked_baselines, tracked_trials
 from nas.tracking.settings import open_trackers
 from nas.trials.baselines import BaselineProposer, baseline_trials
 from nas.trials.objectives import feasible, parse_constraints, parse_objectives
@@ -497,6 +497,9 @@ class Experiment:
                 executor.shutdown()
             log.close()
             raise
+        set_sink = getattr(executor, "set_epoch_sink", None)
+        if self._trackers and callable(set_sink):
+            set_sink(self._epoch_sink(self._trackers))
         emit(SearchStarted(name=self.cfg.name, done=done, max_trials=budget.max_trials, rerun=len(resubmit),
                            executor=self.cfg.execution.executor))
         # The per-trial bookkeeping is constant-time: counts kept here (read from the store once, above), one
@@ -580,6 +583,8 @@ class Experiment:
                 self._set_waiting(None)
             if own_executor:
                 executor.shutdown()
+            elif callable(set_sink):
+                set_sink(None)
             if failed:
                 log.close()
         try:
@@ -591,6 +596,24 @@ class Experiment:
             self._close_trackers()  # waits for the trackers' queue; their warnings still go to the log
             log.close()
         return ranked
+
+    def _epoch_sink(self, trackers: Trackers) -> Callable[[int, int, int, dict[str, float]], None]:
+        """Where the executor hands live epochs: each one to ``trackers`` as a :class:`TrialEpoch` with the
+        trial's decisions (read from the store at its first epoch). A baseline's epochs (negative ids) are not
+        streamed: it is mirrored when it finishes."""
+        params: dict[int, dict[str, Any]] = {}
+
+        def sink(trial_id: int, attempt: int, epoch: int, metrics: dict[str, float]) -> None:
+            if trial_id < 0:
+                return
+            if trial_id not in params:
+                if len(params) > 4096:  # trials long finished: their decisions are not needed again
+                    params.clear()
+                stored = self.store.get(trial_id)
+                params[trial_id] = decision_params(self.space, stored.arch) if stored is not None else {}
+            trackers.epoch(TrialEpoch(trial_id=trial_id, attempt=attempt, epoch=epoch, metrics=metrics,
+                                      params=params[trial_id]))
+        return sink
 
     def _close_trackers(self) -> None:
         trackers, self._trackers = self._trackers, Trackers([])
@@ -614,6 +637,8 @@ class Experiment:
                                  warn=lambda text: emit(TrackerStopped(message=text)))
         for tracked in tracked_trials(self.store.trials(), self.space, parse_constraints(cfg.constraints)):
             trackers.trial(tracked)
+        for name, baseline in tracked_baselines(self.store.baselines(), self.space):
+            trackers.baseline(name, baseline)
         return trackers
 
     def _write_best(self, ranked: list[StoredTrial]) -> None:
@@ -656,6 +681,12 @@ class Experiment:
             n[0] += 1
             emit(BaselineFinished(name=name, n=n[0], total=len(todo), status=r.status, score=r.score, error=r.error,
                                   params=r.metrics.get("params")))
+            if self._trackers:
+                arch = record.trial.arch
+                self._trackers.baseline(name, TrackedTrial(
+                    id=record.trial.id, n=0, arch=arch, hash=arch.canonical_hash(), seed=record.trial.seed,
+                    status=r.status, score=r.score, metrics=r.metrics, history=r.history, error=r.error,
+                    params=decision_params(self.space, arch)))
 
         run_loop(BaselineProposer([trial for _, trial in todo]), self.evaluator, executor, max_trials=len(todo),
                  max_seconds=max_seconds, on_submit=on_submit, on_record=on_record, keep_records=False)

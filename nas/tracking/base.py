@@ -16,7 +16,11 @@ from nas.graph.architecture import Architecture
 from nas.trials.protocols import Space
 from nas.trials.trial import Status
 
-__all__ = ["Scalar", "TrackedTrial", "Tracker", "Trackers", "decision_params", "finite"]
+__all__ = ["Scalar", "TrackedTrial", "TrialEpoch", "Tracker", "Trackers", "decision_params", "finite",
+           "MAX_PENDING_EPOCHS"]
+
+#: epoch events queued for the trackers beyond this many are dropped (the finished trial's history fills them in)
+MAX_PENDING_EPOCHS = 10_000
 
 #: a value Optuna, TensorBoard and MLflow all take as a parameter value
 Scalar = str | int | float | bool
@@ -61,15 +65,44 @@ class TrackedTrial:
     best: float | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrialEpoch:
+    """One training epoch of a running trial, sent by its worker while it trains (``metrics`` as the trainer
+    reports them: ``train_loss``, ``val_acc``, ``score``, ...). ``attempt`` counts the runs of the trial in this
+    session of the search (a retry after a worker died is the next one); ``params`` the trial's decisions, so a
+    sink can open its run before the trial finishes.
+
+    Order and exactly-once, as every tracker implements them: a trial's epochs reach a tracker in the order the
+    worker made them and before its :class:`TrackedTrial`. An epoch that does not continue the curve the tracker
+    holds for the trial in this session (the first epoch seen for it in this session, another ``attempt``, or an
+    ``epoch`` not above the last one) starts the curve again: what an earlier, unfinished run logged (a worker
+    that died, a search killed and resumed) is discarded, so the curve shown is the one of the run that finishes.
+    The finished trial's ``history`` is authoritative: epochs missing from the streamed curve (events dropped under
+    load) are written then, none twice."""
+
+    trial_id: int
+    attempt: int
+    epoch: int
+    metrics: Mapping[str, float]
+    params: Mapping[str, Scalar] = field(default_factory=dict)
+
+
 class Tracker(Protocol):
     """One sink. ``trial`` records a finished trial (a trial id recorded before is skipped where the sink can
-    tell, so resuming never duplicates); ``job_epoch`` one epoch of a strategy's job (a supernet search);
+    tell, so resuming never duplicates); ``epoch`` one epoch of a trial while it trains (see
+    :class:`TrialEpoch` for order and exactly-once); ``baseline`` records a finished baseline of the config
+    (a reference model trained beside the search) under its name, kept apart from the search's trials (never in
+    its ranking or best-so-far), once; ``job_epoch`` one epoch of a strategy's job (a supernet search);
     ``artifacts`` files that describe the search as a whole (``best.json``, the report), by name; ``close``
     flushes and releases the sink."""
 
     name: str
 
     def trial(self, trial: TrackedTrial) -> None: ...
+
+    def epoch(self, event: TrialEpoch) -> None: ...
+
+    def baseline(self, name: str, trial: TrackedTrial) -> None: ...
 
     def job_epoch(self, job: str, record: Mapping[str, Any]) -> None: ...
 
@@ -94,6 +127,10 @@ class Trackers:
         self._close_timeout = close_timeout
         self._warnings: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._calls: queue.SimpleQueue[Callable[[Tracker], None] | None] = queue.SimpleQueue()
+        self._pending_epochs = 0  # epoch calls queued and not yet written
+        self._pending_lock = threading.Lock()
+        #: epoch events dropped because the trackers were more than MAX_PENDING_EPOCHS behind
+        self.dropped_epochs = 0
         self._thread: threading.Thread | None = None
         if self._trackers:
             self._thread = threading.Thread(target=self._work, name="nas-trackers", daemon=True)
@@ -123,6 +160,9 @@ class Trackers:
                         tracker.close()
                     except Exception:  # already reported above
                         pass
+            if isinstance(call, _EpochCall):
+                with self._pending_lock:
+                    self._pending_epochs -= 1
 
     def _report(self) -> None:
         while not self._warnings.empty():
@@ -135,6 +175,21 @@ class Trackers:
 
     def trial(self, trial: TrackedTrial) -> None:
         self._each(lambda t: t.trial(trial))
+
+    def epoch(self, event: TrialEpoch) -> None:
+        """Queue one epoch of a running trial; dropped (counted in :attr:`dropped_epochs`) when the trackers are
+        :data:`MAX_PENDING_EPOCHS` behind, so a slow tracker never makes the loop wait or memory grow."""
+        if self._thread is None:
+            return
+        with self._pending_lock:
+            if self._pending_epochs >= MAX_PENDING_EPOCHS:
+                self.dropped_epochs += 1
+                return
+            self._pending_epochs += 1
+        self._each(_EpochCall(event))
+
+    def baseline(self, name: str, trial: TrackedTrial) -> None:
+        self._each(lambda t: t.baseline(name, trial))
 
     def job_epoch(self, job: str, record: Mapping[str, Any]) -> None:
         record = dict(record)
@@ -156,3 +211,14 @@ class Trackers:
                            "what was still queued is lost")
         self._trackers = []
         self._report()
+
+
+
+@dataclass(frozen=True)
+class _EpochCall:
+    """A queued :meth:`Trackers.epoch` call (the writer thread counts it done once every tracker had it)."""
+
+    event: TrialEpoch
+
+    def __call__(self, tracker: Tracker) -> None:
+        tracker.epoch(self.event)

@@ -8,6 +8,15 @@ when written) as artifacts; one child run per trial (tags ``nas.role=trial``, ``
 ``epoch/<metric>`` by epoch, the final metrics, and ``architecture.json`` as an artifact; one child run per job
 of the strategy (a supernet search) with its per-epoch figures. A trial id already logged (an earlier session)
 is skipped; a resumed search logs into the same parent run.
+
+A trial's run is opened (status RUNNING) at its first epoch and its ``epoch/<metric>`` curves logged while it
+trains (:class:`~nas.tracking.base.TrialEpoch`); the finished trial adds what the stream missed and ends the
+run. A trial run left RUNNING by a run that never finished (a worker died, the search was killed) is deleted
+when the trial runs again, so each trial has one run, with the curve of the run that finished.
+
+Each baseline of the config (``baselines:``) is a child run tagged ``nas.role=baseline`` and
+``nas.baseline=<name>`` with the same contents as a trial's, kept out of the parent's ``score`` and
+``best_so_far`` (filter the runs by ``tags.`nas.role` = 'trial'`` to compare the search's trials only).
 """
 
 from __future__ import annotations
@@ -22,12 +31,13 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
-from nas.tracking.base import Scalar, TrackedTrial, finite
+from nas.tracking.base import Scalar, TrackedTrial, TrialEpoch, finite
 from nas.trials.trial import Status
 
-__all__ = ["MlflowTracker", "ROLE", "TRIAL_ID"]
+__all__ = ["MlflowTracker", "ROLE", "TRIAL_ID", "BASELINE"]
 
 ROLE, TRIAL_ID, HASH, STATUS, PARENT = "nas.role", "nas.trial_id", "nas.hash", "nas.status", "mlflow.parentRunId"
+BASELINE = "nas.baseline"
 _RUN_STATUS = {Status.COMPLETE: "FINISHED", Status.FAILED: "FAILED", Status.PRUNED: "KILLED"}
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
 
@@ -68,7 +78,21 @@ class MlflowTracker:
             self.parent = run.info.run_id
             if params:
                 self.client.log_batch(self.parent, params=[_param(k, v) for k, v in params.items()])
-        self._seen = {r.data.tags.get(TRIAL_ID) for r in self._runs(f"tags.`{ROLE}` = 'trial'")}
+        trial_runs = self._runs(f"tags.`{ROLE}` = 'trial'")
+        self._seen = {r.data.tags.get(TRIAL_ID) for r in trial_runs if r.info.status != "RUNNING"}
+        #: runs of unfinished trials left by an earlier session: trial id -> run ids (deleted when it runs again)
+        self._stale: dict[str, list[str]] = {}
+        for r in trial_runs:
+            if r.info.status == "RUNNING":
+                self._stale.setdefault(r.data.tags.get(TRIAL_ID, ""), []).append(r.info.run_id)
+        baselines = self._runs(f"tags.`{ROLE}` = 'baseline'")
+        self._baselines = {r.data.tags.get(BASELINE) for r in baselines if r.info.status != "RUNNING"}
+        self._baselines_stale: dict[str, list[str]] = {}
+        for r in baselines:
+            if r.info.status == "RUNNING":
+                self._baselines_stale.setdefault(r.data.tags.get(BASELINE, ""), []).append(r.info.run_id)
+        #: trials training now: trial id -> (attempt, last epoch, run id, epochs logged)
+        self._live: dict[int, tuple[int, int, str, set[int]]] = {}
         self._jobs: dict[str, str] = {r.data.tags.get("nas.job", ""): r.info.run_id
                                       for r in self._runs(f"tags.`{ROLE}` = 'job'")}
 
@@ -83,8 +107,36 @@ class MlflowTracker:
             if not token:
                 return out
 
+    def _open_run(self, trial_id: int, params: Mapping[str, Scalar], seed: int | None) -> str:
+        """A new RUNNING run for trial ``trial_id`` with its decisions as parameters, after deleting the runs an
+        unfinished earlier run of it left."""
+        for run_id in self._stale.pop(str(trial_id), []):
+            self.client.delete_run(run_id)
+        run = self.client.create_run(self.experiment_id, run_name=f"trial {trial_id}", tags={
+            ROLE: "trial", TRIAL_ID: str(trial_id), PARENT: self.parent})
+        logged = [_param(k, v) for k, v in params.items()] + ([_param("seed", seed)] if seed is not None else [])
+        for start in range(0, len(logged), 100):  # MLflow takes up to 100 parameters in a batch
+            self.client.log_batch(run.info.run_id, params=logged[start:start + 100])
+        return str(run.info.run_id)
+
+    def epoch(self, event: TrialEpoch) -> None:
+        if str(event.trial_id) in self._seen:
+            return
+        live = self._live.get(event.trial_id)
+        if live is None or live[0] != event.attempt or event.epoch <= live[1]:
+            if live is not None:
+                self._stale.setdefault(str(event.trial_id), []).append(live[2])
+            live = (event.attempt, event.epoch, self._open_run(event.trial_id, event.params, None), set())
+        self._live[event.trial_id] = (event.attempt, event.epoch, live[2], live[3])
+        now = _ms()
+        self.client.log_batch(live[2], metrics=[Metric(f"epoch/{key}", number, now, event.epoch)
+                                                for key, value in event.metrics.items()
+                                                if key != "epoch" and (number := finite(value)) is not None])
+        live[3].add(event.epoch)
+
     def trial(self, trial: TrackedTrial) -> None:
         if str(trial.id) in self._seen:
+            self._live.pop(trial.id, None)
             return
         now = _ms()
         score = finite(trial.score)
@@ -93,27 +145,54 @@ class MlflowTracker:
             parent_metrics.append(Metric("best_so_far", trial.best, now, trial.n))
         if parent_metrics:
             self.client.log_batch(self.parent, metrics=parent_metrics)
-        run = self.client.create_run(self.experiment_id, run_name=f"trial {trial.id}", tags={
-            ROLE: "trial", TRIAL_ID: str(trial.id), HASH: trial.hash, STATUS: trial.status.value,
-            PARENT: self.parent, **({"nas.error": trial.error[:5000]} if trial.error else {})})
-        run_id = run.info.run_id
+        live = self._live.pop(trial.id, None)
+        if live is not None:
+            run_id, written = live[2], live[3]
+            self.client.log_batch(run_id, params=[_param("seed", trial.seed)])
+        else:
+            run_id, written = self._open_run(trial.id, trial.params, trial.seed), set()
+        self._finish(run_id, trial, written)
+        self._seen.add(str(trial.id))
+
+    def baseline(self, name: str, trial: TrackedTrial) -> None:
+        """Baseline ``name`` as a child run tagged ``nas.role=baseline`` and ``nas.baseline=<name>``: its decisions,
+        curves, final metrics and architecture as a trial's, but not in the parent's ``score`` and
+        ``best_so_far`` series (a baseline is a reference, not a result of the search). Logged once."""
+        if name in self._baselines:
+            return
+        for run_id in self._baselines_stale.pop(name, []):
+            self.client.delete_run(run_id)
+        run = self.client.create_run(self.experiment_id, run_name=f"baseline {name}", tags={
+            ROLE: "baseline", BASELINE: name, TRIAL_ID: str(trial.id), PARENT: self.parent})
+        logged = [_param(k, v) for k, v in trial.params.items()] + [_param("seed", trial.seed)]
+        for start in range(0, len(logged), 100):
+            self.client.log_batch(run.info.run_id, params=logged[start:start + 100])
+        self._finish(run.info.run_id, trial, set())
+        self._baselines.add(name)
+
+    def _finish(self, run_id: str, trial: TrackedTrial, written: set[int]) -> None:
+        """Tags, the epochs not in ``written``, final metrics and the architecture of ``trial``; ends the run."""
+        now = _ms()
+        score = finite(trial.score)
+        tags = {HASH: trial.hash, STATUS: trial.status.value, **({"nas.error": trial.error[:5000]} if trial.error
+                                                                 else {})}
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
         metrics: list[Metric] = []
         for i, epoch in enumerate(trial.history):
             step = int(epoch.get("epoch", i + 1))
+            if step in written:  # streamed while it trained: not twice
+                continue
             metrics += [Metric(f"epoch/{key}", number, now, step) for key, value in epoch.items()
                         if key != "epoch" and (number := finite(value)) is not None]
         final = {key: finite(value) for key, value in trial.metrics.items()}
         if score is not None:
             final["score"] = score
         metrics += [Metric(key, number, now, 0) for key, number in final.items() if number is not None]
-        params = [_param(k, v) for k, v in trial.params.items()] + [_param("seed", trial.seed)]
-        for start in range(0, len(params), 100):  # MLflow takes up to 100 parameters in a batch
-            self.client.log_batch(run_id, params=params[start:start + 100])
         for start in range(0, len(metrics), 1000):  # and up to 1000 metrics
             self.client.log_batch(run_id, metrics=metrics[start:start + 1000])
         self.client.log_text(run_id, trial.arch.to_json(indent=2), "architecture.json")
         self.client.set_terminated(run_id, status=_RUN_STATUS[trial.status])
-        self._seen.add(str(trial.id))
 
     def job_epoch(self, job: str, record: Mapping[str, Any]) -> None:
         run_id = self._jobs.get(job)
@@ -133,6 +212,7 @@ class MlflowTracker:
                 self.client.log_artifact(self.parent, str(path))
 
     def close(self) -> None:
+        self._live.clear()  # a trial still training at the end (time box) stays RUNNING: a resume replaces it
         for run_id in self._jobs.values():
             self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FINISHED))
         self._jobs.clear()

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from nas.storage.store import RUNNING, StoredTrial
+from nas.storage.store import RUNNING, StoredBaseline, StoredTrial
 from nas.tracking.base import TrackedTrial, decision_params
 from nas.trials.objectives import Constraint, feasible
 from nas.trials.protocols import Space
 from nas.trials.trial import Status
 
-__all__ = ["tracked_trials", "tracked"]
+__all__ = ["tracked_trials", "tracked", "tracked_baselines"]
 
 
 def tracked(stored: StoredTrial, *, n: int, best: float | None, space: Space) -> TrackedTrial:
@@ -35,3 +35,11 @@ def tracked_trials(trials: Iterable[StoredTrial], space: Space,
                 and feasible(result, constraints):
             best = result.score
         yield tracked(stored, n=n, best=best, space=space)
+
+
+def tracked_baselines(baselines: Iterable[StoredBaseline], space: Space) -> Iterator[tuple[str, TrackedTrial]]:
+    """The finished ``baselines`` by name, as trackers see them (``n`` 0 and no best-so-far: they are not
+    trials of the search)."""
+    for stored in baselines:
+        if stored.status != RUNNING:
+            yield stored.name, tracked(stored, n=0, best=None, space=space)

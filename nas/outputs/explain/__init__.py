@@ -6,6 +6,7 @@ from nas.outputs.explain.run import EXPLAIN_DIR, INDEX, ExplainResult, explain, 
 from nas.outputs.explain.sanity import (
     Faithfulness,
     Randomisation,
+    cascading_randomisation,
     deletion_insertion,
     randomisation_check,
     randomised_copy,
@@ -13,4 +14,4 @@ from nas.outputs.explain.sanity import (
 
 __all__ = ["METHODS", "attribute", "feature_mask", "EXPLAIN_DIR", "INDEX", "ExplainResult", "explain", "read_index",
            "resolve_source", "Faithfulness", "Randomisation", "deletion_insertion", "randomisation_check",
-           "randomised_copy"]
+           "randomised_copy", "cascading_randomisation"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from nas.outputs.report.gradcam import display_image
+from nas.outputs.report.gradcam import overlay_figure
 
 __all__ = ["SIGNED", "image_figure", "sequence_figure"]
 
@@ -24,27 +24,12 @@ def _scaled(values: np.ndarray, signed: bool) -> tuple[np.ndarray, str, float, f
 
 def image_figure(images: np.ndarray, attributions: np.ndarray, titles: Sequence[str], captions: Sequence[str],
                  method: str) -> Figure:
-    """Two rows: the images ``(N, C, H, W)`` titled ``titles``, and each image's attribution (summed over
-    channels) over it, titled ``captions``."""
-    n = len(images)
-    fig = Figure(figsize=(1.6 * n + 0.4, 4.0), dpi=100)
-    axes = np.atleast_2d(fig.subplots(2, n, squeeze=False))
-    for i in range(n):
-        shown, cmap = display_image(images[i])
-        height, width = shown.shape[:2]
-        extent = (0, width, height, 0)
-        heat, heat_cmap, lo, hi = _scaled(attributions[i].sum(axis=0), method in SIGNED)
-        axes[0, i].imshow(shown, cmap=cmap, interpolation="nearest", extent=extent)
-        axes[0, i].set_title(titles[i], fontsize=8)
-        axes[1, i].imshow(shown, cmap=cmap, interpolation="nearest", extent=extent)
-        axes[1, i].imshow(heat, cmap=heat_cmap, alpha=0.55, interpolation="nearest", extent=extent, vmin=lo, vmax=hi)
-        axes[1, i].set_title(captions[i], fontsize=8)
-        for ax in axes[:, i]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.suptitle(method, fontsize=9)
-    fig.tight_layout()
-    return fig
+    """The report's two rows (:func:`~nas.outputs.report.gradcam.overlay_figure`): the images ``(N, C, H, W)``
+    titled ``titles``, and each image's attribution (summed over channels) over it, titled ``captions``."""
+    signed = method in SIGNED
+    heat = [_scaled(a.sum(axis=0), signed)[0] for a in attributions]
+    return overlay_figure(images, heat, titles, captions, cmap="bwr" if signed else "jet",
+                          vmin=-1.0 if signed else 0.0, vmax=1.0, alpha=0.55, interpolation="nearest", title=method)
 
 
 def sequence_figure(series: np.ndarray, attributions: np.ndarray, titles: Sequence[str], captions: Sequence[str],

@@ -10,7 +10,9 @@ in its ``model.json``, loaded again with the same seed and options, so they are 
 
 ``index.json`` (written last, atomically, after every PNG) holds ``model`` (folder, trial, task, kind, classes),
 ``inputs`` (validation indices), ``targets`` (the predicted classes explained), ``labels`` (true classes) and per
-method ``file``, ``seconds``, ``randomisation`` (mean and per-input Spearman correlation, threshold, passed) and
+method ``file``, ``seconds``, ``randomisation`` (the Spearman correlation the check decides on, mean and per
+input, threshold, passed, the number of re-initialisations ``draws``, and both the ``magnitudes`` and the
+``signed`` correlations) and
 ``faithfulness`` (deletion and insertion AUCs, also for a random order).
 """
 
@@ -192,7 +194,8 @@ def explain(source: str | Path, *, methods: Sequence[str] | None = None, samples
             r = randomisation_check(run, model, seed, trained=attributions, absolute=method not in SIGNED)
             f = deletion_insertion(model, x, target, attributions, seed)
             entry["randomisation"] = {"correlation": r.correlation, "per_input": r.per_input,
-                                      "threshold": r.threshold, "passed": r.passed,
+                                      "threshold": r.threshold, "passed": r.passed, "draws": r.draws,
+                                      "magnitudes": r.magnitudes, "signed": r.signed,
                                       "compared": "signed values" if method in SIGNED else "magnitudes"}
             entry["faithfulness"] = {"deletion_auc": f.deletion, "insertion_auc": f.insertion,
                                      "random_deletion_auc": f.random_deletion,

@@ -1,14 +1,19 @@
 """Sanity checks of attributions.
 
 * Model randomisation (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018): an explanation that
-  reflects what the model learned must change when the learned weights are replaced by random ones. We re-draw
-  every parameter of a copy of the model (normal, with the trained tensor's standard deviation, from a generator
-  seeded by ``seed``), attribute the same inputs for the same classes, and take the Spearman rank correlation of
-  the two attributions per input: of their magnitudes for methods whose maps are magnitudes (Grad-CAM, saliency),
-  of the signed values for methods whose sign is part of the explanation (Integrated Gradients, LIME, KernelSHAP),
-  as Adebayo et al. report both. The check passes when the mean correlation is below
-  :data:`RANDOMISATION_THRESHOLD`. A map that is constant on either side shares no ranking with the other and
-  counts as correlation 0.
+  reflects what the model learned must change when the learned weights are replaced by random ones. As Adebayo
+  et al. do, the weights are re-initialised: every module of a copy of the model runs its own initialiser
+  (``reset_parameters``: the network as it was before training), a parameter no module initialises is re-drawn
+  from ``N(0, s^2)`` (``s`` the trained tensor's standard deviation), from torch's RNG seeded by ``seed`` inside
+  ``fork_rng``. The same inputs are attributed for the same classes, and the Spearman rank correlation of the two
+  attributions is taken per input: of their magnitudes for methods whose maps are magnitudes (Grad-CAM,
+  saliency), of the signed values for methods whose sign is part of the explanation (Integrated Gradients, LIME,
+  KernelSHAP); both are recorded, as Adebayo et al. report both. A random network is one draw of many: the
+  correlation is averaged over :data:`DRAWS` re-initialisations (seeds ``seed``, ``seed + 1``, ...) and over the
+  inputs. The check passes when that mean is below :data:`RANDOMISATION_THRESHOLD`. A map that is constant on
+  either side shares no ranking with the other and counts as correlation 0. :func:`cascading_randomisation`
+  re-initialises the top-level modules from the output down, one more at a time, as in Adebayo et al.'s
+  cascade, to show where a map stops depending on the weights.
 * Deletion and insertion (Petsiuk et al., "RISE", BMVC 2018): input elements are removed (set to 0, the
   train-split mean of standardised data) from the most to the least attributed, or inserted into an all-zero
   input in that order; the area under the curve of the explained class's probability over the fraction changed
@@ -19,7 +24,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,23 +32,30 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-__all__ = ["RANDOMISATION_THRESHOLD", "CURVE_STEPS", "Randomisation", "Faithfulness", "randomised_copy",
-           "rank_correlation", "randomisation_check", "deletion_insertion"]
+__all__ = ["RANDOMISATION_THRESHOLD", "CURVE_STEPS", "DRAWS", "Randomisation", "Faithfulness", "randomised_copy",
+           "rank_correlation", "randomisation_check", "cascading_randomisation", "deletion_insertion"]
 
 #: the model-randomisation check passes when the mean rank correlation is below this
 RANDOMISATION_THRESHOLD = 0.5
+#: re-initialisations the randomisation check averages over
+DRAWS = 3
 #: points of the deletion and insertion curves (fractions 0, 1/steps, ..., 1)
 CURVE_STEPS = 20
 
 
 @dataclass(frozen=True)
 class Randomisation:
-    """The mean (and per input) Spearman correlation of attribution magnitudes, trained against randomised
-    model; ``passed`` when the mean is below ``threshold``."""
+    """The Spearman correlation the check decides on (magnitudes or signed values, see the module doc), trained
+    against re-initialised model, averaged over inputs and ``draws`` re-initialisations (``per_input``: averaged
+    over the draws); ``magnitudes`` and ``signed``: both kinds, averaged likewise; ``passed`` when
+    ``correlation`` is below ``threshold``."""
 
     correlation: float
     per_input: list[float]
     threshold: float
+    magnitudes: float = float("nan")
+    signed: float = float("nan")
+    draws: int = 1
 
     @property
     def passed(self) -> bool:
@@ -61,17 +73,31 @@ class Faithfulness:
     random_insertion: float
 
 
-def randomised_copy(model: nn.Module, seed: int) -> nn.Module:
-    """A copy of ``model`` with every parameter re-drawn from ``N(0, s^2)``, ``s`` the trained tensor's standard
-    deviation (or 0.1 for single values and constant tensors), from a generator seeded by ``seed``; buffers
-    (batch-norm statistics) are kept. ``model`` is not changed."""
+def randomised_copy(model: nn.Module, seed: int, layers: Sequence[str] | None = None) -> nn.Module:
+    """A copy of ``model`` whose parameters (those of the submodules named ``layers`` only, when given) are
+    re-initialised: each module's own ``reset_parameters`` (the initialiser it was built with), and ``N(0, s^2)``
+    (``s`` the trained tensor's standard deviation, or 0.1 for single values and constant tensors) for a
+    parameter no module initialises; torch's RNG seeded by ``seed`` inside ``fork_rng``, so the caller's RNG is
+    untouched. Buffers (batch-norm statistics) are kept. ``model`` is not changed."""
     twin = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in twin.parameters():
-            scale = float(p.std()) if p.numel() > 1 else 0.0
-            scale = scale if scale > 0 else 0.1
-            p.copy_(torch.randn(p.shape, generator=generator).to(p) * scale)
+    roots = [twin] if layers is None else [twin.get_submodule(name) for name in layers]
+    done: set[int] = set()
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for root in roots:
+            for module in root.modules():
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
+                    done.update(id(p) for p in module.parameters(recurse=False))
+        generator = torch.Generator().manual_seed(seed)
+        for root in roots:
+            for p in root.parameters():
+                if id(p) in done:
+                    continue
+                scale = float(p.std()) if p.numel() > 1 else 0.0
+                scale = scale if scale > 0 else 0.1
+                p.copy_(torch.randn(p.shape, generator=generator).to(p) * scale)
     return twin
 
 
@@ -86,16 +112,44 @@ def rank_correlation(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> flo
     return float(spearmanr(x, y).statistic)
 
 
+def _compare(ours: np.ndarray, theirs: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per input: the rank correlation of the magnitudes and of the signed values."""
+    return ([rank_correlation(a, b, True) for a, b in zip(ours, theirs)],
+            [rank_correlation(a, b, False) for a, b in zip(ours, theirs)])
+
+
 def randomisation_check(explain: Callable[[nn.Module], torch.Tensor], model: nn.Module, seed: int,
                         trained: torch.Tensor | None = None,
-                        threshold: float = RANDOMISATION_THRESHOLD, absolute: bool = True) -> Randomisation:
+                        threshold: float = RANDOMISATION_THRESHOLD, absolute: bool = True,
+                        draws: int = DRAWS) -> Randomisation:
     """Run ``explain`` (the attribution of fixed inputs and classes, given a model) on ``model`` (unless its
-    result ``trained`` is passed) and on :func:`randomised_copy` of it, and compare per input (magnitudes when
-    ``absolute``)."""
+    result ``trained`` is passed) and on ``draws`` :func:`randomised_copy` of it (seeds ``seed``, ``seed + 1``,
+    ...), and compare per input; the check decides on magnitudes when ``absolute``, else on signed values."""
     ours = (trained if trained is not None else explain(model)).numpy()
-    theirs = explain(randomised_copy(model, seed)).numpy()
-    per_input = [rank_correlation(a, b, absolute) for a, b in zip(ours, theirs)]
-    return Randomisation(float(np.mean(per_input)), per_input, threshold)
+    magnitudes, signed = [], []
+    for k in range(draws):
+        mags, signs = _compare(ours, explain(randomised_copy(model, seed + k)).numpy())
+        magnitudes.append(mags)
+        signed.append(signs)
+    per_input = np.mean(magnitudes if absolute else signed, axis=0)
+    return Randomisation(float(np.mean(per_input)), [float(v) for v in per_input], threshold,
+                         magnitudes=float(np.mean(magnitudes)), signed=float(np.mean(signed)), draws=draws)
+
+
+def cascading_randomisation(explain: Callable[[nn.Module], torch.Tensor], model: nn.Module, seed: int,
+                            trained: torch.Tensor | None = None) -> list[tuple[str, float, float]]:
+    """Adebayo et al.'s cascade: the top-level modules that hold parameters, from the output side (the last
+    registered) down, re-initialised one more at a time (:func:`randomised_copy` with ``seed``); per stage the
+    name of the module re-initialised last and the mean rank correlation of magnitudes and of signed values with
+    the trained model's attributions."""
+    ours = (trained if trained is not None else explain(model)).numpy()
+    names = [name for name, child in model.named_children() if any(True for _ in child.parameters())]
+    out = []
+    for k in range(1, len(names) + 1):
+        layers = names[len(names) - k:]
+        mags, signs = _compare(ours, explain(randomised_copy(model, seed, layers)).numpy())
+        out.append((layers[0], float(np.mean(mags)), float(np.mean(signs))))
+    return out
 
 
 def _curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor, order: torch.Tensor, insert: bool,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from nas.storage.store import StoredTrial
 from search_spaces.base import SearchSpace
 
 __all__ = ["ExperimentModels", "TrainedModel", "SkipSection", "exported_model", "retrained_model",
-           "best_trained_model", "training_task", "pick_images", "gradcam_figure"]
+           "best_trained_model", "training_task", "pick_images", "gradcam_figure", "overlay_figure"]
 
 
 class ExperimentModels:
@@ -195,25 +196,37 @@ def display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return scaled[0], "gray"
 
 
-def gradcam_figure(images: np.ndarray, labels: list[str], cam: Any, class_names: tuple[str, ...]) -> Figure:
-    """Two rows: the images (with their true class) and the Grad-CAM heat maps over them (with the predicted
-    class and its probability)."""
+def overlay_figure(images: np.ndarray, heatmaps: Sequence[np.ndarray], titles: Sequence[str],
+                   captions: Sequence[str], *, cmap: str = "jet", vmin: float = 0.0, vmax: float = 1.0,
+                   alpha: float = 0.5, interpolation: str = "bilinear", title: str | None = None) -> Figure:
+    """The two-row layout of every image explanation (the report's Grad-CAM, ``nas explain``'s maps): on top the
+    images ``(N, C, H, W)`` (:func:`display_image`) titled ``titles``; below each image again with its heat map
+    ``(H, W)`` drawn over it in ``cmap`` between ``vmin`` and ``vmax``, titled ``captions``; ``title`` above
+    all."""
     n = len(images)
-    fig = Figure(figsize=(1.6 * n + 0.4, 3.6), dpi=100)
+    fig = Figure(figsize=(1.6 * n + 0.4, 3.6 + (0.4 if title else 0.0)), dpi=100)
     axes = np.atleast_2d(fig.subplots(2, n, squeeze=False))
     for i in range(n):
-        shown, cmap = display_image(images[i])
+        shown, image_cmap = display_image(images[i])
         height, width = shown.shape[:2]
         extent = (0, width, height, 0)
-        axes[0, i].imshow(shown, cmap=cmap, interpolation="nearest", extent=extent)
-        axes[0, i].set_title(f"true {labels[i]}", fontsize=8)
-        axes[1, i].imshow(shown, cmap=cmap, interpolation="nearest", extent=extent)
-        axes[1, i].imshow(cam.heatmaps[i].numpy(), cmap="jet", alpha=0.5, interpolation="bilinear", extent=extent,
-                          vmin=0, vmax=1)
-        pred = int(cam.predicted[i])
-        axes[1, i].set_title(f"pred {class_names[pred]} ({100 * float(cam.probability[i]):.0f}%)", fontsize=8)
+        axes[0, i].imshow(shown, cmap=image_cmap, interpolation="nearest", extent=extent)
+        axes[0, i].set_title(titles[i], fontsize=8)
+        axes[1, i].imshow(shown, cmap=image_cmap, interpolation="nearest", extent=extent)
+        axes[1, i].imshow(heatmaps[i], cmap=cmap, alpha=alpha, interpolation=interpolation, extent=extent,
+                          vmin=vmin, vmax=vmax)
+        axes[1, i].set_title(captions[i], fontsize=8)
         for ax in axes[:, i]:
             ax.set_xticks([])
             ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def gradcam_figure(images: np.ndarray, labels: list[str], cam: Any, class_names: tuple[str, ...]) -> Figure:
+    """Two rows (:func:`overlay_figure`): the images (with their true class) and the Grad-CAM heat maps over them
+    (with the predicted class and its probability)."""
+    captions = [f"pred {class_names[int(p)]} ({100 * float(q):.0f}%)" for p, q in zip(cam.predicted, cam.probability)]
+    return overlay_figure(images, [h.numpy() for h in cam.heatmaps], [f"true {label}" for label in labels], captions)
