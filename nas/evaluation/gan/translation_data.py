@@ -71,7 +71,8 @@ class UnpairedData:
 def make_unpaired(task: Task, transform: str = "invert", *, seed: int = 0, test_limit: int | None = None
                   ) -> UnpairedData:
     """The unpaired task of ``task`` (an image task) under ``transform``; the train halves are drawn with ``seed``.
-    ``test_limit`` keeps the first that many test images (quick runs)."""
+    The test split is shuffled with ``seed`` too (tasks store it grouped by class), and ``test_limit`` keeps that
+    many of its images (quick runs), so every class stays represented."""
     _check(transform)
     if task.kind != "image":
         raise ConfigError(f"unpaired translation needs an image task, got {task.name!r} ({task.kind})")
@@ -82,8 +83,9 @@ def make_unpaired(task: Task, transform: str = "invert", *, seed: int = 0, test_
     train = images["train"]
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     half = len(train) // 2
-    test_a = images["test"][:test_limit]
-    labels = torch.as_tensor(task.y_test[:test_limit], dtype=torch.int64)
+    test_order = torch.randperm(len(images["test"]), generator=torch.Generator().manual_seed(seed + 1))[:test_limit]
+    test_a = images["test"][test_order]
+    labels = torch.as_tensor(task.y_test, dtype=torch.int64)[test_order]
     return UnpairedData(transform=transform, train_a=train[order[:half]],
                         train_b=apply_transform(train[order[half:]], transform), test_a=test_a,
                         test_b=apply_transform(test_a, transform), test_labels=labels, classifier_images=train,

@@ -44,6 +44,7 @@ def test_unpaired_domains_are_disjoint_and_the_test_split_is_paired(data: Unpair
     shared = (torch.cdist(a, b_originals) == 0).any(dim=1)  # digits has a few exact duplicate images
     assert shared.double().mean() < 0.02
     assert torch.equal(data.test_b, -data.test_a) and len(data.test_a) == len(data.test_labels) == 60
+    assert len(set(data.test_labels.tolist())) == 10  # the limited test split is a shuffled one, not classes 0..k
     assert data.train_a.min() >= -1 and data.train_a.max() <= 1 and data.train_b.mean() > 0 > data.train_a.mean()
     x = data.test_a[:5]
     for transform in ("invert", "rotate90"):
