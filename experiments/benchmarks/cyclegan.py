@@ -6,7 +6,7 @@ test split against the paired ground truth. No search: one graph-encoded ResNet 
 Writes the section ``cyclegan`` of RESULTS.md and a sample grid ``cyclegan_samples.png`` next to it (rows: test
 images A, their translations G(A), the true transform of A; then B, F(B), the true inverse of B).
 
-    .venv/bin/python experiments/benchmarks/cyclegan.py --steps 800
+    .venv/bin/python experiments/benchmarks/cyclegan.py --steps 500 --test-limit 500
 
 ``--no-write`` prints without touching RESULTS.md or the PNG.
 """
