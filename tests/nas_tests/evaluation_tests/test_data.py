@@ -16,6 +16,7 @@ from nas.evaluation.tasks import Task, list_tasks, load_task, split_stratified
 OFFLINE = {
     "digits": ("image", (1, 8, 8), 10, 1797),
     "mnist": ("image", (1, 28, 28), 10, 5000),
+    "mnist32": ("image", (1, 32, 32), 10, 5000),
     "mnist1d": ("sequence", (40, 1), 10, 5000),
     "italy_power": ("sequence", (24, 1), 2, 1096),
     "gunpoint": ("sequence", (150, 1), 2, 200),

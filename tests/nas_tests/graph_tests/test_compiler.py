@@ -266,7 +266,7 @@ def test_wrong_feature_count_at_forward_time() -> None:
 
 
 def test_skeletons() -> None:
-    assert sorted(SKELETONS) == ["cells", "darts", "generator", "sequence"]
+    assert sorted(SKELETONS) == ["cells", "darts", "generator", "sequence", "translator"]
 
 
 def test_unknown_or_missing_skeleton() -> None:

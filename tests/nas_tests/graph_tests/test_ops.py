@@ -12,6 +12,7 @@ from nas.core.errors import ShapeError, UnknownNameError
 from nas.graph.ops import CONV_OPS, GEN_OPS, OP_TABLES, RNN_ACTIVATIONS, SEQUENCE_OPS, get_op_table
 from nas.graph.ops.attention import SelfAttention
 from nas.graph.ops.conv import FactorizedReduce
+from nas.graph.ops.generator import resolution_scale
 from nas.graph.ops.recurrent import RecurrentLayer
 
 ALL_OPS = [(family, name) for family in OP_TABLES for name in OP_TABLES.get(family).names()]
@@ -66,13 +67,15 @@ def check_rnn(name: str) -> None:
 
 
 def check_gen(name: str) -> None:
-    """Generator-cell ops: ``up_*`` and ``none`` double the resolution, the others keep it; widths change except
-    for ``skip_connect``."""
+    """Generator-cell ops: ``up_*`` and ``none`` double the resolution, ``down_*`` halve it (rounding up), the
+    others keep it; widths change except for ``skip_connect``."""
     c_out = C_IN if name == "skip_connect" else C_OUT
     op = GEN_OPS.create(name, C_IN, c_out)
     x = torch.randn(N, C_IN, HW, HW, requires_grad=True)
     out = op(x)
-    side = 2 * HW if name.startswith("up_") or name == "none" else HW
+    side = 2 * HW if name.startswith("up_") or name == "none" else (math.ceil(HW / 2) if name.startswith("down_")
+                                                                     else HW)
+    assert side == math.ceil(HW * resolution_scale(name))
     assert out.shape == (N, c_out, side, side) and torch.isfinite(out).all()
     _check_backward(op, out, x)
 
