@@ -98,9 +98,14 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
     task = check_task(cfg, parts.space)
     shape: tuple[int, ...] | None = None
     classes: int | None = None
+    evaluator_check = getattr(parts.evaluator, "check_task", None)
+    if task is not None and callable(evaluator_check):  # the evaluator's own demands on the data (ssl: pretext, probe)
+        evaluator_check(task)
     if task is not None:
         shape, classes = task.input_shape, task.num_classes
         x, y = task.x_train[:BATCH], task.y_train[:BATCH]
+        if not task.labeled:  # unlabeled (ssl): the candidate is checked as a 2-output network
+            classes, y = 2, np.zeros(len(x), dtype=np.int64)
     elif cfg.evaluator.options.get("input_shape") is not None:  # a data-free proxy: its own input
         shape = tuple(int(s) for s in cfg.evaluator.options["input_shape"])
         classes = int(cfg.evaluator.options.get("num_classes", 10))
@@ -173,8 +178,9 @@ def check_task(cfg: ExperimentConfig, space: SearchSpace) -> Task | None:
     options: dict[str, Any] = dict(ev.task_options)
     check_task_options(options, "evaluator.task_options", ev.task)
     where = f"evaluator.task = {ev.task!r}" + (f" (task_options {options})" if options else "")
+    labels = "optional" if ev.name == "ssl" else "required"  # self-supervised: data without y is fine
     try:
-        task = load_task(ev.task, seed=cfg.seed, **options)
+        task = load_task(ev.task, seed=cfg.seed, labels=labels, **options)
     except NASError as err:  # an error that names the task already is not prefixed twice
         raise ConfigError(str(err) if str(err).startswith("evaluator.task = ") else f"{where}: {err}") from None
     except Exception as err:  # a plugin's loader failing: the task cannot run any trial
