@@ -12,15 +12,22 @@ appending one JSON line per cell to ``--raw`` (so a run stopped by ``--minutes``
 reads one or more raw files and writes the Spearman and Kendall rank correlations of every signal with the
 supervised accuracy, with 95% bootstrap intervals (cells resampled with replacement), and the seconds per cell.
 
+``probe`` pretrains ``--reference`` (default ``lenet5``) with each ``--pretexts`` on the inputs of the ``--task``
+train split (no labels), then freezes its body and trains a new head on ``--labels`` (10%) of the train split's
+labels (``nas finetune --mode features``: :func:`nas.transfer.apply_mode`), against the same architecture trained
+from scratch on those labels with the same settings; test accuracy on the whole test split, ``--seeds`` seeds.
+
 Usage (from the repository root)::
 
     .venv/bin/python experiments/benchmarks/ssl_rank.py run --space nb201 --task mnist --cells 50 --raw R.jsonl
-    .venv/bin/python experiments/benchmarks/ssl_rank.py report R.jsonl [R2.jsonl] [--no-write]
+    .venv/bin/python experiments/benchmarks/ssl_rank.py report R.jsonl [R2.jsonl] [--probe P.json] [--no-write]
+    .venv/bin/python experiments/benchmarks/ssl_rank.py probe --task mnist --out P.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -36,8 +43,14 @@ from _results import DEFAULT_RESULTS, load_average, provenance, publish
 from scipy import stats
 
 from nas.evaluation.evaluators import ProxyEvaluator, TrainEvaluator
-from nas.evaluation.ssl import PRETEXTS, SslEvaluator
+from nas.evaluation.metrics import get_metric
+from nas.evaluation.scoring import score_split
+from nas.evaluation.ssl import PRETEXTS, SslEvaluator, build_pretext, labeled_subset, train_pretext
 from nas.evaluation.tasks import load_task
+from nas.evaluation.training import TrainConfig, seeded, train
+from nas.graph import references
+from nas.graph.compiler import build_model
+from nas.transfer import HEAD, TransferSpec, apply_mode, copy_matching
 from nas.trials.trial import Status, Trial
 from search_spaces import get_space
 
@@ -103,6 +116,68 @@ def run(args: argparse.Namespace) -> None:
                                        for k in evaluators), file=sys.stderr, flush=True)
 
 
+def probe(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    arch = references.get(args.reference)
+    rows: list[dict[str, Any]] = []
+    for seed in range(args.seeds):
+        task = load_task(args.task, seed=seed)
+        keep = labeled_subset(task.y_train, args.labels, seed)
+        few = dataclasses.replace(task, x_train=task.x_train[keep], y_train=task.y_train[keep])
+        sup = TrainConfig(epochs=args.head_epochs, batch_size=32, optimizer="adam", lr=3e-3, weight_decay=0.0,
+                          device="cpu", threads=args.threads)
+
+        def test_acc(model: torch.nn.Module) -> float:
+            return score_split(model, torch.as_tensor(task.x_test), torch.as_tensor(task.y_test), task,
+                               get_metric("accuracy")).acc
+
+        t0 = time.perf_counter()
+        with seeded(seed):
+            scratch = build_model(arch, task.input_shape, task.num_classes)
+            report = train(scratch, few, sup, seed=seed)
+        rows.append({"seed": seed, "method": "scratch", "val_acc": report.val_acc, "test_acc": test_acc(scratch),
+                     "seconds": time.perf_counter() - t0})
+        for pretext in args.pretexts:
+            t0 = time.perf_counter()
+            cls = PRETEXTS[pretext]
+            with seeded(seed):
+                net = build_model(arch, task.input_shape, cls.out_dim(task.input_shape, {}))
+                module = build_pretext(pretext, net, task.input_shape, task.kind, {})
+                run = train_pretext(module, torch.as_tensor(task.x_train), torch.as_tensor(task.x_val),
+                                    TrainConfig(epochs=args.epochs, batch_size=128, optimizer="adam", lr=1e-3,
+                                                weight_decay=0.0, device="cpu", threads=args.threads),
+                                    seed=seed, data_seed=seed)
+                model = build_model(arch, task.input_shape, task.num_classes)
+                copied = copy_matching(model, net.state_dict(), exclude=(HEAD,))
+                plan = apply_mode(model, TransferSpec(mode="features"), copied)
+                report = train(model, few, sup, seed=seed, lr_groups=plan.lr_groups, keep_eval=plan.eval_modules)
+            rows.append({"seed": seed, "method": f"{pretext} + probe", "val_acc": report.val_acc,
+                         "test_acc": test_acc(model), "seconds": time.perf_counter() - t0,
+                         "pretext": run.metrics})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    header = {"task": args.task, "reference": args.reference, "labels": args.labels, "epochs": args.epochs,
+              "head_epochs": args.head_epochs, "labeled_train": len(keep), "load": load_average()}
+    Path(args.out).write_text(json.dumps({"header": header, "rows": rows}, indent=1))
+
+
+def _probe_lines(path: str) -> list[str]:
+    data = json.loads(Path(path).read_text())
+    h, rows = data["header"], data["rows"]
+    lines = [f"### Pretraining on unlabeled {h['task']}, then a linear probe on {h['labels']:.0%} of the labels", "",
+             f"{h['reference']}: pretext pretraining {h['epochs']} epoch(s) on the train split's inputs (no labels); "
+             f"then the body frozen and a new head trained {h['head_epochs']} epochs on {h['labeled_train']} labeled "
+             "train samples (`nas finetune --mode features`), against the same architecture trained from scratch "
+             "on those samples with the same settings. Test accuracy on the whole test split, mean and range over "
+             f"{len({r['seed'] for r in rows})} seed(s).", "",
+             "| method | test accuracy % (mean [min, max]) | validation accuracy % | seconds |", "|---|---|---|---|"]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        chosen = [r for r in rows if r["method"] == method]
+        test = [r["test_acc"] for r in chosen]
+        lines.append(f"| {method} | {np.mean(test):.1f} [{min(test):.1f}, {max(test):.1f}] | "
+                     f"{np.mean([r['val_acc'] for r in chosen]):.1f} | {np.mean([r['seconds'] for r in chosen]):.0f} |")
+    return [*lines, ""]
+
+
 def _bootstrap(x: np.ndarray, y: np.ndarray, fn: Any, rng: np.random.Generator, n: int = 2000
                ) -> tuple[float, float]:
     values = []
@@ -150,6 +225,8 @@ def report(args: argparse.Namespace) -> None:
                          f"[{tau_ci[0]:.3f}, {tau_ci[1]:.3f}] | {len(ok)} | {seconds:.1f} |")
         sup = float(np.median([r["supervised_seconds"] for r in rows]))
         lines += [f"| (supervised reference) | 1 | 1 | {len(rows)} | {sup:.1f} |", ""]
+    if args.probe:
+        lines += _probe_lines(args.probe)
     lines.append(provenance(load_start, threads=1, command_note=args.note))
     publish(SECTION, "\n".join(lines), write=not args.no_write, results=args.results)
 
@@ -174,11 +251,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     r.add_argument("--raw", required=True)
     p = sub.add_parser("report")
     p.add_argument("raw", nargs="+")
+    p.add_argument("--probe", default=None, help="the JSON a `probe` run wrote")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--note", default="")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    q = sub.add_parser("probe")
+    q.add_argument("--task", default="mnist")
+    q.add_argument("--reference", default="lenet5")
+    q.add_argument("--pretexts", nargs="+", default=["rotation", "contrastive"])
+    q.add_argument("--labels", type=float, default=0.1)
+    q.add_argument("--epochs", type=int, default=5)
+    q.add_argument("--head-epochs", type=int, default=20)
+    q.add_argument("--seeds", type=int, default=2)
+    q.add_argument("--threads", type=int, default=1)
+    q.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    run(args) if args.command == "run" else report(args)
+    {"run": run, "report": report, "probe": probe}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,22 @@ def test_data_problems_are_refused_before_the_first_trial(tmp_path: Path) -> Non
         parse_config(_config(unlabeled, options={"pretext": "jigsaw"}))
     assert not (tmp_path / "exp").exists()
     json.dumps(_config(unlabeled))  # plain data, as a YAML file would hold
+
+
+MULTI_TRIAL = ["random", "evolution", "rl", "optuna", "gp_bo", "graph_bo"]
+
+
+def test_every_multi_trial_strategy_searches_without_labels(tmp_path: Path) -> None:
+    path = tmp_path / "small.npz"
+    np.savez(path, x=load_digits().images[:120].reshape(-1, 1, 8, 8) / 16.0)
+    for strategy in MULTI_TRIAL:
+        data = _config({"path": str(path)}, strategy=strategy, options={"pretext": "masked"})
+        data["space"]["options"] = {"C": 2, "N": 1}
+        data["budget"]["max_trials"] = 2
+        exp = Experiment.create(parse_config(data), tmp_path / strategy)
+        try:
+            ranked = exp.run()
+        finally:
+            exp.close()
+        assert len(ranked) == 2, (strategy, [t.error for t in exp.store.trials()])
+        assert all(t.score == -t.metrics["masked_mse"] for t in ranked), strategy
