@@ -8,7 +8,9 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    checked);
 2. the task loads once with its options (``evaluator.task_options``), its data pass the checks of
    :func:`~nas.evaluation.tasks.load_task` (shapes, dtype, finite values, labels, samples per class and split,
-   channels-last images) and its kind (image or sequence) is the one the space builds models for;
+   channels-last images) and its kind (image or sequence) is the one the space builds models for; data without
+   labels pass only for the ``ssl`` evaluator, and an evaluator with a ``check_task(task)`` method (``ssl``: the
+   pretext fits the data, a probe has labels) checks the loaded task;
 3. one candidate of the space (``space.sample`` with the experiment's seed) compiles for the task's input and runs
    a forward and a backward pass on one batch of training data, on the CPU;
 4. the training's device settings fit where trials run (:func:`check_device_use`): ``train.precision: fp16`` needs

@@ -75,7 +75,10 @@ def test_export_of_a_label_free_search_is_pretrained_again_and_reproduces(tmp_pa
         ranked = exp.run()
     finally:
         exp.close()
-    report = export_pretrained(tmp_path / "exp", top=1)
+    assert main(["export", str(tmp_path / "exp"), "--quiet"]) == 0  # `nas export` takes the ssl path
+    manifest = json.loads((tmp_path / "exp" / "export" / "manifest.json").read_text())
+    assert manifest["pretrained"]["pretext"] == "masked"
+    report = export_pretrained(tmp_path / "exp", top=1)  # again, from Python: the same trial, reproduced
     (model,) = report.manifest["models"]
     assert report.ok and model["trial_id"] == ranked[0].id and model["metrics"]["reproduced"]
     assert model["metrics"]["search_score"] == ranked[0].score
