@@ -471,9 +471,9 @@ NPZ: list[Bad] = [
     _npz("an empty file", "empty", r"not a readable \.npz"),
     _npz("a truncated .npz", "truncated", r"not a readable \.npz"),
     _npz("a single .npy array", "npy", r"holds a single array"),
-    _npz("wrong array names", {"a": GOOD_X, "b": GOOD_Y}, r"lacks array\(s\) \['x'\]"),
-    _npz("labels missing (train evaluator)", {"x": GOOD_X}, r"holds unlabeled data \(its .npz has no array 'y'\), "
-         r"but this evaluator trains or scores on labels; add the labels.*ssl evaluator"),
+    _npz("wrong array names", {"a": GOOD_X, "b": GOOD_Y}, r"lacks array\(s\) \['x', 'y'\]"),
+    _npz("labels missing (train evaluator)", {"x": GOOD_X}, r"holds unlabeled data \(its .npz has no array 'y'; "
+         r"it has \['x'\]\), but this evaluator trains or scores on labels; add the labels.*ssl evaluator"),
     _npz("labels missing (proxy evaluator)", {"x": GOOD_X}, r"holds unlabeled data.*add the labels",
          changes={"evaluator": {"name": "proxy", "task": "npz", "task_options": {"path": "{data}"}}}),
     _npz("upper-case names", {"X": GOOD_X, "Y": GOOD_Y}, r"lacks array"),

@@ -163,10 +163,13 @@ def probe(args: argparse.Namespace) -> None:
 def _probe_lines(path: str) -> list[str]:
     data = json.loads(Path(path).read_text())
     h, rows = data["header"], data["rows"]
-    lines = [f"### Pretraining on unlabeled {h['task']}, then a linear probe on {h['labels']:.0%} of the labels", "",
+    lines = [f"### Pretraining on unlabeled {h['task']}, then a frozen-body probe on {h['labels']:.0%} of the labels",
+             "",
              f"{h['reference']}: pretext pretraining {h['epochs']} epoch(s) on the train split's inputs (no labels); "
              f"then the body frozen and a new head trained {h['head_epochs']} epochs on {h['labeled_train']} labeled "
-             "train samples (`nas finetune --mode features`), against the same architecture trained from scratch "
+             "train samples (`nas finetune --mode features`; the head is the network's whole classifier, for "
+             "lenet5 three linear layers, so this probe is an MLP on the frozen features rather than a single "
+             "linear layer), against the same architecture trained from scratch "
              "on those samples with the same settings. Test accuracy on the whole test split, mean and range over "
              f"{len({r['seed'] for r in rows})} seed(s).", "",
              "| method | test accuracy % (mean [min, max]) | validation accuracy % | seconds |", "|---|---|---|---|"]

@@ -279,8 +279,9 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray | None]:
         if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array under an .npz name
             raise ConfigError(f"task 'npz': {file.name} holds a single array, not an .npz archive of 'x' and 'y'")
         with loaded as data:
-            if "x" not in data.files:
-                raise ConfigError(f"task 'npz': {file.name} lacks array(s) ['x']; it has {data.files}")
+            if "x" not in data.files:  # (y alone may be missing: unlabeled data)
+                missing = [k for k in ("x", "y") if k not in data.files]
+                raise ConfigError(f"task 'npz': {file.name} lacks array(s) {missing}; it has {data.files}")
             x, y = data["x"], (data["y"] if "y" in data.files else None)  # no y: unlabeled data
     except ConfigError:  # a ValueError too: keep the specific message
         raise
@@ -557,7 +558,10 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
     fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
     if y_raw is None:
         if labels == "required":
-            source = "its .npz has no array 'y'" if name == "npz" else "its function returned no y"
+            source = "its function returned no y"
+            if name == "npz":
+                with np.load(str(path), allow_pickle=False) as data:  # read before: a readable archive
+                    source = f"its .npz has no array 'y'; it has {data.files}"
             raise ConfigError(f"task {name!r} holds unlabeled data ({source}), but this evaluator trains or scores on "
                               "labels; add the labels (y, one per sample) or search without them with the ssl "
                               "evaluator (evaluator: {name: ssl, options: {pretext: contrastive}})")

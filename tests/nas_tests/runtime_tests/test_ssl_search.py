@@ -104,7 +104,7 @@ def test_the_probe_scores_by_knn_accuracy_on_a_fraction_of_the_labels(tmp_path: 
 def test_data_problems_are_refused_before_the_first_trial(tmp_path: Path) -> None:
     unlabeled = {"path": _npz(tmp_path)}
     with pytest.raises(ConfigError, match=r"evaluator.task = 'npz'.*holds unlabeled data \(its .npz has no array "
-                                          r"'y'\), but this evaluator trains or scores on labels; add the labels"):
+                                          r"'y'; it has \['x'\]\), but this evaluator trains or scores on labels"):
         preflight(parse_config(_config(unlabeled, name="train", options={})))
     with pytest.raises(ConfigError, match=r"evaluator.options.probe = \{labels: 0.1\} needs labels, but task 'npz' "
                                           r"holds unlabeled data"):
