@@ -359,6 +359,7 @@ def _cmd_list(kind: str) -> int:
         entries = STRATEGIES.entries()
     else:
         from nas.evaluation.evaluators import EVALUATORS
+        from nas.evaluation.ssl import SslEvaluator  # noqa: F401  (registers ssl)
         from nas.weightsharing.evaluator import WeightSharingEvaluator  # noqa: F401  (registers weight_sharing)
 
         entries = EVALUATORS.entries()
