@@ -371,6 +371,7 @@ def _cmd_list(kind: str) -> int:
         entries = STRATEGIES.entries()
     else:
         from nas.evaluation.evaluators import EVALUATORS
+        from nas.evaluation.ssl import SslEvaluator  # noqa: F401  (registers ssl)
         from nas.weightsharing.evaluator import WeightSharingEvaluator  # noqa: F401  (registers weight_sharing)
 
         entries = EVALUATORS.entries()
@@ -447,9 +448,49 @@ def _cmd_export(args: argparse.Namespace) -> int:
             print(f"rank {m['rank']} trial {m['trial_id']}: {m['files_checked']} checksums ok; max abs diff {diffs}")
         print("export ok" if report["ok"] else "export outputs differ")
         return 0 if report["ok"] else 1
+    if _evaluator_name(Path(args.directory)) == "ssl":  # self-supervised: the pretrained backbones
+        from nas.outputs.pretrain import export_pretrained
+
+        result = export_pretrained(args.directory, top=args.top, out=args.out,
+                                   progress=None if args.quiet else print)
+        for m in result.manifest["models"]:
+            print(f"rank {m['rank']}: trial {m['trial_id']} pretrained again "
+                  f"({'reproduced' if m['metrics']['reproduced'] else 'score differs'}): {result.out}")
+        return 0 if result.ok else 1
     result = export_experiment(args.directory, top=args.top, formats=args.format, retrain_epochs=args.retrain_epochs,
                                out=args.out, progress=None if args.quiet else print, baselines=args.baselines)
     return _print_export(result)
+
+
+def _evaluator_name(directory: Path) -> str | None:
+    """The evaluator named by an experiment's ``config.yaml`` (None when it cannot be read: the export says why)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8"))
+        return str(data["evaluator"]["name"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    """``nas pretrain SOURCE --task T --pretext P --out DIR``: self-supervised pretraining; exit 1 if the written
+    weights do not reload to the trained network."""
+    from nas.outputs.pretrain import PRETRAIN_FILE, pretrain
+
+    torch_threads()
+    report = pretrain(args.source, task=args.task, pretext=args.pretext, out=args.out, epochs=args.epochs,
+                      trial=args.trial, task_options=_key_values(args.task_option, "--task-option"),
+                      train_settings=_key_values(args.train, "--train"),
+                      pretext_options=_key_values(args.option, "--option"), seed=args.seed,
+                      overwrite=args.overwrite, progress=None if args.quiet else print)
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in report.run.metrics.items())
+    manifest = json.loads((report.out / "manifest.json").read_text(encoding="utf-8"))
+    ok = bool(manifest["models"][0]["verification"]["ok"])
+    print(f"pretrained ({args.pretext}, {report.run.epochs_run} epochs, {report.run.seconds:.1f} s): {metrics}")
+    print(f"written: {report.out} ({'weights reload' if ok else 'RELOAD MISMATCH'}); record: "
+          f"{report.out / PRETRAIN_FILE}; next: nas finetune {report.out} --task TASK --mode features")
+    return 0 if ok else 1
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
@@ -714,6 +755,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier fine-tuning's folder")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_finetune)
+    p = sub.add_parser("pretrain", help="train an architecture self-supervised (rotation, contrastive, masked) on "
+                                        "data that may lack labels; `nas finetune OUT --mode features` probes it")
+    p.add_argument("source", help="a reference name (`nas references`), an export folder or an experiment "
+                                  "directory (its rank-1 trial, or --trial N); only the architecture is taken")
+    p.add_argument("--task", required=True, help="a task name (`nas tasks`), a .npz file (y optional) or "
+                                                 "module:function")
+    p.add_argument("--pretext", required=True, help="rotation (images), contrastive or masked")
+    p.add_argument("--out", required=True, help="output folder (an export of one model)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
+    p.add_argument("--trial", type=int, help="the trial of an experiment or export SOURCE")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a pretext option (temperature, momentum, queue, mask_ratio, ...), as in evaluator.options")
+    p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training setting (lr, batch_size, optimizer, ...), as in a config's evaluator.train")
+    p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a task option, as in a config's evaluator.task_options")
+    p.add_argument("--seed", type=int, default=0, help="seed of the splits, the initialisation and the training")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier pretraining's folder")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_pretrain)
     p = sub.add_parser("export-optuna", help="mirror an experiment's trials into an Optuna study (optuna-dashboard, "
                                              "optuna.load_study)")
     p.add_argument("directory")

@@ -474,7 +474,10 @@ NPZ: list[Bad] = [
     _npz("a truncated .npz", "truncated", r"not a readable \.npz"),
     _npz("a single .npy array", "npy", r"holds a single array"),
     _npz("wrong array names", {"a": GOOD_X, "b": GOOD_Y}, r"lacks array\(s\) \['x', 'y'\]"),
-    _npz("labels missing", {"x": GOOD_X}, r"lacks array\(s\) \['y'\]"),
+    _npz("labels missing (train evaluator)", {"x": GOOD_X}, r"holds unlabeled data \(its .npz has no array 'y'; "
+         r"it has \['x'\]\), but this evaluator trains or scores on labels; add the labels.*ssl evaluator"),
+    _npz("labels missing (proxy evaluator)", {"x": GOOD_X}, r"holds unlabeled data.*add the labels",
+         changes={"evaluator": {"name": "proxy", "task": "npz", "task_options": {"path": "{data}"}}}),
     _npz("upper-case names", {"X": GOOD_X, "Y": GOOD_Y}, r"lacks array"),
     _npz("mismatched lengths", {"x": GOOD_X, "y": ("labels", 30, 2)}, r"got x \(40, 1, 8, 8\) and y \(30,\)",
          ),
@@ -704,4 +707,30 @@ TRACKING: list[Bad] = [
         args=("export-optuna", "{tmp}")),
 ]
 
-CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS + TRANSFER + TRACKING
+
+def _ssl(title: str, options: dict[str, Any], message: str, data: dict[str, Any] | None = None) -> Bad:
+    """The self-supervised evaluator on unlabeled images (``{x}`` only), with ``options``."""
+    return _npz(title, data or {"x": GOOD_X}, message,
+                changes={"evaluator": {"name": "ssl", "task": "npz", "task_options": {"path": "{data}"},
+                                       "train": {"epochs": 1}, "options": options}})
+
+
+# -- the self-supervised evaluator (unlabeled data accepted; what it cannot use refused before the first trial) --------
+SSL: list[Bad] = [
+    _ssl("ssl: unknown pretext", {"pretext": "jigsaw"},
+         r"evaluator.options.pretext = 'jigsaw': choose one of rotation, contrastive, masked"),
+    _ssl("ssl: a probe on unlabeled data", {"pretext": "rotation", "probe": {"labels": 0.1}},
+         r"evaluator.options.probe = \{labels: 0.1\} needs labels, but task 'npz' holds unlabeled data"),
+    _ssl("ssl: probe of no labels", {"pretext": "rotation", "probe": {"labels": 0}},
+         r"evaluator.options.probe.labels = 0: must be a fraction in \(0, 1\]"),
+    _ssl("ssl: rotation of non-square images", {"pretext": "rotation"},
+         r"pretext = 'rotation' needs square images", data={"x": ("normal", (40, 1, 8, 6))}),
+    _ssl("ssl: a queue without a momentum encoder", {"pretext": "contrastive", "queue": 64},
+         r"evaluator.options.queue = 64 needs a momentum encoder.*add momentum: 0.99"),
+    _ssl("ssl: an option of another pretext", {"pretext": "rotation", "mask_ratio": 0.5},
+         r"evaluator.options.mask_ratio: not an option of pretext 'rotation'"),
+    _ssl("ssl: a mask ratio of 1", {"pretext": "masked", "mask_ratio": 1.0},
+         r"evaluator.options.mask_ratio = 1.0: must be a number in \[0.01, 0.99\]"),
+]
+
+CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS + TRANSFER + TRACKING + SSL

@@ -19,6 +19,12 @@ npz        any      from the file   from y  your own ``.npz``: arrays ``x`` (N, 
 m.mod:fn   any      from the data   from y  your own function ``fn(**args) -> (x, y)`` in module ``m.mod``
 ========== ======== =============== ======= =================================================
 
+Unlabeled data: an ``.npz`` without ``y``, or a task function returning ``x`` alone (or ``(x, None)``), loads only
+with ``load_task(..., labels="optional")`` (what the self-supervised ``ssl`` evaluator asks for): the task's
+``problem`` is then ``"unlabeled"``, its ``y_*`` arrays hold ``-1`` and ``num_classes`` is 0; the splits are plain
+shuffled ones. Every evaluator that needs labels loads with the default ``labels="required"`` and gets a
+:class:`ConfigError` naming the task, the missing ``y`` and the fix.
+
 Regression: task option ``kind: regression`` (``diabetes`` is one by default) takes ``y`` as float targets
 ``(N,)`` or ``(N, targets)``; the splits are plain shuffled ones, the targets are standardised with the train
 split's statistics (models are trained on those; metrics are reported in original units), and the task's
@@ -56,13 +62,17 @@ from nas.evaluation.function_tasks import check_function_args, import_function, 
 
 __all__ = ["task_kind", "task_problem", "is_task", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS", "PROBLEMS",
            "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified",
-           "split_shuffled"]
+           "split_shuffled", "UNLABELED", "LABELS"]
 
 #: ``load(path) -> (x, y)``: ``path`` is the task's ``path`` option (None when not given)
-LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray]]
+LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray | None]]
 KINDS = ("image", "sequence", "tabular")
 #: what ``y`` holds: class labels or regression targets (task option ``kind``)
 PROBLEMS = ("classification", "regression")
+#: the ``problem`` of a task loaded without labels (``load_task(..., labels="optional")`` on data without ``y``)
+UNLABELED = "unlabeled"
+#: what :func:`load_task` does with data without labels: refuse it (``required``) or load it unlabeled
+LABELS = ("required", "optional")
 _NDIM = {"image": 4, "sequence": 3, "tabular": 2}
 _LAYOUT = {"image": "(N, C, H, W) images", "sequence": "(N, T, C) sequences", "tabular": "(N, F) tabular rows"}
 
@@ -96,14 +106,19 @@ class Task:
         return self.problem == "regression"
 
     @property
+    def labeled(self) -> bool:
+        """False for a task loaded without labels (``problem == "unlabeled"``: ``y_*`` hold -1)."""
+        return self.problem != UNLABELED
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
     def describe(self) -> str:
         outputs = (f"regression of {self.num_classes} target(s)" if self.regression
-                   else f"{self.num_classes} classes")
+                   else f"{self.num_classes} classes" if self.labeled else "unlabeled")
         return (f"{self.name}: {self.kind} {self.input_shape}, {outputs}, "
-                f"train/val/test = {len(self.y_train)}/{len(self.y_val)}/{len(self.y_test)}")
+                f"train/val/test = {len(self.x_train)}/{len(self.x_val)}/{len(self.x_test)}")
 
 
 @dataclass(frozen=True)
@@ -258,7 +273,7 @@ def _cifar10(root: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_task("npz", kind=None)  # the file decides
-def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray | None]:
     if not path:
         raise ConfigError("task 'npz' needs a path to a .npz file with arrays 'x' and 'y'")
     file = Path(path)
@@ -271,18 +286,19 @@ def _npz(path: str | None) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array under an .npz name
             raise ConfigError(f"task 'npz': {file.name} holds a single array, not an .npz archive of 'x' and 'y'")
         with loaded as data:
-            missing = [k for k in ("x", "y") if k not in data.files]
-            if missing:
+            if "x" not in data.files:  # (y alone may be missing: unlabeled data)
+                missing = [k for k in ("x", "y") if k not in data.files]
                 raise ConfigError(f"task 'npz': {file.name} lacks array(s) {missing}; it has {data.files}")
-            x, y = data["x"], data["y"]
+            x, y = data["x"], (data["y"] if "y" in data.files else None)  # no y: unlabeled data
     except ConfigError:  # a ValueError too: keep the specific message
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ConfigError(f"task 'npz': {file.name} is not a readable .npz of plain arrays ({err})") from None
-    if x.ndim not in (2, 3, 4) or y.ndim not in (1, 2) or len(x) != len(y):
+    if x.ndim not in (2, 3, 4) or (y is not None and (y.ndim not in (1, 2) or len(x) != len(y))):
         raise ConfigError(
             f"task 'npz': x must be (N, C, H, W) images, (N, T, C) sequences or (N, F) tabular rows and y (N,) "
-            f"labels (or (N,) / (N, targets) regression targets); got x {x.shape} and y {y.shape}"
+            f"labels (or (N,) / (N, targets) regression targets); got x {x.shape} and "
+            + ("no y" if y is None else f"y {y.shape}")
         )
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise ConfigError(f"task 'npz': x has dtype {x.dtype}; it must be numeric (real numbers)")
@@ -358,7 +374,7 @@ def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _raw(name: str, path: str | None, problem: str, args: tuple[tuple[str, Any], ...] = (),
-         module_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+         module_dir: str | None = None) -> tuple[np.ndarray, np.ndarray | None, str]:
     if is_function_task(name):
         func = import_function(name, module_dir)
         check_function_args(name, func, dict(args), TASK_OPTIONS)
@@ -368,10 +384,12 @@ def _raw(name: str, path: str | None, problem: str, args: tuple[tuple[str, Any],
             raise
         except Exception as err:
             raise ConfigError(f"task {name!r}: the function raised {type(err).__name__}: {err}") from None
+        if isinstance(out, np.ndarray):  # x alone: unlabeled data
+            out = (out, None)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise ConfigError(f"task {name!r}: the function returned {type(out).__name__}"
                               + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-                              + "; it must return a pair (x, y) of numpy arrays")
+                              + "; it must return a pair (x, y) of numpy arrays (or x alone for unlabeled data)")
         return _checked(name, None, out[0], out[1], problem)
     loader = TASKS.get(name)
     try:
@@ -383,10 +401,12 @@ def _raw(name: str, path: str | None, problem: str, args: tuple[tuple[str, Any],
 
 
 def _checked(name: str, kind: str | None, x: Any, y: Any, problem: str = "classification"
-             ) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(x, y, kind)`` once the loader's arrays are known to fit its kind (plugin loaders are checked too)."""
+             ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """``(x, y, kind)`` once the loader's arrays are known to fit its kind (plugin loaders are checked too); ``y``
+    None: the data has no labels (checked by :func:`load_task` against what the caller needs)."""
+    unlabeled = y is None
     try:
-        x, y = np.asarray(x), np.asarray(y)
+        x, y = np.asarray(x), np.asarray(0 if unlabeled else y)
     except ValueError as err:  # ragged lists
         raise ConfigError(f"task {name!r}: x and y must be arrays of one shape each ({err})") from None
     if kind is None:
@@ -398,7 +418,7 @@ def _checked(name: str, kind: str | None, x: Any, y: Any, problem: str = "classi
     if np.iscomplexobj(x):
         raise ConfigError(f"task {name!r}: x has complex dtype {x.dtype}; it must hold real numbers")
     regression = problem == "regression"
-    if (y.ndim not in ((1, 2) if regression else (1,))) or len(y) != len(x):
+    if not unlabeled and ((y.ndim not in ((1, 2) if regression else (1,))) or len(y) != len(x)):
         raise ConfigError(f"task {name!r}: its loader returned y of shape {y.shape} for x of shape {x.shape}; "
                           + (f"regression targets must be ({len(x)},) or ({len(x)}, targets)" if regression
                              else f"y must hold one label per sample, shape ({len(x)},)"))
@@ -411,6 +431,8 @@ def _checked(name: str, kind: str | None, x: Any, y: Any, problem: str = "classi
         first = int(np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))[0])
         raise ConfigError(f"task {name!r}: x holds {int(np.isnan(x).sum())} NaN and {int(np.isinf(x).sum())} "
                           f"infinite value(s) (the first in sample {first}); remove or impute them")
+    if unlabeled:
+        return x, None, kind
     if regression:
         _check_targets(name, y)
     else:
@@ -488,7 +510,8 @@ def _image_layout(name: str, x: np.ndarray, channels_last: bool | None) -> np.nd
 
 def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15,
               path: str | None = None, limit: int | None = None, channels_last: bool | None = None,
-              kind: str | None = None, module_dir: str | None = None, **function_args: Any) -> Task:
+              kind: str | None = None, module_dir: str | None = None, labels: str = "required",
+              **function_args: Any) -> Task:
     """Load task ``name`` with splits drawn from ``seed``.
 
     ``name`` is a registered task or ``package.module:function`` (a function returning ``(x, y)``, imported from
@@ -496,7 +519,11 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
     subset of that many samples before splitting (for quick runs); ``path`` points ``npz`` (and ``cifar10``) at
     files. ``channels_last`` (images): True transposes ``(N, H, W, C)`` data, False takes it as ``(N, C, H, W)``
     as it is, None (default) refuses data that looks channels-last. ``kind``: ``"classification"`` or
-    ``"regression"`` (default: the task's own, see :func:`task_problem`).
+    ``"regression"`` (default: the task's own, see :func:`task_problem`). ``labels`` (:data:`LABELS`): data without
+    ``y`` (an ``.npz`` without it, a task function returning ``x`` alone) is refused with ``"required"`` (default:
+    every evaluator that trains or scores on labels) and loaded as an unlabeled task (``problem ==
+    "unlabeled"``, ``y_*`` of -1, ``num_classes`` 0, shuffled splits) with ``"optional"`` (self-supervised
+    evaluation); labeled data loads as usual either way.
 
     Every task's data is checked (built-in, registered, ``npz`` and functions alike): numeric, finite ``x`` of the
     task's layout; for classification one class label per sample, at least 2 classes and :data:`MIN_PER_CLASS`
@@ -526,6 +553,8 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
     except TypeError:
         raise ConfigError(f"task options {function_args}: arguments of a task function must be plain values "
                           "(numbers, strings, booleans), not lists or mappings") from None
+    if labels not in LABELS:
+        raise ValueError(f"load_task(labels={labels!r}): must be one of {LABELS}")
     x, y_raw, data_kind = _raw(name, None if path is None else str(path), problem, args,
                                None if module_dir is None else str(module_dir))
     if data_kind == "image":
@@ -534,6 +563,16 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
         raise ConfigError(f"task option channels_last = {channels_last!r}: task {name!r} holds {data_kind} data "
                           f"{_LAYOUT[data_kind]}, which have no channel layout to choose; remove the option")
     fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
+    if y_raw is None:
+        if labels == "required":
+            source = "its function returned no y"
+            if name == "npz":
+                with np.load(str(path), allow_pickle=False) as data:  # read before: a readable archive
+                    source = f"its .npz has no array 'y'; it has {data.files}"
+            raise ConfigError(f"task {name!r} holds unlabeled data ({source}), but this evaluator trains or scores on "
+                              "labels; add the labels (y, one per sample) or search without them with the ssl "
+                              "evaluator (evaluator: {name: ssl, options: {pretext: contrastive}})")
+        return _unlabeled_task(name, data_kind, x, seed, fractions, limit)
     if problem == "regression":
         return _regression_task(name, data_kind, x, y_raw, seed, fractions, limit)
     classes, y = np.unique(y_raw, return_inverse=True)
@@ -575,6 +614,24 @@ def _standardised(x: np.ndarray, train: np.ndarray, kind: str) -> tuple[np.ndarr
     mean = x[train].mean(axis=axes, keepdims=True)
     std = x[train].std(axis=axes, keepdims=True) + 1e-6
     return (x - mean) / std, tuple(float(v) for v in mean.ravel()), tuple(float(v) for v in std.ravel())
+
+
+def _unlabeled_task(name: str, kind: str, x: np.ndarray, seed: int, fractions: tuple[float, float, float],
+                    limit: int | None) -> Task:
+    """A task without labels: a plain shuffled split, inputs standardised on the train split, ``y_*`` of -1."""
+    if limit is not None:
+        check_int("task option limit", limit, minimum=MIN_REGRESSION)
+        if limit < len(x):
+            x = x[np.sort(np.random.default_rng(seed + 7919).permutation(len(x))[:limit])]
+    if len(x) < MIN_REGRESSION:
+        raise ConfigError(f"task {name!r}: {len(x)} unlabeled sample(s); give at least {MIN_REGRESSION} (to split "
+                          "into train, validation and test)")
+    train, val, test = split_shuffled(len(x), fractions, seed)
+    x, mean, std = _standardised(x, train, kind)
+    none = {split: np.full(len(idx), -1, dtype=np.int64) for split, idx in (("train", train), ("val", val),
+                                                                             ("test", test))}
+    return Task(name, kind, x[train], none["train"], x[val], none["val"], x[test], none["test"], 0, (), mean, std,
+                problem=UNLABELED)
 
 
 def _regression_task(name: str, kind: str, x: np.ndarray, y_raw: np.ndarray, seed: int,

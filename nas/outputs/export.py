@@ -499,6 +499,9 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     chosen = parse_formats(formats)
     view = ExperimentView.open(directory)
     cfg = view.config
+    if cfg.evaluator.name == "ssl":
+        raise ExportError(f"{view.directory}: evaluator 'ssl' trains self-supervised; its export is the pretrained "
+                          "backbones, written by `nas export` (nas.outputs.pretrain.export_pretrained)")
     if cfg.evaluator.name not in ("train", "weight_sharing"):  # weight sharing: its retrained winners rank first
         raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} trains no model, so there are "
                           "no weights to export; export from an experiment that uses the train evaluator")

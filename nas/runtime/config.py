@@ -506,6 +506,7 @@ def build_strategy(cfg: ExperimentConfig, space: SearchSpace, options: dict[str,
 def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
     """The evaluator of ``cfg``; those that compile models get ``space.compiler()``, never the space."""
     from nas.evaluation.evaluators import get_evaluator  # lazy: torch, measured 1.4 s / 880 modules
+    from nas.evaluation.ssl import SslEvaluator  # lazy: torch, as above; registers ssl
     from nas.weightsharing.evaluator import OPTIONS as WS_OPTIONS  # lazy: torch, as above; registers weight_sharing
 
     ev = cfg.evaluator
@@ -541,6 +542,15 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
                        train=train, data_seed=cfg.seed, metric=ev.metric)
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
+    elif ev.name == SslEvaluator.name:
+        if ev.task is None:
+            raise ConfigError("evaluator.task: missing; the ssl evaluator trains on a task's inputs (its labels are "
+                              "optional; see `nas tasks`)")
+        train = dict(ev.train)
+        if cfg.execution.threads_per_trial and "threads" not in train:
+            train["threads"] = cfg.execution.threads_per_trial
+        options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, train=train,
+                       data_seed=cfg.seed)
     elif ev.task is not None or ev.train:
         raise ConfigError(f"evaluator: the {ev.name!r} evaluator takes no task or train settings")
     if ev.init_from is None and (ev.init_mode, ev.init_freeze, ev.init_body_lr_scale) != ("full", None, 1.0):

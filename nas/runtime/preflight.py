@@ -8,7 +8,9 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    checked);
 2. the task loads once with its options (``evaluator.task_options``), its data pass the checks of
    :func:`~nas.evaluation.tasks.load_task` (shapes, dtype, finite values, labels, samples per class and split,
-   channels-last images) and its kind (image or sequence) is the one the space builds models for;
+   channels-last images) and its kind (image or sequence) is the one the space builds models for; data without
+   labels pass only for the ``ssl`` evaluator, and an evaluator with a ``check_task(task)`` method (``ssl``: the
+   pretext fits the data, a probe has labels) checks the loaded task;
 3. one candidate of the space (``space.sample`` with the experiment's seed) compiles for the task's input and runs
    a forward and a backward pass on one batch of training data, on the CPU;
 4. the training's device settings fit where trials run (:func:`check_device_use`): ``train.precision: fp16`` needs
@@ -98,9 +100,14 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
     task = check_task(cfg, parts.space)
     shape: tuple[int, ...] | None = None
     classes: int | None = None
+    evaluator_check = getattr(parts.evaluator, "check_task", None)
+    if task is not None and callable(evaluator_check):  # the evaluator's own demands on the data (ssl: pretext, probe)
+        evaluator_check(task)
     if task is not None:
         shape, classes = task.input_shape, task.num_classes
         x, y = task.x_train[:BATCH], task.y_train[:BATCH]
+        if not task.labeled:  # unlabeled (ssl): the candidate is checked as a 2-output network
+            classes, y = 2, np.zeros(len(x), dtype=np.int64)
     elif cfg.evaluator.options.get("input_shape") is not None:  # a data-free proxy: its own input
         shape = tuple(int(s) for s in cfg.evaluator.options["input_shape"])
         classes = int(cfg.evaluator.options.get("num_classes", 10))
@@ -173,8 +180,9 @@ def check_task(cfg: ExperimentConfig, space: SearchSpace) -> Task | None:
     options: dict[str, Any] = dict(ev.task_options)
     check_task_options(options, "evaluator.task_options", ev.task)
     where = f"evaluator.task = {ev.task!r}" + (f" (task_options {options})" if options else "")
+    labels = "optional" if ev.name == "ssl" else "required"  # self-supervised: data without y is fine
     try:
-        task = load_task(ev.task, seed=cfg.seed, **options)
+        task = load_task(ev.task, seed=cfg.seed, labels=labels, **options)
     except NASError as err:  # an error that names the task already is not prefixed twice
         raise ConfigError(str(err) if str(err).startswith("evaluator.task = ") else f"{where}: {err}") from None
     except Exception as err:  # a plugin's loader failing: the task cannot run any trial

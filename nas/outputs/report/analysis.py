@@ -94,6 +94,8 @@ def decision_importance(space: Space, archs: Sequence[Architecture], scores: Seq
     varying = [i for i in range(len(names)) if sizes[i] > 1 and len({r[0][i] for r in rows}) > 1]
     if not varying:
         return Importance([], [], method, len(rows), "every decision took a single value in these trials")
+    if len({score for _, score in rows}) == 1:  # fANOVA has no variance to attribute (optuna raises)
+        return Importance([], [], method, len(rows), "every trial has the same score")
     import optuna
     from optuna.distributions import BaseDistribution, CategoricalDistribution
     from optuna.importance import FanovaImportanceEvaluator

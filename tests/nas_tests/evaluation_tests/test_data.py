@@ -258,7 +258,7 @@ def test_npz_missing_y_names_the_missing_array(tmp_path):
     x, _ = _images()
     path = tmp_path / "no_y.npz"
     np.savez(path, x=x, labels=np.zeros(60))
-    with pytest.raises(ConfigError, match=r"lacks array\(s\) \['y'\]") as err:
+    with pytest.raises(ConfigError, match=r"holds unlabeled data \(its .npz has no array 'y'") as err:
         load_task("npz", path=str(path))
     assert "labels" in str(err.value)  # lists what the file has
 

@@ -95,7 +95,8 @@ def test_channels_last_applies_to_function_images(data_dir: str) -> None:
 @pytest.mark.parametrize("spec, options, message", [
     ("no_such_mod_xyz:load", {}, r"module 'no_such_mod_xyz' cannot be imported"),
     ("my_data_mod:blob", {}, r"has no function 'blob'.*did you mean 'blobs'"),
-    ("my_data_mod:not_a_pair", {}, r"returned ndarray; it must return a pair \(x, y\)"),
+    # x alone is unlabeled data: refused where labels are needed (the ssl evaluator takes it)
+    ("my_data_mod:not_a_pair", {}, r"holds unlabeled data \(its function returned no y\).*add the labels"),
     ("my_data_mod:mismatched", {}, r"y of shape \(9,\) for x of shape \(10, 3\)"),
     ("my_data_mod:five_dims", {}, r"x of shape \(10, 1, 2, 2, 2\).*\(N, F\) tabular rows"),
     ("my_data_mod:with_nan", {}, r"x holds 1 NaN .* \(the first in sample 4\)"),

@@ -75,7 +75,7 @@ BAD_DATA: dict[str, tuple[Callable[[Path], Any], list[str]]] = {
     "an empty file": (lambda p: p.write_bytes(b""), ["not a readable .npz"]),
     "a bare npy array": (lambda p: np.save(open(p, "wb"), x_ok), ["single array"]),
     "wrong keys": (lambda p: _save(p, a=x_ok, b=y_ok), ["lacks array(s) ['x', 'y']"]),
-    "no y": (lambda p: _save(p, x=x_ok), ["lacks array(s) ['y']"]),
+    "no y": (lambda p: _save(p, x=x_ok), ["holds unlabeled data (its .npz has no array 'y'", "add the labels"]),
     "mismatched lengths": (lambda p: _save(p, x=x_ok, y=y_ok[:-5]), ["(60, 3, 8, 8)", "(55,)"]),
     "2-d x for a conv space": (lambda p: _save(p, x=x_ok.reshape(60, -1), y=y_ok),
                                ["holds tabular data (192,)", "space 'nb201' builds image models"]),

@@ -1,0 +1,142 @@
+"""Label-free search end to end: the ``ssl`` evaluator on an ``.npz`` without ``y`` (real digits images), run by
+evolution through the store, resumed with a larger budget and reported; the probe on a few labels; and the data
+problems refused before the first trial, with the field, the value and the fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from nas.core.errors import ConfigError
+from nas.evaluation.ssl import SslEvaluator
+from nas.outputs.report.build import ReportOptions, build_report
+from nas.outputs.view import ExperimentView
+from nas.runtime.config import build, parse_config
+from nas.runtime.experiment import Experiment
+from nas.runtime.preflight import preflight
+from nas.trials.trial import Status, Trial
+
+TRAIN = {"epochs": 1, "batch_size": 32, "optimizer": "adam", "lr": 0.01, "threads": 1, "device": "cpu"}
+
+
+def _npz(tmp_path: Path, labels: bool = False) -> str:
+    d = load_digits()
+    path = tmp_path / ("digits.npz" if labels else "digits_unlabeled.npz")
+    arrays = {"x": d.images[:600].reshape(-1, 1, 8, 8) / 16.0}
+    if labels:
+        arrays["y"] = d.target[:600]
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def _config(task_options: dict[str, Any], strategy: str = "evolution", **evaluator: Any) -> dict[str, Any]:
+    name = evaluator.pop("name", "ssl")
+    options = {"pretext": "rotation", **evaluator.pop("options", {})} if name == "ssl" else {"latency_runs": 0}
+    return {"name": "label_free", "seed": 0, "space": {"name": "nb201", "options": {"C": 4, "N": 1}},
+            "strategy": {"name": strategy, "options": {"population": 2, "sample_size": 2}
+                         if strategy == "evolution" else {}},
+            "evaluator": {"name": name, "task": "npz", "task_options": task_options,
+                          "train": TRAIN, "options": options, **evaluator},
+            "budget": {"max_trials": 3}, "execution": {"executor": "local", "workers": 1}}
+
+
+def test_a_label_free_evolution_search_runs_resumes_and_reports(tmp_path: Path) -> None:
+    cfg = parse_config(_config({"path": _npz(tmp_path)}))
+    report = preflight(cfg)
+    assert report.problem == "unlabeled"
+    directory = tmp_path / "exp"
+    exp = Experiment.create(cfg, directory)
+    try:
+        ranked = exp.run()
+    finally:
+        exp.close()
+    assert len(ranked) == 3, [t.error for t in exp.store.trials()]
+    assert all(0 <= t.score <= 100 and t.score == t.metrics["rotation_acc"] for t in ranked)
+    assert ranked[0].score > 30  # above chance (25%): the candidates learned the pretext
+    assert [t.score for t in ranked] == sorted((t.score for t in ranked), reverse=True)
+    assert "pretext rotation" in ranked[0].info["signal"] and ranked[0].info["labels"] == "not used"
+
+    exp = Experiment.open(directory, max_trials=5)  # resume with a larger budget
+    try:
+        ranked = exp.run()
+    finally:
+        exp.close()
+    assert len(ranked) == 5 and len({t.id for t in ranked}) == 5
+    html = build_report(directory, options=ReportOptions(gradcam=False, draw=1)).path.read_text()
+    assert "rotation_acc" in html
+    assert ExperimentView.open(directory).ranking().ranked[0].score == ranked[0].score
+
+
+@pytest.mark.parametrize("pretext", ["contrastive", "masked"])
+def test_every_pretext_scores_by_its_validation_metric(tmp_path: Path, pretext: str) -> None:
+    extra = {"momentum": 0.9, "queue": 64} if pretext == "contrastive" else {}
+    cfg = parse_config(_config({"path": _npz(tmp_path)}, options={"pretext": pretext, **extra}))
+    evaluator = build(cfg).evaluator
+    assert isinstance(evaluator, SslEvaluator)
+    arch = build(cfg).space.sample(np.random.default_rng(0))
+    first = evaluator.evaluate(Trial(arch=arch, id=0, seed=3))
+    again = evaluator.evaluate(Trial(arch=arch, id=1, seed=3))
+    metric = "contrastive_loss" if pretext == "contrastive" else "masked_mse"
+    assert first.status is Status.COMPLETE, first.error
+    assert first.score == -first.metrics[metric] and first.metrics[metric] > 0
+    assert again.score == first.score  # seeded: the same candidate and seed score the same
+    assert set(first.metrics) <= evaluator.metric_names()
+    if pretext == "contrastive":  # the momentum encoder's keys filled the queue
+        pretext_module, _ = evaluator.pretrain(arch, seed=3)
+        assert pretext_module.queued == 64  # type: ignore[attr-defined]  # Contrastive's own field
+
+
+def test_the_probe_scores_by_knn_accuracy_on_a_fraction_of_the_labels(tmp_path: Path) -> None:
+    cfg = parse_config(_config({"path": _npz(tmp_path, labels=True)},
+                               options={"pretext": "rotation", "probe": {"labels": 0.5, "k": 5}}))
+    parts = build(cfg)
+    result = parts.evaluator.evaluate(Trial(arch=parts.space.sample(np.random.default_rng(1)), id=0, seed=0))
+    assert result.status is Status.COMPLETE, result.error
+    assert result.score == result.metrics["probe_acc"] and 0 <= result.score <= 100
+    assert "5-NN accuracy with 0.5 of the labels" in result.info["signal"]
+
+
+def test_data_problems_are_refused_before_the_first_trial(tmp_path: Path) -> None:
+    unlabeled = {"path": _npz(tmp_path)}
+    with pytest.raises(ConfigError, match=r"evaluator.task = 'npz'.*holds unlabeled data \(its .npz has no array "
+                                          r"'y'; it has \['x'\]\), but this evaluator trains or scores on labels"):
+        preflight(parse_config(_config(unlabeled, name="train", options={})))
+    with pytest.raises(ConfigError, match=r"evaluator.options.probe = \{labels: 0.1\} needs labels, but task 'npz' "
+                                          r"holds unlabeled data"):
+        preflight(parse_config(_config(unlabeled, options={"probe": {"labels": 0.1}})))
+    seq = tmp_path / "seq.npz"
+    np.savez(seq, x=np.random.default_rng(0).normal(size=(40, 24, 1)))
+    data = _config({"path": str(seq)})
+    data["space"] = {"name": "rnn", "options": {"steps": 2, "num_layers": 1, "d_model": 8}}
+    with pytest.raises(ConfigError, match=r"evaluator.options.pretext = 'rotation' needs image data, but the task "
+                                          r"holds sequence data"):
+        preflight(parse_config(data))
+    with pytest.raises(ConfigError, match=r"evaluator.options.pretext = 'jigsaw': choose one of rotation, "
+                                          r"contrastive, masked"):
+        parse_config(_config(unlabeled, options={"pretext": "jigsaw"}))
+    assert not (tmp_path / "exp").exists()
+    json.dumps(_config(unlabeled))  # plain data, as a YAML file would hold
+
+
+MULTI_TRIAL = ["random", "evolution", "rl", "optuna", "gp_bo", "graph_bo"]
+
+
+def test_every_multi_trial_strategy_searches_without_labels(tmp_path: Path) -> None:
+    path = tmp_path / "small.npz"
+    np.savez(path, x=load_digits().images[:120].reshape(-1, 1, 8, 8) / 16.0)
+    for strategy in MULTI_TRIAL:
+        data = _config({"path": str(path)}, strategy=strategy, options={"pretext": "masked"})
+        data["space"]["options"] = {"C": 2, "N": 1}
+        data["budget"]["max_trials"] = 2
+        exp = Experiment.create(parse_config(data), tmp_path / strategy)
+        try:
+            ranked = exp.run()
+        finally:
+            exp.close()
+        assert len(ranked) == 2, (strategy, [t.error for t in exp.store.trials()])
+        assert all(t.score == -t.metrics["masked_mse"] for t in ranked), strategy
