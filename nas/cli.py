@@ -146,6 +146,8 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
                            else (f"test_{measured}", f"test {measured}"))
     val_head = score_header(ranked)
     spec = ".2f" if measured == "accuracy" else ".4g"  # accuracy in %; f1, auroc, r2 in [0, 1]; rmse in units
+    if measured == "fid":  # generators: FID itself (lower is better) and coverage beside it; no test split
+        val_head, test_key, test_head = "fid", "coverage", "coverage"
     vw, tw = max(7, len(val_head)), max(7, len(test_head))
     print(f"  {'rank':>4} {'trial':>5} {val_head:>{vw}} {test_head:>{tw}} {'params':>9}  cell")
     for i, t in enumerate(ranked[:top], start=1):
@@ -156,7 +158,8 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
             cells = " ".join(f"{k}={v}" for k, v in macro["decisions"].items() if k not in macro.get("inactive", []))
         params = t.metrics.get("params")
         test = t.metrics.get(test_key)
-        print(f"  {i:>4} {t.id:>5} {t.score:>{vw}{spec}} {(f'{test:{spec}}' if test is not None else '-'):>{tw}} "
+        value = t.metrics.get("fid", t.score) if measured == "fid" else t.score
+        print(f"  {i:>4} {t.id:>5} {value:>{vw}{spec}} {(f'{test:{spec}}' if test is not None else '-'):>{tw}} "
               f"{(f'{params:,.0f}' if params else '-'):>9}  {cells[:110]}")
 
 
@@ -169,6 +172,10 @@ def _top_heading(ranked: Sequence[object], top: int) -> str:
     if metric is None or metric[0] == "accuracy":
         return f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):"
     name, direction = metric
+    if name == "fid":
+        note = next((t.info.get("fid_note") for t in ranked if getattr(t, "info", {}).get("fid_note")), None)
+        return (f"top {min(top, len(ranked))} by FID against the validation images, lower is better (the score is "
+                f"-fid)" + (f"; {note}:" if note else ":"))
     how = (f"validation {name}, higher is better" if direction == "max"
            else f"validation {name}, lower is better: the score is -{name}")
     return f"top {min(top, len(ranked))} by {how} (the test split is reported, never used to choose):"
@@ -359,6 +366,7 @@ def _cmd_list(kind: str) -> int:
         entries = STRATEGIES.entries()
     else:
         from nas.evaluation.evaluators import EVALUATORS
+        from nas.evaluation.gan import GanEvaluator  # noqa: F401  (registers gan)
         from nas.weightsharing.evaluator import WeightSharingEvaluator  # noqa: F401  (registers weight_sharing)
 
         entries = EVALUATORS.entries()

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nas.core.errors import ConfigError
-from nas.evaluation.gan.discriminator import Discriminator
+from nas.evaluation.gan.discriminator import NORMS, Discriminator
 from nas.evaluation.gan.losses import LOSSES, ns_d_loss, ns_g_loss, wgan_g_loss, wgan_gp_d_loss
 
 __all__ = ["GanConfig", "GanRun", "train_gan", "sample_diversity"]
@@ -40,6 +40,9 @@ class GanConfig:
     gp_weight: float = 10.0
     disc_width: int = 64
     spectral_norm: bool = False
+    #: the discriminator's normalisation (:data:`~nas.evaluation.gan.discriminator.NORMS`); None: ``spectral`` with
+    #: ``spectral_norm``, else ``batch`` for ``ns`` and ``none`` for ``wgan-gp`` (the penalty is per sample)
+    disc_norm: str | None = None
     collapse_ratio: float = 0.25
     diversity_samples: int = 256
 
@@ -54,6 +57,11 @@ class GanConfig:
             raise ConfigError(f"gan.n_critic = {self.n_critic!r}: must be a positive integer")
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"gan.lr = {self.lr!r}: must be a positive number")
+        if self.disc_norm is not None and self.disc_norm not in NORMS:
+            raise ConfigError(f"gan.disc_norm = {self.disc_norm!r}: choose from {', '.join(NORMS)}")
+        if self.disc_norm == "batch" and self.wgan:
+            raise ConfigError("gan.disc_norm = 'batch' with loss 'wgan-gp': the gradient penalty is per sample, batch "
+                              "norm couples the samples; use none or spectral")
         if not 0 <= self.collapse_ratio < 1:
             raise ConfigError(f"gan.collapse_ratio = {self.collapse_ratio!r}: must be in [0, 1)")
 
@@ -65,7 +73,9 @@ class GanConfig:
         """This config with the loss-dependent defaults filled in."""
         return replace(self, lr=self.lr or (1e-4 if self.wgan else 2e-4),
                        betas=self.betas or ((0.0, 0.9) if self.wgan else (0.5, 0.999)),
-                       n_critic=self.n_critic or (5 if self.wgan else 1))
+                       n_critic=self.n_critic or (5 if self.wgan else 1),
+                       disc_norm=self.disc_norm or ("spectral" if self.spectral_norm
+                                                    else ("none" if self.wgan else "batch")))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GanConfig:
@@ -112,8 +122,7 @@ def train_gan(generator: nn.Module, real: torch.Tensor, config: GanConfig, *, se
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        disc = Discriminator(real.shape[1:], width=cfg.disc_width,
-                             norm="spectral" if cfg.spectral_norm else ("none" if cfg.wgan else "batch"))
+        disc = Discriminator(real.shape[1:], width=cfg.disc_width, norm=cfg.disc_norm or "batch")
     generator, disc = generator.to(device).train(), disc.to(device).train()
     assert cfg.lr is not None and cfg.betas is not None and cfg.n_critic is not None  # set by resolved()
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=cfg.betas)
