@@ -173,7 +173,8 @@ def _top_heading(ranked: Sequence[object], top: int) -> str:
         return f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):"
     name, direction = metric
     if name == "fid":
-        note = next((t.info.get("fid_note") for t in ranked if getattr(t, "info", {}).get("fid_note")), None)
+        note = next((info["fid_note"] for info in (getattr(t, "info", None) or {} for t in ranked)
+                     if info.get("fid_note")), None)
         return (f"top {min(top, len(ranked))} by FID against the validation images, lower is better (the score is "
                 f"-fid)" + (f"; {note}:" if note else ":"))
     how = (f"validation {name}, higher is better" if direction == "max"
@@ -312,7 +313,7 @@ def _print_top(view: ExperimentView, top: int) -> None:
     if not ranked:
         print(ranking.reason())
         return
-    header = score_header(ranked) if view.config.evaluator.name == "train" else "score"
+    header = score_header(ranked) if view.config.evaluator.name in ("train", "gan") else "score"
     width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None
     print(_top_heading(ranked, top))
     for line in format_top_table(ranked, top, width, header).splitlines():

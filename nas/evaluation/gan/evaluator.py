@@ -34,8 +34,14 @@ from matplotlib import image as mpl_image
 from torch import nn
 
 from nas.core.errors import ConfigError, did_you_mean
-from nas.evaluation.evaluators import EpochCallback, Evaluator, ModelCompiler, _failure, check_task_name, \
-    register_evaluator
+from nas.evaluation.evaluators import (
+    EpochCallback,
+    Evaluator,
+    ModelCompiler,
+    _failure,
+    check_task_name,
+    register_evaluator,
+)
 from nas.evaluation.gan.features import FeatureNet, extract_features, feature_net
 from nas.evaluation.gan.fid import density_coverage, fid_from_features
 from nas.evaluation.gan.trainer import GanConfig, train_gan
@@ -195,9 +201,9 @@ class GanEvaluator(Evaluator):
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
         try:
-            task, images, net, val_features, floor = self.prepared()
+            _, _, net, val_features, floor = self.prepared()
             start = time.perf_counter()
-            generator, run, task = self.train(trial)
+            generator, run, _ = self.train(trial)
             seconds = time.perf_counter() - start
             device = resolve_device(self.device)
             info = {"signal": f"-FID on {self.task_name}, lower FID is better ({FID_NOTE})", "metric": "fid",
