@@ -550,7 +550,13 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
         if ev.train:
             raise ConfigError(f"evaluator.train = {dict(ev.train)}: the gan evaluator takes its training settings "
                               "in evaluator.options (loss, steps, batch_size, lr, ...); move them there")
-        options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
+        conditional = bool(space.options().get("conditional", False))
+        if "conditional" in ev.options and ev.options["conditional"] != conditional:
+            raise ConfigError(f"evaluator.options.conditional = {ev.options['conditional']!r} but "
+                              f"space.options.conditional = {conditional}: a class-conditional generator needs a "
+                              "class-conditional discriminator and the reverse; set both to the same value")
+        options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed,
+                       conditional=conditional)
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.task is not None or ev.train:

@@ -17,6 +17,11 @@ A config selects it with ``evaluator: {name: gan, task: mnist, options: {...}}``
 Every completed result carries a PNG sample grid (``info["samples_png"]``, base64) of ``grid_samples`` images
 generated from the same fixed latent vectors for every trial (seed :data:`GRID_SEED`), so grids compare across
 trials; the report embeds those of the top trials.
+
+Class-conditional generation: ``conditional: true`` in the space's options (the generator adds a learned class
+embedding to ``z``) goes with ``conditional: true`` here (the default follows the space in a config): the
+discriminator becomes a projection discriminator, every training batch pairs real images with their labels and
+fakes with the same labels, FID samples are class-balanced, and the grid shows one class per column.
 """
 
 from __future__ import annotations
@@ -196,14 +201,28 @@ class GanEvaluator(Evaluator):
         task, images, *_ = self.prepared()
         with seeded(trial.seed):
             generator = self.compiler(trial.arch, task.input_shape, task.num_classes)
-        run = train_gan(generator, images["train"], self.gan, seed=trial.seed, device=resolve_device(self.device))
+        if bool(getattr(generator, "conditional", False)) != self.gan.conditional:
+            raise ConfigError(f"evaluator.options.conditional = {self.gan.conditional} but the space's generator is "
+                              f"{'' if self.gan.conditional else 'class-'}conditional; set both to the same value")
+        labels = torch.as_tensor(task.y_train, dtype=torch.long) if self.gan.conditional else None
+        run = train_gan(generator, images["train"], self.gan, seed=trial.seed, device=resolve_device(self.device),
+                        labels=labels, num_classes=task.num_classes)
         return generator, run, task
+
+    def grid(self, generator: nn.Module, num_classes: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """The fixed inputs of the sample grid (the same for every trial, and the export's check): latent vectors,
+        labels (a conditional generator: one class per column) and the number of columns."""
+        latent = int(getattr(generator, "latent_dim"))  # noqa: B009
+        if not self.gan.conditional:
+            return (*fixed_latents(latent, self.grid_samples), 8)
+        n = -(-self.grid_samples // num_classes) * num_classes
+        return (*fixed_latents(latent, n, num_classes), num_classes)
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
         try:
             _, _, net, val_features, floor = self.prepared()
             start = time.perf_counter()
-            generator, run, _ = self.train(trial)
+            generator, run, task = self.train(trial)
             seconds = time.perf_counter() - start
             device = resolve_device(self.device)
             info = {"signal": f"-FID on {self.task_name}, lower FID is better ({FID_NOTE})", "metric": "fid",
@@ -214,14 +233,15 @@ class GanEvaluator(Evaluator):
                 return Result.failed(run.failure, metrics=metrics, info=info, history=run.history[-1:])
             gen = torch.Generator().manual_seed(trial.seed + 1)
             z = torch.randn(self.eval_samples, int(getattr(generator, "latent_dim")), generator=gen)  # noqa: B009
-            fake = generate(generator, z, device=device)
+            y = torch.arange(self.eval_samples) % task.num_classes if self.gan.conditional else None
+            fake = generate(generator, z, y, device=device)
             fake_features = extract_features(net, fake)
             fid = fid_from_features(val_features, fake_features)
             density, coverage = density_coverage(val_features, fake_features)
             metrics.update(fid=fid, density=density, coverage=coverage, diversity=run.diversity)
             if self.grid_samples:
-                z, y = fixed_latents(int(getattr(generator, "latent_dim")), self.grid_samples)  # noqa: B009
-                grid = sample_grid(generate(generator, z, y, device=device))
+                z, y, columns = self.grid(generator, task.num_classes)
+                grid = sample_grid(generate(generator, z, y, device=device), columns)
                 info["samples_png"] = base64.b64encode(png_bytes(grid)).decode("ascii")
             return Result(Status.COMPLETE, score=-fid, metrics=metrics, info=info, history=run.history[-1:])
         except Exception as err:  # a bad candidate is data, not a crash
