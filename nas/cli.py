@@ -478,15 +478,23 @@ def _print_export(result: ExportReport) -> int:
     models = result.manifest["models"]
     metric = models[0]["metrics"].get("metric", "accuracy") if models else "accuracy"
     val_key, test_key = ("val_acc", "test_acc") if metric == "accuracy" else (f"val_{metric}", f"test_{metric}")
-    print(f"exported (val: the search's validation {metric}; test: the exported model's test {metric}):")
-    print(f"  {'rank':>4} {'trial':>5} {'val':>9} {'test':>9}  {'max abs diff':>12}  verified formats")
+    if models and models[0].get("model_kind") == "generator":  # the search's FID and coverage; no test split
+        val_key, test_key = "fid", "coverage"
+        note = models[0]["metrics"]["fid_note"]
+        print(f"exported generators (fid, coverage: the search's, lower FID is better; {note}; verified: the same "
+              "images from the same fixed latent vectors):")
+        print(f"  {'rank':>4} {'trial':>5} {'fid':>9} {'coverage':>9}  {'max abs diff':>12}  verified formats")
+    else:
+        print(f"exported (val: the search's validation {metric}; test: the exported model's test {metric}):")
+        print(f"  {'rank':>4} {'trial':>5} {'val':>9} {'test':>9}  {'max abs diff':>12}  verified formats")
     for m in models:
         v = m["verification"]
         diff = "-" if v.get("max_abs_diff") is None else f"{v['max_abs_diff']:.1e}"
         formats = " ".join(f"{k}{'' if e['ok'] else '(FAILED)'}" for k, e in v.get("formats", {}).items())
         metrics = m["metrics"]
         who = m.get("baseline") or m["trial_id"]
-        print(f"  {m['rank']:>4} {who:>5} {metrics[f'search_{val_key}']:>9.4g} {metrics[test_key]:>9.4g}"
+        val = metrics[val_key] if m.get("model_kind") == "generator" else metrics[f"search_{val_key}"]
+        print(f"  {m['rank']:>4} {who:>5} {val:>9.4g} {metrics[test_key]:>9.4g}"
               f"  {diff:>12}  {formats}")
     from pathlib import Path
 

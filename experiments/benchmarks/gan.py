@@ -11,7 +11,7 @@ penalty costs several non-saturating ones).
 FIDs are Fréchet distances in the features of a classifier trained on the task once (cached), NOT Inception FIDs:
 Inception weights cannot be downloaded offline. Lower is better; they compare only with each other.
 
-    python experiments/benchmarks/gan.py --steps 250 --candidates 24 --out runs/gan_bench
+    python experiments/benchmarks/gan.py --steps 100 --channels 16 --disc-width 32 --candidates 24 --out runs/gan_bench
 
 prints one line per run and a summary (search cost, best architecture), and writes the best generator's sample
 grid to ``--grid`` (``experiments/benchmarks/gan_best_samples.png``). A run that was stopped resumes from ``--out``.
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--latent-dim", type=int, default=64)
+    parser.add_argument("--disc-width", type=int, default=64, help="width of the fixed DCGAN discriminator")
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--candidates", type=int, default=24, help="evolution candidates (0: references only)")
     parser.add_argument("--seed", type=int, default=0)
@@ -92,7 +93,8 @@ def main() -> None:
 
     def config(name: str, strategy: dict[str, Any], loss: str, trials: int) -> dict[str, Any]:
         steps = args.steps if loss == "ns" else max(1, args.steps // 5)
-        options = {"loss": loss, "steps": steps, "batch_size": args.batch_size, "eval_samples": args.eval_samples,
+        options = {"loss": loss, "steps": steps, "batch_size": args.batch_size, "disc_width": args.disc_width,
+                   "eval_samples": args.eval_samples,
                    "cache_dir": str(cache.resolve()), "grid_samples": 64, "device": "cpu"}
         return {"name": name, "seed": args.seed, "space": space, "strategy": strategy,
                 "evaluator": {"name": "gan", "task": args.task, "options": options},
