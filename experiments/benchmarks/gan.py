@@ -11,7 +11,7 @@ penalty costs several non-saturating ones).
 FIDs are Fréchet distances in the features of a classifier trained on the task once (cached), NOT Inception FIDs:
 Inception weights cannot be downloaded offline. Lower is better; they compare only with each other.
 
-    python experiments/benchmarks/gan.py --steps 100 --channels 16 --disc-width 32 --candidates 24 --out runs/gan_bench
+    python experiments/benchmarks/gan.py --steps 60 --channels 16 --disc-width 32 --candidates 24 --out runs/gan_bench
 
 prints one line per run and a summary (search cost, best architecture), and writes the best generator's sample
 grid to ``--grid`` (``experiments/benchmarks/gan_best_samples.png``). A run that was stopped resumes from ``--out``.
@@ -76,10 +76,11 @@ def _run(name: str, directory: Path, config: dict[str, Any]) -> tuple[Experiment
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="mnist")
-    parser.add_argument("--steps", type=int, default=250, help="discriminator steps per candidate (see the docstring)")
+    parser.add_argument("--steps", type=int, default=100, help="discriminator steps per candidate (see the docstring)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--latent-dim", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (1: fastest under load)")
     parser.add_argument("--disc-width", type=int, default=64, help="width of the fixed DCGAN discriminator")
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--candidates", type=int, default=24, help="evolution candidates (0: references only)")
@@ -98,7 +99,8 @@ def main() -> None:
                    "cache_dir": str(cache.resolve()), "grid_samples": 64, "device": "cpu"}
         return {"name": name, "seed": args.seed, "space": space, "strategy": strategy,
                 "evaluator": {"name": "gan", "task": args.task, "options": options},
-                "budget": {"max_trials": trials}, "execution": {"executor": "local", "workers": 1}}
+                "budget": {"max_trials": trials},
+                "execution": {"executor": "local", "workers": 1, "threads_per_trial": args.threads}}
 
     floor_evaluator = GanEvaluator(compiler=None, task=args.task,  # type: ignore[arg-type]  # the floor compiles nothing
                                    eval_samples=args.eval_samples, cache_dir=cache, data_seed=args.seed)

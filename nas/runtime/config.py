@@ -557,6 +557,8 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
                               "class-conditional discriminator and the reverse; set both to the same value")
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed,
                        conditional=conditional)
+        if cfg.execution.threads_per_trial and "threads" not in options:
+            options["threads"] = cfg.execution.threads_per_trial
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.task is not None or ev.train:

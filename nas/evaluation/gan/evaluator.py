@@ -64,7 +64,7 @@ FID_NOTE = ("FID on the features of a classifier trained on the task (not Incept
 #: seed of the latent vectors (and labels) every sample grid and export check is drawn from
 GRID_SEED = 0
 #: the evaluator's own options (the others are GanConfig fields)
-EVALUATOR_OPTIONS = ("eval_samples", "feature_epochs", "cache_dir", "grid_samples", "device")
+EVALUATOR_OPTIONS = ("eval_samples", "feature_epochs", "cache_dir", "grid_samples", "device", "threads")
 #: the training options, the fields of GanConfig
 GAN_OPTIONS = tuple(GanConfig.__dataclass_fields__)
 
@@ -133,6 +133,8 @@ class GanEvaluator(Evaluator):
         grid_samples: images of the sample grid in each result's ``info["samples_png"]`` (0: none).
         data_seed: seed of the data split and of the feature classifier.
         device: where generators train (``auto``, the default: CUDA when available).
+        threads: torch's CPU threads while a trial trains (None: torch's default; a config's
+            ``execution.threads_per_trial`` when unset). One thread is much faster on a loaded machine.
     """
 
     name = "gan"
@@ -141,7 +143,7 @@ class GanEvaluator(Evaluator):
     def __init__(self, *, compiler: ModelCompiler, task: str = "mnist", task_options: Mapping[str, Any] | None = None,
                  gan: GanConfig | Mapping[str, Any] | None = None, eval_samples: int = 1000, feature_epochs: int = 5,
                  cache_dir: str | Path | None = None, grid_samples: int = 32, data_seed: int = 0,
-                 device: str = "auto", **gan_options: Any) -> None:
+                 device: str = "auto", threads: int | None = None, **gan_options: Any) -> None:
         problem = check_task_name(task, task_options)
         kind = task_kind(task)
         if problem != "classification" or kind not in (None, "image"):
@@ -162,6 +164,9 @@ class GanEvaluator(Evaluator):
                                 ("grid_samples", grid_samples, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"evaluator.options.{key} = {value!r}: must be an integer >= {low}")
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise ConfigError(f"evaluator.options.threads = {threads!r}: must be a positive integer")
+        self.threads = threads
         if device not in ("cpu", "cuda", "auto") and not str(device).startswith("cuda:"):
             raise ConfigError(f"evaluator.options.device = {device!r}: use cpu, cuda, cuda:N or auto")
         self.compiler = compiler
@@ -199,6 +204,8 @@ class GanEvaluator(Evaluator):
         CPU): the generator, the :class:`~nas.evaluation.gan.trainer.GanRun` and the task. Export retrains the
         best generators with it."""
         task, images, *_ = self.prepared()
+        if self.threads:
+            torch.set_num_threads(self.threads)
         with seeded(trial.seed):
             generator = self.compiler(trial.arch, task.input_shape, task.num_classes)
         if bool(getattr(generator, "conditional", False)) != self.gan.conditional:
