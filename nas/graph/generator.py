@@ -96,7 +96,9 @@ class GeneratorNetwork(nn.Module):
         self.embed: nn.Embedding | None = nn.Embedding(num_classes, latent) if self.conditional else None
         #: columns of the single-tensor input: the latent vector, and the one-hot label when conditional
         self.input_size = latent + (num_classes if self.conditional else 0)
-        self.check = InputCheck((self.input_size,), f"latent vectors (N, {self.input_size})")
+        self.check = InputCheck((self.input_size,), f"packed [z, one_hot(y)] (N, {self.input_size}), or forward(z, y) "
+                                                    "with labels y," if self.conditional
+                                else f"latent vectors (N, {self.input_size})")
         self.fc = nn.Linear(latent, C * self.base[0] * self.base[1])
         self.C = C
         self.cells = nn.ModuleList(GeneratorCell(arch.cell(n), C, n) for n in names)
