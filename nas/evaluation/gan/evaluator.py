@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib import image as mpl_image
+from PIL import Image
 from torch import nn
 
 from nas.core.errors import ConfigError, did_you_mean
@@ -113,10 +113,11 @@ def sample_grid(images: torch.Tensor, columns: int = 8) -> np.ndarray:
 
 
 def png_bytes(grid: np.ndarray, scale: int = 2) -> bytes:
-    """``grid`` (from :func:`sample_grid`) as PNG bytes, each pixel repeated ``scale`` times per side."""
-    big = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    """``grid`` (from :func:`sample_grid`) as PNG bytes (8-bit grey or RGB), each pixel repeated ``scale`` times per
+    side. Pillow (a dependency of matplotlib) writes it."""
+    big = np.ascontiguousarray(grid.repeat(scale, axis=0).repeat(scale, axis=1))
     buf = io.BytesIO()
-    mpl_image.imsave(buf, big, cmap="gray" if big.ndim == 2 else None, vmin=0, vmax=255, format="png")
+    Image.fromarray(big).save(buf, format="PNG", optimize=True)  # uint8: grey (H, W) or RGB (H, W, 3)
     return buf.getvalue()
 
 
