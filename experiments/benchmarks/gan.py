@@ -145,7 +145,7 @@ def main() -> None:
         print("best generator: " + "; ".join(f"{n}: " + " ".join(f"{s}>{d}:{op}" for s, d, op in c.edges)
                                              for n, c in best.arch.cells.items()))
         stored = mpl_image.imread(io.BytesIO(base64.b64decode(best.info["samples_png"])))  # drawn at 2x: halve
-        grey = (stored[::2, ::2, 0] * 255).round().astype(np.uint8)
+        grey = ((stored if stored.ndim == 2 else stored[..., 0])[::2, ::2] * 255).round().astype(np.uint8)
         Path(args.grid).write_bytes(png_bytes(grey, scale=1))
         print(f"sample grid of the best generator: {Path(args.grid).name}")
 
