@@ -233,7 +233,8 @@ class GanEvaluator(Evaluator):
             generator, run, task = self.train(trial)
             seconds = time.perf_counter() - start
             device = resolve_device(self.device)
-            info = {"signal": f"-FID on {self.task_name}, lower FID is better ({FID_NOTE})", "metric": "fid",
+            info = {"signal": f"-FID on {self.task_name} (classifier features, not Inception; lower FID is better)",
+                    "metric": "fid",
                     "direction": "min", "loss": self.gan.loss, "budget": f"{self.gan.steps} generator steps",
                     "fid_note": FID_NOTE}
             metrics = {"params": float(count_params(generator)), "train_seconds": seconds, "fid_floor": floor}
