@@ -15,6 +15,7 @@ from nas import references
 from nas.core.errors import ConfigError, UnknownNameError
 from nas.evaluation.benchmarks import load_nb201
 from nas.evaluation.evaluators import NB201Evaluator, ProxyEvaluator, TrainEvaluator, get_evaluator, list_evaluators
+from nas.evaluation.gan import GanEvaluator
 from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
 from nas.evaluation.proxies import PROXIES, naswot, synflow
 from nas.graph.compiler import build_model
@@ -42,8 +43,9 @@ def all_archs():
 
 
 def test_registry_lists_the_built_in_evaluators():
-    # weight_sharing lives a layer above evaluation and registers itself when imported (the runtime imports it)
-    assert set(list_evaluators()) == {"train", "nb201", "proxy", WeightSharingEvaluator.name}
+    # weight_sharing lives a layer above evaluation and gan in its own package; each registers itself when imported
+    # (the runtime imports both)
+    assert set(list_evaluators()) == {"train", "nb201", "proxy", WeightSharingEvaluator.name, GanEvaluator.name}
     with pytest.raises(UnknownNameError, match="did you mean 'nb201'"):
         get_evaluator("nb210")
 
