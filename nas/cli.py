@@ -146,6 +146,8 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
                            else (f"test_{measured}", f"test {measured}"))
     val_head = score_header(ranked)
     spec = ".2f" if measured == "accuracy" else ".4g"  # accuracy in %; f1, auroc, r2 in [0, 1]; rmse in units
+    if measured == "fid":  # generators: FID itself (lower is better) and coverage beside it; no test split
+        val_head, test_key, test_head = "fid", "coverage", "coverage"
     vw, tw = max(7, len(val_head)), max(7, len(test_head))
     print(f"  {'rank':>4} {'trial':>5} {val_head:>{vw}} {test_head:>{tw}} {'params':>9}  cell")
     for i, t in enumerate(ranked[:top], start=1):
@@ -156,7 +158,8 @@ def _print_ranked(exp: Experiment, top: int = 5) -> None:
             cells = " ".join(f"{k}={v}" for k, v in macro["decisions"].items() if k not in macro.get("inactive", []))
         params = t.metrics.get("params")
         test = t.metrics.get(test_key)
-        print(f"  {i:>4} {t.id:>5} {t.score:>{vw}{spec}} {(f'{test:{spec}}' if test is not None else '-'):>{tw}} "
+        value = t.metrics.get("fid", t.score) if measured == "fid" else t.score
+        print(f"  {i:>4} {t.id:>5} {value:>{vw}{spec}} {(f'{test:{spec}}' if test is not None else '-'):>{tw}} "
               f"{(f'{params:,.0f}' if params else '-'):>9}  {cells[:110]}")
 
 
@@ -169,6 +172,11 @@ def _top_heading(ranked: Sequence[object], top: int) -> str:
     if metric is None or metric[0] == "accuracy":
         return f"top {min(top, len(ranked))} by validation score (test accuracy is reported, never used to choose):"
     name, direction = metric
+    if name == "fid":
+        note = next((info["fid_note"] for info in (getattr(t, "info", None) or {} for t in ranked)
+                     if info.get("fid_note")), None)
+        return (f"top {min(top, len(ranked))} by FID against the validation images, lower is better (the score is "
+                f"-fid)" + (f"; {note}:" if note else ":"))
     how = (f"validation {name}, higher is better" if direction == "max"
            else f"validation {name}, lower is better: the score is -{name}")
     return f"top {min(top, len(ranked))} by {how} (the test split is reported, never used to choose):"
@@ -317,7 +325,7 @@ def _print_top(view: ExperimentView, top: int) -> None:
     if not ranked:
         print(ranking.reason())
         return
-    header = score_header(ranked) if view.config.evaluator.name == "train" else "score"
+    header = score_header(ranked) if view.config.evaluator.name in ("train", "gan") else "score"
     width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None
     print(_top_heading(ranked, top))
     for line in format_top_table(ranked, top, width, header).splitlines():
@@ -371,6 +379,7 @@ def _cmd_list(kind: str) -> int:
         entries = STRATEGIES.entries()
     else:
         from nas.evaluation.evaluators import EVALUATORS
+        from nas.evaluation.gan import GanEvaluator  # noqa: F401  (registers gan)
         from nas.evaluation.ssl import SslEvaluator  # noqa: F401  (registers ssl)
         from nas.weightsharing.evaluator import WeightSharingEvaluator  # noqa: F401  (registers weight_sharing)
 
@@ -522,15 +531,23 @@ def _print_export(result: ExportReport) -> int:
     models = result.manifest["models"]
     metric = models[0]["metrics"].get("metric", "accuracy") if models else "accuracy"
     val_key, test_key = ("val_acc", "test_acc") if metric == "accuracy" else (f"val_{metric}", f"test_{metric}")
-    print(f"exported (val: the search's validation {metric}; test: the exported model's test {metric}):")
-    print(f"  {'rank':>4} {'trial':>5} {'val':>9} {'test':>9}  {'max abs diff':>12}  verified formats")
+    if models and models[0].get("model_kind") == "generator":  # the search's FID and coverage; no test split
+        val_key, test_key = "fid", "coverage"
+        note = models[0]["metrics"]["fid_note"]
+        print(f"exported generators (fid, coverage: the search's, lower FID is better; {note}; verified: the same "
+              "images from the same fixed latent vectors):")
+        print(f"  {'rank':>4} {'trial':>5} {'fid':>9} {'coverage':>9}  {'max abs diff':>12}  verified formats")
+    else:
+        print(f"exported (val: the search's validation {metric}; test: the exported model's test {metric}):")
+        print(f"  {'rank':>4} {'trial':>5} {'val':>9} {'test':>9}  {'max abs diff':>12}  verified formats")
     for m in models:
         v = m["verification"]
         diff = "-" if v.get("max_abs_diff") is None else f"{v['max_abs_diff']:.1e}"
         formats = " ".join(f"{k}{'' if e['ok'] else '(FAILED)'}" for k, e in v.get("formats", {}).items())
         metrics = m["metrics"]
         who = m.get("baseline") or m["trial_id"]
-        print(f"  {m['rank']:>4} {who:>5} {metrics[f'search_{val_key}']:>9.4g} {metrics[test_key]:>9.4g}"
+        val = metrics[val_key] if m.get("model_kind") == "generator" else metrics[f"search_{val_key}"]
+        print(f"  {m['rank']:>4} {who:>5} {val:>9.4g} {metrics[test_key]:>9.4g}"
               f"  {diff:>12}  {formats}")
     from pathlib import Path
 

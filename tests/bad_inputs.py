@@ -38,6 +38,13 @@ BASES: dict[str, dict[str, Any]] = {
             "evaluator": {"name": "train", "task": "npz", "task_options": {"path": "{data}"},
                           "train": {"epochs": 1}},
             "budget": {"max_trials": 1}, "execution": {"executor": "local", "workers": 1}},
+    # a GAN search: a tiny generator on digits, a few steps
+    "gan": {"name": "bad", "seed": 0, "space": {"name": "gan", "options": {"C": 4, "latent_dim": 8}},
+            "strategy": {"name": "random"},
+            "evaluator": {"name": "gan", "task": "digits",
+                          "options": {"steps": 2, "batch_size": 16, "disc_width": 8, "eval_samples": 50,
+                                      "feature_epochs": 1, "collapse_ratio": 0.0, "grid_samples": 0}},
+            "budget": {"max_trials": 1}, "execution": {"executor": "local", "workers": 1}},
 }
 
 SEARCH = ("search", "{config}", "--out", "{out}", "--quiet")
@@ -733,4 +740,37 @@ SSL: list[Bad] = [
          r"evaluator.options.mask_ratio = 1.0: must be a number in \[0.01, 0.99\]"),
 ]
 
-CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS + TRANSFER + TRACKING + SSL
+# -- configs: the gan base (generator search) ------------------------------------------------------------------------
+GAN: list[Bad] = [
+    _cfg("gan evaluator on a classifier space", {"evaluator": {"name": "gan", "task": "digits"}},
+         r"evaluator.name = 'gan' trains generators, but space.name = 'nb201' compiles classifiers"),
+    _cfg("nb201 evaluator on the gan space", {"evaluator": {"name": "nb201"}},
+         r"evaluator.name = 'nb201' trains or scores classifiers, but space.name = 'gan' compiles generators.*"
+         r"evaluator.name = 'gan'", base="gan"),
+    _cfg("gan option misspelt", {"evaluator.options.step": 3},
+         r"evaluator.options.step is not an option of the gan evaluator.*did you mean 'steps'", base="gan"),
+    _cfg("gan loss unknown", {"evaluator.options.loss": "hinge"},
+         r"evaluator.options.loss = 'hinge': choose from ns, wgan-gp", base="gan"),
+    _cfg("gan steps zero", {"evaluator.options.steps": 0},
+         r"evaluator.options.steps = 0: must be a positive integer", base="gan"),
+    _cfg("wgan-gp critic with batch norm",
+         {"evaluator.options.loss": "wgan-gp", "evaluator.options.disc_norm": "batch"},
+         r"evaluator.options.disc_norm = 'batch' with loss 'wgan-gp'.*use none or spectral", base="gan"),
+    _cfg("gan discriminator norm unknown", {"evaluator.options.disc_norm": "layer"},
+         r"evaluator.options.disc_norm = 'layer': choose from batch, spectral, none", base="gan"),
+    _cfg("gan eval_samples below 2", {"evaluator.options.eval_samples": 1},
+         r"evaluator.options.eval_samples = 1: must be an integer >= 2", base="gan"),
+    _cfg("gan evaluator without a task", None, r"evaluator.task: missing; the gan evaluator", base="gan",
+         drop=("evaluator.task",)),
+    _cfg("gan evaluator on a sequence task", {"evaluator.task": "italy_power"},
+         r"evaluator.task = 'italy_power' holds sequence data but space 'gan' builds image models",
+         base="gan"),
+    _cfg("conditional space, unconditional gan evaluator",
+         {"space.options.conditional": True, "evaluator.options.conditional": False},
+         r"evaluator.options.conditional = False but space.options.conditional = True", base="gan"),
+    _cfg("gan evaluator with a train section", {"evaluator.train": {"epochs": 2}},
+         r"evaluator.train = \{'epochs': 2\}: the gan evaluator takes its training settings in evaluator.options",
+         base="gan"),
+]
+
+CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS + TRANSFER + TRACKING + SSL + GAN

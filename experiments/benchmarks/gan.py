@@ -1,85 +1,153 @@
-"""GAN search benchmark: the FID floor, the DCGAN and WGAN-GP references, and a small evolution search in the
-``gan`` space, all at one per-candidate budget on a task (default ``mnist``, 28x28).
+"""GAN search benchmark: the FID floor, the DCGAN and WGAN-GP references and an evolution search in the ``gan``
+space, every run through the normal path (a config, :class:`~nas.runtime.experiment.Experiment`, the runner and its
+SQLite store; the local executor), all at one per-candidate budget on a task (default ``mnist``, 28x28).
+
+Budget: ``--steps`` discriminator steps per candidate. The non-saturating (DCGAN) loss takes one discriminator step
+per generator step, so a candidate and the DCGAN reference train ``--steps`` generator steps; WGAN-GP takes 5 critic
+steps per generator step, so it trains ``--steps / 5`` generator steps: every run sees the same number of real
+batches in its discriminator (equal discriminator steps, not equal wall time: a WGAN-GP critic step with its gradient
+penalty costs several non-saturating ones).
 
 FIDs are Fréchet distances in the features of a classifier trained on the task once (cached), NOT Inception FIDs:
 Inception weights cannot be downloaded offline. Lower is better; they compare only with each other.
 
-    python experiments/benchmarks/gan.py --steps 100 --candidates 24
+    python experiments/benchmarks/gan.py --steps 60 --channels 16 --disc-width 32 --candidates 24 --out runs/gan_bench
 
-prints one line per run (as it finishes) and a summary; RESULTS.md's ``gan`` section was written from that output.
+prints one line per run and a summary (search cost, best architecture), and writes the best generator's sample
+grid to ``--grid`` (``experiments/benchmarks/gan_best_samples.png``). A run that was stopped resumes from ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from nas.evaluation.gan import FID_NOTE, GanConfig, GanEvaluator
+import numpy as np
+from matplotlib import image as mpl_image
+
+from nas.evaluation.gan import FID_NOTE, GanEvaluator
+from nas.evaluation.gan.evaluator import png_bytes
+from nas.graph.architecture import Architecture
+from nas.runtime.config import parse_config
+from nas.runtime.experiment import Experiment
+from nas.storage.store import StoredTrial
 from nas.trials.trial import Result, Trial
-from search_spaces import get_space
 from search_spaces.gan import GAN_REFERENCES
-from strategies import get_strategy
+from strategies import Strategy, register_strategy
+
+HERE = Path(__file__).resolve().parent
 
 
-def _row(label: str, result: Result) -> str:
-    m = result.metrics
-    if not result.ok:
-        return f"{label:<28} FAILED: {result.error}  params={m.get('params', 0):,.0f}"
+@register_strategy
+class GanReference(Strategy):
+    """Proposes one hand-designed generator of the ``gan`` space (``reference``, see ``GAN_REFERENCES``): how a
+    reference runs through the same runner and store as the search."""
+
+    name = "gan_reference"
+
+    def __init__(self, *, reference: str = "dcgan", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reference = reference
+
+    def _propose(self, n: int) -> Sequence[Architecture]:
+        return [self.space.reference(self.reference)] * n  # type: ignore[attr-defined]  # the gan space
+
+    def _observe(self, trial: Trial, result: Result) -> None:
+        return None
+
+
+def _row(label: str, t: StoredTrial) -> str:
+    m = t.metrics
+    if t.status != "COMPLETE":
+        return f"{label:<28} {t.status}: {t.error}  params={m.get('params', 0):,.0f}"
     return (f"{label:<28} fid={m['fid']:8.3f}  density={m['density']:.3f}  coverage={m['coverage']:.3f}  "
             f"params={m['params']:,.0f}  seconds={m['train_seconds']:.0f}")
+
+
+def _run(name: str, directory: Path, config: dict[str, Any]) -> tuple[Experiment, float]:
+    """Run (or resume) the experiment of ``config`` in ``directory``; returns it and the wall seconds it took."""
+    start = time.perf_counter()
+    exp = (Experiment.open(directory) if (directory / "config.yaml").exists()
+           else Experiment.create(parse_config(config), directory))
+    exp.run()
+    return exp, time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="mnist")
-    parser.add_argument("--steps", type=int, default=100, help="generator steps per candidate")
+    parser.add_argument("--steps", type=int, default=100, help="discriminator steps per candidate (see the docstring)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--latent-dim", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (1: fastest under load)")
+    parser.add_argument("--disc-width", type=int, default=64, help="width of the fixed DCGAN discriminator")
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--candidates", type=int, default=24, help="evolution candidates (0: references only)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache-dir", default=None, help="where the feature classifier is cached")
+    parser.add_argument("--out", default="runs/gan_bench", help="experiment directories (resumed when present)")
+    parser.add_argument("--grid", default=str(HERE / "gan_best_samples.png"), help="the best generator's samples")
     args = parser.parse_args()
+    out = Path(args.out)
+    cache = out / "feature_cache"
+    space = {"name": "gan", "options": {"C": args.channels, "latent_dim": args.latent_dim}}
 
-    space = get_space("gan", C=args.channels, latent_dim=args.latent_dim)
-    budget = {"steps": args.steps, "batch_size": args.batch_size}
+    def config(name: str, strategy: dict[str, Any], loss: str, trials: int) -> dict[str, Any]:
+        steps = args.steps if loss == "ns" else max(1, args.steps // 5)
+        options = {"loss": loss, "steps": steps, "batch_size": args.batch_size, "disc_width": args.disc_width,
+                   "eval_samples": args.eval_samples,
+                   "cache_dir": str(cache.resolve()), "grid_samples": 64, "device": "cpu"}
+        return {"name": name, "seed": args.seed, "space": space, "strategy": strategy,
+                "evaluator": {"name": "gan", "task": args.task, "options": options},
+                "budget": {"max_trials": trials},
+                "execution": {"executor": "local", "workers": 1, "threads_per_trial": args.threads}}
 
-    def evaluator(loss: str) -> GanEvaluator:
-        return GanEvaluator(compiler=space.compiler(), task=args.task, gan=GanConfig(loss=loss, **budget),
-                            eval_samples=args.eval_samples, cache_dir=args.cache_dir, data_seed=args.seed)
-
-    ns = evaluator("ns")
+    floor_evaluator = GanEvaluator(compiler=None, task=args.task,  # type: ignore[arg-type]  # the floor compiles nothing
+                                   eval_samples=args.eval_samples, cache_dir=cache, data_seed=args.seed)
     start = time.perf_counter()
-    floor = ns.prepared()[-1]
+    floor = floor_evaluator.prepared()[-1]
     print(f"# {FID_NOTE}")
-    print(f"# task {args.task}, budget {budget}, C={args.channels}, latent_dim={args.latent_dim}, "
-          f"eval_samples={args.eval_samples}; feature network ready in {time.perf_counter() - start:.0f}s")
+    print(f"# task {args.task}, {args.steps} discriminator steps per candidate (ns: {args.steps} generator steps, "
+          f"wgan-gp: {max(1, args.steps // 5)}), batch {args.batch_size}, C={args.channels}, "
+          f"latent_dim={args.latent_dim}, eval_samples={args.eval_samples}; feature network ready in "
+          f"{time.perf_counter() - start:.0f}s")
     print(f"{'floor (val vs train)':<28} fid={floor:8.3f}", flush=True)
     best_ref = float("inf")
     for name, (_, loss) in GAN_REFERENCES.items():
-        ev = ns if loss == "ns" else evaluator(loss)
-        if loss != "ns":
-            ev._state = ns.prepared()  # the same task, images and feature network
-        result = ev.evaluate(Trial(id=0, arch=space.reference(name), seed=args.seed))
-        print(_row(f"reference {name} ({loss})", result), flush=True)
-        if result.ok:
-            best_ref = min(best_ref, result.metrics["fid"])
-    if args.candidates:
-        strategy = get_strategy("evolution", space=space, seed=args.seed, population=8, sample_size=3)
-        best = (float("inf"), None)
-        search_start = time.perf_counter()
-        done = 0
-        while done < args.candidates:
-            for trial in strategy.ask(1):
-                result = ns.evaluate(trial)
-                strategy.tell(trial, result)
-                done += 1
-                print(_row(f"candidate {done}", result), flush=True)
-                if result.ok and result.metrics["fid"] < best[0]:
-                    best = (result.metrics["fid"], trial.arch)
-        print(f"search: {done} candidates in {time.perf_counter() - search_start:.0f}s; best fid {best[0]:.3f} "
-              f"(best reference {best_ref:.3f}); best generator: {best[1]!r}")
+        exp, _ = _run(name, out / f"reference_{name}",
+                      config(f"gan_reference_{name}", {"name": "gan_reference", "options": {"reference": name}},
+                             loss, 1))
+        (t,) = exp.store.trials()
+        print(_row(f"reference {name} ({loss})", t), flush=True)
+        if t.status == "COMPLETE":
+            best_ref = min(best_ref, t.metrics["fid"])
+    if not args.candidates:
+        return
+    exp, seconds = _run("search", out / "search",
+                        config("gan_search", {"name": "evolution", "options": {"population": 8, "sample_size": 3}},
+                               "ns", args.candidates))
+    trials = sorted(exp.store.trials(), key=lambda t: t.id)
+    for i, t in enumerate(trials, start=1):
+        print(_row(f"candidate {i} (trial {t.id})", t), flush=True)
+    ranked = exp.ranking().ranked
+    train_seconds = sum(t.metrics.get("train_seconds", 0.0) for t in trials)
+    print(f"search: {len(trials)} candidates, {sum(t.status == 'COMPLETE' for t in trials)} complete; "
+          f"{train_seconds:.0f}s of training and evaluation, {seconds:.0f}s wall in this run")
+    if ranked:
+        best = ranked[0]
+        print(f"best: trial {best.id}, fid {best.metrics['fid']:.3f} (best reference {best_ref:.3f}), "
+              f"coverage {best.metrics['coverage']:.3f}, params {best.metrics['params']:,.0f}")
+        print("best generator: " + "; ".join(f"{n}: " + " ".join(f"{s}>{d}:{op}" for s, d, op in c.edges)
+                                             for n, c in best.arch.cells.items()))
+        stored = mpl_image.imread(io.BytesIO(base64.b64decode(best.info["samples_png"])))  # drawn at 2x: halve
+        grey = ((stored if stored.ndim == 2 else stored[..., 0])[::2, ::2] * 255).round().astype(np.uint8)
+        Path(args.grid).write_bytes(png_bytes(grey, scale=1))
+        print(f"sample grid of the best generator: {Path(args.grid).name}")
 
 
 if __name__ == "__main__":

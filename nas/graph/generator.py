@@ -11,7 +11,10 @@ leaving the input node of a cell must upsample (``up_*`` or ``none``); every oth
 
 The compiled module takes ``z`` of shape ``(N, latent_dim)`` (``latent_dim`` is an attribute of the module) and
 returns ``(N, C, H, W)``. ``num_classes`` is accepted for the compiler's signature; with ``num_classes > 1`` and
-macro ``conditional: true`` the generator adds a learned class embedding to ``z`` and takes ``forward(z, y)``.
+macro ``conditional: true`` the generator adds a learned class embedding to ``z`` and takes ``forward(z, y)``, or
+one packed input ``forward(x)`` with ``x = [z, one_hot(y)]`` of shape ``(N, latent_dim + num_classes)`` (the same
+images: ``one_hot(y) @ embedding`` is the embedding's row ``y``); the packed form is what exports take, a single
+tensor in (:attr:`GeneratorNetwork.input_size` columns).
 
 The ``translator`` skeleton (:class:`TranslatorNetwork`) maps an image to an image of the same shape (CycleGAN
 generators, Zhu et al. 2017): macro ``layers``, a list of ``[cell_name, channels]`` run in order (each a ``gen``
@@ -35,6 +38,7 @@ from nas.core.errors import InvalidArchitectureError, ShapeError
 from nas.graph.architecture import Architecture, Cell
 from nas.graph.ops import GEN_OPS
 from nas.graph.ops.generator import resolution_scale
+from nas.graph.standalone import InputCheck
 
 __all__ = ["GeneratorCell", "GeneratorNetwork", "TranslatorCell", "TranslatorNetwork"]
 
@@ -99,7 +103,12 @@ class GeneratorNetwork(nn.Module):
         self.image_shape = (c_img, height, width)
         self.base = (height // scale, width // scale)
         self.conditional = bool(macro.get("conditional", False)) and num_classes > 1
-        self.embed: nn.Module | None = nn.Embedding(num_classes, latent) if self.conditional else None
+        self.embed: nn.Embedding | None = nn.Embedding(num_classes, latent) if self.conditional else None
+        #: columns of the single-tensor input: the latent vector, and the one-hot label when conditional
+        self.input_size = latent + (num_classes if self.conditional else 0)
+        self.check = InputCheck((self.input_size,), f"packed [z, one_hot(y)] (N, {self.input_size}), or forward(z, y) "
+                                                    "with labels y," if self.conditional
+                                else f"latent vectors (N, {self.input_size})")
         self.fc = nn.Linear(latent, C * self.base[0] * self.base[1])
         self.C = C
         self.cells = nn.ModuleList(GeneratorCell(arch.cell(n), C, n) for n in names)
@@ -107,11 +116,14 @@ class GeneratorNetwork(nn.Module):
                                   nn.Tanh())
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if z.dim() != 2 or z.shape[1] != self.latent_dim:
-            raise ShapeError(f"the generator takes latent vectors (N, {self.latent_dim}), got {tuple(z.shape)}")
-        if self.embed is not None:
-            if y is None:
-                raise ShapeError("a conditional generator takes forward(z, y) with class labels y")
+        if self.embed is None or y is None:  # z, or the packed [z, one_hot(y)] of a conditional generator
+            z = self.check(z)
+            if self.embed is not None:
+                z = z[:, :self.latent_dim] + z[:, self.latent_dim:] @ self.embed.weight
+        else:
+            if z.dim() != 2 or z.shape[1] != self.latent_dim:
+                raise ShapeError(f"the generator takes latent vectors (N, {self.latent_dim}) with labels y, got "
+                                 f"{tuple(z.shape)}")
             z = z + self.embed(y)
         x = self.fc(z).view(z.shape[0], self.C, *self.base)
         for cell in self.cells:

@@ -40,8 +40,9 @@ class InputCheck(nn.Module):
         self.shape = tuple(shape)
         self.layout = layout
         self.rank = len(shape) + 1
-        self.channel_dim = 1 if len(shape) == 3 else 2
-        self.channels = shape[0] if len(shape) == 3 else shape[1]
+        # images (C, H, W) and vectors (F,) (a generator's latent input): the size of dim 1; sequences (T, C): dim 2
+        self.channel_dim = 1 if len(shape) in (1, 3) else 2
+        self.channels = shape[0] if len(shape) in (1, 3) else shape[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != self.rank or x.shape[self.channel_dim] != self.channels:

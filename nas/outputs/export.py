@@ -16,7 +16,12 @@
 4. writes ``OUT/manifest.json``: files with sha256, metrics, verification and provenance (experiment, trial,
    seed, package version).
 
-Only experiments with the ``train`` evaluator can be exported (the others train nothing).
+Experiments with the ``train`` (and ``weight_sharing``) evaluator export classifiers; those with the ``gan``
+evaluator export generators, by the same steps: each is trained again with its seed (its stored sample grid says
+whether that reproduced it), written in every format with one input, the latent vector (packed with a one-hot label
+for a class-conditional generator, see :mod:`nas.graph.generator`), and verified in fresh processes on the same
+fixed latent vectors (:func:`generator_inputs`): the same images within the tolerance. The other evaluators train
+nothing.
 
 With ``baselines=True`` the experiment's completed baselines (reference models trained beside the search, see
 :mod:`nas.trials.baselines`) are exported instead, the same way, to ``OUT/baseline_{name}/``, best validation
@@ -25,6 +30,7 @@ score first (their manifest entries carry ``"baseline": name``; ``rank`` orders 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime
@@ -53,6 +59,15 @@ from nas.core.io import atomic_write, atomic_write_text
 from nas.core.serialize import jsonable
 from nas.core.version import __version__
 from nas.evaluation.evaluators import TrainingEvaluator
+from nas.evaluation.gan.evaluator import (
+    FID_NOTE,
+    GRID_SEED,
+    GanEvaluator,
+    fixed_latents,
+    generate,
+    png_bytes,
+    sample_grid,
+)
 from nas.evaluation.measure import count_params
 from nas.evaluation.metrics import Metric, get_metric, metric_keys
 from nas.evaluation.scoring import score_split
@@ -502,7 +517,10 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
     if cfg.evaluator.name == "ssl":
         raise ExportError(f"{view.directory}: evaluator 'ssl' trains self-supervised; its export is the pretrained "
                           "backbones, written by `nas export` (nas.outputs.pretrain.export_pretrained)")
-    if cfg.evaluator.name not in ("train", "weight_sharing"):  # weight sharing: its retrained winners rank first
+    if cfg.evaluator.name == "gan" and baselines:
+        raise ExportError(f"{view.directory}: a GAN search has no baselines to export; export its best generators "
+                          "(without --baselines)")
+    if cfg.evaluator.name not in ("train", "weight_sharing", "gan"):  # weight sharing: retrained winners rank first
         raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} trains no model, so there are "
                           "no weights to export; export from an experiment that uses the train evaluator")
     ranking = view.ranking()
@@ -525,6 +543,9 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         raise ExportError(f"{view.directory}: no completed trial to export; run or resume the search first "
                           f"(`nas resume {view.directory}`)")
     evaluator = build(cfg).evaluator
+    if isinstance(evaluator, GanEvaluator):
+        return _export_generators(view, ranked, evaluator, out=out, formats=chosen, verify=verify,
+                                  tolerance=tolerance, say=say, started=started)
     if not isinstance(evaluator, TrainingEvaluator):  # the train evaluator is one
         raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} has no task and training config "
                           "to train the trials again with")
@@ -572,6 +593,15 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         verify_in_fresh_processes(pending, task.x_test, task.y_test, tolerance=tolerance)
     for entry, p in zip(entries, pending):
         entry["verification"] = p.verification if verify else {"ok": None, "skipped": True}
+    return _write_manifest(view, out_dir, entries, task=task.name, started=started,
+                           settings={"top": top, "formats": list(chosen), "retrain_epochs": retrain_epochs,
+                                     "tolerance": tolerance})
+
+
+def _write_manifest(view: ExperimentView, out_dir: Path, entries: list[dict[str, Any]], *, task: str,
+                    started: float, settings: dict[str, Any]) -> ExportReport:
+    """Write ``out_dir/manifest.json`` for the exported ``entries`` (atomically) and return the report."""
+    cfg = view.config
     manifest = {
         "format_version": MANIFEST_VERSION,
         "experiment": cfg.name,
@@ -580,14 +610,111 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         "search_package_version": view.version,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
-        "space": cfg.space.name, "task": task.name, "strategy": cfg.strategy.name, "experiment_seed": cfg.seed,
-        "settings": {"top": top, "formats": list(chosen), "retrain_epochs": retrain_epochs, "tolerance": tolerance},
+        "space": cfg.space.name, "task": task, "strategy": cfg.strategy.name, "experiment_seed": cfg.seed,
+        "settings": settings,
         "seconds": round(time.perf_counter() - started, 3),
         "models": entries,
     }
     manifest = jsonable(manifest)
     atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return ExportReport(out_dir, manifest, time.perf_counter() - started)
+
+
+# -- generators (the gan evaluator) ---------------------------------------------------------------------------
+#: latent vectors (and labels) every exported generator is checked on, from :data:`GRID_SEED`
+GENERATOR_CHECK_SAMPLES = 64
+
+
+def generator_inputs(generator: nn.Module, num_classes: int, n: int = GENERATOR_CHECK_SAMPLES) -> torch.Tensor:
+    """The fixed single-tensor inputs of an exported generator: ``n`` latent vectors from
+    :data:`~nas.evaluation.gan.evaluator.GRID_SEED` and, for a conditional one, the one-hot labels cycling through
+    the classes, packed as ``[z, one_hot(y)]`` (see :mod:`nas.graph.generator`)."""
+    latent = int(getattr(generator, "latent_dim"))  # noqa: B009
+    conditional = bool(getattr(generator, "conditional", False))
+    z, y = fixed_latents(latent, n, num_classes if conditional else 0)
+    return z if y is None else torch.cat([z, nn.functional.one_hot(y, num_classes).float()], dim=1)
+
+
+def generator_info(task: Task, arch: Any, generator: nn.Module, *, task_options: dict[str, Any],
+                   data_seed: int) -> dict[str, Any]:
+    """The ``model.json`` of an exported generator: what goes in (the latent vector, packed with a one-hot label
+    when conditional), what comes out (images in ``[-1, 1]``) and how to map them back to the task's pixels."""
+    size = int(getattr(generator, "input_size", getattr(generator, "latent_dim")))  # noqa: B009
+    latent = int(getattr(generator, "latent_dim"))  # noqa: B009
+    conditional = bool(getattr(generator, "conditional", False))
+    return {"model_kind": "generator", "input_shape": [size], "image_shape": list(task.input_shape),
+            "num_classes": task.num_classes, "latent_dim": latent, "conditional": conditional,
+            "task": task.name, "task_kind": task.kind, "classes": list(task.classes), "space": arch.space,
+            "task_options": dict(task_options), "data_seed": data_seed,
+            "input": (f"x = [z, one_hot(y)] of shape (N, {size}): z ~ N(0, 1) of {latent} columns, then the one-hot "
+                      f"class label of {task.num_classes} columns" if conditional
+                      else f"z ~ N(0, 1) of shape (N, {latent})"),
+            "output": f"images (N, {', '.join(map(str, task.input_shape))}) in [-1, 1]: the task's images rescaled "
+                      "from their train-split min..max (nas.evaluation.gan.to_unit_range)",
+            "check_inputs": f"nas.outputs.export.generator_inputs(model, {task.num_classes}): "
+                            f"{GENERATOR_CHECK_SAMPLES} latent vectors from seed {GRID_SEED}",
+            "fid_note": FID_NOTE}
+
+
+def _export_generators(view: ExperimentView, ranked: Sequence[StoredTrial], evaluator: GanEvaluator, *,
+                       out: str | Path | None, formats: tuple[str, ...], verify: bool, tolerance: float,
+                       say: Callable[[str], None], started: float) -> ExportReport:
+    """:func:`export_experiment` for a generator search (the ``gan`` evaluator): each top generator is trained
+    again as the search did (same seed: the same weights on the CPU; ``training["reproduced"]`` says whether its
+    sample grid equals the stored one), written in every format with the packed latent input, and verified in
+    fresh processes on the same fixed latent vectors (and labels when conditional): the same images within the
+    tolerance."""
+    cfg = view.config
+    out_dir = (Path(out) if out is not None else view.directory / "export").resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear_previous(out_dir)
+    pending: list[_Pending] = []
+    entries: list[dict[str, Any]] = []
+    x_check: torch.Tensor | None = None
+    for rank, trial in enumerate(ranked, start=1):
+        say(f"rank {rank}: trial {trial.id} (fid {trial.metrics.get('fid', float('nan')):.3f}) - training as in "
+            "the search")
+        began = time.perf_counter()
+        generator, run, task = evaluator.train(trial.trial)
+        if run.failure is not None:
+            raise ExportError(f"trial {trial.id}: training it again failed ({run.failure}); it completed in the "
+                              "search, so the run is not reproducible here (another device or torch version?)")
+        model = generator.cpu().eval()
+        training: dict[str, Any] = {"seed": trial.seed, "mode": "reproduce", "seconds": round(time.perf_counter()
+                                                                                             - began, 3),
+                                    "note": "retrained with the trial's seed and the search's GAN settings (trials "
+                                            "store no weights)", "gan": dataclasses.asdict(evaluator.gan)}
+        stored_grid = trial.info.get("samples_png")
+        if stored_grid is not None and evaluator.grid_samples:
+            z, y, columns = evaluator.grid(model, task.num_classes)
+            grid = base64.b64encode(png_bytes(sample_grid(generate(model, z, y), columns))).decode("ascii")
+            training["reproduced"] = grid == stored_grid
+        x = generator_inputs(model, task.num_classes)
+        x_check = x if x_check is None else x_check
+        with torch.no_grad():
+            reference = model(x_check).numpy()
+        folder = out_dir / f"rank{rank}_trial{trial.id}"
+        info = generator_info(task, trial.arch, model, task_options=cfg.evaluator.task_options, data_seed=cfg.seed)
+        say(f"rank {rank}: writing {', '.join(formats)} to {folder}")
+        files = export_model(model, trial.arch, folder, info=info, formats=formats, example=x_check[:2],
+                             tolerance=tolerance, base=out_dir)
+        pending.append(_Pending(folder, files, reference))
+        entries.append({"rank": rank, "trial_id": trial.id, "baseline": None, "seed": trial.seed,
+                        "arch_hash": trial.hash, "model_kind": "generator",
+                        "metrics": {"search_score": trial.score, "metric": "fid", "direction": "min",
+                                    **{k: trial.metrics.get(k) for k in ("fid", "density", "coverage", "fid_floor")},
+                                    "params": count_params(model), "fid_note": FID_NOTE},
+                        "training": training, "files": files, "verification": {}})
+    if verify and x_check is not None:
+        say(f"verifying {sum(len(p.files) - 1 for p in pending)} files in fresh processes")
+        verify_in_fresh_processes(pending, x_check.numpy(), np.zeros(len(x_check), dtype=np.float32),
+                                  tolerance=tolerance)
+    for entry, p in zip(entries, pending):
+        entry["verification"] = ({**p.verification, "split": "fixed latent vectors"} if verify
+                                 else {"ok": None, "skipped": True})
+    return _write_manifest(view, out_dir, entries, task=evaluator.task_name, started=started,
+                           settings={"top": len(ranked), "formats": list(formats), "retrain_epochs": None,
+                                     "tolerance": tolerance})
 
 
 def check_export(out: str | Path, *, tolerance: float = TOLERANCE, batch: int = 8) -> dict[str, Any]:

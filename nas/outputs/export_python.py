@@ -67,6 +67,12 @@ def _mha(m: Any) -> str:
 _TORCH_LEAVES: dict[type[nn.Module], tuple[str, Callable[[Any], str]]] = {
     nn.Conv1d: ("nn.Conv1d", _conv),
     nn.Conv2d: ("nn.Conv2d", _conv),
+    nn.ConvTranspose2d: ("nn.ConvTranspose2d", lambda m: _args(
+        m.in_channels, m.out_channels, kernel_size=m.kernel_size, stride=m.stride, padding=m.padding,
+        output_padding=m.output_padding, groups=m.groups, bias=m.bias is not None, dilation=m.dilation)),
+    nn.Upsample: ("nn.Upsample", lambda m: _args(size=m.size, scale_factor=m.scale_factor, mode=m.mode,
+                                                 align_corners=m.align_corners)),
+    nn.Embedding: ("nn.Embedding", lambda m: _args(m.num_embeddings, m.embedding_dim, padding_idx=m.padding_idx)),
     nn.BatchNorm1d: ("nn.BatchNorm1d", _batchnorm),
     nn.BatchNorm2d: ("nn.BatchNorm2d", _batchnorm),
     nn.LayerNorm: ("nn.LayerNorm", lambda m: _args(tuple(m.normalized_shape), eps=m.eps,
@@ -148,7 +154,10 @@ def trace_leaves(model: nn.Module) -> fx.GraphModule:
     was = model.training
     model.eval()
     try:
-        graph = _LeafTracer().trace(model)
+        # optional inputs (default None: a conditional generator's labels, given packed) are traced as absent
+        optional = {name: None for name, p in inspect.signature(model.forward).parameters.items()
+                    if p.default is None}
+        graph = _LeafTracer().trace(model, concrete_args=optional or None)
     except ExportError:
         raise
     except Exception as err:  # fx raises TraceError, TypeError, ... on code it cannot follow symbolically

@@ -180,7 +180,9 @@ def _load_folder(folder: Path) -> Any:
         if isinstance(paths, list) and all(isinstance(p, str) for p in paths):  # a define-by-run model
             model = build_module(arch, tuple(info["input_shape"]), info["num_classes"], paths)
         else:
-            model = build_model(arch, tuple(info["input_shape"]), info["num_classes"])
+            # a generator is compiled for the images it makes; its input is the latent vector
+            shape = info["image_shape"] if info.get("model_kind") == "generator" else info["input_shape"]
+            model = build_model(arch, tuple(shape), info["num_classes"])
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -511,10 +511,13 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
 
     ev = cfg.evaluator
     options: dict[str, Any] = dict(ev.options)
-    if space.model_kind == "generator" and ev.name in ("train", "proxy"):
+    if space.model_kind == "generator" and ev.name in ("train", "proxy", "weight_sharing", "nb201"):
         raise ConfigError(f"evaluator.name = {ev.name!r} trains or scores classifiers, but space.name = "
                           f"{cfg.space.name!r} compiles generators (latent vector -> image); evaluate them with "
-                          "nas.evaluation.gan.GanEvaluator (FID)")
+                          "evaluator.name = 'gan' (FID)")
+    if ev.name == "gan" and space.model_kind != "generator":
+        raise ConfigError(f"evaluator.name = 'gan' trains generators, but space.name = {cfg.space.name!r} compiles "
+                          f"{space.model_kind}s; use a generator space (space.name = 'gan') or the train evaluator")
     if ev.name == "train":
         if ev.task is None:
             raise ConfigError("evaluator.task: missing; the train evaluator needs a task (see `nas tasks`)")
@@ -540,6 +543,24 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
             train["threads"] = cfg.execution.threads_per_trial
         options.update(space=space, compiler=space.compiler(), task=ev.task, task_options=ev.task_options,
                        train=train, data_seed=cfg.seed, metric=ev.metric)
+    elif ev.name == "gan":
+        from nas.evaluation.gan import GanEvaluator  # noqa: F401  # lazy: torch, as above; registers gan
+
+        if ev.task is None:
+            raise ConfigError("evaluator.task: missing; the gan evaluator trains generators on an image task "
+                              "(e.g. mnist, digits; see `nas tasks`)")
+        if ev.train:
+            raise ConfigError(f"evaluator.train = {dict(ev.train)}: the gan evaluator takes its training settings "
+                              "in evaluator.options (loss, steps, batch_size, lr, ...); move them there")
+        conditional = bool(space.options().get("conditional", False))
+        if "conditional" in ev.options and ev.options["conditional"] != conditional:
+            raise ConfigError(f"evaluator.options.conditional = {ev.options['conditional']!r} but "
+                              f"space.options.conditional = {conditional}: a class-conditional generator needs a "
+                              "class-conditional discriminator and the reverse; set both to the same value")
+        options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed,
+                       conditional=conditional)
+        if cfg.execution.threads_per_trial and "threads" not in options:
+            options["threads"] = cfg.execution.threads_per_trial
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.name == SslEvaluator.name:

@@ -12,7 +12,8 @@ naming the config field, the bad value and the fix (``nas`` exits 2):
    labels pass only for the ``ssl`` evaluator, and an evaluator with a ``check_task(task)`` method (``ssl``: the
    pretext fits the data, a probe has labels) checks the loaded task;
 3. one candidate of the space (``space.sample`` with the experiment's seed) compiles for the task's input and runs
-   a forward and a backward pass on one batch of training data, on the CPU;
+   a forward and a backward pass on one batch of training data, on the CPU (a generator space's candidate maps one
+   batch of latent vectors, with the batch's labels when conditional, to images of the task's shape);
 4. the training's device settings fit where trials run (:func:`check_device_use`): ``train.precision: fp16`` needs
    CUDA on the workers (``execution.gpus_per_trial`` > 0 on Ray; a visible GPU for the local executor), and
    ``train.memory_format: channels_last`` needs image data, and ``peak_gpu_memory_mb`` in an objective or a
@@ -207,7 +208,10 @@ def check_candidate(cfg: ExperimentConfig, space: SearchSpace, x: np.ndarray, y:
             model: nn.Module = space.compiler()(arch, shape, num_classes)
             model.train()
             step = "run forward and backward"
-            _forward_backward(model, x, y, num_classes)
+            if space.model_kind == "generator":
+                _generator_forward_backward(model, x, y)
+            else:
+                _forward_backward(model, x, y, num_classes)
         except Exception as err:
             # a define-by-run model: show the line of the user's builder or module that raised
             cause = (user_error_line(err) if BUILDER_KEY in arch.macro
@@ -290,6 +294,19 @@ def _forward_backward(model: nn.Module, x: np.ndarray, y: np.ndarray, num_classe
     loss.backward()
     if not torch.isfinite(loss):
         raise ValueError(f"its loss on one batch is {loss.item()}")
+
+
+def _generator_forward_backward(model: nn.Module, x: np.ndarray, y: np.ndarray) -> None:
+    """One training-mode pass of a generator (``latent_dim`` attribute): latent vectors (and the labels ``y`` when
+    it is conditional) -> images of ``x``'s sample shape, then a backward pass; ValueError otherwise."""
+    z = torch.randn(len(x), int(getattr(model, "latent_dim")))  # noqa: B009
+    args = [z] + ([torch.as_tensor(y, dtype=torch.long)] if getattr(model, "conditional", False) else [])
+    out = model(*args)
+    if tuple(out.shape) != tuple(x.shape):
+        raise ValueError(f"it generates images of shape {tuple(out.shape)[1:]}, not the task's {tuple(x.shape)[1:]}")
+    out.float().mean().backward()
+    if not torch.isfinite(out).all():
+        raise ValueError("it generates non-finite pixels")
 
 
 def check_baselines(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray, num_classes: int, what: str = "the input",

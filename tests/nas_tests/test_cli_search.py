@@ -13,6 +13,7 @@ import yaml
 
 from nas.cli import main
 from nas.evaluation.evaluators import list_evaluators
+from nas.evaluation.gan import GanEvaluator  # noqa: F401  (registered, as `nas evaluators` does)
 from nas.evaluation.ssl import SslEvaluator  # noqa: F401  (registered, as `nas evaluators` does)
 from nas.evaluation.tasks import list_tasks
 from nas.graph.architecture import Architecture

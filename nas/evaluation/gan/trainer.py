@@ -14,13 +14,14 @@ interpolates) comes from ``seed``: the same seed gives the same generator, bit f
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
 from nas.core.errors import ConfigError
-from nas.evaluation.gan.discriminator import Discriminator
+from nas.evaluation.gan.discriminator import NORMS, Discriminator
 from nas.evaluation.gan.losses import LOSSES, ns_d_loss, ns_g_loss, wgan_g_loss, wgan_gp_d_loss
 
 __all__ = ["GanConfig", "GanRun", "train_gan", "sample_diversity"]
@@ -40,8 +41,13 @@ class GanConfig:
     gp_weight: float = 10.0
     disc_width: int = 64
     spectral_norm: bool = False
+    #: the discriminator's normalisation (:data:`~nas.evaluation.gan.discriminator.NORMS`); None: ``spectral`` with
+    #: ``spectral_norm``, else ``batch`` for ``ns`` and ``none`` for ``wgan-gp`` (the penalty is per sample)
+    disc_norm: str | None = None
     collapse_ratio: float = 0.25
     diversity_samples: int = 256
+    #: class-conditional: the generator takes ``(z, y)``, the discriminator is a projection one (needs labels)
+    conditional: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -54,6 +60,13 @@ class GanConfig:
             raise ConfigError(f"gan.n_critic = {self.n_critic!r}: must be a positive integer")
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"gan.lr = {self.lr!r}: must be a positive number")
+        if not isinstance(self.conditional, bool):
+            raise ConfigError(f"gan.conditional = {self.conditional!r}: expected true or false")
+        if self.disc_norm is not None and self.disc_norm not in NORMS:
+            raise ConfigError(f"gan.disc_norm = {self.disc_norm!r}: choose from {', '.join(NORMS)}")
+        if self.disc_norm == "batch" and self.wgan:
+            raise ConfigError("gan.disc_norm = 'batch' with loss 'wgan-gp': the gradient penalty is per sample, batch "
+                              "norm couples the samples; use none or spectral")
         if not 0 <= self.collapse_ratio < 1:
             raise ConfigError(f"gan.collapse_ratio = {self.collapse_ratio!r}: must be in [0, 1)")
 
@@ -65,7 +78,9 @@ class GanConfig:
         """This config with the loss-dependent defaults filled in."""
         return replace(self, lr=self.lr or (1e-4 if self.wgan else 2e-4),
                        betas=self.betas or ((0.0, 0.9) if self.wgan else (0.5, 0.999)),
-                       n_critic=self.n_critic or (5 if self.wgan else 1))
+                       n_critic=self.n_critic or (5 if self.wgan else 1),
+                       disc_norm=self.disc_norm or ("spectral" if self.spectral_norm
+                                                    else ("none" if self.wgan else "batch")))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GanConfig:
@@ -104,16 +119,23 @@ def _latent(model: nn.Module, n: int, gen: torch.Generator, device: torch.device
 
 
 def train_gan(generator: nn.Module, real: torch.Tensor, config: GanConfig, *, seed: int = 0,
-              device: torch.device | str = "cpu") -> GanRun:
+              device: torch.device | str = "cpu", labels: torch.Tensor | None = None,
+              num_classes: int = 0) -> GanRun:
     """Train ``generator`` (a module with ``latent_dim`` mapping ``z`` to images in ``[-1, 1]``) on ``real`` images
-    ``(N, C, H, W)`` in ``[-1, 1]``; see the module docstring. The discriminator is built here from ``seed``."""
+    ``(N, C, H, W)`` in ``[-1, 1]``; see the module docstring. The discriminator is built here from ``seed``.
+
+    With ``config.conditional`` the generator takes ``(z, y)`` and the discriminator is a projection one over
+    ``num_classes``: every step draws a real batch with its ``labels`` and generates the fake batch for the same
+    labels."""
     cfg = config.resolved()
+    if cfg.conditional and (labels is None or num_classes < 1):
+        raise ValueError("conditional GAN training needs the real images' labels and num_classes")
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        disc = Discriminator(real.shape[1:], width=cfg.disc_width,
-                             norm="spectral" if cfg.spectral_norm else ("none" if cfg.wgan else "batch"))
+        disc = Discriminator(real.shape[1:], width=cfg.disc_width, norm=cfg.disc_norm or "batch",
+                             num_classes=num_classes if cfg.conditional else 0)
     generator, disc = generator.to(device).train(), disc.to(device).train()
     assert cfg.lr is not None and cfg.betas is not None and cfg.n_critic is not None  # set by resolved()
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=cfg.betas)
@@ -121,33 +143,45 @@ def train_gan(generator: nn.Module, real: torch.Tensor, config: GanConfig, *, se
     run = GanRun(generator, disc)
     n = real.shape[0]
     bs = min(cfg.batch_size, n)
+    y_all = labels.to(torch.long) if labels is not None else None
+
+    def fakes(k: int, y: torch.Tensor | None) -> torch.Tensor:
+        z = _latent(generator, k, gen, device)
+        return generator(z, y) if cfg.conditional else generator(z)
+
     for step in range(cfg.steps):
         d_loss = torch.zeros(())
         for _ in range(cfg.n_critic):
             idx = torch.randint(n, (bs,), generator=gen)
             batch = real[idx].to(device)
+            y = y_all[idx].to(device) if cfg.conditional and y_all is not None else None
+            d = partial(disc, y=y) if y is not None else disc
             with torch.no_grad():
-                fake = generator(_latent(generator, bs, gen, device))
+                fake = fakes(bs, y)
             opt_d.zero_grad(set_to_none=True)
-            d_loss = (wgan_gp_d_loss(disc, batch, fake, cfg.gp_weight, gen) if cfg.wgan
-                      else ns_d_loss(disc, batch, fake))
+            d_loss = (wgan_gp_d_loss(d, batch, fake, cfg.gp_weight, gen) if cfg.wgan
+                      else ns_d_loss(d, batch, fake))
             d_loss.backward()
             opt_d.step()
         opt_g.zero_grad(set_to_none=True)
-        fake = generator(_latent(generator, bs, gen, device))
-        g_loss = wgan_g_loss(disc, fake) if cfg.wgan else ns_g_loss(disc, fake)
+        y = (y_all[torch.randint(n, (bs,), generator=gen)].to(device)
+             if cfg.conditional and y_all is not None else None)
+        fake = fakes(bs, y)
+        d = partial(disc, y=y) if y is not None else disc
+        g_loss = wgan_g_loss(d, fake) if cfg.wgan else ns_g_loss(d, fake)
         g_loss.backward()
         opt_g.step()
-        d, g = float(d_loss.detach()), float(g_loss.detach())
-        run.history.append({"step": float(step + 1), "d_loss": d, "g_loss": g})
+        dl, gl = float(d_loss.detach()), float(g_loss.detach())
+        run.history.append({"step": float(step + 1), "d_loss": dl, "g_loss": gl})
         if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
-            run.failure = f"diverged at step {step + 1}: d_loss={d}, g_loss={g}"
+            run.failure = f"diverged at step {step + 1}: d_loss={dl}, g_loss={gl}"
             break
     generator.eval()
     if run.failure is None:
         with torch.no_grad():
             k = min(cfg.diversity_samples, n)
-            samples = generator(_latent(generator, k, gen, device)).cpu()
+            y = (torch.arange(k, device=device) % num_classes) if cfg.conditional else None
+            samples = fakes(k, y).cpu()
             if not torch.isfinite(samples).all():
                 run.failure = "diverged: the trained generator outputs non-finite pixels"
             else:

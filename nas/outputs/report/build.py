@@ -2,10 +2,11 @@
 
 Sections (ids in :data:`SECTIONS`): a summary; the best-so-far score over finished trials and over wall time;
 every completed trial as score against parameters, FLOPs and latency with the Pareto fronts; a table of the top
-K; drawings of the best architectures' cells; op frequencies among the best trials, decision importances
-(fANOVA) and the SHAP values of a surrogate of the score (:mod:`nas.outputs.explain.surrogate`); failures grouped
-by reason; the supernet search of one-shot strategies; Grad-CAM heat maps of the best conv model on validation
-images; the explanations ``nas explain`` wrote to ``DIR/explain`` with their sanity checks.
+K; for a generator search, the sample grids of the top trials; drawings of the best architectures' cells; op
+frequencies among the best trials, decision importances (fANOVA) and the SHAP values of a surrogate of the score
+(:mod:`nas.outputs.explain.surrogate`); failures grouped by reason; the supernet search of one-shot strategies;
+Grad-CAM heat maps of the best conv model on validation images; the explanations ``nas explain`` wrote to
+``DIR/explain`` with their sanity checks.
 A section that has nothing to show says why instead, so every section is always there.
 
 Plots are PNG ``data:`` URIs, style and script are inline: the file loads nothing else and can be mailed or
@@ -74,6 +75,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("progress", "Best-so-far score"),
     ("tradeoffs", "Score against cost"),
     ("top", "Top trials"),
+    ("samples", "Generated samples"),
     ("cells", "Best architectures"),
     ("ops", "Ops and decisions"),
     ("failures", "Failures"),
@@ -286,10 +288,43 @@ def _top(d: _Data) -> str:
         "<p>Rows <em>baseline NAME</em> are reference models (config <code>baselines</code>) trained with the same "
         "task and training settings; they are not ranked (rank -) and never chosen as the best.</p>"
         if any(isinstance(t, StoredBaseline) for _, t, _ in rows) else "")
+    fid = next((t.info.get("fid_note") for t in d.ranked if t.info.get("fid_note")), None)
+    if fid:
+        note += f"<p>Generators are ranked by FID, lower is better (the score is -fid): {_e(fid)}.</p>"
     return (f'<table class="sortable data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
             + note + "<p>Ranked by validation score (click a column to sort). Cell: <code>n=op(s)</code> means node "
             "<code>n</code> receives <code>op</code> applied to node <code>s</code>; <code>+</code> sums inputs; "
             "<code>none</code> edges are left out.</p>")
+
+
+#: generator searches: the sample grids of this many top trials
+SAMPLE_GRIDS = 3
+
+
+def _samples(d: _Data) -> str:
+    """A generator search (the ``gan`` evaluator): the sample grid each of the top trials' results carries (the same
+    fixed latent vectors for every trial), with its FID and the caveat that these FIDs are not Inception FIDs."""
+    if d.view.config.evaluator.name != "gan":
+        raise SkipSection(f"the {d.view.config.evaluator.name} evaluator does not generate images; a generator search "
+                          "(evaluator gan) shows the sample grids of its top trials here")
+    shown = [t for t in d.ranked if t.info.get("samples_png")][:SAMPLE_GRIDS]
+    if not shown:
+        raise SkipSection("no completed trial carries a sample grid (evaluator option grid_samples: 0)")
+    note = next((t.info.get("fid_note") for t in shown if t.info.get("fid_note")), "")
+    parts = []
+    for t in shown:
+        rank = d.ranked.index(t) + 1
+        m = t.metrics
+        facts = (f"FID {format_metric(m.get('fid'), 'score')} (lower is better; {note}), density "
+                 f"{format_metric(m.get('density'), 'score')}, coverage {format_metric(m.get('coverage'), 'score')}, "
+                 f"{format_metric(m.get('params'), 'count')} parameters")
+        image = _img("data:image/png;base64," + t.info["samples_png"], f"samples of trial {t.id}")
+        parts.append(f'<figure class="samples">{image}<figcaption>Rank {rank}, trial {t.id}: {_e(facts)}.<br>'
+                     f"<code>{_e(cell_summary(t.arch))}</code></figcaption></figure>")
+    floor = shown[0].metrics.get("fid_floor")
+    return ("".join(parts) + f"<p>Every grid is drawn from the same fixed latent vectors (a class-conditional "
+            f"generator: one class per column). The FID floor, real validation against real training images, is "
+            f"{_e(format_metric(floor, 'score'))}: what a perfect generator would approach.</p>")
 
 
 def _cells(d: _Data) -> str:
@@ -477,7 +512,8 @@ def _supernet(d: _Data) -> str:
 
 
 _BUILDERS: dict[str, Callable[[_Data], str]] = {
-    "summary": _summary, "progress": _progress, "tradeoffs": _tradeoffs, "top": _top, "cells": _cells,
+    "summary": _summary, "progress": _progress, "tradeoffs": _tradeoffs, "top": _top, "samples": _samples,
+    "cells": _cells,
     "ops": _ops, "failures": _failures, "supernet": _supernet, "gradcam": _gradcam,
     "explain": _explain,
 }
@@ -497,6 +533,8 @@ section { background: #fff; border: 1px solid #dde2ea; border-radius: 6px; paddi
 h2 { font-size: 18px; margin: 6px 0 10px; color: #20344f; }
 h3 { font-size: 15px; margin: 14px 0 4px; }
 img { max-width: 100%; height: auto; display: block; }
+figure.samples { display: inline-block; margin: 6px 18px 10px 0; max-width: 420px; vertical-align: top; }
+figure.samples img { width: 360px; image-rendering: pixelated; }
 table { border-collapse: collapse; margin: 6px 0; }
 table.data th, table.data td { border-bottom: 1px solid #e3e7ee; padding: 4px 10px; text-align: left;
                                vertical-align: top; }

@@ -102,6 +102,9 @@ TOP_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("test f1", "test_f1_macro", "score"),
     ("test auroc", "test_auroc", "score"),
     ("test rmse", "test_rmse", "score"),
+    ("fid", "fid", "score"),
+    ("density", "density", "score"),
+    ("coverage", "coverage", "score"),
     ("test mae", "test_mae", "score"),
     ("test r2", "test_r2", "score"),
     ("params", "params", "count"),
@@ -161,4 +164,5 @@ def format_top_table(ranked: Sequence[Any], top: int = 5, width: int | None = No
 
 
 _WIDTHS = {"score": 7, "test_acc": 7, "test_f1_macro": 7, "test_auroc": 10, "test_rmse": 9, "test_mae": 8,
-           "test_r2": 7, "params": 10, "flops": 7, "latency_ms": 7, "epochs": 6, "train_seconds": 7}
+           "test_r2": 7, "params": 10, "flops": 7, "latency_ms": 7, "epochs": 6, "train_seconds": 7,
+           "fid": 8, "density": 7, "coverage": 8}

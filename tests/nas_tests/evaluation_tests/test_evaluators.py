@@ -15,6 +15,7 @@ from nas import references
 from nas.core.errors import ConfigError, UnknownNameError
 from nas.evaluation.benchmarks import load_nb201
 from nas.evaluation.evaluators import NB201Evaluator, ProxyEvaluator, TrainEvaluator, get_evaluator, list_evaluators
+from nas.evaluation.gan import GanEvaluator
 from nas.evaluation.measure import count_flops, count_params, cpu_latency_ms
 from nas.evaluation.proxies import PROXIES, naswot, synflow
 from nas.evaluation.ssl import SslEvaluator
@@ -43,8 +44,10 @@ def all_archs():
 
 
 def test_registry_lists_the_built_in_evaluators():
-    # weight_sharing (a layer above evaluation) and ssl register themselves when imported (the runtime imports both)
-    assert set(list_evaluators()) == {"train", "nb201", "proxy", WeightSharingEvaluator.name, SslEvaluator.name}
+    # weight_sharing lives a layer above evaluation, gan and ssl in their own packages; each registers itself when
+    # imported (the runtime imports them)
+    assert set(list_evaluators()) == {"train", "nb201", "proxy", WeightSharingEvaluator.name, GanEvaluator.name,
+                                     SslEvaluator.name}
     with pytest.raises(UnknownNameError, match="did you mean 'nb201'"):
         get_evaluator("nb210")
 

@@ -120,6 +120,9 @@ def test_every_section_is_there_in_order(trained: tuple[Path, _Page]) -> None:
         if sid == "supernet":  # a random search trains no supernet: the section says so
             assert "Nothing to show: strategy 'random' trains no supernet" in page.sections[sid]
             continue
+        if sid == "samples":  # a classifier search generates no images (test_report_gan fills it)
+            assert "Nothing to show: the train evaluator does not generate images" in page.sections[sid]
+            continue
         if sid == "explain":  # `nas explain` was not run: the section says how (test_explain fills it)
             assert "Nothing to show: no explanations yet: run `nas explain DIR`" in page.sections[sid]
             continue
@@ -137,7 +140,7 @@ def test_the_page_is_self_contained(trained: tuple[Path, _Page]) -> None:
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
     per_section = {sid: sum(s == sid for s, _ in page.images) for sid, _ in SECTIONS}
     # 3 trade-off panels in one image; 3 architectures drawn; op frequency + importance; one Grad-CAM figure
-    assert per_section == {"summary": 0, "progress": 1, "tradeoffs": 1, "top": 0, "cells": 3, "ops": 2,
+    assert per_section == {"summary": 0, "progress": 1, "tradeoffs": 1, "top": 0, "samples": 0, "cells": 3, "ops": 2,
                            "failures": 0, "supernet": 0, "gradcam": 1, "explain": 0}
 
 
@@ -168,7 +171,7 @@ def test_the_file_is_replaced_atomically_and_readable(trained: tuple[Path, _Page
     out.write_text("old")
     result = build_report(directory, out, ReportOptions(gradcam=False, top=2))
     assert result.path == out and result.skipped["gradcam"] == "turned off (--no-gradcam)"
-    assert set(result.skipped) == {"gradcam", "supernet", "explain"}  # `nas explain` was not run
+    assert set(result.skipped) == {"gradcam", "samples", "supernet", "explain"}  # no generator; no `nas explain`
     assert "nas explain DIR" in result.skipped["explain"]
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["again.html"]  # no temporary file left behind
