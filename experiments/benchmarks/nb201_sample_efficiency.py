@@ -1,18 +1,19 @@
-"""Sample efficiency on the three NAS-Bench-201 datasets: ``gp_bo`` and ``graph_bo`` against Optuna's samplers.
+"""Sample efficiency on the three NAS-Bench-201 datasets: ``gp_bo`` against Optuna's samplers used directly.
 
 Optuna's TPE and GP samplers used directly, and our other strategies, at 25 / 50 / 100 / 300 queries.
 
 Two steps, because Optuna's ``GPSampler`` costs about half a second per trial and the runs are best spread out:
 
 ``run``  runs :func:`nas.runtime.benchmark.run_benchmark` (what ``nas benchmark nb201`` runs, de-duplication on,
-         default options) for each ``--strategies`` x ``--datasets`` with seeds ``0 .. --seeds - 1`` and writes one
-         JSON file per run (summary and per-seed best-so-far curves) into ``--out``.
+         default options) for each ``--strategies`` x ``--datasets`` with seeds ``--first-seed ..`` (``--seeds`` of
+         them) and writes one JSON file per run (summary, per-seed best-so-far curves, the zero-cost work: cells
+         scored and seconds, which are not queries) into ``--out``.
 ``table`` reads every JSON file in ``--runs`` (these, and ``optuna_direct_nb201.py --json`` outputs saved there as
          ``<anything>.json``; runs of one strategy and dataset over disjoint seeds are pooled) and prints, or with
          ``--write`` replaces, the ``nb201_sample_efficiency`` section of ``RESULTS.md``: per dataset, mean +-
-         standard error at 25 / 50 / 100 / 300 queries (each column over the seeds that reached it), and the margins
-         of ``gp_bo`` and ``graph_bo`` over the better of the two Optuna samplers in standard errors of the
-         difference.
+         standard error at 25 / 50 / 100 / 300 queries (each column over the seeds that reached it), the margin of
+         ``gp_bo`` over the better of the two Optuna samplers in standard errors of the difference, and the
+         zero-cost cells and seconds per search.
 
 A search's figure after ``q`` queries is the 200-epoch test accuracy of its best cell by the validation accuracy
 the ``nb201`` evaluator gives (200-epoch for CIFAR-10, 12-epoch for CIFAR-100 and ImageNet16-120).
@@ -20,7 +21,8 @@ the ``nb201`` evaluator gives (200-epoch for CIFAR-10, 12-epoch for CIFAR-100 an
 Usage (from the repository root)::
 
     .venv/bin/python experiments/benchmarks/nb201_sample_efficiency.py run --out runs/se [--seeds 50]
-        [--queries 100] [--strategies gp_bo,graph_bo,evolution,random] [--datasets cifar10,cifar100,imagenet16-120]
+        [--queries 300] [--first-seed 0] [--strategies gp_bo,evolution,random]
+        [--datasets cifar10,cifar100,imagenet16-120]
     .venv/bin/python experiments/benchmarks/optuna_direct_nb201.py --sampler gp --dataset cifar100 --json \\
         > runs/se/gp_cifar100.json
     .venv/bin/python experiments/benchmarks/nb201_sample_efficiency.py table --runs runs/se [--write]
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from _results import provenance, publish
 
+from nas.core.io import atomic_write_text
 from nas.runtime.benchmark import run_benchmark
 
 SECTION = "nb201_sample_efficiency"
@@ -45,37 +48,48 @@ DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 MARKS = (25, 50, 100, 300)
 OURS = "gp_bo"
 DIRECT = ("Optuna TPESampler used directly", "Optuna GPSampler used directly")
-ORDER = (OURS, "graph_bo", "evolution", "random", *DIRECT)
+ORDER = (OURS, "evolution", "random", *DIRECT)
 SIGNAL = {"cifar10": "200-epoch validation", "cifar100": "12-epoch validation", "imagenet16-120": "12-epoch validation"}
 
 
-def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries: int, out: Path) -> None:
+def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries: int, out: Path,
+        first_seed: int = 0) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for dataset in datasets:
         for name in strategies:
             start = time.perf_counter()
-            report = run_benchmark(name, queries=queries, seeds=seeds, dataset=dataset)
+            report = run_benchmark(name, queries=queries, seeds=seeds, dataset=dataset, first_seed=first_seed)
             summary = report.summary()
+            calls, seconds = report.zero_cost_per_run()
             summary.update(seconds=time.perf_counter() - start, overhead_ms=report.overhead_ms(),
+                           first_seed=first_seed, zero_cost_calls=calls, zero_cost_seconds=seconds,
                            curves=report.curves)
-            path = out / f"{name}_{dataset}_{seeds}x{queries}.json"
-            path.write_text(json.dumps(summary))
-            print(f"{dataset} {name}: {summary['seconds']:.0f} s, {report.overhead_ms():.1f} ms per query", flush=True)
+            path = out / f"{name}_{dataset}_{first_seed}+{seeds}x{queries}.json"
+            atomic_write_text(path, json.dumps(summary))
+            print(f"{dataset} {name}: {summary['seconds']:.0f} s, {report.overhead_ms():.1f} ms per query, "
+                  f"zero-cost {calls:.0f} cells / {seconds:.2f} s per search", flush=True)
 
 
-def _pool(runs: Path) -> dict[tuple[str, str], list[list[float]]]:
-    """(strategy, dataset) -> curves, one per seed (runs over the same seeds are not pooled twice)."""
+def _pool(runs: Path) -> tuple[dict[tuple[str, str], list[list[float]]], dict[tuple[str, str], tuple[float, float]]]:
+    """(strategy, dataset) -> curves, one per seed (runs over the same seeds are not pooled twice); and
+    (strategy, dataset) -> mean zero-cost (cells, seconds) per search over the runs that report it."""
     pooled: dict[tuple[str, str], dict[int, list[float]]] = {}
+    zero: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
     for path in sorted(runs.glob("*.json")):
         data = json.loads(path.read_text())
         if "curves" not in data:
             continue
-        seeds = pooled.setdefault((data["strategy"], data["dataset"]), {})
+        key = (data["strategy"], data["dataset"])
+        if "zero_cost_calls" in data:
+            zero.setdefault(key, []).append((data["zero_cost_calls"], data["zero_cost_seconds"], len(data["curves"])))
+        seeds = pooled.setdefault(key, {})
         for i, curve in enumerate(data["curves"]):
             seed = data.get("first_seed", 0) + i
             if len(curve) > len(seeds.get(seed, [])):
                 seeds[seed] = curve
-    return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}
+    per_search = {key: (sum(c * n for c, _, n in v) / sum(n for *_, n in v),
+                        sum(s * n for _, s, n in v) / sum(n for *_, n in v)) for key, v in zero.items()}
+    return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}, per_search
 
 
 def _at(curves: list[list[float]], q: int) -> list[float]:
@@ -89,7 +103,7 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
 
 
 def table(runs: Path) -> str:
-    pooled = _pool(runs)
+    pooled, zero = _pool(runs)
     lines: list[str] = []
     for dataset in DATASETS:
         names = [n for n in ORDER if (n, dataset) in pooled] + sorted(
@@ -109,7 +123,7 @@ def table(runs: Path) -> str:
             label = name if name in DIRECT else f"{name} (ours)"
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
-        for ours_name in (OURS, "graph_bo"):
+        for ours_name in (OURS,):
             if (ours_name, dataset) not in pooled:
                 continue
             lines += [f"Margin of {ours_name} over the better Optuna sampler used directly at each column "
@@ -126,6 +140,10 @@ def table(runs: Path) -> str:
                 lines.append(f"- {q} queries: {ours[0]:.3f} vs {mean:.3f} ({name}): {diff:+.3f}, "
                              f"{diff / se_diff:+.1f} s.e.")
             lines.append("")
+            if (ours_name, dataset) in zero:
+                calls, seconds = zero[(ours_name, dataset)]
+                lines += [f"Zero-cost work of {ours_name} per search (not queries): {calls:.0f} cells scored, "
+                          f"{seconds:.2f} s.", ""]
     return "\n".join(lines)
 
 
@@ -133,10 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("run")
-    p.add_argument("--strategies", default="gp_bo,graph_bo,evolution,random")
+    p.add_argument("--strategies", default="gp_bo,evolution,random")
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--seeds", type=int, default=50)
-    p.add_argument("--queries", type=int, default=100)
+    p.add_argument("--queries", type=int, default=300)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("table")
     t.add_argument("--runs", type=Path, required=True)
@@ -144,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--notes", type=Path, help="a Markdown file of notes to put under the tables")
     args = parser.parse_args(argv)
     if args.step == "run":
-        run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out)
+        run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out, args.first_seed)
         return 0
     body = table(args.runs)
     if args.notes:
