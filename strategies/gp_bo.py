@@ -350,13 +350,16 @@ class GPBayesOpt(Strategy):
         sd = float(finite.std()) if len(finite) > 1 else 0.0
         self._scale = (float(finite.mean()) if len(finite) else 0.0, sd or 1.0)
         self._features.clear()
-        ranked, seen = [], set()
+        ranked: list[list[int]] = []
+        seen = set()
         for i in np.argsort(-scores, kind="stable"):
+            if len(ranked) == self.n_init:
+                break
             key = self._key(pool[int(i)])
             if key not in seen:
                 seen.add(key)
                 ranked.append(pool[int(i)])
-        self._warm = ranked[: self.n_init]
+        self._warm = ranked
 
     def _observe(self, trial: Trial, result: Result) -> None:
         fit = self.fitness(result)
