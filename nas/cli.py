@@ -586,6 +586,9 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     plot.parent.mkdir(parents=True, exist_ok=True)
     plot_curves([report], str(plot))
     summary = report.summary()
+    cells, seconds = report.zero_cost_per_run()
+    if report.zero_cost_calls:
+        summary["zero_cost_per_search"] = {"cells": cells, "seconds": seconds}
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -593,6 +596,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
           f"({report.seconds:.1f} s, strategy overhead {report.overhead_ms():.2f} ms per query)")
     for q, stats in summary["queries"].items():
         print(f"  {q:>4} queries: {stats['mean']:.2f} +- {stats['std']:.2f}")
+    if report.zero_cost_calls:
+        print(f"zero-cost screening (not queries): {cells:.0f} cells scored, {seconds:.2f} s per search")
     print(f"best-so-far curves: {plot}")
     return 0
 

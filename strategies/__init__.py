@@ -21,7 +21,6 @@ from strategies.bohb import BOHB
 from strategies.dedup import Deduplicate
 from strategies.evolution import RegularizedEvolution
 from strategies.gp_bo import GPBayesOpt
-from strategies.graph_bo import GraphBayesOpt
 from strategies.oneshot import BetaDartsStrategy, DartsStrategy, GDASStrategy, OneShotStrategy
 from strategies.optuna_adapter import OptunaStrategy
 from strategies.random import RandomSearch
@@ -31,9 +30,9 @@ from strategies.rl import ReinforceController
 __all__ = ["Strategy", "Deduplicate", "get_strategy", "list_strategies", "strategy_class", "register_strategy",
            "STRATEGIES", "trial_seed",
            "RandomSearch", "RegularizedEvolution", "ReinforceController", "OptunaStrategy", "GPBayesOpt",
-           "GraphBayesOpt", "OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy", "BOHB"]
+           "OneShotStrategy", "DartsStrategy", "GDASStrategy", "BetaDartsStrategy", "BOHB"]
 
-for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt, GraphBayesOpt,
+for _cls in (RandomSearch, RegularizedEvolution, ReinforceController, OptunaStrategy, GPBayesOpt,
              DartsStrategy, GDASStrategy, BetaDartsStrategy, BOHB):
     register_strategy(_cls)
 

@@ -1,34 +1,49 @@
-"""Bayesian optimisation over mutation neighbourhoods with a categorical-kernel Gaussian process.
+"""Bayesian optimisation with a Gaussian process, a zero-cost warm start, searched around the incumbents.
 
-Where it comes from: BANANAS (White, Neiswanger & Savani, AAAI 2021) showed that maximising the acquisition
-over *mutations of the best architectures found so far* beats maximising it over random samples; COMBO
-(Oh et al., NeurIPS 2019) and CoCaBO (Ru et al., ICML 2020) model categorical inputs with kernels on the
-Hamming distance. This strategy joins the two with an exact GP, which is cheap at NAS budgets (hundreds of
-evaluations). Optuna's ``GPSampler`` also measures categorical distance as Hamming (it optimises its acquisition
-over the whole space, not over mutations of the best). With its targets warped (``warp="log_gap"``, below) this
-strategy is ahead of ``GPSampler`` and ``TPESampler`` used directly at 25, 50 and 100 queries on the three
-NAS-Bench-201 datasets, clearly (2.8-3.2 standard errors) on CIFAR-10 at 50 and 100 queries, by 0.2-1.8 standard
-errors elsewhere (``experiments/benchmarks/RESULTS.md``, section ``nb201_sample_efficiency``); without the warp
-it was level with ``GPSampler``. It is the recommended sample-efficient strategy; ``graph_bo`` is the variant on
-path features with a zero-cost warm start (level with it on CIFAR-10, behind it on the other two datasets).
+Where it comes from: BANANAS (White, Neiswanger & Savani, AAAI 2021) showed that a *path encoding* of cells lets a
+predictor generalise across them, and that maximising the acquisition over *mutations of the best architectures
+found so far* beats maximising it over random samples; COMBO (Oh et al., NeurIPS 2019) and CoCaBO (Ru et al.,
+ICML 2020) model categorical inputs with kernels on the Hamming distance; NAS-BOWL (Ru et al., ICLR 2021) put
+subgraph features into a GP; Abdelfattah et al. (ICLR 2021) showed that screening candidates with a zero-cost
+proxy lifts a search's first queries. This strategy joins them with an exact GP, cheap at NAS budgets.
 
-* Model: GP with kernel ``exp(-hamming(a, b) / lengthscale)`` on the decision vectors, targets warped by a
-  monotone map and standardised (:func:`warp_targets`; accuracies are skewed, and a few chance-level cells
-  otherwise set the scale and flatten the differences among the best into the noise term);
-  lengthscale and noise chosen by marginal likelihood on a small grid after every result.
-* Candidates: every single-decision neighbour of the ``parents`` best architectures (sampled down to
-  ``pool`` when larger), a random two-decision mutation of each, and ``random_candidates`` uniform samples;
-  decision vectors already evaluated or in flight are excluded.
-* Acquisition: expected improvement; a batch of ``n`` takes the top ``n`` distinct candidates by EI, with
-  the GP conditioned on pending points at their posterior mean ("kriging believer") between picks, and on
-  the trials still in flight from earlier asks the same way: with many workers each new proposal sees the
-  variance near those already running collapse, so it is drawn elsewhere rather than beside them.
-* The first ``n_init`` proposals are random.
+What differs from Optuna's ``GPSampler`` (optuna 5.0), which also measures the distance of categorical parameters
+as Hamming: ``GPSampler`` fits a Matern-5/2 kernel with one lengthscale per parameter to the standardised values,
+starts from 10 random trials, and maximises log expected improvement over 2,048 random points refined by local
+search (from the best of them and from the best trial). This strategy (a) starts from the best cells of a pool
+screened by a zero-cost score (not queries, but time: reported) and keeps that score as a feature of the
+kernel; (b) warps the targets (:func:`warp_targets`) so the differences among the best cells are not flattened
+by a few bad ones; (c) maximises expected improvement over the neighbours of the best cells only; (d) can add
+the cells' path features (:func:`strategies.features.path_features`; cells computing the same function are at
+distance 0) and conditions on the trials in flight (kriging believer). Where it stands against ``GPSampler``
+and ``TPESampler`` used directly on NAS-Bench-201: ``experiments/benchmarks/RESULTS.md``, section
+``nb201_sample_efficiency``.
+
+* Features of an architecture: the one-hot encoding of its decisions (squared distance = twice the Hamming
+  distance), the counts of its cells' input-to-output paths by op sequence scaled by ``path_weight`` (off by
+  default: on NAS-Bench-201 they did not help, see RESULTS.md), and the standardised zero-cost score scaled by
+  ``proxy_weight`` when a scorer is attached.
+* Model: GP with kernel ``exp(-|f(a) - f(b)|^2 / (2 lengthscale^2))`` on those features, targets warped by a
+  monotone map and standardised (:func:`warp_targets`: accuracies are skewed, and a few chance-level cells
+  otherwise set the scale and flatten the differences among the best into the noise term); lengthscale and
+  noise chosen by marginal likelihood on a small grid every ``refit_every`` results.
+* Candidates: every single-decision neighbour of the ``parents`` best architectures (among the last ``window``
+  results, if set), a random two-decision mutation of each, and ``random_candidates`` uniform samples (with
+  ``local``, only the best architecture's neighbours while some are left); those whose path features equal those
+  of an architecture evaluated or in flight are left out.
+* Acquisition: expected improvement (``explore=None``) or the upper confidence bound ``mean + explore * sd``; a
+  batch of ``n`` takes the top ``n`` distinct candidates, with the GP conditioned on each pick at its posterior
+  mean ("kriging believer") between picks, and on the trials still in flight from earlier asks the same way:
+  with many workers each new proposal sees the variance near those already running collapse, so it is drawn
+  elsewhere rather than beside them.
+* The first ``n_init`` proposals are uniform samples or, with a zero-cost scorer attached by the runtime
+  (:meth:`GPBayesOpt.use_zero_cost`), the best-scored distinct cells of ``warm_start`` uniform samples.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -39,11 +54,14 @@ from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
 from strategies.base import Strategy
+from strategies.features import ZeroCost, path_features
 
 __all__ = ["GPBayesOpt", "WARPS", "warp_targets"]
 
-_LENGTHSCALES = (0.5, 1.0, 2.0, 4.0)
+_LENGTHSCALES = (0.7, 1.0, 1.5, 2.0, 3.0)
 _NOISES = (1e-3, 1e-2, 1e-1)
+#: the score given to a cell whose zero-cost score is not finite
+_WORST = -1e300
 
 
 #: the monotone maps of GP targets :func:`warp_targets` knows, the default first
@@ -71,88 +89,190 @@ def check_warp(field: str, warp: Any) -> str:
     return str(warp)
 
 
-def _norm_pdf(z: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+def _check_weight(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ConfigError(f"{field} = {value!r}: must be a finite number >= 0")
+    return float(value)
 
 
-def _norm_cdf(z: np.ndarray) -> np.ndarray:
-    return ndtr(z)
+def _sqdist(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
+    return np.clip(d, 0.0, None)
 
 
 class GPBayesOpt(Strategy):
-    """Options: ``n_init`` (10), ``parents`` (5), ``pool`` (300), ``random_candidates`` (100),
-    ``refit_every`` (5: results between searches of the kernel hyperparameters), ``warp`` (``"log_gap"``,
-    ``"copula"`` or ``"none"``: the map of the targets, see :func:`warp_targets`)."""
+    """GP Bayesian optimisation around the incumbents (see the module docstring).
+
+    Options: ``n_init`` (10), ``parents`` (5), ``random_candidates`` (50), ``refit_every`` (5), ``window``
+    (None: parents among all results), ``path_weight`` (0.0: the path features are left out; a positive weight
+    adds them), ``warm_start`` (3000: the size of the pool screened by the zero-cost scorer; 0 turns the warm
+    start and the score feature off), ``proxy_weight`` (4.0: the weight of the standardised zero-cost score as a
+    feature; 0 leaves it out of the model), ``explore`` (None: expected improvement; a number: the UCB weight of
+    the posterior s.d.), ``warp`` (``"log_gap"``, ``"copula"`` or ``"none"``, see :func:`warp_targets`),
+    ``local`` (False; True: while the best architecture has neighbours not yet evaluated, the candidates are
+    those neighbours only, a GP-ordered local search in the manner of White et al. 2021).
+
+    **Zero-cost warm start.** A strategy never evaluates anything, so the scorer is handed in by whoever runs the
+    search (:meth:`use_zero_cost`; the runtime passes the evaluator's ``zero_cost``, for ``nb201`` the log of the
+    compiled network's parameter count). Scoring is not a query but takes time: :attr:`zero_cost_seconds`.
+    Without a scorer the strategy runs without warm start and score feature. Scores are recomputed on demand
+    (the scorer must be deterministic); the pool is in the state, so a resumed search equals an uninterrupted one
+    once the same scorer is attached again."""
 
     name = "gp_bo"
 
-    def __init__(self, *, n_init: int = 10, parents: int = 5, pool: int = 300, random_candidates: int = 100,
-                 refit_every: int = 5, window: int | None = None, warp: str = "log_gap", **kwargs: Any) -> None:
+    def __init__(self, *, n_init: int = 10, parents: int = 5, random_candidates: int = 50, refit_every: int = 5,
+                 window: int | None = None, path_weight: float = 0.0, warm_start: int = 3000,
+                 proxy_weight: float = 4.0, explore: float | None = None, warp: str = "log_gap",
+                 local: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         option = f"strategy {self.name} option"
         self.n_init = check_int(f"{option} n_init", n_init, minimum=1)
         self.parents = check_int(f"{option} parents", parents, minimum=1)
-        self.pool = check_int(f"{option} pool", pool, minimum=1)
         self.random_candidates = check_int(f"{option} random_candidates", random_candidates, minimum=0)
         self.refit_every = check_int(f"{option} refit_every", refit_every, minimum=1)
         self.window = None if window is None else check_int(f"{option} window", window, minimum=1)
         self.warp = check_warp(f"{option} warp", warp)
+        self.warm_start = check_int(f"{option} warm_start", warm_start, minimum=0)
+        self.path_weight = _check_weight(f"{option} path_weight", path_weight)
+        self.proxy_weight = _check_weight(f"{option} proxy_weight", proxy_weight)
+        self.explore = None if explore is None else _check_weight(f"{option} explore", explore)
+        if not isinstance(local, bool):
+            raise ConfigError(f"{option} local = {local!r}: must be true or false")
+        self.local = local
         self._hyper: list[float] | None = None
         self.X: list[list[int]] = []
         self.y: list[float] = []
         self.n_random = 0
+        self._zero_cost: ZeroCost | None = None
+        #: seconds spent in the zero-cost scorer by this instance
+        self.zero_cost_seconds = 0.0
+        #: the warm-start pool still to propose, best score first, and the pool's score mean and s.d.
+        self._warm: list[list[int]] | None = None
+        self._scale: tuple[float, float] | None = None
+        # memos, rebuilt on demand: features and function keys by decision vector, zero-cost scores
+        self._features: dict[tuple[int, ...], dict[str, float]] = {}
+        self._keys: dict[tuple[int, ...], frozenset[tuple[str, float]]] = {}
+        self._scores: dict[tuple[int, ...], float] = {}
+
+    def use_zero_cost(self, scorer: ZeroCost | None) -> None:
+        """Attach (or with None, detach) the zero-cost scorer of the warm start (see the class docstring)."""
+        self._zero_cost = scorer
+        self._features.clear()
+
+    @property
+    def zero_cost_calls(self) -> int:
+        """Distinct architectures scored by the zero-cost scorer so far (by this instance)."""
+        return len(self._scores)
+
+    # -- features ----------------------------------------------------------------------------------
+    def _score(self, x: list[int]) -> float:
+        key = tuple(x)
+        found = self._scores.get(key)
+        if found is None:
+            assert self._zero_cost is not None
+            start = time.perf_counter()
+            found = float(self._zero_cost(self.space.decode(x)))
+            self.zero_cost_seconds += time.perf_counter() - start
+            found = self._scores[key] = found if math.isfinite(found) else _WORST
+        return found
+
+    def _decode_features(self, x: list[int]) -> None:
+        key = tuple(x)
+        paths = path_features(self.space.decode(x))
+        # cells without paths (all of a space without cells) are told apart by their decisions
+        self._keys[key] = frozenset(paths.items()) if paths else frozenset((f"d{i}", v) for i, v in enumerate(x))
+        found = {f"d{i}={v}": 1.0 for i, v in enumerate(x)}
+        if self.path_weight:
+            found.update({k: self.path_weight * c for k, c in paths.items()})
+        if self._zero_cost is not None and self.proxy_weight and self._scale is not None:
+            mean, sd = self._scale
+            found["zero_cost"] = self.proxy_weight * max(-5.0, min(5.0, (self._score(x) - mean) / sd))
+        self._features[key] = found
+
+    def _feature(self, x: list[int]) -> dict[str, float]:
+        key = tuple(x)
+        if key not in self._features:
+            self._decode_features(x)
+        return self._features[key]
+
+    def _key(self, x: list[int]) -> frozenset[tuple[str, float]]:
+        """The path features of ``x`` as a set: equal for cells computing the same function."""
+        key = tuple(x)
+        if key not in self._keys:
+            self._decode_features(x)
+        return self._keys[key]
+
+    def _matrix(self, rows: list[list[int]], vocab: dict[str, int]) -> np.ndarray:
+        """Feature rows over ``vocab`` (which holds every feature of ``rows``)."""
+        F = np.zeros((len(rows), len(vocab)))
+        for r, x in enumerate(rows):
+            for k, v in self._feature(x).items():
+                F[r, vocab[k]] = v
+        return F
 
     # -- GP ----------------------------------------------------------------------------------------
-    @staticmethod
-    def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return (a[:, None, :] != b[None, :, :]).sum(-1).astype(float)
-
-    def _fit(self, H: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Best (lengthscale, noise) by log marginal likelihood for the train Hamming matrix ``H`` (searched on
-        the grid every ``refit_every`` results, kept in between); returns the lengthscale, the Cholesky factor
-        and ``alpha = K^-1 y``."""
+    def _fit(self, D: np.ndarray, y: np.ndarray, search: bool) -> tuple[float, np.ndarray, np.ndarray]:
+        """(lengthscale, Cholesky factor, ``K^-1 y``) for the squared feature distances ``D``: the grid point of
+        the best marginal likelihood when ``search``, the last one found otherwise."""
         best = None
-        eye = np.eye(len(H))
+        eye = np.eye(len(D))
         grid = [(ls, noise) for ls in _LENGTHSCALES for noise in _NOISES]
-        if self._hyper is not None and len(self.y) % self.refit_every:
-            ls, noise = self._hyper
-            grid = [(ls, noise)]
+        if self._hyper is not None and not search:
+            grid = [(self._hyper[0], self._hyper[1])]
         for ls, noise in grid:
-            K0 = np.exp(-H / ls)
             try:
-                L = np.linalg.cholesky(K0 + noise * eye)
+                L = np.linalg.cholesky(np.exp(-D / (2 * ls * ls)) + noise * eye)
             except np.linalg.LinAlgError:
                 continue
             alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
             lml = -0.5 * y @ alpha - np.log(np.diag(L)).sum()
             if best is None or lml > best[0]:
-                best = (lml, ls, L, alpha, noise)
-        assert best is not None
-        self._hyper = [best[1], best[4]]
-        return best[1], best[2], best[3]
+                best = (lml, ls, noise, L, alpha)
+        if best is None:  # numerically hopeless grid: fall back to heavy noise
+            ls, noise = _LENGTHSCALES[-1], 1.0
+            L = np.linalg.cholesky(np.exp(-D / (2 * ls * ls)) + noise * eye)
+            best = (0.0, ls, noise, L, np.linalg.solve(L.T, np.linalg.solve(L, y)))
+        if search or self._hyper is None:
+            self._hyper = [best[1], best[2]]
+        return best[1], best[3], best[4]
 
     @staticmethod
-    def _posterior(Hc: np.ndarray, L: np.ndarray, alpha: np.ndarray, ls: float) -> tuple[np.ndarray, np.ndarray]:
-        Ks = np.exp(-Hc / ls)
-        mean = Ks @ alpha
+    def _posterior(Dc: np.ndarray, L: np.ndarray, alpha: np.ndarray, ls: float) -> tuple[np.ndarray, np.ndarray]:
+        Ks = np.exp(-Dc / (2 * ls * ls))
         v = np.linalg.solve(L, Ks.T)
-        var = np.clip(1.0 - (v * v).sum(0), 1e-12, None)
-        return mean, np.sqrt(var)
+        return Ks @ alpha, np.sqrt(np.clip(1.0 - (v * v).sum(0), 1e-12, None))
+
+    def _acquisition(self, mean: np.ndarray, std: np.ndarray, incumbent: float) -> np.ndarray:
+        if self.explore is not None:
+            return mean + self.explore * std
+        z = (mean - incumbent) / std
+        return std * (z * ndtr(z) + np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
 
     # -- candidates --------------------------------------------------------------------------------
-    def _candidates(self, exclude: set[tuple[int, ...]]) -> list[list[int]]:
-        """Decision vectors: neighbours and two-step mutations of the best, plus uniform samples."""
+    def _candidates(self, exclude: set[frozenset[tuple[str, float]]]) -> list[list[int]]:
+        """Neighbours and two-decision mutations of the best, and uniform samples, leaving out those whose path
+        features equal an excluded set (cells computing the same function share them; equal features of
+        different functions are rare, and the de-duplication wrapper is the exact guard)."""
         sizes = self.space.decision_sizes()
         start = max(0, len(self.y) - self.window) if self.window else 0
         order = start + np.argsort(-np.asarray(self.y[start:]), kind="stable")[: self.parents]
         cands: list[list[int]] = []
+        if self.local:  # the incumbent's neighbourhood until it is exhausted
+            x = self.X[int(order[0])]
+            near = [[*x[:pos], v, *x[pos + 1:]] for pos, n in enumerate(sizes) for v in range(n) if v != x[pos]]
+            out, seen = [], set(exclude)
+            for c in near:
+                h = self._key(c)
+                if h not in seen:
+                    seen.add(h)
+                    out.append(c)
+            if out:
+                return out
         for i in order:
             x = self.X[int(i)]
             for pos, n in enumerate(sizes):
                 cands += [[*x[:pos], v, *x[pos + 1:]] for v in range(n) if v != x[pos]]
-        if len(cands) > self.pool:
-            keep = self.rng.choice(len(cands), size=self.pool, replace=False)
-            cands = [cands[int(k)] for k in sorted(keep)]
         for i in order:
             x = list(self.X[int(i)])
             for pos in self.rng.choice(len(sizes), size=min(2, len(sizes)), replace=False):
@@ -161,51 +281,85 @@ class GPBayesOpt(Strategy):
         cands += [[int(self.rng.integers(n)) for n in sizes] for _ in range(self.random_candidates)]
         out, seen = [], set(exclude)
         for c in cands:
-            key = tuple(c)
-            if key not in seen:
-                seen.add(key)
+            h = self._key(c)
+            if h not in seen:
+                seen.add(h)
                 out.append(c)
         return out
 
     def _propose(self, n: int) -> list[Architecture]:
         picks: list[list[int]] = []
+        if self._warm is None and self._zero_cost is not None and self.warm_start and self.n_random == 0:
+            self._screen()
         while len(picks) < n and (self.n_random < self.n_init or len(self.y) < 2):
             self.n_random += 1
-            picks.append(self.space.encode(self.space.sample(self.rng)))
+            if self._warm:
+                picks.append(self._warm.pop(0))
+            else:
+                picks.append(self.space.encode(self.space.sample(self.rng)))
         if len(picks) == n:
             return [self.space.decode(p) for p in picks]
         in_flight = [self.space.encode(t.arch) for t in self.pending]
-        exclude = {tuple(x) for x in self.X} | {tuple(x) for x in in_flight} | {tuple(p) for p in picks}
+        exclude = {self._key(x) for x in [*self.X, *in_flight, *picks]}
         cands = self._candidates(exclude)
-        X = np.asarray(self.X)
-        y = np.asarray(self.y, dtype=float)
-        ys = warp_targets(y, self.warp)
-        C = np.asarray(cands)
-        H, Hc = self._hamming(X, X), self._hamming(C, X)
-        if in_flight:  # kriging believer for the trials in flight too: their posterior mean, as if observed
-            ls, L, alpha = self._fit(H, ys)
-            P = np.asarray(in_flight)
-            believed, _ = self._posterior(self._hamming(P, X), L, alpha, ls)
+        if not cands:
+            picks += [self.space.encode(self.space.sample(self.rng)) for _ in range(n - len(picks))]
+            return [self.space.decode(p) for p in picks]
+        vocab: dict[str, int] = {}
+        for x in [*self.X, *in_flight, *cands]:
+            for k in self._feature(x):
+                vocab.setdefault(k, len(vocab))
+        X = self._matrix(self.X, vocab)
+        C = self._matrix(cands, vocab)
+        ys = warp_targets(np.asarray(self.y, dtype=float), self.warp)
+        search = self._hyper is None or len(self.y) % self.refit_every == 0
+        D = _sqdist(X, X)
+        if in_flight:  # kriging believer for the trials in flight: their posterior mean, as if observed
+            ls, L, alpha = self._fit(D, ys, search)
+            search = False
+            P = self._matrix(in_flight, vocab)
+            believed, _ = self._posterior(_sqdist(P, X), L, alpha, ls)
             X = np.vstack([X, P])
-            H, Hc = self._hamming(X, X), self._hamming(C, X)
+            D = _sqdist(X, X)
             ys = np.append(ys, believed)
+        Dc = _sqdist(C, X)
         alive = np.ones(len(C), dtype=bool)
+        incumbent = ys.max()
         while len(picks) < n and alive.any():
-            ls, L, alpha = self._fit(H, ys)
-            mean, std = self._posterior(Hc, L, alpha, ls)
-            z = (mean - ys.max()) / std
-            ei = np.where(alive, std * (z * _norm_cdf(z) + _norm_pdf(z)), -np.inf)
-            best = int(np.argmax(ei))
+            ls, L, alpha = self._fit(D, ys, search)
+            search = False
+            mean, std = self._posterior(Dc, L, alpha, ls)
+            best = int(np.argmax(np.where(alive, self._acquisition(mean, std, incumbent), -np.inf)))
             picks.append(cands[best])
             alive[best] = False
-            if len(picks) < n:  # kriging believer: condition on the pick at its posterior mean
-                hb = Hc[best]
-                H = np.block([[H, hb[:, None]], [hb[None, :], np.zeros((1, 1))]])
-                Hc = np.hstack([Hc, self._hamming(C, C[best:best + 1])])
+            if len(picks) < n:  # condition on the pick at its posterior mean
+                db = Dc[best]
+                D = np.block([[D, db[:, None]], [db[None, :], np.zeros((1, 1))]])
+                Dc = np.hstack([Dc, _sqdist(C, C[best:best + 1])])
                 ys = np.append(ys, mean[best])
         while len(picks) < n:  # candidate pool exhausted
             picks.append(self.space.encode(self.space.sample(self.rng)))
         return [self.space.decode(p) for p in picks]
+
+    def _screen(self) -> None:
+        """Score ``warm_start`` uniform samples; keep the best ``n_init`` distinct ones (by path features) to
+        propose first, and the pool's score mean and s.d. to standardise the score feature."""
+        pool = [self.space.encode(self.space.sample(self.rng)) for _ in range(self.warm_start)]
+        scores = np.asarray([self._score(x) for x in pool])
+        finite = scores[scores > _WORST]
+        sd = float(finite.std()) if len(finite) > 1 else 0.0
+        self._scale = (float(finite.mean()) if len(finite) else 0.0, sd or 1.0)
+        self._features.clear()
+        ranked: list[list[int]] = []
+        seen = set()
+        for i in np.argsort(-scores, kind="stable"):
+            if len(ranked) == self.n_init:
+                break
+            key = self._key(pool[int(i)])
+            if key not in seen:
+                seen.add(key)
+                ranked.append(pool[int(i)])
+        self._warm = ranked
 
     def _observe(self, trial: Trial, result: Result) -> None:
         fit = self.fitness(result)
@@ -215,10 +369,14 @@ class GPBayesOpt(Strategy):
         self.y.append(fit[0])
 
     def _state(self) -> dict[str, Any]:
-        return {"X": self.X, "y": self.y, "n_random": self.n_random, "hyper": self._hyper}
+        return {"X": self.X, "y": self.y, "n_random": self.n_random, "hyper": self._hyper, "warm": self._warm,
+                "scale": None if self._scale is None else list(self._scale)}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.X = [list(x) for x in state["X"]]
         self.y = [float(v) for v in state["y"]]
-        self.n_random = state["n_random"]
+        self.n_random = int(state["n_random"])
         self._hyper = state["hyper"]
+        self._warm = None if state["warm"] is None else [list(x) for x in state["warm"]]
+        self._scale = None if state["scale"] is None else (float(state["scale"][0]), float(state["scale"][1]))
+        self._features.clear()

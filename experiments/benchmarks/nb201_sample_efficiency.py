@@ -1,18 +1,19 @@
-"""Sample efficiency on the three NAS-Bench-201 datasets: ``gp_bo`` and ``graph_bo`` against Optuna's samplers.
+"""Sample efficiency on the three NAS-Bench-201 datasets: ``gp_bo`` against Optuna's samplers used directly.
 
 Optuna's TPE and GP samplers used directly, and our other strategies, at 25 / 50 / 100 / 300 queries.
 
 Two steps, because Optuna's ``GPSampler`` costs about half a second per trial and the runs are best spread out:
 
 ``run``  runs :func:`nas.runtime.benchmark.run_benchmark` (what ``nas benchmark nb201`` runs, de-duplication on,
-         default options) for each ``--strategies`` x ``--datasets`` with seeds ``0 .. --seeds - 1`` and writes one
-         JSON file per run (summary and per-seed best-so-far curves) into ``--out``.
+         default options) for each ``--strategies`` x ``--datasets`` with seeds ``--first-seed ..`` (``--seeds`` of
+         them) and writes one JSON file per run (summary, per-seed best-so-far curves, the zero-cost work: cells
+         scored and seconds, which are not queries) into ``--out``.
 ``table`` reads every JSON file in ``--runs`` (these, and ``optuna_direct_nb201.py --json`` outputs saved there as
          ``<anything>.json``; runs of one strategy and dataset over disjoint seeds are pooled) and prints, or with
          ``--write`` replaces, the ``nb201_sample_efficiency`` section of ``RESULTS.md``: per dataset, mean +-
-         standard error at 25 / 50 / 100 / 300 queries (each column over the seeds that reached it), and the margins
-         of ``gp_bo`` and ``graph_bo`` over the better of the two Optuna samplers in standard errors of the
-         difference.
+         standard error at 25 / 50 / 100 / 300 queries (each column over the seeds that reached it), the margin of
+         ``gp_bo`` over the better of the two Optuna samplers in standard errors of the difference, and the
+         zero-cost cells and seconds per search.
 
 A search's figure after ``q`` queries is the 200-epoch test accuracy of its best cell by the validation accuracy
 the ``nb201`` evaluator gives (200-epoch for CIFAR-10, 12-epoch for CIFAR-100 and ImageNet16-120).
@@ -20,7 +21,8 @@ the ``nb201`` evaluator gives (200-epoch for CIFAR-10, 12-epoch for CIFAR-100 an
 Usage (from the repository root)::
 
     .venv/bin/python experiments/benchmarks/nb201_sample_efficiency.py run --out runs/se [--seeds 50]
-        [--queries 100] [--strategies gp_bo,graph_bo,evolution,random] [--datasets cifar10,cifar100,imagenet16-120]
+        [--queries 300] [--first-seed 0] [--strategies gp_bo,evolution,random]
+        [--datasets cifar10,cifar100,imagenet16-120]
     .venv/bin/python experiments/benchmarks/optuna_direct_nb201.py --sampler gp --dataset cifar100 --json \\
         > runs/se/gp_cifar100.json
     .venv/bin/python experiments/benchmarks/nb201_sample_efficiency.py table --runs runs/se [--write]
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from _results import provenance, publish
 
+from nas.core.io import atomic_write_text
 from nas.runtime.benchmark import run_benchmark
 
 SECTION = "nb201_sample_efficiency"
@@ -45,37 +48,56 @@ DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 MARKS = (25, 50, 100, 300)
 OURS = "gp_bo"
 DIRECT = ("Optuna TPESampler used directly", "Optuna GPSampler used directly")
-ORDER = (OURS, "graph_bo", "evolution", "random", *DIRECT)
+ORDER = (OURS, "evolution", "random", *DIRECT)
+LABELS = {OURS: f"{OURS} (ours)", "evolution": "evolution (ours)", "random": "random (ours)",
+          DIRECT[0]: "Optuna TPE direct", DIRECT[1]: "Optuna GPSampler direct"}
 SIGNAL = {"cifar10": "200-epoch validation", "cifar100": "12-epoch validation", "imagenet16-120": "12-epoch validation"}
 
 
-def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries: int, out: Path) -> None:
+def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries: int, out: Path,
+        first_seed: int = 0) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for dataset in datasets:
         for name in strategies:
             start = time.perf_counter()
-            report = run_benchmark(name, queries=queries, seeds=seeds, dataset=dataset)
+            report = run_benchmark(name, queries=queries, seeds=seeds, dataset=dataset, first_seed=first_seed)
             summary = report.summary()
+            calls, seconds = report.zero_cost_per_run()
             summary.update(seconds=time.perf_counter() - start, overhead_ms=report.overhead_ms(),
+                           first_seed=first_seed, zero_cost_calls=calls, zero_cost_seconds=seconds,
                            curves=report.curves)
-            path = out / f"{name}_{dataset}_{seeds}x{queries}.json"
-            path.write_text(json.dumps(summary))
-            print(f"{dataset} {name}: {summary['seconds']:.0f} s, {report.overhead_ms():.1f} ms per query", flush=True)
+            path = out / f"{name}_{dataset}_{first_seed}+{seeds}x{queries}.json"
+            atomic_write_text(path, json.dumps(summary))
+            print(f"{dataset} {name}: {summary['seconds']:.0f} s, {report.overhead_ms():.1f} ms per query, "
+                  f"zero-cost {calls:.0f} cells / {seconds:.2f} s per search", flush=True)
 
 
-def _pool(runs: Path) -> dict[tuple[str, str], list[list[float]]]:
-    """(strategy, dataset) -> curves, one per seed (runs over the same seeds are not pooled twice)."""
+def _pool(runs: Path) -> tuple[dict[tuple[str, str], list[list[float]]],
+                              dict[tuple[str, str], dict[int, tuple[float, float]]]]:
+    """(strategy, dataset) -> curves, one per seed (runs over the same seeds are not pooled twice); and
+    (strategy, dataset) -> {queries per search: mean zero-cost (cells, seconds) per search} over the runs that
+    report it."""
     pooled: dict[tuple[str, str], dict[int, list[float]]] = {}
+    zero: dict[tuple[str, str, int], list[tuple[float, float, int]]] = {}
     for path in sorted(runs.glob("*.json")):
         data = json.loads(path.read_text())
         if "curves" not in data:
             continue
-        seeds = pooled.setdefault((data["strategy"], data["dataset"]), {})
+        key = (data["strategy"], data["dataset"])
+        if "zero_cost_calls" in data:
+            n, budget = len(data["curves"]), len(data["curves"][0])
+            zero.setdefault((*key, budget), []).append((data["zero_cost_calls"], data["zero_cost_seconds"], n))
+        seeds = pooled.setdefault(key, {})
         for i, curve in enumerate(data["curves"]):
             seed = data.get("first_seed", 0) + i
             if len(curve) > len(seeds.get(seed, [])):
                 seeds[seed] = curve
-    return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}
+    per_search: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+    for (name, dataset, budget), v in sorted(zero.items()):
+        total = sum(n for *_, n in v)
+        per_search.setdefault((name, dataset), {})[budget] = (sum(c * n for c, _, n in v) / total,
+                                                             sum(s * n for _, s, n in v) / total)
+    return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}, per_search
 
 
 def _at(curves: list[list[float]], q: int) -> list[float]:
@@ -88,44 +110,50 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
 
 
+def _cell(values: list[float]) -> str:
+    mean, se = _mean_se(values)
+    return "—" if not values else f"{mean:.2f} ± {se:.2f}" + ("" if len(values) >= 50 else f" [{len(values)}]")
+
+
+def _margin(pooled: dict[tuple[str, str], list[list[float]]], dataset: str, q: int) -> str:
+    """``OURS`` minus the better Optuna sampler used directly at ``q`` queries, in points and in standard errors
+    of the difference (independent seeds)."""
+    if (OURS, dataset) not in pooled or not _at(pooled[(OURS, dataset)], q):
+        return "—"
+    ours = _mean_se(_at(pooled[(OURS, dataset)], q))
+    peers = [(name, _mean_se(_at(pooled[(name, dataset)], q))) for name in DIRECT
+             if (name, dataset) in pooled and _at(pooled[(name, dataset)], q)]
+    if not peers:
+        return "—"
+    name, (mean, se) = max(peers, key=lambda p: p[1][0])
+    diff = ours[0] - mean
+    short = "TPE" if "TPE" in name else "GP"
+    return f"{diff:+.2f} ({diff / math.hypot(ours[1], se):+.1f} s.e., vs {short})"
+
+
 def table(runs: Path) -> str:
-    pooled = _pool(runs)
+    """Per dataset: a row per query count, a column per strategy (mean ± s.e. over seeds), the margin of
+    ``OURS`` over the better Optuna sampler used directly, and ``OURS``'s zero-cost work per search."""
+    pooled, zero = _pool(runs)
     lines: list[str] = []
     for dataset in DATASETS:
         names = [n for n in ORDER if (n, dataset) in pooled] + sorted(
             n for n, d in pooled if d == dataset and n not in ORDER)
         if not names:
             continue
-        lines += [f"**{dataset}** (guided by the {SIGNAL[dataset]} accuracy; 200-epoch test accuracy, mean ± s.e.; "
-                  "seeds in brackets where a column has fewer than 50)", "",
-                  "| strategy | " + " | ".join(str(q) for q in MARKS) + " |", "|---|" + "---:|" * len(MARKS)]
-        for name in names:
-            cells = []
-            for q in MARKS:
-                values = _at(pooled[(name, dataset)], q)
-                mean, se = _mean_se(values)
-                cells.append("—" if not values else f"{mean:.2f} ± {se:.2f}" + ("" if len(values) >= 50
-                                                                                 else f" [{len(values)}]"))
-            label = name if name in DIRECT else f"{name} (ours)"
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        heads = [LABELS.get(n, n) for n in names]
+        lines += [f"**{dataset}** (guided by the {SIGNAL[dataset]} accuracy; 200-epoch test accuracy of the "
+                  "best-by-validation cell, mean ± s.e. over seeds; [n]: seeds, where fewer than 50)", "",
+                  "| queries | " + " | ".join(heads) + f" | margin of {OURS} over the better Optuna column |",
+                  "|---:|" + "---:|" * (len(names) + 1)]
+        for q in MARKS:
+            cells = [_cell(_at(pooled[(name, dataset)], q)) for name in names]
+            lines.append(f"| {q} | " + " | ".join(cells) + f" | {_margin(pooled, dataset, q)} |")
         lines.append("")
-        for ours_name in (OURS, "graph_bo"):
-            if (ours_name, dataset) not in pooled:
-                continue
-            lines += [f"Margin of {ours_name} over the better Optuna sampler used directly at each column "
-                      "(difference of means; in standard errors of the difference):", ""]
-            for q in MARKS:
-                ours = _mean_se(_at(pooled[(ours_name, dataset)], q))
-                peers = [(name, _mean_se(_at(pooled[(name, dataset)], q))) for name in DIRECT
-                         if (name, dataset) in pooled and _at(pooled[(name, dataset)], q)]
-                if not peers or math.isnan(ours[0]):
-                    continue
-                name, (mean, se) = max(peers, key=lambda p: p[1][0])
-                diff = ours[0] - mean
-                se_diff = math.hypot(ours[1], se)
-                lines.append(f"- {q} queries: {ours[0]:.3f} vs {mean:.3f} ({name}): {diff:+.3f}, "
-                             f"{diff / se_diff:+.1f} s.e.")
-            lines.append("")
+        if (OURS, dataset) in zero:
+            work = "; ".join(f"{calls:.0f} cells scored, {seconds:.2f} s in a search of {budget} queries"
+                             for budget, (calls, seconds) in zero[(OURS, dataset)].items())
+            lines += [f"Zero-cost work of {OURS} per search (not queries, but time; mean over its runs): {work}.", ""]
     return "\n".join(lines)
 
 
@@ -133,10 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("run")
-    p.add_argument("--strategies", default="gp_bo,graph_bo,evolution,random")
+    p.add_argument("--strategies", default="gp_bo,evolution,random")
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--seeds", type=int, default=50)
-    p.add_argument("--queries", type=int, default=100)
+    p.add_argument("--queries", type=int, default=300)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("table")
     t.add_argument("--runs", type=Path, required=True)
@@ -144,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--notes", type=Path, help="a Markdown file of notes to put under the tables")
     args = parser.parse_args(argv)
     if args.step == "run":
-        run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out)
+        run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out, args.first_seed)
         return 0
     body = table(args.runs)
     if args.notes:

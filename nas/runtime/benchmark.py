@@ -79,6 +79,9 @@ class BenchmarkReport:
     curves: list[list[float]] = field(default_factory=list)  # per seed: test acc of the best-by-val so far
     seconds: float = 0.0
     strategy_seconds: float = 0.0
+    #: work of the strategies' zero-cost scorers over all seeds (not queries: the cells scored, and the seconds)
+    zero_cost_calls: int = 0
+    zero_cost_seconds: float = 0.0
 
     def at(self, q: int) -> tuple[float, float]:
         values = [c[min(q, len(c)) - 1] for c in self.curves]
@@ -91,18 +94,23 @@ class BenchmarkReport:
                 "queries": {str(q): dict(zip(("mean", "std"), self.at(q))) for q in marks}}
 
     def overhead_ms(self) -> float:
-        """Mean strategy time (ask + tell) per query, in milliseconds."""
+        """Mean strategy time (ask + tell) per query, in milliseconds (zero-cost scoring included)."""
         return 1e3 * self.strategy_seconds / max(1, self.seeds * self.queries)
+
+    def zero_cost_per_run(self) -> tuple[float, float]:
+        """Mean (cells scored, seconds) of zero-cost work per search."""
+        return self.zero_cost_calls / max(1, self.seeds), self.zero_cost_seconds / max(1, self.seeds)
 
 
 def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "cifar10", dedup: bool = True,
-                  options: dict[str, Any] | None = None) -> BenchmarkReport:
-    """Run ``seeds`` searches of ``queries`` evaluations each (see the module docstring)."""
+                  options: dict[str, Any] | None = None, first_seed: int = 0) -> BenchmarkReport:
+    """Run ``seeds`` searches of ``queries`` evaluations each, seeded ``first_seed ..`` (see the module
+    docstring)."""
     space = get_space("nb201")
     evaluator = NB201Evaluator(dataset=dataset)
     report = BenchmarkReport(strategy, dataset, seeds, queries)
     start = time.perf_counter()
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         built = get_strategy(strategy, space=space, seed=seed, dedup=dedup, **(options or {}))
         attach_zero_cost(built, evaluator)
         timed = _Timed(built)
@@ -115,6 +123,9 @@ def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "ci
             curve.append(best_test)
         report.curves.append(curve)
         report.strategy_seconds += timed.seconds
+        inner = getattr(built, "inner", built)
+        report.zero_cost_calls += int(getattr(inner, "zero_cost_calls", 0))
+        report.zero_cost_seconds += float(getattr(inner, "zero_cost_seconds", 0.0))
     report.seconds = time.perf_counter() - start
     return report
 

@@ -1,24 +1,161 @@
-"""``gp_bo``'s target warp: the option is checked, and on NAS-Bench-201 the default ``log_gap`` warp finds better
-cells by 100 queries than plain standardised targets (the contract is covered by the conformance suite)."""
+"""``gp_bo``: its path features, its target warp, the zero-cost warm start handed in by the runtime, and the
+strategy contract with that warm start attached (the plain strategy is covered by the registry-wide suite)."""
 
 from __future__ import annotations
 
+import json
+import math
+
+import numpy as np
 import pytest
 
+from nas.cli import main
 from nas.core.errors import ConfigError
+from nas.evaluation.evaluators import NB201Evaluator
+from nas.runtime.api import search
 from nas.runtime.benchmark import run_benchmark
+from nas.runtime.config import attach_zero_cost, build, parse_config
+from nas.testing.strategies import StrategyConformance, drive, nb201_result, unwrap
 from search_spaces import get_space
-from strategies import get_strategy
+from strategies import GPBayesOpt, Strategy, get_strategy
+from strategies.features import path_features
+from strategies.gp_bo import WARPS, warp_targets
+
+NB201 = get_space("nb201")
+EVALUATOR = NB201Evaluator()
+
+
+def arch(text: str):
+    return NB201.from_string(text)
+
+
+def test_path_features_cut_zero_ops_and_drop_identities() -> None:
+    # only the residual path (skip 0->3) and conv3x3 0->1->3 reach the output
+    a = arch("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    assert path_features(a) == {"cell|0|": 1.0, "cell|0|nor_conv_3x3>nor_conv_3x3": 1.0}
+    # no path at all when the output is cut off
+    assert path_features(arch("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")) == {}
+
+
+def test_cells_computing_the_same_function_share_path_features() -> None:
+    # the edges into node 2 do not matter when node 2 feeds the output through `none`
+    a = arch("|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    b = arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    assert a.canonical_hash() == b.canonical_hash()
+    assert path_features(a) == path_features(b)
+
+
+@pytest.mark.parametrize("option, value", [("warm_start", -1), ("proxy_weight", -0.5), ("path_weight", "x"),
+                                           ("explore", math.inf), ("n_init", 0), ("window", 0),
+                                           ("parents", 0), ("refit_every", True)])
+def test_bad_options_are_refused_naming_the_option(option: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=option):
+        get_strategy("gp_bo", space=NB201, **{option: value})
 
 
 def test_an_unknown_warp_is_refused_naming_the_option_and_the_choices() -> None:
     with pytest.raises(ConfigError, match=r"warp = 'log'.*log_gap, copula, none"):
-        get_strategy("gp_bo", space=get_space("nb201"), warp="log")
+        get_strategy("gp_bo", space=NB201, warp="log")
 
 
-def test_the_log_gap_warp_lifts_the_search_at_100_queries() -> None:
-    """NAS-Bench-201 ImageNet16-120 (12-epoch validation, seeds 0-5), same seeds with ``warp="none"``
-    (50 seeds in RESULTS.md: 46.40 against 46.10 at 100 queries)."""
-    warped = run_benchmark("gp_bo", queries=100, seeds=6, dataset="imagenet16-120")
-    plain = run_benchmark("gp_bo", queries=100, seeds=6, dataset="imagenet16-120", options={"warp": "none"})
-    assert warped.at(100)[0] > plain.at(100)[0]
+@pytest.mark.parametrize("warp", WARPS)
+def test_target_warps_are_monotone_standardised_and_scale_free(warp: str) -> None:
+    y = np.asarray([10.0, 85.2, 91.5, 91.3, 10.0, 90.1, 88.0])
+    ys = warp_targets(y, warp)
+    assert np.all(np.diff(ys[np.argsort(y, kind="stable")]) >= 0)  # order kept, ties kept tied
+    assert abs(ys.mean()) < 1e-9 and abs(ys.std() - 1.0) < 1e-9
+    np.testing.assert_allclose(warp_targets(3.0 * y + 7.0, warp), ys, atol=1e-9)
+    if warp != "none":  # the best two are further apart than a plain standardisation puts them
+        plain = (y - y.mean()) / y.std()
+        assert ys[2] - ys[3] > plain[2] - plain[3]
+
+
+def with_zero_cost(seed: int, **options) -> Strategy:
+    strategy = get_strategy("gp_bo", space=NB201, seed=seed, **options)
+    assert attach_zero_cost(strategy, EVALUATOR)
+    return strategy
+
+
+def test_warm_start_proposes_the_best_scored_cells_of_its_pool_first() -> None:
+    strategy = with_zero_cost(1, warm_start=200, n_init=4)
+    first = strategy.ask(4)
+    inner = unwrap(strategy)
+    assert isinstance(inner, GPBayesOpt)
+    assert inner.zero_cost_calls >= 200  # the pool was screened (scores are not queries: nothing was told)
+    assert inner.zero_cost_seconds > 0.0  # and the time it took is counted
+    scores = [EVALUATOR.zero_cost(t.arch) for t in first]
+    assert scores == sorted(scores, reverse=True)
+    pool_scores = sorted(inner._scores.values(), reverse=True)
+    assert scores[0] == pool_scores[0]
+    assert len({t.arch.canonical_hash() for t in first}) == 4
+    # without a scorer the first proposals are uniform samples, as for random search
+    plain = get_strategy("gp_bo", space=NB201, seed=1, warm_start=200, n_init=4)
+    assert [t.arch for t in plain.ask(4)] != [t.arch for t in first]
+    assert unwrap(plain).zero_cost_calls == 0  # type: ignore[attr-defined]  # unwrap gives a Strategy
+
+
+def test_zero_cost_warm_start_is_seeded() -> None:
+    a = drive(with_zero_cost(7), 12, nb201_result, batch=2)
+    b = drive(with_zero_cost(7), 12, nb201_result, batch=2)
+    c = drive(with_zero_cost(8), 12, nb201_result, batch=2)
+    assert a == b
+    assert a != c
+
+
+def test_the_warm_start_lifts_early_queries_and_its_time_is_reported() -> None:
+    """The runtime attaches the nb201 evaluator's zero-cost score in ``run_benchmark``: after 10 queries the
+    warm-started search is ahead of the same strategy without it (``warm_start=0``) on the same seeds, and the
+    report carries the zero-cost seconds and calls (none without the warm start)."""
+    warm = run_benchmark("gp_bo", queries=10, seeds=8, options={"warm_start": 500})
+    cold = run_benchmark("gp_bo", queries=10, seeds=8, options={"warm_start": 0})
+    assert warm.at(10)[0] > cold.at(10)[0]
+    assert warm.zero_cost_calls > 8 * 450 and warm.zero_cost_seconds > 0.0  # pools of 500, a few cells twice
+    assert cold.zero_cost_calls == 0 and cold.zero_cost_seconds == 0.0
+
+
+class TestGPBOWithZeroCost(StrategyConformance):
+    """The shipped contract suite, with the zero-cost scorer attached on nb201 (as the runtime does)."""
+
+    strategy = "gp_bo"
+
+    def prepare(self, strategy: Strategy) -> Strategy:
+        if strategy.space.name == "nb201":
+            attach_zero_cost(strategy, EVALUATOR)
+            inner = unwrap(strategy)
+            if isinstance(inner, GPBayesOpt):  # (the suite builds random search too, as its baseline)
+                inner.warm_start = 200  # a smaller pool than the default 3000 keeps the suite cheap; same code
+        return strategy
+
+
+def test_an_experiment_hands_the_evaluators_zero_cost_to_the_strategy(tmp_path) -> None:
+    """``nas search`` with the nb201 evaluator: the runtime attaches the evaluator's zero-cost score, so the first
+    trial is the best-scored cell of the warm-start pool, and the experiment's trials are those of the same
+    strategy driven directly with the scorer attached."""
+    data = {"name": "zc", "seed": 3, "space": {"name": "nb201"},
+            "strategy": {"name": "gp_bo", "options": {"warm_start": 50}},
+            "evaluator": {"name": "nb201"}, "budget": {"max_trials": 8},
+            "execution": {"executor": "local", "workers": 1}}
+    inner = unwrap(build(parse_config(data)).strategy)
+    assert isinstance(inner, GPBayesOpt) and inner._zero_cost is not None
+    exp = search(data, directory=tmp_path / "zc")
+    try:
+        ran = [t.arch.to_json() for t in sorted(exp.store.trials(), key=lambda t: t.id)]
+    finally:
+        exp.close()
+    direct = with_zero_cost(3, warm_start=50)
+    assert ran == [proposal[2] for proposal in drive(direct, 8, nb201_result)]
+
+
+def test_nas_benchmark_runs_gp_bo_on_another_dataset_and_reports_the_zero_cost_work(tmp_path, capsys) -> None:
+    """``nas benchmark nb201 --strategy gp_bo --dataset cifar100``: the figures of ``run_benchmark`` and, since the
+    nb201 evaluator hands the strategy its zero-cost score, the cells scored and seconds per search."""
+    argv = ["benchmark", "nb201", "--strategy", "gp_bo", "--dataset", "cifar100", "--queries", "12", "--seeds", "1",
+            "--plot", str(tmp_path / "p.png")]
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    expected = run_benchmark("gp_bo", queries=12, seeds=1, dataset="cifar100")
+    assert summary["queries"]["10"]["mean"] == expected.at(10)[0]
+    # the 3000-cell pool is drawn with replacement: a few cells come twice and are scored once
+    assert summary["zero_cost_per_search"]["cells"] == expected.zero_cost_per_run()[0] > 2500
+    assert main(argv) == 0
+    assert "zero-cost screening (not queries): " in capsys.readouterr().out
