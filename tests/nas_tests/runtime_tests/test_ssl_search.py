@@ -123,7 +123,7 @@ def test_data_problems_are_refused_before_the_first_trial(tmp_path: Path) -> Non
     json.dumps(_config(unlabeled))  # plain data, as a YAML file would hold
 
 
-MULTI_TRIAL = ["random", "evolution", "rl", "optuna", "gp_bo", "graph_bo"]
+MULTI_TRIAL = ["random", "evolution", "rl", "optuna", "gp_bo"]
 
 
 def test_every_multi_trial_strategy_searches_without_labels(tmp_path: Path) -> None:

@@ -214,7 +214,8 @@ def test_a_search_killed_mid_trial_and_resumed_shows_each_curve_once(tmp_path: P
     assert killed == [1]
     exp = Experiment.open(out)
     try:
-        assert exp.store.get(1) is not None and exp.store.get(1).status == "RUNNING"  # type: ignore[union-attr]
+        killed = exp.store.get(1)
+        assert killed is not None and killed.status == "RUNNING"
         exp.run()
         trials = exp.store.trials()
     finally:
