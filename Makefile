@@ -29,12 +29,17 @@ lint: install
 	$(BIN)/python tests/check_imports.py
 	$(BIN)/mypy
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), one test file per process at a time: the tests use one torch
+# thread each, so two processes fill 2 cores. `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 # Every test, including the ones marked slow (exhaustive NAS-Bench-201 checks).
 test-all: install lint
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q $(XDIST) -m "slow or not slow"
 
 # Only the tests marked gpu (mixed precision, channels_last, resident and pinned data, fractional GPUs through Ray):
 # on a machine with CUDA and a CUDA build of torch; elsewhere each is skipped with the reason.
