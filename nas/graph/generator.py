@@ -65,16 +65,8 @@ class GeneratorCell(nn.Module):
         self.C = C
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        up_shape = (x.shape[0], self.C, x.shape[2] * 2, x.shape[3] * 2)
-        values: dict[int, torch.Tensor] = {0: x}
-        for node, inputs in self.plan:
-            terms = [self.ops[i](values[s]) for i, s in inputs if self.live[i] and s in values]
-            if terms:
-                values[node] = torch.stack(terms).sum(0) if len(terms) > 1 else terms[0]
-        outs = [values[n] for n in self.output if n in values]
-        if not outs:
-            return x.new_zeros(up_shape)
-        return torch.stack(outs).sum(0) if len(outs) > 1 else outs[0]
+        return _run_cell(self.ops, self.live, self.plan, self.output, x,
+                         (x.shape[0], self.C, x.shape[2] * 2, x.shape[3] * 2))
 
 
 class GeneratorNetwork(nn.Module):
@@ -164,16 +156,8 @@ class TranslatorCell(nn.Module):
         self.C_out = C_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values: dict[int, torch.Tensor] = {0: x}
-        for node, inputs in self.plan:
-            terms = [self.ops[i](values[s]) for i, s in inputs if self.live[i] and s in values]
-            if terms:
-                values[node] = torch.stack(terms).sum(0) if len(terms) > 1 else terms[0]
-        outs = [values[n] for n in self.output if n in values]
-        if not outs:
-            h, w = (round(d * self.scale) for d in x.shape[2:])
-            return x.new_zeros((x.shape[0], self.C_out, h, w))
-        return torch.stack(outs).sum(0) if len(outs) > 1 else outs[0]
+        h, w = (round(d * self.scale) for d in x.shape[2:])
+        return _run_cell(self.ops, self.live, self.plan, self.output, x, (x.shape[0], self.C_out, h, w))
 
 
 class TranslatorNetwork(nn.Module):
@@ -224,3 +208,19 @@ class TranslatorNetwork(nn.Module):
         for cell in self.cells:
             x = cell(x)
         return self.head(x)
+
+
+def _run_cell(ops: nn.ModuleList, live: list[bool], plan: list[tuple[int, list[tuple[int, int]]]],
+              output: Sequence[int], x: torch.Tensor, empty: tuple[int, ...]) -> torch.Tensor:
+    """Run a ``gen`` cell on ``x`` (its input node 0): each node in ``plan`` order sums the live ops of its incoming
+    edges (``(edge index, source node)``) whose source was reached; the cell returns the sum of its reached output
+    nodes, or zeros of shape ``empty`` when none was (every path ran ``none``)."""
+    values: dict[int, torch.Tensor] = {0: x}
+    for node, inputs in plan:
+        terms = [ops[i](values[s]) for i, s in inputs if live[i] and s in values]
+        if terms:
+            values[node] = torch.stack(terms).sum(0) if len(terms) > 1 else terms[0]
+    outs = [values[n] for n in output if n in values]
+    if not outs:
+        return x.new_zeros(empty)
+    return torch.stack(outs).sum(0) if len(outs) > 1 else outs[0]
