@@ -48,7 +48,8 @@ if TYPE_CHECKING:  # annotations only; imported where used
     from nas.evaluation.training import TrainConfig
 
 __all__ = ["Evaluator", "ModelCompiler", "TrainingEvaluator", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator",
-           "get_evaluator", "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY", "check_task_name"]
+           "get_evaluator", "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY", "check_task_name",
+           "failures_as_results"]
 
 #: the array fields of a Task
 _SPLITS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
@@ -114,6 +115,24 @@ def _failure(err: BaseException) -> Result:
         first = str(err).splitlines()[0] if str(err) else ""
         reason = f"{type(err).__name__}: {first}" if first else type(err).__name__
     return Result.failed(reason[:500], traceback="".join(traceback.format_exception(err)))
+
+
+def failures_as_results(attempt: Callable[[], Result]) -> Result:
+    """``attempt()``, with what it raises turned into a ``FAILED`` result: :class:`Diverged` with its message, any
+    other exception with its type, first line and traceback (out of memory said as such). Afterwards the
+    attempt's objects (model, optimiser, gradients: locals of ``attempt``, gone once it returns) are collected and
+    the CUDA cache is emptied, so workers sharing a GPU get the memory back. The one tail of every evaluator that
+    trains: a bad candidate is data, not a crash."""
+    try:
+        return attempt()
+    except Diverged as err:
+        return Result.failed(str(err))
+    except Exception as err:  # a bad candidate is data, not a crash
+        return _failure(err)
+    finally:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def check_task_name(task: Any, task_options: Mapping[str, Any] | None = None) -> str:
@@ -283,8 +302,7 @@ class TrainEvaluator(Evaluator):
         return callback
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
-        model = None
-        try:
+        def attempt() -> Result:
             task = self.task
             cfg = self.config_for(trial.arch)
             device = resolve_device(cfg.device)
@@ -331,15 +349,8 @@ class TrainEvaluator(Evaluator):
                 weights = serialize_weights(model) if status is Status.COMPLETE else None
             return Result(status, score=score, metrics=metrics, history=report.history, info=info,
                           error="pruned by the scheduler" if status is Status.PRUNED else None, weights=weights)
-        except Diverged as err:
-            return Result.failed(str(err))
-        except Exception as err:  # a bad candidate is data, not a crash
-            return _failure(err)
-        finally:
-            del model
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+
+        return failures_as_results(attempt)
 
 
 _NB201_SIGNALS = {

@@ -43,8 +43,8 @@ from nas.evaluation.evaluators import (
     EpochCallback,
     Evaluator,
     ModelCompiler,
-    _failure,
     check_task_name,
+    failures_as_results,
     register_evaluator,
 )
 from nas.evaluation.gan.features import FeatureNet, extract_features, feature_net
@@ -227,7 +227,7 @@ class GanEvaluator(Evaluator):
         return (*fixed_latents(latent, n, num_classes), num_classes)
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
-        try:
+        def attempt() -> Result:
             _, _, net, val_features, floor = self.prepared()
             start = time.perf_counter()
             generator, run, task = self.train(trial)
@@ -253,8 +253,8 @@ class GanEvaluator(Evaluator):
                 grid = sample_grid(generate(generator, z, y, device=device), columns)
                 info["samples_png"] = base64.b64encode(png_bytes(grid)).decode("ascii")
             return Result(Status.COMPLETE, score=-fid, metrics=metrics, info=info, history=run.history[-1:])
-        except Exception as err:  # a bad candidate is data, not a crash
-            return _failure(err)
+
+        return failures_as_results(attempt)
 
 
 register_evaluator(GanEvaluator)

@@ -14,21 +14,27 @@ is the pretext's) and are produced again by ``nas export`` or ``nas pretrain`` (
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from nas.core.errors import ConfigError
-from nas.evaluation.evaluators import HPARAMS_KEY, EpochCallback, Evaluator, ModelCompiler, _failure, register_evaluator
+from nas.evaluation.evaluators import (
+    HPARAMS_KEY,
+    EpochCallback,
+    Evaluator,
+    ModelCompiler,
+    failures_as_results,
+    register_evaluator,
+)
 from nas.evaluation.measure import count_flops, count_params
 from nas.evaluation.ssl.base import Pretext
 from nas.evaluation.ssl.heads import embed
 from nas.evaluation.ssl.probe import ProbeSettings, knn_accuracy, labeled_subset, linear_accuracy
 from nas.evaluation.ssl.trainer import SslReport, build_pretext, pretext_class, train_pretext
 from nas.evaluation.tasks import Task, load_task
-from nas.evaluation.training import Diverged, TrainConfig, resolve_device, seeded
+from nas.evaluation.training import TrainConfig, resolve_device, seeded
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Status, Trial
 
@@ -141,8 +147,7 @@ class SslEvaluator(Evaluator):
         return linear_accuracy(feats["train"], y_train, feats["val"], y_val, task.num_classes)
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
-        pretext = None
-        try:
+        def attempt() -> Result:
             task = self.task
             pretext, report = self.pretrain(trial.arch, trial.seed, on_epoch)
             model = pretext.backbone
@@ -160,15 +165,8 @@ class SslEvaluator(Evaluator):
                     "labels": "used by the probe only" if self.probe is not None else "not used"}
             return Result(status, score=float(score), metrics=metrics, history=report.history, info=info,
                           error="pruned by the scheduler" if status is Status.PRUNED else None)
-        except Diverged as err:
-            return Result.failed(str(err))
-        except Exception as err:  # a bad candidate is data, not a crash
-            return _failure(err)
-        finally:
-            del pretext
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+
+        return failures_as_results(attempt)
 
 
 register_evaluator(SslEvaluator)
