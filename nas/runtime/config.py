@@ -43,6 +43,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -522,9 +523,7 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
     if ev.name == "train":
         if ev.task is None:
             raise ConfigError("evaluator.task: missing; the train evaluator needs a task (see `nas tasks`)")
-        train = dict(ev.train)
-        if cfg.execution.threads_per_trial and "threads" not in train:
-            train["threads"] = cfg.execution.threads_per_trial
+        train = _with_threads(ev.train, cfg.execution.threads_per_trial)
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, train=train,
                        data_seed=cfg.seed, metric=ev.metric)
         if ev.init_from is not None:
@@ -539,9 +538,7 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
         if ev.task is None:
             raise ConfigError("evaluator.task: missing; the weight_sharing evaluator trains a supernet on a task (see "
                               "`nas tasks`)")
-        train = dict(ev.train)
-        if cfg.execution.threads_per_trial and "threads" not in train:
-            train["threads"] = cfg.execution.threads_per_trial
+        train = _with_threads(ev.train, cfg.execution.threads_per_trial)
         options.update(space=space, compiler=space.compiler(), task=ev.task, task_options=ev.task_options,
                        train=train, data_seed=cfg.seed, metric=ev.metric)
     elif ev.name == "gan":
@@ -558,17 +555,14 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
                               "class-conditional discriminator and the reverse; set both to the same value")
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed,
                        conditional=conditional)
-        if cfg.execution.threads_per_trial and "threads" not in options:
-            options["threads"] = cfg.execution.threads_per_trial
+        options = _with_threads(options, cfg.execution.threads_per_trial)
     elif ev.name == "proxy":
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, data_seed=cfg.seed)
     elif ev.name == SslEvaluator.name:
         if ev.task is None:
             raise ConfigError("evaluator.task: missing; the ssl evaluator trains on a task's inputs (its labels are "
                               "optional; see `nas tasks`)")
-        train = dict(ev.train)
-        if cfg.execution.threads_per_trial and "threads" not in train:
-            train["threads"] = cfg.execution.threads_per_trial
+        train = _with_threads(ev.train, cfg.execution.threads_per_trial)
         options.update(compiler=space.compiler(), task=ev.task, task_options=ev.task_options, train=train,
                        data_seed=cfg.seed)
     elif ev.task is not None or ev.train:
@@ -598,6 +592,15 @@ def build_evaluator(cfg: ExperimentConfig, space: SearchSpace) -> Evaluator:
         return get_evaluator(ev.name, **options)
     except NASError as err:
         raise _prefixed("evaluator", err) from None
+
+
+def _with_threads(settings: Mapping[str, Any], threads_per_trial: int | None) -> dict[str, Any]:
+    """A copy of an evaluator's training ``settings`` with ``threads`` set to ``execution.threads_per_trial`` when
+    that is set and the settings do not name their own."""
+    out = dict(settings)
+    if threads_per_trial and "threads" not in out:
+        out["threads"] = threads_per_trial
+    return out
 
 
 def _transfer_spec(ev: EvaluatorConfig) -> Any:

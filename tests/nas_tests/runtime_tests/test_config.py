@@ -227,6 +227,30 @@ def test_threads_per_trial_reaches_the_trainer() -> None:
     assert build_evaluator(cfg, build_space(cfg)).train_config.threads == 1
 
 
+@pytest.mark.parametrize("evaluator", [
+    {"name": "train", "task": "digits", "train": {"epochs": 1}},
+    {"name": "weight_sharing", "task": "digits", "train": {"epochs": 1}},
+    {"name": "ssl", "task": "digits", "options": {"pretext": "rotation"}},
+    {"name": "gan", "task": "digits"},
+])
+def test_threads_per_trial_reaches_every_training_evaluator_unless_it_names_its_own(evaluator: dict[str, Any]
+                                                                                    ) -> None:
+    """``execution.threads_per_trial`` fills the torch threads of the train, weight_sharing, ssl and gan
+    evaluators; their own ``threads`` setting (``evaluator.train``, or ``evaluator.options`` for gan) wins."""
+    space = {"name": "gan", "options": {"C": 4, "latent_dim": 8}} if evaluator["name"] == "gan" else VALID["space"]
+    own = "options" if evaluator["name"] == "gan" else "train"
+    for given, expected in ((None, 3), (2, 2)):
+        ev = copy.deepcopy(evaluator)
+        if given is not None:
+            ev[own] = {**ev.get(own, {}), "threads": given}
+        data = {**_with("execution.threads_per_trial", 3), "space": space, "evaluator": ev}
+        data.pop("searchable", None)
+        cfg = parse_config(data)
+        built = build_evaluator(cfg, build_space(cfg))
+        threads = built.threads if evaluator["name"] == "gan" else built.train_config.threads
+        assert threads == expected, (evaluator["name"], given)
+
+
 def test_space_task_kind_mismatch_of_a_named_task_is_refused_at_config_time() -> None:
     data = _with("space", {"name": "rnn"})
     del data["searchable"]
