@@ -4,7 +4,7 @@ scores the validation split by its own metric."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -67,6 +67,19 @@ class Pretext(nn.Module, ABC):
 
     def after_step(self) -> None:
         """Called after every optimiser step (a momentum encoder follows the online one here)."""
+
+    def batch_sums(self, x: torch.Tensor, batch_size: int,
+                   sums: Callable[[torch.Tensor], Iterable[Sequence[float]]]) -> list[float]:
+        """In eval mode, the running totals of what ``sums(batch)`` yields for each batch of ``x`` (``batch_size``
+        inputs, in order; a batch may yield several tuples of sums, or none; an empty list when none yielded any):
+        the loop of every :meth:`validate` (the caller holds ``no_grad``)."""
+        self.eval()
+        totals: list[float] | None = None
+        for i in range(0, len(x), batch_size):
+            for part in sums(x[i:i + batch_size]):
+                values = [float(v) for v in part]
+                totals = values if totals is None else [t + v for t, v in zip(totals, values)]
+        return totals if totals is not None else []
 
     def score(self, metrics: Mapping[str, float]) -> float:
         """The score of validation ``metrics``: ``metric``, negated when smaller is better."""

@@ -4,7 +4,7 @@ a projection head, the NT-Xent loss; optionally MoCo's momentum encoder and queu
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -135,15 +135,12 @@ class Contrastive(Pretext):
 
     @torch.no_grad()
     def validate(self, x: torch.Tensor, gen: torch.Generator, batch_size: int) -> dict[str, float]:
-        self.eval()
-        loss, acc, n = 0.0, 0.0, 0
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
+        def sums(xb: torch.Tensor) -> Iterator[tuple[float, float, int]]:
             if len(xb) < 2:  # a lone sample has no negatives
-                continue
+                return
             batch_loss, batch_acc = nt_xent(self._project(self.views(xb, gen)), self._project(self.views(xb, gen)),
                                             self.temperature)
-            loss += float(batch_loss) * len(xb)
-            acc += float(batch_acc) * len(xb)
-            n += len(xb)
+            yield float(batch_loss) * len(xb), float(batch_acc) * len(xb), len(xb)
+
+        loss, acc, n = self.batch_sums(x, batch_size, sums) or (0.0, 0.0, 0)
         return {"contrastive_loss": loss / max(n, 1), "contrastive_acc": 100.0 * acc / max(n, 1)}

@@ -81,10 +81,5 @@ class Masked(Pretext):
 
     @torch.no_grad()
     def validate(self, x: torch.Tensor, gen: torch.Generator, batch_size: int) -> dict[str, float]:
-        self.eval()
-        se, count = 0.0, 0.0
-        for i in range(0, len(x), batch_size):
-            batch_se, batch_count = self._masked_se(x[i:i + batch_size], gen)
-            se += float(batch_se)
-            count += float(batch_count)
+        se, count = self.batch_sums(x, batch_size, lambda xb: [[float(v) for v in self._masked_se(xb, gen)]])
         return {"masked_mse": se / count}

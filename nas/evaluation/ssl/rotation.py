@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -53,14 +53,11 @@ class Rotation(Pretext):
 
     @torch.no_grad()
     def validate(self, x: torch.Tensor, gen: torch.Generator, batch_size: int) -> dict[str, float]:
-        self.eval()
-        correct, loss, n = 0.0, 0.0, 0
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
+        def sums(xb: torch.Tensor) -> Iterator[tuple[float, float, int]]:
             for turns in range(4):
                 k = torch.full((len(xb),), turns, device=xb.device)
                 out = self.backbone(torch.rot90(xb, turns, dims=(2, 3)))
-                loss += float(F.cross_entropy(out, k, reduction="sum"))
-                correct += float((out.argmax(1) == k).sum())
-                n += len(xb)
+                yield float((out.argmax(1) == k).sum()), float(F.cross_entropy(out, k, reduction="sum")), len(xb)
+
+        correct, loss, n = self.batch_sums(x, batch_size, sums)
         return {"rotation_acc": 100.0 * correct / n, "rotation_loss": loss / n}
