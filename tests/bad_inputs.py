@@ -752,7 +752,7 @@ GAN: list[Bad] = [
     _cfg("gan loss unknown", {"evaluator.options.loss": "hinge"},
          r"evaluator.options.loss = 'hinge': choose from ns, wgan-gp", base="gan"),
     _cfg("gan steps zero", {"evaluator.options.steps": 0},
-         r"evaluator.options.steps = 0: must be a positive integer", base="gan"),
+         r"evaluator.options.steps = 0: must be an integer >= 1", base="gan"),
     _cfg("wgan-gp critic with batch norm",
          {"evaluator.options.loss": "wgan-gp", "evaluator.options.disc_norm": "batch"},
          r"evaluator.options.disc_norm = 'batch' with loss 'wgan-gp'.*use none or spectral", base="gan"),

@@ -41,15 +41,20 @@ def check_int(field: str, value: Any, *, minimum: int | None = None, maximum: in
 
 
 def check_number(field: str, value: Any, *, low: float | None = None, high: float | None = None,
-                 finite: bool = False) -> float:
-    """``float(value)`` if ``value`` is a number within ``[low, high]`` (each optional, inclusive) and, with
-    ``finite``, neither NaN nor infinite; otherwise :class:`ConfigError` ``"<field> = <value>: must be a number in
-    [<low>, <high>]"`` (or ``">= <low>"``, ``"<= <high>"``; ``"a finite number"`` with ``finite``). NaN is refused
-    whenever a bound is given."""
+                 finite: bool = False, above: float | None = None) -> float:
+    """``float(value)`` if ``value`` is a number within ``[low, high]`` (each optional, inclusive), greater than
+    ``above`` (optional, exclusive: ``above=0`` for a positive number) and, with ``finite``, neither NaN nor
+    infinite; otherwise :class:`ConfigError` ``"<field> = <value>: must be a number in [<low>, <high>]"`` (or
+    ``">= <low>"``, ``"<= <high>"``, ``"> <above>"``, ``"in (<above>, <high>]"``; ``"a finite number"`` with
+    ``finite``). NaN is refused whenever a bound is given."""
     if (not is_number(value) or (finite and not math.isfinite(value)) or (low is not None and not value >= low)
-            or (high is not None and not value <= high)):
+            or (high is not None and not value <= high) or (above is not None and not value > above)):
         what = "a finite number" if finite else "a number"
-        raise ConfigError(f"{field} = {value!r}: must be {what}{_span(low, high, '[{}, {}]')}")
+        if above is None:
+            span = _span(low, high, "[{}, {}]")
+        else:
+            span = f" in ({above}, {high}]" if high is not None else f" > {above}"
+        raise ConfigError(f"{field} = {value!r}: must be {what}{span}")
     return float(value)
 
 

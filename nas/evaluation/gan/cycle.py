@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.core.checks import check_int, check_number
 from nas.core.errors import ConfigError
 from nas.evaluation.gan.patch import PatchDiscriminator
 from nas.evaluation.gan.trainer import sample_diversity
@@ -56,21 +57,14 @@ class CycleConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "disc_width", "disc_layers", "diversity_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"cycle.{name} = {value!r}: must be a positive integer")
-        if not isinstance(self.pool_size, int) or isinstance(self.pool_size, bool) or self.pool_size < 0:
-            raise ConfigError(f"cycle.pool_size = {self.pool_size!r}: must be an integer >= 0 (0: no history)")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ConfigError(f"cycle.lr = {self.lr!r}: must be a positive number")
+            check_int(f"cycle.{name}", getattr(self, name), minimum=1)
+        check_int("cycle.pool_size", self.pool_size, minimum=0)  # 0: no history
+        check_number("cycle.lr", self.lr, above=0)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"cycle.betas = {self.betas!r}: must be two numbers in [0, 1), e.g. [0.5, 0.999]")
         for name in ("cycle_weight", "identity_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise ConfigError(f"cycle.{name} = {value!r}: must be a number >= 0")
-        if not 0 <= self.decay_fraction <= 1:
-            raise ConfigError(f"cycle.decay_fraction = {self.decay_fraction!r}: must be in [0, 1]")
+            check_number(f"cycle.{name}", getattr(self, name), low=0)
+        check_number("cycle.decay_fraction", self.decay_fraction, low=0, high=1)
         if not 0 <= self.collapse_ratio < 1:
             raise ConfigError(f"cycle.collapse_ratio = {self.collapse_ratio!r}: must be in [0, 1)")
 

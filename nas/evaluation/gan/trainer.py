@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nas.core.checks import check_int, check_number
 from nas.core.errors import ConfigError
 from nas.evaluation.gan.discriminator import NORMS, Discriminator
 from nas.evaluation.gan.losses import LOSSES, ns_d_loss, ns_g_loss, wgan_g_loss, wgan_gp_d_loss
@@ -53,13 +54,11 @@ class GanConfig:
         if self.loss not in LOSSES:
             raise ConfigError(f"gan.loss = {self.loss!r}: choose from {', '.join(LOSSES)}")
         for name in ("steps", "batch_size", "disc_width", "diversity_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"gan.{name} = {value!r}: must be a positive integer")
-        if self.n_critic is not None and (not isinstance(self.n_critic, int) or self.n_critic < 1):
-            raise ConfigError(f"gan.n_critic = {self.n_critic!r}: must be a positive integer")
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ConfigError(f"gan.lr = {self.lr!r}: must be a positive number")
+            check_int(f"gan.{name}", getattr(self, name), minimum=1)
+        if self.n_critic is not None:
+            check_int("gan.n_critic", self.n_critic, minimum=1)
+        if self.lr is not None:
+            check_number("gan.lr", self.lr, above=0)
         if not isinstance(self.conditional, bool):
             raise ConfigError(f"gan.conditional = {self.conditional!r}: expected true or false")
         if self.disc_norm is not None and self.disc_norm not in NORMS:

@@ -68,6 +68,9 @@ def test_check_number_returns_a_float() -> None:
     (math.inf, {"low": 0, "finite": True}, "f = inf: must be a finite number >= 0"),
     (math.nan, {"finite": True}, "f = nan: must be a finite number"),
     (2, {"high": 1}, "f = 2: must be a number <= 1"),
+    (0, {"above": 0}, "f = 0: must be a number > 0"),
+    (0.0, {"above": 0, "high": 1}, "f = 0.0: must be a number in (0, 1]"),
+    (math.nan, {"above": 0, "finite": True}, "f = nan: must be a finite number > 0"),
 ])
 def test_check_number_messages(value: object, kwargs: dict, message: str) -> None:
     with _raises(message):
