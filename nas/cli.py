@@ -655,6 +655,17 @@ def _top(text: str) -> int:
     return value
 
 
+_TRAIN_HELP = "a training setting (lr, batch_size, optimizer, ...), as in a config's evaluator.train"
+
+
+def _add_training_options(p: argparse.ArgumentParser, train_help: str = _TRAIN_HELP) -> None:
+    """``--train KEY=VALUE`` and ``--task-option KEY=VALUE`` (each repeatable), as ``nas train``, ``nas finetune``
+    and ``nas pretrain`` take them (read with :func:`_key_values`)."""
+    p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", help=train_help)
+    p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a task option, as in a config's evaluator.task_options")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description="Neural architecture search on graph-encoded cells.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -668,10 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference")
     p.add_argument("--task", required=True, help="a task name (`nas tasks`), a .npz file or module:function")
     p.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
-    p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
-                   help="a training setting (lr, batch_size, optimizer, ...), as in a config's evaluator.train")
-    p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a task option, as in a config's evaluator.task_options")
+    _add_training_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="experiment directory (default runs/train-REFERENCE-TASK)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing directory")
@@ -767,10 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze", type=int, metavar="K", help="partial: cells frozen after the stem")
     p.add_argument("--body-lr-scale", type=float, default=1.0, metavar="F",
                    help="full: the body's learning rate as a fraction of the head's, in (0, 1] (default 1)")
-    p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
-                   help="a training setting (lr, batch_size, optimizer, ...) over the source's")
-    p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a task option, as in a config's evaluator.task_options")
+    _add_training_options(p, "a training setting (lr, batch_size, optimizer, ...) over the source's")
     p.add_argument("--seed", type=int, default=0, help="seed of the new task's splits and of the training")
     p.add_argument("--format", default=None, metavar="LIST", help="export formats (default: all, as nas export)")
     p.add_argument("--out", help="output folder (default runs/finetune-SOURCE-TASK-MODE)")
@@ -789,10 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trial", type=int, help="the trial of an experiment or export SOURCE")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a pretext option (temperature, momentum, queue, mask_ratio, ...), as in evaluator.options")
-    p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
-                   help="a training setting (lr, batch_size, optimizer, ...), as in a config's evaluator.train")
-    p.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a task option, as in a config's evaluator.task_options")
+    _add_training_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the splits, the initialisation and the training")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier pretraining's folder")
     p.add_argument("--quiet", action="store_true")

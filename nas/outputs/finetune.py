@@ -56,7 +56,15 @@ from nas.outputs.export import (
     retrain_trial,
     verify_in_fresh_processes,
 )
-from nas.outputs.loading import FILE_NAMES, INFO_FILE, MANIFEST, model_info, read_json, verify_files
+from nas.outputs.loading import (
+    FILE_NAMES,
+    INFO_FILE,
+    MANIFEST,
+    experiment_trial,
+    export_entry,
+    model_info,
+    verify_files,
+)
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import build
 from nas.storage.store import StoredTrial
@@ -100,22 +108,6 @@ class FinetuneReport:
 
 
 # -- the source -------------------------------------------------------------------------------------------------
-def _export_entry(export: Path, trial: int | None) -> dict[str, Any]:
-    """The manifest entry of the export's rank-1 model, or of ``trial``'s."""
-    manifest = read_json(export / MANIFEST)
-    models = manifest.get("models") if isinstance(manifest, dict) else None
-    if not isinstance(models, list) or not models:
-        raise ConfigError(f"SOURCE {str(export)!r}: its {MANIFEST} lists no model; export again")
-    if trial is None:
-        return min(models, key=lambda m: m.get("rank", 1 << 30))
-    for m in models:
-        if m.get("trial_id") == trial:
-            return m
-    listed = ", ".join(str(m.get("trial_id")) for m in models)
-    raise ConfigError(f"--trial {trial}: the export {str(export)!r} holds trials {listed}; give one of them, or the "
-                      f"experiment directory to train trial {trial} again first")
-
-
 def _from_model_folder(folder: Path, entry: Mapping[str, Any] | None, kind: str) -> _Source:
     arch_file, weights, info_file = folder / FILE_NAMES["json"], folder / FILE_NAMES["weights"], folder / INFO_FILE
     missing = [p.name for p in (arch_file, weights, info_file) if not p.is_file()]
@@ -171,25 +163,21 @@ def _source(path: Path, trial: int | None, out: Path) -> _Source:
             raise ConfigError(f"--trial {trial}: SOURCE {str(path)!r} is one exported model; remove --trial")
         return _from_model_folder(path, None, "export")
     if path.is_dir() and (path / MANIFEST).is_file():
-        entry = _export_entry(path, trial)
+        entry = export_entry(path, trial, f", or the experiment directory to train trial {trial} again first")
         return _from_model_folder(path / Path(entry["files"]["json"]["path"]).parent, entry, "export")
     if not (path.is_dir() and (path / "config.yaml").is_file()):
         raise ConfigError(f"SOURCE {str(path)!r} is not an export folder (no {MANIFEST}), a model folder (no "
                           f"{FILE_NAMES['json']}) or an experiment directory (no config.yaml); give one of those")
     view = ExperimentView.open(path)
     if trial is not None:
-        found = [t for t in view.trials if t.id == trial]
-        if not found:
-            ids = sorted(t.id for t in view.trials)
-            raise ConfigError(f"--trial {trial}: experiment {str(path)!r} has no such trial"
-                              + (f"; its trials are {ids[0]} to {ids[-1]}" if ids else " (it ran none)"))
-        if found[0].score is None:
-            raise ConfigError(f"--trial {trial}: the trial is {found[0].status}, with no trained model to start "
+        stored = experiment_trial(view, trial, path)
+        if stored.score is None:
+            raise ConfigError(f"--trial {trial}: the trial is {stored.status}, with no trained model to start "
                               "from; choose a completed trial (`nas status DIR`)")
-        return _retrained(view, found[0], f"trial {trial}", out)
+        return _retrained(view, stored, f"trial {trial}", out)
     for folder in ("export", "export_baselines"):
         if (path / folder / MANIFEST).is_file():
-            entry = _export_entry(path / folder, None)
+            entry = export_entry(path / folder, None)
             return _from_model_folder(path / folder / Path(entry["files"]["json"]["path"]).parent, entry, "export")
     done = [b for b in view.baselines if b.score is not None]
     if not view.trials and done:  # the folder `nas train` wrote

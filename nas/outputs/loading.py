@@ -30,14 +30,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.core.errors import NASError
+from nas.core.errors import ConfigError, NASError
 from nas.graph.architecture import Architecture
 from nas.outputs.view import ExperimentView
 from nas.storage.store import StoredTrial
 
 __all__ = ["ExportError", "CorruptExportError", "OnnxModel", "ExperimentResults", "load_model", "load_experiment",
            "sha256_file", "find_manifest", "read_json", "verify_files", "model_info", "FILE_NAMES", "INFO_FILE",
-           "MANIFEST"]
+           "MANIFEST", "export_entry", "experiment_trial"]
 
 MANIFEST = "manifest.json"
 INFO_FILE = "model.json"
@@ -73,6 +73,34 @@ def read_json(path: Path) -> Any:
         raise ExportError(f"{path}: file not found; {_REEXPORT}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CorruptExportError(f"{path}: not valid JSON ({err}); the file is corrupt: {_REEXPORT}") from None
+
+
+def export_entry(export: Path, trial: int | None, hint: str = "") -> dict[str, Any]:
+    """The manifest entry of the export folder ``export``'s rank-1 model, or of ``trial``'s (a SOURCE with
+    ``--trial``, as ``nas finetune`` and ``nas pretrain`` take it); :class:`ConfigError` naming SOURCE or ``--trial``
+    and the trials it holds otherwise (``hint``: what else the caller accepts, appended to that message)."""
+    manifest = read_json(export / MANIFEST)
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, list) or not models:
+        raise ConfigError(f"SOURCE {str(export)!r}: its {MANIFEST} lists no model; export again")
+    if trial is None:
+        return min(models, key=lambda m: m.get("rank", 1 << 30))
+    for m in models:
+        if m.get("trial_id") == trial:
+            return m
+    listed = ", ".join(str(m.get("trial_id")) for m in models)
+    raise ConfigError(f"--trial {trial}: the export {str(export)!r} holds trials {listed}; give one of them{hint}")
+
+
+def experiment_trial(view: ExperimentView, trial: int, source: str | Path) -> StoredTrial:
+    """Trial ``trial`` of the experiment SOURCE ``source`` (its ``view``), as ``--trial`` names it;
+    :class:`ConfigError` naming ``--trial`` and the experiment's trials when it has no such trial."""
+    for t in view.trials:
+        if t.id == trial:
+            return t
+    ids = sorted(t.id for t in view.trials)
+    raise ConfigError(f"--trial {trial}: experiment {str(source)!r} has no such trial"
+                      + (f"; its trials are {ids[0]} to {ids[-1]}" if ids else " (it ran none)"))
 
 
 def find_manifest(path: Path) -> Path | None:

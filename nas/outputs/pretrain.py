@@ -40,7 +40,7 @@ from nas.graph import references
 from nas.graph.architecture import Architecture
 from nas.graph.compiler import build_model
 from nas.outputs.export import ExportReport, export_info, export_model
-from nas.outputs.loading import FILE_NAMES, MANIFEST
+from nas.outputs.loading import FILE_NAMES, MANIFEST, experiment_trial, export_entry
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import build
 
@@ -73,12 +73,7 @@ def _architecture(source: str, trial: int | None) -> tuple[Architecture, str]:
     if (path / FILE_NAMES["json"]).is_file():
         return Architecture.from_json((path / FILE_NAMES["json"]).read_text(encoding="utf-8")), f"model {path}"
     if (path / MANIFEST).is_file():
-        models = json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("models") or []
-        chosen = [m for m in models if trial is None or m.get("trial_id") == trial]
-        if not chosen:
-            raise ConfigError(f"--trial {trial}: the export {source!r} holds trials "
-                              f"{', '.join(str(m.get('trial_id')) for m in models)}; give one of them")
-        entry = min(chosen, key=lambda m: m.get("rank", 1 << 30))
+        entry = export_entry(path, trial)
         arch_file = path / entry["files"]["json"]["path"]
         return Architecture.from_json(arch_file.read_text(encoding="utf-8")), f"export {path} ({arch_file.parent.name})"
     if (path / "config.yaml").is_file():
@@ -88,10 +83,7 @@ def _architecture(source: str, trial: int | None) -> tuple[Architecture, str]:
                 raise ConfigError(f"SOURCE {source!r}: the experiment has no completed trial; give --trial N")
             best = view.ranked()[0]
             return best.arch, f"experiment {path}, rank-1 trial {best.id}"
-        found = [t for t in view.trials if t.id == trial]
-        if not found:
-            raise ConfigError(f"--trial {trial}: experiment {source!r} has no such trial")
-        return found[0].arch, f"experiment {path}, trial {trial}"
+        return experiment_trial(view, trial, source).arch, f"experiment {path}, trial {trial}"
     raise ConfigError(f"SOURCE {source!r} is not a reference name, an export folder (no {MANIFEST}), a model folder "
                       f"(no {FILE_NAMES['json']}) or an experiment directory (no config.yaml)")
 
