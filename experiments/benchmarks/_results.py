@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from scipy.stats import ConstantInputWarning
 
 from nas.core.io import atomic_write_text
 
-__all__ = ["DEFAULT_RESULTS", "HEADER", "command_line", "contention_note", "load_average", "machine_facts",
-           "machine_facts_markdown", "utc_date", "update_section"]
+__all__ = ["DEFAULT_RESULTS", "HEADER", "bootstrap_interval", "command_line", "contention_note", "load_average",
+           "machine_facts", "machine_facts_markdown", "utc_date", "update_section"]
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -170,3 +175,19 @@ def update_section(name: str, body: str, path: Path = DEFAULT_RESULTS) -> None:
         else:
             text = text.rstrip("\n") + "\n\n" + section + "\n"
         atomic_write_text(path, text)
+
+
+def bootstrap_interval(a: np.ndarray, b: np.ndarray, statistic: Callable[[np.ndarray, np.ndarray], Any],
+                       rng: np.random.Generator, draws: int = 2000) -> tuple[float, float]:
+    """The 95% percentile interval of ``statistic(a, b)[0]`` (a rank correlation of ``scipy.stats``:
+    ``kendalltau``, ``spearmanr``) over ``draws`` resamples of the pairs with replacement, drawn from ``rng``; a
+    resample where it is undefined (all values tied) is skipped."""
+    values = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConstantInputWarning)  # a resample of tied values: skipped below
+        for _ in range(draws):
+            idx = rng.integers(0, len(a), len(a))
+            value = statistic(a[idx], b[idx])[0]
+            if math.isfinite(value):
+                values.append(value)
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))

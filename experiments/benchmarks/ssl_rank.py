@@ -32,14 +32,13 @@ import json
 import math
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from _results import DEFAULT_RESULTS, load_average, provenance, publish
+from _results import DEFAULT_RESULTS, bootstrap_interval, load_average, provenance, publish
 from scipy import stats
 
 from nas.evaluation.evaluators import ProxyEvaluator, TrainEvaluator
@@ -181,18 +180,6 @@ def _probe_lines(path: str) -> list[str]:
     return [*lines, ""]
 
 
-def _bootstrap(x: np.ndarray, y: np.ndarray, fn: Any, rng: np.random.Generator, n: int = 2000
-               ) -> tuple[float, float]:
-    values = []
-    warnings.simplefilter("ignore", stats.ConstantInputWarning)  # a resample of tied values: skipped below
-    for _ in range(n):
-        idx = rng.integers(0, len(x), len(x))
-        value = fn(x[idx], y[idx])[0]
-        if math.isfinite(value):
-            values.append(value)
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
-
-
 def report(args: argparse.Namespace) -> None:
     load_start = load_average()
     lines = ["## Self-supervised pretext scores against supervised accuracy (`ssl_rank`)", "",
@@ -221,8 +208,8 @@ def report(args: argparse.Namespace) -> None:
             x = np.array([r[signal] for r in ok])
             y = np.array([r["supervised"] for r in ok])
             rho, tau = stats.spearmanr(x, y)[0], stats.kendalltau(x, y)[0]
-            rho_ci = _bootstrap(x, y, stats.spearmanr, rng)
-            tau_ci = _bootstrap(x, y, stats.kendalltau, rng)
+            rho_ci = bootstrap_interval(x, y, stats.spearmanr, rng)
+            tau_ci = bootstrap_interval(x, y, stats.kendalltau, rng)
             seconds = float(np.median([r[f"{signal}_seconds"] for r in ok]))
             lines.append(f"| {signal} | {rho:.3f} [{rho_ci[0]:.3f}, {rho_ci[1]:.3f}] | {tau:.3f} "
                          f"[{tau_ci[0]:.3f}, {tau_ci[1]:.3f}] | {len(ok)} | {seconds:.1f} |")

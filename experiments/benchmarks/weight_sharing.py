@@ -31,7 +31,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import load_average, provenance, publish
+from _results import bootstrap_interval, load_average, provenance, publish
 
 from nas.evaluation.evaluators import NB201Evaluator, TrainEvaluator
 from nas.graph.architecture import Architecture
@@ -80,18 +80,6 @@ def train_standalone(space_options: dict[str, Any], cells: int, task: str, task_
                   "cpu": time.process_time() - c}
         print("stand-alone", i, out[i], flush=True)
     return out
-
-
-def bootstrap_tau(a: np.ndarray, b: np.ndarray, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """The 95% percentile interval of Kendall's tau over ``draws`` resamples (with replacement) of the cells."""
-    rng = np.random.default_rng(seed)
-    taus = []
-    for _ in range(draws):
-        idx = rng.integers(0, len(a), len(a))
-        tau = kendalltau(a[idx], b[idx])[0]
-        if np.isfinite(tau):
-            taus.append(tau)
-    return float(np.percentile(taus, 2.5)), float(np.percentile(taus, 97.5))
 
 
 def ci(p: float, interval: tuple[float, float]) -> str:
@@ -151,7 +139,8 @@ def run(args: argparse.Namespace) -> str:
     tau_nb, p_nb = kendalltau(inh, nb)
     rho_nb = spearmanr(inh, nb)[0]
     tau_ref = kendalltau(val, nb)[0]
-    ci_sa, ci_nb = bootstrap_tau(inh, val), bootstrap_tau(inh, nb)
+    ci_sa = bootstrap_interval(inh, val, kendalltau, np.random.default_rng(0))
+    ci_nb = bootstrap_interval(inh, nb, kendalltau, np.random.default_rng(0))
     # random search at the search's total CPU cost: as many stand-alone cells as that cost trains
     n_equal = max(1, int(search_cpu // cell_cpu))
     rng = np.random.default_rng(0)
