@@ -20,11 +20,13 @@ from typing import Any
 import yaml
 
 from nas.cli import main
-from nas.runtime.config import parse_config
+from nas.runtime.config import ExperimentConfig, parse_config
 from nas.runtime.experiment import Experiment
 from nas.storage.faults import FAULT_ENV
+from nas.storage.store import StoredTrial
 
-__all__ = ["BENCHMARKS", "kill_mid_job", "killed_at", "load_benchmark", "run_experiment", "write_config"]
+__all__ = ["BENCHMARKS", "kill_mid_job", "killed_at", "load_benchmark", "run_experiment", "run_ranked", "stored",
+           "write_config"]
 
 #: the benchmark scripts
 BENCHMARKS = Path(__file__).resolve().parents[1] / "experiments" / "benchmarks"
@@ -38,6 +40,27 @@ def run_experiment(config: dict[str, Any], directory: Path) -> Path:
     finally:
         exp.close()
     return directory
+
+
+def run_ranked(config: ExperimentConfig, directory: Path) -> tuple[list[StoredTrial], list[StoredTrial]]:
+    """Create the experiment of ``config`` in ``directory`` and run it to its budget: its ranking (best first) and
+    every stored trial (failed ones with their reasons, for the assertion messages)."""
+    exp = Experiment.create(config, directory)
+    try:
+        ranked = exp.run()
+        return ranked, exp.store.trials()
+    finally:
+        exp.close()
+
+
+def stored(directory: Path) -> list[tuple[int, str, int, str, float | None]]:
+    """The store's trials of the experiment in ``directory`` as (id, hash, seed, status, score), by id: what two
+    runs that must agree (resumed and uninterrupted) are compared by."""
+    exp = Experiment.open(directory)
+    try:
+        return [(t.id, t.hash, t.seed, t.status, t.score) for t in exp.store.trials()]
+    finally:
+        exp.close()
 
 
 def write_config(folder: Path, config: dict[str, Any], name: str = "search.yaml") -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _experiments import stored
 
 from nas.cli import main
 from nas.runtime.config import parse_config
@@ -31,14 +32,6 @@ def gan_config(trials: int = 3, executor: str = "local", **options: Any) -> dict
             "strategy": {"name": "evolution", "options": {"population": 2, "sample_size": 1}},
             "evaluator": {"name": "gan", "task": "digits", "options": {**OPTIONS, **options}},
             "budget": {"max_trials": trials}, "execution": {"executor": executor, "workers": 1}}
-
-
-def stored(directory: Path) -> list[tuple[int, str, int, str, float | None]]:
-    exp = Experiment.open(directory)
-    try:
-        return [(t.id, t.hash, t.seed, t.status, t.score) for t in exp.store.trials()]
-    finally:
-        exp.close()
 
 
 def test_gan_search_is_ranked_by_fid_everywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

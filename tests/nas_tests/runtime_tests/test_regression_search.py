@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+from _experiments import run_ranked
 
 from nas.cli import main
 from nas.core.errors import ConfigError
@@ -21,7 +22,6 @@ from nas.outputs.export import export_experiment
 from nas.outputs.report.build import ReportOptions, build_report
 from nas.outputs.view import ExperimentView
 from nas.runtime.config import load_config
-from nas.runtime.experiment import Experiment
 from nas.runtime.preflight import preflight
 
 for _key, _value in (("RAY_AUTH_MODE", "disabled"), ("RAY_USAGE_STATS_ENABLED", "0")):
@@ -75,12 +75,8 @@ def test_regression_search_ranked_by_rmse_everywhere(tmp_path: Path, ray_cluster
     cfg = load_config(_config(tmp_path, metric="rmse"))
     assert cfg.evaluator.task_options["module_dir"] == str(tmp_path.resolve())  # found next to the config
     directory = tmp_path / "exp"
-    exp = Experiment.create(cfg, directory)
-    try:
-        ranked = exp.run()
-    finally:
-        exp.close()
-    assert len(ranked) == 4, [t.error for t in exp.store.trials()]
+    ranked, trials = run_ranked(cfg, directory)
+    assert len(ranked) == 4, [t.error for t in trials]
     rmse = [t.metrics["val_rmse"] for t in ranked]
     assert rmse == sorted(rmse) and len(set(rmse)) == 4  # best (lowest rmse) first
     assert all(t.score == -t.metrics["val_rmse"] and t.metrics["test_rmse"] > 0 for t in ranked)

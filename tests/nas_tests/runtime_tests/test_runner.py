@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from _experiments import stored
 
 from nas.cli import main
 from nas.core.errors import ConfigError
@@ -55,15 +56,6 @@ def nb201_config(strategy: str, max_trials: int = N, dedup: bool = True) -> Any:
                          "evaluator": {"name": "nb201"},
                          "budget": {"max_trials": max_trials},
                          "execution": {"executor": "local", "workers": 1}})
-
-
-def stored(directory: Path) -> list[tuple[int, str, int, str, float | None]]:
-    """The store's trials as (id, hash, seed, status, score), by id."""
-    exp = Experiment.open(directory)
-    try:
-        return [(t.id, t.hash, t.seed, t.status, t.score) for t in exp.store.trials()]
-    finally:
-        exp.close()
 
 
 def run_to_end(directory: Path, **open_args: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _experiments import run_ranked
 from sklearn.datasets import load_digits
 
 from nas.core.errors import ConfigError
@@ -50,12 +51,8 @@ def test_a_label_free_evolution_search_runs_resumes_and_reports(tmp_path: Path) 
     report = preflight(cfg)
     assert report.problem == "unlabeled"
     directory = tmp_path / "exp"
-    exp = Experiment.create(cfg, directory)
-    try:
-        ranked = exp.run()
-    finally:
-        exp.close()
-    assert len(ranked) == 3, [t.error for t in exp.store.trials()]
+    ranked, trials = run_ranked(cfg, directory)
+    assert len(ranked) == 3, [t.error for t in trials]
     assert all(0 <= t.score <= 100 and t.score == t.metrics["rotation_acc"] for t in ranked)
     assert ranked[0].score > 30  # above chance (25%): the candidates learned the pretext
     assert [t.score for t in ranked] == sorted((t.score for t in ranked), reverse=True)
@@ -133,10 +130,6 @@ def test_every_multi_trial_strategy_searches_without_labels(tmp_path: Path) -> N
         data = _config({"path": str(path)}, strategy=strategy, options={"pretext": "masked"})
         data["space"]["options"] = {"C": 2, "N": 1}
         data["budget"]["max_trials"] = 2
-        exp = Experiment.create(parse_config(data), tmp_path / strategy)
-        try:
-            ranked = exp.run()
-        finally:
-            exp.close()
-        assert len(ranked) == 2, (strategy, [t.error for t in exp.store.trials()])
+        ranked, trials = run_ranked(parse_config(data), tmp_path / strategy)
+        assert len(ranked) == 2, (strategy, [t.error for t in trials])
         assert all(t.score == -t.metrics["masked_mse"] for t in ranked), strategy
