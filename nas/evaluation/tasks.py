@@ -19,6 +19,11 @@ npz        any      from the file   from y  your own ``.npz``: arrays ``x`` (N, 
 m.mod:fn   any      from the data   from y  your own function ``fn(**args) -> (x, y)`` in module ``m.mod``
 ========== ======== =============== ======= =================================================
 
+Each split is stored in a seeded order in which the classes are interleaved (:func:`order_splits`; for regression
+and unlabeled data a seeded shuffle), never in the source's order: a prefix of a split (``task.x_test[:500]``) holds
+the classes in about their proportions even where the source is ordered by class (``mnist``). The order does not
+change which samples are in which split.
+
 Unlabeled data: an ``.npz`` without ``y``, or a task function returning ``x`` alone (or ``(x, None)``), loads only
 with ``load_task(..., labels="optional")`` (what the self-supervised ``ssl`` evaluator asks for): the task's
 ``problem`` is then ``"unlabeled"``, its ``y_*`` arrays hold ``-1`` and ``num_classes`` is 0; the splits are plain
@@ -62,7 +67,7 @@ from nas.evaluation.function_tasks import check_function_args, import_function, 
 
 __all__ = ["task_kind", "task_problem", "is_task", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS", "PROBLEMS",
            "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified",
-           "split_shuffled", "UNLABELED", "LABELS"]
+           "split_shuffled", "order_splits", "UNLABELED", "LABELS"]
 
 #: ``load(path) -> (x, y)``: ``path`` is the task's ``path`` option (None when not given)
 LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray | None]]
@@ -370,6 +375,32 @@ def split_shuffled(n: int, fractions: tuple[float, float, float], seed: int
     return np.sort(idx[:n_train]), np.sort(idx[n_train:n_train + n_val]), np.sort(idx[n_train + n_val:])
 
 
+def _class_mixed(idx: np.ndarray, seed: int, y: np.ndarray | None) -> np.ndarray:
+    """``idx`` in a seeded order: with class labels ``y``, each class's members shuffled and spread evenly over
+    the split (a prefix of ``k`` samples holds about ``k`` times each class's share, whatever the source's
+    order); without, a plain shuffle."""
+    rng = np.random.default_rng(seed)
+    if y is None:
+        return idx[rng.permutation(len(idx))]
+    labels = y[idx]
+    keys = np.empty(len(idx))
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        keys[rng.permutation(members)] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
+    return idx[np.argsort(keys, kind="stable")]
+
+
+def order_splits(splits: tuple[np.ndarray, np.ndarray, np.ndarray], seed: int, y: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The train, validation and test indices (of :func:`split_stratified` or :func:`split_shuffled`) in the order
+    a task stores its splits: with class labels ``y``, the classes interleaved (each class's members shuffled and
+    spread evenly over its split, so a prefix holds the classes in about their proportions even where the source
+    is ordered by class), else shuffled; drawn from ``seed`` (the split seed), a generator per split. The same
+    members, another order; the same arguments give the same order."""
+    train, val, test = (_class_mixed(idx, seed * 3 + k + _ORDER_SEED, y) for k, idx in enumerate(splits))
+    return train, val, test
+
+
 def _stratified_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Indices of a class-stratified random subset holding ``fraction`` of each class (at least one)."""
     rng = np.random.default_rng(seed)
@@ -483,6 +514,8 @@ def _check_labels(name: str, y: np.ndarray) -> None:
 TASK_OPTIONS = ("path", "limit", "val_fraction", "test_fraction", "channels_last", "kind", "module_dir")
 #: samples every class needs: one in each of the train, validation and test splits
 MIN_PER_CLASS = 3
+#: offset of the seeds of the splits' stored order (:func:`order_splits`) from the split seed
+_ORDER_SEED = 104729
 #: samples a regression task needs at least (after ``limit``)
 MIN_REGRESSION = 10
 
@@ -607,6 +640,7 @@ def load_task(name: str, *, seed: int = 0, val_fraction: float = 0.15, test_frac
                               "classes or choose fractions nearer 0.15")
     x, mean, std = _standardised(x, train, data_kind)
     y = y.astype(np.int64)
+    train, val, test = order_splits((train, val, test), seed, y)
     return Task(name, data_kind, x[train], y[train], x[val], y[val], x[test], y[test], len(classes),
                 tuple(str(c) for c in classes), mean, std)
 
@@ -633,6 +667,7 @@ def _unlabeled_task(name: str, kind: str, x: np.ndarray, seed: int, fractions: t
                           "into train, validation and test)")
     train, val, test = split_shuffled(len(x), fractions, seed)
     x, mean, std = _standardised(x, train, kind)
+    train, val, test = order_splits((train, val, test), seed)
     none = {split: np.full(len(idx), -1, dtype=np.int64) for split, idx in (("train", train), ("val", val),
                                                                              ("test", test))}
     return Task(name, kind, x[train], none["train"], x[val], none["val"], x[test], none["test"], 0, (), mean, std,
@@ -657,6 +692,7 @@ def _regression_task(name: str, kind: str, x: np.ndarray, y_raw: np.ndarray, see
     y_std = y[train].std(axis=0)
     y_std = np.where(y_std > 0, y_std, 1.0)
     ys = ((y - y_mean) / y_std).astype(np.float32)
+    train, val, test = order_splits((train, val, test), seed)
     targets = ("target",) if y.shape[1] == 1 else tuple(f"target_{i}" for i in range(y.shape[1]))
     return Task(name, kind, x[train], ys[train], x[val], ys[val], x[test], ys[test], y.shape[1], targets, mean, std,
                 problem="regression", target_mean=tuple(float(v) for v in y_mean),

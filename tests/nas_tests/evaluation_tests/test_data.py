@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nas.core.errors import ConfigError, UnknownNameError
-from nas.evaluation.tasks import Task, list_tasks, load_task, split_stratified
+from nas.evaluation.tasks import Task, list_tasks, load_task, order_splits, split_shuffled, split_stratified
 
 # name: (kind, input shape, classes, samples in the pooled dataset)
 OFFLINE = {
@@ -135,7 +135,8 @@ def test_standardisation_uses_train_statistics_only():
     # recompute independently: statistics of the raw train split applied to every split
     raw = (load_digits().images.reshape(-1, 1, 8, 8) / 16.0).astype(np.float32)
     y = load_digits().target
-    train, val, test = split_stratified(np.unique(y, return_inverse=True)[1], (0.7, 0.15, 0.15), seed=4)
+    labels = np.unique(y, return_inverse=True)[1]
+    train, val, test = order_splits(split_stratified(labels, (0.7, 0.15, 0.15), seed=4), seed=4, y=labels)
     mean = raw[train].mean(axis=(0, 2, 3), keepdims=True)
     std = raw[train].std(axis=(0, 2, 3), keepdims=True) + 1e-6
     np.testing.assert_allclose(task.x_train, (raw[train] - mean) / std, atol=1e-4)
@@ -149,6 +150,30 @@ def test_sequence_standardisation_is_per_feature():
     task = load_task("basic_motions", seed=0)
     np.testing.assert_allclose(task.x_train.mean(axis=(0, 1)), np.zeros(6), atol=1e-4)
     np.testing.assert_allclose(task.x_train.std(axis=(0, 1)), np.ones(6), atol=1e-3)
+
+
+# -- the stored order of the splits ----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["mnist", "digits"])
+def test_a_prefix_of_every_split_holds_many_classes(name: str) -> None:
+    """mnist's source is ordered by class: a split in that order would give a prefix of one class."""
+    task = load_task(name, seed=0)
+    for split in (task.y_train, task.y_val, task.y_test):
+        assert len(np.unique(split[:20])) >= 8
+        assert len(np.unique(split[:50])) == task.num_classes
+    assert not np.array_equal(load_task(name, seed=1).y_test, task.y_test)  # the order follows the seed
+
+
+def test_the_order_keeps_the_members_of_each_split_and_is_seeded() -> None:
+    y = np.repeat(np.arange(5), 40)  # ordered by class, as mnist's source
+    splits = split_stratified(y, (0.7, 0.15, 0.15), seed=2)
+    ordered = order_splits(splits, seed=2, y=y)
+    for before, after in zip(splits, ordered):
+        np.testing.assert_array_equal(np.sort(after), before)
+        assert len(np.unique(y[after][:10])) == 5  # a prefix as long as two per class holds them all
+    for a, b in zip(ordered, order_splits(splits, seed=2, y=y)):
+        np.testing.assert_array_equal(a, b)
+    plain = order_splits(split_shuffled(200, (0.7, 0.15, 0.15), seed=2), seed=2)  # regression, unlabeled
+    assert sorted(np.concatenate(plain)) == list(range(200)) and not np.array_equal(plain[0], np.sort(plain[0]))
 
 
 # -- limit -----------------------------------------------------------------------------------------------
