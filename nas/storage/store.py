@@ -230,9 +230,12 @@ class TrialStore:
 
     def has_tables(self) -> bool:
         """Whether the file holds the store's tables (an empty or foreign SQLite file does not)."""
-        with _sqlite_errors(self.path):
-            names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {"meta", "trials"} <= names
+        return {"meta", "trials"} <= self._tables()
+
+    def _tables(self) -> set[str]:
+        """The names of the file's tables (those added later, ``journal``, ``baselines``, ``retrained``, may be
+        missing)."""
+        return {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def close(self) -> None:
         self._db.close()
@@ -247,6 +250,17 @@ class TrialStore:
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with _sqlite_errors(self.path):
             return self._db.execute(sql, params).fetchall()
+
+    def _record_result(self, table: str, key: str, value: Any, result: Result, worker: str | None,
+                       retries: int) -> None:
+        """Write ``result`` into the row of ``table`` whose ``key`` column is ``value``: status, score, metrics,
+        info, history, error, traceback, worker, finish time, and ``retries`` added to ``attempts``."""
+        d = result.to_dict()
+        self._write(
+            f"UPDATE {table} SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
+            f"finished=?, attempts=attempts+? WHERE {key}=?",
+            (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
+             d["error"], d["traceback"], worker, time.time(), retries, value))
 
     def set_meta(self, key: str, value: Any) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
@@ -266,12 +280,7 @@ class TrialStore:
     def finished(self, trial: Trial, result: Result, worker: str | None = None, retries: int = 0) -> None:
         """Record the result of a trial; ``retries`` are extra attempts the executor made within this
         submission (a worker died), added to ``attempts``."""
-        d = result.to_dict()
-        self._write(
-            "UPDATE trials SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
-            "finished=?, attempts=attempts+? WHERE id=?",
-            (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
-             d["error"], d["traceback"], worker, time.time(), retries, trial.id))
+        self._record_result("trials", "id", trial.id, result, worker, retries)
 
     def _row(self, row: tuple[Any, ...]) -> StoredTrial:
         return StoredTrial(row[0], Architecture.from_json(row[1]), row[2], row[3], row[4], row[5],
@@ -336,8 +345,7 @@ class TrialStore:
 
     def journal(self) -> list[tuple[int, dict[str, Any]]]:
         """Every journal record, by key (none in a store without the table)."""
-        tables = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "journal" not in tables:
+        if "journal" not in self._tables():
             return []
         return [(k, json.loads(data)) for k, data in self._read("SELECT key, data FROM journal ORDER BY key")]
 
@@ -354,17 +362,11 @@ class TrialStore:
 
     def baseline_finished(self, name: str, result: Result, worker: str | None = None, retries: int = 0) -> None:
         """Record the result of baseline ``name``."""
-        d = result.to_dict()
-        self._write(
-            "UPDATE baselines SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
-            "finished=?, attempts=attempts+? WHERE name=?",
-            (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
-             d["error"], d["traceback"], worker, time.time(), retries, name))
+        self._record_result("baselines", "name", name, result, worker, retries)
 
     def baselines(self) -> list[StoredBaseline]:
         """Every baseline recorded (none in a store without the table), in the config's order (ids -1, -2, ...)."""
-        tables = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "baselines" not in tables:
+        if "baselines" not in self._tables():
             return []
         rows = self._read(f"SELECT {self._COLUMNS}, name FROM baselines ORDER BY id DESC")
         out = []
@@ -391,17 +393,11 @@ class TrialStore:
 
     def retrain_finished(self, trial_id: int, result: Result, worker: str | None = None, retries: int = 0) -> None:
         """Record the stand-alone result of retrained search trial ``trial_id``."""
-        d = result.to_dict()
-        self._write(
-            "UPDATE retrained SET status=?, score=?, metrics=?, info=?, history=?, error=?, traceback=?, worker=?, "
-            "finished=?, attempts=attempts+? WHERE id=?",
-            (d["status"], d["score"], json.dumps(d["metrics"]), json.dumps(d["info"]), json.dumps(d["history"]),
-             d["error"], d["traceback"], worker, time.time(), retries, trial_id))
+        self._record_result("retrained", "id", trial_id, result, worker, retries)
 
     def retrained(self) -> list[StoredTrial]:
         """Every retraining recorded (none in a store without the table), by trial id."""
-        tables = {r[0] for r in self._read("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "retrained" not in tables:
+        if "retrained" not in self._tables():
             return []
         return [self._row(r) for r in self._read(f"SELECT {self._COLUMNS} FROM retrained ORDER BY id")]
 
