@@ -251,6 +251,14 @@ class TrialStore:
         with _sqlite_errors(self.path):
             return self._db.execute(sql, params).fetchall()
 
+    def _record_submitted(self, table: str, trial: Trial, attempts: int, **more: Any) -> None:
+        """Write ``trial`` into ``table`` as RUNNING, submitted now (replacing an earlier attempt's row), with the
+        table's ``more`` columns."""
+        row = {"id": trial.id, "arch": trial.arch.to_json(), "hash": trial.arch.canonical_hash(), "seed": trial.seed,
+               "status": RUNNING, "submitted": time.time(), "attempts": attempts, **more}
+        self._write(f"INSERT OR REPLACE INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()))
+
     def _record_result(self, table: str, key: str, value: Any, result: Result, worker: str | None,
                        retries: int) -> None:
         """Write ``result`` into the row of ``table`` whose ``key`` column is ``value``: status, score, metrics,
@@ -271,11 +279,7 @@ class TrialStore:
 
     def submitted(self, trial: Trial, attempts: int = 1) -> None:
         """Record a trial as RUNNING (replacing an earlier attempt of the same id)."""
-        self._write(
-            "INSERT OR REPLACE INTO trials (id, arch, hash, seed, status, submitted, attempts, parent) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(), attempts,
-             trial.parent))
+        self._record_submitted("trials", trial, attempts, parent=trial.parent)
 
     def finished(self, trial: Trial, result: Result, worker: str | None = None, retries: int = 0) -> None:
         """Record the result of a trial; ``retries`` are extra attempts the executor made within this
@@ -354,11 +358,7 @@ class TrialStore:
         """Record baseline ``name`` (evaluated as ``trial``) as RUNNING, replacing an earlier attempt."""
         with _sqlite_errors(self.path):
             self._db.executescript(_BASELINE_SCHEMA)
-        self._write(
-            "INSERT OR REPLACE INTO baselines (name, id, arch, hash, seed, status, submitted, attempts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(),
-             attempts))
+        self._record_submitted("baselines", trial, attempts, name=name)
 
     def baseline_finished(self, name: str, result: Result, worker: str | None = None, retries: int = 0) -> None:
         """Record the result of baseline ``name``."""
@@ -385,11 +385,7 @@ class TrialStore:
         """Record the retraining of search trial ``trial`` as RUNNING, replacing an earlier attempt."""
         with _sqlite_errors(self.path):
             self._db.executescript(_RETRAINED_SCHEMA)
-        self._write(
-            "INSERT OR REPLACE INTO retrained (id, arch, hash, seed, status, submitted, attempts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (trial.id, trial.arch.to_json(), trial.arch.canonical_hash(), trial.seed, RUNNING, time.time(),
-             attempts))
+        self._record_submitted("retrained", trial, attempts)
 
     def retrain_finished(self, trial_id: int, result: Result, worker: str | None = None, retries: int = 0) -> None:
         """Record the stand-alone result of retrained search trial ``trial_id``."""
