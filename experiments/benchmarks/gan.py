@@ -18,7 +18,8 @@ grid to ``--grid`` (``experiments/benchmarks/gan_best_samples.png``) and the ref
 left, WGAN-GP right, the same fixed latent vectors) to ``--reference-grid``
 (``experiments/benchmarks/gan_reference_samples.png``). ``--workers 2`` runs the search's candidates two at a time
 on an embedded Ray cluster (one CPU and ``--threads`` torch threads each); the references run one after the other
-on the local executor. A run that was stopped resumes from ``--out``.
+on the local executor (``--part references`` and ``--part search`` run them in two processes at once). A run that
+was stopped resumes from ``--out``.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def main() -> None:
     parser.add_argument("--grid", default=str(HERE / "gan_best_samples.png"), help="the best generator's samples")
     parser.add_argument("--reference-grid", default=str(HERE / "gan_reference_samples.png"),
                         help="the references' samples, DCGAN left, WGAN-GP right")
+    parser.add_argument("--part", choices=("all", "references", "search"), default="all",
+                        help="run only the references or only the search (e.g. at once, in two processes)")
     parser.add_argument("--workers", type=int, default=1,
                         help="candidates trained at once (> 1: on an embedded Ray cluster, one CPU each)")
     args = parser.parse_args()
@@ -149,7 +152,7 @@ def main() -> None:
     print(f"{'floor (val vs train)':<28} fid={floor:8.3f}", flush=True)
     best_ref = float("inf")
     reference_grids = []
-    for name, (_, loss) in GAN_REFERENCES.items():
+    for name, (_, loss) in GAN_REFERENCES.items() if args.part != "search" else ():
         exp, _ = _run(name, out / f"reference_{name}",
                       config(f"gan_reference_{name}", {"name": "gan_reference", "options": {"reference": name}},
                              loss, 1))
@@ -161,7 +164,7 @@ def main() -> None:
     if len(reference_grids) == len(GAN_REFERENCES):
         Path(args.reference_grid).write_bytes(png_bytes(_side_by_side(reference_grids), scale=1))
         print(f"sample grids of the references (dcgan left, wgan-gp right): {Path(args.reference_grid).name}")
-    if not args.candidates:
+    if not args.candidates or args.part == "references":
         return
     exp, seconds = _run("search", out / "search",
                         config("gan_search", {"name": "evolution", "options": {"population": 8, "sample_size": 3}},
