@@ -121,6 +121,8 @@ def main() -> None:
                         help="the references' samples, DCGAN left, WGAN-GP right")
     parser.add_argument("--part", choices=("all", "references", "search"), default="all",
                         help="run only the references or only the search (e.g. at once, in two processes)")
+    parser.add_argument("--references", default=",".join(GAN_REFERENCES),
+                        help="the references to run, comma-separated")
     parser.add_argument("--workers", type=int, default=1,
                         help="candidates trained at once (> 1: on an embedded Ray cluster, one CPU each)")
     args = parser.parse_args()
@@ -152,7 +154,13 @@ def main() -> None:
     print(f"{'floor (val vs train)':<28} fid={floor:8.3f}", flush=True)
     best_ref = float("inf")
     reference_grids = []
-    for name, (_, loss) in GAN_REFERENCES.items() if args.part != "search" else ():
+    chosen = [name for name in args.references.split(",") if name]
+    unknown = sorted(set(chosen) - set(GAN_REFERENCES))
+    if unknown:
+        parser.error(f"--references {args.references}: unknown {', '.join(unknown)}; choose from "
+                     f"{', '.join(GAN_REFERENCES)}")
+    for name in chosen if args.part != "search" else ():
+        loss = GAN_REFERENCES[name][1]
         exp, _ = _run(name, out / f"reference_{name}",
                       config(f"gan_reference_{name}", {"name": "gan_reference", "options": {"reference": name}},
                              loss, 1))
@@ -161,9 +169,9 @@ def main() -> None:
         if t.status == "COMPLETE":
             best_ref = min(best_ref, t.metrics["fid"])
             reference_grids.append(_grid_pixels(t))
-    if len(reference_grids) == len(GAN_REFERENCES):
+    if len(reference_grids) == len(GAN_REFERENCES) and len(chosen) == len(GAN_REFERENCES):
         Path(args.reference_grid).write_bytes(png_bytes(_side_by_side(reference_grids), scale=1))
-        print(f"sample grids of the references (dcgan left, wgan-gp right): {Path(args.reference_grid).name}")
+        print(f"sample grids of the references ({', '.join(chosen)}, left to right): {Path(args.reference_grid).name}")
     if not args.candidates or args.part == "references":
         return
     exp, seconds = _run("search", out / "search",
