@@ -11,7 +11,11 @@ penalty costs several non-saturating ones).
 FIDs are Fréchet distances in the features of a classifier trained on the task once (cached), NOT Inception FIDs:
 Inception weights cannot be downloaded offline. Lower is better; they compare only with each other.
 
-    python experiments/benchmarks/gan.py --steps 60 --channels 16 --disc-width 32 --candidates 24 --out runs/gan_bench
+    python experiments/benchmarks/gan.py --steps 100 --channels 16 --disc-width 32 --candidates 24 --out runs/gan_bench
+    # the RESULTS.md run: references and search in two processes at once, the search on 2 Ray workers
+    A="--steps 500 --channels 16 --disc-width 32 --candidates 24 --out runs/gan_bench500"
+    python experiments/benchmarks/gan.py $A --part references &
+    python experiments/benchmarks/gan.py $A --part search --workers 2
 
 prints one line per run and a summary (search cost, best architecture), and writes the best generator's sample
 grid to ``--grid`` (``experiments/benchmarks/gan_best_samples.png``) and the references' grids side by side (DCGAN
