@@ -127,6 +127,8 @@ def main() -> None:
                         help="run only the references or only the search (e.g. at once, in two processes)")
     parser.add_argument("--references", default=",".join(GAN_REFERENCES),
                         help="the references to run, comma-separated")
+    parser.add_argument("--reference-seeds", type=int, default=1,
+                        help="trials (trial seeds) per reference: > 1 shows how much a reference's FID moves by seed")
     parser.add_argument("--workers", type=int, default=1,
                         help="candidates trained at once (> 1: on an embedded Ray cluster, one CPU each)")
     args = parser.parse_args()
@@ -166,13 +168,19 @@ def main() -> None:
     for name in chosen if args.part != "search" else ():
         loss = GAN_REFERENCES[name][1]
         exp, _ = _run(name, out / f"reference_{name}",
-                      config(f"gan_reference_{name}", {"name": "gan_reference", "options": {"reference": name}},
-                             loss, 1))
-        (t,) = exp.store.trials()
-        print(_row(f"reference {name} ({loss})", t), flush=True)
-        if t.status == "COMPLETE":
-            best_ref = min(best_ref, t.metrics["fid"])
-            reference_grids.append(_grid_pixels(t))
+                      config(f"gan_reference_{name}", {"name": "gan_reference", "options": {"reference": name},
+                                                       "dedup": False},  # the same generator, one seed per trial
+                             loss, args.reference_seeds))
+        runs = sorted(exp.store.trials(), key=lambda t: t.id)
+        for t in runs:
+            print(_row(f"reference {name} ({loss})" + (f" seed {t.seed}" if len(runs) > 1 else ""), t), flush=True)
+        fids = [t.metrics["fid"] for t in runs if t.status == "COMPLETE"]
+        if len(fids) > 1:
+            print(f"reference {name}: fid over {len(fids)} seeds: min {min(fids):.3f}, mean {np.mean(fids):.3f}, "
+                  f"max {max(fids):.3f}", flush=True)
+        if runs[0].status == "COMPLETE":  # the first seed is the one the search's candidates are compared with
+            best_ref = min(best_ref, runs[0].metrics["fid"])
+            reference_grids.append(_grid_pixels(runs[0]))
     if len(reference_grids) == len(GAN_REFERENCES) and len(chosen) == len(GAN_REFERENCES):
         Path(args.reference_grid).write_bytes(png_bytes(_side_by_side(reference_grids), scale=1))
         print(f"sample grids of the references ({', '.join(chosen)}, left to right): {Path(args.reference_grid).name}")
