@@ -712,7 +712,7 @@ def _resolved_cache_dir(options: dict[str, Any], folder: Path) -> dict[str, Any]
     cache_dir = options.get("cache_dir")
     if not isinstance(cache_dir, str) or not cache_dir or os.path.isabs(os.path.expanduser(cache_dir)):
         return options
-    return {**options, "cache_dir": str(folder.resolve() / cache_dir)}
+    return {**options, "cache_dir": os.path.normpath(folder.resolve() / cache_dir)}
 
 
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
