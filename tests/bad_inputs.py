@@ -771,6 +771,8 @@ GAN: list[Bad] = [
     _cfg("gan evaluator with a train section", {"evaluator.train": {"epochs": 2}},
          r"evaluator.train = \{'epochs': 2\}: the gan evaluator takes its training settings in evaluator.options",
          base="gan"),
+    _cfg("gan feature cache folder not a path", {"evaluator.options.cache_dir": 5},
+         r"evaluator.options.cache_dir = 5: must be a folder path", base="gan"),
 ]
 
 CASES: list[Bad] = CONFIGS + TRAIN + FILES + CLI + NPZ + EXPERIMENTS + BUILDERS + TRANSFER + TRACKING + SSL + GAN

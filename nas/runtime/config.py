@@ -421,7 +421,9 @@ def build(cfg: ExperimentConfig, directory: Path | None = None) -> Components:
     :func:`parse_config` / :func:`load_config` returns the components its validation built (nothing has used
     them); later calls, and configs made otherwise, build and check them anew. ``directory`` is the experiment's:
     relative paths in the strategy's options (a ``sqlite:///study.db`` storage) resolve against it, see
-    :func:`strategy_options`. Raises :class:`ConfigError`."""
+    :func:`strategy_options`, and so does a relative ``evaluator.options.cache_dir`` left by a config made without
+    a file (a config file's own folder resolved it when it was read), never the working directory: Ray workers run
+    elsewhere. Raises :class:`ConfigError`."""
     fresh = cfg.__dict__.pop(_FRESH, None)
     components = fresh if fresh is not None else _check(cfg)
     if directory is not None:
@@ -429,6 +431,10 @@ def build(cfg: ExperimentConfig, directory: Path | None = None) -> Components:
         if options != cfg.strategy.options:
             strategy = build_strategy(cfg, components.space, options=options)
             components = dataclasses.replace(components, strategy=strategy)
+        ev_options = _resolved_cache_dir(dict(cfg.evaluator.options), Path(directory))
+        if ev_options != cfg.evaluator.options:
+            ev_cfg = dataclasses.replace(cfg, evaluator=dataclasses.replace(cfg.evaluator, options=ev_options))
+            components = dataclasses.replace(components, evaluator=build_evaluator(ev_cfg, components.space))
     attach_zero_cost(components.strategy, components.evaluator)
     return components
 
@@ -677,7 +683,8 @@ def _with_config_folder(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     Both are imported by :func:`nas.core.references.import_reference`, on the driver and on every worker. Files
     named in a config follow the same rule: a relative ``evaluator.init_from`` is a path from the config's folder
     (made absolute here, so the experiment's copy of the config and every worker read the same file), not from the
-    working directory."""
+    working directory; so is a relative ``evaluator.options.cache_dir`` (the gan evaluator's feature network
+    cache; a config made without a file resolves it against the experiment directory, see :func:`build`)."""
     where = str(folder.resolve())
     ev = data.get("evaluator")
     if isinstance(ev, dict) and is_reference(ev.get("task")) and module_file(ev["task"], folder):
@@ -694,7 +701,21 @@ def _with_config_folder(data: dict[str, Any], folder: Path) -> dict[str, Any]:
         init_from = ev.get("init_from")
         if isinstance(init_from, str) and init_from and not os.path.isabs(os.path.expanduser(init_from)):
             data = {**data, "evaluator": {**ev, "init_from": os.path.join(where, init_from)}}
+    ev = data.get("evaluator")
+    if isinstance(ev, dict) and isinstance(ev.get("options"), dict):
+        resolved = _resolved_cache_dir(ev["options"], Path(where))
+        if resolved is not ev["options"]:
+            data = {**data, "evaluator": {**ev, "options": resolved}}
     return data
+
+
+def _resolved_cache_dir(options: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``options`` with a relative ``cache_dir`` (a string) made absolute under ``folder``; ``options`` itself
+    when there is nothing to resolve."""
+    cache_dir = options.get("cache_dir")
+    if not isinstance(cache_dir, str) or not cache_dir or os.path.isabs(os.path.expanduser(cache_dir)):
+        return options
+    return {**options, "cache_dir": os.path.normpath(folder.resolve() / cache_dir)}
 
 
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:

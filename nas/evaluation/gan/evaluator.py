@@ -130,7 +130,9 @@ class GanEvaluator(Evaluator):
         gan: the :class:`GanConfig` (or its dict); ``gan_options`` (keyword arguments named after its fields, as a
             config's ``evaluator.options`` gives them) override it.
         eval_samples: generated images compared with the validation split (at most its size is useful).
-        feature_epochs: epochs of the feature classifier; ``cache_dir`` keeps its weights across runs.
+        feature_epochs: epochs of the feature classifier; ``cache_dir`` keeps its weights across runs (a relative
+            one is taken from the process's working directory here; a config resolves it against the config
+            file's folder, or the experiment directory, first).
         grid_samples: images of the sample grid in each result's ``info["samples_png"]`` (0: none).
         data_seed: seed of the data split and of the feature classifier.
         device: where generators train (``auto``, the default: CUDA when available).
@@ -165,6 +167,8 @@ class GanEvaluator(Evaluator):
                                 ("grid_samples", grid_samples, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"evaluator.options.{key} = {value!r}: must be an integer >= {low}")
+        if cache_dir is not None and not isinstance(cache_dir, (str, Path)):
+            raise ConfigError(f"evaluator.options.cache_dir = {cache_dir!r}: must be a folder path (a string)")
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise ConfigError(f"evaluator.options.threads = {threads!r}: must be a positive integer")
         self.threads = threads
@@ -175,7 +179,7 @@ class GanEvaluator(Evaluator):
         self.task_options = dict(task_options or {})
         self.eval_samples = eval_samples
         self.feature_epochs = feature_epochs
-        self.cache_dir = cache_dir
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir not in (None, "") else None
         self.grid_samples = grid_samples
         self.data_seed = data_seed
         self.device = device

@@ -1,8 +1,10 @@
 """The GAN trainer and evaluator on real offline data (digits, 8x8) at tiny budgets: seeded determinism, divergence
-and mode collapse recorded as failures with reasons, FID scoring, the cached feature network."""
+and mode collapse recorded as failures with reasons (by the trainer, and as FAILED results by the evaluator), FID
+scoring, the cached feature network."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from nas.evaluation.gan import GanConfig, GanEvaluator, train_gan
 from nas.evaluation.gan.evaluator import to_unit_range
 from nas.evaluation.tasks import load_task
 from nas.evaluation.training import seeded
+from nas.graph.architecture import Architecture
 from nas.trials.trial import Status, Trial
 from search_spaces import get_space
 
@@ -105,3 +108,33 @@ def test_a_bad_candidate_is_recorded_failed() -> None:
     ev = GanEvaluator(compiler=space.compiler(), task="digits", gan=TINY, eval_samples=32, feature_epochs=1)
     result = ev.evaluate(Trial(id=0, arch=space.sample(np.random.default_rng(0)), seed=0))
     assert result.status is Status.FAILED and "divisible by 16, got 8x8" in (result.error or "")
+
+
+class _Exploding(nn.Module):
+    """A faulty candidate: its images are NaN (as a generator whose weights blew up would give)."""
+
+    latent_dim = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image = nn.Parameter(torch.zeros(1, 1, 8, 8))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.image + z.sum() * float("nan")).expand(z.shape[0], 1, 8, 8)
+
+
+class _ExplodingCompiler:
+    """Compiles every architecture to :class:`_Exploding`."""
+
+    name = "gan"
+    input_kind = "image"
+
+    def __call__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+        return _Exploding()
+
+
+def test_a_diverging_candidate_is_a_failed_result_with_the_reason() -> None:
+    ev = GanEvaluator(compiler=_ExplodingCompiler(), task="digits", gan=TINY, eval_samples=32, feature_epochs=1)
+    result = ev.evaluate(Trial(id=0, arch=SPACE.sample(np.random.default_rng(0)), seed=0))
+    assert result.status is Status.FAILED and (result.error or "").startswith("diverged at step 1: d_loss=nan")
+    assert result.metrics["params"] == 64 and result.score is None

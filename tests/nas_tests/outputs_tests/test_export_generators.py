@@ -1,7 +1,7 @@
-"""Export of searched generators (the gan evaluator), verified like any export: a class-conditional GAN search on
-real digits (8x8, a few steps), its best generator trained again (reproducing the stored sample grid), written as
-TorchScript, ONNX, model.py and weights with one packed input ``[z, one_hot(y)]``, and reloaded in fresh processes
-that must give the same images from the same fixed latent vectors."""
+"""Export of searched generators (the gan evaluator), verified like any export: a GAN search on real digits (8x8, a
+few steps), class-conditional and not, its best generator trained again (reproducing the stored sample grid), written
+as TorchScript, ONNX, model.py and weights (a conditional one with one packed input ``[z, one_hot(y)]``), and
+reloaded in fresh processes that must give the same images from the same fixed latent vectors."""
 
 from __future__ import annotations
 
@@ -64,3 +64,25 @@ def test_conditional_gan_search_exports_verified_generators(tmp_path: Path,
         assert images.shape == (64, 1, 8, 8) and float(images.abs().max()) <= 1.0
         assert torch.allclose(plain(x), images, atol=1e-5)
     assert "exported generators" in capsys.readouterr().out
+
+
+def test_unconditional_gan_search_exports_verified_generators(tmp_path: Path) -> None:
+    cfg = {"name": "gan", "seed": 0, "space": {"name": "gan", "options": {"C": 4, "latent_dim": 8}},
+           "strategy": {"name": "random"}, "evaluator": {"name": "gan", "task": "digits", "options": OPTIONS},
+           "budget": {"max_trials": 1}, "execution": {"executor": "local", "workers": 1}}
+    path = tmp_path / "gan.yaml"
+    path.write_text(json.dumps(cfg))
+    assert main(["search", str(path), "--out", str(tmp_path / "exp"), "--quiet"]) == 0
+    assert main(["export", str(tmp_path / "exp"), "--top", "1"]) == 0
+    (entry,) = json.loads((tmp_path / "exp" / "export" / "manifest.json").read_text())["models"]
+    assert entry["model_kind"] == "generator" and entry["training"]["reproduced"] is True
+    verification = entry["verification"]
+    assert verification["ok"] and verification["fresh_process"]
+    assert set(verification["formats"]) == {"torchscript", "onnx", "python", "json+weights"}
+    assert all(f["ok"] and f["max_abs_diff"] <= 1e-4 for f in verification["formats"].values())
+    folder = tmp_path / "exp" / "export" / f"rank1_trial{entry['trial_id']}"
+    info = json.loads((folder / "model.json").read_text())
+    assert info["input_shape"] == [8] and info["conditional"] is False
+    # the verified inputs are the fixed latent vectors alone (no labels), those of every trial's sample grid
+    assert torch.equal(generator_inputs(load_model(folder), 10),
+                       torch.randn(64, 8, generator=torch.Generator().manual_seed(0)))

@@ -1,7 +1,9 @@
 """GAN search as a first-class ``nas search``: a ``gan`` config on real digits (8x8, a few generator steps) runs
 through the preflight, the runner and the SQLite store on the local executor and on Ray, is ranked by FID (lower is
 better) in ``nas search`` / ``nas status``, records mode collapse as FAILED with its reason, and a search killed
-mid-way resumes to exactly the trials of an uninterrupted one."""
+mid-way resumes to exactly the trials of an uninterrupted one. A relative feature cache folder (``cache_dir``) is
+the config file's folder's (or, for a config made without a file, the experiment directory's), never the working
+directory's."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 from _experiments import stored
 
 from nas.cli import main
-from nas.runtime.config import parse_config
+from nas.runtime.config import load_config, parse_config, read_config
 from nas.runtime.events import Event, TrialFinished
 from nas.runtime.experiment import Experiment
 
@@ -117,3 +119,36 @@ def test_gan_search_on_ray(tmp_path: Path) -> None:
             ray.shutdown()
     assert len(trials) == 2 and all(t.status == "COMPLETE" and t.metrics["fid"] > 0 for t in trials)
     assert all(t.worker for t in trials)
+
+
+def test_relative_cache_dir_is_taken_from_the_config_folder_not_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, elsewhere = tmp_path / "configs", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    cfg = gan_config(trials=1, cache_dir="features")
+    (folder / "gan.yaml").write_text(json.dumps(cfg))
+    monkeypatch.chdir(elsewhere)
+    exp = Experiment.create(load_config(folder / "gan.yaml"), tmp_path / "exp")
+    try:
+        exp.run()
+        (t,) = exp.store.trials()
+    finally:
+        exp.close()
+    assert t.status == "COMPLETE"
+    assert len(list((folder / "features").glob("featnet-*.pt"))) == 1  # beside the config
+    assert not (elsewhere / "features").exists()  # not in the working directory
+    # the experiment's copy of the config names the folder, so a resume from anywhere finds the same cache
+    assert read_config(tmp_path / "exp" / "config.yaml").evaluator.options["cache_dir"] == str(
+        (folder / "features").resolve())
+
+
+def test_relative_cache_dir_of_a_config_made_without_a_file_is_in_the_experiment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    exp = Experiment.create(parse_config(gan_config(trials=1, cache_dir="features")), tmp_path / "exp")
+    try:
+        evaluator = exp.evaluator
+    finally:
+        exp.close()
+    assert evaluator.cache_dir == (tmp_path / "exp" / "features").resolve()  # type: ignore[attr-defined]  # gan
