@@ -81,8 +81,9 @@ def _check_index(out: Path, kind: str, must_pass: tuple[str, ...] = METHODS) -> 
         assert (out / m["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         r = m["randomisation"]
         assert r["passed"] == (r["correlation"] < r["threshold"]) and len(r["per_input"]) == 4
-        assert r["draws"] == 3 and r["correlation"] == pytest.approx(
-            r["signed"] if r["compared"] == "signed values" else r["magnitudes"])
+        per_draw = r["signed_per_draw"] if r["compared"] == "signed values" else r["magnitudes_per_draw"]
+        assert r["draws"] == len(per_draw) == 3 and r["correlation"] == pytest.approx(np.mean(np.abs(per_draw)))
+        assert r["signed"] == pytest.approx(np.mean(r["signed_per_draw"]))
         assert r["passed"] or m["method"] not in must_pass, (m["method"], r)
         f = m["faithfulness"]
         assert all(0.0 <= v <= 1.0 for v in f.values()), f
@@ -207,6 +208,20 @@ def test_the_randomisation_check_fails_a_map_that_ignores_the_model() -> None:
     target = torch.zeros(4, dtype=torch.long)
     grads = randomisation_check(lambda m: attribute(m, x, "saliency", target=target, kind="image"), _PatchNet(), 0)
     assert grads.passed
+
+
+def test_a_map_whose_sign_flips_with_the_draw_fails_the_randomisation_check() -> None:
+    """``+/- x``, the input with a sign the weights set, ranks the elements by the input alone: the signed
+    correlation averaged over the draws cancels to 0 and would pass it; the check takes each draw's mean
+    correlation in absolute value (four draws of this layer's re-initialisation: signs -, +, +, -)."""
+    x = _inputs((4, 1, 8, 8)) - 0.75
+    model = nn.Linear(4, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    r = randomisation_check(lambda m: x * torch.sign(m.weight.detach().sum()), model, seed=0, absolute=False,
+                            draws=4)
+    assert r.signed_per_draw == pytest.approx([-1.0, 1.0, 1.0, -1.0]) and r.signed == pytest.approx(0.0)
+    assert r.correlation == pytest.approx(1.0) and not r.passed
 
 
 def test_randomisation_re_initialises_the_weights_as_the_model_was_built() -> None:
