@@ -161,7 +161,7 @@ insertion higher is better), each beside the same AUC for a random order.
 {chr(10).join(rows)}
 
 **Cascading randomisation.**
-{chr(10).join(cascades)}
+{chr(10).join(cascades) if cascades else "Not run in this run (`--cascade` named no export)."}
 
 **Outcome.** {'; '.join(f"{folder}: {', '.join(items)}" for folder, items in outcomes.items())}.
 
