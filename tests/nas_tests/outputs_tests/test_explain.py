@@ -1,6 +1,6 @@
 """``nas explain`` and the search's SHAP panel, on real trained exports (an NAS-Bench-201 cell on digits, an
-rnn-space model (DARTS-RNN cell, LSTM or GRU) on the UCR ItalyPowerDemand series) and on hand-built models whose
-evidence is known.
+rnn-space bidirectional LSTM on the UCR ItalyPowerDemand series, an rnn-space GRU on the 6-channel UEA
+BasicMotions series) and on hand-built models whose evidence is known.
 
 ``explained_experiment`` builds the image experiment once per session (10 short trials, exported, explained); the
 browser test reuses it for a report with the SHAP panel and the explanations."""
