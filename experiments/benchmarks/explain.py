@@ -1,7 +1,7 @@
-"""Explanations: every `nas explain` method on a trained image export (NAS-Bench-201 cell on digits) and a
-trained sequence export (rnn space: DARTS-RNN cell, LSTM or GRU, on UCR ItalyPowerDemand): time, the
-model-randomisation check and the deletion / insertion faithfulness AUCs against a random order. Writes the
-section ``explain`` of RESULTS.md.
+"""Explanations: every `nas explain` method on a trained image export (NAS-Bench-201 cell on digits) and three
+trained sequence exports (the rnn space and the transformer space, with its positional-encoding choice, on UCR
+ItalyPowerDemand; the rnn space on the 6-channel UEA BasicMotions): time, the model-randomisation check and the
+deletion / insertion faithfulness AUCs against a random order. Writes the section ``explain`` of RESULTS.md.
 
     .venv/bin/python experiments/benchmarks/explain.py [--workdir runs/explain-bench]
 
@@ -37,9 +37,26 @@ EXPERIMENTS: list[tuple[str, str, dict[str, Any], str, dict[str, Any], int]] = [
     ("sequence: rnn (d=16) on italy_power", "sequence",
      {"name": "rnn", "options": {"d_model": 16, "steps": 4, "num_layers": 1}}, "italy_power",
      {"epochs": 10, "batch_size": 32}, 4),
+    ("sequence: transformer (d=16) on italy_power", "transformer",
+     {"name": "transformer", "options": {"d_model": 16, "nodes": 3, "num_cells": 1,
+                                         "ops": ["mhsa_2", "ffn", "conv1d_3", "skip_connect"]}}, "italy_power",
+     {"epochs": 15, "batch_size": 32}, 6),
+    ("sequence: rnn (d=16) on basic_motions (6 channels)", "basic_motions",
+     {"name": "rnn", "options": {"d_model": 16, "steps": 4, "num_layers": 1}}, "basic_motions",
+     {"epochs": 15, "batch_size": 32}, 4),
 ]
-HEADER = ("| export | method | s (N inputs) | randomisation rho (decides on) | rho magnitudes / signed | passed "
-          "| deletion AUC (random) | insertion AUC (random) |\n|---|---|---:|---|---|---|---|---|")
+HEADER = ("| export | method | s (N inputs) | randomisation rho (decides on) | rho magnitudes / signed (mean) "
+          "| signed rho per draw | passed | deletion AUC (random) | insertion AUC (random) |\n"
+          "|---|---|---:|---|---|---|---|---|---|")
+
+
+def describe(directory: Path) -> str:
+    """The rank-1 model's layer choices and positional encoding, from its exported architecture."""
+    folder, _ = resolve_source(directory)
+    arch = json.loads((folder / "architecture.json").read_text())
+    ops = sorted({op for cell in arch["cells"].values() if cell["family"] != "rnn" for _, _, op in cell["edges"]})
+    pos = arch["macro"].get("pos_encoding")
+    return "/".join(ops) + (f", positions: {pos}" if pos else "")
 
 
 def exported(directory: Path, space: dict[str, Any], task: str, train: dict[str, Any], trials: int) -> Path:
@@ -78,6 +95,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--perturbations", type=int, default=200)
     parser.add_argument("--only", choices=[e[1] for e in EXPERIMENTS], help="run one export of the two")
+    parser.add_argument("--cascade", nargs="*", default=None,
+                        help="exports (folder names) to run the cascade on (default: every export)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -95,16 +114,19 @@ def main() -> None:
                              out=Path(tmp) / f"explain-{folder}")
             n = len(result.index["inputs"])
             accuracy = json.loads((directory / "export" / "manifest.json").read_text())["models"][0]["metrics"]
-            label = f"{label} (test acc {accuracy['test_acc']:.1f}%)"
+            label = f"{label} [{describe(directory)}] (test acc {accuracy['test_acc']:.1f}%)"
             for m in result.index["methods"]:
                 r, f = m["randomisation"], m["faithfulness"]
                 outcomes.setdefault(folder, []).append(f"{m['method']} {'passes' if r['passed'] else 'FAILED'} "
                                                        f"({r['correlation']:.2f})")
                 rows.append(f"| {label} | {m['method']} | {m['seconds']:.1f} ({n}) | {r['correlation']:.2f} "
                             f"({r['compared']}) | {r['magnitudes']:.2f} / {r['signed']:.2f} | "
+                            f"{', '.join(f'{v:.2f}' for v in r['signed_per_draw'])} | "
                             f"{'yes' if r['passed'] else 'NO'} | {f['deletion_auc']:.3f} "
                             f"({f['random_deletion_auc']:.3f}) | {f['insertion_auc']:.3f} "
                             f"({f['random_insertion_auc']:.3f}) |")
+            if args.cascade is not None and folder not in args.cascade:
+                continue
             stages = cascade(directory, result.index["inputs"], result.index["targets"], args.perturbations)
             names = [name for name, _, _ in next(iter(stages.values()))]
             cascades.append(f"\n{folder} ({' > '.join(names)}; each column re-initialises that module and every module "
@@ -123,8 +145,9 @@ weights) and explained by `nas explain` with every method ({', '.join(METHODS)})
 inputs for the predicted class; LIME and KernelSHAP draw {args.perturbations} perturbed inputs each. Per method:
 the attribution time, the model-randomisation check (Adebayo et al. 2018: Spearman correlation, per input,
 between the attributions of the trained model and of a copy whose weights are re-initialised with each module's
-own initialiser, averaged over the inputs and {draws} re-initialisations; passes below 0.5; it decides on
-magnitudes for Grad-CAM and saliency and on signed values for the signed methods, and both are shown), Adebayo et
+own initialiser, averaged over the inputs per re-initialisation, then the mean of its absolute value over {draws}
+re-initialisations; passes below 0.5; it decides on magnitudes for Grad-CAM and saliency and on signed values for
+the signed methods; both are shown, the signed one also per draw), Adebayo et
 al.'s cascade (re-initialising the top-level modules from the output down), and the deletion / insertion AUCs
 (Petsiuk et al. 2018: the predicted class's probability as input elements are set to 0 from the most to the
 least attributed, or restored into an all-zero input in that order, 20 steps; deletion lower is better,
@@ -138,49 +161,21 @@ insertion higher is better), each beside the same AUC for a random order.
 {chr(10).join(rows)}
 
 **Cascading randomisation.**
-{chr(10).join(cascades)}
+{chr(10).join(cascades) if cascades else "Not run in this run (`--cascade` named no export)."}
 
 **Outcome.** {'; '.join(f"{folder}: {', '.join(items)}" for folder, items in outcomes.items())}.
 
-**Why the sequence model's maps were investigated, and what changed.** The previous run of this benchmark (6
-inputs, weights re-drawn once from `N(0, s^2)` at each trained tensor's scale) failed Integrated Gradients (rho
-0.56) and LIME (0.58) on the sequence export, while every method passed on the image export. Before changing
-anything we checked, on that export: (1) *the model*: 89.6% test accuracy on ItalyPowerDemand (published
-classifiers reach about 95-97%), a working classifier, so the maps explain something learned. (2) *Noise*: 6 inputs
-give a standard error of 0.05-0.10 on rho; with 24 inputs the failures stayed (IG 0.52, LIME 0.71) and KernelSHAP,
-which had passed at 0.49, failed at 0.63: not noise, and KernelSHAP's pass had been luck. The benchmark now
-explains 24 inputs. (3) *The baseline*: UCR series are z-normalised per series, so 0 is each series' own mean, not
-the training mean per time step (-1.5 to 1.1 here). IG from the per-step training mean (signed rho 0.75) or
-averaged over 8 training series as baselines ("expected gradients", 0.62), and LIME / KernelSHAP with the training
-mean as the "off" value (0.65 / 0.71) correlated as much or more, so the baseline is not the cause and 0 stays the
-baseline. A random model's IG map does follow the input (Spearman 0.63 with x, against 0.11 for the trained
-model's), but the trained and the random model's path-averaged gradients, before they are multiplied by x, already
-correlate (signed rho 0.72): multiplying by the input is not what makes the two maps alike. (4) *The check*, which
-we fixed: re-drawing every parameter from `N(0, s^2)` is not what Adebayo et al. do (they re-initialise), and it
-breaks the network in its own way: this model's LayerNorm gains (trained: mean 0.99, std 0.18) become draws from
-`N(0, 0.18^2)`, about five times smaller than both the trained gains and those of the untrained network (1), which
-is neither the trained nor an untrained network. The check now re-initialises every module with its own initialiser
-(the untrained network), and averages over {draws} re-initialisations, because one is a single sample of a random
-network: over four draws IG's signed rho ranged from -0.01 to 0.56 (12 inputs). Both the magnitude and the signed
-correlations are now recorded; the rule (signed for the signed methods) and the threshold 0.5 are unchanged.
-
-**Reading.** Every method passes on the image model, and every method beats a random order on deletion and
-insertion on both models except Grad-CAM on the image model on deletion (0.447 against 0.424) and saliency on the
-sequence model on deletion (0.626 against 0.608). On the sequence model Grad-CAM, saliency and now Integrated
-Gradients pass. IG's pass is narrow in substance: its signed rho of 0.24 is a mean over draws that individually
-range from about 0 to 0.56, and its magnitudes correlate 0.66 (plausibly the |x - 0| factor: which steps are far
-from the series mean is a property of the input). LIME and KernelSHAP still FAIL on their signed maps (0.72 and
-0.67), though their magnitudes change with the weights (0.41 and 0.35). The cascade shows the pattern: their signed
-correlation stays at 0.44-0.72 in absolute value at every stage, its sign flipping with the draw of the recurrent
-cell (-0.52 and -0.44 with the cell re-initialised and the embedding kept, 0.72 and 0.66 once the embedding is
-re-initialised too), whereas saliency falls from 0.79 to -0.06 as the layers go. So on this model (one channel, 24
-steps, each step read through the same shared embedding) the rank order of LIME's and KernelSHAP's signed segment
-effects is set mostly by the series itself (which segments lie far from 0, and on which side), up to a sign the
-network sets; it is not specific to what the network learned. We could not trace within this round why full
-re-initialisations keep the trained model's sign rather than a random one (LIME: all four draws we looked at,
-0.69-0.73 on 12 inputs). They remain faithful to the model in the deletion / insertion sense (0.466 against 0.608,
-0.776 against 0.617): the segments they rank first are the ones the model needs, but a random network would rank
-them similarly. `nas explain` and the report mark both FAILED.
+**Reading.** Section "Explanations on sequences: why LIME and KernelSHAP fail the randomisation check on
+ItalyPowerDemand" below (`explain_sequences.py`) holds the diagnosis. In short: on ItalyPowerDemand (one
+z-normalised channel, two classes) a re-initialised network of either space computes, to first order, a one-signed
+weighted sum of the input over time, so its LIME and KernelSHAP maps are `+/- (x - 0)` segment by segment; the
+trained models' maps share most of that ranking, whichever space (a recurrent model without positions, or a
+transformer with learned positions) was trained. On the 6-channel BasicMotions export a random network weighs the
+channels differently from the trained one and the signed maps change. The check decides per draw on the absolute
+mean correlation (the column "signed rho per draw" shows why: a sign that flips with the draw would otherwise
+average a strong correlation away). Integrated Gradients, also a signed map `w_t (x_t - 0)` path-averaged, sits
+near the threshold on ItalyPowerDemand, passing or failing with the export and the number of inputs (the
+section below has it on 12 inputs). The failing rows are kept: `nas explain` and the report mark them FAILED.
 """
     publish("explain", body, write=not args.no_write)
 

@@ -12,7 +12,7 @@ in its ``model.json``, loaded again with the same seed and options, so they are 
 ``inputs`` (validation indices), ``targets`` (the predicted classes explained), ``labels`` (true classes) and per
 method ``file``, ``seconds``, ``randomisation`` (the Spearman correlation the check decides on, mean and per
 input, threshold, passed, the number of re-initialisations ``draws``, and both the ``magnitudes`` and the
-``signed`` correlations) and
+``signed`` correlations, as means and per draw in ``magnitudes_per_draw`` and ``signed_per_draw``) and
 ``faithfulness`` (deletion and insertion AUCs, also for a random order).
 """
 
@@ -196,6 +196,8 @@ def explain(source: str | Path, *, methods: Sequence[str] | None = None, samples
             entry["randomisation"] = {"correlation": r.correlation, "per_input": r.per_input,
                                       "threshold": r.threshold, "passed": r.passed, "draws": r.draws,
                                       "magnitudes": r.magnitudes, "signed": r.signed,
+                                      "magnitudes_per_draw": r.magnitudes_per_draw,
+                                      "signed_per_draw": r.signed_per_draw,
                                       "compared": "signed values" if method in SIGNED else "magnitudes"}
             entry["faithfulness"] = {"deletion_auc": f.deletion, "insertion_auc": f.insertion,
                                      "random_deletion_auc": f.random_deletion,

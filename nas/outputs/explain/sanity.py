@@ -8,10 +8,14 @@
   ``fork_rng``. The same inputs are attributed for the same classes, and the Spearman rank correlation of the two
   attributions is taken per input: of their magnitudes for methods whose maps are magnitudes (Grad-CAM,
   saliency), of the signed values for methods whose sign is part of the explanation (Integrated Gradients, LIME,
-  KernelSHAP); both are recorded, as Adebayo et al. report both. A random network is one draw of many: the
-  correlation is averaged over :data:`DRAWS` re-initialisations (seeds ``seed``, ``seed + 1``, ...) and over the
-  inputs. The check passes when that mean is below :data:`RANDOMISATION_THRESHOLD`. A map that is constant on
-  either side shares no ranking with the other and counts as correlation 0. :func:`cascading_randomisation`
+  KernelSHAP); both are recorded, as Adebayo et al. report both. A random network is one draw of many:
+  :data:`DRAWS` re-initialisations are made (seeds ``seed``, ``seed + 1``, ...); per draw the correlation is
+  averaged over the inputs, and the check decides on the mean over the draws of its absolute value, passing when
+  that is below :data:`RANDOMISATION_THRESHOLD`. The absolute value per draw matters for signed maps: a map
+  that is ``+/- c (x - baseline)`` for every network ranks the inputs' elements by the input alone, and its sign,
+  set by the draw, would otherwise average a correlation of +0.8 in one draw and -0.8 in the next to a pass. A
+  map that is constant on either side shares no ranking with the other and counts as correlation 0.
+  :func:`cascading_randomisation`
   re-initialises the top-level modules from the output down, one more at a time, as in Adebayo et al.'s
   cascade, to show where a map stops depending on the weights.
 * Deletion and insertion (Petsiuk et al., "RISE", BMVC 2018): input elements are removed (set to 0, the
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -45,10 +49,11 @@ CURVE_STEPS = 20
 
 @dataclass(frozen=True)
 class Randomisation:
-    """The Spearman correlation the check decides on (magnitudes or signed values, see the module doc), trained
-    against re-initialised model, averaged over inputs and ``draws`` re-initialisations (``per_input``: averaged
-    over the draws); ``magnitudes`` and ``signed``: both kinds, averaged likewise; ``passed`` when
-    ``correlation`` is below ``threshold``."""
+    """The Spearman correlation the check decides on (of magnitudes or of signed values, see the module doc):
+    trained against re-initialised model, averaged over the inputs per draw, then the mean over the ``draws``
+    re-initialisations of its absolute value (``per_input``: the compared kind averaged over the draws);
+    ``magnitudes`` and ``signed``: both kinds, plain means over inputs and draws; ``*_per_draw``: per draw, the
+    mean over the inputs; ``passed`` when ``correlation`` is below ``threshold``."""
 
     correlation: float
     per_input: list[float]
@@ -56,6 +61,8 @@ class Randomisation:
     magnitudes: float = float("nan")
     signed: float = float("nan")
     draws: int = 1
+    magnitudes_per_draw: list[float] = field(default_factory=list)
+    signed_per_draw: list[float] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -124,16 +131,20 @@ def randomisation_check(explain: Callable[[nn.Module], torch.Tensor], model: nn.
                         draws: int = DRAWS) -> Randomisation:
     """Run ``explain`` (the attribution of fixed inputs and classes, given a model) on ``model`` (unless its
     result ``trained`` is passed) and on ``draws`` :func:`randomised_copy` of it (seeds ``seed``, ``seed + 1``,
-    ...), and compare per input; the check decides on magnitudes when ``absolute``, else on signed values."""
+    ...), and compare per input; the check decides on magnitudes when ``absolute``, else on signed values, by
+    the mean over draws of the absolute per-draw correlation (module doc)."""
     ours = (trained if trained is not None else explain(model)).numpy()
     magnitudes, signed = [], []
     for k in range(draws):
         mags, signs = _compare(ours, explain(randomised_copy(model, seed + k)).numpy())
         magnitudes.append(mags)
         signed.append(signs)
-    per_input = np.mean(magnitudes if absolute else signed, axis=0)
-    return Randomisation(float(np.mean(per_input)), [float(v) for v in per_input], threshold,
-                         magnitudes=float(np.mean(magnitudes)), signed=float(np.mean(signed)), draws=draws)
+    compared = np.asarray(magnitudes if absolute else signed)  # (draws, inputs)
+    per_draw_m, per_draw_s = np.mean(magnitudes, axis=1), np.mean(signed, axis=1)
+    return Randomisation(float(np.mean(np.abs(compared.mean(axis=1)))), [float(v) for v in compared.mean(axis=0)],
+                         threshold, magnitudes=float(np.mean(magnitudes)), signed=float(np.mean(signed)),
+                         draws=draws, magnitudes_per_draw=[float(v) for v in per_draw_m],
+                         signed_per_draw=[float(v) for v in per_draw_s])
 
 
 def cascading_randomisation(explain: Callable[[nn.Module], torch.Tensor], model: nn.Module, seed: int,

@@ -472,8 +472,9 @@ def _explanations(folder: Path, index: dict[str, Any]) -> str:
             f"{_e(model.get('task', '?'))} ({_e(model.get('kind', '?'))}), each explained for the class it "
             "predicts (written by <code>nas explain</code>).</p>" + table
             + "<p>Model randomisation (Adebayo et al. 2018): Spearman correlation between the attributions of the "
-              "trained model and of copies with their weights re-initialised (averaged over the re-initialisations "
-              "and inputs; magnitudes for Grad-CAM and saliency, signed values for the others); a method that "
+              "trained model and of copies with their weights re-initialised (averaged over the inputs, then the "
+              "mean of its absolute value over the re-initialisations, so a map whose sign merely flips with the "
+              "draw does not pass; magnitudes for Grad-CAM and saliency, signed values for the others); a method that "
               "explains what was learned changes (passes below the threshold). Deletion / insertion (Petsiuk et al. "
               "2018): area under the predicted class's probability as the most attributed inputs are removed "
               "(lower is better) or restored (higher is better), against a random order.</p>" + "".join(figures))
