@@ -52,6 +52,7 @@ from search_spaces import get_space
 SECTION = "ssl_search"
 HERE = Path(__file__).resolve().parent
 RANDOM_CELLS = HERE / "ssl_rank_data" / "nb201_mnist.jsonl"
+DATA = HERE / "ssl_search_data"
 #: the reference of ssl_rank's nb201/mnist table (its header): task, split seed, subset, space, supervised training
 TASK, DATA_SEED, LIMIT = "mnist", 0, 1500
 SPACE_OPTIONS = {"C": 8, "N": 1}
@@ -253,8 +254,9 @@ def report(args: argparse.Namespace) -> None:
                                      for r in chosen))
     if args.random_top:
         lines += ["", *_random_top_lines(args.random_top, cells, rng, sorted({r["candidates"] for r in rows}))]
-    lines += ["", provenance(load_start, threads=1, command_note=args.note)]
-    if args.reading:
+    note = Path(args.note).read_text().strip() if args.note and Path(args.note).exists() else ""
+    lines += ["", provenance(load_start, threads=1, command_note=f" {note}" if note else "")]
+    if args.reading and Path(args.reading).exists():
         lines += ["", f"**Reading.** {Path(args.reading).read_text().strip()}"]
     publish(SECTION, "\n".join(lines), write=not args.no_write, results=args.results)
 
@@ -267,11 +269,13 @@ def _random_top_lines(path: str, cells: list[dict[str, Any]], rng: np.random.Gen
                  key=lambda r: r["rank"])
     retrained = {r["hash"]: r["val_acc"] for r in top}
     seeds = len(top[0]["retrain"]) if top else 0
-    lines = ["The best random cells by their recorded (one-seed) validation accuracy, retrained with "
-             f"{seeds} fresh seed(s) like the winners:", "",
+    lines = ["The best random cells by their recorded (one-seed) validation accuracy, retrained like the winners "
+             f"(their first {seeds} seed(s)): what a random search's pick is worth without its lucky initialisation.",
+             "",
              "| rank among the 60 | recorded val % | retrained val % (mean) | retrained runs |", "|---|---|---|---|"]
     lines += [f"| {r['rank']} | {r['recorded_val_acc']:.1f} | {r['val_acc']:.1f} | "
               + ", ".join(f"{x['val_acc']:.1f}" for x in r["retrain"]) + " |" for r in top]
+    lines.append("")
     acc = np.array([c["supervised"] for c in cells])
     hashes = [c["hash"] for c in cells]
     for k in [*ks, 13]:
@@ -280,7 +284,7 @@ def _random_top_lines(path: str, cells: list[dict[str, Any]], rng: np.random.Gen
         covered = [retrained[h] for h in picks if h in retrained]
         reported = np.mean([acc[hashes.index(h)] for h in picks if h in retrained]) if covered else 0.0
         if covered:
-            lines.append(f"\n- a random search of {k} cells picks one of these {len(top)} in "
+            lines.append(f"- a random search of {k} cells picks one of these {len(top)} in "
                          f"{len(covered) / len(picks):.0%} of 10,000 draws; its pick then retrains to "
                          f"{np.mean(covered):.1f}% on average (it reported {reported:.1f}%).")
     return lines
@@ -304,8 +308,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     r.add_argument("raw", nargs="+")
     r.add_argument("--random-top", default=None, help="the JSON lines `random-top` runs wrote")
     r.add_argument("--no-write", action="store_true")
-    r.add_argument("--note", default="")
-    r.add_argument("--reading", default=None, help="a text file with the reading paragraph")
+    r.add_argument("--note", default=str(DATA / "note.md"), help="a text file said after the command (how the "
+                   "rows were measured)")
+    r.add_argument("--reading", default=str(DATA / "reading.md"), help="a text file with the reading paragraph")
     r.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     args = parser.parse_args(argv)
     {"search": search, "random-top": random_top, "report": report}[args.command](args)
