@@ -179,6 +179,8 @@ def _top_heading(ranked: Sequence[object], top: int) -> str:
                 f"-fid)" + (f"; {note}:" if note else ":"))
     how = (f"validation {name}, higher is better" if direction == "max"
            else f"validation {name}, lower is better: the score is -{name}")
+    if not any(k.startswith("test_") for t in ranked for k in getattr(t, "metrics", None) or {}):
+        return f"top {min(top, len(ranked))} by {how}:"  # e.g. a self-supervised score: no test split is scored
     return f"top {min(top, len(ranked))} by {how} (the test split is reported, never used to choose):"
 
 
@@ -325,7 +327,9 @@ def _print_top(view: ExperimentView, top: int) -> None:
     if not ranked:
         print(ranking.reason())
         return
-    header = score_header(ranked) if view.config.evaluator.name in ("train", "gan") else "score"
+    evaluator = view.config.evaluator.name
+    header = (score_header(ranked, default="val" if evaluator != "ssl" else "score")
+              if evaluator in ("train", "gan", "ssl") else "score")
     width = shutil.get_terminal_size().columns - 2 if sys.stdout.isatty() else None
     print(_top_heading(ranked, top))
     for line in format_top_table(ranked, top, width, header).splitlines():

@@ -8,6 +8,10 @@ the k-NN (default) or linear-probe accuracy of the trained backbone's features o
 :mod:`nas.evaluation.ssl.probe`): the pretext's own loss compares candidates only on the pretext, a probe on a few
 labels measures what a downstream user gets, at the price of needing those labels.
 
+A result's ``info`` says which score it is (``signal``) and, as the train and gan evaluators do, ``metric`` (the
+pretext's validation metric, or ``probe_acc``) with its ``direction`` (``min`` for a loss, whose negation is the
+score), which ``nas status``, the report and the export read.
+
 What a trial keeps is its scores; its weights are the backbone (every tensor of the compiled network, whose head
 is the pretext's) and are produced again by ``nas export`` or ``nas pretrain`` (same seed, same run).
 """
@@ -157,11 +161,14 @@ class SslEvaluator(Evaluator):
                                          **report.metrics}
             score = report.score
             signal = f"validation {self.pretext_cls.metric} of pretext {self.pretext} on {self.task_name}"
+            metric, direction = self.pretext_cls.metric, "max" if self.pretext_cls.maximize else "min"
             if self.probe is not None:
                 metrics["probe_acc"] = score = self.probe_accuracy(pretext)
                 signal = f"{self.probe.describe()} of {self.task_name}, after pretext {self.pretext}"
+                metric, direction = "probe_acc", "max"
             status = Status.PRUNED if report.stopped == "pruned" else Status.COMPLETE
             info = {"signal": signal, "pretext": self.pretext, "exported": EXPORTED,
+                    "metric": metric, "direction": direction,
                     "labels": "used by the probe only" if self.probe is not None else "not used"}
             return Result(status, score=float(score), metrics=metrics, history=report.history, info=info,
                           error="pruned by the scheduler" if status is Status.PRUNED else None)

@@ -133,18 +133,20 @@ class _Data:
     def score_header(self) -> str:
         """Short name of the score: for the train evaluator ``val`` (validation accuracy), the metric's name, or
         ``-name`` for a metric to minimise (the score is its negation); else ``score``."""
-        if self.view.config.evaluator.name != "train":
+        name = self.view.config.evaluator.name
+        if name not in ("train", "ssl"):
             return "score"
-        return score_header(self.trials)
+        return score_header(self.trials, default="val" if name == "train" else "score")
 
     @property
     def score_label(self) -> str:
         """Axis label of the score: validation accuracy (or the chosen metric, with its direction) for the train
         evaluator, else the evaluator's signal."""
-        if self.view.config.evaluator.name == "train":
-            metric = score_metric(self.trials)
-            if metric is None or metric[0] == "accuracy":
-                return "validation accuracy (%)"
+        evaluator = self.view.config.evaluator.name
+        metric = score_metric(self.trials) if evaluator in ("train", "ssl") else None
+        if evaluator == "train" and (metric is None or metric[0] == "accuracy"):
+            return "validation accuracy (%)"
+        if metric is not None:  # the train evaluator's chosen metric, or a self-supervised (ssl) one
             name, direction = metric
             return (f"validation {name}" if direction == "max"
                     else f"-(validation {name}): {name} minimised, higher score is better")

@@ -13,7 +13,9 @@ import pytest
 from _experiments import run_ranked
 from sklearn.datasets import load_digits
 
+from nas.cli import main
 from nas.core.errors import ConfigError
+from nas.evaluation.evaluators import TrainEvaluator
 from nas.evaluation.ssl import SslEvaluator
 from nas.outputs.report.build import ReportOptions, build_report
 from nas.outputs.view import ExperimentView
@@ -67,6 +69,36 @@ def test_a_label_free_evolution_search_runs_resumes_and_reports(tmp_path: Path) 
     html = build_report(directory, options=ReportOptions(gradcam=False, draw=1)).path.read_text()
     assert "rotation_acc" in html
     assert ExperimentView.open(directory).ranking().ranked[0].score == ranked[0].score
+
+
+def test_a_contrastive_search_reports_its_loss_and_its_best_retrains_supervised(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _config({"path": _npz(tmp_path)}, options={"pretext": "contrastive"})
+    data["budget"]["max_trials"] = 2
+    directory = tmp_path / "exp"
+    exp = Experiment.create(parse_config(data), directory)
+    try:
+        ranked = exp.run()
+    finally:
+        exp.close()
+    assert len(ranked) == 2, [t.error for t in exp.store.trials()]
+    best = ranked[0]
+    assert best.info["metric"] == "contrastive_loss" and best.info["direction"] == "min"
+    assert best.score == -best.metrics["contrastive_loss"] >= ranked[1].score
+    assert main(["status", str(directory)]) == 0
+    out = capsys.readouterr().out
+    assert "by validation contrastive_loss, lower is better: the score is -contrastive_loss:" in out
+    assert "-contrastive_loss" in out.splitlines()[2] and "test" not in out  # no test split, no accuracy column
+    html = build_report(directory, options=ReportOptions(gradcam=False, draw=1)).path.read_text()
+    assert "-contrastive_loss" in html and "validation accuracy" not in html
+
+    # the winner, found without a label, trained supervised on the labeled data (as a user would next)
+    labeled = {"path": _npz(tmp_path, labels=True)}
+    supervised = build(parse_config(_config(labeled, name="train", options={"latency_runs": 0}))).evaluator
+    assert isinstance(supervised, TrainEvaluator)
+    result = supervised.evaluate(Trial(arch=ExperimentView.open(directory).ranking().ranked[0].arch, id=0, seed=0))
+    assert result.status is Status.COMPLETE, result.error
+    assert result.metrics["val_acc"] > 10 and 0 <= result.metrics["test_acc"] <= 100  # above chance (10 classes)
 
 
 @pytest.mark.parametrize("pretext", ["contrastive", "masked"])
