@@ -54,7 +54,7 @@ from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
 from strategies.base import Strategy
-from strategies.features import ZeroCost, path_features
+from strategies.features import ZeroCost, path_depth, path_features
 
 __all__ = ["GPBayesOpt", "WARPS", "warp_targets"]
 
@@ -124,7 +124,7 @@ class GPBayesOpt(Strategy):
     def __init__(self, *, n_init: int = 10, parents: int = 5, random_candidates: int = 50, refit_every: int = 5,
                  window: int | None = None, path_weight: float = 0.0, warm_start: int = 3000,
                  proxy_weight: float = 4.0, explore: float | None = None, warp: str = "log_gap",
-                 local: bool = False, **kwargs: Any) -> None:
+                 local: bool = False, depth_weight: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         option = f"strategy {self.name} option"
         self.n_init = check_int(f"{option} n_init", n_init, minimum=1)
@@ -137,6 +137,7 @@ class GPBayesOpt(Strategy):
         self.path_weight = _check_weight(f"{option} path_weight", path_weight)
         self.proxy_weight = _check_weight(f"{option} proxy_weight", proxy_weight)
         self.explore = None if explore is None else _check_weight(f"{option} explore", explore)
+        self.depth_weight = _check_weight(f"{option} depth_weight", depth_weight)
         if not isinstance(local, bool):
             raise ConfigError(f"{option} local = {local!r}: must be true or false")
         self.local = local
@@ -172,7 +173,10 @@ class GPBayesOpt(Strategy):
         if found is None:
             assert self._zero_cost is not None
             start = time.perf_counter()
-            found = float(self._zero_cost(self.space.decode(x)))
+            arch = self.space.decode(x)
+            found = float(self._zero_cost(arch))
+            if self.depth_weight:
+                found += self.depth_weight * path_depth(arch)
             self.zero_cost_seconds += time.perf_counter() - start
             found = self._scores[key] = found if math.isfinite(found) else _WORST
         return found
