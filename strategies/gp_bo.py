@@ -42,7 +42,6 @@ and ``TPESampler`` used directly on NAS-Bench-201: ``experiments/benchmarks/RESU
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from typing import Any
@@ -125,7 +124,7 @@ class GPBayesOpt(Strategy):
     def __init__(self, *, n_init: int = 10, parents: int = 5, random_candidates: int = 50, refit_every: int = 5,
                  window: int | None = None, path_weight: float = 0.0, warm_start: int = 3000,
                  proxy_weight: float = 4.0, explore: float | None = None, warp: str = "log_gap",
-                 local: bool = False, depth_weight: float = 0.0, radius: int = 1, **kwargs: Any) -> None:
+                 local: bool = False, depth_weight: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         option = f"strategy {self.name} option"
         self.n_init = check_int(f"{option} n_init", n_init, minimum=1)
@@ -142,7 +141,6 @@ class GPBayesOpt(Strategy):
         if not isinstance(local, bool):
             raise ConfigError(f"{option} local = {local!r}: must be true or false")
         self.local = local
-        self.radius = check_int(f"{option} radius", radius, minimum=1, maximum=2)
         self._hyper: list[float] | None = None
         self.X: list[list[int]] = []
         self.y: list[float] = []
@@ -279,11 +277,6 @@ class GPBayesOpt(Strategy):
             x = self.X[int(i)]
             for pos, n in enumerate(sizes):
                 cands += [[*x[:pos], v, *x[pos + 1:]] for v in range(n) if v != x[pos]]
-        if self.radius == 2:  # every two-decision change of the best architecture
-            x = self.X[int(order[0])]
-            for a, b in itertools.combinations(range(len(sizes)), 2):
-                cands += [[*x[:a], u, *x[a + 1:b], v, *x[b + 1:]]
-                          for u in range(sizes[a]) if u != x[a] for v in range(sizes[b]) if v != x[b]]
         for i in order:
             x = list(self.X[int(i)])
             for pos in self.rng.choice(len(sizes), size=min(2, len(sizes)), replace=False):

@@ -145,8 +145,6 @@ CONFIGS: list[Bad] = [
          r"strategy.options.population = 0 \(strategy evolution\)"),
     _cfg("sample_size above the population", {"strategy.options": {"population": 4, "sample_size": 9}},
          r"sample_size 9"),
-    _cfg("gp_bo radius beyond two", {"strategy": {"name": "gp_bo", "options": {"radius": 3}}},
-         r"strategy.options.radius = 3 \(strategy gp_bo\).*1..2"),
     _cfg("gp_bo depth_weight negative", {"strategy": {"name": "gp_bo", "options": {"depth_weight": -1}}},
          r"strategy.options.depth_weight = -1 \(strategy gp_bo\).*>= 0"),
     _cfg("strategy options not a mapping", {"strategy.options": [4]}, r"strategy.options = \[4\]: expected a mapping"),

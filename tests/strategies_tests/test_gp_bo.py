@@ -58,8 +58,7 @@ def test_path_depth_counts_the_most_parametric_ops_on_one_path() -> None:
 @pytest.mark.parametrize("option, value", [("warm_start", -1), ("proxy_weight", -0.5), ("path_weight", "x"),
                                            ("explore", math.inf), ("n_init", 0), ("window", 0),
                                            ("parents", 0), ("refit_every", True), ("depth_weight", -0.3),
-                                           ("depth_weight", math.nan), ("radius", 3), ("radius", 0),
-                                           ("radius", 1.5)])
+                                           ("depth_weight", math.nan)])
 def test_bad_options_are_refused_naming_the_option(option: str, value: object) -> None:
     with pytest.raises(ConfigError, match=option):
         get_strategy("gp_bo", space=NB201, **{option: value})
@@ -127,26 +126,6 @@ def test_depth_weight_adds_the_path_depth_to_the_zero_cost_score_and_is_seeded()
     a = drive(with_zero_cost(5, depth_weight=0.5), 14, nb201_result, batch=2)
     assert a == drive(with_zero_cost(5, depth_weight=0.5), 14, nb201_result, batch=2)
     assert a != drive(with_zero_cost(6, depth_weight=0.5), 14, nb201_result, batch=2)
-
-
-def test_radius_two_adds_every_two_decision_change_of_the_best_cell_to_the_candidates() -> None:
-    def candidates(strategy: Strategy) -> tuple[list[int], set[frozenset[tuple[str, float]]]]:
-        drive(strategy, 6, nb201_result)
-        inner = unwrap(strategy)
-        assert isinstance(inner, GPBayesOpt)
-        return inner.X[int(np.argmax(inner.y))], {inner._key(c) for c in inner._candidates(set())}
-
-    best, near = candidates(with_zero_cost(2, warm_start=100, n_init=4, radius=2))
-    inner = unwrap(with_zero_cost(2, warm_start=100, n_init=4, radius=2))
-    assert isinstance(inner, GPBayesOpt)
-    for a, b in [(0, 5), (1, 2), (3, 4)]:
-        two = list(best)
-        two[a], two[b] = (two[a] + 1) % 5, (two[b] + 2) % 5
-        assert inner._key(two) in near
-    same_best, plain = candidates(with_zero_cost(2, warm_start=100, n_init=4))
-    assert same_best == best and len(near) > len(plain) + 100
-    a = drive(with_zero_cost(4, radius=2), 14, nb201_result, batch=2)
-    assert a == drive(with_zero_cost(4, radius=2), 14, nb201_result, batch=2)
 
 
 def test_the_warm_start_lifts_early_queries_and_its_time_is_reported() -> None:
