@@ -94,7 +94,8 @@ def test_warm_start_proposes_the_best_scored_cells_of_its_pool_first() -> None:
     assert isinstance(inner, GPBayesOpt)
     assert inner.zero_cost_calls >= 200  # the pool was screened (scores are not queries: nothing was told)
     assert inner.zero_cost_seconds > 0.0  # and the time it took is counted
-    scores = [EVALUATOR.zero_cost(t.arch) for t in first]
+    # the default score: the evaluator's zero-cost score plus depth_weight (0.6) times the path depth
+    scores = [EVALUATOR.zero_cost(t.arch) + 0.6 * path_depth(t.arch) for t in first]
     assert scores == sorted(scores, reverse=True)
     pool_scores = sorted(inner._scores.values(), reverse=True)
     assert scores[0] == pool_scores[0]
@@ -121,7 +122,7 @@ def test_depth_weight_adds_the_path_depth_to_the_zero_cost_score_and_is_seeded()
     inner = unwrap(strategy)
     assert isinstance(inner, GPBayesOpt)
     assert scores[0] == max(inner._scores.values())  # the best combined score of the pool comes first
-    plain = with_zero_cost(3, warm_start=300, n_init=5)  # the same pool, ranked by the parameter count alone
+    plain = with_zero_cost(3, warm_start=300, n_init=5, depth_weight=0.0)  # the same pool, by the score alone
     assert [t.arch for t in plain.ask(5)] != [t.arch for t in first]
     a = drive(with_zero_cost(5, depth_weight=0.5), 14, nb201_result, batch=2)
     assert a == drive(with_zero_cost(5, depth_weight=0.5), 14, nb201_result, batch=2)
