@@ -7,7 +7,9 @@ Two steps, because Optuna's ``GPSampler`` costs about half a second per trial an
 ``run``  runs :func:`nas.runtime.benchmark.run_benchmark` (what ``nas benchmark nb201`` runs, de-duplication on,
          default options) for each ``--strategies`` x ``--datasets`` with seeds ``--first-seed ..`` (``--seeds`` of
          them) and writes one JSON file per run (summary, per-seed best-so-far curves, the zero-cost work: cells
-         scored and seconds, which are not queries) into ``--out``.
+         scored and seconds, which are not queries) into ``--out``. ``--options JSON`` passes strategy options
+         (``--tag T`` names such runs ``<strategy> T``, a column of their own): settings are chosen this way on
+         held-out seeds (``--first-seed 100``), never on the reported ones.
 ``table`` reads every JSON file in ``--runs`` (these, and ``optuna_direct_nb201.py --json`` outputs saved there as
          ``<anything>.json``; runs of one strategy and dataset over disjoint seeds are pooled) and prints, or with
          ``--write`` replaces, the ``nb201_sample_efficiency`` section of ``RESULTS.md``: per dataset, mean +-
