@@ -132,7 +132,7 @@ class GPBayesOpt(Strategy):
 
     name = "gp_bo"
 
-    def __init__(self, *, n_init: int = 10, parents: int = 5, random_candidates: int = 50, refit_every: int = 5,
+    def __init__(self, *, n_init: int = 10, parents: int = 10, random_candidates: int = 50, refit_every: int = 5,
                  window: int | None = None, path_weight: float = 0.0, warm_start: int = 3000,
                  proxy_weight: float = 4.0, explore: float | None = None, warp: str = "log_gap",
                  local: bool = False, depth_weight: float = 0.6, **kwargs: Any) -> None:
