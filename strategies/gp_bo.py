@@ -5,24 +5,29 @@ predictor generalise across them, and that maximising the acquisition over *muta
 found so far* beats maximising it over random samples; COMBO (Oh et al., NeurIPS 2019) and CoCaBO (Ru et al.,
 ICML 2020) model categorical inputs with kernels on the Hamming distance; NAS-BOWL (Ru et al., ICLR 2021) put
 subgraph features into a GP; Abdelfattah et al. (ICLR 2021) showed that screening candidates with a zero-cost
-proxy lifts a search's first queries. This strategy joins them with an exact GP, cheap at NAS budgets.
+proxy lifts a search's first queries. This strategy joins them with an exact GP, cheap at NAS budgets, and adds
+a free structural prior to the zero-cost score: the depth of the cell (:func:`strategies.features.path_depth`).
 
 What differs from Optuna's ``GPSampler`` (optuna 5.0), which also measures the distance of categorical parameters
 as Hamming: ``GPSampler`` fits a Matern-5/2 kernel with one lengthscale per parameter to the standardised values,
 starts from 10 random trials, and maximises log expected improvement over 2,048 random points refined by local
 search (from the best of them and from the best trial). This strategy (a) starts from the best cells of a pool
-screened by a zero-cost score (not queries, but time: reported) and keeps that score as a feature of the
-kernel; (b) warps the targets (:func:`warp_targets`) so the differences among the best cells are not flattened
-by a few bad ones; (c) maximises expected improvement over the neighbours of the best cells only; (d) can add
-the cells' path features (:func:`strategies.features.path_features`; cells computing the same function are at
-distance 0) and conditions on the trials in flight (kriging believer). Where it stands against ``GPSampler``
-and ``TPESampler`` used directly on NAS-Bench-201: ``experiments/benchmarks/RESULTS.md``, section
+screened by a zero-cost score (not queries, but time: reported) plus ``depth_weight`` times the cell's path depth
+(the most convolutions on one input-to-output path), and keeps that score as a feature of the kernel; (b) warps
+the targets (:func:`warp_targets`) so the differences among the best cells are not flattened by a few bad
+ones; (c) maximises expected improvement over the neighbours of the best cells only; (d) can add the cells' path
+features (:func:`strategies.features.path_features`; cells computing the same function are at distance 0) and
+conditions on the trials in flight (kriging believer). Where it stands against ``GPSampler`` and ``TPESampler`` used
+directly on NAS-Bench-201: ``experiments/benchmarks/RESULTS.md``, section
 ``nb201_sample_efficiency``.
 
 * Features of an architecture: the one-hot encoding of its decisions (squared distance = twice the Hamming
   distance), the counts of its cells' input-to-output paths by op sequence scaled by ``path_weight`` (off by
   default: on NAS-Bench-201 they did not help, see RESULTS.md), and the standardised zero-cost score scaled by
-  ``proxy_weight`` when a scorer is attached.
+  ``proxy_weight`` when a scorer is attached. The score is the scorer's value plus ``depth_weight`` times
+  :func:`~strategies.features.path_depth`: on NAS-Bench-201 the log parameter count alone ranks cells by
+  validation accuracy with Spearman 0.72 / 0.49 / 0.43 (CIFAR-10 / CIFAR-100 / ImageNet16-120), with the depth
+  added 0.77 / 0.54 / 0.51, and the searches gain most where the guiding signal is the noisy 12-epoch accuracy.
 * Model: GP with kernel ``exp(-|f(a) - f(b)|^2 / (2 lengthscale^2))`` on those features, targets warped by a
   monotone map and standardised (:func:`warp_targets`: accuracies are skewed, and a few chance-level cells
   otherwise set the scale and flatten the differences among the best into the noise term); lengthscale and
@@ -54,7 +59,7 @@ from nas.core.errors import ConfigError
 from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
 from strategies.base import Strategy
-from strategies.features import ZeroCost, path_features
+from strategies.features import ZeroCost, path_depth, path_features
 
 __all__ = ["GPBayesOpt", "WARPS", "warp_targets"]
 
@@ -103,28 +108,35 @@ def _sqdist(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 class GPBayesOpt(Strategy):
     """GP Bayesian optimisation around the incumbents (see the module docstring).
 
-    Options: ``n_init`` (10), ``parents`` (5), ``random_candidates`` (50), ``refit_every`` (5), ``window``
+    Options: ``n_init`` (10), ``parents`` (10), ``random_candidates`` (50), ``refit_every`` (5), ``window``
     (None: parents among all results), ``path_weight`` (0.0: the path features are left out; a positive weight
     adds them), ``warm_start`` (3000: the size of the pool screened by the zero-cost scorer; 0 turns the warm
     start and the score feature off), ``proxy_weight`` (4.0: the weight of the standardised zero-cost score as a
     feature; 0 leaves it out of the model), ``explore`` (None: expected improvement; a number: the UCB weight of
     the posterior s.d.), ``warp`` (``"log_gap"``, ``"copula"`` or ``"none"``, see :func:`warp_targets`),
     ``local`` (False; True: while the best architecture has neighbours not yet evaluated, the candidates are
-    those neighbours only, a GP-ordered local search in the manner of White et al. 2021).
+    those neighbours only, a GP-ordered local search in the manner of White et al. 2021), ``depth_weight``
+    (0.6: the weight of the path depth added to the zero-cost score; 0 leaves the score the scorer's alone; it
+    acts only with a scorer attached).
 
     **Zero-cost warm start.** A strategy never evaluates anything, so the scorer is handed in by whoever runs the
     search (:meth:`use_zero_cost`; the runtime passes the evaluator's ``zero_cost``, for ``nb201`` the log of the
-    compiled network's parameter count). Scoring is not a query but takes time: :attr:`zero_cost_seconds`.
-    Without a scorer the strategy runs without warm start and score feature. Scores are recomputed on demand
+    compiled network's parameter count), and the strategy adds ``depth_weight`` times the path depth to it. What
+    that buys on NAS-Bench-201 (seeds 100-129, never the reported ones): at 25 / 50 / 100 queries CIFAR-100
+    72.64 / 72.85 / 72.72 against 71.93 / 72.23 / 72.20 without it, ImageNet16-120 45.77 / 45.85 / 46.24 against
+    45.37 / 45.43 / 46.20, CIFAR-10 94.14 / 94.19 / 94.21 against 94.12 / 94.12 / 94.18 (with 5 parents; with 10,
+    the default, every CIFAR-10 search of seeds 100-119 reaches the 94.30 ceiling by 100 queries). Scoring is not
+    a query but takes time: :attr:`zero_cost_seconds`. Without a scorer the strategy runs without warm start and
+    score feature. Scores are recomputed on demand
     (the scorer must be deterministic); the pool is in the state, so a resumed search equals an uninterrupted one
     once the same scorer is attached again."""
 
     name = "gp_bo"
 
-    def __init__(self, *, n_init: int = 10, parents: int = 5, random_candidates: int = 50, refit_every: int = 5,
+    def __init__(self, *, n_init: int = 10, parents: int = 10, random_candidates: int = 50, refit_every: int = 5,
                  window: int | None = None, path_weight: float = 0.0, warm_start: int = 3000,
                  proxy_weight: float = 4.0, explore: float | None = None, warp: str = "log_gap",
-                 local: bool = False, **kwargs: Any) -> None:
+                 local: bool = False, depth_weight: float = 0.6, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         option = f"strategy {self.name} option"
         self.n_init = check_int(f"{option} n_init", n_init, minimum=1)
@@ -137,6 +149,7 @@ class GPBayesOpt(Strategy):
         self.path_weight = _check_weight(f"{option} path_weight", path_weight)
         self.proxy_weight = _check_weight(f"{option} proxy_weight", proxy_weight)
         self.explore = None if explore is None else _check_weight(f"{option} explore", explore)
+        self.depth_weight = _check_weight(f"{option} depth_weight", depth_weight)
         if not isinstance(local, bool):
             raise ConfigError(f"{option} local = {local!r}: must be true or false")
         self.local = local
@@ -172,7 +185,10 @@ class GPBayesOpt(Strategy):
         if found is None:
             assert self._zero_cost is not None
             start = time.perf_counter()
-            found = float(self._zero_cost(self.space.decode(x)))
+            arch = self.space.decode(x)
+            found = float(self._zero_cost(arch))
+            if self.depth_weight:
+                found += self.depth_weight * path_depth(arch)
             self.zero_cost_seconds += time.perf_counter() - start
             found = self._scores[key] = found if math.isfinite(found) else _WORST
         return found

@@ -145,6 +145,8 @@ CONFIGS: list[Bad] = [
          r"strategy.options.population = 0 \(strategy evolution\)"),
     _cfg("sample_size above the population", {"strategy.options": {"population": 4, "sample_size": 9}},
          r"sample_size 9"),
+    _cfg("gp_bo depth_weight negative", {"strategy": {"name": "gp_bo", "options": {"depth_weight": -1}}},
+         r"strategy.options.depth_weight = -1 \(strategy gp_bo\).*>= 0"),
     _cfg("strategy options not a mapping", {"strategy.options": [4]}, r"strategy.options = \[4\]: expected a mapping"),
     _cfg("strategy dedup is text", {"strategy.dedup": "yes"}, r"strategy.dedup = 'yes': expected true or false"),
     _cfg("unknown strategy key", {"strategy.option": {}}, r"strategy.option: unknown key"),

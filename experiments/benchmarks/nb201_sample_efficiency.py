@@ -7,7 +7,9 @@ Two steps, because Optuna's ``GPSampler`` costs about half a second per trial an
 ``run``  runs :func:`nas.runtime.benchmark.run_benchmark` (what ``nas benchmark nb201`` runs, de-duplication on,
          default options) for each ``--strategies`` x ``--datasets`` with seeds ``--first-seed ..`` (``--seeds`` of
          them) and writes one JSON file per run (summary, per-seed best-so-far curves, the zero-cost work: cells
-         scored and seconds, which are not queries) into ``--out``.
+         scored and seconds, which are not queries) into ``--out``. ``--options JSON`` passes strategy options
+         (``--tag T`` names such runs ``<strategy> T``, a column of their own): settings are chosen this way on
+         held-out seeds (``--first-seed 100``), never on the reported ones.
 ``table`` reads every JSON file in ``--runs`` (these, and ``optuna_direct_nb201.py --json`` outputs saved there as
          ``<anything>.json``; runs of one strategy and dataset over disjoint seeds are pooled) and prints, or with
          ``--write`` replaces, the ``nb201_sample_efficiency`` section of ``RESULTS.md``: per dataset, mean +-
@@ -37,6 +39,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from _results import provenance, publish
 
@@ -55,18 +58,21 @@ SIGNAL = {"cifar10": "200-epoch validation", "cifar100": "12-epoch validation", 
 
 
 def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries: int, out: Path,
-        first_seed: int = 0) -> None:
+        first_seed: int = 0, options: dict[str, Any] | None = None, tag: str = "") -> None:
     out.mkdir(parents=True, exist_ok=True)
     for dataset in datasets:
         for name in strategies:
             start = time.perf_counter()
-            report = run_benchmark(name, queries=queries, seeds=seeds, dataset=dataset, first_seed=first_seed)
+            report = run_benchmark(name, queries=queries, seeds=seeds, dataset=dataset, first_seed=first_seed,
+                                   options=options)
             summary = report.summary()
             calls, seconds = report.zero_cost_per_run()
             summary.update(seconds=time.perf_counter() - start, overhead_ms=report.overhead_ms(),
                            first_seed=first_seed, zero_cost_calls=calls, zero_cost_seconds=seconds,
-                           curves=report.curves)
-            path = out / f"{name}_{dataset}_{first_seed}+{seeds}x{queries}.json"
+                           curves=report.curves, options=options or {})
+            if tag:
+                summary["strategy"] = f"{name} {tag}"
+            path = out / f"{name}{tag and '_' + tag}_{dataset}_{first_seed}+{seeds}x{queries}.json"
             atomic_write_text(path, json.dumps(summary))
             print(f"{dataset} {name}: {summary['seconds']:.0f} s, {report.overhead_ms():.1f} ms per query, "
                   f"zero-cost {calls:.0f} cells / {seconds:.2f} s per search", flush=True)
@@ -167,13 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--options", type=json.loads, default=None,
+                   help="strategy options as a JSON object, e.g. '{\"depth_weight\": 0.3}' (default: none)")
+    p.add_argument("--tag", default="", help="a label for runs with --options: named '<strategy> <tag>' in tables")
     t = sub.add_parser("table")
     t.add_argument("--runs", type=Path, required=True)
     t.add_argument("--write", action="store_true", help=f"replace the {SECTION} section of RESULTS.md")
     t.add_argument("--notes", type=Path, help="a Markdown file of notes to put under the tables")
     args = parser.parse_args(argv)
     if args.step == "run":
-        run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out, args.first_seed)
+        run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out, args.first_seed,
+            args.options, args.tag)
         return 0
     body = table(args.runs)
     if args.notes:

@@ -18,7 +18,7 @@ from nas.runtime.config import attach_zero_cost, build, parse_config
 from nas.testing.strategies import StrategyConformance, drive, nb201_result, unwrap
 from search_spaces import get_space
 from strategies import GPBayesOpt, Strategy, get_strategy
-from strategies.features import path_features
+from strategies.features import path_depth, path_features
 from strategies.gp_bo import WARPS, warp_targets
 
 NB201 = get_space("nb201")
@@ -45,9 +45,20 @@ def test_cells_computing_the_same_function_share_path_features() -> None:
     assert path_features(a) == path_features(b)
 
 
+def test_path_depth_counts_the_most_parametric_ops_on_one_path() -> None:
+    # conv 0->1, conv 1->2, conv 2->3: three convolutions in a row
+    deep = arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|")
+    assert path_depth(deep) == 3
+    # pooling and identities carry no parameters; a zero op cuts the path
+    assert path_depth(arch("|avg_pool_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|none~1|nor_conv_1x1~2|")) == 1
+    assert path_depth(arch("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|")) == 0
+    assert path_depth(arch("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")) == 0
+
+
 @pytest.mark.parametrize("option, value", [("warm_start", -1), ("proxy_weight", -0.5), ("path_weight", "x"),
                                            ("explore", math.inf), ("n_init", 0), ("window", 0),
-                                           ("parents", 0), ("refit_every", True)])
+                                           ("parents", 0), ("refit_every", True), ("depth_weight", -0.3),
+                                           ("depth_weight", math.nan)])
 def test_bad_options_are_refused_naming_the_option(option: str, value: object) -> None:
     with pytest.raises(ConfigError, match=option):
         get_strategy("gp_bo", space=NB201, **{option: value})
@@ -83,7 +94,8 @@ def test_warm_start_proposes_the_best_scored_cells_of_its_pool_first() -> None:
     assert isinstance(inner, GPBayesOpt)
     assert inner.zero_cost_calls >= 200  # the pool was screened (scores are not queries: nothing was told)
     assert inner.zero_cost_seconds > 0.0  # and the time it took is counted
-    scores = [EVALUATOR.zero_cost(t.arch) for t in first]
+    # the default score: the evaluator's zero-cost score plus depth_weight (0.6) times the path depth
+    scores = [EVALUATOR.zero_cost(t.arch) + 0.6 * path_depth(t.arch) for t in first]
     assert scores == sorted(scores, reverse=True)
     pool_scores = sorted(inner._scores.values(), reverse=True)
     assert scores[0] == pool_scores[0]
@@ -100,6 +112,21 @@ def test_zero_cost_warm_start_is_seeded() -> None:
     c = drive(with_zero_cost(8), 12, nb201_result, batch=2)
     assert a == b
     assert a != c
+
+
+def test_depth_weight_adds_the_path_depth_to_the_zero_cost_score_and_is_seeded() -> None:
+    strategy = with_zero_cost(3, warm_start=300, n_init=5, depth_weight=0.5)
+    first = strategy.ask(5)
+    scores = [EVALUATOR.zero_cost(t.arch) + 0.5 * path_depth(t.arch) for t in first]
+    assert scores == sorted(scores, reverse=True)
+    inner = unwrap(strategy)
+    assert isinstance(inner, GPBayesOpt)
+    assert scores[0] == max(inner._scores.values())  # the best combined score of the pool comes first
+    plain = with_zero_cost(3, warm_start=300, n_init=5, depth_weight=0.0)  # the same pool, by the score alone
+    assert [t.arch for t in plain.ask(5)] != [t.arch for t in first]
+    a = drive(with_zero_cost(5, depth_weight=0.5), 14, nb201_result, batch=2)
+    assert a == drive(with_zero_cost(5, depth_weight=0.5), 14, nb201_result, batch=2)
+    assert a != drive(with_zero_cost(6, depth_weight=0.5), 14, nb201_result, batch=2)
 
 
 def test_the_warm_start_lifts_early_queries_and_its_time_is_reported() -> None:
