@@ -72,7 +72,8 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
             exp.close()
     rows = [{"id": t.id, "epochs": t.metrics["epochs"], "val": t.metrics["val_acc"], "test": t.metrics["test_acc"],
              "copied": t.metrics.get("tensors_copied", 0.0), "fresh": t.metrics.get("tensors_fresh", 0.0),
-             "parent": t.parent, "wall": (t.finished or clock) - clock} for t in trials]
+             "parent": t.parent, "start": t.metrics.get("start_val_acc"), "wall": (t.finished or clock) - clock}
+            for t in trials]
     print(f"seed {seed} {setting['label']}: {seconds:.0f} s", file=sys.stderr, flush=True)
     return {"seconds": seconds, "rows": rows}
 
@@ -108,13 +109,14 @@ def settings(args: argparse.Namespace) -> list[dict[str, Any]]:
         out.append({"label": f"scratch, {args.short_epochs} epochs", "epochs": args.short_epochs, "inherit": None})
     for text in args.variant:
         epochs, scale, schedule, *trials = text.split(":")
-        zero = "zero" in trials
-        trials = [t for t in trials if t != "zero"]
+        zero, morph = "zero" in trials, "morph" in trials
+        trials = [t for t in trials if t not in ("zero", "morph")]
         setting = {"label": f"inherit {epochs} ep, lr x{float(scale):g}, {schedule}" + (", new ops at 0" if zero
-                                                                                           else ""),
+                                                                                           else "")
+                   + (", morphisms" if morph else ""),
                    "epochs": args.epochs,
                    "inherit": {"epochs": int(epochs), "lr_scale": float(scale), "schedule": schedule,
-                               **({"zero_new_ops": True} if zero else {})}}
+                               **({"zero_new_ops": True} if zero else {}), **({"morph": True} if morph else {})}}
         if trials:
             setting.update(trials=int(trials[0]), label=f"{setting['label']}, {trials[0]} trials")
         out.append(setting)
@@ -255,9 +257,14 @@ def main() -> None:
         gains = [r["val"] - by_id[(s, r["parent"])]["val"] for s in seeds for r in runs[(s, k)]["rows"]
                  if r["copied"] > 0 and (s, r["parent"]) in by_id]
         better = f"{100 * sum(g > 0 for g in gains) / len(gains):.0f}% ({_mean(gains):+.1f})" if gains else "-"
+        # the child right after inheritance, before training ("epoch 0"), its parent's score, the child's after training
+        started = [(r["start"], by_id[(s, r["parent"])]["val"], r["val"]) for s in seeds for r in runs[(s, k)]["rows"]
+                   if r["copied"] > 0 and r.get("start") is not None and (s, r["parent"]) in by_id]
+        epoch0 = (f"{_mean([a for a, _, _ in started]):.1f} ({_mean([b for _, b, _ in started]):.1f}; "
+                  f"{_mean([c for _, _, c in started]):.1f})" if started else "-")
         wall = _mean([runs[(s, k)]["seconds"] for s in seeds])
         lines.append(f"| {label} | {' | '.join(cells)} | {100 * share:.0f}% | {'; '.join(reach)} | "
-                     f"{inheriting:.1f} | {'-' if math.isnan(copied) else f'{copied:.0f}%'} | {better} | "
+                     f"{inheriting:.1f} | {'-' if math.isnan(copied) else f'{copied:.0f}%'} | {better} | {epoch0} | "
                      f"{wall:.0f} |")
         for s in seeds:
             rows = runs[(s, k)]["rows"]
@@ -294,8 +301,8 @@ Searches ran {args.jobs} at a time, one torch thread each.
 **Figures (mean over seeds).**
 
 | setting | {pct} | epochs spent | reference's final best val reached at | children inheriting | copied | \
-above parent | wall (s) |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+above parent | child at epoch 0 (parent; child after training) | wall (s) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(lines)}
 
 Per seed, at the end of each search ("lineage epochs": the training epochs the best trial's weights carry, its own
