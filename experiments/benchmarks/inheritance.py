@@ -58,7 +58,9 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
     if setting["inherit"] is not None:
         evaluator["inherit"] = {**setting["inherit"], "keep": args.population}
     data = {"name": "inheritance", "seed": seed, "space": {"name": args.space, "options": space_options(args)},
-            "strategy": {"name": "evolution", "options": {"population": args.population, "sample_size": 3}},
+            "strategy": {"name": "evolution", "options": {"population": args.population, "sample_size": 3,
+                                                           **({"mutation": {"prefer": "growth"}}
+                                                              if setting.get("growth") else {})}},
             "evaluator": evaluator, "budget": {"max_trials": setting.get("trials", args.trials)},
             "execution": {"executor": "local", "workers": 1, "threads_per_trial": 1}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,12 +111,12 @@ def settings(args: argparse.Namespace) -> list[dict[str, Any]]:
         out.append({"label": f"scratch, {args.short_epochs} epochs", "epochs": args.short_epochs, "inherit": None})
     for text in args.variant:
         epochs, scale, schedule, *trials = text.split(":")
-        zero, morph = "zero" in trials, "morph" in trials
-        trials = [t for t in trials if t not in ("zero", "morph")]
+        zero, morph, growth = "zero" in trials, "morph" in trials, "growth" in trials
+        trials = [t for t in trials if t not in ("zero", "morph", "growth")]
         setting = {"label": f"inherit {epochs} ep, lr x{float(scale):g}, {schedule}" + (", new ops at 0" if zero
                                                                                            else "")
-                   + (", morphisms" if morph else ""),
-                   "epochs": args.epochs,
+                   + (", morphisms" if morph else "") + (", growth mutations" if growth else ""),
+                   "epochs": args.epochs, "growth": growth,
                    "inherit": {"epochs": int(epochs), "lr_scale": float(scale), "schedule": schedule,
                                **({"zero_new_ops": True} if zero else {}), **({"morph": True} if morph else {})}}
         if trials:
@@ -178,8 +180,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--short-epochs", type=int, default=2, help="0: no short from-scratch baseline")
     parser.add_argument("--variant", nargs="+", default=["1:1:cosine", "1:0.2:constant", "2:0.3:cosine"],
-                        help="EPOCHS:LR_SCALE:SCHEDULE[:TRIALS][:zero] of evaluator.inherit, one search each "
-                             "(TRIALS: its own budget, default --trials; zero: zero_new_ops)")
+                        help="EPOCHS:LR_SCALE:SCHEDULE[:TRIALS][:zero][:morph][:growth] of evaluator.inherit, one "
+                             "search each (TRIALS: its own budget, default --trials; zero: zero_new_ops; morph: "
+                             "morph; growth: the strategy's mutation: {prefer: growth})")
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--task", default="digits")
     parser.add_argument("--limit", type=int, default=0, help="samples of the task (0: all)")

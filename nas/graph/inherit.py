@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 from nas.graph.cells import _GraphCell
-from nas.graph.ops.conv import ReLUConvBN
+from nas.graph.ops.conv import CONV_OPS, ReLUConvBN
 from nas.graph.standalone import DartsRNNLayer
 
-__all__ = ["site_names", "inheritable_state", "inherit", "morph_op", "Inherited", "OP_MARK"]
+__all__ = ["site_names", "inheritable_state", "inherit", "morph_op", "grows", "Inherited", "OP_MARK"]
 
 #: the key suffix under which :func:`inheritable_state` describes a cell edge op (its ``repr``, as bytes), so that a
 #: child can initialise the op a mutation put on an edge from the op it replaced, parameter-free ones included
@@ -289,6 +289,28 @@ def morph_op(op: nn.Module, old: str, tensors: Mapping[str, torch.Tensor],
             conv.weight.copy_(fitted / fitted.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12))
             calibrate.append(_Fit(op, conv, bn, nn.AvgPool2d(k, 1, k // 2, count_include_pad=False)))
         return "approx"
+
+
+_NOR_CONV = re.compile(r"nor_conv_(\d+)x\1")
+
+
+def grows(old: str, new: str) -> bool:
+    """Whether replacing conv op ``old`` by ``new`` on an edge is a growth :func:`morph_op` starts at the parent's
+    function (exactly or nearly): ``none`` -> an op with parameters, a ReLU-conv-BN by a larger one, ``skip_connect``
+    or an average pool -> a ReLU-conv-BN. Everything else (a removal, a smaller conv, a new parameter-free op)
+    is not."""
+    if old not in CONV_OPS or new not in CONV_OPS or old == new:
+        return False
+    before, after = CONV_OPS.get(old), CONV_OPS.get(new)
+    if before.zero:
+        return not after.parameter_free
+    grown = _NOR_CONV.fullmatch(new)
+    if grown is None:
+        return False
+    shrunk = _NOR_CONV.fullmatch(old)
+    if shrunk is not None:
+        return int(grown.group(1)) > int(shrunk.group(1))
+    return before.identity or old.startswith("avg_pool_")
 
 
 def _calibrate(model: nn.Module, fits: list[_Fit], sample: torch.Tensor | None) -> None:
