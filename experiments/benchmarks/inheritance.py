@@ -118,7 +118,7 @@ def settings(args: argparse.Namespace) -> list[dict[str, Any]]:
                    + (", morphisms" if morph else "") + (", growth mutations" if growth else ""),
                    "epochs": args.epochs, "growth": growth,
                    "inherit": {"epochs": int(epochs), "lr_scale": float(scale), "schedule": schedule,
-                               **({"zero_new_ops": True} if zero else {}), **({"morph": True} if morph else {})}}
+                               **({"zero_new_ops": True} if zero else {}), "morph": morph}}
         if trials:
             setting.update(trials=int(trials[0]), label=f"{setting['label']}, {trials[0]} trials")
         out.append(setting)

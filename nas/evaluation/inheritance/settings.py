@@ -34,7 +34,8 @@ class InheritSettings:
     where a morphism exists, so the child starts at (exactly or nearly) its parent's function: ``none`` -> any op with
     a batch norm and a 1x1 -> 3x3 convolution exactly, 3x3 -> 1x1, ``skip_connect`` -> conv and ``avg_pool_3x3`` ->
     conv approximately; a removal (an op replaced by ``none``, ``skip_connect`` or a pool) cannot be preserved (see
-    :func:`nas.graph.inherit.inherit`). Ops without a morphism are then zeroed if ``zero_new_ops``."""
+    :func:`nas.graph.inherit.inherit`). Ops without a morphism are then zeroed if ``zero_new_ops``. On by default: on
+    ``mnist`` it lifted every setting measured (RESULTS.md, "Weight inheritance in evolution")."""
 
     epochs: int = 1
     keep: int = 32
@@ -42,7 +43,7 @@ class InheritSettings:
     lr_scale: float = 1.0
     schedule: str | None = None
     zero_new_ops: bool = False
-    morph: bool = False
+    morph: bool = True
 
     def child_config(self, cfg: TrainConfig) -> TrainConfig:
         """The training config of a child that inherits weights, from the trial's own ``cfg``."""
@@ -77,7 +78,7 @@ class InheritSettings:
         if not isinstance(zero_new_ops, bool):
             raise ConfigError(f"evaluator.inherit.zero_new_ops = {zero_new_ops!r}: must be true or false (true: an op "
                               "a mutation put in a child starts at zero output)")
-        morph = data.get("morph", False)
+        morph = data.get("morph", True)
         if not isinstance(morph, bool):
             raise ConfigError(f"evaluator.inherit.morph = {morph!r}: must be true or false (true: an op a mutation put "
                               "in a child starts from the op it replaced where a network morphism exists)")

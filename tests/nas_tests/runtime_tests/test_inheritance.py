@@ -164,7 +164,7 @@ def test_zero_new_ops_reaches_the_child_through_the_evaluator() -> None:
     space = get_space("nb201", C=4, N=1)
     evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
                                train={"epochs": 1, "threads": 1}, latency_runs=0,
-                               inherit={"epochs": 1, "zero_new_ops": True})
+                               inherit={"epochs": 1, "zero_new_ops": True, "morph": False})
     arch = space.sample(np.random.default_rng(0))
     edges = list(arch.cell("cell").edges)
     src, dst, _ = edges[0]
