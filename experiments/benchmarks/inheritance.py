@@ -58,7 +58,9 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
     if setting["inherit"] is not None:
         evaluator["inherit"] = {**setting["inherit"], "keep": args.population}
     data = {"name": "inheritance", "seed": seed, "space": {"name": args.space, "options": space_options(args)},
-            "strategy": {"name": "evolution", "options": {"population": args.population, "sample_size": 3}},
+            "strategy": {"name": "evolution", "options": {"population": args.population, "sample_size": 3,
+                                                           **({"mutation": {"prefer": "growth"}}
+                                                              if setting.get("growth") else {})}},
             "evaluator": evaluator, "budget": {"max_trials": setting.get("trials", args.trials)},
             "execution": {"executor": "local", "workers": 1, "threads_per_trial": 1}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,7 +74,8 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
             exp.close()
     rows = [{"id": t.id, "epochs": t.metrics["epochs"], "val": t.metrics["val_acc"], "test": t.metrics["test_acc"],
              "copied": t.metrics.get("tensors_copied", 0.0), "fresh": t.metrics.get("tensors_fresh", 0.0),
-             "parent": t.parent, "wall": (t.finished or clock) - clock} for t in trials]
+             "parent": t.parent, "start": t.metrics.get("start_val_acc"), "wall": (t.finished or clock) - clock}
+            for t in trials]
     print(f"seed {seed} {setting['label']}: {seconds:.0f} s", file=sys.stderr, flush=True)
     return {"seconds": seconds, "rows": rows}
 
@@ -108,13 +111,14 @@ def settings(args: argparse.Namespace) -> list[dict[str, Any]]:
         out.append({"label": f"scratch, {args.short_epochs} epochs", "epochs": args.short_epochs, "inherit": None})
     for text in args.variant:
         epochs, scale, schedule, *trials = text.split(":")
-        zero = "zero" in trials
-        trials = [t for t in trials if t != "zero"]
+        zero, morph, growth = "zero" in trials, "morph" in trials, "growth" in trials
+        trials = [t for t in trials if t not in ("zero", "morph", "growth")]
         setting = {"label": f"inherit {epochs} ep, lr x{float(scale):g}, {schedule}" + (", new ops at 0" if zero
-                                                                                           else ""),
-                   "epochs": args.epochs,
+                                                                                           else "")
+                   + (", morphisms" if morph else "") + (", growth mutations" if growth else ""),
+                   "epochs": args.epochs, "growth": growth,
                    "inherit": {"epochs": int(epochs), "lr_scale": float(scale), "schedule": schedule,
-                               **({"zero_new_ops": True} if zero else {})}}
+                               **({"zero_new_ops": True} if zero else {}), "morph": morph}}
         if trials:
             setting.update(trials=int(trials[0]), label=f"{setting['label']}, {trials[0]} trials")
         out.append(setting)
@@ -176,8 +180,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--short-epochs", type=int, default=2, help="0: no short from-scratch baseline")
     parser.add_argument("--variant", nargs="+", default=["1:1:cosine", "1:0.2:constant", "2:0.3:cosine"],
-                        help="EPOCHS:LR_SCALE:SCHEDULE[:TRIALS][:zero] of evaluator.inherit, one search each "
-                             "(TRIALS: its own budget, default --trials; zero: zero_new_ops)")
+                        help="EPOCHS:LR_SCALE:SCHEDULE[:TRIALS][:zero][:morph][:growth] of evaluator.inherit, one "
+                             "search each (TRIALS: its own budget, default --trials; zero: zero_new_ops; morph: "
+                             "morph; growth: the strategy's mutation: {prefer: growth})")
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--task", default="digits")
     parser.add_argument("--limit", type=int, default=0, help="samples of the task (0: all)")
@@ -255,9 +260,14 @@ def main() -> None:
         gains = [r["val"] - by_id[(s, r["parent"])]["val"] for s in seeds for r in runs[(s, k)]["rows"]
                  if r["copied"] > 0 and (s, r["parent"]) in by_id]
         better = f"{100 * sum(g > 0 for g in gains) / len(gains):.0f}% ({_mean(gains):+.1f})" if gains else "-"
+        # the child right after inheritance, before training ("epoch 0"), its parent's score, the child's after training
+        started = [(r["start"], by_id[(s, r["parent"])]["val"], r["val"]) for s in seeds for r in runs[(s, k)]["rows"]
+                   if r["copied"] > 0 and r.get("start") is not None and (s, r["parent"]) in by_id]
+        epoch0 = (f"{_mean([a for a, _, _ in started]):.1f} ({_mean([b for _, b, _ in started]):.1f}; "
+                  f"{_mean([c for _, _, c in started]):.1f})" if started else "-")
         wall = _mean([runs[(s, k)]["seconds"] for s in seeds])
         lines.append(f"| {label} | {' | '.join(cells)} | {100 * share:.0f}% | {'; '.join(reach)} | "
-                     f"{inheriting:.1f} | {'-' if math.isnan(copied) else f'{copied:.0f}%'} | {better} | "
+                     f"{inheriting:.1f} | {'-' if math.isnan(copied) else f'{copied:.0f}%'} | {better} | {epoch0} | "
                      f"{wall:.0f} |")
         for s in seeds:
             rows = runs[(s, k)]["rows"]
@@ -294,8 +304,8 @@ Searches ran {args.jobs} at a time, one torch thread each.
 **Figures (mean over seeds).**
 
 | setting | {pct} | epochs spent | reference's final best val reached at | children inheriting | copied | \
-above parent | wall (s) |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+above parent | child at epoch 0 (parent; child after training) | wall (s) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(lines)}
 
 Per seed, at the end of each search ("lineage epochs": the training epochs the best trial's weights carry, its own

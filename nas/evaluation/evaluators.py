@@ -53,6 +53,8 @@ __all__ = ["Evaluator", "ModelCompiler", "TrainingEvaluator", "TrainEvaluator", 
 
 #: the array fields of a Task
 _SPLITS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+#: training inputs that calibrate the batch norms a network morphism sets to the identity (``inherit.morph``)
+_CALIBRATION = 256
 #: Macro key under which an architecture carries the training hyperparameters chosen for it.
 HPARAMS_KEY = "hparams"
 EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
@@ -172,7 +174,9 @@ class TrainEvaluator(Evaluator):
             unchanged op and trains ``inherit.epochs`` epochs (at ``inherit.lr_scale`` times the learning rate, with
             ``inherit.schedule`` if given); every completed result carries its trained weights
             (``Result.weights``) for the runtime's weight store, and the metrics ``tensors_copied``,
-            ``tensors_fresh`` (and ``inherited_from``, the parent's id, for a child), with ``info["inheritance"]``
+            ``tensors_fresh`` (and ``inherited_from``, the parent's id, for a child; ``start_val_acc`` and
+            ``start_score``: the child's validation accuracy and score right after inheritance, before any training,
+            for a child that inherited), with ``info["inheritance"]``
             saying what happened (a corrupt or lost parent: trained from scratch, full epochs).
 
     On a worker the evaluator lives across trials: it keeps the task loaded and, for a task small enough to stay on
@@ -263,9 +267,9 @@ class TrainEvaluator(Evaluator):
         ``peak_gpu_memory_mb`` when training is set to the CPU."""
         names = self.metrics | set(metric_keys(self.metric))
         if self.inherit is not None:
-            names |= {"tensors_copied", "tensors_fresh", "inherited_from"}
+            names |= {"tensors_copied", "tensors_fresh", "inherited_from", "start_score", "start_val_acc"}
         if self.problem == "regression":
-            names -= {"val_acc", "test_acc"}
+            names -= {"val_acc", "test_acc", "start_val_acc"}
         if not self.latency_runs:
             names -= {"latency_ms"}
         if self.init_from is None:
@@ -313,10 +317,17 @@ class TrainEvaluator(Evaluator):
                 model = self.compiler(trial.arch, task.input_shape, task.num_classes)
                 plan, init_metrics, init_note = self._transfer(model)
                 params, flops = count_params(model), count_flops(model, task.input_shape)
-                start = (start_from_parent(model, trial.inherit, zero_new_ops=self.inherit.zero_new_ops)
+                start = (start_from_parent(model, trial.inherit, zero_new_ops=self.inherit.zero_new_ops,
+                                           morph=self.inherit.morph,
+                                           sample=data.x_train[:_CALIBRATION].to("cpu") if self.inherit.morph
+                                           else None)
                          if self.inherit is not None else None)
+                at_start = None
                 if self.inherit is not None and start is not None and start.inherited:
                     cfg = self.inherit.child_config(cfg)
+                    # the child before any training ("epoch 0"): where inheritance put it, beside its parent's score
+                    at_start = score_split(model.to(device), data.x_val, data.y_val, task, self.metric,
+                                           cfg.eval_batch_size, cfg.loss, device=device, precision=cfg.precision)
                 report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch), data=data,
                                metric=self.metric, lr_groups=plan.lr_groups, keep_eval=plan.eval_modules)
             test = score_split(model, data.x_test, data.y_test, task, self.metric, cfg.eval_batch_size, cfg.loss,
@@ -344,6 +355,10 @@ class TrainEvaluator(Evaluator):
                 metrics.update(tensors_copied=float(start.copied), tensors_fresh=float(start.fresh))
                 if start.parent is not None:
                     metrics["inherited_from"] = float(start.parent)
+                if at_start is not None:
+                    metrics["start_score"] = self.metric.score(at_start.value)
+                    if not task.regression:
+                        metrics["start_val_acc"] = at_start.acc
                 plural = "" if report.epochs_run == 1 else "s"
                 info["inheritance"] = f"{start.note}; trained {report.epochs_run} epoch{plural}"
                 weights = serialize_weights(model) if status is Status.COMPLETE else None

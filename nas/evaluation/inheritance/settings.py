@@ -28,7 +28,14 @@ class InheritSettings:
 
     ``zero_new_ops``: the op a mutation put in a child starts with its output at zero (the scale of its last batch
     norm), so the child starts near its parent's function rather than with random features added to trained ones
-    (see :func:`nas.graph.inherit.inherit`)."""
+    (see :func:`nas.graph.inherit.inherit`).
+
+    ``morph``: network morphisms (Net2Net, LEMONADE): the op a mutation put in a child starts from the op it replaced
+    where a morphism exists, so the child starts at (exactly or nearly) its parent's function: ``none`` -> any op with
+    a batch norm and a 1x1 -> 3x3 convolution exactly, 3x3 -> 1x1, ``skip_connect`` -> conv and ``avg_pool_3x3`` ->
+    conv approximately; a removal (an op replaced by ``none``, ``skip_connect`` or a pool) cannot be preserved (see
+    :func:`nas.graph.inherit.inherit`). Ops without a morphism are then zeroed if ``zero_new_ops``. On by default: on
+    ``mnist`` it lifted every setting measured (RESULTS.md, "Weight inheritance in evolution")."""
 
     epochs: int = 1
     keep: int = 32
@@ -36,6 +43,7 @@ class InheritSettings:
     lr_scale: float = 1.0
     schedule: str | None = None
     zero_new_ops: bool = False
+    morph: bool = True
 
     def child_config(self, cfg: TrainConfig) -> TrainConfig:
         """The training config of a child that inherits weights, from the trial's own ``cfg``."""
@@ -49,7 +57,7 @@ class InheritSettings:
             return cls()
         if not isinstance(data, Mapping):
             raise ConfigError(f"evaluator.inherit = {data!r}: expected a mapping such as {{epochs: 2, keep: 32}}")
-        known = ("epochs", "keep", "max_mb", "lr_scale", "schedule", "zero_new_ops")
+        known = ("epochs", "keep", "max_mb", "lr_scale", "schedule", "zero_new_ops", "morph")
         for key in data:
             if key not in known:
                 raise ConfigError(f"evaluator.inherit.{key}: unknown key" + did_you_mean(str(key), known)
@@ -70,9 +78,14 @@ class InheritSettings:
         if not isinstance(zero_new_ops, bool):
             raise ConfigError(f"evaluator.inherit.zero_new_ops = {zero_new_ops!r}: must be true or false (true: an op "
                               "a mutation put in a child starts at zero output)")
+        morph = data.get("morph", True)
+        if not isinstance(morph, bool):
+            raise ConfigError(f"evaluator.inherit.morph = {morph!r}: must be true or false (true: an op a mutation put "
+                              "in a child starts from the op it replaced where a network morphism exists)")
         return cls(epochs=epochs, keep=keep, max_mb=max_mb, lr_scale=float(lr_scale), schedule=schedule,
-                   zero_new_ops=zero_new_ops)
+                   zero_new_ops=zero_new_ops, morph=morph)
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "keep": self.keep, "max_mb": self.max_mb, "lr_scale": self.lr_scale,
-                "schedule": self.schedule, "zero_new_ops": self.zero_new_ops}
+                "schedule": self.schedule, "zero_new_ops": self.zero_new_ops,
+                "morph": self.morph}

@@ -21,12 +21,14 @@ __all__ = ["Start", "start_from_parent", "serialize_weights"]
 @dataclass(frozen=True)
 class Start:
     """How a trial started: ``copied`` tensors from trial ``parent`` (None: no parent) and ``fresh`` ones as
-    initialised; ``note`` says what happened, in a sentence."""
+    initialised; ``note`` says what happened, in a sentence; ``morphed``: new ops started from the ops they
+    replaced (network morphisms)."""
 
     parent: int | None
     copied: int
     fresh: int
     note: str
+    morphed: int = 0
 
     @property
     def inherited(self) -> bool:
@@ -41,9 +43,12 @@ def serialize_weights(model: nn.Module) -> bytes:
     return buffer.getvalue()
 
 
-def start_from_parent(model: nn.Module, weights: ParentWeights | None, *, zero_new_ops: bool = False) -> Start:
+def start_from_parent(model: nn.Module, weights: ParentWeights | None, *, zero_new_ops: bool = False,
+                      morph: bool = False, sample: torch.Tensor | None = None) -> Start:
     """Copy into the fresh ``model`` what it inherits from ``weights`` (None: the trial has no parent); with
-    ``zero_new_ops`` the ops it does not inherit start at zero output (see :func:`nas.graph.inherit.inherit`)."""
+    ``morph`` the ops it does not inherit start from the ops they replaced where a network morphism exists
+    (``sample``: inputs that calibrate the batch norms those leave as the identity), with ``zero_new_ops`` the
+    others start at zero output (see :func:`nas.graph.inherit.inherit`)."""
     total = len(model.state_dict())
     if weights is None:
         return Start(None, 0, total, "no parent: trained from scratch")
@@ -66,9 +71,12 @@ def start_from_parent(model: nn.Module, weights: ParentWeights | None, *, zero_n
     except Exception as err:
         return Start(parent, 0, total, f"trained from scratch: the weights of trial {parent} are unreadable "
                                        f"({type(err).__name__})")
-    done = inherit(model, state, zero_new_ops=zero_new_ops)
+    done = inherit(model, state, zero_new_ops=zero_new_ops, morph=morph, sample=sample)
     note = (f"inherited {done.copied} of {total} tensors from trial {parent}" if done.copied
             else f"trained from scratch: no op of trial {parent} is unchanged")
+    if done.exact or done.approx:
+        note += (f" ({done.exact} new ops start from the op they replaced exactly, {done.approx} approximately: "
+                 "network morphisms)")
     if done.zeroed:
         note += f" ({done.zeroed} new ops start at zero output)"
-    return Start(parent, done.copied, done.fresh, note)
+    return Start(parent, done.copied, done.fresh, note, morphed=done.exact + done.approx)

@@ -164,7 +164,7 @@ def test_zero_new_ops_reaches_the_child_through_the_evaluator() -> None:
     space = get_space("nb201", C=4, N=1)
     evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
                                train={"epochs": 1, "threads": 1}, latency_runs=0,
-                               inherit={"epochs": 1, "zero_new_ops": True})
+                               inherit={"epochs": 1, "zero_new_ops": True, "morph": False})
     arch = space.sample(np.random.default_rng(0))
     edges = list(arch.cell("cell").edges)
     src, dst, _ = edges[0]
@@ -179,6 +179,33 @@ def test_zero_new_ops_reaches_the_child_through_the_evaluator() -> None:
                                                                                  InlineWeights(first.weights))))
     assert result.ok and result.metrics["tensors_copied"] > 0
     assert "(3 new ops start at zero output)" in result.info["inheritance"]
+
+
+@pytest.mark.parametrize(("old", "morph", "exact"), [("none", True, True), ("nor_conv_1x1", True, True),
+                                                     ("none", False, False)])
+def test_a_morphed_child_starts_at_its_parents_validation_accuracy(old: str, morph: bool, exact: bool) -> None:
+    """``evaluator.inherit.morph``: a child whose new op has an exact morphism (none -> conv, conv1x1 -> conv3x3)
+    scores, before any training (``start_val_acc``, epoch 0), exactly its parent's validation accuracy; without
+    ``morph`` the fresh op starts it elsewhere."""
+    space = get_space("nb201", C=4, N=1)
+    evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
+                               train={"epochs": 2, "threads": 1}, latency_runs=0,
+                               inherit={"epochs": 1, "morph": morph})
+    arch = space.sample(np.random.default_rng(0))
+    edges = list(arch.cell("cell").edges)
+    src, dst, _ = edges[0]
+    edges[0] = (src, dst, old)
+    parent = Trial(0, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 5)
+    edges[0] = (src, dst, "nor_conv_3x3")
+    child = Trial(1, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 6, parent=0)
+    first = evaluator.evaluate(parent)
+    assert first.ok and first.weights is not None
+    digest = hashlib.sha256(first.weights).hexdigest()
+    result = evaluator.evaluate(dataclasses.replace(child, inherit=ParentWeights(0, digest,
+                                                                                 InlineWeights(first.weights))))
+    assert result.ok and "start_val_acc" in result.metrics and "start_score" in result.metrics
+    assert (result.metrics["start_val_acc"] == first.metrics["val_acc"]) is exact
+    assert ("3 new ops start from the op they replaced exactly" in result.info["inheritance"]) is exact
 
 
 @pytest.mark.parametrize(("change", "words"), [
