@@ -12,6 +12,11 @@ A result's ``info`` says which score it is (``signal``) and, as the train and ga
 pretext's validation metric, or ``probe_acc``) with its ``direction`` (``min`` for a loss, whose negation is the
 score), which ``nas status``, the report and the export read.
 
+Training runs epoch by epoch: each epoch's history row carries ``score`` (that epoch's value of the trial's score,
+the probe's accuracy included, measured after every epoch when a probe is set), so early stopping (ASHA, Hyperband,
+and with it BOHB) works as with the train evaluator (:class:`~nas.evaluation.evaluators.EpochPruning`): a stopped
+candidate comes back ``PRUNED`` with its scores so far.
+
 What a trial keeps is its scores; its weights are the backbone (every tensor of the compiled network, whose head
 is the pretext's) and are produced again by ``nas export`` or ``nas pretrain`` (same seed, same run).
 """
