@@ -229,7 +229,7 @@ CONFIGS: list[Bad] = [
     _cfg("constraints as one string", {"constraints": "pixel3_latency <= 5"},
          r"constraints = 'pixel3_latency <= 5': expected dict or list"),
     _cfg("early stopping with the nb201 evaluator", {"early_stopping": {"grace_epochs": 1}},
-         r"early_stopping: only the train evaluator"),
+         r"early_stopping: only the train and ssl evaluators train epoch by epoch, not evaluator.name = 'nb201'"),
     _cfg("searchable training field, nb201 evaluator", {"searchable": {"lr": [0.1, 0.01]}},
          r"searchable", fixed_by=UNTRACKED),
     _cfg("output is a number", {"output": 3}, r"output = 3: expected str or null"),

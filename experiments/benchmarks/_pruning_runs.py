@@ -1,6 +1,6 @@
-"""What the early-stopping benchmarks (``asha.py``, ``hyperband.py``) share: their command-line arguments, the
-random search on real training they run (an ``nb201`` cell space, the ``train`` evaluator with SGD, local
-executor, one thread, seed 0) and what each run reports."""
+"""What the early-stopping benchmarks (``asha.py``, ``hyperband.py``, ``ssl_pruning.py``) share: their command-line
+arguments, the random search on real training they run (an ``nb201`` cell space, the ``train`` evaluator with SGD
+unless told otherwise, local executor, one thread, seed 0) and what each run reports."""
 
 from __future__ import annotations
 
@@ -25,16 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser, *, trials: int, epochs: int, 
 
 
 def search_config(*, name: str, task: str, limit: int, channels: int, epochs: int, trials: int,
-                  strategy: str = "random", early_stopping: dict[str, Any] | None = None) -> dict[str, Any]:
+                  strategy: str = "random", early_stopping: dict[str, Any] | None = None,
+                  evaluator: dict[str, Any] | None = None) -> dict[str, Any]:
     """The experiment config: ``trials`` cells of ``nb201`` (C=``channels``, N=1) trained ``epochs`` epochs on
     ``limit`` samples of ``task`` (SGD lr 0.05 cosine, batch 64), proposed by ``strategy``, pruned by
-    ``early_stopping`` (None: every trial trained to the end)."""
+    ``early_stopping`` (None: every trial trained to the end). ``evaluator`` overrides keys of the evaluator
+    section (e.g. ``name: ssl``, its ``options`` and ``train``)."""
     data: dict[str, Any] = {
         "name": name, "seed": 0, "space": {"name": "nb201", "options": {"C": channels, "N": 1}}, "strategy": strategy,
         "evaluator": {"name": "train", "task": task, "task_options": {"limit": limit},
                       "train": {"epochs": epochs, "batch_size": 64, "lr": 0.05, "optimizer": "sgd",
                                 "schedule": "cosine"}},
         "budget": {"max_trials": trials}, "execution": {"executor": "local", "workers": 1, "threads_per_trial": 1}}
+    data["evaluator"].update(evaluator or {})
     if early_stopping is not None:
         data["early_stopping"] = early_stopping
     return data
@@ -42,7 +45,8 @@ def search_config(*, name: str, task: str, limit: int, channels: int, epochs: in
 
 def run_search(directory: Path, data: dict[str, Any]) -> dict[str, Any]:
     """Run the experiment ``data`` describes in ``directory``: its wall ``seconds``, ``epochs`` trained over all
-    trials, trials ``pruned``, the ``ranked`` trials and the ``complete`` ones (id -> score)."""
+    trials, trials ``pruned``, the ``ranked`` trials, the ``complete`` ones (id -> score) and the epochs each
+    trial ``trained`` (id -> epochs)."""
     exp = Experiment.create(parse_config(data), directory)
     start = time.perf_counter()
     try:
@@ -54,4 +58,5 @@ def run_search(directory: Path, data: dict[str, Any]) -> dict[str, Any]:
         exp.close()
     return {"seconds": seconds, "epochs": sum(len(t.history) for t in trials),
             "pruned": sum(t.status == "PRUNED" for t in trials), "ranked": ranked,
-            "complete": {t.id: t.score for t in trials if t.status == "COMPLETE"}}
+            "complete": {t.id: t.score for t in trials if t.status == "COMPLETE"},
+            "trained": {t.id: len(t.history) for t in trials}}

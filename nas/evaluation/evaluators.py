@@ -47,9 +47,9 @@ if TYPE_CHECKING:  # annotations only; imported where used
     from nas.evaluation.tasks import Task
     from nas.evaluation.training import TrainConfig
 
-__all__ = ["Evaluator", "ModelCompiler", "TrainingEvaluator", "TrainEvaluator", "NB201Evaluator", "ProxyEvaluator",
-           "get_evaluator", "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY", "check_task_name",
-           "failures_as_results"]
+__all__ = ["Evaluator", "EpochPruning", "ModelCompiler", "TrainingEvaluator", "TrainEvaluator", "NB201Evaluator",
+           "ProxyEvaluator", "get_evaluator", "list_evaluators", "register_evaluator", "EVALUATORS", "HPARAMS_KEY",
+           "check_task_name", "failures_as_results"]
 
 #: the array fields of a Task
 _SPLITS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
@@ -148,7 +148,32 @@ def check_task_name(task: Any, task_options: Mapping[str, Any] | None = None) ->
     return task_problem(task, task_options)
 
 
-class TrainEvaluator(Evaluator):
+class EpochPruning:
+    """What an evaluator that trains epoch by epoch shares to be early-stopped (a
+    :class:`~nas.trials.protocols.PrunableEvaluator`): the ``pruner`` the experiment sets when the config asks for
+    early stopping (None: none; a :class:`~nas.evaluation.pruning.RemotePruner` actor on Ray workers), and
+    :meth:`_callback`, which tells it each epoch's ``score`` (the row's validation score oriented to be maximised,
+    the value the trial's final score is) and stops the trial when it or ``on_epoch`` says so."""
+
+    #: optional early-stopping pruner with ``report(trial_id, epoch, score) -> bool``, told each epoch's score
+    #: (see nas.evaluation.pruning); set per instance by the experiment
+    pruner: Pruner | None = None
+
+    def _callback(self, trial: Trial, on_epoch: EpochCallback | None) -> EpochCallback | None:
+        """``on_epoch`` and the pruner together: training stops when either says so. Each epoch's row must carry
+        ``score``."""
+        if self.pruner is None:
+            return on_epoch
+        pruner = self.pruner
+
+        def callback(epoch: int, metrics: dict[str, float]) -> bool:
+            go_on = on_epoch is None or on_epoch(epoch, metrics) is not False
+            return go_on and pruner.report(trial.id, epoch, metrics["score"])
+
+        return callback
+
+
+class TrainEvaluator(EpochPruning, Evaluator):
     """Train-and-validate on a task.
 
     Args:
@@ -208,9 +233,7 @@ class TrainEvaluator(Evaluator):
             inherit if isinstance(inherit, InheritSettings) or inherit is None else InheritSettings.from_dict(inherit))
         self._task: Task | None = None
         self._data = DeviceDataCache()
-        #: optional early-stopping pruner with ``report(trial_id, epoch, score) -> bool``, told each epoch's score
-        #: (the validation metric oriented to be maximised; see nas.evaluation.pruning)
-        self.pruner: Pruner | None = None
+        self.pruner = None  # set by the experiment for early stopping (EpochPruning)
         self.init_from = init_from
         self.init = init if init is not None else TransferSpec(where="evaluator.init_")
         self._init_state: dict[str, torch.Tensor] | None = None
@@ -292,18 +315,6 @@ class TrainEvaluator(Evaluator):
         """The training config of ``arch``: the evaluator's, overridden by the architecture's hparams."""
         hparams = arch.macro.get(HPARAMS_KEY)
         return self.train_config.replace(**hparams) if hparams else self.train_config
-
-    def _callback(self, trial: Trial, on_epoch: EpochCallback | None) -> EpochCallback | None:
-        """``on_epoch`` and the pruner together: training stops when either says so."""
-        if self.pruner is None:
-            return on_epoch
-        pruner = self.pruner
-
-        def callback(epoch: int, metrics: dict[str, float]) -> bool:
-            go_on = on_epoch is None or on_epoch(epoch, metrics) is not False
-            return go_on and pruner.report(trial.id, epoch, metrics["score"])
-
-        return callback
 
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
         def attempt() -> Result:

@@ -2,7 +2,8 @@
 asynchronous Hyperband (Li et al., JMLR 2018: brackets of successive halving with different first rungs).
 
 Rungs sit at ``grace_epochs * reduction_factor**k`` epochs. A trial reaching a rung records its score there (the
-validation metric of ``evaluator.metric`` oriented to be maximised: accuracy by default, ``-rmse`` for ``rmse``)
+validation metric of ``evaluator.metric`` oriented to be maximised: accuracy by default, ``-rmse`` for ``rmse``;
+for the ``ssl`` evaluator its pretext's validation score, or its probe's accuracy)
 and goes on only if it is among the top ``1 / reduction_factor`` of all values recorded at that rung so far (the
 first trials at a rung always go on). Decisions need no synchronisation between trials, so
 workers never wait. One pruner serves all workers: in-process for the local executor, a Ray actor

@@ -22,7 +22,8 @@ A config file::
     searchable: {lr: [0.1, 0.05]}        # optional: training fields searched with the architecture
     objectives: [max:score]               # optional; e.g. [max:score, min:params]
     constraints: {params: {max: 200000}}  # optional; or a list of bounds: ["pixel3_latency <= 5"]
-    early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation;
+    early_stopping: {grace_epochs: 1, reduction_factor: 3}   # optional: ASHA over per-epoch validation (train
+                                          # and ssl evaluators);
                                           # {name: hyperband, ...} for Hyperband (with strategy bohb: BOHB)
     budget: {max_trials: 16, max_seconds: 600}
     baselines: [lenet5, resnet18]         # optional: reference models trained beside the search (`nas references`)
@@ -74,6 +75,10 @@ __all__ = ["ExperimentConfig", "SpaceConfig", "StrategyConfig", "EvaluatorConfig
            "build_space",
            "build_strategy", "strategy_options", "resolve_storage", "build_evaluator", "build_job_context",
            "tracking_settings"]
+
+#: the evaluators that train epoch by epoch with an early-stopping pruner (EpochPruning), so allow early_stopping
+#: (and strategy bohb, which needs the Hyperband pruner)
+EPOCH_EVALUATORS = ("train", "ssl")
 
 
 @dataclass(frozen=True)
@@ -320,9 +325,10 @@ def _check(cfg: ExperimentConfig) -> Components:
     # it (the job is not run, so its directory does not matter)
     strategy.job(build_job_context(cfg, Path(cfg.output or Path("runs") / cfg.name)))
     if cfg.early_stopping is not None:
-        if cfg.evaluator.name != "train":
-            raise ConfigError("early_stopping: only the train evaluator trains epoch by epoch, "
-                              f"not {cfg.evaluator.name!r}")
+        if cfg.evaluator.name not in EPOCH_EVALUATORS:
+            raise ConfigError(f"early_stopping: only the {' and '.join(EPOCH_EVALUATORS)} evaluators train epoch by "
+                              f"epoch, not evaluator.name = {cfg.evaluator.name!r}; remove early_stopping or use "
+                              f"one of them")
         make_pruner(**pruner_options(cfg))
     if cfg.strategy.name == "bohb" and (cfg.early_stopping or {}).get("name") != "hyperband":
         raise ConfigError("strategy bohb is the model half of BOHB: its other half is the Hyperband pruner; add "

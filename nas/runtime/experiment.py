@@ -553,7 +553,7 @@ class Experiment:
                 remaining_time = max(0.0, remaining_time - (time.perf_counter() - start))
             if done < budget.max_trials and remaining_time != 0.0:
                 if self.cfg.early_stopping is not None and isinstance(self.evaluator, PrunableEvaluator):
-                    # config validation allows early stopping with the train evaluator only, which has a pruner
+                    # config validation allows early stopping for the train and ssl evaluators, which have a pruner
                     self.evaluator.pruner = self._pruner(executor)
                 self._run_job(executor, emit)
                 for t in resubmit:

@@ -12,6 +12,11 @@ A result's ``info`` says which score it is (``signal``) and, as the train and ga
 pretext's validation metric, or ``probe_acc``) with its ``direction`` (``min`` for a loss, whose negation is the
 score), which ``nas status``, the report and the export read.
 
+Training runs epoch by epoch: each epoch's history row carries ``score`` (that epoch's value of the trial's score,
+the probe's accuracy included, measured after every epoch when a probe is set), so early stopping (ASHA, Hyperband,
+and with it BOHB) works as with the train evaluator (:class:`~nas.evaluation.evaluators.EpochPruning`): a stopped
+candidate comes back ``PRUNED`` with its scores so far.
+
 What a trial keeps is its scores; its weights are the backbone (every tensor of the compiled network, whose head
 is the pretext's) and are produced again by ``nas export`` or ``nas pretrain`` (same seed, same run).
 """
@@ -27,6 +32,7 @@ from nas.core.errors import ConfigError
 from nas.evaluation.evaluators import (
     HPARAMS_KEY,
     EpochCallback,
+    EpochPruning,
     Evaluator,
     ModelCompiler,
     failures_as_results,
@@ -50,7 +56,7 @@ EXPORTED = ("the backbone trained self-supervised, with the pretext's head as it
             "replaces that head with one for a labeled task and trains it on the frozen backbone (a linear probe)")
 
 
-class SslEvaluator(Evaluator):
+class SslEvaluator(EpochPruning, Evaluator):
     """Self-supervised evaluation.
 
     Args:
@@ -81,6 +87,7 @@ class SslEvaluator(Evaluator):
         self.task_options = dict(task_options or {})
         self.train_config = train if isinstance(train, TrainConfig) else TrainConfig.from_dict(dict(train or {}))
         self.data_seed = data_seed
+        self.pruner = None  # set by the experiment for early stopping (EpochPruning)
         self._task: Task | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # workers load the task themselves
@@ -124,7 +131,9 @@ class SslEvaluator(Evaluator):
     def pretrain(self, arch: Architecture, seed: int, on_epoch: EpochCallback | None = None
                  ) -> tuple[Pretext, SslReport]:
         """Compile ``arch`` with the pretext's head and train it self-supervised with ``seed``: the pretext (its
-        ``backbone`` is the trained network) and the run's report. Raises on failure (:class:`Diverged`, ...)."""
+        ``backbone`` is the trained network) and the run's report, whose per-epoch ``score`` (and final score) is
+        the probe's accuracy when :attr:`probe` is set, the pretext's otherwise. Raises on failure
+        (:class:`Diverged`, ...)."""
         task = self.task
         cfg = self.config_for(arch)
         with seeded(seed, resolve_device(cfg.device)):
@@ -132,7 +141,8 @@ class SslEvaluator(Evaluator):
             model = self.compiler(arch, task.input_shape, out)
             pretext = build_pretext(self.pretext, model, task.input_shape, task.kind, self.pretext_options)
             report = train_pretext(pretext, torch.as_tensor(task.x_train), torch.as_tensor(task.x_val), cfg,
-                                   seed=seed, data_seed=self.data_seed, on_epoch=on_epoch)
+                                   seed=seed, data_seed=self.data_seed, on_epoch=on_epoch,
+                                   probe=self.probe_accuracy if self.probe is not None else None)
         return pretext, report
 
     def probe_accuracy(self, pretext: Pretext) -> float:
@@ -153,7 +163,7 @@ class SslEvaluator(Evaluator):
     def evaluate(self, trial: Trial, on_epoch: EpochCallback | None = None) -> Result:
         def attempt() -> Result:
             task = self.task
-            pretext, report = self.pretrain(trial.arch, trial.seed, on_epoch)
+            pretext, report = self.pretrain(trial.arch, trial.seed, self._callback(trial, on_epoch))
             model = pretext.backbone
             metrics: dict[str, float] = {"params": float(count_params(model)),
                                          "flops": float(count_flops(model.cpu(), task.input_shape)),
@@ -162,8 +172,7 @@ class SslEvaluator(Evaluator):
             score = report.score
             signal = f"validation {self.pretext_cls.metric} of pretext {self.pretext} on {self.task_name}"
             metric, direction = self.pretext_cls.metric, "max" if self.pretext_cls.maximize else "min"
-            if self.probe is not None:
-                metrics["probe_acc"] = score = self.probe_accuracy(pretext)
+            if self.probe is not None:  # measured after every epoch (the pruner ranks by it), the last one here
                 signal = f"{self.probe.describe()} of {self.task_name}, after pretext {self.pretext}"
                 metric, direction = "probe_acc", "max"
             status = Status.PRUNED if report.stopped == "pruned" else Status.COMPLETE

@@ -59,15 +59,17 @@ class SslReport:
 
 
 def train_pretext(pretext: Pretext, x_train: torch.Tensor, x_val: torch.Tensor, cfg: TrainConfig, *, seed: int,
-                  data_seed: int, on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None
-                  ) -> SslReport:
+                  data_seed: int, on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
+                  probe: Callable[[Pretext], float] | None = None) -> SslReport:
     """Train ``pretext`` on ``x_train`` for ``cfg.epochs``, scoring ``x_val`` after each epoch.
 
     Training draws (shuffling, views, rotations, masks) come from a generator seeded by ``seed`` (the trial's);
     validation draws from :func:`~nas.evaluation.ssl.heads.validation_generator` of ``data_seed``, re-seeded every
     epoch, so each candidate's score is measured on the same views and masks. The score is the last epoch's.
-    ``on_epoch(epoch, metrics)`` returning False stops (prunes) the run. Raises :class:`Diverged` on a NaN or
-    infinite loss."""
+    Each epoch's history row carries ``score``: the pretext's validation metric oriented to be maximised or, with
+    ``probe`` (the backbone's probe accuracy, measured after every epoch), that accuracy (also as ``probe_acc``);
+    ``on_epoch(epoch, row)`` sees that row (an early-stopping pruner ranks by its score) and returning False stops
+    (prunes) the run. Raises :class:`Diverged` on a NaN or infinite loss."""
     start = time.perf_counter()
     if cfg.precision != "fp32":
         raise ConfigError(f"train.precision = {cfg.precision!r}: the ssl evaluator trains in fp32; remove it")
@@ -107,6 +109,8 @@ def train_pretext(pretext: Pretext, x_train: torch.Tensor, x_val: torch.Tensor, 
         score = pretext.score(metrics)
         if not math.isfinite(score):
             raise Diverged(f"diverged at epoch {epoch + 1}: validation {pretext.metric} is {metrics[pretext.metric]}")
+        if probe is not None:
+            metrics["probe_acc"] = score = probe(pretext)
         row = {"epoch": float(epoch + 1), "train_loss": train_loss, **metrics, "score": score}
         report.history.append(row)
         report.metrics, report.score, report.epochs_run = metrics, score, epoch + 1

@@ -63,7 +63,8 @@ def test_weak_candidates_are_pruned_and_never_ranked(tmp_path):
 @pytest.mark.parametrize("extra, fragment", [
     ({"early_stopping": {"grace_epochs": 1, "reduction": 3}}, "early_stopping"),
     ({"early_stopping": {"reduction_factor": 1}}, "reduction_factor"),
-    ({"evaluator": {"name": "nb201"}, "space": {"name": "nb201"}}, "only the train evaluator"),
+    ({"evaluator": {"name": "nb201"}, "space": {"name": "nb201"}},
+     "only the train and ssl evaluators train epoch by epoch, not evaluator.name = .nb201."),
 ])
 def test_bad_early_stopping_configs(extra, fragment):
     with pytest.raises(ConfigError, match=fragment):

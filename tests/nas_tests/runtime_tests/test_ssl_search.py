@@ -10,12 +10,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _experiments import run_ranked
+from _experiments import run_ranked, stored
 from sklearn.datasets import load_digits
 
 from nas.cli import main
 from nas.core.errors import ConfigError
 from nas.evaluation.evaluators import TrainEvaluator
+from nas.evaluation.pruning import ASHA
 from nas.evaluation.ssl import SslEvaluator
 from nas.outputs.report.build import ReportOptions, build_report
 from nas.outputs.view import ExperimentView
@@ -165,3 +166,76 @@ def test_every_multi_trial_strategy_searches_without_labels(tmp_path: Path) -> N
         ranked, trials = run_ranked(parse_config(data), tmp_path / strategy)
         assert len(ranked) == 2, (strategy, [t.error for t in trials])
         assert all(t.score == -t.metrics["masked_mse"] for t in ranked), strategy
+
+
+def _pruned_config(tmp_path: Path, early_stopping: dict[str, Any], strategy: str = "random",
+                   max_trials: int = 6, **options: Any) -> dict[str, Any]:
+    """An ssl search of 3-epoch rotation candidates on unlabeled digits, early-stopped by ``early_stopping``."""
+    path = tmp_path / "small.npz"
+    if not path.exists():
+        np.savez(path, x=load_digits().images[:200].reshape(-1, 1, 8, 8) / 16.0)
+    data = _config({"path": str(path)}, strategy=strategy, options={"pretext": "rotation", **options})
+    data["space"]["options"] = {"C": 2, "N": 1}
+    data["evaluator"]["train"] = {**TRAIN, "epochs": 3}
+    data["budget"]["max_trials"] = max_trials
+    data["early_stopping"] = early_stopping
+    return data
+
+
+ASHA_OPTIONS = {"name": "asha", "grace_epochs": 1, "reduction_factor": 2}
+
+
+def test_an_ssl_search_with_asha_prunes_by_the_pretext_score_and_resumes_as_if_never_stopped(tmp_path: Path) -> None:
+    data = _pruned_config(tmp_path, ASHA_OPTIONS)
+    ranked, trials = run_ranked(parse_config(data), tmp_path / "straight")
+    pruned = [t for t in trials if t.status == "PRUNED"]
+    assert len(trials) == 6 and pruned, [(t.status, t.error) for t in trials]
+    assert all(t.metrics["epochs"] == len(t.history) < 3 for t in pruned)
+    assert all(t.status == "COMPLETE" and t.metrics["epochs"] == 3 for t in ranked)
+    # every epoch's row carries the score the pruner ranked by: the final score is the last row's
+    assert all(t.history[-1]["score"] == t.score == t.metrics["rotation_acc"] for t in trials)
+    # the decisions are ASHA's over those scores (rungs 1 and 2), trial after trial
+    asha = ASHA(grace_epochs=1, reduction_factor=2)
+    for t in sorted(trials, key=lambda t: t.id):
+        went_on = [asha.report(t.id, int(h["epoch"]), h["score"]) for h in t.history]
+        assert went_on[:-1] == [True] * (len(went_on) - 1) and went_on[-1] == (t.status == "COMPLETE"), t.id
+
+    # stopped at its budget after 3 trials, then resumed to 6: the pruner is rebuilt from the stored history
+    stopped = tmp_path / "stopped"
+    run_ranked(parse_config({**data, "budget": {"max_trials": 3}}), stopped)
+    exp = Experiment.open(stopped, max_trials=6)
+    try:
+        exp.run()
+    finally:
+        exp.close()
+    assert stored(stopped) == stored(tmp_path / "straight")
+
+
+def test_bohb_with_hyperband_searches_without_labels(tmp_path: Path) -> None:
+    data = _pruned_config(tmp_path, {"name": "hyperband", "grace_epochs": 1, "reduction_factor": 2},
+                          strategy="bohb", max_trials=5)
+    data["strategy"]["options"] = {"n_min": 2}
+    exp = Experiment.create(parse_config(data), tmp_path / "exp")
+    try:
+        ranked = exp.run()
+        trials = exp.store.trials()
+        bohb = getattr(exp.strategy, "inner", exp.strategy)
+    finally:
+        exp.close()
+    assert len(trials) == 5 and ranked, [(t.status, t.error) for t in trials]
+    assert {t.status for t in trials} == {"COMPLETE", "PRUNED"}  # Hyperband stopped some, before the last epoch
+    assert all(len(t.history) < 3 for t in trials if t.status == "PRUNED")
+    assert all(t.metrics["epochs"] == len(t.history) for t in trials)
+    assert len(bohb.observations[1]) >= len(trials)  # the model learnt every trial's first-epoch pretext score
+
+
+def test_with_a_probe_every_epoch_is_scored_by_the_probe_and_pruned_by_it(tmp_path: Path) -> None:
+    d = load_digits()
+    path = tmp_path / "small.npz"
+    np.savez(path, x=d.images[:200].reshape(-1, 1, 8, 8) / 16.0, y=d.target[:200])
+    data = _pruned_config(tmp_path, ASHA_OPTIONS, max_trials=4, probe={"labels": 0.5, "k": 5})
+    ranked, trials = run_ranked(parse_config(data), tmp_path / "exp")
+    assert len(trials) == 4 and ranked and any(t.status == "PRUNED" for t in trials), [t.error for t in trials]
+    for t in trials:
+        assert all(0 <= h["probe_acc"] <= 100 and h["score"] == h["probe_acc"] for h in t.history)
+        assert t.score == t.history[-1]["score"] == t.metrics["probe_acc"]
