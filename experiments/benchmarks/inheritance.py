@@ -283,7 +283,12 @@ def main() -> None:
             seed_lines.append(f"| {s} | {setting['label']} | {end[0]:.0f} | {end[1]:.2f} / {end[2]:.2f} | "
                               f"{lineage_epochs(rows, best):.0f} |")
     pct = " | ".join(f"{int(100 * f)}% of the epochs" for f in fractions)
-    variants = ", ".join(f"`{t}`" for t in args.variant)
+    variants = ", ".join(f"`{t}`" for t in args.variant if not t.startswith("scratch"))
+    short = (f"every candidate trained from scratch for {args.short_epochs} epochs (the cheap baseline), "
+             if args.short_epochs else "")
+    control = (f"every candidate trained from scratch for {args.epochs} epochs with evolution's `mutation: {{prefer: "
+               "growth}` (the control: the growth bias without inheritance), " if any(
+                   t.startswith("scratch") for t in args.variant) else "")
     data = f"`{args.task}` ({f'{args.limit:,} samples, stratified' if args.limit else 'all of it'})"
     options = ", ".join(f"{k}={v}" for k, v in space_options(args).items())
     body = f"""## Weight inheritance in evolution (`inheritance.py`)
@@ -292,7 +297,7 @@ def main() -> None:
 {args.trials} `{args.space}` candidates ({options}) on {data}, split 70/15/15, local executor, seeds
 {", ".join(map(str, args.seeds))}. Every search of a seed starts from the same first population (same seed). Settings:
 every candidate trained from scratch for {args.epochs} epochs (SGD lr {args.lr:g} cosine, batch {args.batch_size}: the
-reference), every candidate trained from scratch for {args.short_epochs} epochs (the cheap baseline), and
+reference), {short}{control}and
 `evaluator.inherit` as `epochs:lr_scale:schedule` = {variants}: a mutated child starts from its parent's trained
 weights (all unchanged ops, batch-norm statistics included; the optimizer state is not inherited) and trains that many
 epochs at `lr_scale` x {args.lr:g} with that schedule; its parent's weights already carry the training of the whole
