@@ -47,17 +47,38 @@ def test_keep_1_still_keeps_the_population(tmp_path: Path) -> None:
     assert {trials[-1].id} <= kept
 
 
-def test_a_child_of_a_duplicate_whose_original_was_collected_inherits_from_a_kept_ancestor(tmp_path: Path) -> None:
-    """Evolution with growth mutations repeats cells (all-conv cells have no growth left); de-duplication tells it
-    a repeat's result under the repeat's own id. The weight store is collected after every result as the runtime
-    does (keep = 1 plus the strategy's live parents); every child then names a parent whose weights are kept."""
-    space = get_space("nb201", C=4, N=1)
-    strategy = get_strategy("evolution", space=space, seed=0, population=3, sample_size=2,
+def growth_search(store: WeightStore, results: dict[int, Result]) -> Deduplicate:
+    """De-duplicated evolution with growth mutations whose repeats consult ``store`` as the runtime sets it up."""
+    strategy = get_strategy("evolution", space=get_space("nb201", C=4, N=1), seed=0, population=3, sample_size=2,
                             mutation={"prefer": "growth"})
     assert isinstance(strategy, Deduplicate)
+    strategy.use_result_source(results.__getitem__)
+    strategy.track_parents = True
+    strategy.weights_kept = store.has
+    return strategy
+
+
+def step(strategy: Deduplicate, store: WeightStore, results: dict[int, Result]) -> Trial:
+    """One trial as the runtime runs it: ask; tell a result (how grown the cell is, so that evolution keeps growing
+    and reaches repeats, tie-broken by the id); keep its "weights" and collect the store (keep = 1 plus the
+    strategy's live parents)."""
+    trial: Trial = strategy.ask(1)[0]
+    score = sum(op == "nor_conv_3x3" for _, _, op in trial.arch.cell("cell").edges) + 0.001 * trial.id
+    results[trial.id] = Result(Status.COMPLETE, score=score)
+    strategy.tell(trial, results[trial.id])
+    store.put(trial.id, trial.id.to_bytes(4, "big"), score)  # stands for the trained weights
+    store.collect(1, protect=strategy.live_parents() or ())
+    return trial
+
+
+def test_a_child_of_a_duplicate_whose_original_was_collected_inherits_from_a_kept_ancestor(tmp_path: Path) -> None:
+    """Evolution with growth mutations repeats cells (all-conv cells have no growth left); de-duplication tells it
+    a repeat's result under the repeat's own id. With the store collected after every result as the runtime does,
+    every child names a parent whose weights are kept, also when the repeat's original was collected long before."""
     results: dict[int, Result] = {}
     store = WeightStore(tmp_path / "w")
-    gone: list[int] = []  # originals of duplicates whose weights were already collected
+    strategy = growth_search(store, results)
+    gone: list[int] = []  # originals of repeats whose weights were already collected
 
     def kept(trial_id: int) -> bool:
         if not store.has(trial_id):
@@ -65,23 +86,46 @@ def test_a_child_of_a_duplicate_whose_original_was_collected_inherits_from_a_kep
             return False
         return True
 
-    strategy.use_result_source(results.__getitem__)
-    strategy.track_parents = True
     strategy.weights_kept = kept
     children = 0
     for _ in range(25):
-        trial: Trial = strategy.ask(1)[0]
+        before = {e.trial for e in store.entries()}
+        trial = step(strategy, store, results)
         if trial.parent is not None:
             children += 1
-            assert store.has(trial.parent), f"trial {trial.id}: the weights of its parent {trial.parent} are gone"
-        # the score: how grown the cell is (so evolution keeps growing and reaches repeats), tie-broken by the id
-        edges = trial.arch.cell("cell").edges
-        score = sum(op == "nor_conv_3x3" for _, _, op in edges) + 0.001 * trial.id
-        results[trial.id] = Result(Status.COMPLETE, score=score)
-        strategy.tell(trial, results[trial.id])
-        store.put(trial.id, trial.id.to_bytes(4, "big"), score)  # stands for the trained weights
-        store.collect(1, protect=strategy.live_parents() or ())
+            assert trial.parent in before, f"trial {trial.id}: the weights of its parent {trial.parent} are gone"
     store.close()
     assert children >= 20 and strategy.skipped > 0
     assert gone  # the case happened: a repeat of a trial whose weights were collected long before
-    print(children, strategy.skipped, len(gone), len(strategy.aliases))
+
+
+def test_resumed_from_a_checkpoint_the_parents_are_the_same(tmp_path: Path) -> None:
+    """The strategy's state and the store at a checkpoint give the same trials and parents afterwards."""
+    results: dict[int, Result] = {}
+    store = WeightStore(tmp_path / "straight")
+    strategy = growth_search(store, results)
+    straight = [(t.id, t.arch, t.parent) for t in (step(strategy, store, results) for _ in range(24))]
+    store.close()
+    results = {}
+    store = WeightStore(tmp_path / "resumed")
+    first = growth_search(store, results)
+    head = [(t.id, t.arch, t.parent) for t in (step(first, store, results) for _ in range(10))]
+    state = first.state_dict()
+    store.close()
+    store = WeightStore(tmp_path / "resumed")  # reopened, as a resumed experiment does
+    second = growth_search(store, results)
+    second.load_state_dict(state)
+    second.restore_results((second.key(arch), i) for i, arch, _ in head)
+    gone: list[int] = []  # originals of repeats whose weights were collected, met after the resume
+
+    def kept(trial_id: int) -> bool:
+        if store.has(trial_id):
+            return True
+        gone.append(trial_id)
+        return False
+
+    second.weights_kept = kept
+    tail = [(t.id, t.arch, t.parent) for t in (step(second, store, results) for _ in range(14))]
+    store.close()
+    assert head + tail == straight
+    assert gone and any(p is not None for _, _, p in tail)  # re-parented children after the resume
