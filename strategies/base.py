@@ -135,6 +135,12 @@ class Strategy(ABC):
             "own": self._state(),
         }
 
+    def live_parents(self) -> set[int] | None:
+        """The ids of the finished trials this strategy may still name as a child's parent (evolution: its
+        population), so that weight inheritance keeps their weights whatever ``evaluator.inherit.keep`` says; None
+        (the default): the strategy does not say, and the weight store's ``keep`` rule alone decides."""
+        return None
+
     def job(self, context: JobContext) -> JobSpec | None:
         """The description of the job to run before this strategy can propose, while it is still to be done; None
         (the default) when there is none. Raises :class:`ConfigError` when ``context`` lacks what the job needs."""

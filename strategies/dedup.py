@@ -116,6 +116,9 @@ class Deduplicate(Strategy):
         #: when the evaluator inherits weights), so the checkpoint of a search without inheritance does not grow.
         self.aliases: dict[int, int] = {}
         self.track_parents = False
+        #: ``weights_kept(trial id)``: whether the weight store still holds that trial's weights (the runtime sets it
+        #: with weight inheritance; None: assumed kept). See :meth:`_parent_of`.
+        self.weights_kept: Callable[[int], bool] | None = None
 
     def ask(self, n: int = 1) -> list[Trial]:
         if not is_int(n) or n < 1:
@@ -156,6 +159,24 @@ class Deduplicate(Strategy):
         self.aliases[duplicate] = evaluated
         if len(self.aliases) > _ALIASES:
             del self.aliases[next(iter(self.aliases))]
+
+    def _parent_of(self, duplicate: Trial, evaluated: int) -> int:
+        """The trial whose weights a child of the skipped ``duplicate`` inherits: the ``evaluated`` trial of the same
+        architecture, or, when the weight store no longer keeps its weights (an old trial, collected before its
+        duplicate was proposed), the duplicate's own parent (the member it was bred from, whose weights are kept
+        while the duplicate lives: :meth:`live_parents`), so the child is re-parented to its nearest kept ancestor
+        instead of training from scratch."""
+        if self.weights_kept is None or duplicate.parent is None or self.weights_kept(evaluated):
+            return evaluated
+        parent = self.aliases.get(duplicate.parent, duplicate.parent)
+        return parent if self.weights_kept(parent) else evaluated
+
+    def live_parents(self) -> set[int] | None:
+        """The inner strategy's, each a skipped duplicate's replaced by the trial whose weights its children
+        inherit."""
+        live = self.inner.live_parents()
+        return None if live is None else {self.aliases.get(i, i) for i in live}
+
     def key(self, arch: Architecture) -> str:
         """What ``arch`` is de-duplicated by: its canonical hash, or :func:`exact_key` of its JSON."""
         return arch.canonical_hash() if self.key_mode == "hash" else exact_key(arch.to_json())
@@ -174,7 +195,7 @@ class Deduplicate(Strategy):
         if key in self.results:
             kept = self.results[key]
             if isinstance(kept, int):
-                self._alias(trial.id, kept)
+                self._alias(trial.id, self._parent_of(trial, kept))
             self.inner.tell(trial, self._result(key))
         else:
             self.waiting[key].append(trial.id)

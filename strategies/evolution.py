@@ -125,6 +125,10 @@ class RegularizedEvolution(Strategy):
         if len(self.population) > self.population_size:
             self.population.pop(0)
 
+    def live_parents(self) -> set[int]:
+        """The population's trial ids: the tournament draws every parent from it."""
+        return {i for _, _, i in self.population if i is not None}
+
     def _state(self) -> dict[str, Any]:
         return {"n_initial": self.n_initial,
                 "population": [[a.to_json(), list(f), i] for a, f, i in self.population]}

@@ -4,7 +4,8 @@ without ``evaluator.inherit``, on a real task with real training, for several in
 Per seed it runs the search without inheritance (every candidate trained ``--epochs`` from scratch), the same search
 training every candidate ``--short-epochs`` from scratch (the cheap baseline inheritance must beat), and one search per
 ``--variant EPOCHS:LR_SCALE:SCHEDULE[:TRIALS]`` (``evaluator.inherit: {epochs, lr_scale, schedule}``; TRIALS: a
-budget of its own, e.g. to spend as many epochs as the reference). It reports the best
+budget of its own, e.g. to spend as many epochs as the reference); ``--variant scratch:growth`` is the control: the
+reference's from-scratch training with evolution's ``mutation: {prefer: growth}``. It reports the best
 validation accuracy found and the test accuracy of that trial against the cumulative training epochs of the search
 (a curve, averaged over seeds), and after what share of the plain search's epochs each setting reached the plain
 search's final best validation accuracy (and after how many wall seconds), the share of each inheriting child's
@@ -110,6 +111,11 @@ def settings(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.short_epochs:
         out.append({"label": f"scratch, {args.short_epochs} epochs", "epochs": args.short_epochs, "inherit": None})
     for text in args.variant:
+        if text.split(":")[0] == "scratch":  # the reference's training with the variant's mutations: the control
+            growth = "growth" in text.split(":")[1:]
+            out.append({"label": f"scratch, {args.epochs} epochs" + (", growth mutations" if growth else ""),
+                        "epochs": args.epochs, "inherit": None, "growth": growth})
+            continue
         epochs, scale, schedule, *trials = text.split(":")
         zero, morph, growth = "zero" in trials, "morph" in trials, "growth" in trials
         trials = [t for t in trials if t not in ("zero", "morph", "growth")]
@@ -182,7 +188,8 @@ def main() -> None:
     parser.add_argument("--variant", nargs="+", default=["1:1:cosine", "1:0.2:constant", "2:0.3:cosine"],
                         help="EPOCHS:LR_SCALE:SCHEDULE[:TRIALS][:zero][:morph][:growth] of evaluator.inherit, one "
                              "search each (TRIALS: its own budget, default --trials; zero: zero_new_ops; morph: "
-                             "morph; growth: the strategy's mutation: {prefer: growth})")
+                             "morph; growth: the strategy's mutation: {prefer: growth}); scratch:growth: no "
+                             "inheritance, --epochs from scratch, growth mutations (the control)")
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--task", default="digits")
     parser.add_argument("--limit", type=int, default=0, help="samples of the task (0: all)")
@@ -276,7 +283,12 @@ def main() -> None:
             seed_lines.append(f"| {s} | {setting['label']} | {end[0]:.0f} | {end[1]:.2f} / {end[2]:.2f} | "
                               f"{lineage_epochs(rows, best):.0f} |")
     pct = " | ".join(f"{int(100 * f)}% of the epochs" for f in fractions)
-    variants = ", ".join(f"`{t}`" for t in args.variant)
+    variants = ", ".join(f"`{t}`" for t in args.variant if not t.startswith("scratch"))
+    short = (f"every candidate trained from scratch for {args.short_epochs} epochs (the cheap baseline), "
+             if args.short_epochs else "")
+    control = (f"every candidate trained from scratch for {args.epochs} epochs with evolution's `mutation: {{prefer: "
+               "growth}` (the control: the growth bias without inheritance), " if any(
+                   t.startswith("scratch") for t in args.variant) else "")
     data = f"`{args.task}` ({f'{args.limit:,} samples, stratified' if args.limit else 'all of it'})"
     options = ", ".join(f"{k}={v}" for k, v in space_options(args).items())
     body = f"""## Weight inheritance in evolution (`inheritance.py`)
@@ -285,7 +297,7 @@ def main() -> None:
 {args.trials} `{args.space}` candidates ({options}) on {data}, split 70/15/15, local executor, seeds
 {", ".join(map(str, args.seeds))}. Every search of a seed starts from the same first population (same seed). Settings:
 every candidate trained from scratch for {args.epochs} epochs (SGD lr {args.lr:g} cosine, batch {args.batch_size}: the
-reference), every candidate trained from scratch for {args.short_epochs} epochs (the cheap baseline), and
+reference), {short}{control}and
 `evaluator.inherit` as `epochs:lr_scale:schedule` = {variants}: a mutated child starts from its parent's trained
 weights (all unchanged ops, batch-norm statistics included; the optimizer state is not inherited) and trains that many
 epochs at `lr_scale` x {args.lr:g} with that schedule; its parent's weights already carry the training of the whole

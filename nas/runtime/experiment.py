@@ -178,6 +178,8 @@ class Experiment:
         strategy.use_result_source(self._stored_result)
         # a child bred from a skipped duplicate must name the evaluated trial, whose weights it inherits
         strategy.track_parents = settings_of(self.evaluator) is not None
+        # ... or, when the store no longer keeps that trial's weights, the duplicate's own parent
+        strategy.weights_kept = self.weights.has if self.weights is not None else None
         if strategy.needs_results:
             strategy.restore_results((strategy.stored_key(arch_hash, arch_json), trial_id)
                                      for arch_hash, arch_json, trial_id in self.store.keys(Status.COMPLETE.value)
@@ -513,7 +515,9 @@ class Experiment:
         settings = settings_of(self.evaluator)
         shipper = None
         if self.weights is not None and settings is not None:
-            shipper = WeightShipper(self.weights, settings, ray=isinstance(executor, RayExecutor))
+            live = getattr(self.strategy, "live_parents", None)  # optional: the parents it may still pick
+            shipper = WeightShipper(self.weights, settings, ray=isinstance(executor, RayExecutor),
+                                    live=live if callable(live) else None)
             proposer = InheritingProposer(self.strategy, shipper)
 
         def on_submit(trials: list[Trial]) -> None:

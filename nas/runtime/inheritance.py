@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nas.evaluation.inheritance import InheritSettings
@@ -56,10 +57,13 @@ class WeightShipper:
     """Keeps finished trials' weights in ``store`` and hands children their parent's (``ray``: through Ray's object
     store)."""
 
-    def __init__(self, store: WeightStore, settings: InheritSettings, *, ray: bool) -> None:
+    def __init__(self, store: WeightStore, settings: InheritSettings, *, ray: bool,
+                 live: Callable[[], set[int] | None] | None = None) -> None:
         self.store = store
         self.settings = settings
         self.ray = ray
+        #: the trial ids the strategy may still pick as parents (``Strategy.live_parents``): never collected
+        self.live = live
         self._refs: OrderedDict[tuple[int, str], WeightSource] = OrderedDict()
 
     def attach(self, trial: Trial) -> Trial:
@@ -90,13 +94,15 @@ class WeightShipper:
         return source
 
     def record(self, trial: Trial, result: Result) -> None:
-        """Keep the weights a completed ``result`` carries (then drop them from it) and collect the store."""
+        """Keep the weights a completed ``result`` carries (then drop them from it) and collect the store, sparing
+        the weights of the parents the strategy may still pick."""
         data, result.weights = result.weights, None
         if data is None or not result.ok:
             return
         self.store.put(trial.id, data, result.score)
         max_bytes = None if self.settings.max_mb is None else int(self.settings.max_mb * 2**20)
-        self.store.collect(self.settings.keep, max_bytes)
+        live = self.live() if self.live is not None else None
+        self.store.collect(self.settings.keep, max_bytes, protect=live or ())
 
 
 class InheritingProposer:

@@ -97,7 +97,6 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
     start = time.perf_counter()
     parts = components if components is not None else build(cfg)
     metrics = check_metrics(cfg, parts.evaluator)
-    check_inheritance(cfg, parts)
     task = check_task(cfg, parts.space)
     shape: tuple[int, ...] | None = None
     classes: int | None = None
@@ -126,20 +125,6 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
     return PreflightReport(task=cfg.evaluator.task, input_shape=shape, num_classes=classes,
                            problem="classification" if task is None else task.problem, candidate=candidate,
                            metrics=metrics, seconds=time.perf_counter() - start, notes=notes)
-
-
-def check_inheritance(cfg: ExperimentConfig, parts: Components) -> None:
-    """With weight inheritance, the weight store keeps at least the weights of the strategy's population (the parents
-    it draws from are the most recent results): ``evaluator.inherit.keep`` below the population would make children
-    of older members train from scratch."""
-    settings = getattr(parts.evaluator, "inherit", None)
-    keep = getattr(settings, "keep", None)
-    strategy = getattr(parts.strategy, "inner", parts.strategy)  # the de-duplicating wrapper's strategy
-    population = getattr(strategy, "population_size", None)
-    if isinstance(keep, int) and isinstance(population, int) and keep < population:
-        raise ConfigError(f"evaluator.inherit.keep = {keep} is below strategy.options.population = {population}: "
-                          "the weights of parents still in the population would be collected and their children "
-                          f"trained from scratch; set evaluator.inherit.keep to at least {population}")
 
 
 def _outputs(n: int | None, regression: bool) -> str:

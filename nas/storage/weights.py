@@ -7,9 +7,10 @@ in. Writes go file first, then its index row (one transaction), so a kill -9 lea
 which the next :class:`WeightStore` over the folder removes, as it drops a row whose file is gone. Reads check the
 hash: a file whose bytes no longer hash to its name is reported (:class:`WeightsUnavailableError`), never handed out.
 
-Garbage collection (:meth:`WeightStore.collect`) keeps the weights of the ``keep`` most recent trials (aging
-evolution's population is the most recent results) and of the ``keep`` best, and within ``max_bytes`` (if set)
-drops the oldest of those first (never the newest). Only the driver reads or writes it: workers get weights
+Garbage collection (:meth:`WeightStore.collect`) keeps the weights of the trials the strategy may still pick as a
+parent (``protect``: evolution's population, see ``Strategy.live_parents``), of the ``keep`` most recent trials and
+of the ``keep`` best, and within ``max_bytes`` (if set) drops the oldest of the unprotected ones first (never the
+newest). Only the driver reads or writes it: workers get weights
 through the executor (Ray's object store), never from this folder.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,16 +130,23 @@ class WeightStore:
                                      f"expected {digest[:12]}")
         return digest, data
 
+    def has(self, trial: int) -> bool:
+        """Whether the index names weights of trial ``trial`` (not read, nor checked: :meth:`get` does)."""
+        return self._db.execute("SELECT 1 FROM weights WHERE trial = ?", (trial,)).fetchone() is not None
+
     def total_bytes(self) -> int:
         return sum(e.bytes for e in {e.sha256: e for e in self.entries()}.values())
 
-    def collect(self, keep: int, max_bytes: int | None = None) -> list[int]:
-        """Drop the weights of every trial but the ``keep`` most recent and the ``keep`` best (by score), then, while
-        above ``max_bytes``, the oldest of the rest but the newest; returns the trials dropped."""
+    def collect(self, keep: int, max_bytes: int | None = None, protect: Iterable[int] = ()) -> list[int]:
+        """Drop the weights of every trial but those of ``protect`` (parents the strategy may still pick), the
+        ``keep`` most recent and the ``keep`` best (by score), then, while above ``max_bytes``, the oldest of the
+        rest but the newest and the protected (a parent's weights outrank the byte budget: without them its child
+        trains from scratch); returns the trials dropped."""
         rows = self.entries()
+        protected = set(protect)
         recent = {e.trial for e in rows[-keep:]}
         scored = sorted((e for e in rows if e.score is not None), key=lambda e: (-(e.score or 0.0), e.seq))
-        kept = recent | {e.trial for e in scored[:keep]}
+        kept = recent | {e.trial for e in scored[:keep]} | protected
         drop = [e.trial for e in rows if e.trial not in kept]
         if max_bytes is not None:
             alive = [e for e in rows if e.trial in kept]
@@ -145,6 +154,8 @@ class WeightStore:
             for e in alive[:-1]:
                 if total <= max_bytes:
                     break
+                if e.trial in protected:
+                    continue
                 drop.append(e.trial)
                 if not any(o.sha256 == e.sha256 and o.trial not in drop for o in alive):
                     total -= e.bytes

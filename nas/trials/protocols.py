@@ -188,7 +188,9 @@ class Strategy(Proposer, Protocol):
     optionally needing a job done first: ``job(context)`` describes that job (a :class:`JobSpec`; the runtime runs
     it) while it is still to be done (else None) and ``tell_job`` receives its outcome; ``job_summary`` describes
     it for ``nas status`` (None without a job). History that grows with the search may leave the state through
-    ``journal`` and come back through ``restore``, so that the checkpoint keeps a constant size."""
+    ``journal`` and come back through ``restore``, so that the checkpoint keeps a constant size. Optionally,
+    ``live_parents()`` returns the ids of the trials it may still name as a child's parent (a set, or None: it does
+    not say), whose weights weight inheritance then never collects (``strategies.base.Strategy.live_parents``)."""
 
     @property
     def name(self) -> str: ...

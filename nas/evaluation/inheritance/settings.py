@@ -16,9 +16,9 @@ __all__ = ["InheritSettings"]
 @dataclass(frozen=True, kw_only=True)
 class InheritSettings:
     """``epochs``: how many epochs a child that inherits weights trains (instead of ``train.epochs``); ``keep``: the
-    weight store keeps the weights of the ``keep`` most recently finished trials (the population, for aging evolution:
-    make it at least the population) and of the ``keep`` best ones; ``max_mb``: a byte budget on top (None: none),
-    within which the oldest weights go first.
+    weight store keeps the weights of the ``keep`` most recently finished trials and of the ``keep`` best ones, on top
+    of those of the parents the strategy may still pick (evolution's population: never collected); ``max_mb``: a byte
+    budget on top (None: none), within which the oldest unprotected weights go first.
 
     A child continues training from weights that are already trained, so restarting the full learning-rate schedule
     (say cosine from ``train.lr``) on it can undo much of what it inherited: ``lr_scale`` multiplies ``train.lr`` (and

@@ -188,7 +188,7 @@ def test_a_morphed_child_starts_at_its_parents_validation_accuracy(old: str, mor
     scores, before any training (``start_val_acc``, epoch 0), exactly its parent's validation accuracy; without
     ``morph`` the fresh op starts it elsewhere."""
     space = get_space("nb201", C=4, N=1)
-    evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
+    evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 600},
                                train={"epochs": 2, "threads": 1}, latency_runs=0,
                                inherit={"epochs": 1, "morph": morph})
     arch = space.sample(np.random.default_rng(0))

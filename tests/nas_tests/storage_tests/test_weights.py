@@ -98,6 +98,22 @@ def test_collect_keeps_the_recent_and_the_best_within_a_byte_budget(tmp_path: Pa
     store.close()
 
 
+def test_collect_never_drops_a_protected_trial(tmp_path: Path) -> None:
+    """The weights of parents the strategy may still pick outlive ``keep`` and the byte budget."""
+    store = WeightStore(tmp_path / "w")
+    for i, s in enumerate([0.9, 0.1, 0.2, 0.3, 0.8, 0.4, 0.5]):
+        store.put(i, blob(i), s)
+    assert store.has(1) and not store.has(7)
+    dropped = store.collect(keep=1, protect={1, 2})
+    assert sorted(e.trial for e in store.entries()) == [0, 1, 2, 6]  # the best, the most recent, the protected
+    assert sorted(dropped) == [3, 4, 5]
+    store.collect(keep=1, max_bytes=1000, protect={1, 2})  # over budget: only unprotected ones go, never the newest
+    assert [e.trial for e in store.entries()] == [1, 2, 6]
+    store.collect(keep=1, protect=())  # no longer protected: collected as usual
+    assert [e.trial for e in store.entries()] == [6] and not store.has(1)
+    store.close()
+
+
 def test_an_unusable_folder_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "w").write_text("a file")
     with pytest.raises(ConfigError, match=r"weight store .* cannot be used"):
