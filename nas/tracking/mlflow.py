@@ -32,6 +32,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from nas.tracking.base import Scalar, TrackedTrial, TrialEpoch, finite
+from nas.tracking.settings import mlflow_server
 from nas.trials.trial import Status
 
 __all__ = ["MlflowTracker", "ROLE", "TRIAL_ID", "BASELINE"]
@@ -47,18 +48,40 @@ def _param(key: str, value: Any) -> Param:
     return Param(key, text[:_MAX_PARAM])
 
 
+def _beside_store(tracking_uri: str) -> str | None:
+    """The artifact root for an experiment created without one: None (the server's default) for a tracking
+    server, ``artifacts/`` beside the database for ``sqlite:///``, ``artifacts/`` inside a ``file:`` store;
+    raises ValueError for another database."""
+    if mlflow_server(tracking_uri):
+        return None
+    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:///:memory:"):
+        return (Path(tracking_uri[len("sqlite:///"):].split("?")[0]).absolute().parent / "artifacts").as_uri()
+    if tracking_uri.startswith("file:"):
+        return tracking_uri.rstrip("/") + "/artifacts"
+    raise ValueError(f"MLflow store {tracking_uri!r}: give artifact_location (MLflow's default would be ./mlruns "
+                     "under the working directory)")
+
+
 def _ms() -> int:
     return int(time.time() * 1000)
 
 
 class MlflowTracker:
-    """Log into the MLflow experiment ``experiment`` at ``tracking_uri`` (created if missing, its artifacts at
-    ``artifact_location`` when given); ``params`` are the search's settings, logged on the parent run."""
+    """Log into the MLflow experiment ``experiment`` at ``tracking_uri``; ``params`` are the search's settings,
+    logged on the parent run.
+
+    A missing experiment is created with its artifacts at ``artifact_location``; when that is None, at the
+    server's default for a tracking server, else (a store this process writes: ``sqlite:///``, ``file:``)
+    ``artifacts/`` beside the SQLite file (inside a ``file:`` store), a ValueError for another database (give
+    ``artifact_location``); never MLflow's own default
+    (``./mlruns`` under the working directory). An experiment that already exists keeps the artifact location it
+    was created with (MLflow fixes it at creation); :attr:`artifact_location` says where that is."""
 
     name = "mlflow"
 
     def __init__(self, *, tracking_uri: str, experiment: str, artifact_location: str | None = None,
                  params: Mapping[str, Scalar] | None = None) -> None:
+        location = artifact_location or _beside_store(tracking_uri)  # before a store is opened: a ValueError first
         migrations = logging.getLogger("mlflow.store.db.utils")
         level = migrations.level
         migrations.setLevel(logging.WARNING)  # no "Creating initial MLflow database tables" lines in the progress
@@ -67,8 +90,13 @@ class MlflowTracker:
             found = self.client.get_experiment_by_name(experiment)  # the store (and its schema) is made by now
         finally:
             migrations.setLevel(level)
-        self.experiment_id = (found.experiment_id if found is not None else
-                              self.client.create_experiment(experiment, artifact_location=artifact_location))
+        if found is None:
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+            found = self.client.get_experiment(self.experiment_id)
+        else:
+            self.experiment_id = found.experiment_id
+        #: where this MLflow experiment's artifacts go (its own location when it existed before)
+        self.artifact_location: str = found.artifact_location
         parents = self._runs(f"tags.`{ROLE}` = 'search'")
         if parents:
             self.parent = parents[0].info.run_id

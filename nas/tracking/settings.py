@@ -6,9 +6,17 @@
       optuna: true                  # or an Optuna storage URL; default sqlite:///<experiment>/optuna.db
       tensorboard: true             # or a directory; default <experiment>/tensorboard
       mlflow: true                  # or {tracking_uri: ..., experiment_name: ..., artifact_location: ...};
-                                    # default sqlite:///<experiment>/mlruns/mlflow.db, artifacts in mlruns/artifacts
+                                    # default $MLFLOW_TRACKING_URI if set, else sqlite:///<experiment>/mlruns/mlflow.db
 
-Relative paths (and relative ``sqlite:///`` URLs) resolve against the experiment directory. Every mistake is a
+Where MLflow's artifacts go: ``artifact_location`` when given; otherwise, for a store this process writes itself
+(a database such as ``sqlite:///``, or a ``file:`` store), ``<experiment>/mlruns/artifacts``, never MLflow's own
+default (``./mlruns`` under whatever directory the search was started from); for a tracking server
+(``http(s)://``, ``databricks``) the server's default artifact root. An MLflow experiment of that name that
+already exists keeps the artifact location it was created with (MLflow fixes it at creation).
+
+Relative paths (and relative ``sqlite:///`` URLs) resolve against the experiment directory, except a relative
+``sqlite:///`` URL in ``MLFLOW_TRACKING_URI``, which means what it means to MLflow (the working directory). Every
+mistake is a
 :class:`ConfigError` naming the field, found before the first trial: a wrong type, an unknown key, a study that
 would go inside ``trials.db``, a tool that is not installed (naming the extra that installs it).
 """
@@ -26,13 +34,17 @@ from nas.core.errors import ConfigError, did_you_mean
 from nas.tracking.base import Scalar, Tracker, Trackers
 from nas.trials.protocols import Space
 
-__all__ = ["TrackingSettings", "resolve_tracking", "open_trackers", "OPTUNA_DB", "TENSORBOARD_DIR", "MLRUNS_DIR",
-           "EXTRA"]
+__all__ = ["TrackingSettings", "resolve_tracking", "open_trackers", "mlflow_server", "OPTUNA_DB", "TENSORBOARD_DIR",
+           "MLRUNS_DIR", "MLFLOW_ENV", "EXTRA"]
 
 OPTUNA_DB, TENSORBOARD_DIR, MLRUNS_DIR = "optuna.db", "tensorboard", "mlruns"
 #: the optional extra that installs every tracking tool
 EXTRA = "tracking"
 _MLFLOW_KEYS = ("tracking_uri", "experiment_name", "artifact_location")
+#: the environment variable MLflow reads its tracking URI from; used when ``tracking_uri`` is not given
+MLFLOW_ENV = "MLFLOW_TRACKING_URI"
+#: URI schemes of MLflow tracking servers, which choose where artifacts go themselves
+_SERVER_SCHEMES = ("http", "https", "databricks", "databricks-uc", "uc")
 _STORE = "trials.db"  # the experiment's own store, which no tracker may write into
 
 
@@ -100,6 +112,13 @@ def _tensorboard(value: bool | str, directory: Path) -> Path | None:
     return path
 
 
+def mlflow_server(uri: str) -> bool:
+    """Whether the MLflow tracking URI ``uri`` names a tracking server (``http(s)://``, ``databricks``, Unity
+    Catalog), which keeps artifacts where it is configured to, rather than a store this process writes."""
+    scheme = uri.split("://", 1)[0] if "://" in uri else uri
+    return scheme.lower() in _SERVER_SCHEMES
+
+
 def _mlflow(value: bool | Mapping[str, Any], directory: Path, name: str) -> tuple[str, str, str | None] | None:
     field = "tracking.mlflow"
     if value is False:
@@ -117,19 +136,29 @@ def _mlflow(value: bool | Mapping[str, Any], directory: Path, name: str) -> tupl
     default_root = directory / MLRUNS_DIR
     uri = options.get("tracking_uri")
     artifacts = options.get("artifact_location")
+    from_env = uri is None and bool(os.environ.get(MLFLOW_ENV, "").strip())
+    if from_env:
+        field, uri = MLFLOW_ENV, os.environ[MLFLOW_ENV].strip()
+    else:
+        field += ".tracking_uri"
     if uri is None:
         uri = f"sqlite:///{default_root / 'mlflow.db'}"
-        artifacts = artifacts or (default_root / "artifacts").as_uri()
+    elif mlflow_server(uri):
+        pass
     elif uri.startswith("file:") or "://" not in uri:
         if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("1", "true"):
-            raise ConfigError(f"{field}.tracking_uri = {uri!r}: MLflow 3 refuses file-system stores; give a "
-                              "database ('sqlite:///mlflow.db', relative to the experiment) or a server "
-                              "('http://host:5000'), or leave tracking_uri out for the default")
-        uri = uri if "://" in uri else (directory / uri).as_uri()
+            where, default = (("relative to the working directory", f"unset {MLFLOW_ENV}") if from_env else
+                              ("relative to the experiment", "leave tracking_uri out"))
+            raise ConfigError(f"{field} = {uri!r}: MLflow 3 refuses file-system stores; give a "
+                              f"database ('sqlite:///mlflow.db', {where}) or a server "
+                              f"('http://host:5000'), or {default} for the default")
+        uri = uri if "://" in uri else ((Path.cwd() if from_env else directory) / uri).as_uri()
     else:
-        uri = _sqlite_url(uri, directory)
+        uri = _sqlite_url(uri, Path.cwd() if from_env else directory)
     if artifacts is not None and "://" not in artifacts:
         artifacts = (directory / artifacts).as_uri()
+    if artifacts is None and not mlflow_server(uri):  # not MLflow's default, ./mlruns under the working directory
+        artifacts = (default_root / "artifacts").as_uri()
     return uri, options.get("experiment_name", name), artifacts
 
 
@@ -168,9 +197,14 @@ def open_trackers(settings: TrackingSettings, *, name: str, space: Space, object
             field = f"tracking.mlflow ({settings.mlflow_uri})"
             if settings.mlflow_uri.startswith("sqlite:///"):
                 Path(settings.mlflow_uri[len("sqlite:///"):].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
-            trackers.append(MlflowTracker(tracking_uri=settings.mlflow_uri,
-                                          experiment=settings.mlflow_experiment or name,
-                                          artifact_location=settings.mlflow_artifacts, params=params))
+            mlflow = MlflowTracker(tracking_uri=settings.mlflow_uri, experiment=settings.mlflow_experiment or name,
+                                   artifact_location=settings.mlflow_artifacts, params=params)
+            trackers.append(mlflow)
+            wanted = settings.mlflow_artifacts
+            if wanted is not None and warn is not None and mlflow.artifact_location.rstrip("/") != wanted.rstrip("/"):
+                warn(f"tracking.mlflow: the MLflow experiment {settings.mlflow_experiment or name!r} already exists"
+                     f" with its artifacts at {mlflow.artifact_location}; MLflow keeps that location, "
+                     f"so the artifacts go there, not to {wanted}")
     except Exception as err:  # a server that is down, a read-only folder, a study of other directions
         for tracker in trackers:
             tracker.close()

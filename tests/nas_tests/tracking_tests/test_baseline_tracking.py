@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from test_tensorboard_mlflow import scalars
 
 from nas.outputs.tracking import export_optuna
@@ -14,6 +15,8 @@ from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 from nas.tracking.optuna_mirror import baseline_study_name
 from nas.tracking.tensorboard import baseline_dir
+
+pytestmark = pytest.mark.usefixtures("tmp_cwd")  # trackers may write relative to the working directory
 
 
 def test_baselines_are_mirrored_apart_from_the_search(tmp_path: Path) -> None:

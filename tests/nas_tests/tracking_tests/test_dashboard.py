@@ -27,7 +27,8 @@ from nas.runtime.experiment import Experiment
 
 DASHBOARD = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent)) or shutil.which("optuna-dashboard")
 pytestmark = [needs_chromium, pytest.mark.skipif(DASHBOARD is None, reason="optuna-dashboard is not installed "
-                                                                          "(pip install 'nasgraph[tracking]')")]
+                                                                          "(pip install 'nasgraph[tracking]')"),
+              pytest.mark.usefixtures("tmp_cwd")]  # trackers may write relative to the working directory
 TRIALS = 8
 
 

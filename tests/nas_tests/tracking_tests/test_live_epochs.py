@@ -24,6 +24,8 @@ from nas.tracking.tensorboard import TensorBoardTracker, trial_dir
 from nas.trials.trial import Status
 from search_spaces import get_space
 
+pytestmark = pytest.mark.usefixtures("tmp_cwd")  # trackers may write relative to the working directory
+
 SPACE = get_space("nb201")
 ARCH = SPACE.decode([0, 1, 2, 3, 4, 0])
 PARAMS = dict(zip(SPACE.decision_names(), ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3",

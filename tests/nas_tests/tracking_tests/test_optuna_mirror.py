@@ -25,6 +25,8 @@ from nas.tracking.optuna_mirror import OptunaMirror
 from nas.trials.trial import Status
 from search_spaces import get_space
 
+pytestmark = pytest.mark.usefixtures("tmp_cwd")  # trackers may write relative to the working directory
+
 
 def config(**changes: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {

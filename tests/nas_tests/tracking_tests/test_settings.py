@@ -19,6 +19,8 @@ from nas.runtime.experiment import Experiment
 from nas.tracking import settings as tracking_module
 from nas.tracking.settings import resolve_tracking
 
+pytestmark = pytest.mark.usefixtures("tmp_cwd")  # trackers may write relative to the working directory
+
 
 def config(tracking: Any) -> dict[str, Any]:
     return {"name": "t", "seed": 0, "space": {"name": "nb201"}, "strategy": {"name": "random"},

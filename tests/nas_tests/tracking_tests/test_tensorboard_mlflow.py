@@ -18,6 +18,8 @@ from nas.storage.store import StoredTrial, TrialStore
 from nas.tracking.tensorboard import trial_dir
 from search_spaces import get_space
 
+pytestmark = pytest.mark.usefixtures("tmp_cwd")  # trackers may write relative to the working directory
+
 TRIALS, EPOCHS = 3, 2
 
 

@@ -17,6 +17,8 @@ from nas.runtime.experiment import Experiment
 from nas.tracking.tensorboard import trial_dir
 from nas.trials.trial import Trial
 
+pytestmark = pytest.mark.usefixtures("tmp_cwd")  # trackers may write relative to the working directory
+
 EPOCHS = 2
 
 
