@@ -11,7 +11,7 @@ from torch import nn
 
 from nas.graph.architecture import Architecture
 from nas.graph.compiler import build_model
-from nas.graph.inherit import OP_MARK, inherit, inheritable_state
+from nas.graph.inherit import OP_MARK, Inherited, inherit, inheritable_state
 from search_spaces import get_space
 
 NB201 = get_space("nb201", C=4, N=1)
@@ -40,10 +40,11 @@ def trained_parent(arch: Architecture) -> nn.Module:
     return model
 
 
-def child_of(parent: nn.Module, arch: Architecture, seed: int = 1, **options: object):  # type: ignore[no-untyped-def]
+def child_of(parent: nn.Module, arch: Architecture, seed: int = 1, *, zero_new_ops: bool = False, morph: bool = False,
+             sample: torch.Tensor | None = None) -> tuple[nn.Module, Inherited]:
     torch.manual_seed(seed)
     child = build_model(arch, SHAPE, 10)
-    return child, inherit(child, inheritable_state(parent), **options)  # type: ignore[arg-type]
+    return child, inherit(child, inheritable_state(parent), zero_new_ops=zero_new_ops, morph=morph, sample=sample)
 
 
 def outputs(model: nn.Module, x: torch.Tensor, train: bool = False) -> torch.Tensor:
