@@ -277,12 +277,7 @@ class GPBayesOpt(Strategy):
         if self.local:  # the incumbent's neighbourhood until it is exhausted
             x = self.X[int(order[0])]
             near = [[*x[:pos], v, *x[pos + 1:]] for pos, n in enumerate(sizes) for v in range(n) if v != x[pos]]
-            out, seen = [], set(exclude)
-            for c in near:
-                h = self._key(c)
-                if h not in seen:
-                    seen.add(h)
-                    out.append(c)
+            out = self._unseen(near, exclude)
             if out:
                 return out
         for i in order:
@@ -295,6 +290,10 @@ class GPBayesOpt(Strategy):
                 x[int(pos)] = int(self.rng.integers(sizes[int(pos)]))
             cands.append(x)
         cands += [[int(self.rng.integers(n)) for n in sizes] for _ in range(self.random_candidates)]
+        return self._unseen(cands, exclude)
+
+    def _unseen(self, cands: list[list[int]], exclude: set[frozenset[tuple[str, float]]]) -> list[list[int]]:
+        """``cands`` without those whose key is in ``exclude`` or repeats an earlier one, in order."""
         out, seen = [], set(exclude)
         for c in cands:
             h = self._key(c)

@@ -35,6 +35,7 @@ from _results import load_average, provenance, publish
 from explain import EXPERIMENTS, describe, exported
 
 from nas.outputs.explain import attribute, feature_mask, randomised_copy
+from nas.outputs.explain.attribution import Probabilities
 from nas.outputs.explain.run import _task, resolve_source
 from nas.outputs.export import load_model, model_info
 from nas.outputs.report.gradcam import pick_images
@@ -65,20 +66,11 @@ def one_signed(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> float
     return float(np.mean(np.abs(g.mean(axis=1)) / (np.abs(g).mean(axis=1) + 1e-12)))
 
 
-class _Probabilities(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).softmax(dim=1)
-
-
 def perturbation(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, off: np.ndarray,
                  mask: torch.Tensor, seed: int = 0) -> np.ndarray:
     """LIME (ridge, as ``nas explain``) or KernelSHAP with a per-input "off" value ``off`` (shape of ``x``)."""
     model.eval()
-    wrapped = _Probabilities(model)
+    wrapped = Probabilities(model)
     explainer = (Lime(wrapped, interpretable_model=SkLearnRidge(alpha=1.0)) if method == "lime"
                  else KernelShap(wrapped))
     with torch.random.fork_rng(devices=[]), torch.no_grad():

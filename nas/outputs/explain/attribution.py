@@ -132,7 +132,7 @@ def _gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor, kind: str)
     return cam.transpose(1, 2).expand_as(x)
 
 
-class _Probabilities(nn.Module):
+class Probabilities(nn.Module):
     """The model's softmax output: what LIME and KernelSHAP explain (a probability, as the lime package does)."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -171,9 +171,9 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, *, target: torch.T
                 if method == "lime":  # a ridge surrogate as the lime package fits (Captum's default Lasso
                     # zeroes every small effect); Captum's exponential cosine-distance kernel weighs the samples
                     ridge = require("captum._utils.models.linear_model", "LIME", "explain").SkLearnRidge(alpha=1.0)
-                    explainer = attr.Lime(_Probabilities(model), interpretable_model=ridge)
+                    explainer = attr.Lime(Probabilities(model), interpretable_model=ridge)
                 else:
-                    explainer = attr.KernelShap(_Probabilities(model))
+                    explainer = attr.KernelShap(Probabilities(model))
                 mask = feature_mask(x, kind)
                 with torch.random.fork_rng(devices=[]), torch.no_grad():
                     torch.manual_seed(seed)
