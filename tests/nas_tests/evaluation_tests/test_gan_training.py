@@ -66,21 +66,24 @@ def test_divergence_is_a_failure_with_its_step(digits: torch.Tensor) -> None:
     assert run.failure is not None and run.failure.startswith("diverged at step 1: d_loss=nan")
 
 
-class _Constant(nn.Module):
-    """A generator that ignores its latent vector: the extreme of mode collapse."""
+class _Fixed(nn.Module):
+    """A generator that gives one image whatever its latent vector, ``tanh(image + z_weight * sum(z))``:
+    ``z_weight=0`` is the extreme of mode collapse; ``z_weight=nan`` is a faulty candidate whose images are NaN (as a
+    generator whose weights blew up would give)."""
 
     latent_dim = 8
 
-    def __init__(self) -> None:
+    def __init__(self, z_weight: float = 0.0) -> None:
         super().__init__()
+        self.z_weight = z_weight
         self.image = nn.Parameter(torch.zeros(1, 1, 8, 8))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.image + 0 * z.sum()).expand(z.shape[0], 1, 8, 8)
+        return torch.tanh(self.image + self.z_weight * z.sum()).expand(z.shape[0], 1, 8, 8)
 
 
 def test_mode_collapse_is_a_failure_with_the_diversities(digits: torch.Tensor) -> None:
-    run = train_gan(_Constant(), digits, GanConfig(**{**TINY, "collapse_ratio": 0.25}), seed=0)
+    run = train_gan(_Fixed(), digits, GanConfig(**{**TINY, "collapse_ratio": 0.25}), seed=0)
     assert run.failure is not None and run.failure.startswith("mode collapse: sample diversity 0.000 is below 0.25")
     assert run.real_diversity > 1
 
@@ -110,27 +113,14 @@ def test_a_bad_candidate_is_recorded_failed() -> None:
     assert result.status is Status.FAILED and "divisible by 16, got 8x8" in (result.error or "")
 
 
-class _Exploding(nn.Module):
-    """A faulty candidate: its images are NaN (as a generator whose weights blew up would give)."""
-
-    latent_dim = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.image = nn.Parameter(torch.zeros(1, 1, 8, 8))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.image + z.sum() * float("nan")).expand(z.shape[0], 1, 8, 8)
-
-
 class _ExplodingCompiler:
-    """Compiles every architecture to :class:`_Exploding`."""
+    """Compiles every architecture to a :class:`_Fixed` generator of NaN images."""
 
     name = "gan"
     input_kind = "image"
 
     def __call__(self, arch: Architecture, input_shape: Sequence[int], num_classes: int) -> nn.Module:
-        return _Exploding()
+        return _Fixed(float("nan"))
 
 
 def test_a_diverging_candidate_is_a_failed_result_with_the_reason() -> None:

@@ -33,24 +33,28 @@ def test_packed_input_gives_the_labelled_images() -> None:
         assert torch.allclose(model(x), model(z, y), atol=1e-6)
 
 
-def test_conditional_gan_search_exports_verified_generators(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = {"name": "cgan", "seed": 0, "space": {"name": "gan", "options": {"C": 4, "latent_dim": 8,
-                                                                          "conditional": True}},
+def _search_and_export(tmp_path: Path, name: str, space_options: dict[str, object], trials: int) -> Path:
+    """A random search of ``trials`` gan-space candidates on digits, run and exported (rank 1) through the CLI,
+    checked to be a reproduced generator verified in every format in a fresh process; its export folder."""
+    cfg = {"name": name, "seed": 0, "space": {"name": "gan", "options": space_options},
            "strategy": {"name": "random"}, "evaluator": {"name": "gan", "task": "digits", "options": OPTIONS},
-           "budget": {"max_trials": 2}, "execution": {"executor": "local", "workers": 1}}
-    path = tmp_path / "cgan.yaml"
+           "budget": {"max_trials": trials}, "execution": {"executor": "local", "workers": 1}}
+    path = tmp_path / f"{name}.yaml"
     path.write_text(json.dumps(cfg))
     assert main(["search", str(path), "--out", str(tmp_path / "exp"), "--quiet"]) == 0
     assert main(["export", str(tmp_path / "exp"), "--top", "1"]) == 0
-    manifest = json.loads((tmp_path / "exp" / "export" / "manifest.json").read_text())
-    (entry,) = manifest["models"]
+    (entry,) = json.loads((tmp_path / "exp" / "export" / "manifest.json").read_text())["models"]
     assert entry["model_kind"] == "generator" and entry["training"]["reproduced"] is True
     verification = entry["verification"]
     assert verification["ok"] and verification["fresh_process"]
     assert set(verification["formats"]) == {"torchscript", "onnx", "python", "json+weights"}
     assert all(f["ok"] and f["max_abs_diff"] <= 1e-4 for f in verification["formats"].values())
-    folder = tmp_path / "exp" / "export" / f"rank1_trial{entry['trial_id']}"
+    return tmp_path / "exp" / "export" / f"rank1_trial{entry['trial_id']}"
+
+
+def test_conditional_gan_search_exports_verified_generators(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _search_and_export(tmp_path, "cgan", {"C": 4, "latent_dim": 8, "conditional": True}, trials=2)
     info = json.loads((folder / "model.json").read_text())
     assert info["input_shape"] == [18] and info["image_shape"] == [1, 8, 8] and info["conditional"] is True
     model = load_model(folder)  # architecture.json + weights.pt, through the framework
@@ -67,20 +71,7 @@ def test_conditional_gan_search_exports_verified_generators(tmp_path: Path,
 
 
 def test_unconditional_gan_search_exports_verified_generators(tmp_path: Path) -> None:
-    cfg = {"name": "gan", "seed": 0, "space": {"name": "gan", "options": {"C": 4, "latent_dim": 8}},
-           "strategy": {"name": "random"}, "evaluator": {"name": "gan", "task": "digits", "options": OPTIONS},
-           "budget": {"max_trials": 1}, "execution": {"executor": "local", "workers": 1}}
-    path = tmp_path / "gan.yaml"
-    path.write_text(json.dumps(cfg))
-    assert main(["search", str(path), "--out", str(tmp_path / "exp"), "--quiet"]) == 0
-    assert main(["export", str(tmp_path / "exp"), "--top", "1"]) == 0
-    (entry,) = json.loads((tmp_path / "exp" / "export" / "manifest.json").read_text())["models"]
-    assert entry["model_kind"] == "generator" and entry["training"]["reproduced"] is True
-    verification = entry["verification"]
-    assert verification["ok"] and verification["fresh_process"]
-    assert set(verification["formats"]) == {"torchscript", "onnx", "python", "json+weights"}
-    assert all(f["ok"] and f["max_abs_diff"] <= 1e-4 for f in verification["formats"].values())
-    folder = tmp_path / "exp" / "export" / f"rank1_trial{entry['trial_id']}"
+    folder = _search_and_export(tmp_path, "gan", {"C": 4, "latent_dim": 8}, trials=1)
     info = json.loads((folder / "model.json").read_text())
     assert info["input_shape"] == [8] and info["conditional"] is False
     # the verified inputs are the fixed latent vectors alone (no labels), those of every trial's sample grid
