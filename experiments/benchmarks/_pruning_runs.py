@@ -1,18 +1,27 @@
 """What the early-stopping benchmarks (``asha.py``, ``hyperband.py``, ``ssl_pruning.py``) share: their command-line
 arguments, the random search on real training they run (an ``nb201`` cell space, the ``train`` evaluator with SGD
-unless told otherwise, local executor, one thread, seed 0) and what each run reports."""
+unless told otherwise, local executor, one thread, seed 0), what each run reports, and the four ways
+(:data:`RUNS`) ``hyperband.py`` and ``ssl_pruning.py`` run it (:func:`run_four_ways`)."""
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import torch
+from _results import load_average
 
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 
-__all__ = ["add_arguments", "run_search", "search_config"]
+__all__ = ["RUNS", "add_arguments", "run_four_ways", "run_search", "search_config"]
+
+#: no early stopping, ASHA, random search with the Hyperband pruner, the ``bohb`` strategy with that pruner
+RUNS = ("none", "asha", "hyperband", "bohb")
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, trials: int, epochs: int, eta: int) -> None:
@@ -60,3 +69,33 @@ def run_search(directory: Path, data: dict[str, Any]) -> dict[str, Any]:
             "pruned": sum(t.status == "PRUNED" for t in trials), "ranked": ranked,
             "complete": {t.id: t.score for t in trials if t.status == "COMPLETE"},
             "trained": {t.id: len(t.history) for t in trials}}
+
+
+def run_four_ways(description: str, *, trials: int, epochs: int, eta: int,
+                  evaluator: Callable[[argparse.Namespace], dict[str, Any]] | None = None,
+                  ) -> tuple[argparse.Namespace, str, dict[str, dict[str, Any]]]:
+    """Parse the command line (:func:`add_arguments` with these defaults, ``--task`` (digits), ``--limit`` (1000),
+    ``--channels`` (4)), then run the search each of the :data:`RUNS` ways in a temporary folder on one torch
+    thread, printing each run's wall time and epochs as it ends. ``evaluator(args)`` overrides keys of the evaluator
+    section (see :func:`search_config`). Returns the arguments, the load average at the start and, per way, what
+    :func:`run_search` reports."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser, trials=trials, epochs=epochs, eta=eta)
+    parser.add_argument("--task", default="digits")
+    parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--channels", type=int, default=4)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    load = load_average()
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in RUNS:
+            stopping = None if kind == "none" else {"name": "asha" if kind == "asha" else "hyperband",
+                                                    "grace_epochs": args.grace, "reduction_factor": args.eta}
+            data = search_config(name=kind, task=args.task, limit=args.limit, channels=args.channels,
+                                 epochs=args.epochs, trials=args.trials,
+                                 strategy="bohb" if kind == "bohb" else "random", early_stopping=stopping,
+                                 evaluator=evaluator(args) if evaluator else None)
+            out[kind] = run_search(Path(tmp) / kind, data)
+            print(kind, f"{out[kind]['seconds']:.0f}s", out[kind]["epochs"], "epochs", flush=True)
+    return args, load, out

@@ -15,45 +15,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pruning_runs import add_arguments, run_search, search_config
-from _results import load_average, provenance, publish
+from _pruning_runs import RUNS, run_four_ways
+from _results import provenance, publish
 
-RUNS = ("none", "asha", "hyperband", "bohb")
 PRETEXT = "rotation"
 
 
-def run(directory: Path, args: argparse.Namespace, kind: str) -> dict[str, Any]:
-    stopping = None if kind == "none" else {"name": "asha" if kind == "asha" else "hyperband",
-                                            "grace_epochs": args.grace, "reduction_factor": args.eta}
-    evaluator = {"name": "ssl", "options": {"pretext": PRETEXT},
-                 "train": {"epochs": args.epochs, "batch_size": 64, "optimizer": "adam", "lr": 0.01}}
-    return run_search(directory, search_config(name=kind, task=args.task, limit=args.limit, channels=args.channels,
-                                               epochs=args.epochs, trials=args.trials,
-                                               strategy="bohb" if kind == "bohb" else "random",
-                                               early_stopping=stopping, evaluator=evaluator))
+def ssl_evaluator(args: argparse.Namespace) -> dict[str, Any]:
+    """The evaluator section's ``ssl`` keys: pretext :data:`PRETEXT`, Adam lr 0.01, batch 64."""
+    return {"name": "ssl", "options": {"pretext": PRETEXT},
+            "train": {"epochs": args.epochs, "batch_size": 64, "optimizer": "adam", "lr": 0.01}}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser, trials=24, epochs=4, eta=2)
-    parser.add_argument("--task", default="digits")
-    parser.add_argument("--limit", type=int, default=1000)
-    parser.add_argument("--channels", type=int, default=4)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    load = load_average()
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind in RUNS:
-            out[kind] = run(Path(tmp) / kind, args, kind)
-            print(kind, f"{out[kind]['seconds']:.0f}s", out[kind]["epochs"], "epochs", flush=True)
+    args, load, out = run_four_ways(__doc__.splitlines()[0], trials=24, epochs=4, eta=2, evaluator=ssl_evaluator)
     full = out["none"]
     order = [t.id for t in full["ranked"]]
     winner = full["ranked"][0]
