@@ -67,8 +67,9 @@ def _print_baselines(entries: list[dict[str, object]], ranked: int) -> None:
             print(f"  [baseline] {b['name']:<10} {b['status']}" + (f": {b['error']}" if b["error"] else ""))
             continue
         test, params = b["test_acc"], b["params"]
-        print(f"  [baseline] {b['name']:<10} val {b['score']:>7.2f}  test "
-              + (f"{test:>7.2f}" if isinstance(test, float) else f"{'-':>7}")
+        print(f"  [baseline] {b['name']:<10} "
+              + (f"fid {b['fid']:>8.3f}" if isinstance(b.get("fid"), float) else f"val {b['score']:>7.2f}  test "
+                 + (f"{test:>7.2f}" if isinstance(test, float) else f"{'-':>7}"))
               + "  params " + (f"{params:>11,.0f}" if isinstance(params, (int, float)) else f"{'-':>11}")
               + f"  would rank {b['place']} of {ranked + 1}")
 

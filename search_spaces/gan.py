@@ -99,6 +99,13 @@ class GanSpace(SearchSpace):
                               f"{list(self.up_ops)} and conv_ops {list(self.conv_ops)}") from None
         return self._decode(cell * self.cells)
 
+    def reference_training(self, name: str) -> dict[str, Any]:
+        """The training settings the hand-designed generator ``name`` of :data:`GAN_REFERENCES` is published with,
+        as gan evaluator options (``{"loss": ...}``): what a baseline of that name overrides in the search's."""
+        if name not in GAN_REFERENCES:
+            raise ConfigError(f"gan reference {name!r}: choose from {', '.join(GAN_REFERENCES)}")
+        return {"loss": GAN_REFERENCES[name][1]}
+
     def _encode(self, arch: Architecture) -> list[int]:
         out = []
         for name in self._names:

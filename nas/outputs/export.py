@@ -518,8 +518,9 @@ def export_experiment(directory: str | Path, *, top: int = 1, formats: str | Seq
         raise ExportError(f"{view.directory}: evaluator 'ssl' trains self-supervised; its export is the pretrained "
                           "backbones, written by `nas export` (nas.outputs.pretrain.export_pretrained)")
     if cfg.evaluator.name == "gan" and baselines:
-        raise ExportError(f"{view.directory}: a GAN search has no baselines to export; export its best generators "
-                          "(without --baselines)")
+        raise ExportError(f"{view.directory}: a GAN search's baselines (reference generators) are not exported; "
+                          "their FIDs and sample grids are in `nas status` and the report; export the search's best "
+                          "generators (without --baselines)")
     if cfg.evaluator.name not in ("train", "weight_sharing", "gan"):  # weight sharing: retrained winners rank first
         raise ExportError(f"{view.directory}: evaluator {cfg.evaluator.name!r} trains no model, so there are "
                           "no weights to export; export from an experiment that uses the train evaluator")

@@ -320,6 +320,7 @@ def _check(cfg: ExperimentConfig) -> Components:
                           "remove `searchable` or choose another strategy")
     built = _construct(cfg)
     space, strategy = built.space, built.strategy
+    _check_generator_baselines(cfg, space, built.evaluator)
     _check_task_kind(space, cfg.strategy.options.get("task"), "strategy.options.task")
     # a strategy that needs a job done first (a one-shot supernet search) checks what the job needs as it describes
     # it (the job is not run, so its directory does not matter)
@@ -351,19 +352,24 @@ def pruner_options(cfg: ExperimentConfig) -> dict[str, Any]:
 
 
 def _check_baselines(cfg: ExperimentConfig) -> None:
-    """Every baseline names a reference once, and the evaluator trains models on a task of its input kind."""
+    """Every baseline names a reference once, and the evaluator trains models on a task of its input kind (the
+    gan evaluator's baselines are the generator space's references, checked by :func:`_check_generator_baselines`
+    once the space is built)."""
+    if cfg.baselines and cfg.evaluator.name not in ("train", "gan"):
+        raise ConfigError(f"baselines = {cfg.baselines}: baselines are trained, so they need the train evaluator "
+                          f"(or the gan evaluator, for generator references), not evaluator.name = "
+                          f"{cfg.evaluator.name!r}; remove `baselines` or use the train evaluator")
+    for i, name in enumerate(cfg.baselines):
+        if isinstance(name, str) and name in cfg.baselines[:i]:
+            raise ConfigError(f"baselines[{i}] = {name!r}: listed twice; name each baseline once")
+    if cfg.evaluator.name == "gan":
+        return
     known = references.list_references()
     for i, name in enumerate(cfg.baselines):
         where = f"baselines[{i}] = {name!r}"
         if not isinstance(name, str) or name not in known:
             raise ConfigError(f"{where}: no such reference model" + did_you_mean(name, known)
                               + f"; known: {', '.join(known)} (`nas references`)")
-        if name in cfg.baselines[:i]:
-            raise ConfigError(f"{where}: listed twice; name each baseline once")
-    if cfg.baselines and cfg.evaluator.name != "train":
-        raise ConfigError(f"baselines = {cfg.baselines}: baselines are trained, so they need the train evaluator, "
-                          f"not evaluator.name = {cfg.evaluator.name!r}; remove `baselines` or use the train "
-                          "evaluator")
     kind = task_kind(cfg.evaluator.task) if cfg.evaluator.task else None
     for i, name in enumerate(cfg.baselines):
         if kind is not None and references.input_kind(name) != kind:
@@ -371,6 +377,37 @@ def _check_baselines(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"baselines[{i}] = {name!r} is a {references.input_kind(name)} model but "
                               f"evaluator.task = {cfg.evaluator.task!r} holds {kind} data; use a {kind} "
                               f"reference: {', '.join(fitting)}")
+
+
+def _check_generator_baselines(cfg: ExperimentConfig, space: SearchSpace, evaluator: Evaluator) -> None:
+    """With the gan evaluator, every baseline is a hand-designed generator the space offers (``space.reference``:
+    the ``gan`` space's ``dcgan`` and ``wgan-gp``), can express with its op choices, and whose published training
+    settings (``space.reference_training``, e.g. WGAN-GP's loss) go with the evaluator's other options."""
+    if cfg.evaluator.name != "gan" or not cfg.baselines:
+        return
+    from nas.evaluation.gan import GanEvaluator  # lazy: torch, measured 1.4 s / 880 modules (loaded by now)
+    from search_spaces.gan import GAN_REFERENCES, GanSpace  # lazy: torch, as above
+
+    known = list(GAN_REFERENCES)
+    for i, name in enumerate(cfg.baselines):
+        where = f"baselines[{i}] = {name!r}"
+        if not isinstance(space, GanSpace) or not isinstance(evaluator, GanEvaluator):
+            raise ConfigError(f"{where}: space.name = {cfg.space.name!r} offers no reference generators; remove "
+                              f"`baselines` or use the gan space (references: {', '.join(known)})")
+        if not isinstance(name, str) or name not in known:
+            raise ConfigError(f"{where}: the gan evaluator's baselines are the generator space's references"
+                              + did_you_mean(str(name), known) + f"; known: {', '.join(known)} (classifier "
+                              "references such as resnet18 need the train evaluator)")
+        try:
+            space.reference(name)
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}; widen the space's op choices or remove it from `baselines`") from None
+        settings = space.reference_training(name)
+        try:
+            evaluator.with_training(**settings)
+        except ConfigError as err:
+            raise ConfigError(f"{where} trains with {settings}: {err}; remove it from `baselines` or change "
+                              "evaluator.options") from None
 
 
 def _check_task_kind(space: Space, task: str | None, field: str) -> None:

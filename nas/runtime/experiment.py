@@ -5,6 +5,7 @@ checkpoint, log, resume, and the job a strategy may run before its first trial (
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -19,7 +20,9 @@ from nas.cluster.files import DriverFiles, job_storage
 from nas.core.errors import ConfigError, NASError
 from nas.core.io import atomic_write_text, ordinary_dir_mode, remove_stray_temps
 from nas.core.version import __version__
+from nas.evaluation.gan import GanEvaluator
 from nas.evaluation.pruning import RemotePruner, make_pruner
+from nas.graph import references
 from nas.runtime.config import (
     Components,
     ExperimentConfig,
@@ -82,6 +85,7 @@ from nas.trials.protocols import (
 )
 from nas.trials.ranking import Ranking, rank, with_retrained
 from nas.trials.trial import Result, Status, Trial
+from search_spaces.gan import GanSpace
 from strategies import strategy_class
 from strategies.dedup import Deduplicate
 
@@ -661,14 +665,31 @@ class Experiment:
     def _baselines_to_run(self) -> list[tuple[str, Trial]]:
         """``(name, trial)`` of the config's baselines that have no result yet (a finished one never runs again)."""
         finished = {b.name for b in self.store.baselines() if b.status != RUNNING}
-        return [(name, trial) for name, trial in baseline_trials(self.cfg.baselines, self.cfg.seed)
+        # a generator search's baselines are its space's references (the config check made sure of it)
+        architecture = self.space.reference if isinstance(self.space, GanSpace) else references.get
+        return [(name, trial) for name, trial in baseline_trials(self.cfg.baselines, self.cfg.seed, architecture)
                 if name not in finished]
+
+    def _baseline_evaluators(self, todo: list[tuple[str, Trial]]) -> list[tuple[Evaluator, list[Trial]]]:
+        """The baselines ``todo`` grouped by the evaluator that trains them: the search's, except that a
+        generator reference trains with the settings it is published with (``space.reference_training``, e.g.
+        WGAN-GP's loss) through a copy of the gan evaluator (``with_training``), everything else the search's."""
+        groups: dict[str, tuple[Evaluator, list[Trial]]] = {}
+        for name, trial in todo:
+            settings: dict[str, Any] = {}
+            evaluator: Evaluator = self.evaluator
+            if isinstance(self.space, GanSpace) and isinstance(self.evaluator, GanEvaluator):
+                settings = self.space.reference_training(name)
+                evaluator = self.evaluator.with_training(**settings)
+            key = json.dumps(settings, sort_keys=True)
+            groups.setdefault(key, (evaluator, []))[1].append(trial)
+        return list(groups.values())
 
     def _run_baselines(self, todo: list[tuple[str, Trial]], executor: Executor, emit: Callable[[Event], None],
                        max_seconds: float | None) -> None:
         """Train the baselines ``todo`` with the search's evaluator on ``executor`` (the same loop, with a fixed
-        list of trials in place of the strategy, which learns nothing of them), recording each in the store's
-        baselines table."""
+        list of trials in place of the strategy, which learns nothing of them; a generator reference with its
+        published loss, see :meth:`_baseline_evaluators`), recording each in the store's baselines table."""
         if not todo:
             return
         names = {trial.id: name for name, trial in todo}
@@ -692,8 +713,11 @@ class Experiment:
                     status=r.status, score=r.score, metrics=r.metrics, history=r.history, error=r.error,
                     params=decision_params(self.space, arch)))
 
-        run_loop(BaselineProposer([trial for _, trial in todo]), self.evaluator, executor, max_trials=len(todo),
-                 max_seconds=max_seconds, on_submit=on_submit, on_record=on_record, keep_records=False)
+        start = time.monotonic()
+        for evaluator, trials in self._baseline_evaluators(todo):
+            left = None if max_seconds is None else max(0.0, max_seconds - (time.monotonic() - start))
+            run_loop(BaselineProposer(trials), evaluator, executor, max_trials=len(trials),
+                     max_seconds=left, on_submit=on_submit, on_record=on_record, keep_records=False)
 
     def _retrain_todo(self) -> list[Trial]:
         """The search's ``retrain_top`` best trials (by its own score) with no stand-alone result yet (a

@@ -59,6 +59,7 @@ from nas.transfer import apply_mode, copy_matching
 from nas.trials.objectives import parse_constraints, parse_objectives
 from nas.trials.protocols import Evaluator, Executor
 from search_spaces.base import SearchSpace
+from search_spaces.gan import GanSpace
 
 __all__ = ["preflight", "PreflightReport", "check_metrics", "check_task", "check_candidate", "check_device_use",
            "check_baselines", "check_init_from", "start_executor",
@@ -118,7 +119,8 @@ def preflight(cfg: ExperimentConfig, components: Components | None = None) -> Pr
     notes: tuple[str, ...] = ()
     if shape is not None and classes is not None:
         candidate = check_candidate(cfg, parts.space, x, y, classes, what=_input_name(cfg, shape))
-        check_baselines(cfg, x, y, classes, what=_input_name(cfg, shape), kind=None if task is None else task.kind)
+        check_baselines(cfg, x, y, classes, what=_input_name(cfg, shape), kind=None if task is None else task.kind,
+                        space=parts.space)
         note = check_init_from(cfg, parts.space, parts.evaluator, shape, classes)
         notes = (note,) if note else ()
     check_device_use(cfg, parts.evaluator, task)
@@ -295,12 +297,27 @@ def _generator_forward_backward(model: nn.Module, x: np.ndarray, y: np.ndarray) 
 
 
 def check_baselines(cfg: ExperimentConfig, x: np.ndarray, y: np.ndarray, num_classes: int, what: str = "the input",
-                    kind: str | None = None) -> None:
+                    kind: str | None = None, space: SearchSpace | None = None) -> None:
     """Every baseline of ``cfg`` is a reference of the data's ``kind`` (when known) that compiles for ``x``'s
-    sample shape and ``num_classes`` and runs forward and backward on ``(x, y)`` on the CPU."""
+    sample shape and ``num_classes`` and runs forward and backward on ``(x, y)`` on the CPU. A generator search's
+    baselines are references of its ``space`` (:class:`~search_spaces.gan.GanSpace`), compiled by it and run
+    forward and backward as its candidates are."""
     shape = tuple(x.shape[1:])
     for i, name in enumerate(cfg.baselines):
         where = f"baselines[{i}] = {name!r}"
+        if isinstance(space, GanSpace):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                step = "compile"
+                try:
+                    generator = space.compiler()(space.reference(name), shape, num_classes)
+                    step = "run forward and backward"
+                    _generator_forward_backward(generator.train(), x, y)
+                except Exception as err:
+                    raise ConfigError(f"{where}: the reference generator cannot {step} for {what} {shape}: "
+                                      f"{type(err).__name__}: {_first_line(err)}; remove it from `baselines` or "
+                                      "change the space's options") from None
+            continue
         if kind is not None and references.input_kind(name) != kind:
             fitting = [n for n in references.list_references() if references.input_kind(n) == kind]
             raise ConfigError(f"{where} is a {references.input_kind(name)} model but {what} {shape} is {kind} data; "

@@ -50,6 +50,7 @@ def summarise(*, name: str, directory: Path, max_trials: int, done: int, counts:
         "waiting": waiting,
         "baselines": [{"name": b.name, "id": b.id, "status": b.status, "score": b.score,
                        "val_acc": b.metrics.get("val_acc"), "test_acc": b.metrics.get("test_acc"),
-                       "params": b.metrics.get("params"), **{k: b.metrics.get(k) for k in extra}, "error": b.error,
+                       "params": b.metrics.get("params"), **{k: b.metrics.get(k) for k in extra},
+                       **({"fid": b.metrics["fid"]} if "fid" in b.metrics else {}), "error": b.error,
                        "place": None if b.score is None else place(b.score, scores)} for b in baselines],
     }

@@ -18,18 +18,22 @@ The contract, as the runtime keeps it:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nas.graph import references
+from nas.graph.architecture import Architecture
 from nas.trials.trial import Result, Trial
 
 __all__ = ["baseline_trials", "BaselineProposer", "place"]
 
 
-def baseline_trials(names: Sequence[str], seed: int) -> list[tuple[str, Trial]]:
-    """``(name, trial)`` for each reference name, in order: trial id ``-(i + 1)``, the reference's architecture and
-    the experiment's ``seed``. Unknown names raise :class:`~nas.core.errors.UnknownNameError` (with a close match)."""
-    return [(name, Trial(-(i + 1), references.get(name), seed)) for i, name in enumerate(names)]
+def baseline_trials(names: Sequence[str], seed: int,
+                    architecture: Callable[[str], Architecture] = references.get) -> list[tuple[str, Trial]]:
+    """``(name, trial)`` for each reference name, in order: trial id ``-(i + 1)``, the reference's architecture
+    (``architecture(name)``: :func:`nas.graph.references.get` by default; a generator search passes its space's
+    ``reference``) and the experiment's ``seed``. Unknown names raise :class:`~nas.core.errors.UnknownNameError`
+    (with a close match)."""
+    return [(name, Trial(-(i + 1), architecture(name), seed)) for i, name in enumerate(names)]
 
 
 class BaselineProposer:

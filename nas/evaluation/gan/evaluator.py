@@ -27,6 +27,7 @@ fakes with the same labels, FID samples are class-balanced, and the grid shows o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import time
 from collections.abc import Mapping
@@ -184,6 +185,18 @@ class GanEvaluator(Evaluator):
         self.data_seed = data_seed
         self.device = device
         self._state: tuple[Task, dict[str, torch.Tensor], FeatureNet, np.ndarray, float] | None = None
+
+    def with_training(self, **gan_options: Any) -> GanEvaluator:
+        """A copy of this evaluator (same task, feature network and evaluation settings) whose training settings
+        (:class:`GanConfig` fields) ``gan_options`` override: how a baseline trains with its published loss. A
+        loss-dependent default (``lr``, ``betas``, ``n_critic``, ``disc_norm`` left unset) follows the new loss."""
+        copy = GanEvaluator.__new__(GanEvaluator)
+        copy.__dict__.update(self.__dict__)
+        try:
+            copy.gan = dataclasses.replace(self.gan, **gan_options)
+        except (TypeError, ConfigError) as err:
+            raise ConfigError(f"gan training override {gan_options}: {err}") from None
+        return copy
 
     def __getstate__(self) -> dict[str, Any]:  # workers reload the task and feature network
         return {**self.__dict__, "_state": None}

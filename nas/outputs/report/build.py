@@ -305,7 +305,8 @@ SAMPLE_GRIDS = 3
 
 def _samples(d: _Data) -> str:
     """A generator search (the ``gan`` evaluator): the sample grid each of the top trials' results carries (the same
-    fixed latent vectors for every trial), with its FID and the caveat that these FIDs are not Inception FIDs."""
+    fixed latent vectors for every trial), with its FID and the caveat that these FIDs are not Inception FIDs;
+    then those of the completed baselines (reference generators, config ``baselines``), marked, unranked."""
     if d.view.config.evaluator.name != "gan":
         raise SkipSection(f"the {d.view.config.evaluator.name} evaluator does not generate images; a generator search "
                           "(evaluator gan) shows the sample grids of its top trials here")
@@ -313,20 +314,29 @@ def _samples(d: _Data) -> str:
     if not shown:
         raise SkipSection("no completed trial carries a sample grid (evaluator option grid_samples: 0)")
     note = next((t.info.get("fid_note") for t in shown if t.info.get("fid_note")), "")
-    parts = []
-    for t in shown:
-        rank = d.ranked.index(t) + 1
-        m = t.metrics
-        facts = (f"FID {format_metric(m.get('fid'), 'score')} (lower is better; {note}), density "
-                 f"{format_metric(m.get('density'), 'score')}, coverage {format_metric(m.get('coverage'), 'score')}, "
-                 f"{format_metric(m.get('params'), 'count')} parameters")
-        image = _img("data:image/png;base64," + t.info["samples_png"], f"samples of trial {t.id}")
-        parts.append(f'<figure class="samples">{image}<figcaption>Rank {rank}, trial {t.id}: {_e(facts)}.<br>'
-                     f"<code>{_e(cell_summary(t.arch))}</code></figcaption></figure>")
+    parts = [_sample_figure(t, f"Rank {d.ranked.index(t) + 1}, trial {t.id}", f"lower is better; {note}")
+             for t in shown]
+    parts += [_sample_figure(b, f"Baseline {b.name} (a reference generator, not ranked)",
+                             f"{b.info.get('loss', '?')} loss") for b in d.view.baselines if b.info.get("samples_png")]
     floor = shown[0].metrics.get("fid_floor")
     return ("".join(parts) + f"<p>Every grid is drawn from the same fixed latent vectors (a class-conditional "
             f"generator: one class per column). The FID floor, real validation against real training images, is "
             f"{_e(format_metric(floor, 'score'))}: what a perfect generator would approach.</p>")
+
+
+def _sample_figure(t: StoredTrial, label: str, fid_note: str) -> str:
+    """The sample grid ``t``'s result carries, captioned ``label``, its FID (with ``fid_note``), density, coverage,
+    parameters and cells."""
+    m = t.metrics
+    facts = (f"FID {format_metric(m.get('fid'), 'score')} ({fid_note}), density "
+             f"{format_metric(m.get('density'), 'score')}, coverage {format_metric(m.get('coverage'), 'score')}, "
+             f"{format_metric(m.get('params'), 'count')} parameters")
+    baseline = isinstance(t, StoredBaseline)
+    image = _img("data:image/png;base64," + t.info["samples_png"],
+                 f"samples of baseline {t.name}" if isinstance(t, StoredBaseline) else f"samples of trial {t.id}")
+    css = "samples baseline" if baseline else "samples"
+    return (f'<figure class="{css}">{image}<figcaption>{_e(label)}: {_e(facts)}.<br>'
+            f"<code>{_e(cell_summary(t.arch))}</code></figcaption></figure>")
 
 
 def _cells(d: _Data) -> str:
