@@ -96,7 +96,8 @@ def main() -> None:
     parser.add_argument("--perturbations", type=int, default=200)
     parser.add_argument("--only", choices=[e[1] for e in EXPERIMENTS], help="run one export of the two")
     parser.add_argument("--cascade", nargs="*", default=None,
-                        help="exports (folder names) to run the cascade on (default: every export)")
+                        help="run the cascade on these exports (folder names; none named: every export; without "
+                             "--cascade: on none)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -125,7 +126,7 @@ def main() -> None:
                             f"{'yes' if r['passed'] else 'NO'} | {f['deletion_auc']:.3f} "
                             f"({f['random_deletion_auc']:.3f}) | {f['insertion_auc']:.3f} "
                             f"({f['random_insertion_auc']:.3f}) |")
-            if args.cascade is not None and folder not in args.cascade:
+            if args.cascade is None or (args.cascade and folder not in args.cascade):
                 continue
             stages = cascade(directory, result.index["inputs"], result.index["targets"], args.perturbations)
             names = [name for name, _, _ in next(iter(stages.values()))]
@@ -161,7 +162,7 @@ insertion higher is better), each beside the same AUC for a random order.
 {chr(10).join(rows)}
 
 **Cascading randomisation.**
-{chr(10).join(cascades) if cascades else "Not run in this run (`--cascade` named no export)."}
+{chr(10).join(cascades) if cascades else "Not run in this run (no `--cascade`)."}
 
 **Outcome.** {'; '.join(f"{folder}: {', '.join(items)}" for folder, items in outcomes.items())}.
 
