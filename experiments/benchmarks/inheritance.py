@@ -52,7 +52,7 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
     its trials' (epochs, val, test, copied) in completion order (id order: local executor)."""
     torch.set_num_threads(1)
     evaluator: dict[str, Any] = {
-        "name": "train", "task": args.task, "task_options": {"limit": args.limit} if args.limit else {},
+        "name": "train", "task": args.task, "task_options": task_options(args),
         "train": {"epochs": setting["epochs"], "batch_size": args.batch_size, "lr": args.lr, "optimizer": "sgd",
                   "schedule": "cosine"},
         "options": {"latency_runs": 0}}
@@ -79,6 +79,16 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
             for t in trials]
     print(f"seed {seed} {setting['label']}: {seconds:.0f} s", file=sys.stderr, flush=True)
     return {"seconds": seconds, "rows": rows}
+
+
+def task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task's options: ``--limit`` and the split's ``--val-fraction`` / ``--test-fraction`` where given."""
+    out: dict[str, Any] = {"limit": args.limit} if args.limit else {}
+    if args.val_fraction:
+        out["val_fraction"] = args.val_fraction
+    if args.test_fraction:
+        out["test_fraction"] = args.test_fraction
+    return out
 
 
 def space_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -193,6 +203,10 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--task", default="digits")
     parser.add_argument("--limit", type=int, default=0, help="samples of the task (0: all)")
+    parser.add_argument("--val-fraction", type=float, default=0.0,
+                        help="the task's validation share (0: the task's default, 15%%)")
+    parser.add_argument("--test-fraction", type=float, default=0.0,
+                        help="the task's test share (0: the task's default, 15%%)")
     parser.add_argument("--space", default="nb201")
     parser.add_argument("--space-options", default="", help="JSON mapping (default for nb201: C=8, N=1)")
     parser.add_argument("--lr", type=float, default=0.05, help="train.lr (SGD, cosine)")
@@ -222,9 +236,9 @@ def main() -> None:
     else:
         load, date, version = load_average(), utc_date(), code_version()
         keys = [(seed, k) for seed in args.seeds for k in range(len(todo)) if args.only is None or k in args.only]
-        # the most epochs first, so the pool ends together
+        # seed by seed (so an interrupted run leaves whole seeds), the most epochs first within a seed
         cost = {k: todo[k]["epochs"] * todo[k].get("trials", args.trials) for k in range(len(todo))}
-        order = sorted(keys, key=lambda key: -cost[key[1]])
+        order = sorted(keys, key=lambda key: (args.seeds.index(key[0]), -cost[key[1]]))
         done: dict[tuple[int, int], dict[str, Any]] = {}
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(run, key[0], args, todo[key[1]]): key for key in order}
