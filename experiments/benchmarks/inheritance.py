@@ -57,7 +57,8 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
                   "schedule": "cosine"},
         "options": {"latency_runs": 0}}
     if setting["inherit"] is not None:
-        evaluator["inherit"] = {**setting["inherit"], "keep": args.population}
+        # measure_start: each child's validation accuracy before training, for the "child at epoch 0" column
+        evaluator["inherit"] = {**setting["inherit"], "keep": args.population, "measure_start": True}
     data = {"name": "inheritance", "seed": seed, "space": {"name": args.space, "options": space_options(args)},
             "strategy": {"name": "evolution", "options": {"population": args.population, "sample_size": 3,
                                                            **({"mutation": {"prefer": "growth"}}
