@@ -147,6 +147,58 @@ def _mean(values: list[float]) -> float:
     return statistics.mean(values) if values else float("nan")
 
 
+def _se(values: list[float]) -> float:
+    """The standard error of the mean of ``values`` (nan for fewer than two)."""
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
+
+
+def _pm(values: list[float]) -> str:
+    """``mean +/- s.e.`` of ``values``."""
+    return f"{_mean(values):.2f} +/- {_se(values):.2f}"
+
+
+def goal_table(runs: dict[tuple[int, int], dict[str, Any]], todo: list[dict[str, Any]], seeds: list[int],
+               half: float = 0.5) -> str:
+    """The goal, per seed and on average: each setting's best validation / its test accuracy once ``half`` of the
+    reference's epochs were spent beside the reference's final best (paired by seed: the same first population),
+    the paired differences (mean +/- s.e. over seeds) and on how many seeds each setting at ``half`` reached the
+    reference's final best validation accuracy; against the control (``scratch:growth``) too where it ran."""
+    seeds = [s for s in seeds if all((s, k) in runs for k in range(len(todo)))]  # whole seeds only
+    if not seeds:
+        return ""
+    points = {(s, k): curve(runs[(s, k)]["rows"]) for s in seeds for k in range(len(todo))}
+    final = {s: points[(s, 0)][-1][1:] for s in seeds}
+    mid = {(s, k): at(points[(s, k)], half * points[(s, 0)][-1][0]) for s in seeds for k in range(len(todo))}
+    control = next((k for k, t in enumerate(todo) if t["inherit"] is None and t.get("growth")), None)
+    pct = f"{100 * half:.0f}%"
+    names = " | ".join(f"{t['label']}: at {pct}" for t in todo)
+    head = (f"| seed | reference: final | {names} |\n"
+            f"|---:|---:|{'---:|' * len(todo)}")
+    rows = [f"| {s} | {final[s][0]:.2f} / {final[s][1]:.2f} | "
+            + " | ".join(f"{mid[(s, k)][0]:.2f} / {mid[(s, k)][1]:.2f}" for k in range(len(todo))) + " |"
+            for s in seeds]
+    rows.append(f"| mean +/- s.e. | {_pm([final[s][0] for s in seeds])} / {_pm([final[s][1] for s in seeds])} | "
+                + " | ".join(f"{_pm([mid[(s, k)][0] for s in seeds])} / {_pm([mid[(s, k)][1] for s in seeds])}"
+                             for k in range(len(todo))) + " |")
+    diffs = ["| setting at " + pct + " of the reference's epochs | minus the reference's final: val | test | "
+             "seeds where val >= the reference's final | minus the control at the same epochs: val | test |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for k, setting in enumerate(todo):
+        if k == 0:
+            continue
+        val = [mid[(s, k)][0] - final[s][0] for s in seeds]
+        test = [mid[(s, k)][1] - final[s][1] for s in seeds]
+        met = sum(v >= 0 for v in val)
+        if control is not None and k != control:
+            versus = (f"{_pm([mid[(s, k)][0] - mid[(s, control)][0] for s in seeds])} | "
+                      f"{_pm([mid[(s, k)][1] - mid[(s, control)][1] for s in seeds])}")
+        else:
+            versus = "- | -"
+        diffs.append(f"| {setting['label']} | {_pm(val)} | {_pm(test)} | {met} of {len(seeds)} | {versus} |")
+    return "\n".join([head, *rows, "", *diffs])
+
+
 def lineage_epochs(rows: list[dict[str, Any]], row: dict[str, Any]) -> float:
     """The training epochs ``row``'s weights carry: its own plus, while it inherited, its parent's lineage's."""
     by_id = {r["id"]: r for r in rows}
@@ -341,6 +393,12 @@ plus its inherited lineage's):
 | seed | setting | epochs | best val / its test | lineage epochs |
 |---:|---|---:|---:|---:|
 {chr(10).join(seed_lines)}
+
+**The goal, per seed and on average.** Best validation / its test accuracy (%) once half the reference's epochs
+were spent, beside the reference's final best (the goal: reach it at half the epochs or less), then the paired
+differences over seeds (mean +/- standard error; a seed's searches share their first population):
+
+{goal_table(runs, todo, args.seeds)}
 
 ![best validation accuracy against cumulative training epochs](inheritance.png)
 """
