@@ -43,6 +43,7 @@ from _code_version import code_version
 from _results import load_average, provenance, publish, utc_date
 
 from nas.core.io import atomic_write_text
+from nas.evaluation.tasks import load_task
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 
@@ -358,10 +359,15 @@ def main() -> None:
                    t.startswith("scratch") for t in args.variant) else "")
     data = f"`{args.task}` ({f'{args.limit:,} samples, stratified' if args.limit else 'all of it'})"
     options = ", ".join(f"{k}={v}" for k, v in space_options(args).items())
+    val_share, test_share = args.val_fraction or 0.15, args.test_fraction or 0.15
+    split = f"{100 * (1 - val_share - test_share):.0f}/{100 * val_share:.0f}/{100 * test_share:.0f}"
+    if args.limit:  # the split's sizes, as the task draws them
+        sizes = load_task(args.task, seed=args.seeds[0], **task_options(args))
+        split += f" ({len(sizes.x_train):,} / {len(sizes.x_val):,} / {len(sizes.x_test):,} samples)"
     body = f"""## Weight inheritance in evolution (`inheritance.py`)
 
 **What was measured.** Regularized evolution (population {args.population}, tournament 3, de-duplication on) of
-{args.trials} `{args.space}` candidates ({options}) on {data}, split 70/15/15, local executor, seeds
+{args.trials} `{args.space}` candidates ({options}) on {data}, split {split}, local executor, seeds
 {", ".join(map(str, args.seeds))}. Every search of a seed starts from the same first population (same seed). Settings:
 every candidate trained from scratch for {args.epochs} epochs (SGD lr {args.lr:g} cosine, batch {args.batch_size}: the
 reference), {short}{control}and
