@@ -284,6 +284,8 @@ TRAIN: list[Bad] = [
          r"evaluator.inherit.zero_new_ops = 'yes': must be true or false", base="train"),
     _cfg("weight inheritance morph not a boolean", {"evaluator.inherit": {"morph": "on"}},
          r"evaluator.inherit.morph = 'on': must be true or false", base="train"),
+    _cfg("weight inheritance measure_start not a boolean", {"evaluator.inherit": {"measure_start": 1}},
+         r"evaluator.inherit.measure_start = 1: must be true or false", base="train"),
     _cfg("misspelt evolution mutation preference",
          {"strategy": {"name": "evolution", "options": {"population": 4, "sample_size": 2,
                                                        "mutation": {"prefer": "grow"}}}},

@@ -43,6 +43,7 @@ from _code_version import code_version
 from _results import load_average, provenance, publish, utc_date
 
 from nas.core.io import atomic_write_text
+from nas.evaluation.tasks import load_task
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
 
@@ -52,12 +53,13 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
     its trials' (epochs, val, test, copied) in completion order (id order: local executor)."""
     torch.set_num_threads(1)
     evaluator: dict[str, Any] = {
-        "name": "train", "task": args.task, "task_options": {"limit": args.limit} if args.limit else {},
+        "name": "train", "task": args.task, "task_options": task_options(args),
         "train": {"epochs": setting["epochs"], "batch_size": args.batch_size, "lr": args.lr, "optimizer": "sgd",
                   "schedule": "cosine"},
         "options": {"latency_runs": 0}}
     if setting["inherit"] is not None:
-        evaluator["inherit"] = {**setting["inherit"], "keep": args.population}
+        # measure_start: each child's validation accuracy before training, for the "child at epoch 0" column
+        evaluator["inherit"] = {**setting["inherit"], "keep": args.population, "measure_start": True}
     data = {"name": "inheritance", "seed": seed, "space": {"name": args.space, "options": space_options(args)},
             "strategy": {"name": "evolution", "options": {"population": args.population, "sample_size": 3,
                                                            **({"mutation": {"prefer": "growth"}}
@@ -79,6 +81,16 @@ def run(seed: int, args: argparse.Namespace, setting: dict[str, Any]) -> dict[st
             for t in trials]
     print(f"seed {seed} {setting['label']}: {seconds:.0f} s", file=sys.stderr, flush=True)
     return {"seconds": seconds, "rows": rows}
+
+
+def task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task's options: ``--limit`` and the split's ``--val-fraction`` / ``--test-fraction`` where given."""
+    out: dict[str, Any] = {"limit": args.limit} if args.limit else {}
+    if args.val_fraction:
+        out["val_fraction"] = args.val_fraction
+    if args.test_fraction:
+        out["test_fraction"] = args.test_fraction
+    return out
 
 
 def space_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -134,6 +146,58 @@ def settings(args: argparse.Namespace) -> list[dict[str, Any]]:
 def _mean(values: list[float]) -> float:
     values = [v for v in values if not math.isnan(v)]
     return statistics.mean(values) if values else float("nan")
+
+
+def _se(values: list[float]) -> float:
+    """The standard error of the mean of ``values`` (nan for fewer than two)."""
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
+
+
+def _pm(values: list[float]) -> str:
+    """``mean +/- s.e.`` of ``values``."""
+    return f"{_mean(values):.2f} +/- {_se(values):.2f}"
+
+
+def goal_table(runs: dict[tuple[int, int], dict[str, Any]], todo: list[dict[str, Any]], seeds: list[int],
+               half: float = 0.5) -> str:
+    """The goal, per seed and on average: each setting's best validation / its test accuracy once ``half`` of the
+    reference's epochs were spent beside the reference's final best (paired by seed: the same first population),
+    the paired differences (mean +/- s.e. over seeds) and on how many seeds each setting at ``half`` reached the
+    reference's final best validation accuracy; against the control (``scratch:growth``) too where it ran."""
+    seeds = [s for s in seeds if all((s, k) in runs for k in range(len(todo)))]  # whole seeds only
+    if not seeds:
+        return ""
+    points = {(s, k): curve(runs[(s, k)]["rows"]) for s in seeds for k in range(len(todo))}
+    final = {s: points[(s, 0)][-1][1:] for s in seeds}
+    mid = {(s, k): at(points[(s, k)], half * points[(s, 0)][-1][0]) for s in seeds for k in range(len(todo))}
+    control = next((k for k, t in enumerate(todo) if t["inherit"] is None and t.get("growth")), None)
+    pct = f"{100 * half:.0f}%"
+    names = " | ".join(f"{t['label']}: at {pct}" for t in todo)
+    head = (f"| seed | reference: final | {names} |\n"
+            f"|---:|---:|{'---:|' * len(todo)}")
+    rows = [f"| {s} | {final[s][0]:.2f} / {final[s][1]:.2f} | "
+            + " | ".join(f"{mid[(s, k)][0]:.2f} / {mid[(s, k)][1]:.2f}" for k in range(len(todo))) + " |"
+            for s in seeds]
+    rows.append(f"| mean +/- s.e. | {_pm([final[s][0] for s in seeds])} / {_pm([final[s][1] for s in seeds])} | "
+                + " | ".join(f"{_pm([mid[(s, k)][0] for s in seeds])} / {_pm([mid[(s, k)][1] for s in seeds])}"
+                             for k in range(len(todo))) + " |")
+    diffs = ["| setting at " + pct + " of the reference's epochs | minus the reference's final: val | test | "
+             "seeds where val >= the reference's final | minus the control at the same epochs: val | test |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for k, setting in enumerate(todo):
+        if k == 0:
+            continue
+        val = [mid[(s, k)][0] - final[s][0] for s in seeds]
+        test = [mid[(s, k)][1] - final[s][1] for s in seeds]
+        met = sum(v >= 0 for v in val)
+        if control is not None and k != control:
+            versus = (f"{_pm([mid[(s, k)][0] - mid[(s, control)][0] for s in seeds])} | "
+                      f"{_pm([mid[(s, k)][1] - mid[(s, control)][1] for s in seeds])}")
+        else:
+            versus = "- | -"
+        diffs.append(f"| {setting['label']} | {_pm(val)} | {_pm(test)} | {met} of {len(seeds)} | {versus} |")
+    return "\n".join([head, *rows, "", *diffs])
 
 
 def lineage_epochs(rows: list[dict[str, Any]], row: dict[str, Any]) -> float:
@@ -193,6 +257,10 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--task", default="digits")
     parser.add_argument("--limit", type=int, default=0, help="samples of the task (0: all)")
+    parser.add_argument("--val-fraction", type=float, default=0.0,
+                        help="the task's validation share (0: the task's default, 15%%)")
+    parser.add_argument("--test-fraction", type=float, default=0.0,
+                        help="the task's test share (0: the task's default, 15%%)")
     parser.add_argument("--space", default="nb201")
     parser.add_argument("--space-options", default="", help="JSON mapping (default for nb201: C=8, N=1)")
     parser.add_argument("--lr", type=float, default=0.05, help="train.lr (SGD, cosine)")
@@ -222,9 +290,9 @@ def main() -> None:
     else:
         load, date, version = load_average(), utc_date(), code_version()
         keys = [(seed, k) for seed in args.seeds for k in range(len(todo)) if args.only is None or k in args.only]
-        # the most epochs first, so the pool ends together
+        # seed by seed (so an interrupted run leaves whole seeds), the most epochs first within a seed
         cost = {k: todo[k]["epochs"] * todo[k].get("trials", args.trials) for k in range(len(todo))}
-        order = sorted(keys, key=lambda key: -cost[key[1]])
+        order = sorted(keys, key=lambda key: (args.seeds.index(key[0]), -cost[key[1]]))
         done: dict[tuple[int, int], dict[str, Any]] = {}
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(run, key[0], args, todo[key[1]]): key for key in order}
@@ -291,10 +359,15 @@ def main() -> None:
                    t.startswith("scratch") for t in args.variant) else "")
     data = f"`{args.task}` ({f'{args.limit:,} samples, stratified' if args.limit else 'all of it'})"
     options = ", ".join(f"{k}={v}" for k, v in space_options(args).items())
+    val_share, test_share = args.val_fraction or 0.15, args.test_fraction or 0.15
+    split = f"{100 * (1 - val_share - test_share):.0f}/{100 * val_share:.0f}/{100 * test_share:.0f}"
+    if args.limit:  # the split's sizes, as the task draws them
+        sizes = load_task(args.task, seed=args.seeds[0], **task_options(args))
+        split += f" ({len(sizes.x_train):,} / {len(sizes.x_val):,} / {len(sizes.x_test):,} samples)"
     body = f"""## Weight inheritance in evolution (`inheritance.py`)
 
 **What was measured.** Regularized evolution (population {args.population}, tournament 3, de-duplication on) of
-{args.trials} `{args.space}` candidates ({options}) on {data}, split 70/15/15, local executor, seeds
+{args.trials} `{args.space}` candidates ({options}) on {data}, split {split}, local executor, seeds
 {", ".join(map(str, args.seeds))}. Every search of a seed starts from the same first population (same seed). Settings:
 every candidate trained from scratch for {args.epochs} epochs (SGD lr {args.lr:g} cosine, batch {args.batch_size}: the
 reference), {short}{control}and
@@ -326,6 +399,12 @@ plus its inherited lineage's):
 | seed | setting | epochs | best val / its test | lineage epochs |
 |---:|---|---:|---:|---:|
 {chr(10).join(seed_lines)}
+
+**The goal, per seed and on average.** Best validation / its test accuracy (%) once half the reference's epochs
+were spent, beside the reference's final best (the goal: reach it at half the epochs or less), then the paired
+differences over seeds (mean +/- standard error; a seed's searches share their first population):
+
+{goal_table(runs, todo, args.seeds)}
 
 ![best validation accuracy against cumulative training epochs](inheritance.png)
 """

@@ -199,9 +199,10 @@ class TrainEvaluator(EpochPruning, Evaluator):
             unchanged op and trains ``inherit.epochs`` epochs (at ``inherit.lr_scale`` times the learning rate, with
             ``inherit.schedule`` if given); every completed result carries its trained weights
             (``Result.weights``) for the runtime's weight store, and the metrics ``tensors_copied``,
-            ``tensors_fresh`` (and ``inherited_from``, the parent's id, for a child; ``start_val_acc`` and
-            ``start_score``: the child's validation accuracy and score right after inheritance, before any training,
-            for a child that inherited), with ``info["inheritance"]``
+            ``tensors_fresh`` (and ``inherited_from``, the parent's id, for a child; with ``inherit.measure_start``
+            also ``start_val_acc`` and ``start_score``: the child's validation accuracy and score right after
+            inheritance, before any training, for a child that inherited, at the cost of one extra validation
+            pass), with ``info["inheritance"]``
             saying what happened (a corrupt or lost parent: trained from scratch, full epochs).
 
     On a worker the evaluator lives across trials: it keeps the task loaded and, for a task small enough to stay on
@@ -290,7 +291,9 @@ class TrainEvaluator(EpochPruning, Evaluator):
         ``peak_gpu_memory_mb`` when training is set to the CPU."""
         names = self.metrics | set(metric_keys(self.metric))
         if self.inherit is not None:
-            names |= {"tensors_copied", "tensors_fresh", "inherited_from", "start_score", "start_val_acc"}
+            names |= {"tensors_copied", "tensors_fresh", "inherited_from"}
+            if self.inherit.measure_start:
+                names |= {"start_score", "start_val_acc"}
         if self.problem == "regression":
             names -= {"val_acc", "test_acc", "start_val_acc"}
         if not self.latency_runs:
@@ -336,9 +339,10 @@ class TrainEvaluator(EpochPruning, Evaluator):
                 at_start = None
                 if self.inherit is not None and start is not None and start.inherited:
                     cfg = self.inherit.child_config(cfg)
-                    # the child before any training ("epoch 0"): where inheritance put it, beside its parent's score
-                    at_start = score_split(model.to(device), data.x_val, data.y_val, task, self.metric,
-                                           cfg.eval_batch_size, cfg.loss, device=device, precision=cfg.precision)
+                    if self.inherit.measure_start:  # one extra validation pass, so off by default
+                        # the child before training ("epoch 0"): where inheritance put it, beside its parent's score
+                        at_start = score_split(model.to(device), data.x_val, data.y_val, task, self.metric,
+                                               cfg.eval_batch_size, cfg.loss, device=device, precision=cfg.precision)
                 report = train(model, task, cfg, seed=trial.seed, on_epoch=self._callback(trial, on_epoch), data=data,
                                metric=self.metric, lr_groups=plan.lr_groups, keep_eval=plan.eval_modules)
             test = score_split(model, data.x_test, data.y_test, task, self.metric, cfg.eval_batch_size, cfg.loss,

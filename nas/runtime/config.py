@@ -110,8 +110,8 @@ class EvaluatorConfig:
     init_mode: str = "full"
     init_freeze: int | None = None
     init_body_lr_scale: float = 1.0
-    #: weight inheritance (train evaluator): {epochs, keep, max_mb, lr_scale, schedule, zero_new_ops, morph}, see
-    #: nas.evaluation.inheritance; None: off
+    #: weight inheritance (train evaluator): {epochs, keep, max_mb, lr_scale, schedule, zero_new_ops, morph,
+    #: measure_start}, see nas.evaluation.inheritance; None: off
     inherit: dict[str, Any] | None = None
 
 

@@ -35,7 +35,12 @@ class InheritSettings:
     a batch norm and a 1x1 -> 3x3 convolution exactly, 3x3 -> 1x1, ``skip_connect`` -> conv and ``avg_pool_3x3`` ->
     conv approximately; a removal (an op replaced by ``none``, ``skip_connect`` or a pool) cannot be preserved (see
     :func:`nas.graph.inherit.inherit`). Ops without a morphism are then zeroed if ``zero_new_ops``. On by default: on
-    ``mnist`` it lifted every setting measured (RESULTS.md, "Weight inheritance in evolution")."""
+    ``mnist`` it lifted every setting measured (RESULTS.md, "Weight inheritance in evolution").
+
+    ``measure_start``: a child that inherited is scored on the validation split right after inheritance, before any
+    training (its ``start_val_acc`` and ``start_score`` metrics: where inheritance put it, beside its parent's
+    score). It costs one extra validation pass per child and changes nothing else (training and every other metric
+    are the same with it on or off), so it is off by default: a diagnostic for tuning inheritance."""
 
     epochs: int = 1
     keep: int = 32
@@ -44,6 +49,7 @@ class InheritSettings:
     schedule: str | None = None
     zero_new_ops: bool = False
     morph: bool = True
+    measure_start: bool = False
 
     def child_config(self, cfg: TrainConfig) -> TrainConfig:
         """The training config of a child that inherits weights, from the trial's own ``cfg``."""
@@ -57,7 +63,7 @@ class InheritSettings:
             return cls()
         if not isinstance(data, Mapping):
             raise ConfigError(f"evaluator.inherit = {data!r}: expected a mapping such as {{epochs: 2, keep: 32}}")
-        known = ("epochs", "keep", "max_mb", "lr_scale", "schedule", "zero_new_ops", "morph")
+        known = ("epochs", "keep", "max_mb", "lr_scale", "schedule", "zero_new_ops", "morph", "measure_start")
         for key in data:
             if key not in known:
                 raise ConfigError(f"evaluator.inherit.{key}: unknown key" + did_you_mean(str(key), known)
@@ -82,10 +88,14 @@ class InheritSettings:
         if not isinstance(morph, bool):
             raise ConfigError(f"evaluator.inherit.morph = {morph!r}: must be true or false (true: an op a mutation put "
                               "in a child starts from the op it replaced where a network morphism exists)")
+        measure_start = data.get("measure_start", False)
+        if not isinstance(measure_start, bool):
+            raise ConfigError(f"evaluator.inherit.measure_start = {measure_start!r}: must be true or false (true: "
+                              "score each inheriting child on the validation split before training, start_val_acc)")
         return cls(epochs=epochs, keep=keep, max_mb=max_mb, lr_scale=float(lr_scale), schedule=schedule,
-                   zero_new_ops=zero_new_ops, morph=morph)
+                   zero_new_ops=zero_new_ops, morph=morph, measure_start=measure_start)
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "keep": self.keep, "max_mb": self.max_mb, "lr_scale": self.lr_scale,
                 "schedule": self.schedule, "zero_new_ops": self.zero_new_ops,
-                "morph": self.morph}
+                "morph": self.morph, "measure_start": self.measure_start}

@@ -17,6 +17,7 @@ from _experiments import killed_at, run_experiment, write_config
 
 from nas.cli import main
 from nas.core.errors import ConfigError
+from nas.evaluation import evaluators
 from nas.evaluation.evaluators import TrainEvaluator
 from nas.runtime.config import parse_config
 from nas.runtime.experiment import Experiment
@@ -190,7 +191,7 @@ def test_a_morphed_child_starts_at_its_parents_validation_accuracy(old: str, mor
     space = get_space("nb201", C=4, N=1)
     evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 600},
                                train={"epochs": 2, "threads": 1}, latency_runs=0,
-                               inherit={"epochs": 1, "morph": morph})
+                               inherit={"epochs": 1, "morph": morph, "measure_start": True})
     arch = space.sample(np.random.default_rng(0))
     edges = list(arch.cell("cell").edges)
     src, dst, _ = edges[0]
@@ -208,7 +209,52 @@ def test_a_morphed_child_starts_at_its_parents_validation_accuracy(old: str, mor
     assert ("3 new ops start from the op they replaced exactly" in result.info["inheritance"]) is exact
 
 
+def test_the_start_is_measured_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``evaluator.inherit.measure_start``: off (the default), an inheriting child gets no extra validation pass and
+    no ``start_val_acc`` / ``start_score``; on, it gets one pass more and both metrics, and nothing else changes
+    (same training, same scores, same weights)."""
+    calls: list[int] = []
+    real = evaluators.score_split
+
+    def counted(*args: Any, **kwargs: Any) -> Any:  # the real scoring, counted
+        calls.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluators, "score_split", counted)
+    space = get_space("nb201", C=4, N=1)
+    arch = space.sample(np.random.default_rng(0))
+    edges = list(arch.cell("cell").edges)
+    src, dst, _ = edges[0]
+    edges[0] = (src, dst, "none")
+    parent = Trial(0, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 5)
+    edges[0] = (src, dst, "nor_conv_3x3")
+    child = Trial(1, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 6, parent=0)
+    results, names = [], []
+    for measure in (False, True):
+        evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
+                                   train={"epochs": 1, "threads": 1}, latency_runs=0,
+                                   inherit={"epochs": 1, **({"measure_start": True} if measure else {})})
+        first = evaluator.evaluate(parent)
+        assert first.ok and first.weights is not None
+        digest = hashlib.sha256(first.weights).hexdigest()
+        calls.clear()
+        results.append(evaluator.evaluate(dataclasses.replace(
+            child, inherit=ParentWeights(0, digest, InlineWeights(first.weights)))))
+        names.append(evaluator.metric_names())
+        validation, test = len(evaluator.task.x_val), len(evaluator.task.x_test)
+        assert calls == ([validation, test] if measure else [test])  # the start's pass on validation, then test
+    off, on = results
+    assert off.ok and on.ok and off.metrics["tensors_copied"] > 0
+    assert not {"start_val_acc", "start_score"} & (set(off.metrics) | names[0])
+    assert {"start_val_acc", "start_score"} <= set(on.metrics) & names[1]
+    assert 0.0 <= on.metrics["start_val_acc"] <= 100.0
+    assert {k: v for k, v in on.metrics.items() if not k.startswith("start_") and k != "train_seconds"} == {
+        k: v for k, v in off.metrics.items() if k != "train_seconds"}
+    assert on.weights == off.weights
+
+
 @pytest.mark.parametrize(("change", "words"), [
+    ({"inherit": {"measure_start": "yes"}}, "evaluator.inherit.measure_start = 'yes': must be true or false"),
     ({"inherit": {"epochs": 0}}, "evaluator.inherit.epochs = 0"),
     ({"inherit": {"epoch": 1}}, "evaluator.inherit.epoch: unknown key"),
     ({"inherit": {"keep": "all"}}, "evaluator.inherit.keep = 'all'"),
