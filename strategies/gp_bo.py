@@ -35,7 +35,8 @@ directly on NAS-Bench-201: ``experiments/benchmarks/RESULTS.md``, section
 * Candidates: every single-decision neighbour of the ``parents`` best architectures (among the last ``window``
   results, if set), a random two-decision mutation of each, and ``random_candidates`` uniform samples (with
   ``local``, only the best architecture's neighbours while some are left); those whose path features equal those
-  of an architecture evaluated or in flight are left out.
+  of an architecture evaluated or in flight are left out (so are those of a failed or infeasible result: the GP
+  does not model them, and without this they were proposed again and again).
 * Acquisition: expected improvement (``explore=None``) or the upper confidence bound ``mean + explore * sd``; a
   batch of ``n`` takes the top ``n`` distinct candidates, with the GP conditioned on each pick at its posterior
   mean ("kriging believer") between picks, and on the trials still in flight from earlier asks the same way:
@@ -156,6 +157,9 @@ class GPBayesOpt(Strategy):
         self._hyper: list[float] | None = None
         self.X: list[list[int]] = []
         self.y: list[float] = []
+        #: decision vectors of results with no fitness (failed, or outside a constraint): the GP does not model
+        #: them, but they are never proposed again (nor anything computing the same function)
+        self.unfit: list[list[int]] = []
         self.n_random = 0
         self._zero_cost: ZeroCost | None = None
         #: seconds spent in the zero-cost scorer by this instance
@@ -315,7 +319,7 @@ class GPBayesOpt(Strategy):
         if len(picks) == n:
             return [self.space.decode(p) for p in picks]
         in_flight = [self.space.encode(t.arch) for t in self.pending]
-        exclude = {self._key(x) for x in [*self.X, *in_flight, *picks]}
+        exclude = {self._key(x) for x in [*self.X, *self.unfit, *in_flight, *picks]}
         cands = self._candidates(exclude)
         if not cands:
             picks += [self.space.encode(self.space.sample(self.rng)) for _ in range(n - len(picks))]
@@ -379,17 +383,19 @@ class GPBayesOpt(Strategy):
     def _observe(self, trial: Trial, result: Result) -> None:
         fit = self.fitness(result)
         if fit is None:
+            self.unfit.append(self.space.encode(trial.arch))
             return
         self.X.append(self.space.encode(trial.arch))
         self.y.append(fit[0])
 
     def _state(self) -> dict[str, Any]:
-        return {"X": self.X, "y": self.y, "n_random": self.n_random, "hyper": self._hyper, "warm": self._warm,
-                "scale": None if self._scale is None else list(self._scale)}
+        return {"X": self.X, "y": self.y, "unfit": self.unfit, "n_random": self.n_random, "hyper": self._hyper,
+                "warm": self._warm, "scale": None if self._scale is None else list(self._scale)}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.X = [list(x) for x in state["X"]]
         self.y = [float(v) for v in state["y"]]
+        self.unfit = [list(x) for x in state.get("unfit", [])]  # absent in checkpoints written before it was kept
         self.n_random = int(state["n_random"])
         self._hyper = state["hyper"]
         self._warm = None if state["warm"] is None else [list(x) for x in state["warm"]]

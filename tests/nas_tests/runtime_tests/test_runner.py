@@ -272,7 +272,7 @@ def test_search_log_and_best_file(uninterrupted: Callable[[str], Path]) -> None:
 
 
 # -- SIGKILL -------------------------------------------------------------------------------------------------
-KILL_TRIALS = 30
+KILL_TRIALS = 12
 
 
 def _finished_rows(db: Path) -> int:
