@@ -159,6 +159,23 @@ def test_an_inheriting_child_trains_at_the_scaled_rate_and_schedule() -> None:
     assert settings is not None and type(settings).from_dict(settings.to_dict()) == settings
 
 
+def _edge_swap(space: Any, old: str, new: str = "nor_conv_3x3") -> tuple[Trial, Trial]:
+    """A parent (trial 0) with ``old`` on the first edge of a sampled cell, and its child (trial 1) with ``new``."""
+    arch = space.sample(np.random.default_rng(0))
+    edges = list(arch.cell("cell").edges)
+    src, dst, _ = edges[0]
+    edges[0] = (src, dst, old)
+    parent = Trial(0, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 5)
+    edges[0] = (src, dst, new)
+    return parent, Trial(1, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 6, parent=0)
+
+
+def _inheriting(child: Trial, parent_result: Any) -> Trial:
+    """``child`` carrying the weights of its parent's result (as the runtime hands them over)."""
+    digest = hashlib.sha256(parent_result.weights).hexdigest()
+    return dataclasses.replace(child, inherit=ParentWeights(0, digest, InlineWeights(parent_result.weights)))
+
+
 def test_zero_new_ops_reaches_the_child_through_the_evaluator() -> None:
     """``evaluator.inherit.zero_new_ops``: the convolution a mutation added to a child starts at zero output (once per
     cell: 3 in nb201 with N=1), and the child's note says so."""
@@ -166,18 +183,10 @@ def test_zero_new_ops_reaches_the_child_through_the_evaluator() -> None:
     evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
                                train={"epochs": 1, "threads": 1}, latency_runs=0,
                                inherit={"epochs": 1, "zero_new_ops": True, "morph": False})
-    arch = space.sample(np.random.default_rng(0))
-    edges = list(arch.cell("cell").edges)
-    src, dst, _ = edges[0]
-    edges[0] = (src, dst, "none")
-    parent = Trial(0, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 5)
-    edges[0] = (src, dst, "nor_conv_3x3")
-    child = Trial(1, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 6, parent=0)
+    parent, child = _edge_swap(space, "none")
     first = evaluator.evaluate(parent)
     assert first.ok and first.weights is not None
-    digest = hashlib.sha256(first.weights).hexdigest()
-    result = evaluator.evaluate(dataclasses.replace(child, inherit=ParentWeights(0, digest,
-                                                                                 InlineWeights(first.weights))))
+    result = evaluator.evaluate(_inheriting(child, first))
     assert result.ok and result.metrics["tensors_copied"] > 0
     assert "(3 new ops start at zero output)" in result.info["inheritance"]
 
@@ -192,18 +201,10 @@ def test_a_morphed_child_starts_at_its_parents_validation_accuracy(old: str, mor
     evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 600},
                                train={"epochs": 2, "threads": 1}, latency_runs=0,
                                inherit={"epochs": 1, "morph": morph, "measure_start": True})
-    arch = space.sample(np.random.default_rng(0))
-    edges = list(arch.cell("cell").edges)
-    src, dst, _ = edges[0]
-    edges[0] = (src, dst, old)
-    parent = Trial(0, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 5)
-    edges[0] = (src, dst, "nor_conv_3x3")
-    child = Trial(1, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 6, parent=0)
+    parent, child = _edge_swap(space, old)
     first = evaluator.evaluate(parent)
     assert first.ok and first.weights is not None
-    digest = hashlib.sha256(first.weights).hexdigest()
-    result = evaluator.evaluate(dataclasses.replace(child, inherit=ParentWeights(0, digest,
-                                                                                 InlineWeights(first.weights))))
+    result = evaluator.evaluate(_inheriting(child, first))
     assert result.ok and "start_val_acc" in result.metrics and "start_score" in result.metrics
     assert (result.metrics["start_val_acc"] == first.metrics["val_acc"]) is exact
     assert ("3 new ops start from the op they replaced exactly" in result.info["inheritance"]) is exact
@@ -222,13 +223,7 @@ def test_the_start_is_measured_only_when_asked(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(evaluators, "score_split", counted)
     space = get_space("nb201", C=4, N=1)
-    arch = space.sample(np.random.default_rng(0))
-    edges = list(arch.cell("cell").edges)
-    src, dst, _ = edges[0]
-    edges[0] = (src, dst, "none")
-    parent = Trial(0, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 5)
-    edges[0] = (src, dst, "nor_conv_3x3")
-    child = Trial(1, arch.replace(cells={"cell": arch.cell("cell").with_edges(edges)}), 6, parent=0)
+    parent, child = _edge_swap(space, "none")
     results, names = [], []
     for measure in (False, True):
         evaluator = TrainEvaluator(compiler=space.compiler(), task="digits", task_options={"limit": 300},
@@ -236,10 +231,8 @@ def test_the_start_is_measured_only_when_asked(monkeypatch: pytest.MonkeyPatch) 
                                    inherit={"epochs": 1, **({"measure_start": True} if measure else {})})
         first = evaluator.evaluate(parent)
         assert first.ok and first.weights is not None
-        digest = hashlib.sha256(first.weights).hexdigest()
         calls.clear()
-        results.append(evaluator.evaluate(dataclasses.replace(
-            child, inherit=ParentWeights(0, digest, InlineWeights(first.weights)))))
+        results.append(evaluator.evaluate(_inheriting(child, first)))
         names.append(evaluator.metric_names())
         validation, test = len(evaluator.task.x_val), len(evaluator.task.x_test)
         assert calls == ([validation, test] if measure else [test])  # the start's pass on validation, then test
