@@ -137,7 +137,7 @@ class GPBayesOpt(Strategy):
     def __init__(self, *, n_init: int = 10, parents: int = 10, random_candidates: int = 50, refit_every: int = 5,
                  window: int | None = None, path_weight: float = 0.0, warm_start: int = 3000,
                  proxy_weight: float = 4.0, explore: float | None = None, warp: str = "log_gap",
-                 local: bool = False, depth_weight: float = 0.6, prior_top: float = 1.0, prior_weight: float = 0.0,
+                 local: bool = False, depth_weight: float = 0.6, prior_top: float = 1.0, prior_weight: float = 1.0,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         option = f"strategy {self.name} option"
