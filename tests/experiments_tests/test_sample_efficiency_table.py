@@ -44,3 +44,12 @@ def test_chunked_300_trial_runs_fill_the_300_row_with_their_seed_count(se: Modul
     rows = {line.split(" | ")[0]: line for line in se.table(tmp_path).splitlines() if line.startswith("| 3")}
     assert "72.50 ± 0.00 [6]" in rows["| 300"]
     assert "vs GP" in rows["| 300"]  # the margin is taken over the 300-trial GPSampler column
+
+
+def test_a_column_of_one_seed_has_no_standard_error_and_sets_no_margin(se: ModuleType, tmp_path: Path) -> None:
+    write(tmp_path / "gp_bo.json", "gp_bo", 0, [[72.0 + 0.01 * s] * 300 for s in range(50)])
+    write(tmp_path / "direct_tpe.json", "Optuna TPESampler used directly", 0, [[71.0] * 300 for _ in range(50)])
+    write(tmp_path / "direct_gp300_5+1.json", GP, 5, [[73.0] * 300])
+    row = next(line for line in se.table(tmp_path).splitlines() if line.startswith("| 300 "))
+    assert "| 73.00 [1] |" in row and "nan" not in row
+    assert "vs TPE" in row  # not over the one-seed GPSampler column, which has the higher mean
