@@ -147,6 +147,8 @@ CONFIGS: list[Bad] = [
          r"sample_size 9"),
     _cfg("gp_bo depth_weight negative", {"strategy": {"name": "gp_bo", "options": {"depth_weight": -1}}},
          r"strategy.options.depth_weight = -1 \(strategy gp_bo\).*>= 0"),
+    _cfg("gp_bo prior_top above 1", {"strategy": {"name": "gp_bo", "options": {"prior_top": 2}}},
+         r"strategy.options.prior_top = 2 \(strategy gp_bo\).*fraction in \(0, 1\]"),
     _cfg("strategy options not a mapping", {"strategy.options": [4]}, r"strategy.options = \[4\]: expected a mapping"),
     _cfg("strategy dedup is text", {"strategy.dedup": "yes"}, r"strategy.dedup = 'yes': expected true or false"),
     _cfg("unknown strategy key", {"strategy.option": {}}, r"strategy.option: unknown key"),

@@ -118,7 +118,10 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
 
 def _cell(values: list[float]) -> str:
     mean, se = _mean_se(values)
-    return "—" if not values else f"{mean:.2f} ± {se:.2f}" + ("" if len(values) >= 50 else f" [{len(values)}]")
+    if not values:
+        return "—"
+    spread = "" if math.isnan(se) else f" ± {se:.2f}"  # one seed: no standard error
+    return f"{mean:.2f}{spread}" + ("" if len(values) >= 50 else f" [{len(values)}]")
 
 
 def _margin(pooled: dict[tuple[str, str], list[list[float]]], dataset: str, q: int) -> str:
@@ -128,7 +131,7 @@ def _margin(pooled: dict[tuple[str, str], list[list[float]]], dataset: str, q: i
         return "—"
     ours = _mean_se(_at(pooled[(OURS, dataset)], q))
     peers = [(name, _mean_se(_at(pooled[(name, dataset)], q))) for name in DIRECT
-             if (name, dataset) in pooled and _at(pooled[(name, dataset)], q)]
+             if (name, dataset) in pooled and len(_at(pooled[(name, dataset)], q)) >= 2]  # a margin needs an s.e.
     if not peers:
         return "—"
     name, (mean, se) = max(peers, key=lambda p: p[1][0])

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info
 
 from nas.cli import main
 from nas.core.errors import ConfigError
@@ -59,7 +60,8 @@ def test_path_depth_counts_the_most_parametric_ops_on_one_path() -> None:
 @pytest.mark.parametrize("option, value", [("warm_start", -1), ("proxy_weight", -0.5), ("path_weight", "x"),
                                            ("explore", math.inf), ("n_init", 0), ("window", 0),
                                            ("parents", 0), ("refit_every", True), ("depth_weight", -0.3),
-                                           ("depth_weight", math.nan)])
+                                           ("depth_weight", math.nan), ("prior_top", 0), ("prior_top", 1.5),
+                                           ("prior_top", "all"), ("prior_weight", -1.0)])
 def test_bad_options_are_refused_naming_the_option(option: str, value: object) -> None:
     with pytest.raises(ConfigError, match=option):
         get_strategy("gp_bo", space=NB201, **{option: value})
@@ -128,6 +130,34 @@ def test_depth_weight_adds_the_path_depth_to_the_zero_cost_score_and_is_seeded()
     a = drive(with_zero_cost(5, depth_weight=0.5), 14, nb201_result, batch=2)
     assert a == drive(with_zero_cost(5, depth_weight=0.5), 14, nb201_result, batch=2)
     assert a != drive(with_zero_cost(6, depth_weight=0.5), 14, nb201_result, batch=2)
+
+
+def test_prior_top_keeps_every_model_proposal_in_the_top_of_the_prior_and_is_seeded() -> None:
+    strategy = with_zero_cost(4, warm_start=400, n_init=4, prior_top=0.25)
+    drive(strategy, 16, nb201_result)
+    inner = unwrap(strategy)
+    assert isinstance(inner, GPBayesOpt) and inner._cut is not None
+    scored = np.asarray(list(inner._scores.values()))
+    assert 0.1 < (scored >= inner._cut).mean() < 0.5  # the cut is the warm-start pool's upper quartile
+    model_picks = inner.X[4:]
+    assert len(model_picks) == 12 and all(inner._score(x) >= inner._cut for x in model_picks)
+    a = drive(with_zero_cost(4, prior_top=0.25), 14, nb201_result, batch=2)
+    assert a == drive(with_zero_cost(4, prior_top=0.25), 14, nb201_result, batch=2)
+    assert a != drive(with_zero_cost(5, prior_top=0.25), 14, nb201_result, batch=2)
+
+
+def test_prior_weight_changes_the_model_proposals_and_is_seeded() -> None:
+    a = drive(with_zero_cost(2, prior_weight=2.0), 16, nb201_result)
+    assert a == drive(with_zero_cost(2, prior_weight=2.0), 16, nb201_result)
+    plain = drive(with_zero_cost(2, prior_weight=0.0), 16, nb201_result)
+    assert a[:10] == plain[:10]  # the same warm start
+    assert a != plain  # the prior reorders the candidates after it
+
+
+def test_proposals_leave_the_processs_blas_threads_as_they_were() -> None:
+    before = [info["num_threads"] for info in threadpool_info()]
+    drive(with_zero_cost(3), 13, nb201_result)
+    assert [info["num_threads"] for info in threadpool_info()] == before
 
 
 def test_the_warm_start_lifts_early_queries_and_its_time_is_reported() -> None:

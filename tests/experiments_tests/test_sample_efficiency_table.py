@@ -1,0 +1,55 @@
+"""``nb201_sample_efficiency.py table``: runs of one strategy over the same or disjoint seeds are pooled per seed
+(the longest curve of a seed wins), so Optuna's ``GPSampler`` run in chunks of seeds at 300 trials fills the 300
+row with its seed count while its 100-trial runs of every seed still fill the rows up to 100."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from _experiments import BENCHMARKS, load_benchmark
+
+GP = "Optuna GPSampler used directly"
+
+
+@pytest.fixture(scope="module")
+def se() -> Iterator[ModuleType]:
+    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling _results, as a script does
+    try:
+        yield load_benchmark("nb201_sample_efficiency.py")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+        sys.modules.pop("benchmark_nb201_sample_efficiency", None)
+
+
+def write(path: Path, strategy: str, first_seed: int, curves: list[list[float]]) -> None:
+    path.write_text(json.dumps({"strategy": strategy, "dataset": "cifar100", "first_seed": first_seed,
+                                "curves": curves}))
+
+
+def test_chunked_300_trial_runs_fill_the_300_row_with_their_seed_count(se: ModuleType, tmp_path: Path) -> None:
+    write(tmp_path / "gp_bo.json", "gp_bo", 0, [[72.0 + 0.01 * s] * 300 for s in range(50)])
+    write(tmp_path / "direct_gp.json", GP, 0, [[71.0 + 0.01 * s] * 100 for s in range(50)])
+    # 300-trial chunks: seeds 0-4 and seed 5; seeds 0-5 replace their 100-trial curves, the others stay
+    write(tmp_path / "direct_gp300_0.json", GP, 0, [[71.0 + 0.01 * s] * 100 + [72.5] * 200 for s in range(5)])
+    write(tmp_path / "direct_gp300_5+1.json", GP, 5, [[71.05] * 100 + [72.5] * 200])
+    pooled, _ = se._pool(tmp_path)
+    assert len(pooled[(GP, "cifar100")]) == 50
+    assert len(se._at(pooled[(GP, "cifar100")], 100)) == 50
+    assert se._at(pooled[(GP, "cifar100")], 300) == [72.5] * 6
+    rows = {line.split(" | ")[0]: line for line in se.table(tmp_path).splitlines() if line.startswith("| 3")}
+    assert "72.50 ± 0.00 [6]" in rows["| 300"]
+    assert "vs GP" in rows["| 300"]  # the margin is taken over the 300-trial GPSampler column
+
+
+def test_a_column_of_one_seed_has_no_standard_error_and_sets_no_margin(se: ModuleType, tmp_path: Path) -> None:
+    write(tmp_path / "gp_bo.json", "gp_bo", 0, [[72.0 + 0.01 * s] * 300 for s in range(50)])
+    write(tmp_path / "direct_tpe.json", "Optuna TPESampler used directly", 0, [[71.0] * 300 for _ in range(50)])
+    write(tmp_path / "direct_gp300_5+1.json", GP, 5, [[73.0] * 300])
+    row = next(line for line in se.table(tmp_path).splitlines() if line.startswith("| 300 "))
+    assert "| 73.00 [1] |" in row and "nan" not in row
+    assert "vs TPE" in row  # not over the one-seed GPSampler column, which has the higher mean
