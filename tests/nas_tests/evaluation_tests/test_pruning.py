@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _ray import quiet_ray
 
 from nas.core.errors import ConfigError
 from nas.evaluation.pruning import ASHA
@@ -80,10 +81,7 @@ def test_one_remote_pruner_serves_every_worker():
 
     for key, value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_AUTH_MODE", "disabled")):
         os.environ.setdefault(key, value)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
+    with quiet_ray(num_cpus=2):
         pruner = RemotePruner(grace_epochs=1, reduction_factor=3)
 
         @ray.remote(num_cpus=0)
@@ -94,9 +92,6 @@ def test_one_remote_pruner_serves_every_worker():
         assert ray.get(report.remote(pruner, 0, 90.0))
         assert ray.get(report.remote(pruner, 1, 95.0))
         assert not ray.get(report.remote(pruner, 2, 70.0))
-    finally:
-        if started:
-            ray.shutdown()
 
 
 # -- Hyperband ----------------------------------------------------------------------------------------------

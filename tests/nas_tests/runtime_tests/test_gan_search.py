@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from _experiments import stored
+from _ray import quiet_ray
 
 from nas.cli import main
 from nas.runtime.config import load_config, parse_config, read_config
@@ -103,20 +104,13 @@ def test_killed_gan_search_resumes_to_the_uninterrupted_trials(tmp_path: Path) -
 
 
 def test_gan_search_on_ray(tmp_path: Path) -> None:
-    ray = pytest.importorskip("ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
+    with quiet_ray(num_cpus=1):
         exp = Experiment.create(parse_config(gan_config(trials=2, executor="ray")), tmp_path / "exp")
         try:
             exp.run()
             trials = exp.store.trials()
         finally:
             exp.close()
-    finally:
-        if started:
-            ray.shutdown()
     assert len(trials) == 2 and all(t.status == "COMPLETE" and t.metrics["fid"] > 0 for t in trials)
     assert all(t.worker for t in trials)
 

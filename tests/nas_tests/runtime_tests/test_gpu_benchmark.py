@@ -14,6 +14,7 @@ from types import ModuleType
 
 import pytest
 import torch
+from _ray import quiet_ray
 
 from nas.evaluation.tasks import load_task
 
@@ -60,21 +61,14 @@ def test_the_results_section_says_it_is_not_yet_measured_here() -> None:
 
 
 def test_the_measuring_functions_run_at_a_tiny_size_on_the_cpu(gpu_benchmark: ModuleType) -> None:
-    ray = pytest.importorskip("ray")
     args = gpu_benchmark.parse_args(TINY)
     args.device = "cpu"
     task = load_task("digits", seed=0)
     runs = [gpu_benchmark.run_precision(args, task, p, "channels_last" if p == "bf16" else "contiguous")
             for p in ("fp32", "bf16")]
     assert all(r.epoch_seconds > 0 and 0 <= r.val_acc <= 100 for r in runs)
-    started = not ray.is_initialized()
-    if started:  # one logical GPU: Ray schedules the fractions, the trials fall back to the CPU
-        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
+    with quiet_ray(num_cpus=2, num_gpus=1):  # one logical GPU: Ray schedules the fractions, trials use the CPU
         packings = [gpu_benchmark.run_packing(args, k, 1) for k in args.per_gpu]
-    finally:
-        if started:
-            ray.shutdown()
     assert [(p.per_gpu, p.workers, p.trials, p.failed) for p in packings] == [(2, 2, 3, 0)]  # two workers a GPU
     assert all(p.per_gpu_hour(1) > 0 for p in packings)
     text = gpu_benchmark.report(args, 1, "a test GPU", packings, runs, "0.00, 0.00, 0.00")

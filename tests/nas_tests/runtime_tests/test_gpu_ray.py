@@ -23,6 +23,8 @@ for _key, _value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_AUTH_MODE", "disabled"),
     os.environ.setdefault(_key, _value)
 
 ray = pytest.importorskip("ray")
+from _ray import quiet_ray  # noqa: E402  (after the skip: it imports ray)
+
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
 
 pytestmark = pytest.mark.gpu
@@ -30,12 +32,8 @@ pytestmark = pytest.mark.gpu
 
 @pytest.fixture(scope="module", autouse=True)
 def one_gpu_cluster():
-    started = not ray.is_initialized()
-    if started:  # one GPU, so the two half-GPU workers must share it
-        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    if started:
-        ray.shutdown()
+    with quiet_ray(num_cpus=2, num_gpus=1):  # one GPU, so the two half-GPU workers must share it
+        yield
 
 
 class MemoryReportingEvaluator(TrainEvaluator):

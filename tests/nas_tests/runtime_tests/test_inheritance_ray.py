@@ -16,6 +16,7 @@ for _key, _value in (("RAY_AUTH_MODE", "disabled"), ("RAY_USAGE_STATS_ENABLED", 
     os.environ.setdefault(_key, _value)  # before Ray is imported and started
 
 ray = pytest.importorskip("ray")
+from _ray import quiet_ray  # noqa: E402  (after the skip: it imports ray)
 
 from nas.evaluation.tasks import load_task  # noqa: E402
 from nas.evaluation.training import TrainConfig, seeded, train  # noqa: E402
@@ -27,12 +28,8 @@ from search_spaces import get_space  # noqa: E402
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_cluster():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    if started:
-        ray.shutdown()
+    with quiet_ray(num_cpus=2):
+        yield
 
 
 def test_children_inherit_through_the_object_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

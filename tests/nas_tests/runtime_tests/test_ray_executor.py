@@ -30,6 +30,7 @@ for _key, _value in (("RAY_AIR_NEW_OUTPUT", "0"), ("RAY_AUTH_MODE", "disabled"),
     os.environ.setdefault(_key, _value)  # before Ray is imported and started
 
 ray = pytest.importorskip("ray")
+from _ray import quiet_ray  # noqa: E402  (after the skip: it imports ray)
 
 # Ray workers cannot import this test module (pytest put its directory on the driver's sys.path only), so the
 # evaluators below travel by value inside the pickled evaluator.
@@ -41,12 +42,8 @@ DIGITS = {"name": "train", "task": "digits", "task_options": {"limit": 300}, "tr
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_cluster():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    if started:
-        ray.shutdown()
+    with quiet_ray(num_cpus=2, num_gpus=2):
+        yield
 
 
 class SleepEvaluator(Evaluator):

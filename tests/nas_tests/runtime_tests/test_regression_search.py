@@ -28,6 +28,7 @@ for _key, _value in (("RAY_AUTH_MODE", "disabled"), ("RAY_USAGE_STATS_ENABLED", 
     os.environ.setdefault(_key, _value)  # before Ray is imported and started
 
 ray = pytest.importorskip("ray")
+from _ray import quiet_ray  # noqa: E402  (after the skip: it imports ray)
 
 MODULE = textwrap.dedent('''
     import numpy as np
@@ -62,12 +63,8 @@ def _config(tmp_path: Path, **evaluator: Any) -> Path:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    if started:
-        ray.shutdown()
+    with quiet_ray(num_cpus=2):
+        yield
 
 
 def test_regression_search_ranked_by_rmse_everywhere(tmp_path: Path, ray_cluster: None,

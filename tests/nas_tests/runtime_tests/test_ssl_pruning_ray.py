@@ -15,8 +15,8 @@ for _key, _value in (("RAY_AUTH_MODE", "disabled"), ("RAY_USAGE_STATS_ENABLED", 
     os.environ.setdefault(_key, _value)  # before Ray is imported and started
 
 ray = pytest.importorskip("ray")
-
 from _experiments import run_ranked, stored  # noqa: E402
+from _ray import quiet_ray  # noqa: E402  (after the skip: it imports ray)
 from test_ssl_search import ASHA_OPTIONS, _pruned_config  # noqa: E402
 
 from nas.runtime.config import parse_config  # noqa: E402
@@ -26,12 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_cluster():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    if started:
-        ray.shutdown()
+    with quiet_ray(num_cpus=1):
+        yield
 
 
 def test_an_asha_ssl_search_on_ray_prunes_as_on_the_local_executor(tmp_path: Path) -> None:
