@@ -7,7 +7,9 @@ A discrete-event simulation of asynchronous parallel search: :class:`SimulatedEx
 So the ask/tell order is the one completion times give, each ask sees the trials in flight as a real search
 with that many workers would, and the driver's own time is taken as zero. Every strategy is de-duplicated (the
 default of a search). The figure at a time is the 200-epoch test accuracy of the best architecture by
-validation accuracy among the trials finished by then, mean over seeds.
+validation accuracy among the trials finished by then, mean over seeds. As in a search (and in
+``nas benchmark nb201``), the evaluator's zero-cost score is handed to strategies that use one (``gp_bo``'s warm
+start and prior); scoring is not a query and takes no simulated time.
 
     .venv/bin/python experiments/benchmarks/many_workers.py                  # a few minutes
     .venv/bin/python experiments/benchmarks/many_workers.py --trials 64 --seeds 1 --no-write
@@ -33,6 +35,7 @@ from _code_version import code_version
 from _results import load_average, provenance, publish, utc_date
 
 from nas.evaluation.evaluators import NB201Evaluator
+from nas.runtime.config import attach_zero_cost
 from nas.runtime.loop import TrialRecord, run_loop
 from nas.trials.protocols import Completion, Evaluator
 from nas.trials.trial import Result, Trial
@@ -81,6 +84,7 @@ class Curve:
 def search(name: str, workers: int, trials: int, seed: int, sigma: float) -> Curve:
     space, evaluator = get_space("nb201"), NB201Evaluator()
     strategy = get_strategy(name, space=space, seed=seed)  # de-duplicated, as in a search
+    attach_zero_cost(strategy, evaluator)  # as a search does: gp_bo's warm start and prior (not queries)
     executor = SimulatedExecutor(workers, seed=seed, sigma=sigma)
     curve, best = Curve(), [-math.inf, math.nan]
 

@@ -42,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from _results import provenance, publish
+from optuna_direct_nb201 import SIGNALS
 
 from nas.core.io import atomic_write_text
+from nas.evaluation.benchmarks import load_nb201
 from nas.runtime.benchmark import run_benchmark
 
 SECTION = "nb201_sample_efficiency"
@@ -69,7 +71,7 @@ def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries:
             calls, seconds = report.zero_cost_per_run()
             summary.update(seconds=time.perf_counter() - start, overhead_ms=report.overhead_ms(),
                            first_seed=first_seed, zero_cost_calls=calls, zero_cost_seconds=seconds,
-                           curves=report.curves, options=options or {})
+                           curves=report.curves, guide_curves=report.guide_curves, options=options or {})
             if tag:
                 summary["strategy"] = f"{name} {tag}"
             path = out / f"{name}{tag and '_' + tag}_{dataset}_{first_seed}+{seeds}x{queries}.json"
@@ -106,6 +108,59 @@ def _pool(runs: Path) -> tuple[dict[tuple[str, str], list[list[float]]],
     return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}, per_search
 
 
+def _pool_guides(runs: Path) -> dict[tuple[str, str], list[list[float]]]:
+    """(strategy, dataset) -> guide curves (the validation accuracy of the best-by-validation cell so far), one per
+    seed, from the runs that record them (the longest per seed)."""
+    pooled: dict[tuple[str, str], dict[int, list[float]]] = {}
+    for path in sorted(runs.glob("*.json")):
+        data = json.loads(path.read_text())
+        if "guide_curves" not in data:
+            continue
+        seeds = pooled.setdefault((data["strategy"], data["dataset"]), {})
+        for i, curve in enumerate(data["guide_curves"]):
+            seed = data.get("first_seed", 0) + i
+            if len(curve) > len(seeds.get(seed, [])):
+                seeds[seed] = curve
+    return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}
+
+
+def guide_ceiling(dataset: str) -> tuple[float, list[float]]:
+    """The guide's maximum over the 15,625 cells and the 200-epoch test accuracies of the cells that reach it (what
+    a search holding the guide's best cell reports; several when cells tie), distinct functions once each."""
+    val_field, test_field = SIGNALS[dataset]
+    records = load_nb201()
+    top = max(getattr(r, val_field) for r in records)
+    tests = {r.unique_str: getattr(r, test_field) for r in records if getattr(r, val_field) == top}
+    return top, sorted(tests.values())
+
+
+def guide_table(runs: Path) -> str:
+    """Per dataset: how many searches hold a cell at the guide's maximum after 25 / 50 / 100 / 300 queries, per
+    strategy (of the seeds whose runs record guide curves), and what such a search reports."""
+    guides = _pool_guides(runs)
+    lines: list[str] = []
+    for dataset in DATASETS:
+        names = [n for n in ORDER if (n, dataset) in guides] + sorted(
+            n for n, d in guides if d == dataset and n not in ORDER)
+        if not names:
+            continue
+        top, tests = guide_ceiling(dataset)
+        reports = " or ".join(f"{t:.2f}" for t in tests)
+        tied = f" ({len(tests)} cells tied, mean {statistics.fmean(tests):.2f})" if len(tests) > 1 else ""
+        lines += [f"**{dataset}**: searches holding a cell at the guide's maximum ({top:g}; such a search reports "
+                  f"{reports}{tied}), of the seeds whose runs record the guide", "",
+                  "| queries | " + " | ".join(LABELS.get(n, n) for n in names) + " |",
+                  "|---:|" + "---:|" * len(names)]
+        for q in MARKS:
+            cells = []
+            for name in names:
+                held = [c[q - 1] >= top for c in guides[(name, dataset)] if len(c) >= q]
+                cells.append(f"{sum(held)} / {len(held)}" if held else "—")
+            lines.append(f"| {q} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _at(curves: list[list[float]], q: int) -> list[float]:
     return [c[q - 1] for c in curves if len(c) >= q]
 
@@ -137,7 +192,10 @@ def _margin(pooled: dict[tuple[str, str], list[list[float]]], dataset: str, q: i
     name, (mean, se) = max(peers, key=lambda p: p[1][0])
     diff = ours[0] - mean
     short = "TPE" if "TPE" in name else "GP"
-    return f"{diff:+.2f} ({diff / math.hypot(ours[1], se):+.1f} s.e., vs {short})"
+    spread = math.hypot(ours[1], se)
+    if spread == 0:  # every search of both at one value (at a ceiling)
+        return f"{diff:+.2f} (every search of both at one value, vs {short})"
+    return f"{diff:+.2f} ({diff / spread:+.1f} s.e., vs {short})"
 
 
 def table(runs: Path) -> str:
@@ -189,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.options, args.tag)
         return 0
     body = table(args.runs)
+    guides = guide_table(args.runs)
+    if guides:
+        body += "\n" + guides
     if args.notes:
         body += "\n" + args.notes.read_text()
     if not args.write:

@@ -92,12 +92,14 @@ def run_optuna_direct(seeds: int = 50, trials: int = 300, *, sampler: str = "tpe
         study.optimize(objective, n_trials=trials)
         report.strategy_seconds += time.perf_counter() - seed_start - objective_seconds
 
-        curve, best_val, best_test = [], float("-inf"), float("nan")
+        curve, guide, best_val, best_test = [], [], float("-inf"), float("nan")
         for trial in study.trials:  # in trial-number order, which is the order they were evaluated in
             if trial.state is optuna.trial.TrialState.COMPLETE and trial.value > best_val:
                 best_val, best_test = trial.value, tests[trial.number]
             curve.append(best_test)
+            guide.append(best_val)
         report.curves.append(curve)
+        report.guide_curves.append(guide)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -117,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary["seconds"] = report.seconds
     summary["overhead_ms"] = report.overhead_ms()
     if args.json:
-        summary.update(first_seed=args.first_seed, curves=report.curves)
+        summary.update(first_seed=args.first_seed, curves=report.curves, guide_curves=report.guide_curves)
         print(json.dumps(summary))
         return 0
     print(f"NAS-Bench-201 {args.dataset}: {LABELS[args.sampler]} (optuna {optuna.__version__}), {args.seeds} seeds, "

@@ -77,6 +77,8 @@ class BenchmarkReport:
     seeds: int
     queries: int
     curves: list[list[float]] = field(default_factory=list)  # per seed: test acc of the best-by-val so far
+    #: per seed: the validation accuracy (the search's guide) of that best-by-val so far
+    guide_curves: list[list[float]] = field(default_factory=list)
     seconds: float = 0.0
     strategy_seconds: float = 0.0
     #: work of the strategies' zero-cost scorers over all seeds (not queries: the cells scored, and the seconds)
@@ -115,13 +117,15 @@ def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "ci
         attach_zero_cost(built, evaluator)
         timed = _Timed(built)
         records = run_loop(timed, evaluator, LocalExecutor(), max_trials=queries)
-        curve, best_val, best_test = [], float("-inf"), float("nan")
+        curve, guide, best_val, best_test = [], [], float("-inf"), float("nan")
         for record in records:
             score = record.result.score
             if record.result.ok and score is not None and score > best_val:
                 best_val, best_test = score, record.result.metrics["test_acc"]
             curve.append(best_test)
+            guide.append(best_val)
         report.curves.append(curve)
+        report.guide_curves.append(guide)
         report.strategy_seconds += timed.seconds
         inner = getattr(built, "inner", built)
         report.zero_cost_calls += int(getattr(inner, "zero_cost_calls", 0))

@@ -53,3 +53,31 @@ def test_a_column_of_one_seed_has_no_standard_error_and_sets_no_margin(se: Modul
     row = next(line for line in se.table(tmp_path).splitlines() if line.startswith("| 300 "))
     assert "| 73.00 [1] |" in row and "nan" not in row
     assert "vs TPE" in row  # not over the one-seed GPSampler column, which has the higher mean
+
+
+def test_margin_over_a_column_without_spread_says_so(se: ModuleType, tmp_path: Path) -> None:
+    write(tmp_path / "gp_bo.json", "gp_bo", 0, [[72.0] * 300 for _ in range(50)])
+    write(tmp_path / "direct_gp300.json", GP, 0, [[72.0] * 300 for _ in range(3)])
+    row = next(line for line in se.table(tmp_path).splitlines() if line.startswith("| 300 "))
+    assert "+0.00 (every search of both at one value, vs GP)" in row  # not a division by a zero s.e.
+
+
+def test_guide_ceiling_is_the_validation_maximum_and_what_its_cells_test_at(se: ModuleType) -> None:
+    top, tests = se.guide_ceiling("cifar100")
+    assert top == 61.32 and tests == [72.28, 73.0933]  # NAS-Bench-201: two cells tie at the 12-epoch maximum
+    top, tests = se.guide_ceiling("cifar10")
+    assert top == 91.57 and tests == [94.2967]
+
+
+def test_guide_table_counts_searches_at_the_guides_maximum(se: ModuleType, tmp_path: Path) -> None:
+    at_top = [59.0] * 40 + [61.32] * 260  # reaches the maximum at query 41
+    never = [60.0] * 300
+    (tmp_path / "gp_bo.json").write_text(json.dumps({
+        "strategy": "gp_bo", "dataset": "cifar100", "first_seed": 0, "curves": [[72.0] * 300] * 3,
+        "guide_curves": [at_top, at_top, never]}))
+    write(tmp_path / "old.json", GP, 0, [[71.0] * 100] * 3)  # no guide curves: left out of the guide table
+    text = se.guide_table(tmp_path)
+    assert "61.32; such a search reports 72.28 or 73.09 (2 cells tied, mean 72.69)" in text
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["| 25"] == "| 25 | 0 / 3 |" and rows["| 50"] == "| 50 | 2 / 3 |"
+    assert GP not in text

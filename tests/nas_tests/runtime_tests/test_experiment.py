@@ -159,12 +159,15 @@ def test_run_benchmark_best_so_far_follows_validation_not_test():
     report = run_benchmark("evolution", queries=30, seeds=1, dedup=False)
     strategy = get_strategy("evolution", space=NB201, seed=0, dedup=False)
     records = run_loop(strategy, EVALUATOR, LocalExecutor(), max_trials=30)
-    expected, best_val, best_test = [], -np.inf, np.nan
+    expected, guide, best_val, best_test = [], [], -np.inf, np.nan
     for r in records:
         if r.result.score > best_val:
             best_val, best_test = r.result.score, r.result.metrics["test_acc"]
         expected.append(best_test)
+        guide.append(best_val)
     assert report.curves[0] == expected
+    assert report.guide_curves[0] == guide  # the validation accuracy of that same best cell
+    assert guide == sorted(guide)
     assert report.curves[0][-1] == rank(records)[0].result.metrics["test_acc"]
 
 
