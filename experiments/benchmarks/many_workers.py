@@ -148,7 +148,8 @@ What each strategy does with trials in flight: evolution mutates tournament winn
 (the results in, whatever runs); rl samples from its policy and updates it every `batch_size` results; optuna
 (TPE) treats the running trials as bad results (`constant_liar=True`); gp_bo conditions its GP on the running
 trials at their posterior mean (kriging believer) and excludes them from the candidates; de-duplication makes a
-duplicate of a running trial wait for its result instead of running it again.
+duplicate of a running trial wait for its result instead of running it again. As in a search, gp_bo is handed
+the evaluator's zero-cost score (its warm start and prior; scoring takes no simulated time and is not a trial).
 
 {provenance(load, date=date, version=version)}
 

@@ -154,6 +154,15 @@ def test_prior_weight_changes_the_model_proposals_and_is_seeded() -> None:
     assert a != plain  # the prior reorders the candidates after it
 
 
+def test_the_default_acquisition_is_ucb_and_explore_null_restores_expected_improvement() -> None:
+    assert unwrap(get_strategy("gp_bo", space=NB201)).explore == 0.5  # type: ignore[attr-defined]
+    ucb = drive(with_zero_cost(2), 16, nb201_result)
+    ei = drive(with_zero_cost(2, explore=None), 16, nb201_result)
+    assert ei == drive(with_zero_cost(2, explore=None), 16, nb201_result)
+    assert ucb[:10] == ei[:10]  # the same warm start
+    assert ucb != ei  # the acquisition orders the model's candidates differently
+
+
 def test_proposals_leave_the_processs_blas_threads_as_they_were() -> None:
     before = [info["num_threads"] for info in threadpool_info()]
     drive(with_zero_cost(3), 13, nb201_result)
