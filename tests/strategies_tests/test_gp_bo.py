@@ -155,7 +155,8 @@ def test_prior_weight_changes_the_model_proposals_and_is_seeded() -> None:
 
 
 def test_the_default_acquisition_is_ucb_and_explore_null_restores_expected_improvement() -> None:
-    assert unwrap(get_strategy("gp_bo", space=NB201)).explore == 0.5  # type: ignore[attr-defined]
+    inner = unwrap(get_strategy("gp_bo", space=NB201))
+    assert isinstance(inner, GPBayesOpt) and inner.explore == 0.5
     ucb = drive(with_zero_cost(2), 16, nb201_result)
     ei = drive(with_zero_cost(2, explore=None), 16, nb201_result)
     assert ei == drive(with_zero_cost(2, explore=None), 16, nb201_result)
