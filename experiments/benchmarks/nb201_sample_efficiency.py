@@ -38,6 +38,7 @@ import math
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,48 +81,59 @@ def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries:
                   f"zero-cost {calls:.0f} cells / {seconds:.2f} s per search", flush=True)
 
 
-def _pool(runs: Path) -> tuple[dict[tuple[str, str], list[list[float]]],
-                              dict[tuple[str, str], dict[int, tuple[float, float]]]]:
-    """(strategy, dataset) -> curves, one per seed (runs over the same seeds are not pooled twice); and
-    (strategy, dataset) -> {queries per search: mean zero-cost (cells, seconds) per search} over the runs that
-    report it."""
-    pooled: dict[tuple[str, str], dict[int, list[float]]] = {}
+Key = tuple[str, str]  # (strategy, dataset)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """What the JSON files of a runs directory hold, pooled per (strategy, dataset): ``curves`` and ``guides`` (test
+    accuracy, and validation accuracy, of the best-by-validation cell so far) one per seed, the longest of a seed
+    where runs overlap, ``guides`` only from the runs that record them; ``zero`` maps queries per search to the mean
+    zero-cost (cells, seconds) per search over the runs that report it."""
+
+    curves: dict[Key, list[list[float]]]
+    guides: dict[Key, list[list[float]]]
+    zero: dict[Key, dict[int, tuple[float, float]]]
+
+    def names(self, dataset: str, guides: bool = False) -> list[str]:
+        """The strategies run on ``dataset`` (of those with guide curves when ``guides``): ``ORDER`` first."""
+        keys = self.guides if guides else self.curves
+        return [n for n in ORDER if (n, dataset) in keys] + sorted(
+            n for n, d in keys if d == dataset and n not in ORDER)
+
+
+def _longest_per_seed(into: dict[int, list[float]], first_seed: int, curves: list[list[float]]) -> None:
+    for i, curve in enumerate(curves):
+        if len(curve) > len(into.get(first_seed + i, [])):
+            into[first_seed + i] = curve
+
+
+def load_runs(runs: Path) -> Runs:
+    """Read every JSON file in ``runs`` once (files without ``curves`` are skipped) and pool them (:class:`Runs`)."""
+    curves: dict[Key, dict[int, list[float]]] = {}
+    guides: dict[Key, dict[int, list[float]]] = {}
     zero: dict[tuple[str, str, int], list[tuple[float, float, int]]] = {}
     for path in sorted(runs.glob("*.json")):
         data = json.loads(path.read_text())
         if "curves" not in data:
             continue
-        key = (data["strategy"], data["dataset"])
+        key, first = (data["strategy"], data["dataset"]), data.get("first_seed", 0)
         if "zero_cost_calls" in data:
             n, budget = len(data["curves"]), len(data["curves"][0])
             zero.setdefault((*key, budget), []).append((data["zero_cost_calls"], data["zero_cost_seconds"], n))
-        seeds = pooled.setdefault(key, {})
-        for i, curve in enumerate(data["curves"]):
-            seed = data.get("first_seed", 0) + i
-            if len(curve) > len(seeds.get(seed, [])):
-                seeds[seed] = curve
-    per_search: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+        _longest_per_seed(curves.setdefault(key, {}), first, data["curves"])
+        if "guide_curves" in data:
+            _longest_per_seed(guides.setdefault(key, {}), first, data["guide_curves"])
+    per_search: dict[Key, dict[int, tuple[float, float]]] = {}
     for (name, dataset, budget), v in sorted(zero.items()):
         total = sum(n for *_, n in v)
         per_search.setdefault((name, dataset), {})[budget] = (sum(c * n for c, _, n in v) / total,
                                                              sum(s * n for _, s, n in v) / total)
-    return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}, per_search
 
+    def by_seed(pooled: dict[Key, dict[int, list[float]]]) -> dict[Key, list[list[float]]]:
+        return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}
 
-def _pool_guides(runs: Path) -> dict[tuple[str, str], list[list[float]]]:
-    """(strategy, dataset) -> guide curves (the validation accuracy of the best-by-validation cell so far), one per
-    seed, from the runs that record them (the longest per seed)."""
-    pooled: dict[tuple[str, str], dict[int, list[float]]] = {}
-    for path in sorted(runs.glob("*.json")):
-        data = json.loads(path.read_text())
-        if "guide_curves" not in data:
-            continue
-        seeds = pooled.setdefault((data["strategy"], data["dataset"]), {})
-        for i, curve in enumerate(data["guide_curves"]):
-            seed = data.get("first_seed", 0) + i
-            if len(curve) > len(seeds.get(seed, [])):
-                seeds[seed] = curve
-    return {key: [c for _, c in sorted(v.items())] for key, v in pooled.items()}
+    return Runs(by_seed(curves), by_seed(guides), per_search)
 
 
 def guide_ceiling(dataset: str) -> tuple[float, list[float]]:
@@ -134,14 +146,13 @@ def guide_ceiling(dataset: str) -> tuple[float, list[float]]:
     return top, sorted(tests.values())
 
 
-def guide_table(runs: Path) -> str:
+def guide_table(runs: Runs) -> str:
     """Per dataset: how many searches hold a cell at the guide's maximum after 25 / 50 / 100 / 300 queries, per
     strategy (of the seeds whose runs record guide curves), and what such a search reports."""
-    guides = _pool_guides(runs)
+    guides = runs.guides
     lines: list[str] = []
     for dataset in DATASETS:
-        names = [n for n in ORDER if (n, dataset) in guides] + sorted(
-            n for n, d in guides if d == dataset and n not in ORDER)
+        names = runs.names(dataset, guides=True)
         if not names:
             continue
         top, tests = guide_ceiling(dataset)
@@ -179,7 +190,7 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.2f}{spread}" + ("" if len(values) >= 50 else f" [{len(values)}]")
 
 
-def _margin(pooled: dict[tuple[str, str], list[list[float]]], dataset: str, q: int) -> str:
+def _margin(pooled: dict[Key, list[list[float]]], dataset: str, q: int) -> str:
     """``OURS`` minus the better Optuna sampler used directly at ``q`` queries, in points and in standard errors
     of the difference (independent seeds)."""
     if (OURS, dataset) not in pooled or not _at(pooled[(OURS, dataset)], q):
@@ -198,14 +209,13 @@ def _margin(pooled: dict[tuple[str, str], list[list[float]]], dataset: str, q: i
     return f"{diff:+.2f} ({diff / spread:+.1f} s.e., vs {short})"
 
 
-def table(runs: Path) -> str:
+def table(runs: Runs) -> str:
     """Per dataset: a row per query count, a column per strategy (mean ± s.e. over seeds), the margin of
     ``OURS`` over the better Optuna sampler used directly, and ``OURS``'s zero-cost work per search."""
-    pooled, zero = _pool(runs)
+    pooled, zero = runs.curves, runs.zero
     lines: list[str] = []
     for dataset in DATASETS:
-        names = [n for n in ORDER if (n, dataset) in pooled] + sorted(
-            n for n, d in pooled if d == dataset and n not in ORDER)
+        names = runs.names(dataset)
         if not names:
             continue
         heads = [LABELS.get(n, n) for n in names]
@@ -246,8 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out, args.first_seed,
             args.options, args.tag)
         return 0
-    body = table(args.runs)
-    guides = guide_table(args.runs)
+    runs = load_runs(args.runs)
+    body = table(runs)
+    guides = guide_table(runs)
     if guides:
         body += "\n" + guides
     if args.notes:

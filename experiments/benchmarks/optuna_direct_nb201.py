@@ -92,14 +92,8 @@ def run_optuna_direct(seeds: int = 50, trials: int = 300, *, sampler: str = "tpe
         study.optimize(objective, n_trials=trials)
         report.strategy_seconds += time.perf_counter() - seed_start - objective_seconds
 
-        curve, guide, best_val, best_test = [], [], float("-inf"), float("nan")
-        for trial in study.trials:  # in trial-number order, which is the order they were evaluated in
-            if trial.state is optuna.trial.TrialState.COMPLETE and trial.value > best_val:
-                best_val, best_test = trial.value, tests[trial.number]
-            curve.append(best_test)
-            guide.append(best_val)
-        report.curves.append(curve)
-        report.guide_curves.append(guide)
+        complete = optuna.trial.TrialState.COMPLETE  # trials are in number order, the order they were evaluated in
+        report.add_search((t.value if t.state is complete else None, tests[t.number]) for t in study.trials)
     report.seconds = time.perf_counter() - start
     return report
 

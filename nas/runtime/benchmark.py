@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,19 @@ class BenchmarkReport:
         """Mean strategy time (ask + tell) per query, in milliseconds (zero-cost scoring included)."""
         return 1e3 * self.strategy_seconds / max(1, self.seeds * self.queries)
 
+    def add_search(self, queries: Iterable[tuple[float | None, float | None]]) -> None:
+        """Append one search to ``curves`` and ``guide_curves`` from its queries in the order they were evaluated:
+        (validation score, or None for a failed query; test accuracy). The best-by-validation query so far is the
+        earliest of the highest score; before the first success the curve is NaN and the guide -inf."""
+        curve, guide, best_val, best_test = [], [], float("-inf"), float("nan")
+        for score, test in queries:
+            if score is not None and score > best_val:
+                best_val, best_test = score, float("nan") if test is None else test
+            curve.append(best_test)
+            guide.append(best_val)
+        self.curves.append(curve)
+        self.guide_curves.append(guide)
+
     def zero_cost_per_run(self) -> tuple[float, float]:
         """Mean (cells scored, seconds) of zero-cost work per search."""
         return self.zero_cost_calls / max(1, self.seeds), self.zero_cost_seconds / max(1, self.seeds)
@@ -117,15 +131,8 @@ def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "ci
         attach_zero_cost(built, evaluator)
         timed = _Timed(built)
         records = run_loop(timed, evaluator, LocalExecutor(), max_trials=queries)
-        curve, guide, best_val, best_test = [], [], float("-inf"), float("nan")
-        for record in records:
-            score = record.result.score
-            if record.result.ok and score is not None and score > best_val:
-                best_val, best_test = score, record.result.metrics["test_acc"]
-            curve.append(best_test)
-            guide.append(best_val)
-        report.curves.append(curve)
-        report.guide_curves.append(guide)
+        report.add_search((r.result.score if r.result.ok else None, r.result.metrics.get("test_acc"))
+                          for r in records)
         report.strategy_seconds += timed.seconds
         inner = getattr(built, "inner", built)
         report.zero_cost_calls += int(getattr(inner, "zero_cost_calls", 0))

@@ -37,11 +37,12 @@ def test_chunked_300_trial_runs_fill_the_300_row_with_their_seed_count(se: Modul
     # 300-trial chunks: seeds 0-4 and seed 5; seeds 0-5 replace their 100-trial curves, the others stay
     write(tmp_path / "direct_gp300_0.json", GP, 0, [[71.0 + 0.01 * s] * 100 + [72.5] * 200 for s in range(5)])
     write(tmp_path / "direct_gp300_5+1.json", GP, 5, [[71.05] * 100 + [72.5] * 200])
-    pooled, _ = se._pool(tmp_path)
+    pooled = se.load_runs(tmp_path).curves
     assert len(pooled[(GP, "cifar100")]) == 50
     assert len(se._at(pooled[(GP, "cifar100")], 100)) == 50
     assert se._at(pooled[(GP, "cifar100")], 300) == [72.5] * 6
-    rows = {line.split(" | ")[0]: line for line in se.table(tmp_path).splitlines() if line.startswith("| 3")}
+    text = se.table(se.load_runs(tmp_path))
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| 3")}
     assert "72.50 ± 0.00 [6]" in rows["| 300"]
     assert "vs GP" in rows["| 300"]  # the margin is taken over the 300-trial GPSampler column
 
@@ -50,7 +51,7 @@ def test_a_column_of_one_seed_has_no_standard_error_and_sets_no_margin(se: Modul
     write(tmp_path / "gp_bo.json", "gp_bo", 0, [[72.0 + 0.01 * s] * 300 for s in range(50)])
     write(tmp_path / "direct_tpe.json", "Optuna TPESampler used directly", 0, [[71.0] * 300 for _ in range(50)])
     write(tmp_path / "direct_gp300_5+1.json", GP, 5, [[73.0] * 300])
-    row = next(line for line in se.table(tmp_path).splitlines() if line.startswith("| 300 "))
+    row = next(line for line in se.table(se.load_runs(tmp_path)).splitlines() if line.startswith("| 300 "))
     assert "| 73.00 [1] |" in row and "nan" not in row
     assert "vs TPE" in row  # not over the one-seed GPSampler column, which has the higher mean
 
@@ -58,7 +59,7 @@ def test_a_column_of_one_seed_has_no_standard_error_and_sets_no_margin(se: Modul
 def test_margin_over_a_column_without_spread_says_so(se: ModuleType, tmp_path: Path) -> None:
     write(tmp_path / "gp_bo.json", "gp_bo", 0, [[72.0] * 300 for _ in range(50)])
     write(tmp_path / "direct_gp300.json", GP, 0, [[72.0] * 300 for _ in range(3)])
-    row = next(line for line in se.table(tmp_path).splitlines() if line.startswith("| 300 "))
+    row = next(line for line in se.table(se.load_runs(tmp_path)).splitlines() if line.startswith("| 300 "))
     assert "+0.00 (every search of both at one value, vs GP)" in row  # not a division by a zero s.e.
 
 
@@ -76,7 +77,7 @@ def test_guide_table_counts_searches_at_the_guides_maximum(se: ModuleType, tmp_p
         "strategy": "gp_bo", "dataset": "cifar100", "first_seed": 0, "curves": [[72.0] * 300] * 3,
         "guide_curves": [at_top, at_top, never]}))
     write(tmp_path / "old.json", GP, 0, [[71.0] * 100] * 3)  # no guide curves: left out of the guide table
-    text = se.guide_table(tmp_path)
+    text = se.guide_table(se.load_runs(tmp_path))
     assert "61.32; such a search reports 72.28 or 73.09 (2 cells tied, mean 72.69)" in text
     rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
     assert rows["| 25"] == "| 25 | 0 / 3 |" and rows["| 50"] == "| 50 | 2 / 3 |"
