@@ -584,7 +584,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         return _benchmark_objectives(args)
     torch_threads()
     report = run_benchmark(args.strategy, queries=args.queries, seeds=args.seeds, dataset=args.dataset,
-                           dedup=not args.no_dedup, options=_parse_options(args.option))
+                           dedup=not args.no_dedup, options=_parse_options(args.option),
+                           zero_cost=not args.no_zero_cost)
     from pathlib import Path
 
     plot = Path(args.plot or Path("runs") / "benchmarks" / f"nb201_{args.strategy}_{args.dataset}.png")
@@ -703,6 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16-120"])
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="strategy option")
     p.add_argument("--no-dedup", action="store_true", help="query isomorphic cells again")
+    p.add_argument("--no-zero-cost", action="store_true",
+                   help="withhold the table's zero-cost score from the strategy (gp_bo screens with it), as a search "
+                        "on an evaluator without one, e.g. real training, runs")
     p.add_argument("--objectives", metavar="LIST",
                    help="comma-separated DIRECTION:METRIC, the first max:score, e.g. max:score,min:pixel3_latency "
                         "(device costs: pixel3_latency, jetson_tx2_energy, raspi4_latency, edgetpu_latency, ...); "

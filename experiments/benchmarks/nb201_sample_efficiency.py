@@ -9,7 +9,8 @@ Two steps, because Optuna's ``GPSampler`` costs about half a second per trial an
          them) and writes one JSON file per run (summary, per-seed best-so-far curves, the zero-cost work: cells
          scored and seconds, which are not queries) into ``--out``. ``--options JSON`` passes strategy options
          (``--tag T`` names such runs ``<strategy> T``, a column of their own): settings are chosen this way on
-         held-out seeds (``--first-seed 100``), never on the reported ones.
+         held-out seeds (``--first-seed 100``), never on the reported ones. ``--no-zero-cost`` withholds the
+         table's zero-cost score from the strategy, as a search on an evaluator without one (real training) runs.
 ``table`` reads every JSON file in ``--runs`` (these, and ``optuna_direct_nb201.py --json`` outputs saved there as
          ``<anything>.json``; runs of one strategy and dataset over disjoint seeds are pooled) and prints, or with
          ``--write`` replaces, the ``nb201_sample_efficiency`` section of ``RESULTS.md``: per dataset, mean +-
@@ -61,18 +62,19 @@ SIGNAL = {"cifar10": "200-epoch validation", "cifar100": "12-epoch validation", 
 
 
 def run(strategies: Sequence[str], datasets: Sequence[str], seeds: int, queries: int, out: Path,
-        first_seed: int = 0, options: dict[str, Any] | None = None, tag: str = "") -> None:
+        first_seed: int = 0, options: dict[str, Any] | None = None, tag: str = "", zero_cost: bool = True) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for dataset in datasets:
         for name in strategies:
             start = time.perf_counter()
             report = run_benchmark(name, queries=queries, seeds=seeds, dataset=dataset, first_seed=first_seed,
-                                   options=options)
+                                   options=options, zero_cost=zero_cost)
             summary = report.summary()
             calls, seconds = report.zero_cost_per_run()
             summary.update(seconds=time.perf_counter() - start, overhead_ms=report.overhead_ms(),
                            first_seed=first_seed, zero_cost_calls=calls, zero_cost_seconds=seconds,
-                           curves=report.curves, guide_curves=report.guide_curves, options=options or {})
+                           curves=report.curves, guide_curves=report.guide_curves, options=options or {},
+                           zero_cost=zero_cost)
             if tag:
                 summary["strategy"] = f"{name} {tag}"
             path = out / f"{name}{tag and '_' + tag}_{dataset}_{first_seed}+{seeds}x{queries}.json"
@@ -247,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--options", type=json.loads, default=None,
                    help="strategy options as a JSON object, e.g. '{\"depth_weight\": 0.3}' (default: none)")
     p.add_argument("--tag", default="", help="a label for runs with --options: named '<strategy> <tag>' in tables")
+    p.add_argument("--no-zero-cost", action="store_true",
+                   help="withhold the table's zero-cost score, as on an evaluator without one (give a --tag)")
     t = sub.add_parser("table")
     t.add_argument("--runs", type=Path, required=True)
     t.add_argument("--write", action="store_true", help=f"replace the {SECTION} section of RESULTS.md")
@@ -254,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.step == "run":
         run(args.strategies.split(","), args.datasets.split(","), args.seeds, args.queries, args.out, args.first_seed,
-            args.options, args.tag)
+            args.options, args.tag, zero_cost=not args.no_zero_cost)
         return 0
     runs = load_runs(args.runs)
     body = table(runs)

@@ -119,16 +119,19 @@ class BenchmarkReport:
 
 
 def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "cifar10", dedup: bool = True,
-                  options: dict[str, Any] | None = None, first_seed: int = 0) -> BenchmarkReport:
+                  options: dict[str, Any] | None = None, first_seed: int = 0,
+                  zero_cost: bool = True) -> BenchmarkReport:
     """Run ``seeds`` searches of ``queries`` evaluations each, seeded ``first_seed ..`` (see the module
-    docstring)."""
+    docstring). ``zero_cost=False`` withholds the evaluator's zero-cost score from the strategy, as a search on an
+    evaluator without one (real training) runs."""
     space = get_space("nb201")
     evaluator = NB201Evaluator(dataset=dataset)
     report = BenchmarkReport(strategy, dataset, seeds, queries)
     start = time.perf_counter()
     for seed in range(first_seed, first_seed + seeds):
         built = get_strategy(strategy, space=space, seed=seed, dedup=dedup, **(options or {}))
-        attach_zero_cost(built, evaluator)
+        if zero_cost:
+            attach_zero_cost(built, evaluator)
         timed = _Timed(built)
         records = run_loop(timed, evaluator, LocalExecutor(), max_trials=queries)
         report.add_search((r.result.score if r.result.ok else None, r.result.metrics.get("test_acc"))

@@ -229,6 +229,21 @@ def test_nas_benchmark_runs_gp_bo_on_another_dataset_and_reports_the_zero_cost_w
     assert "zero-cost screening (not queries): " in capsys.readouterr().out
 
 
+def test_nas_benchmark_without_the_zero_cost_score_runs_gp_bo_as_on_real_training(tmp_path, capsys) -> None:
+    """``--no-zero-cost``: the strategy is not handed the table's score (as on an evaluator without one), so it
+    screens nothing and searches from uniform samples: a different search from the screened one."""
+    argv = ["benchmark", "nb201", "--strategy", "gp_bo", "--queries", "12", "--seeds", "1", "--json",
+            "--plot", str(tmp_path / "p.png")]
+    assert main([*argv, "--no-zero-cost"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "zero_cost_per_search" not in summary  # no cell was scored
+    plain = run_benchmark("gp_bo", queries=12, seeds=1, zero_cost=False)
+    screened = run_benchmark("gp_bo", queries=12, seeds=1)
+    assert plain.zero_cost_calls == 0 and screened.zero_cost_calls > 0
+    assert summary["queries"]["10"]["mean"] == plain.at(10)[0]
+    assert plain.curves != screened.curves
+
+
 def test_a_failed_or_infeasible_cell_is_never_proposed_again() -> None:
     # the GP models only results with a fitness; before, the cells it could not model stayed candidates, so a
     # constrained search re-proposed one infeasible cell (or its twins) until the de-duplicating wrapper gave up
