@@ -54,10 +54,12 @@ SECTION = "nb201_sample_efficiency"
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 MARKS = (25, 50, 100, 300)
 OURS = "gp_bo"
+#: ``OURS`` run with ``--no-zero-cost --tag nozc``: as on an evaluator without a zero-cost score (real training)
+BLIND = f"{OURS} nozc"
 DIRECT = ("Optuna TPESampler used directly", "Optuna GPSampler used directly")
-ORDER = (OURS, "evolution", "random", *DIRECT)
-LABELS = {OURS: f"{OURS} (ours)", "evolution": "evolution (ours)", "random": "random (ours)",
-          DIRECT[0]: "Optuna TPE direct", DIRECT[1]: "Optuna GPSampler direct"}
+ORDER = (OURS, BLIND, "evolution", "random", *DIRECT)
+LABELS = {OURS: f"{OURS} (ours)", BLIND: f"{OURS} without the zero-cost score (ours)", "evolution": "evolution (ours)",
+          "random": "random (ours)", DIRECT[0]: "Optuna TPE direct", DIRECT[1]: "Optuna GPSampler direct"}
 SIGNAL = {"cifar10": "200-epoch validation", "cifar100": "12-epoch validation", "imagenet16-120": "12-epoch validation"}
 
 
@@ -192,19 +194,19 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.2f}{spread}" + ("" if len(values) >= 50 else f" [{len(values)}]")
 
 
-def _margin(pooled: dict[Key, list[list[float]]], dataset: str, q: int) -> str:
-    """``OURS`` minus the better Optuna sampler used directly at ``q`` queries, in points and in standard errors
-    of the difference (independent seeds)."""
-    if (OURS, dataset) not in pooled or not _at(pooled[(OURS, dataset)], q):
+def _margin(pooled: dict[Key, list[list[float]]], dataset: str, q: int, name: str = OURS) -> str:
+    """``name`` (``OURS`` by default) minus the better Optuna sampler used directly at ``q`` queries, in points
+    and in standard errors of the difference (independent seeds)."""
+    if (name, dataset) not in pooled or not _at(pooled[(name, dataset)], q):
         return "—"
-    ours = _mean_se(_at(pooled[(OURS, dataset)], q))
+    ours = _mean_se(_at(pooled[(name, dataset)], q))
     peers = [(name, _mean_se(_at(pooled[(name, dataset)], q))) for name in DIRECT
              if (name, dataset) in pooled and len(_at(pooled[(name, dataset)], q)) >= 2]  # a margin needs an s.e.
     if not peers:
         return "—"
-    name, (mean, se) = max(peers, key=lambda p: p[1][0])
+    peer, (mean, se) = max(peers, key=lambda p: p[1][0])
     diff = ours[0] - mean
-    short = "TPE" if "TPE" in name else "GP"
+    short = "TPE" if "TPE" in peer else "GP"
     spread = math.hypot(ours[1], se)
     if spread == 0:  # every search of both at one value (at a ceiling)
         return f"{diff:+.2f} (every search of both at one value, vs {short})"
@@ -213,7 +215,8 @@ def _margin(pooled: dict[Key, list[list[float]]], dataset: str, q: int) -> str:
 
 def table(runs: Runs) -> str:
     """Per dataset: a row per query count, a column per strategy (mean ± s.e. over seeds), the margin of
-    ``OURS`` over the better Optuna sampler used directly, and ``OURS``'s zero-cost work per search."""
+    ``OURS`` (and of ``BLIND``, where run) over the better Optuna sampler used directly, and ``OURS``'s zero-cost
+    work per search."""
     pooled, zero = runs.curves, runs.zero
     lines: list[str] = []
     for dataset in DATASETS:
@@ -221,13 +224,16 @@ def table(runs: Runs) -> str:
         if not names:
             continue
         heads = [LABELS.get(n, n) for n in names]
+        ours = [n for n in (OURS, BLIND) if n in names]
+        margins = [f"margin of {LABELS[n].removesuffix(' (ours)')} over the better Optuna column" for n in ours]
         lines += [f"**{dataset}** (guided by the {SIGNAL[dataset]} accuracy; 200-epoch test accuracy of the "
                   "best-by-validation cell, mean ± s.e. over seeds; [n]: seeds, where fewer than 50)", "",
-                  "| queries | " + " | ".join(heads) + f" | margin of {OURS} over the better Optuna column |",
-                  "|---:|" + "---:|" * (len(names) + 1)]
+                  "| queries | " + " | ".join(heads + margins) + " |",
+                  "|---:|" + "---:|" * (len(names) + len(ours))]
         for q in MARKS:
             cells = [_cell(_at(pooled[(name, dataset)], q)) for name in names]
-            lines.append(f"| {q} | " + " | ".join(cells) + f" | {_margin(pooled, dataset, q)} |")
+            cells += [_margin(pooled, dataset, q, name) for name in ours]
+            lines.append(f"| {q} | " + " | ".join(cells) + " |")
         lines.append("")
         if (OURS, dataset) in zero:
             work = "; ".join(f"{calls:.0f} cells scored, {seconds:.2f} s in a search of {budget} queries"

@@ -5,6 +5,7 @@ row with its seed count while its 100-trial runs of every seed still fill the ro
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,3 +83,16 @@ def test_guide_table_counts_searches_at_the_guides_maximum(se: ModuleType, tmp_p
     rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
     assert rows["| 25"] == "| 25 | 0 / 3 |" and rows["| 50"] == "| 50 | 2 / 3 |"
     assert GP not in text
+
+
+def test_gp_bo_without_the_zero_cost_score_gets_its_own_column_and_margin(se: ModuleType, tmp_path: Path) -> None:
+    write(tmp_path / "gp_bo.json", "gp_bo", 0, [[73.0 + 0.01 * (s % 3)] * 300 for s in range(50)])
+    write(tmp_path / "blind.json", se.BLIND, 0, [[72.0 + 0.01 * (s % 3)] * 300 for s in range(50)])
+    write(tmp_path / "direct_gp.json", GP, 0, [[72.5 + 0.01 * (s % 3)] * 300 for s in range(50)])
+    lines = se.table(se.load_runs(tmp_path)).splitlines()
+    head = next(line for line in lines if line.startswith("| queries "))
+    assert "gp_bo without the zero-cost score (ours)" in head
+    assert head.endswith("margin of gp_bo over the better Optuna column | margin of gp_bo without the zero-cost "
+                         "score over the better Optuna column |")
+    row = next(line for line in lines if line.startswith("| 100 "))
+    assert re.search(r"\| \+0\.50 \(\+[\d.]+ s\.e\., vs GP\) \| -0\.50 \(-[\d.]+ s\.e\., vs GP\) \|$", row), row
