@@ -173,6 +173,10 @@ class EpochPruning:
         return callback
 
 
+#: the training-free scores the ``train`` evaluator's ``zero_cost`` option offers
+ZERO_COST_SCORES = ("params",)
+
+
 class TrainEvaluator(EpochPruning, Evaluator):
     """Train-and-validate on a task.
 
@@ -204,6 +208,12 @@ class TrainEvaluator(EpochPruning, Evaluator):
             inheritance, before any training, for a child that inherited, at the cost of one extra validation
             pass), with ``info["inheritance"]``
             saying what happened (a corrupt or lost parent: trained from scratch, full epochs).
+        zero_cost: a training-free score handed to strategies that screen candidates with one (``gp_bo``: warm
+            start, a feature of its GP and a prior in its acquisition; see :func:`nas.runtime.config.attach_zero_cost`),
+            or None (the default: none). ``"params"``: the log of the parameter count of the compiled network, what
+            the ``nb201`` evaluator gives (there a table look-up), here a compilation on the driver (the task is
+            loaded there for its input shape) and no query. Larger networks are better on NAS-Bench-201's long
+            training; whether they are under a short training budget depends on the task, so it is opt-in.
 
     On a worker the evaluator lives across trials: it keeps the task loaded and, for a task small enough to stay on
     the device (``train.resident_data_mb``), its tensors on the device (:class:`~nas.evaluation.device.
@@ -221,7 +231,13 @@ class TrainEvaluator(EpochPruning, Evaluator):
 
     def __init__(self, *, compiler: ModelCompiler, task: str, task_options: Mapping[str, Any] | None = None,
                  train: Any = None, data_seed: int = 0, latency_runs: int = 10, metric: str | None = None,
-                 init_from: str | None = None, init: TransferSpec | None = None, inherit: Any = None) -> None:
+                 init_from: str | None = None, init: TransferSpec | None = None, inherit: Any = None,
+                 zero_cost: str | None = None) -> None:
+        if zero_cost is not None and zero_cost not in ZERO_COST_SCORES:
+            raise ConfigError(f"evaluator.options.zero_cost = {zero_cost!r}: must be one of "
+                              f"{', '.join(ZERO_COST_SCORES)} (a training-free score for strategies that screen "
+                              "candidates, e.g. gp_bo), or null for none")
+        self.zero_cost_score = zero_cost
         self.problem = check_task_name(task, task_options)
         self.metric: Metric = check_metric(metric_for(self.problem, metric), self.problem, task)
         self.compiler = compiler
@@ -238,6 +254,19 @@ class TrainEvaluator(EpochPruning, Evaluator):
         self.init_from = init_from
         self.init = init if init is not None else TransferSpec(where="evaluator.init_")
         self._init_state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def zero_cost(self) -> Callable[[Architecture], float] | None:
+        """The training-free scorer of the ``zero_cost`` option (None without it): ``arch -> score``, deterministic,
+        for :func:`nas.runtime.config.attach_zero_cost`."""
+        return None if self.zero_cost_score is None else self._log_params
+
+    def _log_params(self, arch: Architecture) -> float:
+        task = self.task
+        # compiled on the CPU (on the meta device it took longer); the process's torch RNG is left as it was
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            model = self.compiler(arch, task.input_shape, task.num_classes)
+        return math.log(max(1, count_params(model)))
 
     def init_weights(self) -> dict[str, torch.Tensor] | None:
         """The ``init_from`` weights (None without), read once; :class:`ConfigError` when they cannot be read."""
