@@ -212,8 +212,10 @@ class TrainEvaluator(EpochPruning, Evaluator):
             start, a feature of its GP and a prior in its acquisition; see :func:`nas.runtime.config.attach_zero_cost`),
             or None (the default: none). ``"params"``: the log of the parameter count of the compiled network, what
             the ``nb201`` evaluator gives (there a table look-up), here a compilation on the driver (the task is
-            loaded there for its input shape) and no query. Larger networks are better on NAS-Bench-201's long
-            training; whether they are under a short training budget depends on the task, so it is opt-in.
+            loaded there for its input shape) and no query. Larger networks are better after NAS-Bench-201's 200
+            epochs; under a short budget they can be worse (``mnist``, one epoch per trial: the score cost ``gp_bo``
+            20 points of best validation accuracy after 16 trials, RESULTS.md section ``train_zero_cost``), so it
+            is opt-in.
 
     On a worker the evaluator lives across trials: it keeps the task loaded and, for a task small enough to stay on
     the device (``train.resident_data_mb``), its tensors on the device (:class:`~nas.evaluation.device.
