@@ -6,6 +6,7 @@ through a job's epochs), and load a script of ``experiments/benchmarks`` as a mo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -123,3 +125,15 @@ def load_benchmark(filename: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def benchmark_script(filename: str) -> Iterator[ModuleType]:
+    """:func:`load_benchmark` with ``experiments/benchmarks`` on ``sys.path`` while in use, as when the script runs
+    (it imports its siblings, e.g. ``_results``); both undone on exit."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield load_benchmark(filename)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+        sys.modules.pop(f"benchmark_{Path(filename).stem.lstrip('_')}", None)

@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from _experiments import BENCHMARKS, load_benchmark
+from _experiments import benchmark_script
 
 GP = "Optuna GPSampler used directly"
 
 
 @pytest.fixture(scope="module")
 def se() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling _results, as a script does
-    try:
-        yield load_benchmark("nb201_sample_efficiency.py")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-        sys.modules.pop("benchmark_nb201_sample_efficiency", None)
+    with benchmark_script("nb201_sample_efficiency.py") as module:  # on sys.path: it imports its sibling _results
+        yield module
 
 
 def write(path: Path, strategy: str, first_seed: int, curves: list[list[float]]) -> None:

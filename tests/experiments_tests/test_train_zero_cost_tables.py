@@ -4,22 +4,17 @@ and the paired difference of the arms, on made-up outcomes (the searches themsel
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
-from _experiments import BENCHMARKS, load_benchmark
+from _experiments import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def tzc() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling _results, as a script does
-    try:
-        yield load_benchmark("train_zero_cost.py")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-        sys.modules.pop("benchmark_train_zero_cost", None)
+    with benchmark_script("train_zero_cost.py") as module:  # on sys.path: it imports its sibling _results
+        yield module
 
 
 def test_best_so_far_skips_failures_and_keeps_the_earlier_of_a_tie(tzc: ModuleType) -> None:

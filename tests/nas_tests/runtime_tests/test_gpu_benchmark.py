@@ -4,7 +4,6 @@ the CPU at a tiny size so that the script is ready for a GPU node."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from types import ModuleType
 
 import pytest
 import torch
+from _experiments import benchmark_script
 from _ray import quiet_ray
 
 from nas.evaluation.tasks import load_task
@@ -30,17 +30,8 @@ TINY = ["--task", "digits", "--C", "2", "--N", "1", "--epochs", "1", "--batch-si
 
 @pytest.fixture(scope="module")
 def gpu_benchmark() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its siblings (_results, _code_version), as a script does
-    try:
-        spec = importlib.util.spec_from_file_location("gpu_benchmark", SCRIPT)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
+    with benchmark_script("gpu.py") as module:  # on sys.path: it imports its siblings (_results, _code_version)
         yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-        sys.modules.pop("gpu_benchmark", None)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where no GPU is present")
