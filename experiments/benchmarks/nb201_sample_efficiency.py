@@ -200,8 +200,8 @@ def _margin(pooled: dict[Key, list[list[float]]], dataset: str, q: int, name: st
     if (name, dataset) not in pooled or not _at(pooled[(name, dataset)], q):
         return "—"
     ours = _mean_se(_at(pooled[(name, dataset)], q))
-    peers = [(name, _mean_se(_at(pooled[(name, dataset)], q))) for name in DIRECT
-             if (name, dataset) in pooled and len(_at(pooled[(name, dataset)], q)) >= 2]  # a margin needs an s.e.
+    peers = [(peer, _mean_se(_at(pooled[(peer, dataset)], q))) for peer in DIRECT
+             if (peer, dataset) in pooled and len(_at(pooled[(peer, dataset)], q)) >= 2]  # a margin needs an s.e.
     if not peers:
         return "—"
     peer, (mean, se) = max(peers, key=lambda p: p[1][0])

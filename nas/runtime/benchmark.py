@@ -43,8 +43,8 @@ from search_spaces import get_space
 from search_spaces.nb201 import NB201Space
 from strategies import get_strategy
 
-__all__ = ["BenchmarkReport", "run_benchmark", "attach_zero_cost", "CHECKPOINTS", "ObjectivesReport", "TrueFront",
-           "true_front", "run_objectives_benchmark", "parse_benchmark_objectives"]
+__all__ = ["BenchmarkReport", "best_by_validation", "run_benchmark", "attach_zero_cost", "CHECKPOINTS",
+           "ObjectivesReport", "TrueFront", "true_front", "run_objectives_benchmark", "parse_benchmark_objectives"]
 
 CHECKPOINTS = (10, 25, 50, 100, 200, 300)
 
@@ -101,21 +101,27 @@ class BenchmarkReport:
         return 1e3 * self.strategy_seconds / max(1, self.seeds * self.queries)
 
     def add_search(self, queries: Iterable[tuple[float | None, float | None]]) -> None:
-        """Append one search to ``curves`` and ``guide_curves`` from its queries in the order they were evaluated:
-        (validation score, or None for a failed query; test accuracy). The best-by-validation query so far is the
-        earliest of the highest score; before the first success the curve is NaN and the guide -inf."""
-        curve, guide, best_val, best_test = [], [], float("-inf"), float("nan")
-        for score, test in queries:
-            if score is not None and score > best_val:
-                best_val, best_test = score, float("nan") if test is None else test
-            curve.append(best_test)
-            guide.append(best_val)
+        """Append one search to ``curves`` and ``guide_curves`` (:func:`best_by_validation` of its queries)."""
+        curve, guide = best_by_validation(queries)
         self.curves.append(curve)
         self.guide_curves.append(guide)
 
     def zero_cost_per_run(self) -> tuple[float, float]:
         """Mean (cells scored, seconds) of zero-cost work per search."""
         return self.zero_cost_calls / max(1, self.seeds), self.zero_cost_seconds / max(1, self.seeds)
+
+
+def best_by_validation(queries: Iterable[tuple[float | None, float | None]]) -> tuple[list[float], list[float]]:
+    """From a search's queries in the order they were evaluated, (validation score, or None for a failed query;
+    test accuracy): per query, the test accuracy and the validation score of the best-by-validation query so far
+    (the earliest of the highest score); before the first success NaN and -inf."""
+    curve, guide, best_val, best_test = [], [], float("-inf"), float("nan")
+    for score, test in queries:
+        if score is not None and score > best_val:
+            best_val, best_test = score, float("nan") if test is None else test
+        curve.append(best_test)
+        guide.append(best_val)
+    return curve, guide
 
 
 def run_benchmark(strategy: str, *, queries: int, seeds: int, dataset: str = "cifar10", dedup: bool = True,
@@ -313,16 +319,14 @@ def run_objectives_benchmark(strategy: str, *, objectives: tuple[Objective, ...]
         built = get_strategy(strategy, space=space, seed=seed, dedup=dedup, objectives=list(objectives),
                              constraints=list(constraints), **(options or {}))
         records = run_loop(built, evaluator, LocalExecutor(), max_trials=queries)
-        curve, flags, hv, points = [], [], [], []
-        best_val, best_test, area = float("-inf"), float("nan"), 0.0
-        for record in records:
-            result = record.result
-            ok = result.ok and result.score is not None and feasible(result, constraints)
-            flags.append(ok)
-            if ok and result.score is not None and result.score > best_val:
-                best_val, best_test = result.score, result.metrics["test_acc"]
-            curve.append(best_test)
-            point = oriented(result, objectives) if ok else None
+        flags = [r.result.ok and r.result.score is not None and feasible(r.result, constraints) for r in records]
+        curve, _ = best_by_validation((r.result.score if ok else None, r.result.metrics.get("test_acc"))
+                                      for r, ok in zip(records, flags))
+        hv: list[float] = []
+        points: list[tuple[float, ...]] = []
+        area = 0.0
+        for record, ok in zip(records, flags):
+            point = oriented(record.result, objectives) if ok else None
             if len(objectives) == 2:
                 if point is not None:
                     points.append(point)
